@@ -1,0 +1,177 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tetherauth/tether/session"
+)
+
+// feedStore wraps a Store so a test can cut its invalidation feed: while
+// muted, events are dropped, as a lost connection would drop them.
+type feedStore struct {
+	*recordingStore
+	muted atomic.Bool
+	mu    sync.Mutex
+	fn    func(session.Event)
+}
+
+func (s *feedStore) Watch(ctx context.Context, fn func(session.Event)) error {
+	s.mu.Lock()
+	s.fn = fn
+	s.mu.Unlock()
+	return s.recordingStore.Watch(ctx, func(e session.Event) {
+		if !s.muted.Load() {
+			fn(e)
+		}
+	})
+}
+
+// cut mutes the feed and tells the watcher, as a store that noticed the loss
+// would; restore unmutes it and says FeedUp.
+func (s *feedStore) cut() {
+	s.muted.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fn(session.Event{Kind: session.FeedDown})
+}
+
+func (s *feedStore) restore() {
+	s.muted.Store(false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fn(session.Event{Kind: session.FeedUp})
+}
+
+func TestCacheServesFromMemory(t *testing.T) {
+	store := &recordingStore{Store: newMemory(t)}
+	m := newManager(t, store, session.Config{})
+	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	for range 10 {
+		if _, err := m.Load(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, gets := store.counts(); gets != 1 {
+		t.Fatalf("store asked %d times for 10 loads, want 1", gets)
+	}
+}
+
+func TestCacheRevocationReachesOtherManagerAtOnce(t *testing.T) {
+	store := newMemory(t)
+	a := newManager(t, store, session.Config{})
+	b := newManager(t, store, session.Config{})
+	tokens := map[string]string{}
+	sessions := map[string]*session.Session{}
+	for _, name := range []string{"one", "all1", "all2"} {
+		user := "user:" + name[:3]
+		tok, s, _ := a.Create(ctx, user, session.Meta{})
+		if _, err := b.Load(ctx, tok); err != nil { // now in b's cache
+			t.Fatal(err)
+		}
+		tokens[name], sessions[name] = tok, s
+	}
+	if err := a.Revoke(ctx, sessions["one"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Load(ctx, tokens["one"]); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("revoked session on the other manager: got %v, want ErrNoSession", err)
+	}
+	if err := a.RevokeUser(ctx, "user:all", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"all1", "all2"} {
+		if _, err := b.Load(ctx, tokens[name]); !errors.Is(err, session.ErrNoSession) {
+			t.Errorf("user-revoked session %s on the other manager: got %v, want ErrNoSession", name, err)
+		}
+	}
+}
+
+func TestCacheBypassedWhileFeedIsDown(t *testing.T) {
+	inner := newMemory(t)
+	store := &feedStore{recordingStore: &recordingStore{Store: inner}}
+	m := newManager(t, store, session.Config{})
+	token, s, _ := m.Create(ctx, "user:alice", session.Meta{})
+	if _, err := m.Load(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+
+	store.cut()
+	if m.CacheUp() {
+		t.Fatal("cache still serving after FeedDown")
+	}
+	// A revocation the feed never delivers.
+	if err := inner.Delete(ctx, sessionHash(t, inner, s)); err != nil {
+		t.Fatal(err)
+	}
+	_, before := store.counts()
+	if _, err := m.Load(ctx, token); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("revoked session served while the feed was down: got %v", err)
+	}
+	if _, after := store.counts(); after != before+1 {
+		t.Fatalf("load while the feed was down did not ask the store")
+	}
+
+	store.restore()
+	tok2, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	m.Load(ctx, tok2)
+	_, before = store.counts()
+	m.Load(ctx, tok2)
+	if _, after := store.counts(); after != before {
+		t.Fatal("cache not serving after FeedUp")
+	}
+}
+
+// sessionHash finds the store key of s through the store's listing.
+func sessionHash(t *testing.T, store session.Store, s *session.Session) session.Hash {
+	t.Helper()
+	list, err := store.List(ctx, s.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list {
+		if r.ID == s.ID {
+			return r.Hash
+		}
+	}
+	t.Fatalf("session %s not in the store", s.ID)
+	return session.Hash{}
+}
+
+// Loads racing a revocation: once RevokeUser has returned, no load that
+// starts afterwards, on any manager, may succeed (the cache's epoch check
+// stops a load that read the store before the revocation from caching it
+// after).
+func TestCacheNoStaleEntryAfterRevocationRace(t *testing.T) {
+	store := newMemory(t)
+	managers := []*session.Manager{newManager(t, store, session.Config{}), newManager(t, store, session.Config{})}
+	for round := range 50 {
+		user := "user:race"
+		token, _, err := managers[0].Create(ctx, user, session.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var revoked atomic.Bool
+		var wg sync.WaitGroup
+		for _, m := range managers {
+			wg.Go(func() {
+				for range 200 {
+					after := revoked.Load()
+					_, err := m.Load(ctx, token)
+					if after && err == nil {
+						t.Errorf("round %d: revoked session loaded", round)
+						return
+					}
+				}
+			})
+		}
+		if err := managers[1].RevokeUser(ctx, user, nil); err != nil {
+			t.Fatal(err)
+		}
+		revoked.Store(true)
+		wg.Wait()
+	}
+}

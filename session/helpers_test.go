@@ -1,0 +1,119 @@
+package session_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/memory"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// newManager returns a Manager over store with cfg, its Run loop running
+// until the test ends, and waits until its near-cache serves.
+func newManager(t testing.TB, store session.Store, cfg session.Config) *session.Manager {
+	t.Helper()
+	m, err := session.NewManager(store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	if cfg.CacheSize >= 0 {
+		waitFor(t, "near-cache to come up", m.CacheUp)
+	}
+	return m
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s. It waits
+// on an event, it does not time the code under test.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// newMemory returns a memory store closed when the test ends.
+func newMemory(t testing.TB) *memory.Store {
+	s := memory.New()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// recordingStore wraps a Store and remembers every record saved, and can be
+// told to fail.
+type recordingStore struct {
+	session.Store
+	mu    sync.Mutex
+	saved []session.Record
+	gets  int
+	fail  error
+}
+
+func (s *recordingStore) Save(ctx context.Context, r *session.Record) error {
+	s.mu.Lock()
+	s.saved = append(s.saved, *r)
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	return s.Store.Save(ctx, r)
+}
+
+func (s *recordingStore) Get(ctx context.Context, h session.Hash) (*session.Record, error) {
+	s.mu.Lock()
+	s.gets++
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
+	return s.Store.Get(ctx, h)
+}
+
+func (s *recordingStore) setFail(err error) {
+	s.mu.Lock()
+	s.fail = err
+	s.mu.Unlock()
+}
+
+func (s *recordingStore) counts() (saves, gets int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.saved), s.gets
+}

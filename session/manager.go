@@ -1,0 +1,464 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors of the Manager.
+var (
+	// ErrNoSession: the token is malformed, unknown, expired or revoked. The
+	// middleware treats all of these exactly like a missing cookie (SES-04).
+	ErrNoSession = errors.New("session: no valid session")
+	// ErrTooLarge: a Put would make the session's data larger than
+	// Config.MaxDataSize.
+	ErrTooLarge = errors.New("session: data too large")
+	// ErrDuplicateCookie: the request carries the session cookie twice
+	// (SES-06).
+	ErrDuplicateCookie = errors.New("session: duplicate session cookie")
+)
+
+// Config configures a Manager. The zero value of every field means its
+// documented default.
+type Config struct {
+	// IdleTimeout ends a session that is not used for this long (SES-07).
+	// Default 30 minutes.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after sign-in, however busy
+	// (SES-07). Default 12 hours.
+	AbsoluteTimeout time.Duration
+	// TouchInterval: the idle deadline is written back to the store at most
+	// this often per session, not on every request. Default 1 minute; it is
+	// capped at IdleTimeout/2 so that a busy session never idles out.
+	TouchInterval time.Duration
+	// SweepInterval: how often Run asks the store to forget expired sessions,
+	// when the store can (see Sweeper). Default 5 minutes.
+	SweepInterval time.Duration
+	// CookieName must start with "__Host-" (SES-05). Default "__Host-tether".
+	CookieName string
+	// SameSite is Lax by default; Strict is allowed; None is refused.
+	SameSite http.SameSite
+	// MaxDataSize caps a session's data (keys and values, in bytes). Default
+	// 4096.
+	MaxDataSize int
+	// CacheSize is about how many sessions the near-cache holds. Default
+	// 65536; a negative value disables it.
+	CacheSize int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger gets the manager's few messages (feed lost and recovered,
+	// sweeps). Default slog.Default().
+	Logger *slog.Logger
+	// ErrorHandler answers a request the middleware can't serve: err is
+	// ErrDuplicateCookie (default answer 400) or a store error (default
+	// 503, SES-11). It must not serve the request as signed in.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Sweeper is implemented by stores that can forget expired records
+// themselves; Run calls it every Config.SweepInterval. Stores with native
+// expiry (Redis TTLs) need not implement it.
+type Sweeper interface {
+	// DeleteExpired removes the records whose Expiry is at or before now and
+	// returns how many it removed.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// Manager creates, loads and revokes sessions in a Store, and keeps a
+// near-cache of validated sessions that the store's invalidation feed keeps
+// coherent (the cache is used only while Run is running and the feed is
+// healthy). It is safe for concurrent use.
+type Manager struct {
+	store Store
+	cfg   Config
+	cache *cache
+	log   *slog.Logger
+}
+
+// NewManager returns a Manager over store. Call Run to use the near-cache.
+func NewManager(store Store, cfg Config) (*Manager, error) {
+	if store == nil {
+		return nil, errors.New("session: nil store")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Manager{
+		store: store,
+		cfg:   cfg,
+		cache: newCache(cfg.CacheSize),
+		log:   cfg.Logger.With("component", "session"),
+	}, nil
+}
+
+func (c *Config) setDefaults() error {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.IdleTimeout, 30*time.Minute)
+	def(&c.AbsoluteTimeout, 12*time.Hour)
+	def(&c.TouchInterval, time.Minute)
+	def(&c.SweepInterval, 5*time.Minute)
+	c.TouchInterval = min(c.TouchInterval, c.IdleTimeout/2)
+	if c.CookieName == "" {
+		c.CookieName = "__Host-tether"
+	}
+	if c.SameSite == 0 || c.SameSite == http.SameSiteDefaultMode {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	if c.MaxDataSize == 0 {
+		c.MaxDataSize = 4096
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 65536
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ErrorHandler == nil {
+		c.ErrorHandler = defaultErrorHandler
+	}
+	var errs []error
+	if c.IdleTimeout < 0 || c.AbsoluteTimeout < 0 || c.TouchInterval < 0 || c.SweepInterval < 0 {
+		errs = append(errs, errors.New("session: timeouts and intervals must be positive"))
+	}
+	if c.IdleTimeout > c.AbsoluteTimeout {
+		errs = append(errs, fmt.Errorf("session: idle timeout %v is longer than absolute timeout %v", c.IdleTimeout, c.AbsoluteTimeout))
+	}
+	if !strings.HasPrefix(c.CookieName, "__Host-") || !validCookieName(c.CookieName) {
+		errs = append(errs, fmt.Errorf("session: cookie name %q must be a valid name starting with __Host- (SES-05)", c.CookieName))
+	}
+	if c.SameSite != http.SameSiteLaxMode && c.SameSite != http.SameSiteStrictMode {
+		errs = append(errs, errors.New("session: SameSite must be Lax or Strict (SES-05)"))
+	}
+	if c.MaxDataSize < 0 {
+		errs = append(errs, errors.New("session: MaxDataSize must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func validCookieName(name string) bool {
+	return (&http.Cookie{Name: name, Value: "x"}).Valid() == nil
+}
+
+func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
+	if errors.Is(err, ErrDuplicateCookie) {
+		http.Error(w, "duplicate session cookie", http.StatusBadRequest)
+		return
+	}
+	http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+}
+
+// Meta describes the device a session is created for, shown when the user
+// lists their sessions (SES-10).
+type Meta struct {
+	UserAgent string // truncated to 256 bytes
+	IP        string
+}
+
+// Create starts a session for userID and returns its token, to be sent to
+// the client with SetCookie and never stored or logged (SES-02). Every call
+// makes a fresh token: sign in with Create, never by promoting an earlier
+// session (SES-03).
+func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string, *Session, error) {
+	if userID == "" {
+		return "", nil, errors.New("session: create: empty user id")
+	}
+	now := m.cfg.Now()
+	abs := now.Add(m.cfg.AbsoluteTimeout)
+	token, h := newToken()
+	r := &Record{
+		Hash:         h,
+		ID:           newID(),
+		UserID:       userID,
+		Created:      now,
+		LastSeen:     now,
+		IdleDeadline: earlier(now.Add(m.cfg.IdleTimeout), abs),
+		AbsDeadline:  abs,
+		UserAgent:    truncate(meta.UserAgent, 256),
+		IP:           meta.IP,
+	}
+	if err := m.store.Save(ctx, r); err != nil {
+		return "", nil, fmt.Errorf("session: create: %w", err)
+	}
+	return token, newSession(r), nil
+}
+
+// Load returns the live session for token. It returns ErrNoSession for a
+// malformed token (without asking the store), an unknown one, an expired or
+// a revoked one, and a wrapped store error when the store fails.
+func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
+	h, ok := parseToken(token)
+	if !ok {
+		return nil, ErrNoSession
+	}
+	now := m.cfg.Now()
+	if s := m.cache.get(h); s != nil && s.live(now) {
+		return s, nil
+	}
+	epoch := m.cache.snapshot()
+	r, err := m.store.Get(ctx, h)
+	if err != nil {
+		return nil, m.storeErr("load", err)
+	}
+	s := newSession(r)
+	if !s.live(now) {
+		return nil, ErrNoSession
+	}
+	m.cache.put(s, epoch)
+	return s, nil
+}
+
+// storeErr maps a store's ErrNotFound to ErrNoSession and wraps the rest.
+func (m *Manager) storeErr(op string, err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return ErrNoSession
+	}
+	return fmt.Errorf("session: %s: %w", op, err)
+}
+
+// Touch writes back a later idle deadline for s if TouchInterval has passed
+// since it was last written, and returns the session as it now is.
+func (m *Manager) Touch(ctx context.Context, s *Session) (*Session, error) {
+	now := m.cfg.Now()
+	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
+		return s, nil
+	}
+	return m.update(ctx, s, func(r *Record) error {
+		r.LastSeen = now
+		r.IdleDeadline = earlier(now.Add(m.cfg.IdleTimeout), r.AbsDeadline)
+		return nil
+	})
+}
+
+// Rotate replaces s with a session under a new token and public id, with
+// the same user, data and absolute deadline, and kills s. Use it on
+// re-authentication and privilege change (SES-03).
+func (m *Manager) Rotate(ctx context.Context, s *Session) (string, *Session, error) {
+	now := m.cfg.Now()
+	token, h := newToken()
+	r := s.record()
+	r.Hash, r.ID, r.Version, r.Gen = h, newID(), 0, 0
+	r.LastSeen = now
+	r.IdleDeadline = earlier(now.Add(m.cfg.IdleTimeout), r.AbsDeadline)
+	if err := m.store.Save(ctx, r); err != nil {
+		return "", nil, fmt.Errorf("session: rotate: %w", err)
+	}
+	if err := m.store.Delete(ctx, s.hash); err != nil {
+		// Fail closed: the caller keeps neither.
+		err = errors.Join(err, m.store.Delete(ctx, h))
+		return "", nil, fmt.Errorf("session: rotate: %w", err)
+	}
+	return token, newSession(r), nil
+}
+
+// Revoke ends s.
+func (m *Manager) Revoke(ctx context.Context, s *Session) error {
+	if err := m.store.Delete(ctx, s.hash); err != nil {
+		return fmt.Errorf("session: revoke: %w", err)
+	}
+	return nil
+}
+
+// RevokeID ends the session of userID with public id id, as when a user
+// signs out a device from their list. It returns ErrNoSession if userID has
+// no live session with that id.
+func (m *Manager) RevokeID(ctx context.Context, userID, id string) error {
+	list, err := m.store.List(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("session: revoke: %w", err)
+	}
+	for _, r := range list {
+		if r.ID == id {
+			if err := m.store.Delete(ctx, r.Hash); err != nil {
+				return fmt.Errorf("session: revoke: %w", err)
+			}
+			return nil
+		}
+	}
+	return ErrNoSession
+}
+
+// RevokeUser ends every session of userID at once, on every node, in one
+// write however many there are (the user's generation is bumped). If keep is
+// one of the user's sessions, it survives: the fresh session of a user who
+// just changed their password, say (CHG-02).
+func (m *Manager) RevokeUser(ctx context.Context, userID string, keep *Session) error {
+	var kh *Hash
+	if keep != nil && keep.UserID == userID {
+		kh = &keep.hash
+	}
+	if err := m.store.RevokeUser(ctx, userID, kh); err != nil {
+		return fmt.Errorf("session: revoke user: %w", err)
+	}
+	return nil
+}
+
+// List returns the live sessions of userID, oldest first (SES-10).
+func (m *Manager) List(ctx context.Context, userID string) ([]*Session, error) {
+	list, err := m.store.List(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
+	now := m.cfg.Now()
+	out := make([]*Session, 0, len(list))
+	for _, r := range list {
+		if s := newSession(r); s.live(now) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Put stores value under key in s and returns the session as it now is.
+// Concurrent changes of other keys of the same session, through any node,
+// are kept: the write is a compare-and-swap on the record's version,
+// retried on a conflict. It returns ErrTooLarge if the data would exceed
+// Config.MaxDataSize, ErrNoSession if s has ended.
+func (m *Manager) Put(ctx context.Context, s *Session, key string, value []byte) (*Session, error) {
+	value = append([]byte(nil), value...)
+	return m.update(ctx, s, func(r *Record) error {
+		if r.Data == nil {
+			r.Data = make(map[string][]byte, 1)
+		}
+		r.Data[key] = value
+		if dataSize(r.Data) > m.cfg.MaxDataSize {
+			return ErrTooLarge
+		}
+		return nil
+	})
+}
+
+// PutString is Put for a string.
+func (m *Manager) PutString(ctx context.Context, s *Session, key, value string) (*Session, error) {
+	return m.Put(ctx, s, key, []byte(value))
+}
+
+// PutInt is Put for an integer, read back with Session.Int.
+func (m *Manager) PutInt(ctx context.Context, s *Session, key string, value int64) (*Session, error) {
+	return m.Put(ctx, s, key, strconv.AppendInt(nil, value, 10))
+}
+
+// DeleteKey removes key from s, keeping concurrent changes as Put does.
+func (m *Manager) DeleteKey(ctx context.Context, s *Session, key string) (*Session, error) {
+	return m.update(ctx, s, func(r *Record) error {
+		delete(r.Data, key)
+		return nil
+	})
+}
+
+func dataSize(d map[string][]byte) int {
+	n := 0
+	for k, v := range d {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// maxUpdateTries bounds the compare-and-swap loop of update; it only runs
+// out under a storm of writes to one session.
+const maxUpdateTries = 8
+
+// update applies change to the freshest record of s and saves it with a
+// version check, starting over from a fresh read on a conflict.
+func (m *Manager) update(ctx context.Context, s *Session, change func(*Record) error) (*Session, error) {
+	r := s.record()
+	for try := 1; ; try++ {
+		if err := change(r); err != nil {
+			return nil, err
+		}
+		err := m.store.Save(ctx, r)
+		if err == nil {
+			return newSession(r), nil
+		}
+		if !errors.Is(err, ErrConflict) || try == maxUpdateTries {
+			return nil, m.storeErr("update", err)
+		}
+		if r, err = m.store.Get(ctx, s.hash); err != nil {
+			return nil, m.storeErr("update", err)
+		}
+	}
+}
+
+// Run follows the store's invalidation feed, so that the near-cache may
+// serve sessions, and asks a store that is a Sweeper to forget expired
+// sessions every SweepInterval. It blocks until ctx is done and then
+// returns nil. While the feed is down, the cache is empty and bypassed; a
+// feed that stops is resubscribed with a growing delay (at most 5 s).
+func (m *Manager) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if sw, ok := m.store.(Sweeper); ok {
+		wg.Go(func() { m.sweep(ctx, sw) })
+	}
+	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	for {
+		var wasUp atomic.Bool
+		err := m.store.Watch(ctx, func(e Event) {
+			if e.Kind == FeedUp {
+				wasUp.Store(true)
+			}
+			m.cache.handle(e)
+		})
+		m.cache.setUp(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if wasUp.Load() {
+			backoff = minBackoff
+		}
+		m.log.Warn("invalidation feed lost; near-cache off until it is back", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (m *Manager) sweep(ctx context.Context, sw Sweeper) {
+	t := time.NewTicker(m.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := sw.DeleteExpired(ctx, m.cfg.Now())
+			if err != nil {
+				m.log.Warn("sweeping expired sessions", "err", err)
+			} else if n > 0 {
+				m.log.Debug("swept expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

@@ -1,0 +1,169 @@
+package session_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+)
+
+// whoami answers the session's user, or "anonymous".
+var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if s := session.FromContext(r.Context()); s != nil {
+		io.WriteString(w, s.UserID)
+		return
+	}
+	io.WriteString(w, "anonymous")
+})
+
+// serve runs h on a request carrying the given Cookie header lines.
+func serve(h http.Handler, cookies ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "https://example.test/", nil)
+	for _, c := range cookies {
+		r.Header.Add("Cookie", c)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestSES04_BadTokensAreExactlyNoCookie(t *testing.T) {
+	clk := newClock()
+	m := newManager(t, newMemory(t), session.Config{Now: clk.Now})
+	h := m.Middleware(whoami)
+	expired, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	revoked, rs, _ := m.Create(ctx, "user:alice", session.Meta{})
+	m.Revoke(ctx, rs)
+	clk.Advance(31 * time.Minute)
+
+	want := serve(h)
+	for name, cookie := range map[string]string{
+		"malformed":  "__Host-tether=not-a-token",
+		"unknown":    "__Host-tether=" + strings.Repeat("A", 43),
+		"expired":    "__Host-tether=" + expired,
+		"revoked":    "__Host-tether=" + revoked,
+		"other name": "tether=" + revoked,
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := serve(h, cookie)
+			if got.Code != want.Code || got.Body.String() != want.Body.String() || !equalHeaders(got.Header(), want.Header()) {
+				t.Fatalf("got %d %q %v, want %d %q %v", got.Code, got.Body, got.Header(), want.Code, want.Body, want.Header())
+			}
+		})
+	}
+}
+
+func equalHeaders(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if strings.Join(v, ",") != strings.Join(b[k], ",") {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSES05_CookieAttributes(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		sameSite http.SameSite
+	}{{"default lax", 0}, {"strict", http.SameSiteStrictMode}} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newManager(t, newMemory(t), session.Config{SameSite: tt.sameSite})
+			token, s, _ := m.Create(ctx, "user:alice", session.Meta{})
+			w := httptest.NewRecorder()
+			m.SetCookie(w, token, s)
+			line := w.Header().Get("Set-Cookie")
+			c, err := http.ParseSetCookie(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := http.SameSiteLaxMode
+			if tt.sameSite != 0 {
+				want = tt.sameSite
+			}
+			if c.Name != "__Host-tether" || c.Value != token || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.SameSite != want {
+				t.Fatalf("Set-Cookie %q: want __Host-tether, Secure, HttpOnly, Path=/, no Domain, SameSite %v", line, want)
+			}
+			if !c.Expires.Equal(s.AbsDeadline().Truncate(time.Second)) {
+				t.Errorf("Expires %v, want the absolute deadline %v", c.Expires, s.AbsDeadline())
+			}
+
+			w = httptest.NewRecorder()
+			m.ClearCookie(w)
+			c, _ = http.ParseSetCookie(w.Header().Get("Set-Cookie"))
+			if c.Name != "__Host-tether" || c.MaxAge >= 0 || c.Value != "" || !c.Secure || c.Path != "/" {
+				t.Fatalf("ClearCookie: %q does not expire the cookie", w.Header().Get("Set-Cookie"))
+			}
+		})
+	}
+}
+
+func TestSES06_DuplicateCookieRefused(t *testing.T) {
+	m := newManager(t, newMemory(t), session.Config{})
+	h := m.Middleware(whoami)
+	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	other, _, _ := m.Create(ctx, "user:mallory", session.Meta{})
+	for name, cookies := range map[string][]string{
+		"one header":  {"__Host-tether=" + other + "; __Host-tether=" + token},
+		"two headers": {"__Host-tether=" + other, "__Host-tether=" + token},
+		"same value":  {"__Host-tether=" + token + "; __Host-tether=" + token},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := serve(h, cookies...)
+			if w.Code != http.StatusBadRequest || strings.Contains(w.Body.String(), "user:") {
+				t.Fatalf("got %d %q, want 400 without a session", w.Code, w.Body)
+			}
+		})
+	}
+}
+
+func TestSES09_AuthenticatedResponsesNotCached(t *testing.T) {
+	m := newManager(t, newMemory(t), session.Config{})
+	h := m.Middleware(whoami)
+	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	w := serve(h, "__Host-tether="+token)
+	if w.Body.String() != "user:alice" {
+		t.Fatalf("got %q, want user:alice", w.Body)
+	}
+	if got := w.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", got)
+	}
+	if got := w.Header().Values("Vary"); len(got) != 1 || got[0] != "Cookie" {
+		t.Errorf("Vary %q, want Cookie", got)
+	}
+}
+
+func TestSES11_StoreErrorAnswers503(t *testing.T) {
+	store := &recordingStore{Store: newMemory(t)}
+	m := newManager(t, store, session.Config{CacheSize: -1})
+	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	store.setFail(errors.New("connection refused"))
+	w := serve(m.Middleware(whoami), "__Host-tether="+token)
+	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "alice") {
+		t.Fatalf("got %d %q, want 503 and no session", w.Code, w.Body)
+	}
+	if strings.Contains(w.Body.String(), "refused") {
+		t.Errorf("the store's error leaked into the response: %q", w.Body)
+	}
+}
+
+func TestSES11_TouchErrorAnswers503(t *testing.T) {
+	clk := newClock()
+	store := &recordingStore{Store: newMemory(t)}
+	m := newManager(t, store, session.Config{Now: clk.Now})
+	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	m.Load(ctx, token) // cached: the Get below is not asked
+	clk.Advance(2 * time.Minute)
+	store.setFail(errors.New("read-only replica"))
+	if w := serve(m.Middleware(whoami), "__Host-tether="+token); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("got %d %q, want 503", w.Code, w.Body)
+	}
+}

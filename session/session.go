@@ -1,0 +1,113 @@
+package session
+
+import (
+	"context"
+	"maps"
+	"strconv"
+	"time"
+)
+
+// Session is one signed-in person's session: an immutable snapshot. Methods
+// of Manager that change a session return a new snapshot and leave the old
+// one as it was, so a Session can be shared between goroutines (the
+// near-cache hands the same one to every request) without locks.
+type Session struct {
+	ID        string // public id: safe to show, never the token or its hash
+	UserID    string
+	Created   time.Time
+	LastSeen  time.Time // last time the idle deadline was written back
+	UserAgent string
+	IP        string
+
+	hash    Hash
+	gen     uint64
+	version uint64
+	idle    time.Time
+	abs     time.Time
+	data    map[string][]byte
+}
+
+// newSession makes a snapshot of r and takes over r.Data.
+func newSession(r *Record) *Session {
+	return &Session{
+		ID:        r.ID,
+		UserID:    r.UserID,
+		Created:   r.Created,
+		LastSeen:  r.LastSeen,
+		UserAgent: r.UserAgent,
+		IP:        r.IP,
+		hash:      r.Hash,
+		gen:       r.Gen,
+		version:   r.Version,
+		idle:      r.IdleDeadline,
+		abs:       r.AbsDeadline,
+		data:      r.Data,
+	}
+}
+
+// record returns a Record for s that the caller may change.
+func (s *Session) record() *Record {
+	return &Record{
+		Hash:         s.hash,
+		ID:           s.ID,
+		UserID:       s.UserID,
+		Gen:          s.gen,
+		Version:      s.version,
+		Created:      s.Created,
+		LastSeen:     s.LastSeen,
+		IdleDeadline: s.idle,
+		AbsDeadline:  s.abs,
+		UserAgent:    s.UserAgent,
+		IP:           s.IP,
+		Data:         maps.Clone(s.data),
+	}
+}
+
+// IdleDeadline is when the session ends unless it is used again (SES-07).
+func (s *Session) IdleDeadline() time.Time { return s.idle }
+
+// AbsDeadline is when the session ends however busy it is (SES-07).
+func (s *Session) AbsDeadline() time.Time { return s.abs }
+
+// live reports whether s is within both of its deadlines at now.
+func (s *Session) live(now time.Time) bool {
+	return now.Before(s.idle) && now.Before(s.abs)
+}
+
+// Get returns the value stored under key. The slice is shared: don't change
+// it.
+func (s *Session) Get(key string) ([]byte, bool) {
+	v, ok := s.data[key]
+	return v, ok
+}
+
+// String returns the value under key as a string, "" when there is none.
+func (s *Session) String(key string) string {
+	return string(s.data[key])
+}
+
+// Int returns the value stored under key by Manager.PutInt; ok is false when
+// there is none or it is not an integer.
+func (s *Session) Int(key string) (n int64, ok bool) {
+	v, ok := s.data[key]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return n, err == nil
+}
+
+type ctxKey struct{}
+
+// WithSession returns a copy of ctx carrying s. The middleware uses it; tests
+// and other middleware may too.
+func WithSession(ctx context.Context, s *Session) context.Context {
+	return context.WithValue(ctx, ctxKey{}, s)
+}
+
+// FromContext returns the session the middleware loaded for this request, or
+// nil when the request has none.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
