@@ -81,6 +81,9 @@ type Manager struct {
 	cfg   Config
 	cache *cache
 	log   *slog.Logger
+	// exactClock: Config.Now was given (a test clock, say), so cached
+	// sessions are checked against it rather than the coarse clock.
+	exactClock bool
 }
 
 // NewManager returns a Manager over store. Call Run to use the near-cache.
@@ -88,14 +91,16 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("session: nil store")
 	}
+	exact := cfg.Now != nil
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	return &Manager{
-		store: store,
-		cfg:   cfg,
-		cache: newCache(cfg.CacheSize),
-		log:   cfg.Logger.With("component", "session"),
+		store:      store,
+		cfg:        cfg,
+		cache:      newCache(cfg.CacheSize),
+		log:        cfg.Logger.With("component", "session"),
+		exactClock: exact,
 	}, nil
 }
 
@@ -205,8 +210,7 @@ func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
 	if !ok {
 		return nil, ErrNoSession
 	}
-	now := m.cfg.Now()
-	if s := m.cache.get(h); s != nil && s.live(now) {
+	if s := m.cache.get(h); s != nil && (!m.exactClock || s.live(m.cfg.Now())) {
 		return s, nil
 	}
 	epoch := m.cache.snapshot()
@@ -215,7 +219,7 @@ func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
 		return nil, m.storeErr("load", err)
 	}
 	s := newSession(r)
-	if !s.live(now) {
+	if !s.live(m.cfg.Now()) {
 		return nil, ErrNoSession
 	}
 	m.cache.put(s, epoch)
@@ -401,9 +405,11 @@ func (m *Manager) update(ctx context.Context, s *Session, change func(*Record) e
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	m.cache.tick(m.cfg.Now())
 	if sw, ok := m.store.(Sweeper); ok {
 		wg.Go(func() { m.sweep(ctx, sw) })
 	}
+	wg.Go(func() { m.tickClock(ctx) })
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	for {
@@ -428,6 +434,22 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// tickClock keeps the near-cache's coarse clock within clockTick of
+// Config.Now. The cache only serves while Run runs, so the clock is fresh
+// whenever it is read.
+func (m *Manager) tickClock(ctx context.Context) {
+	t := time.NewTicker(clockTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.cache.tick(m.cfg.Now())
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ type Session struct {
 	version uint64
 	idle    time.Time
 	abs     time.Time
+	expires int64 // the earlier deadline in Unix ns, for the cache's quick check
 	data    map[string][]byte
 }
 
@@ -41,6 +42,7 @@ func newSession(r *Record) *Session {
 		version:   r.Version,
 		idle:      r.IdleDeadline,
 		abs:       r.AbsDeadline,
+		expires:   r.Expiry().UnixNano(),
 		data:      r.Data,
 	}
 }

@@ -1,0 +1,278 @@
+package csrf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const formType = "application/x-www-form-urlencoded"
+
+// request builds a request to Host example.com; header holds key, value pairs.
+func request(method, target, contentType, body string, header ...string) *http.Request {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Add(header[i], header[i+1])
+	}
+	return r
+}
+
+// multipartForm returns the content type and body of a multipart form.
+func multipartForm(t *testing.T, key, value string) (string, string) {
+	t.Helper()
+	var b strings.Builder
+	w := multipart.NewWriter(&b)
+	if err := w.WriteField(key, value); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return w.FormDataContentType(), b.String()
+}
+
+type checkCase struct {
+	name    string
+	r       *http.Request
+	binding []byte
+	want    error // nil, or what errors.Is must find
+}
+
+func runCheck(t *testing.T, p *Protector, cases []checkCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := p.Check(c.r, c.binding)
+			if c.want == nil && got != nil || c.want != nil && !errors.Is(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestCSRF01_CrossOrigin(t *testing.T) {
+	p := newProtector(t, testSecret)
+	tok := p.Token(alice)
+	runCheck(t, p, []checkCase{
+		{"cross-site POST refused", request("POST", "/", "", "", "Sec-Fetch-Site", "cross-site"), nil, ErrCrossOrigin},
+		{"same-site POST refused", request("POST", "/", "", "", "Sec-Fetch-Site", "same-site"), nil, ErrCrossOrigin},
+		{"same-origin POST allowed", request("POST", "/", "", "", "Sec-Fetch-Site", "same-origin"), nil, nil},
+		{"user-initiated POST allowed", request("POST", "/", "", "", "Sec-Fetch-Site", "none"), nil, nil},
+		{"Sec-Fetch-Site first", request("POST", "/", "", "", "Sec-Fetch-Site", "same-origin", "Origin", "https://evil.test"), nil, nil},
+		{"no Sec-Fetch-Site, Origin mismatch refused", request("POST", "/", "", "", "Origin", "https://evil.test"), nil, ErrCrossOrigin},
+		{"no Sec-Fetch-Site, Origin null refused", request("POST", "/", "", "", "Origin", "null"), nil, ErrCrossOrigin},
+		{"no Sec-Fetch-Site, Origin matches Host", request("POST", "/", "", "", "Origin", "https://example.com"), nil, nil},
+		{"neither header: not a browser", request("POST", "/", "", ""), nil, nil},
+		{"cross-site PUT refused", request("PUT", "/", "", "", "Sec-Fetch-Site", "cross-site"), nil, ErrCrossOrigin},
+		{"cross-site PATCH refused", request("PATCH", "/", "", "", "Sec-Fetch-Site", "cross-site"), nil, ErrCrossOrigin},
+		{"cross-site DELETE refused", request("DELETE", "/", "", "", "Sec-Fetch-Site", "cross-site"), nil, ErrCrossOrigin},
+		{"cross-site GET allowed", request("GET", "/", "", "", "Sec-Fetch-Site", "cross-site"), alice, nil},
+		{"cross-site HEAD allowed", request("HEAD", "/", "", "", "Sec-Fetch-Site", "cross-site"), alice, nil},
+		{"cross-site OPTIONS allowed", request("OPTIONS", "/", "", "", "Sec-Fetch-Site", "cross-site"), alice, nil},
+		{"valid token does not excuse cross-site", request("POST", "/", "", "", "Sec-Fetch-Site", "cross-site", HeaderName, tok), alice, ErrCrossOrigin},
+	})
+}
+
+func TestCSRF02_Check(t *testing.T) {
+	p := newProtector(t, testSecret)
+	tok := p.Token(alice)
+	form := func(v string) string { return FormField + "=" + v }
+	mpType, mpBody := multipartForm(t, FormField, tok)
+	withCookie := request("POST", "/", "", "")
+	withCookie.AddCookie(&http.Cookie{Name: FormField, Value: tok})
+	withCookie.AddCookie(&http.Cookie{Name: HeaderName, Value: tok})
+	runCheck(t, p, []checkCase{
+		{"header accepted", request("POST", "/", "", "", HeaderName, tok), alice, nil},
+		{"urlencoded form field accepted", request("POST", "/", formType, form(tok)), alice, nil},
+		{"urlencoded with charset accepted", request("POST", "/", formType+"; charset=utf-8", form(tok)), alice, nil},
+		{"multipart form field accepted", request("POST", "/", mpType, mpBody), alice, nil},
+		{"PUT with header accepted", request("PUT", "/", "", "", HeaderName, tok), alice, nil},
+		{"DELETE with header accepted", request("DELETE", "/", "", "", HeaderName, tok), alice, nil},
+		{"nil binding needs no token", request("POST", "/", "", ""), nil, nil},
+		{"missing refused", request("POST", "/", "", ""), alice, ErrMissingToken},
+		{"empty header refused", request("POST", "/", "", "", HeaderName, ""), alice, ErrMissingToken},
+		{"query refused", request("POST", "/?"+form(tok), "", ""), alice, ErrMissingToken},
+		{"query refused next to a form body", request("POST", "/?"+form(tok), formType, "name=x"), alice, ErrMissingToken},
+		{"cookie refused", withCookie, alice, ErrMissingToken},
+		{"text/plain body refused", request("POST", "/", "text/plain", form(tok)), alice, ErrMissingToken},
+		{"JSON body refused", request("POST", "/", "application/json", `{"csrf_token":"`+tok+`"}`), alice, ErrMissingToken},
+		{"other binding refused", request("POST", "/", "", "", HeaderName, tok), bob, ErrInvalidToken},
+		{"empty binding refused", request("POST", "/", "", "", HeaderName, p.Token([]byte{})), []byte{}, ErrInvalidToken},
+		{"tampered refused", request("POST", "/", "", "", HeaderName, "A"+tok[1:]), alice, ErrInvalidToken},
+		{"wrong length refused", request("POST", "/", "", "", HeaderName, tok[:len(tok)-1]), alice, ErrInvalidToken},
+		{"header first: bad header, good form", request("POST", "/", formType, form(tok), HeaderName, "x"), alice, ErrInvalidToken},
+		{"header first: good header, bad form", request("POST", "/", formType, form("x"), HeaderName, tok), alice, nil},
+	})
+}
+
+// CSRF-02: Check parses the form, and the handler still sees it.
+func TestCSRF02_FormStillReadable(t *testing.T) {
+	p := newProtector(t, testSecret)
+	mpType, mpBody := multipartForm(t, FormField, p.Token(alice))
+	for _, c := range []struct {
+		name string
+		r    *http.Request
+	}{
+		{"urlencoded", request("POST", "/", formType, FormField+"="+p.Token(alice))},
+		{"multipart", request("POST", "/", mpType, mpBody)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := p.Check(c.r, alice); err != nil {
+				t.Fatalf("Check: got %v, want nil", err)
+			}
+			if got := c.r.PostFormValue(FormField); !p.Valid(alice, got) {
+				t.Errorf("form field after Check got %q, want the token", got)
+			}
+		})
+	}
+}
+
+func TestCSRF03_NoMethodOverride(t *testing.T) {
+	p := newProtector(t, testSecret)
+	runCheck(t, p, []checkCase{
+		{"X-HTTP-Method-Override ignored", request("POST", "/", "", "", "X-HTTP-Method-Override", "GET"), alice, ErrMissingToken},
+		{"X-HTTP-Method ignored", request("POST", "/", "", "", "X-HTTP-Method", "GET"), alice, ErrMissingToken},
+		{"X-Method-Override ignored", request("POST", "/", "", "", "X-Method-Override", "GET"), alice, ErrMissingToken},
+		{"_method in query ignored", request("POST", "/?_method=GET", "", ""), alice, ErrMissingToken},
+		{"_method in form ignored", request("POST", "/", formType, "_method=GET"), alice, ErrMissingToken},
+		{"override does not skip the origin check", request("POST", "/", "", "", "Sec-Fetch-Site", "cross-site", "X-HTTP-Method-Override", "GET"), nil, ErrCrossOrigin},
+		{"lower-case get is not GET", request("get", "/", "", ""), alice, ErrMissingToken},
+		{"unknown method is unsafe", request("PURGE", "/", "", ""), alice, ErrMissingToken},
+	})
+}
+
+func TestCSRF06_TrustedOrigins(t *testing.T) {
+	p := newProtector(t, testSecret)
+	if err := p.AddTrustedOrigin("https://example.com"); err != nil {
+		t.Fatalf("AddTrustedOrigin: %v", err)
+	}
+	tok := p.Token(alice)
+	// To Host tether.test, so that the Origin-vs-Host fallback never matches.
+	post := func(origin string, header ...string) *http.Request {
+		return request("POST", "http://tether.test/", "", "", append(header, "Origin", origin)...)
+	}
+	cross := []string{"Sec-Fetch-Site", "cross-site"}
+	runCheck(t, p, []checkCase{
+		{"exact origin allowed", post("https://example.com", cross...), nil, nil},
+		{"exact origin, no Sec-Fetch-Site, allowed", post("https://example.com"), nil, nil},
+		{"other port refused", post("https://example.com:8443", cross...), nil, ErrCrossOrigin},
+		{"other port, no Sec-Fetch-Site, refused", post("https://example.com:8443"), nil, ErrCrossOrigin},
+		{"http refused", post("http://example.com", cross...), nil, ErrCrossOrigin},
+		{"http, no Sec-Fetch-Site, refused", post("http://example.com"), nil, ErrCrossOrigin},
+		{"subdomain refused", post("https://www.example.com", cross...), nil, ErrCrossOrigin},
+		{"suffix refused", post("https://example.com.evil.test", cross...), nil, ErrCrossOrigin},
+		{"trailing slash refused", post("https://example.com/", cross...), nil, ErrCrossOrigin},
+		{"upper case refused", post("HTTPS://EXAMPLE.COM", cross...), nil, ErrCrossOrigin},
+		{"trusted origin still needs the token", post("https://example.com", cross...), alice, ErrMissingToken},
+		{"trusted origin with token", post("https://example.com", append(cross, HeaderName, tok)...), alice, nil},
+	})
+}
+
+func TestCSRF06_AddTrustedOriginRefuses(t *testing.T) {
+	p := newProtector(t, testSecret)
+	for _, origin := range []string{
+		"", "null", "*", "example.com", "//example.com", "https://", "https://example.com/",
+		"https://example.com/path", "https://example.com?q=1", "https://example.com#f",
+		"https://user@example.com", "HTTPS://example.com", "https://Example.com",
+		"https://example.com:443", "http://example.com:80", "https://exa mple.com",
+	} {
+		t.Run(origin, func(t *testing.T) {
+			if err := p.AddTrustedOrigin(origin); err == nil {
+				t.Errorf("got %v, want an error", err)
+			}
+		})
+	}
+	for _, origin := range []string{"https://example.com", "https://example.com:8443", "http://localhost:8080", "http://[::1]:8080"} {
+		t.Run(origin, func(t *testing.T) {
+			if err := p.AddTrustedOrigin(origin); err != nil {
+				t.Errorf("got %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestHandler(t *testing.T) {
+	p := newProtector(t, testSecret)
+	tok := p.Token(alice)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	bindAlice := func(*http.Request) []byte { return alice }
+	for _, c := range []struct {
+		name     string
+		bind     func(*http.Request) []byte
+		r        *http.Request
+		wantCode int
+		wantBody string
+	}{
+		{"token accepted", bindAlice, request("POST", "/", "", "", HeaderName, tok), 200, "ok"},
+		{"safe method", bindAlice, request("GET", "/", "", ""), 200, "ok"},
+		{"missing token", bindAlice, request("POST", "/", "", ""), 403, "forbidden: " + ErrMissingToken.Error() + "\n"},
+		{"invalid token", bindAlice, request("POST", "/", "", "", HeaderName, "x"), 403, "forbidden: " + ErrInvalidToken.Error() + "\n"},
+		{"cross-origin", bindAlice, request("POST", "/", "", "", "Sec-Fetch-Site", "cross-site"), 403,
+			"forbidden: " + ErrCrossOrigin.Error() + ": cross-origin request detected from Sec-Fetch-Site header\n"},
+		{"nil bind: origin only", nil, request("POST", "/", "", ""), 200, "ok"},
+		{"nil bind: cross-origin", nil, request("POST", "/", "", "", "Sec-Fetch-Site", "cross-site"), 403,
+			"forbidden: " + ErrCrossOrigin.Error() + ": cross-origin request detected from Sec-Fetch-Site header\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			p.Handler(c.bind, ok).ServeHTTP(w, c.r)
+			if w.Code != c.wantCode || w.Body.String() != c.wantBody {
+				t.Errorf("got %v %q, want %v %q", w.Code, w.Body, c.wantCode, c.wantBody)
+			}
+			if got, want := w.Header().Get("Content-Type"), "text/plain; charset=utf-8"; w.Code == 403 && got != want {
+				t.Errorf("Content-Type got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestHandlerErrorHandler(t *testing.T) {
+	p := newProtector(t, testSecret)
+	var got error
+	p.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusTeapot)
+	}
+	h := p.Handler(func(*http.Request) []byte { return alice }, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("refused request reached the handler")
+	}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, request("POST", "/", "", ""))
+	if w.Code != http.StatusTeapot || !errors.Is(got, ErrMissingToken) {
+		t.Errorf("got %v %v, want %v %v", w.Code, got, http.StatusTeapot, ErrMissingToken)
+	}
+}
+
+// AddTrustedOrigin is documented as safe while requests are served; -race
+// checks it.
+func TestAddTrustedOriginConcurrent(t *testing.T) {
+	p := newProtector(t, testSecret)
+	tok := p.Token(alice)
+	h := p.Handler(func(*http.Request) []byte { return alice }, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := p.AddTrustedOrigin(fmt.Sprintf("https://app%d.example.com", i)); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			r := request("POST", "http://tether.test/", "", "", "Origin", "https://app0.example.com", HeaderName, tok)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		})
+	}
+	wg.Wait()
+	r := request("POST", "http://tether.test/", "", "", "Sec-Fetch-Site", "cross-site", "Origin", "https://app7.example.com", HeaderName, tok)
+	if err := p.Check(r, alice); err != nil {
+		t.Errorf("got %v, want nil", err)
+	}
+}

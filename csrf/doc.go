@@ -1,0 +1,29 @@
+// Package csrf protects cookie-authenticated HTTP handlers against cross-site
+// request forgery with two independent checks on every unsafe request:
+//
+//  1. Go's [http.CrossOriginProtection]: Sec-Fetch-Site first, and Origin
+//     against Host when it is absent (CSRF-01); trusted origins match scheme,
+//     host and port exactly (CSRF-06).
+//  2. A token bound to the session: an HMAC-SHA256, under a server secret, of a
+//     binding the caller chooses (such as the session's ID), masked afresh for
+//     every response (CSRF-02). It is read from the X-CSRF-Token header or the
+//     csrf_token form field, never from a cookie or the URL query.
+//
+// GET, HEAD and OPTIONS are safe methods and are never checked, so they must
+// not change state; no method override (X-HTTP-Method-Override, _method, …) is
+// honoured (CSRF-03).
+//
+// The package imports nothing from tether: any app can use it with any session
+// mechanism.
+//
+//	p, err := csrf.New(secret) // >= 32 random bytes, the same on every node
+//	if err != nil {
+//		return err
+//	}
+//	bind := func(r *http.Request) []byte { return sessionID(r) } // nil: no session
+//	mux.Handle("POST /settings", p.Handler(bind, saveSettings))
+//	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
+//		page.Execute(w, map[string]string{"CSRF": p.Token(bind(r))})
+//		// <input type="hidden" name="csrf_token" value="{{.CSRF}}">
+//	})
+package csrf

@@ -1,0 +1,94 @@
+package csrf_test
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+
+	"github.com/tetherauth/tether/csrf"
+)
+
+func ExampleProtector() {
+	secret := make([]byte, 32)
+	rand.Read(secret) // in a server: a secret kept in its store, the same on every node
+	p, err := csrf.New(secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The binding is the session's ID; a real app takes the session from
+	// its session middleware. No session: nil, the origin check only.
+	sessions := map[string]string{"cookie-value": "session-1"}
+	bind := func(r *http.Request) []byte {
+		if c, err := r.Cookie("sid"); err == nil && sessions[c.Value] != "" {
+			return []byte(sessions[c.Value])
+		}
+		return nil
+	}
+	save := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "saved", r.PostFormValue("name"))
+	})
+	h := p.Handler(bind, save)
+
+	// Rendered into the form when the page was served.
+	token := p.Token([]byte("session-1"))
+
+	post := func(form url.Values, secFetchSite string) {
+		r := httptest.NewRequest("POST", "/settings", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", secFetchSite)
+		r.AddCookie(&http.Cookie{Name: "sid", Value: "cookie-value"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Print(w.Code, " ", w.Body)
+	}
+	post(url.Values{"name": {"ada"}, csrf.FormField: {token}}, "same-origin")
+	post(url.Values{"name": {"ada"}}, "same-origin")
+	post(url.Values{"name": {"ada"}, csrf.FormField: {token}}, "cross-site")
+	// Output:
+	// 200 saved ada
+	// 403 forbidden: csrf: missing token: send it in the X-CSRF-Token header or the csrf_token form field
+	// 403 forbidden: csrf: cross-origin request: cross-origin request detected from Sec-Fetch-Site header
+}
+
+func ExampleProtector_Check() {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	p, err := csrf.New(secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+	binding := []byte("session-1")
+
+	// A script sends the token in the header, for instance from a <meta> tag.
+	r := httptest.NewRequest("DELETE", "/sessions/s_123", nil)
+	r.Header.Set(csrf.HeaderName, p.Token(binding))
+	fmt.Println(p.Check(r, binding))
+
+	// A token from another session is refused.
+	r.Header.Set(csrf.HeaderName, p.Token([]byte("session-2")))
+	fmt.Println(errors.Is(p.Check(r, binding), csrf.ErrInvalidToken))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleProtector_AddTrustedOrigin() {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	p, err := csrf.New(secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Exactly this scheme, host and port; the token is still required.
+	fmt.Println(p.AddTrustedOrigin("https://admin.example.com"))
+	fmt.Println(p.AddTrustedOrigin("https://admin.example.com/") != nil)
+	// Output:
+	// <nil>
+	// true
+}
