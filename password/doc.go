@@ -1,0 +1,53 @@
+// Package password hashes and checks people's passwords: argon2id in PHC
+// string form, with bounded concurrency, a dummy verification for unknown
+// users, and a policy for choosing new passwords.
+//
+//	h, err := password.NewHasher(password.HasherConfig{}) // OWASP parameters, NumCPU slots
+//	if err != nil { ... }
+//
+//	// Registration or password change.
+//	policy := password.Policy{MinLength: 15}
+//	if err := policy.Check(pw, user.Name); err != nil {
+//		// ErrTooShort, ErrTooLong, ErrCommon or ErrMatchesUsername:
+//		// err.Error() tells the user what to do.
+//	}
+//	encoded, err := h.Hash(ctx, pw) // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
+//
+//	// Sign-in.
+//	if user == nil {
+//		err = h.VerifyDummy(ctx, pw) // same cost as a real Verify (PW-05)
+//		... // answer exactly as for a wrong password
+//	}
+//	ok, needsRehash, err := h.Verify(ctx, pw, user.PasswordHash)
+//	switch {
+//	case errors.Is(err, password.ErrBusy): // answer 503
+//	case err != nil: // ErrTooLong, ErrMalformedHash: a failed sign-in
+//	case !ok: // wrong password
+//	case needsRehash: // store h.Hash(ctx, pw) in place of the old hash (PW-03)
+//	}
+//
+// # Security
+//
+// The rules are those of SECURITY.md in the project's shared folder:
+//
+//   - PW-01: Policy asks for at least 8 Unicode code points (MinLength; 15
+//     is recommended) and allows up to 1024 bytes (MaxLength, at least 64).
+//     It has no composition rules, allows every character, and neither
+//     trims nor normalises: a password is compared exactly as typed.
+//   - PW-02: Policy refuses the passwords of a list shipped with the package
+//     (common.txt, compared in lower case) and the username
+//     (case-insensitively).
+//   - PW-03: Hasher uses argon2id with at least m=19 MiB, t=2, p=1, a
+//     16-byte salt from crypto/rand and a 32-byte key (DefaultParams, the
+//     OWASP minimum; NewHasher refuses less). Verify reports when a stored
+//     hash is weaker than the configured parameters, so that the caller
+//     rehashes on sign-in. Keys are compared with crypto/subtle.
+//   - PW-04: at most HasherConfig.MaxConcurrent hashes run at once; a caller
+//     waits at most HasherConfig.Wait for a slot, then gets ErrBusy. A
+//     password longer than MaxBytes is refused before any hashing, and the
+//     parser bounds what a stored hash may ask for (at most 256 MiB, 16
+//     passes, 16 lanes, 64-byte salt and key), so neither a request nor a
+//     corrupted database can exhaust memory.
+//   - PW-05: VerifyDummy does the same work as Verify against a hash made
+//     with the configured parameters.
+package password

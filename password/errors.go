@@ -1,0 +1,41 @@
+package password
+
+import (
+	"errors"
+	"fmt"
+)
+
+// MaxBytes is the longest password, in bytes, that Hash, Verify and
+// VerifyDummy accept: a longer one is refused with ErrTooLong before any
+// hashing (PW-04). It is also the largest Policy.MaxLength.
+const MaxBytes = 1024
+
+// Errors of the package. Policy errors are wrapped with a sentence a user can
+// act on, so err.Error() can be shown as is; test them with errors.Is.
+var (
+	// ErrBusy: every hashing slot stayed taken for HasherConfig.Wait, or the
+	// context ended while waiting for one (PW-04). Answer 503 (or 429) and
+	// let the client retry.
+	ErrBusy = errors.New("password: server busy, try again in a moment")
+	// ErrMalformedHash: a stored hash is not an argon2id PHC string this
+	// package accepts; the error wraps the reason.
+	ErrMalformedHash = errors.New("password: malformed hash")
+	// ErrInvalidConfig: NewHasher's configuration or a Policy is outside what
+	// PW-01 and PW-03 allow; the error says which field and why.
+	ErrInvalidConfig = errors.New("password: invalid configuration")
+
+	// ErrTooShort: fewer code points than Policy.MinLength (PW-01).
+	ErrTooShort = errors.New("password is too short")
+	// ErrTooLong: more bytes than Policy.MaxLength, or than MaxBytes for
+	// Hash, Verify and VerifyDummy (PW-01, PW-04).
+	ErrTooLong = errors.New("password is too long")
+	// ErrCommon: the password is on the list of common passwords (PW-02).
+	ErrCommon = errors.New("password is too common")
+	// ErrMatchesUsername: the password is the username (PW-02).
+	ErrMatchesUsername = errors.New("password is the same as the username")
+)
+
+// tooLong is ErrTooLong with what to do about it.
+func tooLong(maxBytes int) error {
+	return fmt.Errorf("%w: use at most %d characters (fewer if some are not plain ASCII)", ErrTooLong, maxBytes)
+}

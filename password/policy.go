@@ -1,0 +1,110 @@
+package password
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// Policy's bounds (PW-01).
+const (
+	defaultMinLength = 8  // and the least MinLength may be
+	leastMaxLength   = 64 // the least MaxLength may be
+)
+
+// Policy says which new passwords are acceptable (PW-01, PW-02). The zero
+// value is the default policy. It has no composition rules, allows every
+// character, and neither trims nor normalises the password.
+type Policy struct {
+	// MinLength is the fewest Unicode code points (not bytes) a password
+	// may have. Default and least 8; 15 is recommended when the password is
+	// the only factor.
+	MinLength int
+	// MaxLength is the most bytes a password may have. Default MaxBytes
+	// (1024); at least 64 and at most MaxBytes.
+	MaxLength int
+}
+
+// withDefaults replaces each zero field with its default.
+func (p Policy) withDefaults() Policy {
+	if p.MinLength == 0 {
+		p.MinLength = defaultMinLength
+	}
+	if p.MaxLength == 0 {
+		p.MaxLength = MaxBytes
+	}
+	return p
+}
+
+// Validate reports, wrapped in ErrInvalidConfig, every field of p that PW-01
+// doesn't allow. Call it at start-up; Check refuses every password while p is
+// invalid.
+func (p Policy) Validate() error {
+	p = p.withDefaults()
+	var errs []error
+	if p.MinLength < defaultMinLength {
+		errs = append(errs, fmt.Errorf("MinLength=%d, want at least %d", p.MinLength, defaultMinLength))
+	}
+	if p.MaxLength < leastMaxLength || p.MaxLength > MaxBytes {
+		errs = append(errs, fmt.Errorf("MaxLength=%d is outside %d..%d", p.MaxLength, leastMaxLength, MaxBytes))
+	}
+	if p.MinLength > p.MaxLength {
+		errs = append(errs, fmt.Errorf("MinLength=%d is more than MaxLength=%d", p.MinLength, p.MaxLength))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: Policy: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// Check returns nil when password is acceptable as a new password for the
+// account username, and otherwise, in this order: ErrTooLong (more than
+// MaxLength bytes), ErrTooShort (fewer than MinLength code points),
+// ErrMatchesUsername (the username, ignoring case and the username's
+// surrounding spaces) or ErrCommon (on the shipped list of common
+// passwords, ignoring case). Each is wrapped with a sentence the user can
+// act on. Pass the canonical username; an empty one is not compared. While
+// p is invalid, Check returns Validate's error whatever the password.
+func (p Policy) Check(password, username string) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	p = p.withDefaults()
+	if len(password) > p.MaxLength {
+		return tooLong(p.MaxLength)
+	}
+	if utf8.RuneCountInString(password) < p.MinLength {
+		return fmt.Errorf("%w: use at least %d characters", ErrTooShort, p.MinLength)
+	}
+	if username = strings.TrimSpace(username); username != "" && strings.EqualFold(password, username) {
+		return fmt.Errorf("%w: choose a password that is not your username", ErrMatchesUsername)
+	}
+	if _, ok := commonPasswords()[strings.ToLower(password)]; ok {
+		return fmt.Errorf("%w: it is on a list of passwords attackers try first; choose another, for example a few unrelated words", ErrCommon)
+	}
+	return nil
+}
+
+// commonText is the shipped list of common passwords (PW-02): one
+// lower-case password per line, no blank lines (TestPW02_CommonListFormat
+// holds it to that). It holds the most frequent passwords of public breach
+// corpora and their usual variants: a word, name or keyboard walk with
+// digits, a year or "!" appended, and leetspeak. Entries shorter than 8
+// characters can't match (MinLength is at least 8); they are kept so that
+// the list stays a plain list of common passwords.
+//
+//go:embed common.txt
+var commonText string
+
+// commonPasswords is commonText as a set, built on first use.
+var commonPasswords = sync.OnceValue(func() map[string]struct{} {
+	lines := strings.Split(strings.TrimSuffix(commonText, "\n"), "\n")
+	set := make(map[string]struct{}, len(lines))
+	for _, line := range lines {
+		set[line] = struct{}{}
+	}
+	return set
+})
