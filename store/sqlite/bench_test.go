@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/tetherauth/tether/session"
+)
+
+// BenchmarkStoreGet loads records by hash, in parallel, from a store of a
+// thousand.
+func BenchmarkStoreGet(b *testing.B) {
+	db, _ := tempDB(b)
+	s := newTestStore(b, db, Options{})
+	hashes := make([]session.Hash, 1024)
+	for n := range hashes {
+		r := testRecord("user"+string(rune('a'+n%26)), n)
+		if err := s.Save(b.Context(), r); err != nil {
+			b.Fatalf("create: %v", err)
+		}
+		hashes[n] = r.Hash
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		n := int(next.Add(7919))
+		for pb.Next() {
+			if _, err := s.Get(b.Context(), hashes[n%len(hashes)]); err != nil {
+				b.Error(err)
+				return
+			}
+			n++
+		}
+	})
+}
+
+// BenchmarkStoreSave replaces one record over and over, as the Manager does
+// to refresh the idle deadline or change session data.
+func BenchmarkStoreSave(b *testing.B) {
+	db, _ := tempDB(b)
+	s := newTestStore(b, db, Options{})
+	r := testRecord("alice", 1)
+	if err := s.Save(b.Context(), r); err != nil {
+		b.Fatalf("create: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.LastSeen = r.LastSeen.Add(1)
+		if err := s.Save(b.Context(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

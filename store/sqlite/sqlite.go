@@ -1,0 +1,282 @@
+// Package sqlite is tether's embedded session store: a session.Store kept in
+// an SQLite file through the pure-Go driver modernc.org/sqlite (no cgo). The
+// server, the command line and any other process may share the file.
+//
+//	db, err := sqlite.Open("tether.db") // one *sql.DB for sessions and accounts
+//	if err != nil {
+//		return err
+//	}
+//	defer db.Close()
+//	store, err := sqlite.New(ctx, db, sqlite.Options{})
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close()
+//	sessions, err := session.NewManager(store, session.Config{})
+//
+// # Tables
+//
+// New creates, if missing, the tables sessions (records keyed by the
+// token's hash, a unique public id, an index on user and creation time),
+// session_generations (each revoked user's generation; a user without a row
+// is at generation 0) and session_changes (the change log below). Times are
+// kept as Unix microseconds, in UTC; session data as one compact binary
+// value.
+//
+// # Invalidation feed
+//
+// Watch delivers the invalidations of every writer of the file:
+//
+//   - a write through any Store of this process reaches every watcher of the
+//     same file in this process before the write returns, whichever *sql.DB
+//     and Store either was opened with;
+//   - every invalidation (a Save of an existing record, a Delete, a
+//     RevokeUser) also appends an entry to the change log, in the write's
+//     transaction. Each Watch checks the file's PRAGMA data_version on a
+//     connection of its own every Options.PollInterval and, when it moved,
+//     reads the log entries it has not seen. So a write of another process
+//     reaches a watcher within PollInterval plus one query: within about
+//     100 ms by default, at most 1 s (New refuses a longer PollInterval).
+//
+// DeleteExpired prunes log entries older than a minute. A watcher that finds
+// entries it never read pruned (it was stalled that long) can't tell what
+// it missed: it delivers FeedDown, then FeedUp. A database error in the poll
+// loop also delivers FeedDown; the loop retries with a growing delay (from
+// PollInterval up to 5 s) and delivers FeedUp once it is back.
+//
+// Each running Watch holds one connection of the *sql.DB's pool.
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+var _ session.Store = (*Store)(nil)
+
+// errCorruptData: a stored value of session data can't be decoded.
+var errCorruptData = errors.New("corrupt session data")
+
+const (
+	// defaultPollInterval is Options.PollInterval's default.
+	defaultPollInterval = 100 * time.Millisecond
+	// maxPollInterval bounds Options.PollInterval: the documented bound on
+	// seeing another process's write (a revocation among them).
+	maxPollInterval = time.Second
+	// maxRetryWait bounds the delay between two tries of a failing poll.
+	maxRetryWait = 5 * time.Second
+	// changeRetention is how long DeleteExpired keeps change log entries:
+	// far longer than any healthy watcher takes to read them.
+	changeRetention = time.Minute
+)
+
+// Open opens the SQLite file at path (creating it if missing) as tether
+// uses it: WAL journal, synchronous NORMAL, foreign keys on, a 10 s busy
+// timeout, and transactions that take the write lock when they begin
+// (BEGIN IMMEDIATE), so that two writers never deadlock upgrading a read
+// lock. SQLite has one writer at a time but, in WAL mode, concurrent
+// readers: the pool keeps two connections per CPU, at least 8. The caller
+// owns the returned *sql.DB and closes it.
+func Open(path string) (*sql.DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// A file: URI, so that any character of the path (?, #, %) is escaped.
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path // a Windows drive letter
+	}
+	u.RawQuery = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	conns := max(8, 2*runtime.GOMAXPROCS(0))
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	if err := db.Ping(); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), db.Close())
+	}
+	return db, nil
+}
+
+// Options configures a Store. The zero value is ready to use.
+type Options struct {
+	// PollInterval is how often each Watch looks for the writes of other
+	// processes. Default 100 ms; at most 1 s.
+	PollInterval time.Duration
+	// Now stamps the change log entries, which DeleteExpired keeps for a
+	// minute by this clock (not by the now it is passed, which is the
+	// caller's and only decides which sessions expired). Default time.Now.
+	Now func() time.Time
+	// Logger receives the errors Watch's poll loop retries after. Default:
+	// nothing is logged.
+	Logger *slog.Logger
+}
+
+// Store is a session.Store in an SQLite file. It is safe for concurrent
+// use. Close it when done; closing it doesn't close the *sql.DB.
+type Store struct {
+	db       *sql.DB
+	hub      *hub
+	interval time.Duration // Options.PollInterval
+	now      func() time.Time
+	log      *slog.Logger
+
+	get, list, insert, update, logChange *sql.Stmt
+
+	mu      sync.Mutex     // held to close and to start a watch, so that Close can wait for the watches
+	closed  atomic.Bool    // set under mu, read without it
+	done    chan struct{}  // closed by Close
+	watches sync.WaitGroup // the running Watch calls
+}
+
+// New returns a Store keeping its records in db, creating its tables if
+// they are missing.
+func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
+	var file string
+	err := db.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: find the database file: %w", err)
+	}
+	key := hubKey{path: filepath.Clean(file)}
+	if file == "" {
+		key = hubKey{db: db} // in memory: only this *sql.DB reaches it
+	}
+	return newStore(ctx, db, opts, key)
+}
+
+// newStore is New with the key under which the Store joins the other
+// Stores of the same file in this process. A test gives a Store a key of
+// its own to have it behave as if it were in another process.
+func newStore(ctx context.Context, db *sql.DB, opts Options, key hubKey) (*Store, error) {
+	if opts.PollInterval < 0 || opts.PollInterval > maxPollInterval {
+		return nil, fmt.Errorf("sqlite store: PollInterval %v: want 0 (the default, %v) up to %v", opts.PollInterval, defaultPollInterval, maxPollInterval)
+	}
+	s := &Store{
+		db:       db,
+		interval: cmp.Or(opts.PollInterval, defaultPollInterval),
+		now:      opts.Now,
+		log:      opts.Logger,
+		done:     make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "store/sqlite")
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("sqlite store: create tables: %w", err)
+	}
+	stmts := []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.get, getSQL},
+		{&s.list, listSQL},
+		{&s.insert, insertSQL},
+		{&s.update, updateSQL},
+		{&s.logChange, logChangeSQL},
+	}
+	for _, st := range stmts {
+		p, err := db.PrepareContext(ctx, st.sql)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("sqlite store: prepare: %w", err), s.closeStmts())
+		}
+		*st.stmt = p
+	}
+	s.hub = hubs.acquire(key)
+	return s, nil
+}
+
+// Close marks the store closed: from then on every method returns
+// session.ErrClosed. It ends the running Watch calls and waits for them to
+// return. It doesn't close the *sql.DB. Closing a closed store does
+// nothing.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed.Store(true)
+	close(s.done)
+	s.mu.Unlock()
+
+	s.watches.Wait()
+	hubs.release(s.hub)
+	return s.closeStmts()
+}
+
+func (s *Store) closeStmts() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.get, s.list, s.insert, s.update, s.logChange} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closedError returns session.ErrClosed, wrapped with what the caller was
+// doing.
+func closedError(op string) error {
+	return fmt.Errorf("sqlite store: %s: %w", op, session.ErrClosed)
+}
+
+// fail wraps err with op; if the store was closed meanwhile (which can make
+// a statement fail) it wraps session.ErrClosed too.
+func (s *Store) fail(op string, err error) error {
+	if s.closed.Load() && !errors.Is(err, session.ErrClosed) {
+		return fmt.Errorf("sqlite store: %s: %w: %w", op, session.ErrClosed, err)
+	}
+	return fmt.Errorf("sqlite store: %s: %w", op, err)
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS sessions (
+	hash          BLOB PRIMARY KEY,
+	id            TEXT NOT NULL UNIQUE,
+	user_id       TEXT NOT NULL,
+	gen           INTEGER NOT NULL,
+	version       INTEGER NOT NULL,
+	created       INTEGER NOT NULL,
+	last_seen     INTEGER NOT NULL,
+	idle_deadline INTEGER NOT NULL,
+	abs_deadline  INTEGER NOT NULL,
+	expiry        INTEGER NOT NULL, -- the earlier deadline, for DeleteExpired
+	user_agent    TEXT NOT NULL,
+	ip            TEXT NOT NULL,
+	data          BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id, created);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expiry);
+CREATE TABLE IF NOT EXISTS session_generations (
+	user_id TEXT PRIMARY KEY,
+	gen     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session_changes (
+	seq     INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even once pruned
+	at      INTEGER NOT NULL,                  -- by Options.Now, for pruning
+	origin  INTEGER NOT NULL,                  -- the writing process and file (hub.origin)
+	hash    BLOB,                              -- a changed or deleted record, or
+	user_id TEXT                               -- a revoked user
+);`

@@ -1,0 +1,304 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/storetest"
+)
+
+// bound is the documented bound on seeing another process's write.
+const bound = time.Second
+
+// childRevokeEnv makes the test binary, run as a child, revoke user alice
+// in the file it names and exit (see TestMain).
+const childRevokeEnv = "TETHER_SQLITE_TEST_REVOKE"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childRevokeEnv); path != "" {
+		if err := revokeAlice(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func revokeAlice(path string) error {
+	db, err := Open(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := New(context.Background(), db, Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.RevokeUser(context.Background(), "alice", nil)
+}
+
+// otherProcess returns a Store on the file at path that behaves as if it
+// were in another process: its own *sql.DB, and no hub shared with the
+// Stores New makes.
+func otherProcess(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	db := openDB(t, path)
+	s, err := newStore(t.Context(), db, opts, hubKey{path: path, db: db})
+	if err != nil {
+		t.Fatalf("newStore: %v", err)
+	}
+	closeOnCleanup(t, s)
+	return s
+}
+
+// waitBound fails the test unless f delivers ev within the bound after the
+// write returned.
+func waitBound(t *testing.T, f *storetest.Feed, ev session.Event) {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), bound)
+	defer cancel()
+	if !f.Wait(ctx, storetest.Has(ev)) {
+		t.Fatalf("events after %v: got %s, want %s", bound, storetest.Describe(f.Events()), storetest.Describe([]session.Event{ev}))
+	}
+	t.Logf("%s arrived after %v", storetest.Describe([]session.Event{ev}), time.Since(start))
+}
+
+// A write through any Store of this process reaches the watchers of every
+// other Store on the same file before it returns, whatever *sql.DB they
+// use.
+func TestWatchOtherStoresOfTheFile(t *testing.T) {
+	dbA, path := tempDB(t)
+	dbB := openDB(t, path)
+	slow := Options{PollInterval: time.Second} // no poll can help
+	a := newTestStore(t, dbA, slow)
+	feeds := []*storetest.Feed{
+		storetest.Follow(t, newTestStore(t, dbA, slow)), // same *sql.DB
+		storetest.Follow(t, newTestStore(t, dbB, slow)), // another one
+	}
+
+	r := testRecord("alice", 1)
+	if err := a.Save(t.Context(), r); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := a.Save(t.Context(), r); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	if err := a.RevokeUser(t.Context(), "alice", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	for i, f := range feeds {
+		evs := f.Events()
+		for _, want := range []session.Event{
+			{Kind: session.Changed, Hash: r.Hash},
+			{Kind: session.UserRevoked, UserID: "alice"},
+		} {
+			if !storetest.Has(want)(evs) {
+				t.Errorf("watcher %d: got %s, want %s", i, storetest.Describe(evs), storetest.Describe([]session.Event{want}))
+			}
+		}
+	}
+}
+
+// Two *sql.DB on one file, joined by no hub, behave like two processes: a
+// write through one reaches the other's watcher within the bound.
+func TestWatchOtherDBWithinBound(t *testing.T) {
+	db, path := tempDB(t)
+	writer := newTestStore(t, db, Options{})
+	f := storetest.Follow(t, otherProcess(t, path, Options{}))
+
+	r := testRecord("alice", 1)
+	if err := writer.Save(t.Context(), r); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := writer.Save(t.Context(), r); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	waitBound(t, f, session.Event{Kind: session.Changed, Hash: r.Hash})
+	if err := writer.RevokeUser(t.Context(), "alice", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	waitBound(t, f, session.Event{Kind: session.UserRevoked, UserID: "alice"})
+	other := testRecord("bob", 1)
+	if err := writer.Delete(t.Context(), other.Hash); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	waitBound(t, f, session.Event{Kind: session.Changed, Hash: other.Hash})
+}
+
+// The real thing: another process (this test binary, run again) revokes a
+// user; the watcher here learns of it within the bound.
+func TestWatchOtherProcessWithinBound(t *testing.T) {
+	db, path := tempDB(t)
+	f := storetest.Follow(t, newTestStore(t, db, Options{}))
+
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childRevokeEnv+"="+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child process: %v\n%s", err, out)
+	}
+	waitBound(t, f, session.Event{Kind: session.UserRevoked, UserID: "alice"})
+}
+
+// A watcher that finds log entries it never read pruned can't tell what it
+// missed: FeedDown, then FeedUp.
+func TestWatchMissedPrunedEntries(t *testing.T) {
+	db, path := tempDB(t)
+	var now atomic.Int64 // the writer's clock, in Unix microseconds
+	now.Store(base.UnixMicro())
+	writer := newTestStore(t, db, Options{Now: func() time.Time { return time.UnixMicro(now.Load()) }})
+	watched := otherProcess(t, path, Options{PollInterval: time.Millisecond})
+
+	// fn holds the watcher's poll loop on the first Changed, so that the
+	// writer can write and prune meanwhile.
+	events := make(chan session.Event, 100)
+	release := make(chan struct{})
+	first := testRecord("alice", 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() {
+		done <- watched.Watch(ctx, func(ev session.Event) {
+			events <- ev
+			if ev.Kind == session.Changed && ev.Hash == first.Hash {
+				<-release
+			}
+		})
+	}()
+	expect := func(want session.Event) {
+		t.Helper()
+		if got := <-events; got != want {
+			t.Fatalf("event: got %s, want %s", storetest.Describe([]session.Event{got}), storetest.Describe([]session.Event{want}))
+		}
+	}
+
+	expect(session.Event{Kind: session.FeedUp})
+	if err := writer.Delete(t.Context(), first.Hash); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	expect(session.Event{Kind: session.Changed, Hash: first.Hash}) // the poll loop now waits
+	for n := 2; n <= 3; n++ {
+		if err := writer.Delete(t.Context(), testRecord("alice", n).Hash); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+	}
+	now.Add((changeRetention + time.Second).Microseconds())
+	if _, err := writer.DeleteExpired(t.Context(), base); err != nil {
+		t.Fatalf("DeleteExpired: %v", err)
+	}
+	var left int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM session_changes`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("change log after pruning: got %d entries (error %v), want 0", left, err)
+	}
+	close(release)
+	expect(session.Event{Kind: session.FeedDown})
+	expect(session.Event{Kind: session.FeedUp})
+
+	// And the feed goes on.
+	if err := writer.RevokeUser(t.Context(), "alice", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	expect(session.Event{Kind: session.UserRevoked, UserID: "alice"})
+	cancel()
+	expect(session.Event{Kind: session.FeedDown})
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Watch: got error %v, want %v", err, context.Canceled)
+	}
+}
+
+// DeleteExpired keeps the change log entries younger than a minute by the
+// store's clock, whatever now it is given.
+func TestDeleteExpiredPrunesLogByStoreClock(t *testing.T) {
+	db, _ := tempDB(t)
+	var now atomic.Int64
+	now.Store(base.UnixMicro())
+	s := newTestStore(t, db, Options{Now: func() time.Time { return time.UnixMicro(now.Load()) }})
+	for n := range 3 {
+		if err := s.Delete(t.Context(), testRecord("alice", n).Hash); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		now.Add((changeRetention / 2).Microseconds())
+	}
+	// Entries at base, +30 s, +60 s; the clock is at +90 s: only the first is
+	// older than a minute. The now given (far ahead) doesn't matter.
+	if _, err := s.DeleteExpired(t.Context(), base.Add(24*time.Hour)); err != nil {
+		t.Fatalf("DeleteExpired: %v", err)
+	}
+	var left int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM session_changes`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 2 {
+		t.Errorf("change log entries left: got %d, want 2", left)
+	}
+}
+
+// A database error in the poll loop: FeedDown, retries, FeedUp when the
+// database is back, and the feed goes on.
+func TestWatchRecoversFromDBError(t *testing.T) {
+	db, path := tempDB(t)
+	s := newTestStore(t, db, Options{
+		PollInterval: time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	f := storetest.Follow(t, s)
+	countUp := func(n int) func([]session.Event) bool {
+		return func(evs []session.Event) bool {
+			got := 0
+			for _, ev := range evs {
+				if ev.Kind == session.FeedUp {
+					got++
+				}
+			}
+			return got >= n
+		}
+	}
+
+	run := func(query string) {
+		t.Helper()
+		if _, err := db.ExecContext(t.Context(), query); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+	run(`ALTER TABLE session_changes RENAME TO session_changes_away`)
+	if !f.Wait(t.Context(), storetest.Has(session.Event{Kind: session.FeedDown})) {
+		t.Fatalf("events: got %s, want FeedDown", storetest.Describe(f.Events()))
+	}
+	if countUp(2)(f.Events()) {
+		t.Fatalf("events while the log is away: got %s, want no FeedUp after FeedDown", storetest.Describe(f.Events()))
+	}
+	run(`ALTER TABLE session_changes_away RENAME TO session_changes`)
+	if !f.Wait(t.Context(), countUp(2)) {
+		t.Fatalf("events: got %s, want FeedUp again", storetest.Describe(f.Events()))
+	}
+
+	if err := otherProcess(t, path, Options{}).RevokeUser(t.Context(), "alice", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	waitBound(t, f, session.Event{Kind: session.UserRevoked, UserID: "alice"})
+}
+
+// Each running Watch holds one connection, and gives it back when done.
+func TestWatchGivesBackItsConnection(t *testing.T) {
+	db, _ := tempDB(t)
+	s := newTestStore(t, db, Options{})
+	f := storetest.Follow(t, s)
+	if got := db.Stats().InUse; got != 1 {
+		t.Errorf("connections in use while watching: got %d, want 1", got)
+	}
+	if err := f.Stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Stop: got %v, want %v", err, context.Canceled)
+	}
+	if got := db.Stats().InUse; got != 0 {
+		t.Errorf("connections in use after the watch: got %d, want 0", got)
+	}
+}

@@ -1,0 +1,125 @@
+package storetest
+
+import (
+	"context"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tetherauth/tether/session"
+)
+
+// Feed is a running Watch of a store that records every event the store
+// delivers. Its methods are safe for concurrent use.
+type Feed struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Watch has returned
+	err    error         // what Watch returned; set before done is closed
+
+	mu      sync.Mutex      // guards the fields below
+	events  []session.Event // in the order the store delivered them
+	changed chan struct{}   // closed and replaced at every event
+}
+
+// Follow starts s.Watch in a new goroutine and returns once the store has
+// delivered its first FeedUp; it fails the test if Watch returns before
+// that. The watch is stopped when the test ends, if Stop wasn't called.
+func Follow(t *testing.T, s session.Store) *Feed {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	f := &Feed{cancel: cancel, done: make(chan struct{}), changed: make(chan struct{})}
+	go func() {
+		f.err = s.Watch(ctx, f.record)
+		close(f.done)
+	}()
+	t.Cleanup(func() { _ = f.Stop() })
+	if !f.wait(f.done, Has(session.Event{Kind: session.FeedUp})) {
+		t.Fatalf("Watch returned %v before delivering FeedUp (events: %s)", f.err, Describe(f.Events()))
+	}
+	return f
+}
+
+// record is the fn given to Watch.
+func (f *Feed) record(ev session.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, ev)
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// Events returns a copy of the events delivered so far.
+func (f *Feed) Events() []session.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.events)
+}
+
+// Wait waits until pred holds for the events delivered so far, and reports
+// whether it did before ctx was done.
+func (f *Feed) Wait(ctx context.Context, pred func([]session.Event) bool) bool {
+	return f.wait(ctx.Done(), pred)
+}
+
+func (f *Feed) wait(stop <-chan struct{}, pred func([]session.Event) bool) bool {
+	for {
+		f.mu.Lock()
+		ok, changed := pred(f.events), f.changed
+		f.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-stop:
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return pred(f.events)
+		}
+	}
+}
+
+// Stop cancels the watch, waits for Watch to return and returns what it
+// returned. Calling it again returns the same.
+func (f *Feed) Stop() error {
+	f.cancel()
+	<-f.done
+	return f.err
+}
+
+// Done is closed when Watch has returned, whatever the reason.
+func (f *Feed) Done() <-chan struct{} { return f.done }
+
+// Err returns what Watch returned; it is valid once Done is closed.
+func (f *Feed) Err() error {
+	<-f.done
+	return f.err
+}
+
+// Has returns a predicate for Feed.Wait that holds once ev was delivered.
+func Has(ev session.Event) func([]session.Event) bool {
+	return func(evs []session.Event) bool { return slices.Contains(evs, ev) }
+}
+
+// Describe formats events for a test's failure message.
+func Describe(evs []session.Event) string {
+	parts := make([]string, len(evs))
+	for i, ev := range evs {
+		switch ev.Kind {
+		case session.FeedUp:
+			parts[i] = "FeedUp"
+		case session.FeedDown:
+			parts[i] = "FeedDown"
+		case session.Changed:
+			parts[i] = "Changed(" + hex.EncodeToString(ev.Hash[:4]) + "…)"
+		case session.UserRevoked:
+			parts[i] = "UserRevoked(" + ev.UserID + ")"
+		default:
+			parts[i] = "Kind(" + strconv.Itoa(int(ev.Kind)) + ")"
+		}
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
