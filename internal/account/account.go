@@ -1,0 +1,129 @@
+// Package account keeps the people who can sign in to tether: their
+// canonical names, password hashes, admin and disabled flags, and the
+// server's own secrets, in the SQLite file the server shares with its
+// session store.
+//
+// Usage:
+//
+//	db, err := sqlite.Open("tether.db") // package store/sqlite
+//	...
+//	accounts, err := account.NewSQLite(ctx, db)
+//	...
+//	u := &account.User{Name: "Alice", PasswordHash: hash}
+//	if err := accounts.Create(ctx, u); errors.Is(err, account.ErrExists) {
+//		...
+//	}
+//	u, err = accounts.ByName(ctx, "alice") // u.Name == "alice"
+//
+// A fresh store holds no account at all (PW-08): the first admin is created
+// explicitly, with `tether user add` or the one-time setup link.
+package account
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Errors of this package; callers test them with errors.Is.
+var (
+	// ErrNotFound: no user with that name or id.
+	ErrNotFound = errors.New("account: user not found")
+	// ErrExists: a user with that name exists already.
+	ErrExists = errors.New("account: user exists")
+	// ErrInvalidName: the name can't be a user name (see CanonicalName).
+	ErrInvalidName = errors.New("account: invalid user name: use 1 to 64 of the characters a-z 0-9 . _ @ + -")
+)
+
+// MaxNameLen is the longest canonical user name, in bytes (and characters).
+const MaxNameLen = 64
+
+// User is an account as the store keeps it.
+type User struct {
+	ID           string // "u_" and 22 base64url characters; set by Store.Create
+	Name         string // canonical (see CanonicalName)
+	PasswordHash string // PHC string from package password; never logged
+	Admin        bool
+	Disabled     bool      // a disabled user can't sign in
+	Created      time.Time // set by Store.Create
+}
+
+// Store keeps user accounts. Implementations are safe for concurrent use.
+type Store interface {
+	// Create adds u. It canonicalises u.Name (ErrInvalidName if it can't be),
+	// sets u.Name to the canonical form, u.ID to a fresh random id and
+	// u.Created to now, and returns ErrExists, leaving the store unchanged,
+	// if a user has that canonical name. Create does not check the password
+	// hash; an empty one means nobody can sign in as u.
+	Create(ctx context.Context, u *User) error
+
+	// ByName returns the user whose canonical name is that of name, so
+	// "Alice" finds "alice". It returns ErrNotFound when there is none,
+	// including when name can't be canonicalised (a name that could never
+	// have been created is simply not found).
+	ByName(ctx context.Context, name string) (*User, error)
+
+	// ByID returns the user with that id, or ErrNotFound.
+	ByID(ctx context.Context, id string) (*User, error)
+
+	// List returns every user ordered by name; an empty store gives an
+	// empty slice and no error.
+	List(ctx context.Context) ([]*User, error)
+
+	// Count returns how many users there are, disabled ones included; 0 on
+	// a fresh store (PW-08).
+	Count(ctx context.Context) (int, error)
+
+	// SetPassword replaces the password hash of the user with that id, or
+	// returns ErrNotFound. It does not end the user's sessions: callers
+	// revoke them first (CHG-02, CHG-04).
+	SetPassword(ctx context.Context, id, hash string) error
+
+	// SetDisabled sets or clears the disabled flag of the user with that id,
+	// or returns ErrNotFound. Setting it again is not an error. It does not
+	// end the user's sessions: callers revoke them after (SES-10).
+	SetDisabled(ctx context.Context, id string, disabled bool) error
+}
+
+// CanonicalName returns the form of a user name that the store keeps and
+// compares: surrounding white space trimmed, case folded with Unicode simple
+// folding (so "Alice" and "ALICE" are one name, and so are "kelvin" and
+// "\u212Aelvin", spelt with a KELVIN SIGN), then 1 to MaxNameLen characters
+// of a-z 0-9 . _ @ + -. Anything else gives ErrInvalidName.
+func CanonicalName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", ErrInvalidName
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		c, ok := fold(r)
+		if !ok || b.Len() == MaxNameLen {
+			return "", ErrInvalidName
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), nil
+}
+
+// fold maps r to the allowed ASCII character of its simple case-folding
+// orbit, if it has one: 'A' and 'a' to 'a', KELVIN SIGN to 'k', LONG S to 's'.
+func fold(r rune) (byte, bool) {
+	for f := r; ; {
+		if f < utf8.RuneSelf {
+			c := byte(unicode.ToLower(f))
+			return c, allowed(c)
+		}
+		if f = unicode.SimpleFold(f); f == r {
+			return 0, false
+		}
+	}
+}
+
+func allowed(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("._@+-", c) >= 0
+}

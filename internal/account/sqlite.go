@@ -1,0 +1,202 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SQLite is the Store kept in tables users and settings of a SQLite
+// database, usually the one file the server shares with its session store
+// (see store/sqlite.Open). Several processes may use the same file.
+type SQLite struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+var _ Store = (*SQLite)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS users (
+	id            TEXT PRIMARY KEY,
+	name          TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	admin         INTEGER NOT NULL,
+	disabled      INTEGER NOT NULL,
+	created       INTEGER NOT NULL -- Unix microseconds, as store/sqlite keeps times
+) STRICT;
+CREATE TABLE IF NOT EXISTS settings (
+	name  TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) STRICT;
+`
+
+// NewSQLite returns the store kept in db, creating its tables if they are
+// missing. It doesn't close db.
+func NewSQLite(ctx context.Context, db *sql.DB) (*SQLite, error) {
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("account: create tables: %w", err)
+	}
+	return &SQLite{db: db, now: time.Now}, nil
+}
+
+// Create implements Store.
+func (s *SQLite) Create(ctx context.Context, u *User) error {
+	name, err := CanonicalName(u.Name)
+	if err != nil {
+		return err
+	}
+	id := randomID()
+	created := s.now().UnixMicro()
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (id, name, password_hash, admin, disabled, created)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+	if err := oneRow(res, err, ErrExists); err != nil {
+		return fmt.Errorf("account: create %q: %w", name, err)
+	}
+	u.ID, u.Name, u.Created = id, name, time.UnixMicro(created).UTC()
+	return nil
+}
+
+// ByName implements Store.
+func (s *SQLite) ByName(ctx context.Context, name string) (*User, error) {
+	canonical, err := CanonicalName(name)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return s.user(ctx, "name", canonical)
+}
+
+// ByID implements Store.
+func (s *SQLite) ByID(ctx context.Context, id string) (*User, error) {
+	return s.user(ctx, "id", id)
+}
+
+const columns = `SELECT id, name, password_hash, admin, disabled, created FROM users `
+
+// user returns the user whose column (a constant of this file) equals v.
+func (s *SQLite) user(ctx context.Context, column, v string) (*User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, columns+`WHERE `+column+` = ?`, v))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: user with %s %q: %w", column, v, err)
+	}
+	return u, nil
+}
+
+// List implements Store.
+func (s *SQLite) List(ctx context.Context) ([]*User, error) {
+	rows, err := s.db.QueryContext(ctx, columns+`ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("account: list: %w", err)
+	}
+	defer rows.Close()
+	users := []*User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("account: list: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("account: list: %w", err)
+	}
+	return users, nil
+}
+
+// Count implements Store.
+func (s *SQLite) Count(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("account: count: %w", err)
+	}
+	return n, nil
+}
+
+// SetPassword implements Store.
+func (s *SQLite) SetPassword(ctx context.Context, id, hash string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+	if err := oneRow(res, err, ErrNotFound); err != nil {
+		return fmt.Errorf("account: set password of %q: %w", id, err)
+	}
+	return nil
+}
+
+// SetDisabled implements Store.
+func (s *SQLite) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
+	if err := oneRow(res, err, ErrNotFound); err != nil {
+		return fmt.Errorf("account: set disabled of %q: %w", id, err)
+	}
+	return nil
+}
+
+// Secret returns the server secret called name, size bytes long. The first
+// call anywhere makes it with crypto/rand and keeps it in the settings
+// table; every later call, from this process or another one on the same
+// file, returns the same bytes, and so do concurrent first calls (the first
+// write wins and every caller reads the winner back). It is an error to ask
+// for a size other than the stored one.
+func (s *SQLite) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("account: secret %q: size %d is not positive", name, size)
+	}
+	key := "secret/" + name
+	fresh := make([]byte, size)
+	rand.Read(fresh) // never fails: crypto/rand crashes the program instead
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+		key, fresh); err != nil {
+		return nil, fmt.Errorf("account: secret %q: %w", name, err)
+	}
+	var secret []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, key).Scan(&secret); err != nil {
+		return nil, fmt.Errorf("account: secret %q: %w", name, err)
+	}
+	if len(secret) != size {
+		return nil, fmt.Errorf("account: secret %q has %d bytes, not the %d asked for", name, len(secret), size)
+	}
+	return secret, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(row scanner) (*User, error) {
+	var u User
+	var created int64
+	if err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &created); err != nil {
+		return nil, err
+	}
+	u.Created = time.UnixMicro(created).UTC()
+	return &u, nil
+}
+
+// oneRow returns err, or else none if res changed exactly one row.
+func oneRow(res sql.Result, err, none error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return none
+	}
+	return nil
+}
+
+// randomID returns "u_" and 128 random bits in base64url.
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return "u_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
