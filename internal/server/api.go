@@ -1,0 +1,188 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/session"
+)
+
+// The JSON API: thin front ends over the actions. Errors are
+// {"error":"code","message":"..."} (see failJSON).
+
+// loginRequest is the body of POST /api/v1/login.
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// passwordRequest is the body of POST /api/v1/password.
+type passwordRequest struct {
+	Current string `json:"current"`
+	New     string `json:"new"`
+}
+
+// userView is a user as the API shows it: never the password hash.
+type userView struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Admin   bool      `json:"admin"`
+	Created time.Time `json:"created"`
+}
+
+func viewUser(u *account.User) userView {
+	return userView{ID: u.ID, Name: u.Name, Admin: u.Admin, Created: u.Created}
+}
+
+// sessionView is a session as the API and the account page show it: its
+// public id, never its token or hash (SES-02, SES-10).
+type sessionView struct {
+	ID        string    `json:"id"`
+	Created   time.Time `json:"created"`
+	LastSeen  time.Time `json:"last_seen"`
+	UserAgent string    `json:"user_agent"`
+	IP        string    `json:"ip"`
+	Current   bool      `json:"current"`
+}
+
+func viewSession(s, current *session.Session) sessionView {
+	return sessionView{
+		ID:        s.ID,
+		Created:   s.Created,
+		LastSeen:  s.LastSeen,
+		UserAgent: s.UserAgent,
+		IP:        s.IP,
+		Current:   s.ID == current.ID,
+	}
+}
+
+func viewSessions(list []*session.Session, current *session.Session) []sessionView {
+	out := make([]sessionView, len(list))
+	for i, s := range list {
+		out[i] = viewSession(s, current)
+	}
+	return out
+}
+
+// csrfResponse carries a fresh csrf token for the session.
+type csrfResponse struct {
+	CSRFToken string `json:"csrf_token"`
+}
+
+// signedInResponse answers sign-in and GET /api/v1/me.
+type signedInResponse struct {
+	User      userView     `json:"user"`
+	Session   *sessionView `json:"session,omitempty"`
+	CSRFToken string       `json:"csrf_token"`
+}
+
+// tokenFor returns a fresh csrf token bound to sess (CSRF-02).
+func (s *server) tokenFor(sess *session.Session) string {
+	return s.csrf.Token([]byte(sess.ID))
+}
+
+func handleAPILogin(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[loginRequest](w, r)
+		if err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		u, sess, err := s.signIn(w, r, req.Username, req.Password)
+		if err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, signedInResponse{User: viewUser(u), CSRFToken: s.tokenFor(sess)})
+	})
+}
+
+func handleAPILogout(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.signOut(w, r); err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleAPIMe(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, u, err := s.whoami(r)
+		if err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		this := viewSession(sess, sess)
+		encode(w, http.StatusOK, signedInResponse{User: viewUser(u), Session: &this, CSRFToken: s.tokenFor(sess)})
+	})
+}
+
+func handleAPISessions(s *server) http.Handler {
+	type response struct {
+		Sessions []sessionView `json:"sessions"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, _, list, err := s.sessionsOf(r)
+		if err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, response{Sessions: viewSessions(list, sess)})
+	})
+}
+
+func handleAPIRevokeSession(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.revokeSession(w, r, r.PathValue("id")); err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleAPIRevokeOthers(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.revokeOthers(r); err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleAPIPassword(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[passwordRequest](w, r)
+		if err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		fresh, err := s.changePassword(w, r, req.Current, req.New)
+		if err != nil {
+			s.failJSON(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, csrfResponse{CSRFToken: s.tokenFor(fresh)})
+	})
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func handleReadyz(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(r.Context()); err != nil {
+			s.log.ErrorContext(r.Context(), "not ready", "err", err)
+			encode(w, http.StatusServiceUnavailable, errorBody{Error: "not_ready", Message: "The server can't reach its store."})
+			return
+		}
+		encode(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}

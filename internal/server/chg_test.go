@@ -1,0 +1,151 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+const newPW = "a brand new passphrase"
+
+// CHG-01: changing the password needs a session and the current password;
+// wrong current passwords count towards the throttle.
+func TestCHG01_NeedsSessionAndCurrentPassword(t *testing.T) {
+	h := newHarness(t, harnessOpts{free: 2})
+	h.addUser("alice", alicePW, false)
+	anon := h.client()
+	if res := anon.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: newPW}, ""); res.status != http.StatusUnauthorized {
+		t.Fatalf("without a session: status %d, want 401", res.status)
+	}
+	c := h.client()
+	token := c.login("alice", alicePW)
+	for range 3 {
+		res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: "wrong", New: newPW}, token)
+		if res.status != http.StatusForbidden || res.errorCode(t) != "invalid_credentials" {
+			t.Fatalf("wrong current password: %d %s, want 403 invalid_credentials", res.status, res.body)
+		}
+	}
+	res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: newPW}, token)
+	if res.status != http.StatusTooManyRequests {
+		t.Fatalf("after 3 wrong current passwords: status %d, want 429", res.status)
+	}
+	if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, ""); res.status != http.StatusTooManyRequests {
+		t.Fatalf("sign-in after 3 wrong current passwords: status %d, want 429", res.status)
+	}
+	h.clock.Advance(2 * time.Second)
+	if res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: "short"}, token); res.status != http.StatusBadRequest || res.errorCode(t) != "password_too_short" {
+		t.Fatalf("a too short new password: %d %s, want 400 password_too_short", res.status, res.body)
+	}
+	if res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: "alice"}, token); res.status != http.StatusBadRequest {
+		t.Fatalf("the username as password: status %d, want 400", res.status)
+	}
+	h.client().login("alice", alicePW) // unchanged so far
+}
+
+// CHG-02: on success every session of the user ends at once, the caller's
+// old one included, and the caller gets a fresh session and csrf token.
+func TestCHG02_ChangeEndsEverySessionButAFreshOne(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(c *client, token string) string // returns the new csrf token
+	}{
+		{"api", func(c *client, token string) string {
+			res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: newPW}, token)
+			if res.status != http.StatusOK {
+				t.Fatalf("POST /api/v1/password: status %d %s", res.status, res.body)
+			}
+			var out csrfResponse
+			res.decodeJSON(t, &out)
+			return out.CSRFToken
+		}},
+		{"page", func(c *client, _ string) string {
+			page := c.do(http.MethodGet, "/account", nil)
+			res := c.form("/account/password", url.Values{
+				"csrf_token": {formToken(t, page.body, "/account/password")},
+				"current":    {alicePW}, "new": {newPW}, "confirm": {newPW},
+			})
+			if res.status != http.StatusSeeOther || res.header.Get("Location") != "/account?done=password" {
+				t.Fatalf("POST /account/password: %d %s", res.status, res.header.Get("Location"))
+			}
+			page = c.do(http.MethodGet, "/account?done=password", nil)
+			return formToken(t, page.body, "/account/revoke-others")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{})
+			u := h.addUser("alice", alicePW, false)
+			c, other := h.client(), h.client()
+			token := c.login("alice", alicePW)
+			other.login("alice", alicePW)
+			oldCookie := c.cookie(sessionCookie)
+
+			fresh := tc.change(c, token)
+			if c.cookie(sessionCookie) == oldCookie {
+				t.Fatalf("the caller's session token didn't change")
+			}
+			if res, _ := other.me(); res.status != http.StatusUnauthorized {
+				t.Errorf("another device after the change: status %d, want 401", res.status)
+			}
+			if res, _ := withCookie(h, oldCookie).me(); res.status != http.StatusUnauthorized {
+				t.Errorf("the caller's old token after the change: status %d, want 401", res.status)
+			}
+			if list, err := h.sessions.List(t.Context(), u.ID); err != nil || len(list) != 1 {
+				t.Errorf("sessions after the change: %d, %v; want 1", len(list), err)
+			}
+			if res := c.json(http.MethodPost, "/api/v1/sessions/revoke-others", nil, token); res.status != http.StatusForbidden {
+				t.Errorf("the old csrf token: status %d, want 403", res.status)
+			}
+			if res := c.json(http.MethodPost, "/api/v1/sessions/revoke-others", nil, fresh); res.status != http.StatusNoContent {
+				t.Errorf("the fresh csrf token: status %d, want 204", res.status)
+			}
+			if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, ""); res.status != http.StatusUnauthorized {
+				t.Errorf("the old password: status %d, want 401", res.status)
+			}
+			h.client().login("alice", newPW)
+		})
+	}
+}
+
+// CHG-03: a session issued in the same instant as the change dies too (the
+// user's generation is bumped, nothing compares times). Access tokens
+// follow the same rule when the token package lands.
+func TestCHG03_SessionOfTheSameInstantDies(t *testing.T) {
+	h := newHarness(t, harnessOpts{}) // the clock stands still
+	h.addUser("alice", alicePW, false)
+	c, same := h.client(), h.client()
+	token := c.login("alice", alicePW)
+	same.login("alice", alicePW)
+	if res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: newPW}, token); res.status != http.StatusOK {
+		t.Fatalf("change: status %d %s", res.status, res.body)
+	}
+	if res, _ := same.me(); res.status != http.StatusUnauthorized {
+		t.Fatalf("a session of the same instant: status %d, want 401", res.status)
+	}
+}
+
+// CHG-04: if the sessions can't be revoked, the password is not changed
+// and the change is reported as failed.
+func TestCHG04_RevocationFailureLeavesPasswordUnchanged(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	u := h.addUser("alice", alicePW, false)
+	c := h.client()
+	token := c.login("alice", alicePW)
+	h.store.revokeUser.Store(true)
+	res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: newPW}, token)
+	if res.status != http.StatusServiceUnavailable {
+		t.Fatalf("change with revocation failing: status %d %s, want 503", res.status, res.body)
+	}
+	h.store.revokeUser.Store(false)
+	if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: newPW}, ""); res.status != http.StatusUnauthorized {
+		t.Fatalf("the new password works after a failed change: status %d", res.status)
+	}
+	h.client().login("alice", alicePW)
+	list, err := h.sessions.List(t.Context(), u.ID)
+	if err != nil || len(list) != 2 { // the caller's and the one just made; not the failed change's
+		t.Fatalf("sessions: %d, %v; want 2", len(list), err)
+	}
+	if res, _ := c.me(); res.status != http.StatusOK {
+		t.Fatalf("the caller after a failed change: status %d, want 200", res.status)
+	}
+}

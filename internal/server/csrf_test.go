@@ -1,0 +1,242 @@
+package server
+
+import (
+	"bytes"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// unsafeRoute is one unsafe route that needs the session's csrf token, and
+// how to send it a request that would succeed with the token.
+type unsafeRoute struct {
+	method, path string
+	form         bool // an HTML form route, else JSON
+	body         any  // JSON body
+}
+
+// unsafeRoutes lists every route of routes.go that changes state for a
+// signed-in user; TestCSRF02 holds each of them to the token.
+func unsafeRoutes(otherID string) []unsafeRoute {
+	return []unsafeRoute{
+		{method: http.MethodPost, path: "/api/v1/logout"},
+		{method: http.MethodDelete, path: "/api/v1/sessions/" + otherID},
+		{method: http.MethodPost, path: "/api/v1/sessions/revoke-others"},
+		{method: http.MethodPost, path: "/api/v1/password", body: passwordRequest{Current: alicePW, New: "a brand new passphrase"}},
+		{method: http.MethodPost, path: "/account/sessions/" + otherID + "/revoke", form: true},
+		{method: http.MethodPost, path: "/account/revoke-others", form: true},
+		{method: http.MethodPost, path: "/account/password", form: true},
+		{method: http.MethodPost, path: "/logout", form: true},
+	}
+}
+
+// send sends r with token (none if empty) and extra headers.
+func (c *client) send(r unsafeRoute, token string, hdr ...string) *response {
+	c.t.Helper()
+	if r.form {
+		fields := url.Values{"current": {alicePW}, "new": {"a brand new passphrase"}, "confirm": {"a brand new passphrase"}}
+		if token != "" {
+			fields.Set("csrf_token", token)
+		}
+		return c.form(r.path, fields, hdr...)
+	}
+	body := r.body
+	if body == nil {
+		body = struct{}{}
+	}
+	return c.json(r.method, r.path, body, token, hdr...)
+}
+
+// signedInPair signs alice in on two clients and returns the first, its
+// token, and the other session's id.
+func signedInPair(t *testing.T, h *harness) (*client, string, string) {
+	t.Helper()
+	a, b := h.client(), h.client()
+	token := a.login("alice", alicePW)
+	b.login("alice", alicePW)
+	_, other := b.me()
+	return a, token, other.Session.ID
+}
+
+// CSRF-01: unsafe requests from another site are refused before anything
+// else, sign-in included, whether Sec-Fetch-Site or only Origin says so.
+func TestCSRF01_CrossSiteRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	for _, hdr := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Origin", "https://evil.example"},
+	} {
+		t.Run(strings.Join(hdr, "="), func(t *testing.T) {
+			c, token, other := signedInPair(t, h)
+			login := h.client()
+			res := login.do(http.MethodPost, "/api/v1/login", strings.NewReader(`{"username":"alice","password":"`+alicePW+`"}`),
+				append([]string{"Content-Type", "application/json"}, hdr...)...)
+			if res.status != http.StatusForbidden || res.errorCode(t) != "cross_origin" || login.cookie(sessionCookie) != "" {
+				t.Errorf("POST /api/v1/login: %d %s, want 403 cross_origin and no session", res.status, res.body)
+			}
+			page := login.do(http.MethodGet, "/login", nil)
+			res = login.form("/login", url.Values{"csrf_token": {formToken(t, page.body, "/login")}, "username": {"alice"}, "password": {alicePW}}, hdr...)
+			if res.status != http.StatusForbidden || login.cookie(sessionCookie) != "" {
+				t.Errorf("POST /login: status %d, want 403 and no session", res.status)
+			}
+			for _, r := range unsafeRoutes(other) {
+				if res := c.send(r, token, hdr...); res.status != http.StatusForbidden {
+					t.Errorf("%s %s with a valid token: status %d, want 403", r.method, r.path, res.status)
+				}
+			}
+			if res, _ := c.me(); res.status != http.StatusOK {
+				t.Errorf("session after refused requests: status %d, want 200", res.status)
+			}
+		})
+	}
+}
+
+// CSRF-02: every unsafe signed-in route needs the token bound to the
+// session: none, a forged one, or one of another session is refused; the
+// right one works.
+func TestCSRF02_EveryUnsafeRouteNeedsSessionToken(t *testing.T) {
+	for _, r := range unsafeRoutes("x") {
+		t.Run(r.method+" "+r.path, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{})
+			h.addUser("alice", alicePW, false)
+			h.addUser("eve", alicePW, false)
+			eveToken := h.client().login("eve", alicePW)
+			preToken := formToken(t, h.client().do(http.MethodGet, "/login", nil).body, "/login")
+			c, token, other := signedInPair(t, h)
+			r.path = strings.Replace(r.path, "/x", "/"+other, 1)
+			for name, bad := range map[string]string{
+				"none":          "",
+				"forged":        strings.Repeat("A", len(token)),
+				"other session": eveToken,
+				"pre-session":   preToken,
+			} {
+				if res := c.send(r, bad); res.status != http.StatusForbidden {
+					t.Errorf("token %s: status %d, want 403: %s", name, res.status, res.body)
+				}
+			}
+			if res, _ := c.me(); res.status != http.StatusOK {
+				t.Fatalf("session after refused requests: status %d, want 200", res.status)
+			}
+			if res := c.send(r, token); res.status >= 400 {
+				t.Errorf("with the session's token: status %d: %s", res.status, res.body)
+			}
+		})
+	}
+}
+
+// CSRF-03: nothing changes state on GET or HEAD, and no method override is
+// honoured.
+func TestCSRF03_NoStateChangeOnSafeMethodsNoOverride(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	c, token, other := signedInPair(t, h)
+	for _, r := range unsafeRoutes(other) {
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			if res := c.do(m, r.path+"?csrf_token="+url.QueryEscape(token), nil); res.status != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: status %d, want 405", m, r.path, res.status)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		res  func() *response
+	}{
+		{"header", func() *response {
+			return c.do(http.MethodPost, "/api/v1/sessions/"+other, nil, "X-HTTP-Method-Override", "DELETE", "X-CSRF-Token", token)
+		}},
+		{"query", func() *response {
+			return c.do(http.MethodPost, "/api/v1/sessions/"+other+"?_method=DELETE", nil, "X-CSRF-Token", token)
+		}},
+		{"form", func() *response {
+			return c.form("/api/v1/sessions/"+other, url.Values{"_method": {"DELETE"}, "csrf_token": {token}})
+		}},
+		{"get with override", func() *response {
+			return c.do(http.MethodGet, "/api/v1/logout", nil, "X-HTTP-Method-Override", "POST", "X-CSRF-Token", token)
+		}},
+	} {
+		if res := tc.res(); res.status != http.StatusMethodNotAllowed {
+			t.Errorf("override by %s: status %d, want 405", tc.name, res.status)
+		}
+	}
+	var list struct{ Sessions []sessionView }
+	c.do(http.MethodGet, "/api/v1/sessions", nil).decodeJSON(t, &list)
+	if len(list.Sessions) != 2 {
+		t.Fatalf("sessions after safe and overridden requests: %d, want 2", len(list.Sessions))
+	}
+}
+
+// CSRF-04: JSON endpoints take only application/json; text/plain, form and
+// multipart bodies get 415, even with a valid token.
+func TestCSRF04_JSONEndpointsRefuseOtherBodies(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	c := h.client()
+	token := c.login("alice", alicePW)
+
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	mw.WriteField("username", "alice")
+	mw.WriteField("password", alicePW)
+	mw.Close()
+	bodies := []struct {
+		name, contentType, body string
+	}{
+		{"text/plain", "text/plain", `{"username":"alice","password":"` + alicePW + `"}`},
+		{"form", "application/x-www-form-urlencoded", "username=alice&password=x"},
+		{"multipart", mw.FormDataContentType(), mp.String()},
+		{"none", "", `{"username":"alice","password":"` + alicePW + `"}`},
+		{"json with another charset", "application/json; charset=utf-16", `{}`},
+	}
+	for _, path := range []string{"/api/v1/login", "/api/v1/password"} {
+		for _, b := range bodies {
+			t.Run(path+" "+b.name, func(t *testing.T) {
+				hdr := []string{csrfHeader, token}
+				if b.contentType != "" {
+					hdr = append(hdr, "Content-Type", b.contentType)
+				}
+				res := c.do(http.MethodPost, path, strings.NewReader(b.body), hdr...)
+				if res.status != http.StatusUnsupportedMediaType || res.errorCode(t) != "unsupported_media_type" {
+					t.Errorf("status %d %s, want 415 unsupported_media_type", res.status, res.body)
+				}
+			})
+		}
+	}
+}
+
+const csrfHeader = "X-CSRF-Token"
+
+// CSRF-05: the sign-in form needs the token bound to the pre-session
+// cookie; a token without its cookie, or of another pre-session, is
+// refused.
+func TestCSRF05_SignInFormNeedsPreSessionToken(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	attacker := h.client()
+	attackerToken := formToken(t, attacker.do(http.MethodGet, "/login", nil).body, "/login")
+
+	victim := h.client()
+	victimToken := formToken(t, victim.do(http.MethodGet, "/login", nil).body, "/login")
+	fields := func(token string) url.Values {
+		return url.Values{"csrf_token": {token}, "username": {"alice"}, "password": {alicePW}}
+	}
+	for name, token := range map[string]string{"none": "", "another pre-session's": attackerToken, "forged": strings.Repeat("A", 86)} {
+		if res := victim.form("/login", fields(token)); res.status != http.StatusForbidden || victim.cookie(sessionCookie) != "" {
+			t.Errorf("%s token: status %d, want 403 and no session", name, res.status)
+		}
+	}
+	noCookie := h.client()
+	if res := noCookie.form("/login", fields(victimToken)); res.status != http.StatusForbidden || noCookie.cookie(sessionCookie) != "" {
+		t.Errorf("token without its pre-session cookie: status %d, want 403 and no session", res.status)
+	}
+	if res := victim.form("/login", fields(victimToken)); res.status != http.StatusSeeOther || victim.cookie(sessionCookie) == "" {
+		t.Fatalf("the right token: status %d, want 303 and a session", res.status)
+	}
+	// The token died with the pre-session: it can't sign in again.
+	if res := victim.form("/login", fields(victimToken)); res.status != http.StatusForbidden {
+		t.Errorf("pre-session token reused after sign-in: status %d, want 403", res.status)
+	}
+}

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/password"
+)
+
+// problem is an error both front ends can show: an HTTP status, a stable code
+// for programs and a message for people. It never carries the cause, which is
+// logged instead (MISC-02).
+type problem struct {
+	status     int
+	code       string
+	message    string
+	retryAfter time.Duration // sent as Retry-After when positive
+}
+
+func (p *problem) Error() string { return p.code + ": " + p.message }
+
+// The errors of the package: errConfig wraps every complaint of New about
+// its Config; the rest are problems the actions return as they are.
+var (
+	errConfig = errors.New("server: invalid config")
+
+	errSignedOut          = &problem{status: http.StatusUnauthorized, code: "unauthenticated", message: "Sign in first."}
+	errInvalidCredentials = &problem{status: http.StatusUnauthorized, code: "invalid_credentials", message: "The username or password is wrong."}
+	errWrongPassword      = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The current password is wrong."}
+	errPasswordTooLong    = &problem{status: http.StatusBadRequest, code: "password_too_long", message: "Passwords are at most " + strconv.Itoa(password.MaxBytes) + " bytes."}
+	errPasswordsDiffer    = &problem{status: http.StatusBadRequest, code: "passwords_differ", message: "The two new passwords differ; type the same one twice."}
+	errNoSuchSession      = &problem{status: http.StatusNotFound, code: "not_found", message: "You have no such session; it may have ended already."}
+	errSetupInvalid       = &problem{status: http.StatusNotFound, code: "setup_invalid", message: "This setup link is invalid, expired or already used. Run `tether user add NAME --admin` to create an admin."}
+	errCrossOrigin        = &problem{status: http.StatusForbidden, code: "cross_origin", message: "Requests from other sites are refused."}
+	errCSRFMissing        = &problem{status: http.StatusForbidden, code: "csrf_token_missing", message: "The CSRF token is missing: send the csrf_token you were given in the X-CSRF-Token header, or reload the form."}
+	errCSRFInvalid        = &problem{status: http.StatusForbidden, code: "csrf_token_invalid", message: "The CSRF token is invalid or belongs to another session: fetch a fresh one, or reload the form."}
+	errBusy               = &problem{status: http.StatusServiceUnavailable, code: "busy", message: "The server is busy; try again in a moment.", retryAfter: time.Second}
+	errUnavailable        = &problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "The service is temporarily unavailable; try again shortly."}
+)
+
+// badRequest is a 400 with a message saying what to fix.
+func badRequest(code, message string) *problem {
+	return &problem{status: http.StatusBadRequest, code: code, message: message}
+}
+
+// throttled is a 429 telling the caller how long to wait (PW-06).
+func throttled(wait time.Duration) *problem {
+	return &problem{
+		status:     http.StatusTooManyRequests,
+		code:       "throttled",
+		message:    "Too many failed attempts; wait before trying again.",
+		retryAfter: wait,
+	}
+}
+
+// problemFor maps err to what the caller is told. Errors that aren't
+// problems are failures of a store (or bugs): they are logged and answered
+// 503, so a failure never looks like success (SES-11).
+func (s *server) problemFor(r *http.Request, err error) *problem {
+	var p *problem
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.Is(err, password.ErrBusy): // PW-04
+		return errBusy
+	case errors.Is(err, csrf.ErrCrossOrigin):
+		return errCrossOrigin
+	case errors.Is(err, csrf.ErrMissingToken):
+		return errCSRFMissing
+	case errors.Is(err, csrf.ErrInvalidToken):
+		return errCSRFInvalid
+	}
+	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return errUnavailable
+}
+
+// setRetryAfter sets Retry-After in whole seconds, rounded up.
+func setRetryAfter(h http.Header, d time.Duration) {
+	if d > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
+}

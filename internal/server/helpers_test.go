@@ -1,0 +1,402 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/throttle"
+	"github.com/tetherauth/tether/password"
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/sqlite"
+)
+
+// The test stack is the real one: session.Manager over store/sqlite
+// (wrapped by failingStore), accounts and the throttle in the same SQLite
+// file, argon2id at the OWASP parameters, the csrf Protector, all behind an
+// httptest TLS server so that __Host-/Secure cookies flow through a cookie
+// jar.
+
+// clock is an injected clock tests move by hand.
+type clock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// logBuffer collects the server's log lines (JSON) for assertions.
+type logBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// records returns the log records whose msg is msg.
+func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range strings.Lines(b.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+var errStoreDown = errors.New("store down (test)")
+
+// failingStore wraps a session.Store; its methods fail while told to.
+type failingStore struct {
+	session.Store
+	all        atomic.Bool // every method fails
+	revokeUser atomic.Bool // RevokeUser fails
+}
+
+func (f *failingStore) Get(ctx context.Context, h session.Hash) (*session.Record, error) {
+	if f.all.Load() {
+		return nil, errStoreDown
+	}
+	return f.Store.Get(ctx, h)
+}
+
+func (f *failingStore) Save(ctx context.Context, r *session.Record) error {
+	if f.all.Load() {
+		return errStoreDown
+	}
+	return f.Store.Save(ctx, r)
+}
+
+func (f *failingStore) Delete(ctx context.Context, h session.Hash) error {
+	if f.all.Load() {
+		return errStoreDown
+	}
+	return f.Store.Delete(ctx, h)
+}
+
+func (f *failingStore) List(ctx context.Context, userID string) ([]*session.Record, error) {
+	if f.all.Load() {
+		return nil, errStoreDown
+	}
+	return f.Store.List(ctx, userID)
+}
+
+func (f *failingStore) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
+	if f.all.Load() || f.revokeUser.Load() {
+		return errStoreDown
+	}
+	return f.Store.RevokeUser(ctx, userID, keep)
+}
+
+// harness is one server with its stores.
+type harness struct {
+	t        *testing.T
+	srv      *httptest.Server
+	clock    *clock
+	store    *failingStore
+	sessions *session.Manager
+	accounts *account.SQLite
+	hasher   *password.Hasher
+	logs     *logBuffer
+}
+
+// harnessOpts changes how newHarness builds the server.
+type harnessOpts struct {
+	free    int // throttle: failures before delays; default 100 (no throttling in most tests)
+	proxies []netip.Prefix
+	setup   *Setup
+	ready   func(context.Context) error
+	plain   bool // plain HTTP instead of TLS
+	hasher  password.HasherConfig
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	ctx := t.Context()
+	h := &harness{
+		t:     t,
+		clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, // the jar expires cookies by the real clock
+		logs:  &logBuffer{},
+	}
+	log := slog.New(slog.NewJSONHandler(h.logs, nil))
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "tether.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sessionStore, err := sqlite.New(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sessionStore.Close() })
+	h.store = &failingStore{Store: sessionStore}
+	if h.accounts, err = account.NewSQLite(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if o.free == 0 {
+		o.free = 100
+	}
+	thr, err := throttle.NewSQLite(ctx, db, throttle.Config{Free: o.free, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.sessions.Run(runCtx)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	if h.hasher, err = password.NewHasher(o.hasher); err != nil {
+		t.Fatal(err)
+	}
+	protector, err := csrf.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ready == nil {
+		o.ready = db.PingContext
+	}
+	handler, err := New(Config{
+		Logger:         log,
+		Sessions:       h.sessions,
+		Accounts:       h.accounts,
+		Throttle:       thr,
+		Hasher:         h.hasher,
+		CSRF:           protector,
+		Setup:          o.setup,
+		TrustedProxies: o.proxies,
+		Ready:          o.ready,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.plain {
+		h.srv = httptest.NewServer(handler)
+	} else {
+		h.srv = httptest.NewTLSServer(handler)
+	}
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// addUser creates a user with password pw.
+func (h *harness) addUser(name, pw string, admin bool) *account.User {
+	h.t.Helper()
+	hash, err := h.hasher.Hash(h.t.Context(), pw)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	u := &account.User{Name: name, PasswordHash: hash, Admin: admin}
+	if err := h.accounts.Create(h.t.Context(), u); err != nil {
+		h.t.Fatal(err)
+	}
+	return u
+}
+
+// client is a browser-like client: a cookie jar, redirects not followed.
+type client struct {
+	t  *testing.T
+	h  *harness
+	hc *http.Client
+}
+
+func (h *harness) client() *client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	hc := *h.srv.Client() // a copy: the server's client is shared
+	hc.Jar = jar
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &client{t: h.t, h: h, hc: &hc}
+}
+
+// response is a read response.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// decodeJSON decodes the body into v.
+func (r *response) decodeJSON(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(r.body), v); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+}
+
+// errorCode is the "error" member of a JSON error body.
+func (r *response) errorCode(t *testing.T) string {
+	t.Helper()
+	var e errorBody
+	r.decodeJSON(t, &e)
+	return e.Error
+}
+
+// do sends a request; hdr are header name, value pairs.
+func (c *client) do(method, path string, body io.Reader, hdr ...string) *response {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.t.Context(), method, c.h.srv.URL+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+// json sends v as a JSON body, with the csrf token when not empty, and
+// extra headers.
+func (c *client) json(method, path string, v any, token string, hdr ...string) *response {
+	c.t.Helper()
+	var body io.Reader
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		body = bytes.NewReader(b)
+		hdr = append(hdr, "Content-Type", "application/json")
+	}
+	if token != "" {
+		hdr = append(hdr, csrf.HeaderName, token)
+	}
+	return c.do(method, path, body, hdr...)
+}
+
+// form posts form fields.
+func (c *client) form(path string, fields url.Values, hdr ...string) *response {
+	c.t.Helper()
+	hdr = append(hdr, "Content-Type", "application/x-www-form-urlencoded")
+	return c.do(http.MethodPost, path, strings.NewReader(fields.Encode()), hdr...)
+}
+
+// login signs in through the API and returns the csrf token.
+func (c *client) login(name, pw string) string {
+	c.t.Helper()
+	res := c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: name, Password: pw}, "")
+	if res.status != http.StatusOK {
+		c.t.Fatalf("login %s: status %d %s", name, res.status, res.body)
+	}
+	var out signedInResponse
+	res.decodeJSON(c.t, &out)
+	return out.CSRFToken
+}
+
+// me returns GET /api/v1/me.
+func (c *client) me() (*response, signedInResponse) {
+	c.t.Helper()
+	res := c.do(http.MethodGet, "/api/v1/me", nil)
+	var out signedInResponse
+	if res.status == http.StatusOK {
+		res.decodeJSON(c.t, &out)
+	}
+	return res, out
+}
+
+// cookie returns the value of the jar's cookie name, "" if none.
+func (c *client) cookie(name string) string {
+	u, err := url.Parse(c.h.srv.URL)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// setCookie puts a cookie into the jar, as if the server had set it.
+func (c *client) setCookie(name, value string) {
+	u, err := url.Parse(c.h.srv.URL)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.hc.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true}})
+}
+
+// formToken returns the csrf token of the form posting to action in page.
+func formToken(t *testing.T, page, action string) string {
+	t.Helper()
+	_, form, ok := strings.Cut(page, `action="`+action+`"`)
+	const field = `name="csrf_token" value="`
+	if _, after, found := strings.Cut(form, field); ok && found {
+		if token, _, found := strings.Cut(after, `"`); found {
+			return token
+		}
+	}
+	t.Fatalf("no csrf token for a form to %s in page:\n%s", action, page)
+	return ""
+}
+
+// pageLogin signs in through the sign-in form.
+func (c *client) pageLogin(name, pw string) *response {
+	c.t.Helper()
+	page := c.do(http.MethodGet, "/login", nil)
+	if page.status != http.StatusOK {
+		c.t.Fatalf("GET /login: status %d", page.status)
+	}
+	return c.form("/login", url.Values{
+		"csrf_token": {formToken(c.t, page.body, "/login")},
+		"username":   {name},
+		"password":   {pw},
+	})
+}

@@ -1,0 +1,289 @@
+package server
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/session"
+)
+
+// The pages: server-rendered html/template, a small stylesheet, no
+// JavaScript. Thin front ends over the actions, like the JSON API.
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// page is what every template gets.
+type page struct {
+	Title string
+	// SignOutCSRF is the session's csrf token for the sign-out button in
+	// the header; empty when signed out, which hides the button.
+	SignOutCSRF string
+	User        *account.User // shown in the header when known
+	CSRF        string        // the token for the page's own forms
+	Notice      string
+	Error       string
+
+	Username   string        // sign-in and setup forms
+	SetupToken string        // setup form
+	Sessions   []sessionView // account page
+	MinLength  int           // password forms
+}
+
+// notices are the messages a redirect after a form can ask for with
+// ?done=...; nothing else of the query is shown.
+var notices = map[string]string{
+	"password":  "Your password was changed. Every other device was signed out.",
+	"revoked":   "That device was signed out.",
+	"others":    "Every other device was signed out.",
+	"signedout": "You are signed out.",
+}
+
+// parsePages parses each page's template with the shared layout.
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+	}
+	pages := make(map[string]*template.Template)
+	for _, name := range []string{"login", "setup", "account", "error"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("server: parse page %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// newPage starts the data of a page for r: the header's sign-out button
+// when r has a session, and the notice ?done= asks for.
+func (s *server) newPage(r *http.Request, title string) *page {
+	p := &page{Title: title, Notice: notices[r.URL.Query().Get("done")]}
+	if sess := session.FromContext(r.Context()); sess != nil {
+		p.SignOutCSRF = s.tokenFor(sess)
+	}
+	return p
+}
+
+// render writes the page name with status. It renders into a buffer first,
+// so a template error is a clean 500, not half a page.
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.ErrorContext(r.Context(), "rendering page", "page", name, "err", err)
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes()) // an error here means the client went away
+}
+
+// failPage answers err as a page: a redirect to the sign-in page when
+// signed out, else a page saying what went wrong.
+func (s *server) failPage(w http.ResponseWriter, r *http.Request, err error) {
+	p := s.problemFor(r, err)
+	if p == errSignedOut {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	setRetryAfter(w.Header(), p.retryAfter)
+	data := s.newPage(r, "Something went wrong")
+	data.Error = p.message
+	s.render(w, r, p.status, "error", data)
+}
+
+// formPage re-renders a form page after err, with a fresh token for its
+// form, keeping what the user typed in the name field.
+func (s *server) formPage(w http.ResponseWriter, r *http.Request, err error, name, title string, fill func(*page)) {
+	p := s.problemFor(r, err)
+	if p == errSignedOut || p.status == http.StatusServiceUnavailable {
+		s.failPage(w, r, err)
+		return
+	}
+	setRetryAfter(w.Header(), p.retryAfter)
+	data := s.newPage(r, title)
+	data.Error = p.message
+	fill(data)
+	s.render(w, r, p.status, name, data)
+}
+
+func handleHome() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		to := "/login"
+		if session.FromContext(r.Context()) != nil {
+			to = "/account"
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+	})
+}
+
+func handleLoginPage(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := s.newPage(r, "Sign in")
+		p.CSRF = s.startPreSession(w, r)
+		s.render(w, r, http.StatusOK, "login", p)
+	})
+}
+
+func handleLoginForm(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PostFormValue("username")
+		if _, _, err := s.signIn(w, r, name, r.PostFormValue("password")); err != nil {
+			s.formPage(w, r, err, "login", "Sign in", func(p *page) {
+				p.Username = name
+				p.CSRF = s.startPreSession(w, r)
+			})
+			return
+		}
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+}
+
+func handleSetupPage(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := r.URL.Query().Get("token")
+		open, err := s.setupOpen(r.Context(), token)
+		if err == nil && !open {
+			err = errSetupInvalid
+		}
+		if err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		p := s.newPage(r, "Create the first admin")
+		p.CSRF = s.startPreSession(w, r)
+		p.SetupToken = token
+		p.MinLength = s.policy.MinLength
+		s.render(w, r, http.StatusOK, "setup", p)
+	})
+}
+
+func handleSetupForm(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, name, pw := r.PostFormValue("token"), r.PostFormValue("username"), r.PostFormValue("password")
+		var err error
+		if pw != r.PostFormValue("confirm") {
+			err = errPasswordsDiffer
+		} else {
+			_, _, err = s.setupAdmin(w, r, token, name, pw)
+		}
+		switch {
+		case err == nil:
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+		case errors.Is(err, errSetupInvalid):
+			s.failPage(w, r, err)
+		default:
+			s.formPage(w, r, err, "setup", "Create the first admin", func(p *page) {
+				p.Username = name
+				p.SetupToken = token
+				p.MinLength = s.policy.MinLength
+				p.CSRF = s.startPreSession(w, r)
+			})
+		}
+	})
+}
+
+// accountPage renders the account page: who you are, your devices, and the
+// forms to sign them out and change the password; with the error of a
+// failed form, if any.
+func (s *server) accountPage(w http.ResponseWriter, r *http.Request, formErr error) {
+	sess, u, list, err := s.sessionsOf(r)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	p := s.newPage(r, "Your account")
+	p.User = u
+	p.CSRF = p.SignOutCSRF
+	p.Sessions = viewSessions(list, sess)
+	p.MinLength = s.policy.MinLength
+	status := http.StatusOK
+	if formErr != nil {
+		pr := s.problemFor(r, formErr)
+		status, p.Error = pr.status, pr.message
+		setRetryAfter(w.Header(), pr.retryAfter)
+	}
+	s.render(w, r, status, "account", p)
+}
+
+func handleAccountPage(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.accountPage(w, r, nil)
+	})
+}
+
+func handleRevokePage(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		own, err := s.revokeSession(w, r, r.PathValue("id"))
+		switch {
+		case err != nil:
+			s.accountPage(w, r, err)
+		case own:
+			http.Redirect(w, r, "/login?done=signedout", http.StatusSeeOther)
+		default:
+			http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
+		}
+	})
+}
+
+func handleRevokeOthersPage(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.revokeOthers(r); err != nil {
+			s.accountPage(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/account?done=others", http.StatusSeeOther)
+	})
+}
+
+func handlePasswordPage(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next := r.PostFormValue("new")
+		if next != r.PostFormValue("confirm") {
+			s.accountPage(w, r, errPasswordsDiffer)
+			return
+		}
+		if _, err := s.changePassword(w, r, r.PostFormValue("current"), next); err != nil {
+			s.accountPage(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
+	})
+}
+
+func handleLogoutPage(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.signOut(w, r); err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/login?done=signedout", http.StatusSeeOther)
+	})
+}
+
+// handleStatic serves the stylesheet, cacheable for an hour; no directory
+// listings.
+func handleStatic() http.Handler {
+	files, err := fs.Sub(assets, "static")
+	if err != nil {
+		panic(err) // "static" is a valid path: fs.Sub can't fail
+	}
+	h := http.StripPrefix("/static", http.FileServerFS(files))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,417 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/password"
+)
+
+// PW-03: a password whose hash is weaker than the hasher's parameters is
+// rehashed when its user signs in.
+func TestPW03_RehashOnSignIn(t *testing.T) {
+	stronger := password.DefaultParams
+	stronger.Time++
+	h := newHarness(t, harnessOpts{hasher: password.HasherConfig{Params: stronger}})
+	weak, err := password.NewHasher(password.HasherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := h.addUser("alice", alicePW, false)
+	old, err := weak.Hash(t.Context(), alicePW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.accounts.SetPassword(t.Context(), u.ID, old); err != nil {
+		t.Fatal(err)
+	}
+	h.client().login("alice", alicePW)
+	got, err := h.accounts.ByID(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PasswordHash == old || password.NeedsRehash(got.PasswordHash, stronger) {
+		t.Fatalf("hash after sign-in: %q, want one with t=%d", got.PasswordHash, stronger.Time)
+	}
+	h.client().login("alice", alicePW) // and it still verifies
+}
+
+// PW-04: request bodies and passwords are capped before any hashing, and a
+// busy hasher answers 503 with Retry-After.
+func TestPW04_SizeCapsAndBusy(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	c := h.client()
+	long := strings.Repeat("x", password.MaxBytes+1)
+	res := c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: long}, "")
+	if res.status != http.StatusBadRequest || res.errorCode(t) != "password_too_long" {
+		t.Errorf("1 KiB + 1 password: %d %s, want 400 password_too_long", res.status, res.body)
+	}
+	big := `{"username":"alice","password":"` + strings.Repeat("x", maxBody) + `"}`
+	res = c.do(http.MethodPost, "/api/v1/login", strings.NewReader(big), "Content-Type", "application/json")
+	if res.status != http.StatusBadRequest || !strings.Contains(res.body, "64 KiB") {
+		t.Errorf("64 KiB body: %d %s, want 400 naming the cap", res.status, res.body)
+	}
+	token := c.login("alice", alicePW)
+	res = c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: long}, token)
+	if res.status != http.StatusBadRequest || res.errorCode(t) != "password_too_long" {
+		t.Errorf("1 KiB + 1 new password: %d %s, want 400 password_too_long", res.status, res.body)
+	}
+
+	// ErrBusy from the hasher, however wrapped, is 503 with Retry-After.
+	rec := httptest.NewRecorder()
+	s := &server{log: slog.New(slog.DiscardHandler)}
+	s.failJSON(rec, httptest.NewRequest(http.MethodPost, "/api/v1/login", nil), fmt.Errorf("sign in: %w", password.ErrBusy))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+		t.Errorf("ErrBusy: %d Retry-After %q, want 503 and 1", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+// PW-05: an unknown user, a wrong password and a disabled user get the same
+// status and body.
+func TestPW05_SameAnswerForUnknownWrongDisabled(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	carol := h.addUser("carol", alicePW, false)
+	if err := h.accounts.SetDisabled(t.Context(), carol.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	var first *response
+	for _, tc := range []struct{ name, user, pw string }{
+		{"unknown user", "nobody", alicePW},
+		{"invalid name", "no body!", alicePW},
+		{"wrong password", "alice", "not the password"},
+		{"disabled user", "carol", alicePW},
+		{"empty", "", ""},
+	} {
+		c := h.client()
+		res := c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: tc.user, Password: tc.pw}, "")
+		if first == nil {
+			first = res
+		}
+		if res.status != http.StatusUnauthorized || res.body != first.body || c.cookie(sessionCookie) != "" {
+			t.Errorf("%s: %d %q, want 401 %q and no session", tc.name, res.status, res.body, first.body)
+		}
+		if res.errorCode(t) != "invalid_credentials" {
+			t.Errorf("%s: error %q, want invalid_credentials", tc.name, res.errorCode(t))
+		}
+		page := c.pageLogin(tc.user, tc.pw)
+		if page.status != http.StatusUnauthorized || !strings.Contains(page.body, "The username or password is wrong.") {
+			t.Errorf("%s through the form: status %d, want 401 and the same message", tc.name, page.status)
+		}
+	}
+}
+
+// PW-06: failures slow down further tries per canonical account and per
+// client IP; X-Forwarded-For counts only from a trusted proxy.
+func TestPW06_ThrottlePerAccountAndIP(t *testing.T) {
+	proxy := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	from := func(ip string) []string { return []string{"X-Forwarded-For", ip + ", 127.0.0.1"} }
+	login := func(c *client, user, pw string, hdr []string) *response {
+		return c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: user, Password: pw}, "", hdr...)
+	}
+
+	t.Run("account", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{free: 2, proxies: proxy})
+		h.addUser("alice", alicePW, false)
+		c := h.client()
+		for i := range 3 { // each from another address, in other spellings of the name
+			login(c, []string{"alice", "ALICE", " Alice"}[i], "wrong", from(fmt.Sprintf("198.51.100.%d", i)))
+		}
+		res := login(c, "alice", alicePW, from("198.51.100.99"))
+		if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") != "1" || res.errorCode(t) != "throttled" {
+			t.Fatalf("right password after 3 failures: %d Retry-After %q %s; want 429, 1", res.status, res.header.Get("Retry-After"), res.body)
+		}
+		if res := login(c, "bob", alicePW, from("198.51.100.99")); res.status != http.StatusUnauthorized {
+			t.Fatalf("another account from the same address: status %d, want 401", res.status)
+		}
+		h.clock.Advance(time.Second)
+		if res := login(c, "alice", alicePW, from("198.51.100.99")); res.status != http.StatusOK {
+			t.Fatalf("after waiting: status %d, want 200", res.status)
+		}
+	})
+
+	t.Run("ip", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{free: 2, proxies: proxy})
+		h.addUser("alice", alicePW, false)
+		c := h.client()
+		for i := range 3 {
+			login(c, fmt.Sprintf("nobody%d", i), "wrong", from("203.0.113.7"))
+		}
+		if res := login(c, "alice", alicePW, from("203.0.113.7")); res.status != http.StatusTooManyRequests {
+			t.Fatalf("from the failing address: status %d, want 429", res.status)
+		}
+		if res := login(c, "alice", alicePW, from("203.0.113.8")); res.status != http.StatusOK {
+			t.Fatalf("from another address: status %d, want 200", res.status)
+		}
+		_, me := c.me()
+		if me.Session.IP != "203.0.113.8" {
+			t.Fatalf("session IP %q, want the forwarded 203.0.113.8", me.Session.IP)
+		}
+	})
+
+	t.Run("untrusted forwarded-for", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{free: 2}) // no trusted proxies
+		h.addUser("alice", alicePW, false)
+		c := h.client()
+		for i := range 3 {
+			login(c, fmt.Sprintf("nobody%d", i), "wrong", from(fmt.Sprintf("192.0.2.%d", i)))
+		}
+		if res := login(c, "alice", alicePW, from("192.0.2.200")); res.status != http.StatusTooManyRequests {
+			t.Fatalf("spoofed X-Forwarded-For escaped the throttle: status %d, want 429", res.status)
+		}
+		h.clock.Advance(time.Second)
+		login(c, "alice", alicePW, from("192.0.2.200"))
+		if _, me := c.me(); me.Session.IP != "127.0.0.1" {
+			t.Fatalf("session IP %q, want the peer 127.0.0.1", me.Session.IP)
+		}
+	})
+}
+
+// clientIPTrusted are the trusted proxies of clientIPCases.
+var clientIPTrusted = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// clientIPCases are peers and X-Forwarded-For headers with the client
+// address clientIP should find. They also seed FuzzClientIP.
+var clientIPCases = []struct {
+	name, remote, xff, want string
+}{
+	{"untrusted peer, header ignored", "198.51.100.1:1234", "203.0.113.1", "198.51.100.1"},
+	{"trusted peer, no header", "10.0.0.1:1234", "", "10.0.0.1"},
+	{"trusted peer", "10.0.0.1:1234", "203.0.113.1", "203.0.113.1"},
+	{"client-chosen left entries ignored", "10.0.0.1:1234", "1.2.3.4, 203.0.113.1", "203.0.113.1"},
+	{"chain of trusted proxies", "10.0.0.1:1234", "203.0.113.1, 10.0.0.2,10.0.0.3", "203.0.113.1"},
+	{"all trusted", "10.0.0.1:1234", "10.0.0.2", "10.0.0.2"},
+	{"garbage stops the walk", "10.0.0.1:1234", "203.0.113.1, nonsense, 10.0.0.2", "10.0.0.2"},
+	{"empty entry stops the walk", "10.0.0.1:1234", "203.0.113.1,,", "10.0.0.1"},
+	{"IPv4-mapped", "[::ffff:198.51.100.1]:1234", "", "198.51.100.1"},
+	{"IPv6 trusted peer", "[::1]:1234", " 2001:db8::1 ", "2001:db8::1"},
+	{"zone dropped", "[fe80::1%eth0]:1234", "", "fe80::1"},
+	{"unreadable peer", "pipe", "203.0.113.1", "invalid IP"},
+}
+
+// PW-06: the client address, as the throttle and the session list see it.
+func TestPW06_ClientIP(t *testing.T) {
+	for _, tc := range clientIPCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := clientIP(forwarded(tc.remote, tc.xff), clientIPTrusted).String(); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	r := forwarded("10.0.0.1:1234", "203.0.113.1")
+	r.Header.Add("X-Forwarded-For", "10.0.0.2") // a second header line, as a second proxy may add
+	if got := clientIP(r, clientIPTrusted).String(); got != "203.0.113.1" {
+		t.Errorf("two header lines: got %v, want 203.0.113.1", got)
+	}
+	for _, tc := range []struct{ addr, want string }{
+		{"203.0.113.1", "ip:203.0.113.1"},
+		{"2001:db8:1:2:3:4:5:6", "ip:2001:db8:1:2::/64"},
+	} {
+		if got := ipThrottleKey(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("ipThrottleKey(%s): got %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
+
+// FuzzClientIP: whatever the peer and header, clientIP doesn't panic; it
+// returns the peer when the peer isn't trusted, and otherwise the peer or
+// an address that appears in the header.
+func FuzzClientIP(f *testing.F) {
+	for _, tc := range clientIPCases {
+		f.Add(tc.remote, tc.xff)
+	}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := forwarded(remote, xff)
+		got := clientIP(r, clientIPTrusted)
+		peer, err := netip.ParseAddrPort(remote)
+		if err != nil {
+			if got.IsValid() {
+				t.Fatalf("unreadable peer %q: got %v", remote, got)
+			}
+			return
+		}
+		p := peer.Addr().Unmap().WithZone("")
+		if got == p {
+			return
+		}
+		if !isTrusted(p, clientIPTrusted) {
+			t.Fatalf("untrusted peer %v: got %v from the header", p, got)
+		}
+		for hop := range strings.SplitSeq(xff, ",") {
+			if a, err := netip.ParseAddr(strings.TrimSpace(hop)); err == nil && a.Unmap().WithZone("") == got {
+				return
+			}
+		}
+		t.Fatalf("clientIP(%q, %q) = %v: neither the peer nor in the header", remote, xff, got)
+	})
+}
+
+// forwarded is a request from remote with X-Forwarded-For xff (none if "").
+func forwarded(remote, xff string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = remote
+	if xff != "" {
+		r.Header.Set("X-Forwarded-For", xff)
+	}
+	return r
+}
+
+// PW-07: every sign-in success and failure is an audit event with who,
+// when, from where; no password, token or cookie is ever logged.
+func TestPW07_AuditLog(t *testing.T) {
+	h := newHarness(t, harnessOpts{free: 2})
+	h.addUser("alice", alicePW, false)
+	carol := h.addUser("carol", alicePW, false)
+	if err := h.accounts.SetDisabled(t.Context(), carol.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client()
+	var secrets []string
+	secrets = append(secrets, alicePW, "wrong password 1", c.login("alice", alicePW), c.cookie(sessionCookie))
+	c.pageLogin("alice", "wrong password 1")
+	c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "nobody", Password: "wrong password 2"}, "", "User-Agent", "audit-test/1.0")
+	c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "carol", Password: alicePW}, "")
+	c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "") // throttled: 3 failures from this address
+	secrets = append(secrets, "wrong password 2")
+
+	type event struct{ user, outcome, reason string }
+	var got []event
+	for _, rec := range h.logs.records(t, "audit") {
+		if rec["event"] != "sign-in" {
+			continue
+		}
+		for _, k := range []string{"time", "ip", "user_agent"} {
+			if rec[k] == nil || rec[k] == "" {
+				t.Errorf("audit record %v lacks %s", rec, k)
+			}
+		}
+		reason, _ := rec["reason"].(string)
+		got = append(got, event{rec["user"].(string), rec["outcome"].(string), reason})
+	}
+	want := []event{
+		{"alice", "success", ""},
+		{"alice", "failure", "wrong password"},
+		{"nobody", "failure", "unknown user"},
+		{"carol", "failure", "disabled user"},
+		{"alice", "failure", "throttled"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sign-in audit events:\ngot  %v\nwant %v", got, want)
+	}
+	if !strings.Contains(h.logs.String(), `"user_agent":"audit-test/1.0"`) {
+		t.Errorf("the user agent of a failed sign-in is not logged")
+	}
+	logs := h.logs.String()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("the log contains a secret %q", s)
+		}
+	}
+}
+
+// PW-08: no account exists until the one-time setup link creates the first
+// admin; the link works once, for an hour, and never once a user exists.
+func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
+	newSetup := func(t *testing.T, now func() time.Time) (*Setup, string) {
+		s, token, err := NewSetup(now, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, token
+	}
+	submit := func(c *client, token, user, pw, confirm string) *response {
+		page := c.do(http.MethodGet, "/setup?token="+url.QueryEscape(token), nil)
+		if page.status != http.StatusOK {
+			c.t.Fatalf("GET /setup: status %d", page.status)
+		}
+		return c.form("/setup", url.Values{
+			"csrf_token": {formToken(c.t, page.body, "/setup")},
+			"token":      {token}, "username": {user}, "password": {pw}, "confirm": {confirm},
+		})
+	}
+
+	t.Run("once", func(t *testing.T) {
+		clk := &clock{now: time.Now()}
+		setup, token := newSetup(t, clk.Now)
+		h := newHarness(t, harnessOpts{setup: setup})
+		c := h.client()
+		if res := c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "admin", Password: "admin"}, ""); res.status != http.StatusUnauthorized {
+			t.Fatalf("sign-in on an empty database: status %d, want 401", res.status)
+		}
+		if res := c.do(http.MethodGet, "/setup?token=wrong", nil); res.status != http.StatusNotFound {
+			t.Fatalf("wrong token: status %d, want 404", res.status)
+		}
+		if res := submit(c, token, "root", alicePW, "typo"); res.status != http.StatusBadRequest || !strings.Contains(res.body, "differ") {
+			t.Fatalf("mismatched passwords: status %d, want 400", res.status)
+		}
+		if res := submit(c, token, "root", "password", "password"); res.status != http.StatusBadRequest {
+			t.Fatalf("a common password: status %d, want 400", res.status)
+		}
+		if res := submit(c, token, "Root", alicePW, alicePW); res.status != http.StatusSeeOther || res.header.Get("Location") != "/account" {
+			t.Fatalf("setup: %d %s, want 303 to /account", res.status, res.header.Get("Location"))
+		}
+		res, me := c.me()
+		if res.status != http.StatusOK || me.User.Name != "root" || !me.User.Admin {
+			t.Fatalf("after setup: %d %+v, want signed in as admin root", res.status, me.User)
+		}
+		if res := h.client().do(http.MethodGet, "/setup?token="+token, nil); res.status != http.StatusNotFound {
+			t.Fatalf("setup link used twice: status %d, want 404", res.status)
+		}
+		if n, _ := h.accounts.Count(t.Context()); n != 1 {
+			t.Fatalf("%d users, want 1", n)
+		}
+	})
+
+	t.Run("expired", func(t *testing.T) {
+		clk := &clock{now: time.Now()}
+		setup, token := newSetup(t, clk.Now)
+		h := newHarness(t, harnessOpts{setup: setup})
+		clk.Advance(DefaultSetupTTL)
+		if res := h.client().do(http.MethodGet, "/setup?token="+token, nil); res.status != http.StatusNotFound {
+			t.Fatalf("after an hour: status %d, want 404", res.status)
+		}
+	})
+
+	t.Run("users exist", func(t *testing.T) {
+		setup, token := newSetup(t, nil)
+		h := newHarness(t, harnessOpts{setup: setup})
+		c := h.client()
+		page := c.do(http.MethodGet, "/setup?token="+token, nil)
+		h.addUser("alice", alicePW, false) // e.g. by `tether user add` meanwhile
+		res := c.form("/setup", url.Values{
+			"csrf_token": {formToken(t, page.body, "/setup")},
+			"token":      {token}, "username": {"root"}, "password": {alicePW}, "confirm": {alicePW},
+		})
+		if res.status != http.StatusNotFound || c.cookie(sessionCookie) != "" {
+			t.Fatalf("setup once a user exists: status %d, want 404 and no session", res.status)
+		}
+		if res := c.do(http.MethodGet, "/setup?token="+token, nil); res.status != http.StatusNotFound {
+			t.Fatalf("setup form once a user exists: status %d, want 404", res.status)
+		}
+	})
+
+	t.Run("token", func(t *testing.T) {
+		setup, token := newSetup(t, nil)
+		if len(token) != 43 || !setup.valid(token) || setup.valid(token[1:]) || setup.valid("") {
+			t.Fatalf("token %q: want 43 base64url characters that alone open the setup", token)
+		}
+		if _, _, err := NewSetup(nil, -time.Second); err == nil {
+			t.Fatalf("NewSetup with a negative ttl: got nil error")
+		}
+	})
+
+	t.Run("no setup", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{})
+		if res := h.client().do(http.MethodGet, "/setup?token=x", nil); res.status != http.StatusNotFound {
+			t.Fatalf("without a Setup: status %d, want 404", res.status)
+		}
+	})
+}

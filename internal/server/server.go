@@ -1,0 +1,161 @@
+// Package server is tether's HTTP server: the pages people sign in with, the
+// JSON API behind them, health and readiness. It wires the library packages
+// (session, csrf, password) to the account store and the sign-in throttle;
+// cmd/tether builds a Config and serves what New returns:
+//
+//	h, err := server.New(server.Config{
+//		Logger:   logger,
+//		Sessions: sessions, // *session.Manager
+//		Accounts: accounts, // account.Store
+//		Throttle: throttle, // *throttle.SQLite
+//		Hasher:   hasher,
+//		CSRF:     protector,
+//		Setup:    setup, // from NewSetup, nil once a user exists
+//		Ready:    db.PingContext,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	srv := &http.Server{Addr: addr, Handler: h}
+//
+// Every route and every CSRF exemption is in routes.go. Each action (sign in,
+// sign out, end a session, change the password, set up the first admin) is
+// one function in actions.go; the JSON API (api.go) and the pages
+// (pages.go) are thin front ends over them.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/password"
+	"github.com/tetherauth/tether/session"
+)
+
+// Throttle slows down password guessing with growing delays per key (PW-06).
+// The server uses one key per canonical account name and one per client IP.
+// throttle.SQLite implements it, shared by every process on the same file.
+type Throttle interface {
+	// Wait returns how long the caller must wait before the next attempt
+	// for any of keys; 0 means an attempt is allowed now. Keys never seen
+	// are allowed.
+	Wait(ctx context.Context, keys ...string) (time.Duration, error)
+	// Fail records one failed attempt for each of keys.
+	Fail(ctx context.Context, keys ...string) error
+	// Reset forgets the failures of keys. Resetting an unknown key is not an
+	// error.
+	Reset(ctx context.Context, keys ...string) error
+}
+
+// Config holds the server's dependencies. Fields without a default are
+// required.
+type Config struct {
+	// Logger receives operational logs and the audit events of sign-ins
+	// and account changes (PW-07). Default: discard.
+	Logger *slog.Logger
+	// Sessions issues, loads and revokes sessions; its Middleware wraps
+	// every route.
+	Sessions *session.Manager
+	// Accounts holds the users.
+	Accounts account.Store
+	// Throttle delays repeated sign-in and password-change failures.
+	Throttle Throttle
+	// Hasher hashes and verifies passwords.
+	Hasher *password.Hasher
+	// Policy decides which new passwords are acceptable. Zero value: the
+	// password package's defaults.
+	Policy password.Policy
+	// CSRF checks the origin of unsafe requests and their session-bound
+	// tokens.
+	CSRF *csrf.Protector
+	// Setup is the one-time link that creates the first admin (PW-08); nil
+	// when there is none, as once a user exists.
+	Setup *Setup
+	// TrustedProxies are the peers whose X-Forwarded-For header is
+	// believed when finding the client IP (PW-06). Default: none, so the
+	// peer address is the client.
+	TrustedProxies []netip.Prefix
+	// Ready reports whether the server can serve (its stores answer);
+	// GET /readyz calls it.
+	Ready func(ctx context.Context) error
+}
+
+// server holds what the handlers need; New builds it from Config.
+type server struct {
+	log      *slog.Logger
+	sessions *session.Manager
+	accounts account.Store
+	throttle Throttle
+	hasher   *password.Hasher
+	policy   password.Policy
+	csrf     *csrf.Protector
+	setup    *Setup
+	proxies  []netip.Prefix
+	ready    func(ctx context.Context) error
+	pages    map[string]*template.Template
+}
+
+// New returns the server's handler: every route of routes.go behind the
+// security headers (MISC-01), panic recovery (MISC-02), the body cap and the
+// session middleware, which reads the session cookie once per request.
+func New(cfg Config) (http.Handler, error) {
+	var problems []error
+	for _, f := range []struct {
+		name  string
+		unset bool
+	}{
+		{"Sessions", cfg.Sessions == nil},
+		{"Accounts", cfg.Accounts == nil},
+		{"Throttle", cfg.Throttle == nil},
+		{"Hasher", cfg.Hasher == nil},
+		{"CSRF", cfg.CSRF == nil},
+		{"Ready", cfg.Ready == nil},
+	} {
+		if f.unset {
+			problems = append(problems, fmt.Errorf("%w: %s is required", errConfig, f.name))
+		}
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &server{
+		log:      log.With("component", "server"),
+		sessions: cfg.Sessions,
+		accounts: cfg.Accounts,
+		throttle: cfg.Throttle,
+		hasher:   cfg.Hasher,
+		policy:   cfg.Policy,
+		csrf:     cfg.CSRF,
+		setup:    cfg.Setup,
+		proxies:  cfg.TrustedProxies,
+		ready:    cfg.Ready,
+		pages:    pages,
+	}
+	mux := http.NewServeMux()
+	addRoutes(mux, s)
+	var h http.Handler = mux
+	h = s.sessions.Middleware(h)
+	h = capBody(h)
+	h = recoverPanic(s.log, h)
+	h = secureHeaders(h)
+	return h, nil
+}
