@@ -1,0 +1,267 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetherauth/tether/internal/account"
+)
+
+// config is every setting of every command. A command reads the settings it
+// takes from flags and the environment; the others keep their defaults.
+type config struct {
+	Addr            string
+	Data            string
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	MinPassword     int
+	TrustedProxies  []netip.Prefix
+	LogLevel        slog.Level
+	LogFormat       string
+}
+
+// A setting is one option: a flag, the environment variable used when the
+// flag is not given, the default used when neither is, and how to store the
+// value in a config.
+type setting struct {
+	flag, env, def, usage string
+	set                   func(c *config, v string) error
+}
+
+var (
+	addrSetting = &setting{"addr", "TETHER_ADDR", "127.0.0.1:8080",
+		"address to listen on, host:port (port 0 picks a free one)",
+		func(c *config, v string) error { c.Addr = v; return nil }}
+	dataSetting = &setting{"data", "TETHER_DATA", "./tether.db",
+		"the SQLite database file, created if missing",
+		func(c *config, v string) error { c.Data = v; return nil }}
+	idleSetting = &setting{"idle-timeout", "TETHER_IDLE_TIMEOUT", "30m",
+		"a session unused this long ends (SES-07)",
+		func(c *config, v string) (err error) { c.IdleTimeout, err = parseDuration(v); return err }}
+	absoluteSetting = &setting{"absolute-timeout", "TETHER_ABSOLUTE_TIMEOUT", "12h",
+		"a session ends this long after sign-in, however busy (SES-07)",
+		func(c *config, v string) (err error) { c.AbsoluteTimeout, err = parseDuration(v); return err }}
+	minPasswordSetting = &setting{"min-password", "TETHER_MIN_PASSWORD", "8",
+		"fewest characters of a new password, 8 to 64; 15 recommended (PW-01)",
+		func(c *config, v string) (err error) { c.MinPassword, err = parseInt(v); return err }}
+	proxiesSetting = &setting{"trusted-proxies", "TETHER_TRUSTED_PROXIES", "",
+		"comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (PW-06)",
+		func(c *config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return err }}
+	logLevelSetting = &setting{"log-level", "TETHER_LOG_LEVEL", "info",
+		"debug, info, warn or error",
+		func(c *config, v string) (err error) { c.LogLevel, err = parseLevel(v); return err }}
+	logFormatSetting = &setting{"log-format", "TETHER_LOG_FORMAT", "text",
+		"text or json",
+		func(c *config, v string) error { c.LogFormat = v; return nil }}
+
+	allSettings = []*setting{addrSetting, dataSetting, idleSetting, absoluteSetting,
+		minPasswordSetting, proxiesSetting, logLevelSetting, logFormatSetting}
+)
+
+// value returns the setting's flag if args gave it, else its environment
+// variable if that is not empty, else its default.
+func (s *setting) value(fs *flag.FlagSet, getenv func(string) string) string {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == s.flag })
+	if given {
+		return fs.Lookup(s.flag).Value.String()
+	}
+	if v := getenv(s.env); v != "" {
+		return v
+	}
+	return s.def
+}
+
+// parseConfig adds a flag for each of use to fs, parses args with it (flags
+// may come after the positional arguments, which it returns), and returns
+// the configuration: the settings in use from their flags, else the
+// environment, else their defaults; the others from their defaults. The
+// error lists every problem at once, one per setting.
+func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, use ...*setting) (config, []string, error) {
+	for _, s := range use {
+		fs.String(s.flag, s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+	}
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return config{}, nil, usageError{err: err, shown: true}
+	}
+	var c config
+	p := problems{}
+	for _, s := range allSettings {
+		v := s.def
+		if slices.Contains(use, s) {
+			v = s.value(fs, getenv)
+		}
+		if err := s.set(&c, v); err != nil {
+			p.add(s, "%q: %v", v, err)
+		}
+	}
+	c.check(p)
+	return c, rest, p.err()
+}
+
+// parseName parses the command line of a command that takes one user name,
+// and returns that name in canonical form.
+func (e *env) parseName(fs *flag.FlagSet, args []string, use ...*setting) (config, string, error) {
+	c, rest, err := parseConfig(fs, args, e.getenv, use...)
+	if err != nil {
+		return c, "", err
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return c, "", usageError{err: fmt.Errorf("%s takes one user name, not %d arguments", fs.Name(), len(rest))}
+	}
+	name, err := account.CanonicalName(rest[0])
+	if err != nil {
+		return c, "", usageError{err: fmt.Errorf("%q: %w", rest[0], err)}
+	}
+	return c, name, nil
+}
+
+// parseNoArgs parses the command line of a command that takes no arguments
+// besides flags.
+func (e *env) parseNoArgs(fs *flag.FlagSet, args []string, use ...*setting) (config, error) {
+	c, rest, err := parseConfig(fs, args, e.getenv, use...)
+	if err == nil && len(rest) > 0 {
+		fs.Usage()
+		err = usageError{err: fmt.Errorf("%s takes no arguments, got %q", fs.Name(), rest)}
+	}
+	return c, err
+}
+
+// parseInterspersed parses args with fs, allowing flags after positional
+// arguments ("user add alice --admin"), and returns the positional ones.
+// Everything after "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return rest, nil
+		}
+		if consumed := len(args) - len(left); consumed > 0 && args[consumed-1] == "--" {
+			return append(rest, left...), nil
+		}
+		rest, args = append(rest, left[0]), left[1:]
+	}
+}
+
+// Validate returns an error listing every problem of c, or nil.
+func (c *config) Validate() error {
+	p := problems{}
+	c.check(p)
+	return p.err()
+}
+
+// check adds to p what is wrong with c's values.
+func (c *config) check(p problems) {
+	_, port, err := net.SplitHostPort(c.Addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		p.add(addrSetting, "%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:8080", c.Addr)
+	}
+	if c.Data == "" {
+		p.add(dataSetting, "empty: name the database file")
+	}
+	if c.IdleTimeout <= 0 {
+		p.add(idleSetting, "%v: must be positive", c.IdleTimeout)
+	}
+	if c.AbsoluteTimeout <= 0 {
+		p.add(absoluteSetting, "%v: must be positive", c.AbsoluteTimeout)
+	}
+	if c.AbsoluteTimeout < c.IdleTimeout {
+		p.add(absoluteSetting, "%v: must be at least the idle timeout, %v", c.AbsoluteTimeout, c.IdleTimeout)
+	}
+	if c.MinPassword < 8 || c.MinPassword > 64 {
+		p.add(minPasswordSetting, "%d: must be from 8 to 64 (PW-01: 64 characters are always allowed)", c.MinPassword)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		p.add(logFormatSetting, "%q: must be text or json", c.LogFormat)
+	}
+}
+
+// problems collects what is wrong with a configuration: at most one problem
+// per setting, the first found.
+type problems map[*setting]string
+
+func (p problems) add(s *setting, format string, args ...any) {
+	if _, ok := p[s]; !ok {
+		p[s] = fmt.Sprintf(format, args...)
+	}
+}
+
+// err returns nil if there are no problems, else an error listing them one
+// a line, in the order of allSettings.
+func (p problems) err() error {
+	var lines []string
+	for _, s := range allSettings {
+		if msg, ok := p[s]; ok {
+			lines = append(lines, fmt.Sprintf("\n\t--%s (%s) %s", s.flag, s.env, msg))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return usageError{err: errors.New("invalid configuration:" + strings.Join(lines, ""))}
+}
+
+func parseLevel(v string) (slog.Level, error) {
+	var l slog.Level
+	if l.UnmarshalText([]byte(v)) != nil {
+		return 0, errors.New("not a level such as debug, info, warn or error")
+	}
+	return l, nil
+}
+
+func parseInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errors.New("not a whole number")
+	}
+	return n, nil
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("not a duration such as 90s, 30m or 12h")
+	}
+	return d, nil
+}
+
+// parsePrefixes parses a comma-separated list of IP addresses and CIDR
+// prefixes; an address is the prefix of just itself.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%q has bits set past /%d: did you mean %v?", f, p.Bits(), p.Masked())
+		}
+		prefixes = append(prefixes, p)
+	}
+	return prefixes, nil
+}

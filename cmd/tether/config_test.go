@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var defaultConfig = config{
+	Addr:            "127.0.0.1:8080",
+	Data:            "./tether.db",
+	IdleTimeout:     30 * time.Minute,
+	AbsoluteTimeout: 12 * time.Hour,
+	MinPassword:     8,
+	LogLevel:        slog.LevelInfo,
+	LogFormat:       "text",
+}
+
+// with returns the default config changed by f.
+func with(f func(c *config)) config {
+	c := defaultConfig
+	f(&c)
+	return c
+}
+
+// getenvFrom returns a getenv over env.
+func getenvFrom(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+// parseServe parses args and env as tether serve does.
+func parseServe(args []string, env map[string]string) (config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c, rest, err := parseConfig(fs, args, getenvFrom(env), allSettings...)
+	if err == nil && len(rest) > 0 {
+		err = errors.New("arguments left: " + strings.Join(rest, " "))
+	}
+	return c, err
+}
+
+var parseTests = []struct {
+	name string
+	args []string
+	env  map[string]string
+	want config
+	// wantErr lists the settings the error must name, one a line, in this
+	// order; nil means no error.
+	wantErr []string
+}{
+	{name: "defaults", want: defaultConfig},
+	{
+		name: "flags",
+		args: []string{"--addr", "127.0.0.1:0", "--data=/tmp/x.db", "--idle-timeout", "5m", "--absolute-timeout", "1h",
+			"--min-password", "15", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json"},
+		want: config{
+			Addr: "127.0.0.1:0", Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
+			LogLevel:       slog.LevelDebug, LogFormat: "json",
+		},
+	},
+	{
+		name: "environment",
+		env: map[string]string{"TETHER_ADDR": ":9000", "TETHER_DATA": "env.db", "TETHER_IDLE_TIMEOUT": "10m",
+			"TETHER_ABSOLUTE_TIMEOUT": "2h", "TETHER_MIN_PASSWORD": "12", "TETHER_TRUSTED_PROXIES": "::1",
+			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json"},
+		want: config{
+			Addr: ":9000", Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
+		},
+	},
+	{
+		name: "flags win over the environment",
+		args: []string{"--data", "flag.db", "--trusted-proxies="},
+		env:  map[string]string{"TETHER_DATA": "env.db", "TETHER_TRUSTED_PROXIES": "10.0.0.0/8", "TETHER_MIN_PASSWORD": "20"},
+		want: with(func(c *config) { c.Data, c.MinPassword = "flag.db", 20 }),
+	},
+	{
+		name: "an empty variable is unset",
+		env:  map[string]string{"TETHER_DATA": ""},
+		want: defaultConfig,
+	},
+	{
+		name: "every problem at once",
+		args: []string{"--addr", "localhost", "--data", "", "--idle-timeout", "soon", "--absolute-timeout", "-1h",
+			"--min-password", "7", "--trusted-proxies", "10.0.0.1/8", "--log-format", "xml"},
+		env: map[string]string{"TETHER_LOG_LEVEL": "loud"},
+		wantErr: []string{"--addr", "--data", "--idle-timeout", "--absolute-timeout", "--min-password",
+			"--trusted-proxies", "--log-level", "--log-format"},
+	},
+	{
+		name:    "absolute timeout shorter than idle",
+		env:     map[string]string{"TETHER_IDLE_TIMEOUT": "2h", "TETHER_ABSOLUTE_TIMEOUT": "1h"},
+		wantErr: []string{"--absolute-timeout"},
+	},
+	{
+		name:    "zero timeouts",
+		args:    []string{"--idle-timeout", "0s", "--absolute-timeout=0"},
+		wantErr: []string{"--idle-timeout", "--absolute-timeout"},
+	},
+	{
+		name:    "one problem per setting",
+		args:    []string{"--min-password", "eight", "--absolute-timeout", "1m"},
+		wantErr: []string{"--absolute-timeout", "--min-password"},
+	},
+	{name: "min password too long", args: []string{"--min-password", "65"}, wantErr: []string{"--min-password"}},
+	{name: "min password 64", args: []string{"--min-password", "64"}, want: with(func(c *config) { c.MinPassword = 64 })},
+	{name: "port out of range", args: []string{"--addr", "127.0.0.1:65536"}, wantErr: []string{"--addr"}},
+	{name: "named port", args: []string{"--addr", "127.0.0.1:http"}, wantErr: []string{"--addr"}},
+	{name: "bad proxy", args: []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, wantErr: []string{"--trusted-proxies"}},
+	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
+	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
+}
+
+func TestParseConfig(t *testing.T) {
+	for _, tt := range parseTests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseServe(tt.args, tt.env)
+			if tt.wantErr == nil {
+				if err != nil || !reflect.DeepEqual(got, tt.want) {
+					t.Fatalf("got %+v, %v; want %+v, nil", got, err, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got %+v, nil; want an error naming %q", got, tt.wantErr)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) > 1 {
+				lines = lines[1:] // after "invalid configuration:"
+			}
+			if len(lines) != len(tt.wantErr) {
+				t.Fatalf("got error %q; want %d problems, about %q", err, len(tt.wantErr), tt.wantErr)
+			}
+			for i, want := range tt.wantErr {
+				if !strings.Contains(lines[i], want) {
+					t.Errorf("got problem %q, want one about %s", lines[i], want)
+				}
+			}
+		})
+	}
+}
+
+// A command reads only the settings it takes; the others keep their
+// defaults whatever the environment says.
+func TestParseConfigIgnoresOtherSettings(t *testing.T) {
+	fs := flag.NewFlagSet("user list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	env := map[string]string{"TETHER_DATA": "env.db", "TETHER_LOG_LEVEL": "loud", "TETHER_ADDR": "nope"}
+	c, _, err := parseConfig(fs, nil, getenvFrom(env), dataSetting)
+	if want := with(func(c *config) { c.Data = "env.db" }); err != nil || !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v, %v; want %+v, nil", c, err, want)
+	}
+	if fs.Lookup("addr") != nil {
+		t.Errorf("got an --addr flag on a command that doesn't take it")
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args      []string
+		wantRest  []string
+		wantAdmin bool
+	}{
+		{[]string{"alice"}, []string{"alice"}, false},
+		{[]string{"alice", "--admin"}, []string{"alice"}, true},
+		{[]string{"--admin", "alice", "bob"}, []string{"alice", "bob"}, true},
+		{[]string{"--", "-alice", "--admin"}, []string{"-alice", "--admin"}, false},
+		{[]string{"alice", "--", "--admin"}, []string{"alice", "--admin"}, false},
+		{nil, nil, false},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		admin := fs.Bool("admin", false, "")
+		rest, err := parseInterspersed(fs, tt.args)
+		if err != nil || !reflect.DeepEqual(rest, tt.wantRest) || *admin != tt.wantAdmin {
+			t.Errorf("parseInterspersed(%q) = %q, %v, admin %v; want %q, nil, admin %v",
+				tt.args, rest, err, *admin, tt.wantRest, tt.wantAdmin)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := defaultConfig.Validate(); err != nil {
+		t.Fatalf("default config: got %v, want nil", err)
+	}
+	bad := with(func(c *config) { c.Addr, c.LogFormat = "", "yaml" })
+	err := bad.Validate()
+	if err == nil || !strings.Contains(err.Error(), "--addr") || !strings.Contains(err.Error(), "--log-format") {
+		t.Fatalf("got %v, want an error naming --addr and --log-format", err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, tt := range parseTests {
+		var env []string
+		for k, v := range tt.env {
+			env = append(env, k+"="+v)
+		}
+		f.Add(strings.Join(tt.args, "\x00"), strings.Join(env, "\n"))
+	}
+	f.Fuzz(func(t *testing.T, args, envText string) {
+		env := map[string]string{}
+		for line := range strings.SplitSeq(envText, "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				env[k] = v
+			}
+		}
+		c, err := parseServe(strings.Split(args, "\x00"), env)
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("parsed config %+v fails Validate: %v", c, err)
+		}
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil || c.Data == "" || c.IdleTimeout <= 0 || c.AbsoluteTimeout < c.IdleTimeout {
+			t.Fatalf("parsed config %+v is unusable", c)
+		}
+		for _, p := range c.TrustedProxies {
+			if !p.IsValid() || p != p.Masked() {
+				t.Fatalf("parsed config has trusted proxy %v, want a valid masked prefix", p)
+			}
+		}
+	})
+}
+
+func TestListenURL(t *testing.T) {
+	tests := []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://127.0.0.1:8080"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 80}, "http://127.0.0.1:80"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}, "http://[::1]:8080"},
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 443}, "http://192.0.2.7:443"},
+		{&net.UnixAddr{Name: "/run/tether.sock", Net: "unix"}, "http:///run/tether.sock"},
+	}
+	for _, tt := range tests {
+		if got := listenURL(tt.addr); got != tt.want {
+			t.Errorf("listenURL(%v) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// TestMain runs main instead of the tests when the test binary is started
+// by tetherProcess, so that tests can run tether in a process of its own.
+func TestMain(m *testing.M) {
+	if os.Getenv("TETHER_TEST_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// tetherProcess returns a command that runs tether with args in a process
+// of its own.
+func tetherProcess(t *testing.T, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "TETHER_TEST_MAIN=1")
+	return cmd
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tether runs a tether command on the database file data, with stdin as
+// standard input and an empty environment, and returns its standard output.
+func tether(ctx context.Context, t *testing.T, data, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	args = append([]string{"tether"}, args...)
+	if data != "" {
+		args = append(args, "--data", data)
+	}
+	err := run(ctx, args, func(string) string { return "" }, strings.NewReader(stdin), &stdout, &stderr)
+	if testing.Verbose() && stderr.String() != "" {
+		t.Logf("tether %q: stderr:\n%s", args[1:], stderr.String())
+	}
+	return stdout.String(), err
+}
+
+// mustTether is tether for a command that must succeed.
+func mustTether(t *testing.T, data, stdin string, args ...string) string {
+	t.Helper()
+	out, err := tether(t.Context(), t, data, stdin, args...)
+	if err != nil {
+		t.Fatalf("tether %q: %v", args, err)
+	}
+	return out
+}
+
+func dbPath(t *testing.T) string { return filepath.Join(t.TempDir(), "tether.db") }
+
+func TestRunUsage(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		wantErr   string // in the message printed; "" when nothing is
+		wantUsage bool   // the usage is printed
+	}{
+		{"no command", nil, "", true},
+		{"help", []string{"help"}, "", true},
+		{"-h", []string{"-h"}, "", true},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`, true},
+		{"unknown subcommand", []string{"user", "frobnicate"}, `unknown command "user frobnicate"`, true},
+		{"command help", []string{"user", "add", "-h"}, "", true},
+		{"unknown flag", []string{"user", "list", "--nope"}, "", true},
+		{"missing name", []string{"user", "add"}, "takes one user name", true},
+		{"two names", []string{"user", "disable", "alice", "bob"}, "takes one user name", true},
+		{"arguments to list", []string{"user", "list", "extra"}, "takes no arguments", true},
+		{"missing --user", []string{"sessions", "list"}, `--user ""`, true},
+		{"invalid name", []string{"user", "enable", "a b"}, "invalid user name", false},
+		{"bad setting", []string{"serve", "--log-format", "xml"}, "--log-format", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"tether"}, tt.args...)
+			err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+			var printed bytes.Buffer
+			if code := exitCode(err, &printed); code != 2 {
+				t.Fatalf("run(%q) = %v: got exit status %d, want 2", tt.args, err, code)
+			}
+			if tt.wantErr == "" && printed.Len() > 0 {
+				t.Errorf("got %q printed, want nothing more than the usage", printed.String())
+			}
+			if !strings.Contains(printed.String(), tt.wantErr) {
+				t.Errorf("got %q printed, want it to contain %q", printed.String(), tt.wantErr)
+			}
+			if got := strings.Contains(stderr.String(), "Usage"); got != tt.wantUsage {
+				t.Errorf("got stderr %q: usage printed %v, want %v", stderr.String(), got, tt.wantUsage)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("got stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err         error
+		want        int
+		wantPrinted string
+	}{
+		{nil, 0, ""},
+		{errors.New("disk full"), 1, "tether: disk full\n"},
+		{usageError{err: errors.New("bad flag")}, 2, "tether: bad flag\n"},
+		{usageError{err: flag.ErrHelp, shown: true}, 2, ""},
+	}
+	for _, tt := range tests {
+		var printed bytes.Buffer
+		if got := exitCode(tt.err, &printed); got != tt.want || printed.String() != tt.wantPrinted {
+			t.Errorf("exitCode(%v) = %d, printed %q; want %d, %q", tt.err, got, printed.String(), tt.want, tt.wantPrinted)
+		}
+	}
+}
+
+// main: exit status 2 for a usage error, 1 for another error, and on
+// SIGTERM a graceful shutdown and status 0.
+func TestMainProcess(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"frobnicate"}, 2},
+		{[]string{"user", "list", "--data", filepath.Join(t.TempDir(), "no", "such", "dir.db")}, 1},
+		{[]string{"user", "list", "--data", dbPath(t)}, 0},
+	} {
+		err := tetherProcess(t, tt.args...).Run()
+		got := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			got = exit.ExitCode()
+		} else if err != nil {
+			t.Fatalf("tether %q: %v", tt.args, err)
+		}
+		if got != tt.want {
+			t.Errorf("tether %q: got exit status %d, want %d", tt.args, got, tt.want)
+		}
+	}
+
+	cmd := tetherProcess(t, "serve", "--addr", "127.0.0.1:0", "--data", dbPath(t))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() && !listeningRE.MatchString(lines.Text()) {
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest strings.Builder
+	for lines.Scan() {
+		rest.WriteString(lines.Text() + "\n")
+	}
+	if err := cmd.Wait(); err != nil || !strings.Contains(rest.String(), "shutting down") {
+		t.Errorf("tether serve after SIGTERM: got %v, logs:\n%s\nwant exit status 0 after shutting down", err, rest.String())
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/internal/throttle"
+	"github.com/tetherauth/tether/password"
+	"github.com/tetherauth/tether/session"
+)
+
+// The HTTP server's limits (MISC-03). Request bodies are capped by the
+// handler itself.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 16 << 10
+	// shutdownTimeout is how long requests in flight get to finish once
+	// the server is asked to stop.
+	shutdownTimeout = 10 * time.Second
+	// setupTTL is how long the first-admin setup link is valid.
+	setupTTL = time.Hour
+)
+
+// serve runs the server until ctx is done, then shuts it down gracefully.
+func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
+	c, err := e.parseNoArgs(fs, args, allSettings...)
+	if err != nil {
+		return err
+	}
+	root := newLogger(e.stderr, c.LogLevel, c.LogFormat)
+	slog.SetDefault(root)
+
+	st, err := openStores(ctx, c.Data, root)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	sessions, err := session.NewManager(st.sessions, session.Config{
+		IdleTimeout:     c.IdleTimeout,
+		AbsoluteTimeout: c.AbsoluteTimeout,
+		Logger:          root,
+	})
+	if err != nil {
+		return err
+	}
+	setup, setupToken, err := firstAdminSetup(ctx, st)
+	if err != nil {
+		return err
+	}
+	h, err := newHandler(ctx, c, st, sessions, setup, root)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	url := listenURL(ln.Addr())
+	root.Info("listening on "+url, "component", "serve", "data", c.Data)
+	if setup != nil {
+		// Only here, never in the logs; "1h" is setupTTL.
+		fmt.Fprintf(e.stdout, "setup: open %s/setup?token=%s within 1h to create the first admin\n", url, setupToken)
+	}
+	return serveHTTP(ctx, ln, h, sessions, root)
+}
+
+// firstAdminSetup returns the one-time link that creates the first admin
+// when there is no user at all (PW-08), or nil.
+func firstAdminSetup(ctx context.Context, st *stores) (*server.Setup, string, error) {
+	n, err := st.accounts.Count(ctx)
+	if err != nil || n > 0 {
+		return nil, "", err
+	}
+	return server.NewSetup(time.Now, setupTTL)
+}
+
+// newHandler builds the server's handler and what it depends on.
+func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, setup *server.Setup, log *slog.Logger) (http.Handler, error) {
+	guesses, err := throttle.NewSQLite(ctx, st.db, throttle.Config{})
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := password.NewHasher(password.HasherConfig{})
+	if err != nil {
+		return nil, err
+	}
+	secret, err := st.accounts.Secret(ctx, "csrf", 32)
+	if err != nil {
+		return nil, err
+	}
+	protector, err := csrf.New(secret)
+	if err != nil {
+		return nil, err
+	}
+	return server.New(server.Config{
+		Logger:         log,
+		Sessions:       sessions,
+		Accounts:       st.accounts,
+		Throttle:       guesses,
+		Hasher:         hasher,
+		Policy:         password.Policy{MinLength: c.MinPassword},
+		CSRF:           protector,
+		Setup:          setup,
+		TrustedProxies: c.TrustedProxies,
+		Ready:          st.db.PingContext,
+	})
+}
+
+// serveHTTP serves h on ln, and runs the session manager's invalidation
+// feed, until ctx is done or serving fails. Then it gives the requests in
+// flight shutdownTimeout to finish, stops the manager and waits for it.
+// root is the root logger.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, sessions *session.Manager, root *slog.Logger) error {
+	log := root.With("component", "serve")
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(root.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	// The manager outlives ctx until the requests in flight are done.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := sessions.Run(runCtx); err != nil {
+			log.Error("session manager stopped", "err", err)
+		}
+	})
+	served := make(chan error, 1)
+	wg.Go(func() { served <- srv.Serve(ln) })
+
+	var err error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-served:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(shutCtx); serr != nil {
+		err = errors.Join(err, fmt.Errorf("shutdown: %w", serr))
+	}
+	stopRun()
+	wg.Wait()
+	return err
+}
+
+// newLogger returns the root logger, writing to w.
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// listenURL returns the http URL of a listener's address, with the loopback
+// address in place of an unspecified one (0.0.0.0, ::) so that it can be
+// opened on the same machine.
+func listenURL(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := ap.Addr(); ip.Is4() && ip.IsUnspecified() {
+		ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
+	} else if ip.IsUnspecified() {
+		ap = netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port())
+	}
+	return "http://" + ap.String()
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testServer is a tether serve that a test runs.
+type testServer struct {
+	url            string
+	stdout, stderr *syncBuffer
+	stop           func() error // stops it and returns what run returned
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://[^\s"]+)`)
+
+// startServe runs tether serve on the database file data and a free port
+// until the test ends or stop is called, and returns once it serves.
+func startServe(t *testing.T, data string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &testServer{stdout: new(syncBuffer), stderr: new(syncBuffer)}
+	done := make(chan error, 1)
+	args := []string{"tether", "serve", "--addr", "127.0.0.1:0", "--data", data}
+	go func() {
+		done <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), s.stdout, s.stderr)
+	}()
+	s.stop = sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("tether serve: %v", err)
+		}
+	})
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.url == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("tether serve ended before listening: %v\n%s", err, s.stderr)
+		case <-tick.C:
+			if m := listeningRE.FindStringSubmatch(s.stderr.String()); m != nil {
+				s.url = m[1]
+			}
+		}
+	}
+	// The listener is open: this waits for the server to serve.
+	if res := s.do(t, "GET", "/healthz", "", nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: got %s, want 200", res.Status)
+	}
+	return s
+}
+
+// do makes a request of the server, with a JSON body if body isn't empty,
+// and returns the response with its body read.
+func (s *testServer) do(t *testing.T, method, path, body string, cookie *http.Cookie) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cookie != nil {
+		// By hand: a cookie jar keeps a Secure __Host- cookie away from
+		// http://127.0.0.1.
+		req.AddCookie(cookie)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+var setupRE = regexp.MustCompile(`^setup: open (http://127\.0\.0\.1:\d+)(/setup\?token=([A-Za-z0-9_-]{43})) within 1h to create the first admin\n$`)
+
+// PW-08: no default account; an empty database gets one setup link, printed
+// once on stdout and never logged, and none once a user exists.
+func TestServePW08_SetupLinkOnlyOnEmptyDatabase(t *testing.T) {
+	data := dbPath(t)
+	s := startServe(t, data)
+	out := s.stdout.String()
+	m := setupRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("got stdout %q, want one setup line matching %s", out, setupRE)
+	}
+	if m[1] != s.url {
+		t.Errorf("setup link on %s, want the listening address %s", m[1], s.url)
+	}
+	if strings.Contains(s.stderr.String(), m[3]) {
+		t.Errorf("the setup token is in the logs:\n%s", s.stderr)
+	}
+	if res := s.do(t, "GET", m[2], "", nil); res.StatusCode != http.StatusOK {
+		t.Errorf("GET the setup link: got %s, want 200", res.Status)
+	}
+	if res := s.do(t, "GET", "/setup?token=wrong", "", nil); res.StatusCode == http.StatusOK {
+		t.Errorf("GET /setup with a wrong token: got %s, want an error", res.Status)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatalf("stopping: %v", err)
+	}
+	if _, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://")); err == nil {
+		t.Errorf("still listening on %s after stopping", s.url)
+	}
+
+	mustTether(t, data, alicePassword, "user", "add", "alice", "--admin", "--password-stdin")
+	again := startServe(t, data)
+	if out := again.stdout.String(); out != "" {
+		t.Errorf("with a user: got stdout %q, want nothing", out)
+	}
+	if res := again.do(t, "GET", m[2], "", nil); res.StatusCode == http.StatusOK {
+		t.Errorf("GET the old setup link: got %s, want an error", res.Status)
+	}
+}
+
+// MISC-03: headers are capped.
+func TestServeMISC03_HeaderCap(t *testing.T) {
+	s := startServe(t, dbPath(t))
+	req, err := http.NewRequestWithContext(t.Context(), "GET", s.url+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Big", strings.Repeat("x", 2*maxHeaderBytes+4096))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("got %s, want 431", res.Status)
+	}
+}
+
+// SES-10: tether user disable and tether sessions revoke, run in a process
+// of their own while a server serves the same file, sign the user out of
+// that server within the sqlite store's bound (1 s).
+func TestServeSES10_CommandsSignOutOfRunningServer(t *testing.T) {
+	data := dbPath(t)
+	s := startServe(t, data)
+	tests := []struct {
+		user       string
+		args       []string
+		wantSignIn int // status of a new sign-in afterwards
+	}{
+		{"alice", []string{"user", "disable", "alice"}, http.StatusUnauthorized},
+		{"bob", []string{"sessions", "revoke", "--user", "bob"}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+			mustTether(t, data, alicePassword, "user", "add", tt.user, "--password-stdin")
+			login := `{"username":"` + tt.user + `","password":"` + alicePassword + `"}`
+			cookie := s.signIn(t, login)
+			if res := s.do(t, "GET", "/api/v1/me", "", cookie); res.StatusCode != http.StatusOK {
+				t.Fatalf("GET /api/v1/me signed in: got %s, want 200", res.Status)
+			}
+
+			args := append(tt.args, "--data", data)
+			if out, err := tetherProcess(t, args...).CombinedOutput(); err != nil {
+				t.Fatalf("tether %q: %v\n%s", args, err, out)
+			}
+			done := time.Now()
+			for {
+				res := s.do(t, "GET", "/api/v1/me", "", cookie)
+				if res.StatusCode == http.StatusUnauthorized {
+					t.Logf("signed out %v after the command returned", time.Since(done))
+					break
+				}
+				if res.StatusCode != http.StatusOK {
+					t.Fatalf("GET /api/v1/me: got %s, want 200 or 401", res.Status)
+				}
+				if time.Since(done) > time.Second {
+					t.Fatalf("still signed in %v after the command returned, want signed out within 1s", time.Since(done))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if res := s.do(t, "POST", "/api/v1/login", login, nil); res.StatusCode != tt.wantSignIn {
+				t.Errorf("sign in again: got %s, want %d", res.Status, tt.wantSignIn)
+			}
+		})
+	}
+}
+
+// signIn signs in through the JSON API and returns the session cookie.
+func (s *testServer) signIn(t *testing.T, login string) *http.Cookie {
+	t.Helper()
+	res := s.do(t, "POST", "/api/v1/login", login, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("sign in: got %s, want 200", res.Status)
+	}
+	for _, c := range res.Cookies() {
+		if c.Name == "__Host-tether" {
+			return c
+		}
+	}
+	t.Fatalf("sign in: got cookies %v, want __Host-tether", res.Cookies())
+	return nil
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/password"
+	"github.com/tetherauth/tether/session"
+)
+
+// userAdd creates a user (the first admin among them: there are no default
+// accounts, PW-08).
+func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
+	admin := fs.Bool("admin", false, "make the user an administrator")
+	fromStdin := passwordStdinFlag(fs)
+	c, name, err := e.parseName(fs, args, dataSetting, minPasswordSetting)
+	if err != nil {
+		return err
+	}
+	st, err := openStores(ctx, c.Data, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	if _, err := st.accounts.ByName(ctx, name); err == nil {
+		return fmt.Errorf("user %q exists already", name)
+	} else if !errors.Is(err, account.ErrNotFound) {
+		return err
+	}
+	hash, err := e.newPasswordHash(ctx, *fromStdin, name, c.MinPassword)
+	if err != nil {
+		return err
+	}
+	u := &account.User{Name: name, PasswordHash: hash, Admin: *admin}
+	if err := st.accounts.Create(ctx, u); err != nil {
+		return err
+	}
+	role := "user"
+	if u.Admin {
+		role = "admin"
+	}
+	fmt.Fprintf(e.stdout, "created %s %s\n", role, u.Name)
+	return nil
+}
+
+// userPasswd sets a user's password and ends all their sessions (CHG-02).
+func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	fromStdin := passwordStdinFlag(fs)
+	c, name, err := e.parseName(fs, args, dataSetting, minPasswordSetting)
+	if err != nil {
+		return err
+	}
+	return withUser(ctx, c, name, func(st *stores, m *session.Manager, u *account.User) error {
+		hash, err := e.newPasswordHash(ctx, *fromStdin, u.Name, c.MinPassword)
+		if err != nil {
+			return err
+		}
+		// CHG-04: end the sessions first, so that if that fails the
+		// password is unchanged; and again once it is changed, for any
+		// sign-in with the old password in between.
+		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
+			return fmt.Errorf("password not changed: ending %s's sessions: %w", u.Name, err)
+		}
+		if err := st.accounts.SetPassword(ctx, u.ID, hash); err != nil {
+			return fmt.Errorf("password not changed: %w", err)
+		}
+		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
+			return fmt.Errorf("password changed, but ending %s's sessions failed: %w; run tether sessions revoke --user %s", u.Name, err, u.Name)
+		}
+		fmt.Fprintf(e.stdout, "changed the password of %s and ended all their sessions\n", u.Name)
+		return nil
+	})
+}
+
+// userDisable stops a user from signing in and ends all their sessions: a
+// running server on the same file signs them out within the session store's
+// bound (SES-10).
+func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	c, name, err := e.parseName(fs, args, dataSetting)
+	if err != nil {
+		return err
+	}
+	return withUser(ctx, c, name, func(st *stores, m *session.Manager, u *account.User) error {
+		// Disable first: a sign-in between the two steps then can't
+		// leave a live session behind.
+		if err := st.accounts.SetDisabled(ctx, u.ID, true); err != nil {
+			return err
+		}
+		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
+			return fmt.Errorf("%s is disabled, but ending their sessions failed: %w; run tether sessions revoke --user %s", u.Name, err, u.Name)
+		}
+		fmt.Fprintf(e.stdout, "disabled %s and ended all their sessions\n", u.Name)
+		return nil
+	})
+}
+
+// userEnable lets a disabled user sign in again.
+func userEnable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	c, name, err := e.parseName(fs, args, dataSetting)
+	if err != nil {
+		return err
+	}
+	return withUser(ctx, c, name, func(st *stores, _ *session.Manager, u *account.User) error {
+		if err := st.accounts.SetDisabled(ctx, u.ID, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "enabled %s\n", u.Name)
+		return nil
+	})
+}
+
+// userList prints every user, one a line.
+func userList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
+	c, err := e.parseNoArgs(fs, args, dataSetting)
+	if err != nil {
+		return err
+	}
+	st, err := openStores(ctx, c.Data, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	users, err := st.accounts.List(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADMIN\tDISABLED\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, yesNo(u.Admin), yesNo(u.Disabled), u.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func passwordStdinFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("password-stdin", false, "read the password from the first line of standard input instead of the terminal")
+}
+
+// newPasswordHash reads a new password for the user called name, checks it
+// against the policy (PW-01, PW-02) and returns its hash.
+func (e *env) newPasswordHash(ctx context.Context, fromStdin bool, name string, minLength int) (string, error) {
+	pw, err := e.readPassword(fromStdin)
+	if err != nil {
+		return "", err
+	}
+	if err := (password.Policy{MinLength: minLength}).Check(pw, name); err != nil {
+		return "", fmt.Errorf("password refused: %w", err)
+	}
+	h, err := password.NewHasher(password.HasherConfig{})
+	if err != nil {
+		return "", err
+	}
+	return h.Hash(ctx, pw)
+}
+
+// readPassword reads a password: the first line of stdin (without its line
+// ending) if fromStdin, else typed twice on the terminal without echo.
+func (e *env) readPassword(fromStdin bool) (string, error) {
+	if fromStdin {
+		// The longest password, its CRLF and one byte more: a longer line
+		// is refused as too long by the policy, not cut short.
+		line, err := bufio.NewReader(io.LimitReader(e.stdin, password.MaxBytes+3)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading the password from standard input: %w", err)
+		}
+		if line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"); line == "" {
+			return "", errors.New("no password on standard input")
+		}
+		return line, nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usageError{err: errors.New("standard input is not a terminal: give the password on standard input with --password-stdin")}
+	}
+	first, err := e.prompt(f, "Password: ")
+	if err != nil {
+		return "", err
+	}
+	second, err := e.prompt(f, "Password again: ")
+	if err != nil {
+		return "", err
+	}
+	if first != second {
+		return "", errors.New("the two passwords differ; nothing was changed")
+	}
+	return first, nil
+}
+
+func (e *env) prompt(tty *os.File, msg string) (string, error) {
+	fmt.Fprint(e.stderr, msg)
+	b, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	return string(b), nil
+}
