@@ -441,32 +441,30 @@ func (m *Manager) Run(ctx context.Context) error {
 // Config.Now. The cache only serves while Run runs, so the clock is fresh
 // whenever it is read.
 func (m *Manager) tickClock(ctx context.Context) {
-	t := time.NewTicker(clockTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.cache.tick(m.cfg.Now())
-		}
-	}
+	every(ctx, clockTick, func() { m.cache.tick(m.cfg.Now()) })
 }
 
 func (m *Manager) sweep(ctx context.Context, sw Sweeper) {
-	t := time.NewTicker(m.cfg.SweepInterval)
+	every(ctx, m.cfg.SweepInterval, func() {
+		n, err := sw.DeleteExpired(ctx, m.cfg.Now())
+		if err != nil {
+			m.log.Warn("sweeping expired sessions", "err", err)
+		} else if n > 0 {
+			m.log.Debug("swept expired sessions", "count", n)
+		}
+	})
+}
+
+// every calls fn every d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := sw.DeleteExpired(ctx, m.cfg.Now())
-			if err != nil {
-				m.log.Warn("sweeping expired sessions", "err", err)
-			} else if n > 0 {
-				m.log.Debug("swept expired sessions", "count", n)
-			}
+			fn()
 		}
 	}
 }

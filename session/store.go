@@ -76,7 +76,8 @@ type Store interface {
 	// only if the stored version still equals r.Version, and returns
 	// ErrConflict if it does not or if the record is revoked by generation,
 	// ErrNotFound if there is no record. Save never changes Gen of an
-	// existing record. Every successful Save of an existing record is an
+	// existing record, and callers never change its ID or UserID (a store
+	// may refuse with ErrConflict). Every successful Save of an existing record is an
 	// invalidation of r.Hash on the feed.
 	Save(ctx context.Context, r *Record) error
 
@@ -84,8 +85,8 @@ type Store interface {
 	// not an error. It is an invalidation of h on the feed.
 	Delete(ctx context.Context, h Hash) error
 
-	// List returns the live records of a user (generation current), in order
-	// of creation, oldest first. A user with none gets an empty slice and no
+	// List returns the live records of a user (generation current), ordered
+	// by Created, oldest first (ties in any order). A user with none gets an empty slice and no
 	// error. Records past their Expiry may be included; the caller filters.
 	List(ctx context.Context, userID string) ([]*Record, error)
 

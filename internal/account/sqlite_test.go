@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"reflect"
@@ -10,23 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/store/sqlite"
+	"github.com/tetherauth/tether/internal/testkit"
 )
-
-// openDB opens the SQLite file at path the way the server does.
-func openDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 func newStore(t *testing.T) *SQLite {
 	t.Helper()
-	s, err := NewSQLite(t.Context(), openDB(t, filepath.Join(t.TempDir(), "tether.db")))
+	s, err := NewSQLite(t.Context(), testkit.OpenSQLite(t, filepath.Join(t.TempDir(), "tether.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +188,7 @@ func TestSecretConcurrentFirstCalls(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tether.db")
 	var stores [2]*SQLite
 	for i := range stores {
-		s, err := NewSQLite(t.Context(), openDB(t, path))
+		s, err := NewSQLite(t.Context(), testkit.OpenSQLite(t, path))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +215,7 @@ func TestCreateRace(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
-		s, err := NewSQLite(t.Context(), openDB(t, path))
+		s, err := NewSQLite(t.Context(), testkit.OpenSQLite(t, path))
 		if err != nil {
 			t.Fatal(err)
 		}

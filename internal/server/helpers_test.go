@@ -21,6 +21,7 @@ import (
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
@@ -32,24 +33,6 @@ import (
 // file, argon2id at the OWASP parameters, the csrf Protector, all behind an
 // httptest TLS server so that __Host-/Secure cookies flow through a cookie
 // jar.
-
-// clock is an injected clock tests move by hand.
-type clock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // logBuffer collects the server's log lines (JSON) for assertions.
 type logBuffer struct {
@@ -133,7 +116,7 @@ func (f *failingStore) RevokeUser(ctx context.Context, userID string, keep *sess
 type harness struct {
 	t        *testing.T
 	srv      *httptest.Server
-	clock    *clock
+	clock    *testkit.Clock
 	store    *failingStore
 	sessions *session.Manager
 	accounts *account.SQLite
@@ -156,7 +139,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	ctx := t.Context()
 	h := &harness{
 		t:     t,
-		clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, // the jar expires cookies by the real clock
+		clock: testkit.NewClock(time.Now().UTC().Truncate(time.Second)), // the jar expires cookies by the real clock
 		logs:  &logBuffer{},
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, nil))

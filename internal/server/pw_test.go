@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
 
@@ -339,7 +340,7 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 	}
 
 	t.Run("once", func(t *testing.T) {
-		clk := &clock{now: time.Now()}
+		clk := testkit.NewClock(time.Now())
 		setup, token := newSetup(t, clk.Now)
 		h := newHarness(t, harnessOpts{setup: setup})
 		c := h.client()
@@ -371,7 +372,7 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		clk := &clock{now: time.Now()}
+		clk := testkit.NewClock(time.Now())
 		setup, token := newSetup(t, clk.Now)
 		h := newHarness(t, harnessOpts{setup: setup})
 		clk.Advance(DefaultSetupTTL)

@@ -7,39 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/store/sqlite"
+	"github.com/tetherauth/tether/internal/testkit"
 )
-
-// openDB opens the SQLite file at path the way the server does.
-func openDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func newThrottle(t *testing.T, db *sql.DB, cfg Config) *SQLite {
 	t.Helper()
@@ -86,8 +55,8 @@ func TestConfigDelay(t *testing.T) {
 // PW-06: delays grow after Free failures, are counted per key, and a try
 // is allowed again once the delay has passed.
 func TestPW06_GrowingDelays(t *testing.T) {
-	clk := newClock()
-	th := newThrottle(t, openDB(t, filepath.Join(t.TempDir(), "t.db")),
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	th := newThrottle(t, testkit.OpenSQLite(t, filepath.Join(t.TempDir(), "t.db")),
 		Config{Free: 2, Base: time.Second, Max: 10 * time.Second, Now: clk.Now})
 	steps := []struct {
 		name    string
@@ -124,9 +93,9 @@ func TestPW06_GrowingDelays(t *testing.T) {
 // PW-06: never a permanent lock: however many failures, the wait is at most
 // Max, a success resets the key, and old failures are forgotten.
 func TestPW06_NeverPermanentLock(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := Config{Free: 1, Base: time.Second, Max: time.Minute, Forget: time.Hour, Now: clk.Now}
-	th := newThrottle(t, openDB(t, filepath.Join(t.TempDir(), "t.db")), cfg)
+	th := newThrottle(t, testkit.OpenSQLite(t, filepath.Join(t.TempDir(), "t.db")), cfg)
 	for range 200 {
 		fail(t, th, "user:alice", "ip:192.0.2.1")
 	}
@@ -146,8 +115,8 @@ func TestPW06_NeverPermanentLock(t *testing.T) {
 
 // PW-06: a wait is the longest of its keys' waits.
 func TestPW06_LongestKeyWins(t *testing.T) {
-	clk := newClock()
-	th := newThrottle(t, openDB(t, filepath.Join(t.TempDir(), "t.db")), Config{Free: 1, Now: clk.Now})
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	th := newThrottle(t, testkit.OpenSQLite(t, filepath.Join(t.TempDir(), "t.db")), Config{Free: 1, Now: clk.Now})
 	fail(t, th, "ip:192.0.2.1", "user:alice")
 	fail(t, th, "ip:192.0.2.1", "user:bob")
 	fail(t, th, "ip:192.0.2.1", "user:carol")
@@ -169,11 +138,11 @@ func TestPW06_LongestKeyWins(t *testing.T) {
 // PW-06: shared across nodes: two connection pools on one file (as two
 // processes) count together.
 func TestPW06_SharedAcrossProcesses(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	path := filepath.Join(t.TempDir(), "t.db")
 	cfg := Config{Free: 3, Base: time.Second, Now: clk.Now}
-	a := newThrottle(t, openDB(t, path), cfg)
-	b := newThrottle(t, openDB(t, path), cfg)
+	a := newThrottle(t, testkit.OpenSQLite(t, path), cfg)
+	b := newThrottle(t, testkit.OpenSQLite(t, path), cfg)
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {
@@ -192,7 +161,7 @@ func TestPW06_SharedAcrossProcesses(t *testing.T) {
 }
 
 func TestNewSQLiteRejectsBadConfig(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "t.db"))
+	db := testkit.OpenSQLite(t, filepath.Join(t.TempDir(), "t.db"))
 	tests := []struct {
 		name string
 		cfg  Config

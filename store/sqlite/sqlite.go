@@ -66,7 +66,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-var _ session.Store = (*Store)(nil)
+var (
+	_ session.Store   = (*Store)(nil)
+	_ session.Sweeper = (*Store)(nil)
+)
 
 // errCorruptData: a stored value of session data can't be decoded.
 var errCorruptData = errors.New("corrupt session data")

@@ -1,0 +1,81 @@
+package session_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/sqlite"
+)
+
+// newSQLite opens a store on file, with its own *sql.DB, both closed when
+// the test ends.
+func newSQLite(t testing.TB, file string) *sqlite.Store {
+	t.Helper()
+	db, err := sqlite.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.New(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		store.Close()
+		db.Close()
+	})
+	return store
+}
+
+// Two Managers over one SQLite file in one process, each with its own
+// *sql.DB and Store, both caching: a revocation through one is refused
+// through the other on the very next load.
+func TestTwoManagersOneSQLiteFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tether.db")
+	a := newManager(t, newSQLite(t, file), session.Config{})
+	b := newManager(t, newSQLite(t, file), session.Config{})
+
+	one, s1, err := a.Create(ctx, "user:alice", session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, _, _ := a.Create(ctx, "user:alice", session.Meta{})
+	for _, tok := range []string{one, two} {
+		if _, err := b.Load(ctx, tok); err != nil { // cached in b
+			t.Fatal(err)
+		}
+	}
+	if err := a.Revoke(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Load(ctx, one); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("revoked through a, loaded through b: got %v, want ErrNoSession", err)
+	}
+	if err := b.RevokeUser(ctx, "user:alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Load(ctx, two); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("user revoked through b, loaded through a: got %v, want ErrNoSession", err)
+	}
+}
+
+// BenchmarkManagerLoadSQLite: a token string to a session from SQLite, the
+// near-cache off. Compare with BenchmarkSQLite_Modernc_Lookup/Parallel in
+// ../shared/bench-anchors.
+func BenchmarkManagerLoadSQLite(b *testing.B) {
+	m := newManager(b, newSQLite(b, filepath.Join(b.TempDir(), "bench.db")), session.Config{CacheSize: -1})
+	benchLoad(b, m, benchTokens(b, m, 1024))
+}
+
+// BenchmarkManagerCreate: creating a session in SQLite.
+func BenchmarkManagerCreate(b *testing.B) {
+	m := newManager(b, newSQLite(b, filepath.Join(b.TempDir(), "bench.db")), session.Config{})
+	meta := session.Meta{UserAgent: "Mozilla/5.0 (X11; Linux x86_64) bench", IP: "127.0.0.1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := m.Create(ctx, "user:bench", meta); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
