@@ -108,9 +108,12 @@ type Store interface {
 	// invalidations) it calls fn(Event{Kind: FeedDown}) first, and it calls
 	// fn(Event{Kind: FeedDown}) before returning. A write of this process must
 	// reach fn before the write returns; a write of another process sharing
-	// the store, within the bound the store documents. Callers treat the
-	// time before the first FeedUp and between a FeedDown and the next FeedUp
-	// as "anything may have changed".
+	// the store, within the bound the store documents. No invalidation
+	// committed after fn returned from a FeedUp may be missed until the next
+	// FeedDown; a store may deliver FeedUp holding a lock its writers need,
+	// so fn must not call the store while handling FeedUp or FeedDown.
+	// Callers treat the time before the first FeedUp and between a FeedDown
+	// and the next FeedUp as "anything may have changed".
 	Watch(ctx context.Context, fn func(Event)) error
 }
 

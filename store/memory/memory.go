@@ -213,17 +213,20 @@ func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 }
 
 // Watch implements session.Store. Every write of this store reaches fn
-// before the write returns.
+// before the write returns. fn must not call the store when it gets FeedUp.
 func (s *Store) Watch(ctx context.Context, fn func(session.Event)) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return session.ErrClosed
 	}
+	// FeedUp is delivered under s.mu, in the same step as the watcher is
+	// added: every publish that includes the watcher comes after it, and
+	// none that comes after it leaves the watcher out.
 	key := &fn
 	s.watchers[key] = struct{}{}
-	s.mu.Unlock()
 	fn(session.Event{Kind: session.FeedUp})
+	s.mu.Unlock()
 
 	var err error
 	select {

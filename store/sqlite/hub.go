@@ -150,12 +150,16 @@ func (w *watcher) deliver(evs []session.Event) {
 }
 
 // up delivers FeedUp and then lets deliveries through: no invalidation
-// comes before it. Only the watch's own goroutine calls up and down.
+// comes before it, and none is lost after it. FeedUp is delivered with w.mu
+// held, so a write published meanwhile waits for it instead of being
+// dropped (a dropped one could leave a stale entry in a cache that FeedUp
+// has just declared fresh). Only the watch's own goroutine calls up and
+// down.
 func (w *watcher) up() {
-	w.fn(session.Event{Kind: session.FeedUp})
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.fn(session.Event{Kind: session.FeedUp})
 	w.live = true
-	w.mu.Unlock()
 }
 
 // down stops deliveries, waits for those in progress and delivers FeedDown:
