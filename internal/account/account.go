@@ -1,13 +1,17 @@
 // Package account keeps the people who can sign in to tether: their
 // canonical names, password hashes, admin and disabled flags, and the
-// server's own secrets, in the SQLite file the server shares with its
-// session store.
+// server's own secrets. SQLite keeps them in the file the server shares
+// with its session store (one node, the default); Postgres keeps them in
+// PostgreSQL, for several nodes. Both keep the Store contract the same way.
 //
 // Usage:
 //
 //	db, err := sqlite.Open("tether.db") // package store/sqlite
 //	...
 //	accounts, err := account.NewSQLite(ctx, db)
+//	// or, for several nodes:
+//	// pool, err := pgxpool.New(ctx, "postgres://tether@db.example/tether")
+//	// accounts, err := account.NewPostgres(ctx, pool)
 //	...
 //	u := &account.User{Name: "Alice", PasswordHash: hash}
 //	if err := accounts.Create(ctx, u); errors.Is(err, account.ErrExists) {

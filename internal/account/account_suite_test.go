@@ -1,0 +1,307 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+)
+
+// store is what the suite checks of every backend: the Store contract and
+// the server's secrets.
+type store interface {
+	Store
+	Secret(ctx context.Context, name string, size int) ([]byte, error)
+}
+
+// opener opens a store on one database, fresh and empty when the subtest
+// began. Each call opens another connection pool and sets the store up
+// again (tables, migrations), as another process or node would; the store
+// reads the time from now. It is safe to call from several goroutines and
+// returns errors instead of failing the test.
+type opener func(now func() time.Time) (store, error)
+
+// runStoreSuite is the one conformance suite every account backend runs
+// (SQLite, PostgreSQL): fresh returns an opener on a new, empty database
+// for each subtest, and cleans it up when the subtest ends.
+func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, open opener)
+	}{
+		{"PW08_FreshStoreHasNoAccounts", testFreshStoreHasNoAccounts},
+		{"CreateAndLookUp", testCreateAndLookUp},
+		{"CreateErrors", testCreateErrors},
+		{"NotFound", testNotFound},
+		{"Updates", testUpdates},
+		{"ListOrderedByName", testListOrderedByName},
+		{"Secret", testSecret},
+		{"SecretConcurrentFirstCalls", testSecretConcurrentFirstCalls},
+		{"CreateRace", testCreateRace},
+		{"ConcurrentStarts", testConcurrentStarts},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, fresh(t)) })
+	}
+}
+
+// mustOpen opens a store with open and fails the test if it can't.
+func mustOpen(t *testing.T, open opener, now func() time.Time) store {
+	t.Helper()
+	s, err := open(now)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	return s
+}
+
+func mustCreate(t *testing.T, s Store, u *User) *User {
+	t.Helper()
+	if err := s.Create(t.Context(), u); err != nil {
+		t.Fatalf("Create(%q): %v", u.Name, err)
+	}
+	return u
+}
+
+// PW-08
+func testFreshStoreHasNoAccounts(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	n, err := s.Count(t.Context())
+	if err != nil || n != 0 {
+		t.Fatalf("Count() = %d, %v; want 0, nil", n, err)
+	}
+	users, err := s.List(t.Context())
+	if err != nil || users == nil || len(users) != 0 {
+		t.Fatalf("List() = %v, %v; want an empty slice, nil", users, err)
+	}
+}
+
+func testCreateAndLookUp(t *testing.T, open opener) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	s := mustOpen(t, open, func() time.Time { return now.Add(789) }) // nanoseconds are dropped
+	u := mustCreate(t, s, &User{Name: " Alice ", PasswordHash: "$argon2id$x", Admin: true})
+	if u.Name != "alice" {
+		t.Errorf("Name = %q, want %q", u.Name, "alice")
+	}
+	if len(u.ID) != 24 || u.ID[:2] != "u_" {
+		t.Errorf("ID = %q, want u_ and 22 base64url characters", u.ID)
+	}
+	if !u.Created.Equal(now) {
+		t.Errorf("Created = %v, want %v", u.Created, now)
+	}
+	for _, name := range []string{"alice", "ALICE", "\talice"} {
+		got, err := s.ByName(t.Context(), name)
+		if err != nil || !reflect.DeepEqual(got, u) {
+			t.Errorf("ByName(%q) = %+v, %v; want %+v", name, got, err, u)
+		}
+	}
+	got, err := s.ByID(t.Context(), u.ID)
+	if err != nil || !reflect.DeepEqual(got, u) {
+		t.Errorf("ByID(%q) = %+v, %v; want %+v", u.ID, got, err, u)
+	}
+	if n, err := s.Count(t.Context()); n != 1 || err != nil {
+		t.Errorf("Count() = %d, %v; want 1, nil", n, err)
+	}
+}
+
+func testCreateErrors(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	mustCreate(t, s, &User{Name: "alice"})
+	tests := []struct {
+		name string
+		want error
+	}{
+		{"alice", ErrExists},
+		{"ALICE", ErrExists},
+		{"\u212Aelvin", nil},
+		{"kelvin", ErrExists},
+		{"", ErrInvalidName},
+		{"a b", ErrInvalidName},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := &User{Name: tt.name}
+			if err := s.Create(t.Context(), u); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("Create(%q) = %v, want %v", tt.name, err, tt.want)
+			}
+			if tt.want != nil && u.ID != "" {
+				t.Errorf("Create(%q) failed but set ID %q", tt.name, u.ID)
+			}
+		})
+	}
+	if n, err := s.Count(t.Context()); n != 2 || err != nil {
+		t.Errorf("Count() = %d, %v; want 2, nil", n, err)
+	}
+}
+
+func testNotFound(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	mustCreate(t, s, &User{Name: "alice"})
+	ctx := t.Context()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"ByName unknown", func() error { _, err := s.ByName(ctx, "bob"); return err }},
+		{"ByName invalid", func() error { _, err := s.ByName(ctx, "no such/name"); return err }},
+		{"ByID unknown", func() error { _, err := s.ByID(ctx, "u_nope"); return err }},
+		{"SetPassword unknown", func() error { return s.SetPassword(ctx, "u_nope", "h") }},
+		{"SetDisabled unknown", func() error { return s.SetDisabled(ctx, "u_nope", true) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("got %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func testUpdates(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	u := mustCreate(t, s, &User{Name: "alice", PasswordHash: "old"})
+	other := mustCreate(t, s, &User{Name: "bob", PasswordHash: "bob's"})
+	ctx := t.Context()
+	if err := s.SetPassword(ctx, u.ID, "new"); err != nil {
+		t.Fatal(err)
+	}
+	for _, disabled := range []bool{true, true, false} {
+		if err := s.SetDisabled(ctx, u.ID, disabled); err != nil {
+			t.Fatalf("SetDisabled(%v): %v", disabled, err)
+		}
+		got, err := s.ByID(ctx, u.ID)
+		if err != nil || got.Disabled != disabled || got.PasswordHash != "new" {
+			t.Fatalf("after SetDisabled(%v): got %+v, %v; want disabled %v, hash %q", disabled, got, err, disabled, "new")
+		}
+	}
+	if got, err := s.ByID(ctx, other.ID); err != nil || !reflect.DeepEqual(got, other) {
+		t.Errorf("other user after updates: got %+v, %v; want it unchanged, %+v", got, err, other)
+	}
+}
+
+// Names sort byte by byte on every backend, whatever a database's
+// collation would do with punctuation.
+func testListOrderedByName(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	for _, name := range []string{"carol", "Alice", "bob", "a_b", "a.b", "a-b", "ab", "a+b", "a@b", "a1", "b"} {
+		mustCreate(t, s, &User{Name: name})
+	}
+	users, err := s.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range users {
+		got = append(got, u.Name)
+	}
+	want := []string{"a+b", "a-b", "a.b", "a1", "a@b", "a_b", "ab", "alice", "b", "bob", "carol"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("List() names = %v, want %v", got, want)
+	}
+}
+
+func testSecret(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	ctx := t.Context()
+	a, err := s.Secret(ctx, "csrf", 32)
+	if err != nil || len(a) != 32 {
+		t.Fatalf("Secret(csrf, 32) = %x, %v; want 32 bytes", a, err)
+	}
+	again, err := s.Secret(ctx, "csrf", 32)
+	if err != nil || string(again) != string(a) {
+		t.Fatalf("second Secret(csrf, 32) = %x, %v; want %x", again, err, a)
+	}
+	other, err := s.Secret(ctx, "other", 32)
+	if err != nil || string(other) == string(a) {
+		t.Fatalf("Secret(other, 32) = %x, %v; want fresh bytes", other, err)
+	}
+	if _, err := s.Secret(ctx, "csrf", 16); err == nil {
+		t.Fatal("Secret(csrf, 16) after Secret(csrf, 32): got no error, want one")
+	}
+	if _, err := s.Secret(ctx, "zero", 0); err == nil {
+		t.Fatal("Secret(zero, 0): got no error, want one")
+	}
+}
+
+// Concurrent first calls from two connection pools on one database (as
+// from two processes or nodes) must agree on the secret.
+func testSecretConcurrentFirstCalls(t *testing.T, open opener) {
+	stores := []store{mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)}
+	const callers = 8
+	secrets := make([][]byte, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() { secrets[i], errs[i] = stores[i%2].Secret(t.Context(), "csrf", 32) })
+	}
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil || string(secrets[i]) != string(secrets[0]) {
+			t.Errorf("caller %d: got %x, %v; want %x", i, secrets[i], errs[i], secrets[0])
+		}
+	}
+}
+
+// Two processes or nodes creating the same name at once: exactly one wins,
+// the others get ErrExists, and every one of them then finds the winner.
+func testCreateRace(t *testing.T, open opener) {
+	stores := make([]store, 4)
+	for i := range stores {
+		stores[i] = mustOpen(t, open, time.Now)
+	}
+	users := make([]*User, len(stores))
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		users[i] = &User{Name: []string{"alice", "Alice", "ALICE", " alice"}[i]}
+		wg.Go(func() { errs[i] = s.Create(t.Context(), users[i]) })
+	}
+	wg.Wait()
+	var winner *User
+	for i, err := range errs {
+		switch {
+		case err == nil && winner == nil:
+			winner = users[i]
+		case err == nil:
+			t.Errorf("creator %d: got nil after another creator won, want ErrExists", i)
+		case !errors.Is(err, ErrExists):
+			t.Errorf("creator %d: got %v, want nil or ErrExists", i, err)
+		}
+	}
+	if winner == nil {
+		t.Fatal("got no successful creation, want 1")
+	}
+	for i, s := range stores {
+		if got, err := s.ByName(t.Context(), "alice"); err != nil || !reflect.DeepEqual(got, winner) {
+			t.Errorf("store %d: ByName(alice) = %+v, %v; want %+v", i, got, err, winner)
+		}
+	}
+}
+
+// Several processes or nodes starting at once on a fresh database all set
+// it up without error, and the result works for all of them.
+func testConcurrentStarts(t *testing.T, open opener) {
+	stores := make([]store, 4)
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = open(time.Now) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	u := mustCreate(t, stores[0], &User{Name: "alice"})
+	for i, s := range stores {
+		if got, err := s.ByID(t.Context(), u.ID); err != nil || got.Name != "alice" {
+			t.Errorf("store %d: ByID = %+v, %v; want alice", i, got, err)
+		}
+		if n, err := s.Count(t.Context()); n != 1 || err != nil {
+			t.Errorf("store %d: Count() = %d, %v; want 1, nil", i, n, err)
+		}
+	}
+}

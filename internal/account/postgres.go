@@ -1,0 +1,181 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tetherauth/tether/internal/pgmigrate"
+)
+
+// Postgres is the Store kept in tables users and settings of a PostgreSQL
+// schema (the first in the connections' search_path), for several nodes
+// sharing their accounts. It keeps the Store contract exactly as SQLite
+// does, errors included.
+type Postgres struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+var _ Store = (*Postgres)(nil)
+
+//go:embed postgres/*.sql
+var migrations embed.FS
+
+// NewPostgres returns the store kept in the database behind pool, first
+// bringing its tables up to date (package pgmigrate, component "account");
+// several nodes may start at once. It doesn't close pool.
+func NewPostgres(ctx context.Context, pool *pgxpool.Pool) (*Postgres, error) {
+	files, err := fs.Sub(migrations, "postgres")
+	if err != nil {
+		return nil, fmt.Errorf("account: %w", err)
+	}
+	if _, err := pgmigrate.Run(ctx, pool, "account", files); err != nil {
+		return nil, fmt.Errorf("account: %w", err)
+	}
+	return &Postgres{pool: pool, now: time.Now}, nil
+}
+
+// Create implements Store.
+func (s *Postgres) Create(ctx context.Context, u *User) error {
+	name, err := CanonicalName(u.Name)
+	if err != nil {
+		return err
+	}
+	id := randomID()
+	// PostgreSQL keeps microseconds, as SQLite's store does.
+	created := s.now().Truncate(time.Microsecond).UTC()
+	tag, err := s.pool.Exec(ctx,
+		`INSERT INTO users (id, name, password_hash, admin, disabled, created)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
+		id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+	if err := oneTag(tag, err, ErrExists); err != nil {
+		return fmt.Errorf("account: create %q: %w", name, err)
+	}
+	u.ID, u.Name, u.Created = id, name, created
+	return nil
+}
+
+// ByName implements Store.
+func (s *Postgres) ByName(ctx context.Context, name string) (*User, error) {
+	canonical, err := CanonicalName(name)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return s.user(ctx, "name", canonical)
+}
+
+// ByID implements Store.
+func (s *Postgres) ByID(ctx context.Context, id string) (*User, error) {
+	return s.user(ctx, "id", id)
+}
+
+// user returns the user whose column (a constant of this file) equals v.
+func (s *Postgres) user(ctx context.Context, column, v string) (*User, error) {
+	u, err := scanPostgresUser(s.pool.QueryRow(ctx, columns+`WHERE `+column+` = $1`, v))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: user with %s %q: %w", column, v, err)
+	}
+	return u, nil
+}
+
+// List implements Store.
+func (s *Postgres) List(ctx context.Context) ([]*User, error) {
+	rows, _ := s.pool.Query(ctx, columns+`ORDER BY name`)
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*User, error) {
+		return scanPostgresUser(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("account: list: %w", err)
+	}
+	if users == nil {
+		users = []*User{}
+	}
+	return users, nil
+}
+
+// Count implements Store.
+func (s *Postgres) Count(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("account: count: %w", err)
+	}
+	return n, nil
+}
+
+// SetPassword implements Store.
+func (s *Postgres) SetPassword(ctx context.Context, id, hash string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id)
+	if err := oneTag(tag, err, ErrNotFound); err != nil {
+		return fmt.Errorf("account: set password of %q: %w", id, err)
+	}
+	return nil
+}
+
+// SetDisabled implements Store.
+func (s *Postgres) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET disabled = $1 WHERE id = $2`, disabled, id)
+	if err := oneTag(tag, err, ErrNotFound); err != nil {
+		return fmt.Errorf("account: set disabled of %q: %w", id, err)
+	}
+	return nil
+}
+
+// Secret returns the server secret called name, size bytes long, exactly
+// as SQLite.Secret does: made once with crypto/rand, then the same bytes
+// for every caller on every node, concurrent first calls included; an
+// error for a size other than the stored one.
+func (s *Postgres) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("account: secret %q: size %d is not positive", name, size)
+	}
+	key := "secret/" + name
+	fresh := make([]byte, size)
+	rand.Read(fresh) // never fails: crypto/rand crashes the program instead
+	// Two statements, not one: an INSERT that finds a concurrent first
+	// call's row waits for it to commit, but a SELECT in the same
+	// statement would still read the snapshot from before it.
+	if _, err := s.pool.Exec(ctx,
+		`INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, key, fresh); err != nil {
+		return nil, fmt.Errorf("account: secret %q: %w", name, err)
+	}
+	var secret []byte
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, key).Scan(&secret); err != nil {
+		return nil, fmt.Errorf("account: secret %q: %w", name, err)
+	}
+	if len(secret) != size {
+		return nil, fmt.Errorf("account: secret %q has %d bytes, not the %d asked for", name, len(secret), size)
+	}
+	return secret, nil
+}
+
+func scanPostgresUser(row pgx.Row) (*User, error) {
+	var u User
+	if err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &u.Created); err != nil {
+		return nil, err
+	}
+	u.Created = u.Created.UTC()
+	return &u, nil
+}
+
+// oneTag returns err, or else none if tag says exactly one row changed.
+func oneTag(tag pgconn.CommandTag, err, none error) error {
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return none
+	}
+	return nil
+}

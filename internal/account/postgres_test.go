@@ -1,0 +1,48 @@
+package account
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/internal/testkit"
+)
+
+// newPostgres returns an opener of stores in a fresh PostgreSQL schema.
+func newPostgres(t *testing.T) opener {
+	newPool := testkit.PostgresSchema(t)
+	return func(now func() time.Time) (store, error) {
+		pool, err := newPool()
+		if err != nil {
+			return nil, err
+		}
+		s, err := NewPostgres(t.Context(), pool)
+		if err != nil {
+			return nil, err
+		}
+		s.now = now
+		return s, nil
+	}
+}
+
+func TestPostgres(t *testing.T) {
+	runStoreSuite(t, newPostgres)
+}
+
+// Names compare and sort byte by byte, as in SQLite, even on a database
+// whose default collation is a language's: ListOrderedByName can't show it
+// on a server whose default is C already.
+func TestPostgresNamesCollateC(t *testing.T) {
+	s, err := newPostgres(t)(time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var collation string
+	if err := s.(*Postgres).pool.QueryRow(t.Context(), `SELECT c.collname FROM pg_attribute a
+		JOIN pg_collation c ON c.oid = a.attcollation
+		WHERE a.attrelid = 'users'::regclass AND a.attname = 'name'`).Scan(&collation); err != nil {
+		t.Fatal(err)
+	}
+	if collation != "C" {
+		t.Fatalf("collation of users.name: got %q, want %q", collation, "C")
+	}
+}
