@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,7 +70,11 @@ func TestCHG02_ChangeEndsEverySessionButAFreshOne(t *testing.T) {
 				t.Fatalf("POST /account/password: %d %s", res.status, res.header.Get("Location"))
 			}
 			page = c.do(http.MethodGet, "/account?done=password", nil)
-			return formToken(t, page.body, "/account/revoke-others")
+			// The only device left: no "sign out all other devices" form.
+			if strings.Contains(page.body, `action="/account/revoke-others"`) {
+				t.Errorf("the account page offers to sign out other devices when there are none")
+			}
+			return formToken(t, page.body, "/logout")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,7 +84,8 @@ func TestPagesFlow(t *testing.T) {
 	}
 
 	page := laptop.do(http.MethodGet, "/account", nil)
-	for _, want := range []string{"alice", "this device", "Go-http-client", "127.0.0.1", "Sign out all other devices", "Change password", `action="/logout"`} {
+	for _, want := range []string{"alice", "This device", "A Go program", `title="Go-http-client/1.1"`, "127.0.0.1", "Active now", "just now",
+		"Sign out all other devices", "Yes, sign out 1 other device", "Change password", `action="/logout"`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("account page lacks %q", want)
 		}
@@ -92,7 +93,7 @@ func TestPagesFlow(t *testing.T) {
 	if n := strings.Count(page.body, "/revoke\""); n != 2 {
 		t.Fatalf("account page lists %d devices, want 2", n)
 	}
-	// The phone's session is the one without "this device"; sign it out.
+	// The phone's session is the one without "This device"; sign it out.
 	_, mine := laptop.me()
 	var otherID string
 	for _, part := range strings.Split(page.body, `action="/account/sessions/`)[1:] {
@@ -109,7 +110,8 @@ func TestPagesFlow(t *testing.T) {
 		t.Fatalf("phone after being signed out: %d %s, want 303 to /login", res.status, res.header.Get("Location"))
 	}
 	page = laptop.do(http.MethodGet, "/account?done=revoked", nil)
-	if !strings.Contains(page.body, "That device was signed out.") || strings.Count(page.body, "/revoke\"") != 1 {
+	if !strings.Contains(page.body, "That device was signed out.") || strings.Count(page.body, "/revoke\"") != 1 ||
+		!strings.Contains(page.body, "No other device is signed in.") {
 		t.Fatalf("account page after revoking: want the notice and one device:\n%s", page.body)
 	}
 

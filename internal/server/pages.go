@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,10 +33,29 @@ type page struct {
 	Notice      string
 	Error       string
 
-	Username   string        // sign-in and setup forms
-	SetupToken string        // setup form
-	Sessions   []sessionView // account page
-	MinLength  int           // password forms
+	Username   string       // sign-in and setup forms
+	SetupToken string       // setup form
+	Devices    []deviceView // account page: the user's sessions, this one first
+	Others     int          // account page: how many of Devices are not this one
+	MinLength  int          // password forms: the policy's fewest characters
+}
+
+// deviceView is a session as the account page shows it (SES-10): the device
+// summarised from its user agent, and times relative to now with the exact
+// time alongside.
+type deviceView struct {
+	sessionView
+	Device   string // "Chrome on Linux"; the full user agent is in sessionView
+	Created  timeView
+	LastSeen timeView
+}
+
+// timeView is a time as the pages show it: "5 minutes ago", with the exact
+// time for a title attribute and a <time datetime>.
+type timeView struct {
+	Ago   string
+	Exact string
+	ISO   string
 }
 
 // notices are the messages a redirect after a form can ask for with
@@ -51,6 +71,12 @@ var notices = map[string]string{
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"when": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"plural": func(n int, one, many string) string {
+			if n == 1 {
+				return one
+			}
+			return many
+		},
 	}
 	pages := make(map[string]*template.Template)
 	for _, name := range []string{"login", "setup", "account", "error"} {
@@ -97,7 +123,7 @@ func (s *server) failPage(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	setRetryAfter(w.Header(), p.retryAfter)
 	data := s.newPage(r, "Something went wrong")
-	data.Error = p.message
+	data.Error = pageMessage(p)
 	s.render(w, r, p.status, "error", data)
 }
 
@@ -111,7 +137,7 @@ func (s *server) formPage(w http.ResponseWriter, r *http.Request, err error, nam
 	}
 	setRetryAfter(w.Header(), p.retryAfter)
 	data := s.newPage(r, title)
-	data.Error = p.message
+	data.Error = pageMessage(p)
 	fill(data)
 	s.render(w, r, p.status, name, data)
 }
@@ -162,7 +188,7 @@ func handleSetupPage(s *server) http.Handler {
 		p := s.newPage(r, "Create the first admin")
 		p.CSRF = s.startPreSession(w, r)
 		p.SetupToken = token
-		p.MinLength = s.policy.MinLength
+		p.MinLength = s.minLength()
 		s.render(w, r, http.StatusOK, "setup", p)
 	})
 }
@@ -185,7 +211,7 @@ func handleSetupForm(s *server) http.Handler {
 			s.formPage(w, r, err, "setup", "Create the first admin", func(p *page) {
 				p.Username = name
 				p.SetupToken = token
-				p.MinLength = s.policy.MinLength
+				p.MinLength = s.minLength()
 				p.CSRF = s.startPreSession(w, r)
 			})
 		}
@@ -204,12 +230,17 @@ func (s *server) accountPage(w http.ResponseWriter, r *http.Request, formErr err
 	p := s.newPage(r, "Your account")
 	p.User = u
 	p.CSRF = p.SignOutCSRF
-	p.Sessions = viewSessions(list, sess)
-	p.MinLength = s.policy.MinLength
+	p.Devices = viewDevices(viewSessions(list, sess), time.Now())
+	for _, d := range p.Devices {
+		if !d.Current {
+			p.Others++
+		}
+	}
+	p.MinLength = s.minLength()
 	status := http.StatusOK
 	if formErr != nil {
 		pr := s.problemFor(r, formErr)
-		status, p.Error = pr.status, pr.message
+		status, p.Error = pr.status, pageMessage(pr)
 		setRetryAfter(w.Header(), pr.retryAfter)
 	}
 	s.render(w, r, status, "account", p)
@@ -286,4 +317,168 @@ func handleStatic() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// minLength is the fewest characters the policy allows in a new password,
+// shown next to the password fields.
+func (s *server) minLength() int {
+	if s.policy.MinLength == 0 {
+		return 8 // password.Policy's default
+	}
+	return s.policy.MinLength
+}
+
+// pageMessage is p's message for a page: with how long to wait when the
+// request was throttled (PW-06), which Retry-After tells programs but not
+// people.
+func pageMessage(p *problem) string {
+	if p.status != http.StatusTooManyRequests || p.retryAfter <= 0 {
+		return p.message
+	}
+	secs := int((p.retryAfter + time.Second - 1) / time.Second)
+	if secs == 1 {
+		return p.message + " Try again in a second."
+	}
+	if secs < 120 {
+		return fmt.Sprintf("%s Try again in %d seconds.", p.message, secs)
+	}
+	return fmt.Sprintf("%s Try again in %d minutes.", p.message, (secs+59)/60)
+}
+
+// viewDevices describes sessions for the account page, the current one
+// first, the others most recently active first.
+func viewDevices(sessions []sessionView, now time.Time) []deviceView {
+	out := make([]deviceView, len(sessions))
+	for i, s := range sessions {
+		out[i] = deviceView{
+			sessionView: s,
+			Device:      deviceName(s.UserAgent),
+			Created:     viewTime(s.Created, now),
+			LastSeen:    viewTime(s.LastSeen, now),
+		}
+	}
+	slices.SortStableFunc(out, func(a, b deviceView) int {
+		switch {
+		case a.Current != b.Current:
+			if a.Current {
+				return -1
+			}
+			return 1
+		default:
+			return b.sessionView.LastSeen.Compare(a.sessionView.LastSeen)
+		}
+	})
+	return out
+}
+
+func viewTime(t, now time.Time) timeView {
+	return timeView{
+		Ago:   ago(now.Sub(t), t),
+		Exact: t.UTC().Format("Mon 2 Jan 2006, 15:04:05 UTC"),
+		ISO:   t.UTC().Format(time.RFC3339),
+	}
+}
+
+// ago says how long d is, as in "5 minutes ago"; t is the time d ago, shown
+// as a date once it is a month old. A time in the future (another node's
+// clock a little ahead) is "just now".
+func ago(d time.Duration, t time.Time) string {
+	n := func(v time.Duration, unit string) string {
+		if v == 1 {
+			return "1 " + unit + " ago"
+		}
+		return fmt.Sprintf("%d %ss ago", v, unit)
+	}
+	const day = 24 * time.Hour
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return n(d/time.Minute, "minute")
+	case d < day:
+		return n(d/time.Hour, "hour")
+	case d < 2*day:
+		return "yesterday"
+	case d < 30*day:
+		return n(d/day, "day")
+	}
+	return "on " + t.UTC().Format("2 Jan 2006")
+}
+
+// deviceName summarises a user agent for the list of signed-in devices:
+// "Firefox on Windows", "Safari on iPhone", "curl". It only has to be
+// recognisable to the person whose device it is; the full user agent is
+// shown with it. Unknown agents are named by their first product token.
+func deviceName(ua string) string {
+	ua = strings.TrimSpace(ua)
+	if ua == "" {
+		return "Unknown device"
+	}
+	has := func(tokens ...string) bool {
+		for _, tok := range tokens {
+			if strings.Contains(ua, tok) {
+				return true
+			}
+		}
+		return false
+	}
+	var browser string
+	switch {
+	case has("Edg/", "EdgA/", "EdgiOS/"):
+		browser = "Edge"
+	case has("OPR/", "Opera"):
+		browser = "Opera"
+	case has("SamsungBrowser/"):
+		browser = "Samsung Internet"
+	case has("Vivaldi/"):
+		browser = "Vivaldi"
+	case has("Firefox/", "FxiOS/"):
+		browser = "Firefox"
+	case has("HeadlessChrome/"):
+		browser = "Headless Chrome"
+	case has("CriOS/", "Chrome/"):
+		browser = "Chrome"
+	case has("Chromium/"):
+		browser = "Chromium"
+	case has("Safari/", "AppleWebKit/") && has("iPhone", "iPad", "Macintosh"):
+		browser = "Safari"
+	}
+	var system string
+	switch {
+	case has("iPhone"):
+		system = "iPhone"
+	case has("iPad"):
+		system = "iPad"
+	case has("Android"):
+		system = "Android"
+	case has("Windows"):
+		system = "Windows"
+	case has("CrOS"):
+		system = "ChromeOS"
+	case has("Macintosh", "Mac OS X"):
+		system = "macOS"
+	case has("Linux"):
+		system = "Linux"
+	}
+	switch {
+	case browser != "" && system != "":
+		return browser + " on " + system
+	case browser != "":
+		return browser
+	case strings.HasPrefix(ua, "Mozilla/") && system != "":
+		return "A browser on " + system
+	}
+	// A program: its product token, "curl/8.5.0" -> "curl".
+	product, _, _ := strings.Cut(ua, " ")
+	product, _, _ = strings.Cut(product, "/")
+	switch strings.ToLower(product) {
+	case "go-http-client":
+		return "A Go program"
+	case "python-requests", "python-urllib", "python-httpx":
+		return "A Python program"
+	}
+	if r := []rune(product); len(r) > 40 {
+		product = string(r[:40]) + "…"
+	}
+	return product
 }
