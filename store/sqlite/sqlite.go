@@ -113,10 +113,25 @@ func Open(path string) (*sql.DB, error) {
 	conns := max(8, 2*runtime.GOMAXPROCS(0))
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
-	if err := db.Ping(); err != nil {
+	if err := firstConnect(db); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), db.Close())
 	}
 	return db, nil
+}
+
+// firstConnect makes the first connection, retrying while the file is
+// busy: when processes open a new file at the same moment, one switching it
+// to WAL answers the others SQLITE_BUSY at once, without the busy timeout.
+// Once the file is in WAL mode, connecting no longer needs that lock.
+func firstConnect(db *sql.DB) error {
+	const tries, pause = 100, 10 * time.Millisecond // at most about a second
+	for i := 1; ; i++ {
+		err := db.Ping()
+		if err == nil || !isBusy(err) || i == tries {
+			return err
+		}
+		time.Sleep(pause)
+	}
 }
 
 // Options configures a Store. The zero value is ready to use.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,5 +242,29 @@ func TestGetCorruptRecord(t *testing.T) {
 	}
 	if _, err := s.List(t.Context(), "alice"); !errors.Is(err, errCorruptData) {
 		t.Errorf("List: got error %v, want %v", err, errCorruptData)
+	}
+}
+
+// Processes opening a new file at the same moment all get it: the first
+// switches it to WAL, and the others, answered SQLITE_BUSY without the
+// busy timeout meanwhile, try again.
+func TestOpenNewFileConcurrently(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			db, err := Open(path)
+			if err == nil {
+				err = db.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open %d: %v", i, err)
+		}
 	}
 }

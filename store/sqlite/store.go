@@ -184,9 +184,15 @@ func (s *Store) whyNotSaved(ctx context.Context, tx *sql.Tx, h session.Hash) err
 
 // isConstraint reports whether err is SQLite's refusal to break a
 // constraint.
-func isConstraint(err error) bool {
+func isConstraint(err error) bool { return hasCode(err, sqlite3.SQLITE_CONSTRAINT) }
+
+func isBusy(err error) bool { return hasCode(err, sqlite3.SQLITE_BUSY) }
+
+// hasCode reports whether err is an SQLite error of the primary result code
+// code (extended codes included).
+func hasCode(err error, code int) bool {
 	var e *sqlite.Error
-	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	return errors.As(err, &e) && e.Code()&0xff == code
 }
 
 // Delete removes the record under h, if any.
