@@ -1,0 +1,128 @@
+package redis
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/storetest"
+)
+
+// runSuite runs the conformance suite on tg, each store with a key prefix
+// of its own.
+func runSuite(t *testing.T, tg target, opts Options) {
+	storetest.Run(t, func(t *testing.T) (session.Store, func() error) {
+		opts.KeyPrefix = testPrefix(t, tg)
+		s := openStore(t, tg, opts, "")
+		return s, s.Close
+	})
+}
+
+func TestStore(t *testing.T) {
+	runSuite(t, sharedRedis(t), Options{})
+}
+
+func TestCluster(t *testing.T) {
+	tg := startCluster(t)
+	t.Run("Suite", func(t *testing.T) { runSuite(t, tg, Options{}) })
+	t.Run("FeedAcrossNodes", func(t *testing.T) { testFeedAcrossNodes(t, tg) })
+	for i, addr := range tg.addrs {
+		// Losing any primary's subscription is losing the feed.
+		t.Run("FeedRecoversFromClientKill/"+strconv.Itoa(i), func(t *testing.T) {
+			testFeedRecovers(t, tg, func() { killFeed(t, target{mode: standalone, addrs: []string{addr}}) })
+		})
+	}
+}
+
+// Through Sentinel, with MinReplicas 1: every create and revocation waits
+// for the replica, and the suite passes all the same.
+func TestSentinel(t *testing.T) {
+	tg, replica := startSentinel(t)
+	// A WaitTimeout for a busy machine: it bounds a hang, it times nothing.
+	t.Run("SuiteWithMinReplicas", func(t *testing.T) { runSuite(t, tg, Options{MinReplicas: 1, WaitTimeout: 10 * time.Second}) })
+	t.Run("FeedAcrossNodes", func(t *testing.T) { testFeedAcrossNodes(t, tg) })
+
+	// The replica has what was acknowledged.
+	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg), MinReplicas: 1, WaitTimeout: 10 * time.Second}, "")
+	t.Cleanup(func() { s.Close() })
+	r := testRecord("alice", 1)
+	mustSave(t, s, r)
+	if err := s.RevokeUser(t.Context(), "alice", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	onReplica := target{mode: standalone, addrs: []string{replica.addr}}
+	gen, err := adminClient(t, onReplica).Do(t.Context(), adminClient(t, onReplica).B().Get().Key(genKey(s.keys.user("alice"))).Build()).ToString()
+	if err != nil || gen != "1" {
+		t.Errorf("generation on the replica when RevokeUser returned: got %q, %v; want \"1\"", gen, err)
+	}
+
+	// Two replicas can't be had: creates and revocations fail, saying why.
+	two := openStore(t, tg, Options{KeyPrefix: s.keys.prefix, MinReplicas: 2, WaitTimeout: 50 * time.Millisecond}, "")
+	t.Cleanup(func() { two.Close() })
+	if err := two.Save(t.Context(), testRecord("bob", 1)); !errors.Is(err, ErrNotReplicated) {
+		t.Errorf("create with MinReplicas 2 and one replica: got error %v, want %v", err, ErrNotReplicated)
+	}
+	if _, err := two.Get(t.Context(), testRecord("bob", 1).Hash); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get of a create that failed: got error %v, want %v", err, session.ErrNotFound)
+	}
+	f := storetest.Follow(t, two)
+	if err := two.RevokeUser(t.Context(), "alice", nil); !errors.Is(err, ErrNotReplicated) {
+		t.Errorf("RevokeUser with MinReplicas 2 and one replica: got error %v, want %v", err, ErrNotReplicated)
+	}
+	// The primary has the revocation all the same: so must this process's
+	// caches.
+	if revoked := (session.Event{Kind: session.UserRevoked, UserID: "alice"}); count(f.Events(), revoked) != 1 {
+		t.Errorf("events when the failed RevokeUser returned: got %s, want %s", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	}
+}
+
+// A Sentinel failover: the feed goes down and comes back on the new
+// primary, and what was acknowledged with MinReplicas 1 is there: the live
+// session lives, the revoked one stays dead.
+func TestSentinelFailover(t *testing.T) {
+	tg, _ := startSentinel(t)
+	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg), MinReplicas: 1, WaitTimeout: 10 * time.Second}, "")
+	t.Cleanup(func() { s.Close() })
+	f := storetest.Follow(t, s)
+	live, revoked := testRecord("alice", 1), testRecord("bob", 1)
+	mustSave(t, s, live)
+	mustSave(t, s, revoked)
+	if err := s.RevokeUser(t.Context(), "bob", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	before := slices.Sorted(maps.Keys(s.client.Nodes()))
+
+	// Sentinel refuses (NOGOODSLAVE) until it has a fresh view of the
+	// replica.
+	waitUntil(t, "Sentinel to start a failover", func() bool {
+		return strings.Contains(redisCLI(t, tg.addrs[0], "sentinel", "failover", sentinelMaster), "OK")
+	})
+	waitEvent(t, f, 0, feedDown)
+	waitEvent(t, f, 1, feedUp)
+	if after := slices.Sorted(maps.Keys(s.client.Nodes())); slices.Equal(after, before) {
+		t.Errorf("primary after the failover: got %v, want another than %v", after, before)
+	}
+	// Until Sentinel has made the old primary a replica of the new one,
+	// creates fail with ErrNotReplicated.
+	n, start := 0, time.Now()
+	var err error
+	waitUntil(t, "a create acknowledged by the new primary and its replica", func() bool {
+		n++
+		if err = s.Save(t.Context(), testRecord("carol", n)); err != nil && !errors.Is(err, ErrNotReplicated) {
+			t.Logf("create after the failover: %v", err)
+		}
+		return err == nil
+	})
+	t.Logf("creates acknowledged again %v after FeedUp, at try %d", time.Since(start), n)
+	if _, err := s.Get(t.Context(), live.Hash); err != nil {
+		t.Errorf("Get of the live session after the failover: %v", err)
+	}
+	if _, err := s.Get(t.Context(), revoked.Hash); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get of the revoked session after the failover: got error %v, want %v", err, session.ErrNotFound)
+	}
+}

@@ -1,0 +1,209 @@
+package redis
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/redis/rueidis"
+)
+
+// A script runs on the slot of one user's keys (all of them, declared or
+// built from the user's key start, share its hash tag). Scripts answer a
+// failure with a negative integer, one of these.
+const (
+	replyConflict = -1 // a create found the hash or id taken; a save found another version, or the record revoked
+	replyNotFound = -2 // a save found no record
+)
+
+// libLua is shared by the scripts. A stored record is a string (see
+// encodeStored): parse returns its generation, version and absolute deadline
+// as stored (strings of digits), its public id and the position of the
+// rest. index files hash in the user's index idx with score exp (the
+// record's expiry, Unix ms), drops the entries that expired by Redis's
+// clock, and has the index expire with its last entry: the index holds
+// about the user's live sessions, never more.
+const libLua = `
+local function parse(rec)
+	local g, v, a, n, p = string.match(rec, '^(%d+) (%d+) (%d+) (%d+)\n()')
+	n = tonumber(n)
+	return g, v, a, string.sub(rec, p, p + n - 1), p + n
+end
+local function now()
+	local t = redis.call('TIME')
+	return t[1] * 1000 + math.floor(t[2] / 1000)
+end
+local function index(idx, exp, hash)
+	redis.call('ZADD', idx, exp, hash)
+	redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. now())
+	local last = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+	if last[2] then redis.call('PEXPIREAT', idx, last[2]) end
+end
+`
+
+// createScript: KEYS record, generation, index, id; ARGV id, encoded
+// rest, expiry (Unix ms), absolute deadline (Unix ms), hash (hex). It
+// answers the generation it stamped, or replyConflict.
+var createScript = newScript(libLua + `
+if redis.call('EXISTS', KEYS[1], KEYS[4]) > 0 then return -1 end
+local gen = redis.call('GET', KEYS[2]) or '0'
+redis.call('SET', KEYS[1], gen .. ' 1 ' .. ARGV[4] .. ' ' .. #ARGV[1] .. '\n' .. ARGV[1] .. ARGV[2], 'PXAT', ARGV[3])
+redis.call('SET', KEYS[4], ARGV[5], 'PXAT', ARGV[3])
+index(KEYS[3], ARGV[3], ARGV[5])
+return tonumber(gen)
+`)
+
+// updateScript: KEYS record, generation, index, id; ARGV version, id,
+// encoded rest, expiry, absolute deadline, hash, channel, message. It
+// answers {new version, 1 if the absolute deadline changed else 0},
+// replyNotFound, or replyConflict (another version, the record revoked, or
+// its id changed).
+var updateScript = newScript(libLua + `
+local rec = redis.call('GET', KEYS[1])
+if not rec then return -2 end
+local g, v, a, id = parse(rec)
+local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+if v ~= ARGV[1] or id ~= ARGV[2] or tonumber(g) < gen then return -1 end
+v = tonumber(v) + 1
+redis.call('SET', KEYS[1], g .. ' ' .. v .. ' ' .. ARGV[5] .. ' ' .. #id .. '\n' .. id .. ARGV[3], 'PXAT', ARGV[4])
+redis.call('PEXPIREAT', KEYS[4], ARGV[4])
+index(KEYS[3], ARGV[4], ARGV[6])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+local moved = 0
+if a ~= ARGV[5] then moved = 1 end
+return {v, moved}
+`)
+
+// deleteScript: KEYS record, index; ARGV the user's key start, hash,
+// channel, message. It removes the record, its id and its index entry.
+var deleteScript = newScript(libLua + `
+local rec = redis.call('GET', KEYS[1])
+if rec then
+	local _, _, _, id = parse(rec)
+	redis.call('DEL', KEYS[1], ARGV[1] .. 'd:' .. id)
+end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 0
+`)
+
+// revokeScript: KEYS generation and, optionally, the record to keep; ARGV
+// channel, message. It bumps the generation and moves the kept record to
+// it if the record is live.
+var revokeScript = newScript(libLua + `
+local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+local new = redis.call('INCR', KEYS[1])
+local rec = KEYS[2] and redis.call('GET', KEYS[2])
+if rec then
+	local g = parse(rec)
+	if tonumber(g) >= old then
+		redis.call('SET', KEYS[2], new .. string.sub(rec, #g + 1), 'KEEPTTL')
+	end
+end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return new
+`)
+
+// listScript: KEYS index, generation; ARGV the user's key start. It
+// answers {hash, record, ...} for the live records of the index, and drops
+// from the index the entries of records expired, deleted or revoked.
+var listScript = newScript(libLua + `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now())
+local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+local out = {}
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+	local rec = redis.call('GET', ARGV[1] .. 's:' .. h)
+	if rec and tonumber((parse(rec))) >= gen then
+		out[#out + 1] = h
+		out[#out + 1] = rec
+	else
+		redis.call('ZREM', KEYS[1], h)
+	end
+end
+return out
+`)
+
+// script is a Lua script run with EVALSHA, and EVAL when Redis doesn't
+// know it yet (after a restart, or on a new node).
+type script struct {
+	src, sha string
+}
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+// call is one run of a script.
+type call struct {
+	script     *script
+	keys, args []string
+	retryable  bool // safe to send again after a network error: it only reads, or its writes are idempotent
+}
+
+// command builds c as EVALSHA, or as EVAL when full.
+func (c call) command(b rueidis.Builder, full bool) rueidis.Completed {
+	var cmd rueidis.Completed
+	if full {
+		cmd = b.Eval().Script(c.script.src).Numkeys(int64(len(c.keys))).Key(c.keys...).Arg(c.args...).Build()
+	} else {
+		cmd = b.Evalsha().Sha1(c.script.sha).Numkeys(int64(len(c.keys))).Key(c.keys...).Arg(c.args...).Build()
+	}
+	if c.retryable {
+		cmd = cmd.ToRetryable()
+	}
+	return cmd
+}
+
+// run runs c and returns its answer.
+func (s *Store) run(ctx context.Context, c call) rueidis.RedisResult {
+	res := s.client.Do(ctx, c.command(s.client.B(), false))
+	if isNoScript(res.Error()) {
+		res = s.client.Do(ctx, c.command(s.client.B(), true))
+	}
+	return res
+}
+
+// runReplicated runs c and, when Options.MinReplicas is set, waits on the
+// same connection until that many replicas have acknowledged it (WAIT);
+// too few by Options.WaitTimeout is an error wrapping ErrNotReplicated.
+// WAIT counts everything the connection's primary wrote up to c, so it
+// covers the earlier writes of the call on that primary too.
+func (s *Store) runReplicated(ctx context.Context, c call) rueidis.RedisResult {
+	if s.minReplicas == 0 {
+		return s.run(ctx, c)
+	}
+	return s.waitFor(ctx, func(full bool) rueidis.Completed { return c.command(s.client.B(), full) })
+}
+
+// waitFor sends the command build makes and a WAIT in one pipeline on one
+// connection (rueidis sends a keyless command of a pipeline to the node
+// of the keyed one), retrying with build(true) on NOSCRIPT.
+func (s *Store) waitFor(ctx context.Context, build func(full bool) rueidis.Completed) rueidis.RedisResult {
+	full := false
+	for {
+		wait := s.client.B().Wait().Numreplicas(int64(s.minReplicas)).Timeout(s.waitTimeout.Milliseconds()).Build()
+		res := s.client.DoMulti(ctx, build(full), wait)
+		if !full && isNoScript(res[0].Error()) {
+			full = true
+			continue
+		}
+		if err := res[0].Error(); err != nil {
+			return res[0]
+		}
+		n, err := res[1].AsInt64()
+		if err != nil {
+			return rueidis.NewErrorResult(err)
+		}
+		if n < int64(s.minReplicas) {
+			return rueidis.NewErrorResult(fmt.Errorf("%w: %d of %d replicas acknowledged within %v", ErrNotReplicated, n, s.minReplicas, s.waitTimeout))
+		}
+		return res[0]
+	}
+}
+
+func isNoScript(err error) bool {
+	e, ok := rueidis.IsRedisErr(err)
+	return ok && e.IsNoScript()
+}

@@ -1,0 +1,316 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// This file starts and finds the Redis servers the tests use. Library
+// packages don't import internal/testkit, so needService repeats its rule.
+
+// sharedAddr is the machine's Redis, shared with other tests and CI: each
+// test keeps to a key prefix of its own and removes its keys.
+const sharedAddr = "127.0.0.1:6379"
+
+// needService skips the test, saying what is missing, or fails it when
+// TETHER_TEST_REQUIRE_SERVICES=1 (as internal/testkit.NeedService).
+func needService(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("TETHER_TEST_REQUIRE_SERVICES") == "1" {
+		t.Fatalf("%s is required (TETHER_TEST_REQUIRE_SERVICES=1) but unavailable: %v", what, err)
+	}
+	t.Skipf("skipping: %s unavailable: %v (set TETHER_TEST_REQUIRE_SERVICES=1 to fail instead)", what, err)
+}
+
+// ping sends PING to addr and waits for PONG.
+func ping(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// sharedRedis returns the target of the machine's Redis.
+func sharedRedis(t testing.TB) target {
+	t.Helper()
+	needService(t, "Redis at "+sharedAddr, ping(sharedAddr))
+	return target{mode: standalone, addrs: []string{sharedAddr}}
+}
+
+// testPrefix returns a key prefix no other test uses, and removes every key
+// under it from tg's primaries when the test ends.
+func testPrefix(t testing.TB, tg target) string {
+	t.Helper()
+	prefix := "tethertest:" + rand.Text()[:12] + ":"
+	t.Cleanup(func() {
+		admin := adminClient(t, tg)
+		nodes := admin.Nodes()
+		if tg.mode == cluster {
+			primaries, err := (&Store{client: admin, target: tg}).primaries(context.Background())
+			if err != nil {
+				t.Errorf("cleanup: %v", err)
+				return
+			}
+			nodes = map[string]rueidis.Client{}
+			for _, p := range primaries {
+				nodes[p] = admin.Nodes()[p]
+			}
+		}
+		for addr, c := range nodes {
+			if err := deletePrefix(c, prefix); err != nil {
+				t.Errorf("cleanup of %s on %s: %v", prefix, addr, err)
+			}
+		}
+	})
+	return prefix
+}
+
+// deletePrefix deletes the keys under prefix with SCAN and DEL.
+func deletePrefix(c rueidis.Client, prefix string) error {
+	ctx := context.Background()
+	var cursor uint64
+	for {
+		entry, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return err
+		}
+		for _, k := range entry.Elements {
+			if err := c.Do(ctx, c.B().Del().Key(k).Build()).Error(); err != nil {
+				return err
+			}
+		}
+		if cursor = entry.Cursor; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// adminClient returns a client of tg for the test's own commands, closed
+// when the test ends.
+func adminClient(t testing.TB, tg target) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(clientOption(tg, Options{}))
+	if err != nil {
+		t.Fatalf("admin client of %s: %v", tg, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// openStore returns a Store of tg, as a node of its own when node is set.
+func openStore(t testing.TB, tg target, opts Options, node string) *Store {
+	t.Helper()
+	s, err := newStore(t.Context(), tg, opts, node)
+	if err != nil {
+		t.Fatalf("new store on %s: %v", tg, err)
+	}
+	return s
+}
+
+// newTestStore is openStore with a fresh key prefix, closed when the test
+// ends.
+func newTestStore(t testing.TB, tg target, node string) *Store {
+	t.Helper()
+	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg)}, node)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// redisServer finds redis-server, or skips the test.
+func redisServer(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	needService(t, "redis-server (Debian package redis-server)", err)
+	return path
+}
+
+// freePort returns a port of 127.0.0.1 from 20000 to 29999 that is free,
+// and whose cluster bus port (port + 10000) is free too.
+func freePort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		port := 20000 + mrand.IntN(10000)
+		a, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return port
+	}
+	t.Fatal("no free port pair found")
+	return 0
+}
+
+// server is a redis-server (or Sentinel) the test started.
+type server struct {
+	addr, dir string
+	bin       string
+	args      []string
+	cmd       *exec.Cmd
+}
+
+// startServer starts redis-server on a free port of 127.0.0.1 with args
+// added to its command line, in a temporary directory, and stops it when
+// the test ends.
+func startServer(t testing.TB, args ...string) *server {
+	t.Helper()
+	return startWithConfig(t, "", args...)
+}
+
+// startWithConfig is startServer with a configuration file holding conf,
+// where the port (a free one) is written as PORT.
+func startWithConfig(t testing.TB, conf string, args ...string) *server {
+	t.Helper()
+	bin := redisServer(t)
+	port := freePort(t)
+	dir := t.TempDir()
+	confFile := filepath.Join(dir, "redis.conf") // Sentinel needs a file it can write
+	conf = strings.ReplaceAll(conf, "PORT", strconv.Itoa(port))
+	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{
+		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		dir:  dir,
+		bin:  bin,
+		args: append([]string{confFile, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+			"--daemonize", "no", "--logfile", filepath.Join(dir, "log")}, args...),
+	}
+	s.restart(t)
+	t.Cleanup(s.stop)
+	return s
+}
+
+// restart starts the server (again), and waits until it answers.
+func (s *server) restart(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, s.args...)
+	if err := s.cmd.Start(); err != nil {
+		needService(t, "redis-server", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := ping(s.addr)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+			t.Fatalf("redis-server on %s did not start: %v\n%s", s.addr, err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop kills the server and waits for it to exit.
+func (s *server) stop() {
+	if s.cmd.ProcessState == nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+}
+
+// startCluster starts a Redis Cluster of three primaries and returns its
+// target.
+func startCluster(t testing.TB) target {
+	t.Helper()
+	var addrs []string
+	for range 3 {
+		s := startServer(t, "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+		addrs = append(addrs, s.addr)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	needService(t, "redis-cli (Debian package redis-tools)", err)
+	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, addr := range addrs {
+		waitUntil(t, "cluster node "+addr, func() bool {
+			return strings.Contains(redisCLI(t, addr, "cluster", "info"), "cluster_state:ok")
+		})
+	}
+	return target{mode: cluster, addrs: addrs}
+}
+
+// sentinelMaster is the master set name of startSentinel.
+const sentinelMaster = "tethertest"
+
+// startSentinel starts a primary, a replica of it and a Sentinel watching
+// them, and returns the Sentinel deployment's target and the replica.
+func startSentinel(t testing.TB) (target, *server) {
+	t.Helper()
+	primary := startServer(t, "--save", "", "--appendonly", "no")
+	replica := startServer(t, "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", port(primary.addr))
+	waitUntil(t, "the replica to sync", func() bool {
+		return strings.Contains(redisCLI(t, replica.addr, "info", "replication"), "master_link_status:up")
+	})
+	watcher := startWithConfig(t, "sentinel monitor "+sentinelMaster+" 127.0.0.1 "+port(primary.addr)+" 1\n"+
+		"sentinel down-after-milliseconds "+sentinelMaster+" 1000\n"+
+		"sentinel failover-timeout "+sentinelMaster+" 5000\n", "--sentinel")
+	waitUntil(t, "the Sentinel to see the replica", func() bool {
+		return strings.Contains(redisCLI(t, watcher.addr, "sentinel", "replicas", sentinelMaster), port(replica.addr))
+	})
+	return target{mode: sentinel, addrs: []string{watcher.addr}, master: sentinelMaster}, replica
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// redisCLI runs redis-cli against addr and returns what it printed.
+func redisCLI(t testing.TB, addr string, args ...string) string {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	needService(t, "redis-cli (Debian package redis-tools)", err)
+	out, _ := exec.Command(cli, append([]string{"-h", "127.0.0.1", "-p", port(addr)}, args...)...).CombinedOutput()
+	return string(out)
+}
+
+// waitUntil polls cond until it holds, failing the test after a minute.
+// It waits for servers to get ready, it times nothing.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

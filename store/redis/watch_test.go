@@ -1,0 +1,218 @@
+package redis
+
+import (
+	"context"
+	"crypto/sha256"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/storetest"
+)
+
+// feedWait bounds the wait for an event another node published. It guards
+// against a hang, it measures nothing: the delay is logged, and the
+// benchmarks report it.
+const feedWait = 30 * time.Second
+
+var base = time.Date(2030, time.March, 4, 12, 30, 45, 0, time.UTC)
+
+// testRecord returns a new record of user, distinct for every user and n.
+func testRecord(user string, n int) *session.Record {
+	created := base.Add(time.Duration(n) * time.Second)
+	return &session.Record{
+		Hash:         sha256.Sum256([]byte(user + "/" + strconv.Itoa(n))),
+		ID:           user + "-" + strconv.Itoa(n),
+		UserID:       user,
+		Created:      created,
+		LastSeen:     created,
+		IdleDeadline: created.Add(30 * time.Minute),
+		AbsDeadline:  created.Add(12 * time.Hour),
+		UserAgent:    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+		IP:           "192.0.2.1",
+		Data:         map[string][]byte{"csrf": []byte("0123456789abcdef"), "theme": []byte("dark")},
+	}
+}
+
+// waitEvent fails the test unless f delivers one more ev than it had
+// delivered before (the count given) within feedWait, and returns the new
+// count.
+func waitEvent(t *testing.T, f *storetest.Feed, before int, ev session.Event) int {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), feedWait)
+	defer cancel()
+	if !f.Wait(ctx, func(evs []session.Event) bool { return count(evs, ev) > before }) {
+		t.Fatalf("events: got %s, want one more %s", storetest.Describe(f.Events()), storetest.Describe([]session.Event{ev}))
+	}
+	t.Logf("%s arrived after %v", storetest.Describe([]session.Event{ev}), time.Since(start))
+	return count(f.Events(), ev)
+}
+
+func count(evs []session.Event, ev session.Event) int {
+	n := 0
+	for _, e := range evs {
+		if e == ev {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	feedUp   = session.Event{Kind: session.FeedUp}
+	feedDown = session.Event{Kind: session.FeedDown}
+)
+
+func mustSave(t *testing.T, s *Store, r *session.Record) {
+	t.Helper()
+	if err := s.Save(t.Context(), r); err != nil {
+		t.Fatalf("Save %s: %v", r.ID, err)
+	}
+}
+
+// testFeedAcrossNodes: every invalidating write through node A reaches a
+// watcher of node B; users spread over every slot range of a cluster.
+func testFeedAcrossNodes(t *testing.T, tg target) {
+	prefix := testPrefix(t, tg)
+	a := openStore(t, tg, Options{KeyPrefix: prefix}, "a")
+	t.Cleanup(func() { a.Close() })
+	b := openStore(t, tg, Options{KeyPrefix: prefix}, "b")
+	t.Cleanup(func() { b.Close() })
+	f := storetest.Follow(t, b)
+
+	for n := range 6 {
+		user := "user" + strconv.Itoa(n)
+		r := testRecord(user, n)
+		mustSave(t, a, r) // create: no invalidation needed
+		mustSave(t, a, r)
+		waitEvent(t, f, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
+		if err := a.RevokeUser(t.Context(), user, nil); err != nil {
+			t.Fatalf("RevokeUser: %v", err)
+		}
+		waitEvent(t, f, 0, session.Event{Kind: session.UserRevoked, UserID: user})
+		if err := a.Delete(t.Context(), r.Hash); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		waitEvent(t, f, 1, session.Event{Kind: session.Changed, Hash: r.Hash})
+	}
+}
+
+func TestFeedAcrossNodes(t *testing.T) {
+	testFeedAcrossNodes(t, sharedRedis(t))
+}
+
+// A write through a Store reaches the watchers of every Store of this
+// process on the same URL and prefix before it returns, and comes back
+// from Redis to none of them a second time.
+func TestFeedWithinProcess(t *testing.T) {
+	tg := sharedRedis(t)
+	prefix := testPrefix(t, tg)
+	a := openStore(t, tg, Options{KeyPrefix: prefix}, "")
+	t.Cleanup(func() { a.Close() })
+	b := openStore(t, tg, Options{KeyPrefix: prefix}, "")
+	t.Cleanup(func() { b.Close() })
+	if a.hub != b.hub {
+		t.Fatal("two Stores of one URL and prefix: got different hubs, want one")
+	}
+	f := storetest.Follow(t, b)
+	if err := a.RevokeUser(t.Context(), "alice", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	revoked := session.Event{Kind: session.UserRevoked, UserID: "alice"}
+	if got := count(f.Events(), revoked); got != 1 {
+		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	}
+
+	// A marker from another node: once it arrives, so would have the echo.
+	other := openStore(t, tg, Options{KeyPrefix: prefix}, "other")
+	t.Cleanup(func() { other.Close() })
+	if err := other.RevokeUser(t.Context(), "marker", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	waitEvent(t, f, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
+	if got := count(f.Events(), revoked); got != 1 {
+		t.Errorf("events: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	}
+}
+
+// killFeed kills the subscribed connections of the server at addr.
+func killFeed(t *testing.T, tg target) {
+	t.Helper()
+	admin := adminClient(t, tg)
+	if err := admin.Do(t.Context(), admin.B().ClientKill().TypePubsub().Build()).Error(); err != nil {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
+	}
+}
+
+// testFeedRecovers: losing the subscription's connection is FeedDown,
+// then FeedUp once subscribed again, and invalidations flow again.
+func testFeedRecovers(t *testing.T, tg target, kill func()) {
+	prefix := testPrefix(t, tg)
+	s := openStore(t, tg, Options{KeyPrefix: prefix}, "")
+	t.Cleanup(func() { s.Close() })
+	other := openStore(t, tg, Options{KeyPrefix: prefix}, "other")
+	t.Cleanup(func() { other.Close() })
+	f := storetest.Follow(t, s)
+
+	kill()
+	waitEvent(t, f, 0, feedDown)
+	waitEvent(t, f, 1, feedUp)
+	if err := other.RevokeUser(t.Context(), "alice", nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	waitEvent(t, f, 0, session.Event{Kind: session.UserRevoked, UserID: "alice"})
+}
+
+func TestFeedRecoversFromClientKill(t *testing.T) {
+	srv := startServer(t)
+	tg := target{mode: standalone, addrs: []string{srv.addr}}
+	testFeedRecovers(t, tg, func() { killFeed(t, tg) })
+}
+
+// A server that goes away is FeedDown; Watch keeps trying, and delivers
+// FeedUp when it is back.
+func TestFeedRecoversFromRestart(t *testing.T) {
+	srv := startServer(t)
+	tg := target{mode: standalone, addrs: []string{srv.addr}}
+	s := newTestStore(t, tg, "")
+	f := storetest.Follow(t, s)
+
+	srv.stop()
+	waitEvent(t, f, 0, feedDown)
+	if _, err := s.Get(t.Context(), testRecord("alice", 1).Hash); err == nil {
+		t.Errorf("Get with the server down: got no error, want one")
+	}
+	srv.restart(t)
+	waitEvent(t, f, 1, feedUp)
+	mustSave(t, s, testRecord("alice", 1))
+}
+
+// A message on the channel that no Store sent can't be understood: the
+// watch starts over, so that the cache is emptied.
+func TestFeedForeignMessage(t *testing.T) {
+	tg := sharedRedis(t)
+	s := newTestStore(t, tg, "")
+	f := storetest.Follow(t, s)
+	admin := adminClient(t, tg)
+	if err := admin.Do(t.Context(), admin.B().Publish().Channel(s.keys.channel()).Message("hello").Build()).Error(); err != nil {
+		t.Fatalf("PUBLISH: %v", err)
+	}
+	waitEvent(t, f, 0, feedDown)
+	waitEvent(t, f, 1, feedUp)
+}
+
+func TestWatchFeedUpWaitsForSubscription(t *testing.T) {
+	tg := sharedRedis(t)
+	s := newTestStore(t, tg, "")
+	storetest.Follow(t, s)
+	admin := adminClient(t, tg)
+	n, err := admin.Do(context.Background(), admin.B().PubsubNumsub().Channel(s.keys.channel()).Build()).AsIntMap()
+	if err != nil {
+		t.Fatalf("PUBSUB NUMSUB: %v", err)
+	}
+	if got := n[s.keys.channel()]; got != 1 {
+		t.Errorf("subscribers after FeedUp: got %d, want 1", got)
+	}
+}
