@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/store/redis"
 )
 
 // config is every setting of every command. A command reads the settings it
@@ -26,6 +28,10 @@ type config struct {
 	TrustedProxies  []netip.Prefix
 	LogLevel        slog.Level
 	LogFormat       string
+	Sessions        string // "" for the Data file, else a Redis URL
+	Accounts        string // "" for the Data file, else a PostgreSQL URL
+	MinReplicas     int
+	NodeName        string
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -62,8 +68,25 @@ var (
 		"text or json",
 		func(c *config, v string) error { c.LogFormat = v; return nil }}
 
-	allSettings = []*setting{addrSetting, dataSetting, idleSetting, absoluteSetting,
-		minPasswordSetting, proxiesSetting, logLevelSetting, logFormatSetting}
+	sessionsSetting = &setting{"sessions", "TETHER_SESSIONS", "",
+		"where sessions live: empty for the --data file, or redis://[user:pass@]host:port/db, rediss://..., redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,h2:p2",
+		func(c *config, v string) error { c.Sessions = v; return nil }}
+	accountsSetting = &setting{"accounts", "TETHER_ACCOUNTS", "",
+		"where users and sign-in throttles live: empty for the --data file, or postgres://user@host:port/db",
+		func(c *config, v string) error { c.Accounts = v; return nil }}
+	minReplicasSetting = &setting{"redis-min-replicas", "TETHER_REDIS_MIN_REPLICAS", "0",
+		"session creations and revocations are acknowledged only once this many Redis replicas have them",
+		func(c *config, v string) (err error) { c.MinReplicas, err = parseInt(v); return err }}
+	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
+		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
+		func(c *config, v string) error { c.NodeName = v; return nil }}
+
+	// storeSettings say where the data is: every command takes them.
+	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting}
+
+	allSettings = []*setting{addrSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
+		idleSetting, absoluteSetting, minPasswordSetting, proxiesSetting, logLevelSetting, logFormatSetting,
+		nodeNameSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -188,6 +211,22 @@ func (c *config) check(p problems) {
 	if c.MinPassword < 8 || c.MinPassword > 64 {
 		p.add(minPasswordSetting, "%d: must be from 8 to 64 (PW-01: 64 characters are always allowed)", c.MinPassword)
 	}
+	if c.Sessions != "" {
+		if err := redis.CheckURL(c.Sessions); err != nil {
+			p.add(sessionsSetting, "%v", err)
+		}
+	}
+	if c.Accounts != "" && !isPostgresURL(c.Accounts) {
+		p.add(accountsSetting, "%q: want empty (the --data file) or a postgres:// URL", redactURL(c.Accounts))
+	}
+	if c.MinReplicas < 0 {
+		p.add(minReplicasSetting, "%d: must be 0 or more", c.MinReplicas)
+	} else if c.MinReplicas > 0 && c.Sessions == "" {
+		p.add(minReplicasSetting, "%d: only applies to sessions in Redis (--sessions redis://...)", c.MinReplicas)
+	}
+	if strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r > '~' }) {
+		p.add(nodeNameSetting, "%q: printable ASCII only (it goes in a header)", c.NodeName)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		p.add(logFormatSetting, "%q: must be text or json", c.LogFormat)
 	}
@@ -264,4 +303,17 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 		prefixes = append(prefixes, p)
 	}
 	return prefixes, nil
+}
+
+func isPostgresURL(v string) bool {
+	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
+}
+
+// redactURL hides the password of a URL that goes into an error message.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	return u.Redacted()
 }

@@ -115,8 +115,30 @@ var parseTests = []struct {
 	{name: "port out of range", args: []string{"--addr", "127.0.0.1:65536"}, wantErr: []string{"--addr"}},
 	{name: "named port", args: []string{"--addr", "127.0.0.1:http"}, wantErr: []string{"--addr"}},
 	{name: "bad proxy", args: []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, wantErr: []string{"--trusted-proxies"}},
+	{
+		name: "stores elsewhere",
+		args: []string{"--sessions", "redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/main", "--redis-min-replicas", "1",
+			"--accounts", "postgres://tether@127.0.0.1/tether", "--node-name", "node-a"},
+		want: with(func(c *config) {
+			c.Sessions, c.MinReplicas = "redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/main", 1
+			c.Accounts, c.NodeName = "postgres://tether@127.0.0.1/tether", "node-a"
+		}),
+	},
+	{
+		name:    "stores: every problem at once",
+		args:    []string{"--sessions", "memcached://127.0.0.1", "--accounts", "mysql://u:secret@db/x", "--redis-min-replicas", "-1", "--node-name", "a\nb"},
+		wantErr: []string{"--sessions", "--accounts", "--redis-min-replicas", "--node-name"},
+	},
+	{name: "min replicas without redis", args: []string{"--redis-min-replicas", "2"}, wantErr: []string{"--redis-min-replicas"}},
 	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
 	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
+}
+
+func TestParseConfigRedactsPasswords(t *testing.T) {
+	_, err := parseServe([]string{"--accounts", "mysql://u:hunter2@db/x"}, nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("got %v, want an error without the password", err)
+	}
 }
 
 func TestParseConfig(t *testing.T) {

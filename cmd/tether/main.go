@@ -85,7 +85,7 @@ func (e *env) usage() {
 	for _, c := range commands {
 		fmt.Fprintf(e.stderr, "  tether %s\n    \t%s\n", strings.TrimSpace(c.name+" "+c.args), c.about)
 	}
-	fmt.Fprintf(e.stderr, "Every command takes --data FILE (env %s, default %s).\n", dataSetting.env, dataSetting.def)
+	fmt.Fprintf(e.stderr, "Every command takes --data FILE (env %s, default %s), and --sessions and --accounts to keep those elsewhere.\n", dataSetting.env, dataSetting.def)
 	fmt.Fprintln(e.stderr, `Run "tether COMMAND -h" for a command's flags.`)
 }
 

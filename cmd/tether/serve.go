@@ -15,7 +15,6 @@ import (
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/server"
-	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 )
@@ -44,7 +43,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	root := newLogger(e.stderr, c.LogLevel, c.LogFormat)
 	slog.SetDefault(root)
 
-	st, err := openStores(ctx, c.Data, root)
+	st, err := openStores(ctx, c, root)
 	if err != nil {
 		return err
 	}
@@ -64,6 +63,9 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	h, err := newHandler(ctx, c, st, sessions, setup, root)
 	if err != nil {
 		return err
+	}
+	if c.NodeName != "" {
+		h = withNodeName(h, c.NodeName)
 	}
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -91,10 +93,6 @@ func firstAdminSetup(ctx context.Context, st *stores) (*server.Setup, string, er
 
 // newHandler builds the server's handler and what it depends on.
 func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, setup *server.Setup, log *slog.Logger) (http.Handler, error) {
-	guesses, err := throttle.NewSQLite(ctx, st.db, throttle.Config{})
-	if err != nil {
-		return nil, err
-	}
 	hasher, err := password.NewHasher(password.HasherConfig{})
 	if err != nil {
 		return nil, err
@@ -111,13 +109,13 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		Logger:         log,
 		Sessions:       sessions,
 		Accounts:       st.accounts,
-		Throttle:       guesses,
+		Throttle:       st.throttle,
 		Hasher:         hasher,
 		Policy:         password.Policy{MinLength: c.MinPassword},
 		CSRF:           protector,
 		Setup:          setup,
 		TrustedProxies: c.TrustedProxies,
-		Ready:          st.db.PingContext,
+		Ready:          st.ready,
 	})
 }
 
@@ -188,4 +186,14 @@ func listenURL(a net.Addr) string {
 		ap = netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port())
 	}
 	return "http://" + ap.String()
+}
+
+// withNodeName names the node in every response's X-Tether-Node header, so
+// that a test (or a person) can see which node behind a load balancer
+// answered.
+func withNodeName(h http.Handler, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Tether-Node", name)
+		h.ServeHTTP(w, r)
+	})
 }

@@ -45,7 +45,7 @@ func sessionsRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 // calls do with a session manager and that user.
 func (e *env) forUser(ctx context.Context, fs *flag.FlagSet, args []string, do func(m *session.Manager, u *account.User) error) error {
 	user := fs.String("user", "", "the user's name (required)")
-	c, err := e.parseNoArgs(fs, args, dataSetting)
+	c, err := e.parseNoArgs(fs, args, storeSettings...)
 	if err != nil {
 		return err
 	}

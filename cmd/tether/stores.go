@@ -6,52 +6,135 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/redis"
 	"github.com/tetherauth/tether/store/sqlite"
 )
 
-// stores are what every command works on, all in one SQLite file.
+// stores are what every command works on. By default everything is in the
+// SQLite file --data; --sessions moves sessions to Redis, --accounts moves
+// users and sign-in throttles to PostgreSQL. The file is opened only if
+// something still lives in it.
 type stores struct {
-	db       *sql.DB
-	sessions *sqlite.Store
-	accounts *account.SQLite
+	sessions session.Store
+	accounts accounts
+	throttle server.Throttle
+	closers  []func() error // run in reverse order by Close
 }
 
-// openStores opens the SQLite file at path, creating it and its tables if
-// they are missing. The session store logs to log; nil logs nothing.
-func openStores(ctx context.Context, path string, log *slog.Logger) (*stores, error) {
-	db, err := sqlite.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	sessions, err := sqlite.New(ctx, db, sqlite.Options{Logger: log})
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	accounts, err := account.NewSQLite(ctx, db)
-	if err != nil {
-		return nil, errors.Join(err, sessions.Close(), db.Close())
-	}
-	return &stores{db: db, sessions: sessions, accounts: accounts}, nil
+// accounts is an account store that also keeps the server's secrets.
+type accounts interface {
+	account.Store
+	Secret(ctx context.Context, name string, size int) ([]byte, error)
 }
 
+// openStores opens the stores c names, creating their tables if missing.
+// The stores log to log; nil logs nothing.
+func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err error) {
+	st := &stores{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, st.Close())
+		}
+	}()
+	var db *sql.DB // the --data file, opened when first needed
+	file := func() (*sql.DB, error) {
+		if db != nil {
+			return db, nil
+		}
+		var err error
+		if db, err = sqlite.Open(c.Data); err != nil {
+			return nil, err
+		}
+		st.closers = append(st.closers, db.Close)
+		return db, nil
+	}
+
+	if isPostgresURL(c.Accounts) {
+		pool, err := pgxpool.New(ctx, c.Accounts)
+		if err != nil {
+			return nil, fmt.Errorf("accounts: %s: %w", redactURL(c.Accounts), err)
+		}
+		st.closers = append(st.closers, func() error { pool.Close(); return nil })
+		if st.accounts, err = account.NewPostgres(ctx, pool); err != nil {
+			return nil, err
+		}
+		if st.throttle, err = throttle.NewPostgres(ctx, pool, throttle.Config{}); err != nil {
+			return nil, err
+		}
+	} else {
+		db, err := file()
+		if err != nil {
+			return nil, err
+		}
+		if st.accounts, err = account.NewSQLite(ctx, db); err != nil {
+			return nil, err
+		}
+		if st.throttle, err = throttle.NewSQLite(ctx, db, throttle.Config{}); err != nil {
+			return nil, err
+		}
+	}
+
+	if c.Sessions != "" {
+		rs, err := redis.New(ctx, c.Sessions, redis.Options{MinReplicas: c.MinReplicas, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		st.sessions = rs
+		st.closers = append(st.closers, rs.Close)
+	} else {
+		db, err := file()
+		if err != nil {
+			return nil, err
+		}
+		ss, err := sqlite.New(ctx, db, sqlite.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		st.sessions = ss
+		st.closers = append(st.closers, ss.Close)
+	}
+	return st, nil
+}
+
+// Close closes what openStores opened, the last opened first.
 func (s *stores) Close() error {
-	return errors.Join(s.sessions.Close(), s.db.Close())
+	var errs []error
+	for _, c := range slices.Backward(s.closers) {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
 }
 
-// withUser opens the stores of c.Data and calls do with them, a session
+// ready reports whether every store answers: the server's readiness.
+func (s *stores) ready(ctx context.Context) error {
+	if _, err := s.sessions.Get(ctx, session.Hash{}); !errors.Is(err, session.ErrNotFound) {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	if _, err := s.accounts.Count(ctx); err != nil {
+		return fmt.Errorf("accounts: %w", err)
+	}
+	return nil
+}
+
+// withUser opens the stores c names and calls do with them, a session
 // manager and the user called name.
 func withUser(ctx context.Context, c config, name string, do func(st *stores, m *session.Manager, u *account.User) error) (err error) {
-	st, err := openStores(ctx, c.Data, nil)
+	st, err := openStores(ctx, c, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 	u, err := st.accounts.ByName(ctx, name)
 	if errors.Is(err, account.ErrNotFound) {
-		return fmt.Errorf("no user %q in %s: see tether user list", name, c.Data)
+		return fmt.Errorf("no user %q: see tether user list", name)
 	}
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,11 +25,11 @@ import (
 func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
 	admin := fs.Bool("admin", false, "make the user an administrator")
 	fromStdin := passwordStdinFlag(fs)
-	c, name, err := e.parseName(fs, args, dataSetting, minPasswordSetting)
+	c, name, err := e.parseName(fs, args, slices.Concat(storeSettings, []*setting{minPasswordSetting})...)
 	if err != nil {
 		return err
 	}
-	st, err := openStores(ctx, c.Data, nil)
+	st, err := openStores(ctx, c, nil)
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 // userPasswd sets a user's password and ends all their sessions (CHG-02).
 func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	fromStdin := passwordStdinFlag(fs)
-	c, name, err := e.parseName(fs, args, dataSetting, minPasswordSetting)
+	c, name, err := e.parseName(fs, args, slices.Concat(storeSettings, []*setting{minPasswordSetting})...)
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 // running server on the same file signs them out within the session store's
 // bound (SES-10).
 func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	c, name, err := e.parseName(fs, args, dataSetting)
+	c, name, err := e.parseName(fs, args, storeSettings...)
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 
 // userEnable lets a disabled user sign in again.
 func userEnable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	c, name, err := e.parseName(fs, args, dataSetting)
+	c, name, err := e.parseName(fs, args, storeSettings...)
 	if err != nil {
 		return err
 	}
@@ -122,11 +123,11 @@ func userEnable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 
 // userList prints every user, one a line.
 func userList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
-	c, err := e.parseNoArgs(fs, args, dataSetting)
+	c, err := e.parseNoArgs(fs, args, storeSettings...)
 	if err != nil {
 		return err
 	}
-	st, err := openStores(ctx, c.Data, nil)
+	st, err := openStores(ctx, c, nil)
 	if err != nil {
 		return err
 	}

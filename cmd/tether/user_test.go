@@ -21,7 +21,7 @@ const (
 // lookUp returns the user called name in the database file data.
 func lookUp(t *testing.T, data, name string) *account.User {
 	t.Helper()
-	st, err := openStores(t.Context(), data, nil)
+	st, err := openStores(t.Context(), config{Data: data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
