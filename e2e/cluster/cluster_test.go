@@ -1,0 +1,388 @@
+package cluster
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The users' passwords: every user starts with password; those who change
+// it take newPassword.
+const (
+	password    = "correct horse battery staple"
+	newPassword = "a different horse, a different staple"
+)
+
+// TestCluster runs three tether nodes behind nginx and shows, through
+// nginx and on each node, what issue 4 asks of several nodes: see the
+// subtests. They run in order on one cluster; each signs in users of its
+// own.
+func TestCluster(t *testing.T) {
+	began := time.Now()
+	c := newCluster(t, "alice", "bob", "carol", "dave", "erin", "frank")
+	var names []string
+	for _, n := range c.nodes {
+		names = append(names, n.name+" "+n.addr)
+	}
+	t.Logf("up in %v: redis %s, %s, nginx %s", time.Since(began).Round(time.Millisecond),
+		c.redis.addr, strings.Join(names, ", "), strings.TrimPrefix(c.lb, "http://"))
+
+	t.Run("1_SpreadOverNodes", func(t *testing.T) { testSpread(t, c) })
+	t.Run("2_PasswordChangeRefusedEverywhere", func(t *testing.T) { testPasswordChange(t, c) })
+	t.Run("3_DeviceSignedOutOnARefusedOnBC", func(t *testing.T) { testRevokeDevice(t, c) })
+	t.Run("4_NodeStoppedAndStarted", func(t *testing.T) { testNodeRestart(t, c) })
+	t.Run("5_RedisRestarted", func(t *testing.T) { testRedisRestart(t, c) })
+	t.Logf("whole test: %v", time.Since(began).Round(time.Millisecond))
+}
+
+// testSpread: sign in once; the 30 following requests are spread over all
+// three nodes, and all are signed in.
+func testSpread(t *testing.T, c *cluster) {
+	d := c.login(t, c.lb, "alice", password, "alice laptop")
+	count := map[string]int{}
+	for range 30 {
+		r := c.must(t, http.StatusOK, "GET", c.lb+"/api/v1/me", d, nil)
+		count[r.node]++
+	}
+	t.Logf("30 GET /api/v1/me through nginx after one sign-in: all 200; %s", perNode(count))
+	for _, n := range c.nodes {
+		if count[n.name] == 0 {
+			t.Errorf("%s answered none of the 30 requests: %s", n.name, perNode(count))
+		}
+	}
+}
+
+// testPasswordChange: a password change through node A refuses the user's
+// other session on every node at its very next request; the delay from
+// the acknowledged change to the refusal is printed.
+func testPasswordChange(t *testing.T, c *cluster) {
+	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
+	laptop := c.login(t, c.lb, "bob", password, "bob laptop")
+	phone := c.login(t, c.lb, "bob", password, "bob phone")
+	// Every node has the phone's session in its near-cache.
+	c.expectEverywhere(t, http.StatusOK, phone)
+	c.expectEverywhere(t, http.StatusOK, phone)
+	oldLaptop := copyDevice(laptop, "bob laptop, before the change")
+
+	c.must(t, http.StatusOK, "POST", a.url+"/api/v1/password", laptop,
+		map[string]string{"current": password, "new": newPassword})
+	acked := time.Now()
+	checkRefusals(t, "password changed on node-a: bob's phone", c.firstRefusals(t.Context(), acked, phone, b, cc))
+
+	c.expectEverywhere(t, http.StatusUnauthorized, phone)
+	c.expectEverywhere(t, http.StatusUnauthorized, oldLaptop)
+	c.expectEverywhere(t, http.StatusOK, laptop) // its fresh session
+}
+
+// testRevokeDevice: one device signed out from the list on node A is
+// refused at once by B and C.
+func testRevokeDevice(t *testing.T, c *cluster) {
+	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
+	laptop := c.login(t, c.lb, "carol", password, "carol laptop")
+	phone := c.login(t, c.lb, "carol", password, "carol phone")
+	id := c.sessionID(t, c.lb, phone)
+	c.expectEverywhere(t, http.StatusOK, phone)
+	c.expectEverywhere(t, http.StatusOK, phone)
+
+	c.must(t, http.StatusNoContent, "DELETE", a.url+"/api/v1/sessions/"+id, laptop, nil)
+	acked := time.Now()
+	checkRefusals(t, "phone signed out on node-a", c.firstRefusals(t.Context(), acked, phone, b, cc))
+
+	c.expectEverywhere(t, http.StatusUnauthorized, phone)
+	c.expectEverywhere(t, http.StatusOK, laptop)
+}
+
+// testNodeRestart: with one node stopped (SIGTERM), requests through nginx
+// keep working through the other two; started again, the node serves at
+// once, and nginx sends it requests again.
+func testNodeRestart(t *testing.T, c *cluster) {
+	b := c.nodes[1]
+	d := c.login(t, c.lb, "dave", password, "dave laptop")
+	p := c.startProbe(1, 2*time.Millisecond, d)
+	t.Cleanup(func() { p.stop() })
+
+	began := time.Now()
+	waitFor(t, 10*time.Second, "10 answers through nginx", func() bool { return p.count(began) >= 10 })
+	sigterm := time.Now()
+	if err := b.proc.stop(); err != nil {
+		t.Errorf("node-b, stopped with SIGTERM: %v", err)
+	}
+	exited := time.Now()
+	waitFor(t, 10*time.Second, "30 answers through nginx with node-b down", func() bool { return p.count(exited) >= 30 })
+
+	restarted := time.Now()
+	if err := c.startNode(b, "/healthz"); err != nil {
+		t.Fatal(err)
+	}
+	healthy := time.Now()
+	first := c.must(t, http.StatusOK, "GET", b.url+"/api/v1/me", d, nil)
+	t.Logf("node-b started again: /healthz answered 200 %v after the start; the first request to it, right after, answered 200 in %v",
+		healthy.Sub(restarted).Round(time.Millisecond), ms(first.at.Sub(first.sent)))
+
+	var rejoined time.Time
+	waitFor(t, 20*time.Second, "nginx sends requests to node-b again", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, a := range p.answers {
+			if a.sent.After(healthy) && a.node == b.name {
+				rejoined = a.sent
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, 10*time.Second, "30 more answers through nginx", func() bool { return p.count(rejoined) >= 30 })
+	answers := p.stop()
+
+	phases := []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"before", began, sigterm},
+		{fmt.Sprintf("node-b stopping (SIGTERM to exit, %v)", exited.Sub(sigterm).Round(time.Millisecond)), sigterm, exited},
+		{"node-b down", exited, restarted},
+		{"node-b starting", restarted, healthy},
+		{fmt.Sprintf("node-b up, until nginx tries it again (%v after /healthz)", rejoined.Sub(healthy).Round(time.Millisecond)), healthy, rejoined},
+		{"node-b back in nginx's rotation", rejoined, time.Now()},
+	}
+	for _, ph := range phases {
+		count, bad := map[string]int{}, []string{}
+		for _, a := range answers {
+			if a.sent.Before(ph.from) || !a.sent.Before(ph.to) {
+				continue
+			}
+			count[a.node]++
+			if a.err != nil || a.status != http.StatusOK {
+				bad = append(bad, answerString(a))
+			}
+		}
+		n := 0
+		for _, v := range count {
+			n += v
+		}
+		t.Logf("through nginx, %s: %d requests, %d not 200; %s", ph.name, n, len(bad), perNode(count))
+		if len(bad) > 0 {
+			t.Errorf("%s: requests through nginx failed: %s", ph.name, strings.Join(bad[:min(len(bad), 10)], "; "))
+		}
+		if ph.from.Equal(exited) && count[b.name] > 0 {
+			t.Errorf("node-b answered %d requests while it was down", count[b.name])
+		}
+	}
+}
+
+// testRedisRestart: Redis restarted with its data, signed-in users stay
+// signed in; restarted without it, they are signed out. Never a 500, never
+// a revoked session accepted.
+func testRedisRestart(t *testing.T, c *cluster) {
+	a := c.nodes[0]
+	// Live: erin's laptop and frank's laptop (its session after the
+	// password change). Revoked: erin's phone (signed out from the list),
+	// frank's phone and frank's laptop's session before the change (ended
+	// by the user's generation).
+	erin := c.login(t, c.lb, "erin", password, "erin laptop")
+	erinPhone := c.login(t, c.lb, "erin", password, "erin phone")
+	c.must(t, http.StatusNoContent, "DELETE", a.url+"/api/v1/sessions/"+c.sessionID(t, c.lb, erinPhone), erin, nil)
+	frank := c.login(t, c.lb, "frank", password, "frank laptop")
+	frankPhone := c.login(t, c.lb, "frank", password, "frank phone")
+	frankOld := copyDevice(frank, "frank laptop, before the change")
+	c.must(t, http.StatusOK, "POST", c.lb+"/api/v1/password", frank, map[string]string{"current": password, "new": newPassword})
+
+	live := []*device{erin, frank}
+	revoked := []*device{erinPhone, frankPhone, frankOld}
+	all := append(slices.Clone(live), revoked...)
+	isLive := func(i int) bool { return i < len(live) }
+	expect := func(t *testing.T, liveStatus int) {
+		t.Helper()
+		for _, d := range live {
+			c.expectEverywhere(t, liveStatus, d)
+		}
+		for _, d := range revoked {
+			c.expectEverywhere(t, http.StatusUnauthorized, d)
+		}
+	}
+	expect(t, http.StatusOK)
+
+	// restart restarts Redis under a probe through nginx. While Redis is
+	// down it waits until every node has answered erin's laptop 503 and
+	// the probe has had some answers; once Redis is back, until every node
+	// answers erin's laptop with something else. It returns the probe's
+	// answers, the time SHUTDOWN was sent, and the time the new Redis
+	// answered PING.
+	restart := func(t *testing.T, keepData bool, want int) (answers []answer, down, up time.Time) {
+		t.Helper()
+		before, err := redisDo(c.redis.addr, "DBSIZE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.startProbe(4, 0, all...)
+		t.Cleanup(func() { p.stop() })
+		began := time.Now()
+		waitFor(t, 10*time.Second, "answers through nginx", func() bool { return p.count(began) >= 2*len(all) })
+
+		var exited time.Time
+		down, exited, up = c.restartRedis(t, keepData, func() {
+			for _, n := range c.nodes {
+				var seen []int
+				waitFor(t, 10*time.Second, n.name+" answers erin's laptop 503 while Redis is down", func() bool {
+					r, err := c.send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil)
+					if err != nil {
+						t.Fatalf("%s: %v", n.name, err)
+					}
+					seen = append(seen, r.status)
+					if r.status != http.StatusOK && r.status != http.StatusServiceUnavailable {
+						t.Errorf("%s, Redis down: erin's laptop got %v, want 503 (or 200 before the node notices)", n.name, r)
+					}
+					return r.status == http.StatusServiceUnavailable
+				})
+				t.Logf("Redis down: %s answered erin's laptop %s", n.name, statusRun(seen))
+			}
+			from := time.Now()
+			waitFor(t, 10*time.Second, "answers through nginx while Redis is down", func() bool { return p.count(from) >= 2*len(all) })
+		})
+		after, err := redisDo(c.redis.addr, "DBSIZE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Redis shut down (SHUTDOWN, %v until it exited), down for %v, answering PING again %v after SHUTDOWN; keys before %s, after %s",
+			exited.Sub(down).Round(time.Millisecond), up.Sub(exited).Round(time.Millisecond), up.Sub(down).Round(time.Millisecond), before, after)
+
+		for _, n := range c.nodes {
+			var r reply
+			var seen []int
+			waitFor(t, 20*time.Second, n.name+" answers erin's laptop without 503", func() bool {
+				var err error
+				if r, err = c.send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil); err != nil {
+					t.Fatalf("%s: %v", n.name, err)
+				}
+				seen = append(seen, r.status)
+				return r.status != http.StatusServiceUnavailable
+			})
+			if r.status != want {
+				t.Errorf("%s, after Redis came back: erin's laptop got %v, want %d", n.name, r, want)
+			}
+			t.Logf("%s answered %d %v after Redis answered PING again (answers: %s)",
+				n.name, r.status, ms(r.at.Sub(up)), statusRun(seen))
+		}
+		// A little traffic after every node is back.
+		back := time.Now()
+		waitFor(t, 10*time.Second, "answers through nginx", func() bool { return p.count(back) >= 2*len(all) })
+		return p.stop(), down, up
+	}
+
+	// judge checks the probe's answers: never a 500 or any status but 200,
+	// 401 and 503; never a revoked session accepted; the live sessions
+	// accepted in requests answered before SHUTDOWN was sent (down), and
+	// answered liveAfterUp in requests sent after the new Redis answered
+	// PING (up). Requests in between may have reached the old Redis or the
+	// new one: either answer is right, and so is 503.
+	judge := func(t *testing.T, answers []answer, down, up time.Time, liveAfterUp int) {
+		t.Helper()
+		count := map[string]map[int]int{"live": {}, "revoked": {}}
+		var bad []string
+		for _, a := range answers {
+			kind := "revoked"
+			if isLive(a.device) {
+				kind = "live"
+			}
+			if a.err != nil {
+				bad = append(bad, answerString(a))
+				continue
+			}
+			count[kind][a.status]++
+			ok := a.status == http.StatusServiceUnavailable
+			switch {
+			case kind == "revoked":
+				ok = ok || a.status == http.StatusUnauthorized
+			case a.at.Before(down):
+				ok = ok || a.status == http.StatusOK
+			case a.sent.After(up):
+				ok = ok || a.status == liveAfterUp
+			default:
+				ok = ok || a.status == http.StatusOK || a.status == liveAfterUp
+			}
+			if !ok {
+				bad = append(bad, fmt.Sprintf("%s session of %s: %s", kind, all[a.device].name, answerString(a)))
+			}
+		}
+		t.Logf("through nginx, %d requests: live sessions %s; revoked sessions %s",
+			len(answers), statusCount(count["live"]), statusCount(count["revoked"]))
+		if len(bad) > 0 {
+			t.Errorf("%d wrong answers through nginx: %s", len(bad), strings.Join(bad[:min(len(bad), 10)], "; "))
+		}
+	}
+
+	t.Run("DataKept", func(t *testing.T) {
+		answers, down, up := restart(t, true, http.StatusOK)
+		judge(t, answers, down, up, http.StatusOK)
+		expect(t, http.StatusOK)
+	})
+	t.Run("DataGone", func(t *testing.T) {
+		answers, down, up := restart(t, false, http.StatusUnauthorized)
+		judge(t, answers, down, up, http.StatusUnauthorized)
+		expect(t, http.StatusUnauthorized)
+		// And signing in works again.
+		again := c.login(t, c.lb, "erin", password, "erin laptop, again")
+		c.expectEverywhere(t, http.StatusOK, again)
+	})
+}
+
+// copyDevice returns a device with d's cookie and CSRF token as they are.
+func copyDevice(d *device, name string) *device {
+	cookie, csrf := d.state()
+	return &device{name: name, cookie: cookie, csrf: csrf}
+}
+
+// perNode formats answers counted by node.
+func perNode(count map[string]int) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(count)) {
+		label := name
+		if label == "" {
+			label = "(no X-Tether-Node)"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", label, count[name]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// statusCount formats answers counted by status, as "200 ×12, 503 ×3".
+func statusCount(count map[int]int) string {
+	var parts []string
+	for _, s := range slices.Sorted(maps.Keys(count)) {
+		parts = append(parts, fmt.Sprintf("%d ×%d", s, count[s]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// statusRun formats a sequence of statuses with repeats collapsed, as
+// "503 ×4, 200".
+func statusRun(seen []int) string {
+	var parts []string
+	for i := 0; i < len(seen); {
+		j := i
+		for j < len(seen) && seen[j] == seen[i] {
+			j++
+		}
+		if j-i > 1 {
+			parts = append(parts, fmt.Sprintf("%d ×%d", seen[i], j-i))
+		} else {
+			parts = append(parts, fmt.Sprint(seen[i]))
+		}
+		i = j
+	}
+	return strings.Join(parts, ", ")
+}
+
+func answerString(a answer) string {
+	if a.err != nil {
+		return "error: " + a.err.Error()
+	}
+	return fmt.Sprintf("%d from %q", a.status, a.node)
+}

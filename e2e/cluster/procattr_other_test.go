@@ -1,0 +1,8 @@
+//go:build !linux
+
+package cluster
+
+import "syscall"
+
+// procAttr: only Linux can tie a process's life to its parent's.
+func procAttr() *syscall.SysProcAttr { return nil }
