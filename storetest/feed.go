@@ -104,6 +104,18 @@ func Has(ev session.Event) func([]session.Event) bool {
 	return func(evs []session.Event) bool { return slices.Contains(evs, ev) }
 }
 
+// Count returns how many times ev is among evs: with Feed.Wait, to wait for
+// one more of an event delivered before.
+func Count(evs []session.Event, ev session.Event) int {
+	n := 0
+	for _, e := range evs {
+		if e == ev {
+			n++
+		}
+	}
+	return n
+}
+
 // Describe formats events for a test's failure message.
 func Describe(evs []session.Event) string {
 	parts := make([]string, len(evs))

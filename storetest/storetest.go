@@ -34,7 +34,9 @@
 //
 // Every record is built around a fixed time, so that no test depends on the
 // clock. Follow and Feed, which the suite uses for the Watch tests, are
-// exported for a backend's own feed tests (another process, another node).
+// exported for a backend's own feed tests (another process, another node),
+// with Has, Count and Describe to check what a Feed delivered, and Record
+// to make records for a backend's own tests.
 package storetest
 
 import (
@@ -131,6 +133,28 @@ func newRecord(user string, n int) *session.Record {
 		UserAgent:    "storetest/1.0",
 		IP:           "192.0.2.7",
 		Data:         map[string][]byte{"theme": []byte("dark")},
+	}
+}
+
+// Record returns a new record of user, distinct for every user and n (its
+// hash and public id derive from both), as a browser's session would have
+// it: a real user agent, a CSRF token among its data. It is created n
+// seconds after 2030-03-04 12:30:45 UTC, a whole second, and its Gen and
+// Version are 0: saving it creates it. It is for a backend's own tests and
+// benchmarks; the suite uses records of its own.
+func Record(user string, n int) *session.Record {
+	created := base.Truncate(time.Second).Add(time.Duration(n) * time.Second)
+	return &session.Record{
+		Hash:         sha256.Sum256([]byte(user + "/" + strconv.Itoa(n))),
+		ID:           user + "-" + strconv.Itoa(n),
+		UserID:       user,
+		Created:      created,
+		LastSeen:     created,
+		IdleDeadline: created.Add(30 * time.Minute),
+		AbsDeadline:  created.Add(12 * time.Hour),
+		UserAgent:    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+		IP:           "192.0.2.1",
+		Data:         map[string][]byte{"csrf": []byte("0123456789abcdef"), "theme": []byte("dark")},
 	}
 }
 

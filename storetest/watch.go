@@ -27,19 +27,9 @@ func userRevoked(user string) session.Event {
 func checkDelivered(t *testing.T, f *Feed, op string, before int, want session.Event) int {
 	t.Helper()
 	evs := f.Events()
-	n := count(evs, want)
+	n := Count(evs, want)
 	if n <= before {
 		t.Errorf("%s: events when it returned: got %s, want one more %s", op, Describe(evs), Describe([]session.Event{want}))
-	}
-	return n
-}
-
-func count(evs []session.Event, ev session.Event) int {
-	n := 0
-	for _, e := range evs {
-		if e == ev {
-			n++
-		}
 	}
 	return n
 }

@@ -124,13 +124,12 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/feed"
 )
 
 var _ session.Store = (*Store)(nil)
@@ -190,11 +189,7 @@ type Store struct {
 	waitTimeout time.Duration
 	log         *slog.Logger
 	hub         *hub
-
-	mu      sync.Mutex     // held to close and to start a watch, so that Close can wait for the watches
-	closed  atomic.Bool    // set under mu, read without it
-	done    chan struct{}  // closed by Close
-	watches sync.WaitGroup // the running Watch calls
+	watches     feed.Watches // the running Watch calls, and whether the store is closed
 }
 
 // New connects to the Redis that url names (see the package documentation
@@ -256,13 +251,12 @@ func newStore(ctx context.Context, t target, opts Options, node string) (*Store,
 		minReplicas: opts.MinReplicas,
 		waitTimeout: cmp.Or(opts.WaitTimeout, defaultWaitTimeout),
 		log:         opts.Logger,
-		done:        make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("component", "store/redis")
-	s.hub = hubs.acquire(hubKey{data: t.dataKey(), prefix: opts.KeyPrefix, node: node})
+	s.hub = hubs.Acquire(hubKey{data: t.dataKey(), prefix: opts.KeyPrefix, node: node})
 	return s, nil
 }
 
@@ -327,17 +321,10 @@ func (t target) dataKey() string {
 // session.ErrClosed. It ends the running Watch calls, waits for them to
 // return and closes the connections. Closing a closed store does nothing.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
+	if !s.watches.Close() {
 		return nil
 	}
-	s.closed.Store(true)
-	close(s.done)
-	s.mu.Unlock()
-
-	s.watches.Wait()
-	hubs.release(s.hub)
+	hubs.Release(s.hub.key)
 	s.client.Close()
 	return nil
 }
@@ -345,7 +332,7 @@ func (s *Store) Close() error {
 // fail wraps err with op, and with session.ErrClosed if the store was
 // closed (which makes calls in flight fail).
 func (s *Store) fail(op string, err error) error {
-	if s.closed.Load() && !errors.Is(err, session.ErrClosed) {
+	if s.watches.Closed() && !errors.Is(err, session.ErrClosed) {
 		return fmt.Errorf("redis store: %s: %w: %w", op, session.ErrClosed, err)
 	}
 	return fmt.Errorf("redis store: %s: %w", op, err)

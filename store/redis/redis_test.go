@@ -50,7 +50,7 @@ func TestSentinel(t *testing.T) {
 	// The replica has what was acknowledged.
 	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg), MinReplicas: 1, WaitTimeout: 10 * time.Second}, "")
 	t.Cleanup(func() { s.Close() })
-	r := testRecord("alice", 1)
+	r := storetest.Record("alice", 1)
 	mustSave(t, s, r)
 	if err := s.RevokeUser(t.Context(), "alice", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
@@ -64,10 +64,10 @@ func TestSentinel(t *testing.T) {
 	// Two replicas can't be had: creates and revocations fail, saying why.
 	two := openStore(t, tg, Options{KeyPrefix: s.keys.prefix, MinReplicas: 2, WaitTimeout: 50 * time.Millisecond}, "")
 	t.Cleanup(func() { two.Close() })
-	if err := two.Save(t.Context(), testRecord("bob", 1)); !errors.Is(err, ErrNotReplicated) {
+	if err := two.Save(t.Context(), storetest.Record("bob", 1)); !errors.Is(err, ErrNotReplicated) {
 		t.Errorf("create with MinReplicas 2 and one replica: got error %v, want %v", err, ErrNotReplicated)
 	}
-	if _, err := two.Get(t.Context(), testRecord("bob", 1).Hash); !errors.Is(err, session.ErrNotFound) {
+	if _, err := two.Get(t.Context(), storetest.Record("bob", 1).Hash); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("Get of a create that failed: got error %v, want %v", err, session.ErrNotFound)
 	}
 	f := storetest.Follow(t, two)
@@ -76,7 +76,7 @@ func TestSentinel(t *testing.T) {
 	}
 	// The primary has the revocation all the same: so must this process's
 	// caches.
-	if revoked := (session.Event{Kind: session.UserRevoked, UserID: "alice"}); count(f.Events(), revoked) != 1 {
+	if revoked := (session.Event{Kind: session.UserRevoked, UserID: "alice"}); storetest.Count(f.Events(), revoked) != 1 {
 		t.Errorf("events when the failed RevokeUser returned: got %s, want %s", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
 	}
 }
@@ -89,7 +89,7 @@ func TestSentinelFailover(t *testing.T) {
 	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg), MinReplicas: 1, WaitTimeout: 10 * time.Second}, "")
 	t.Cleanup(func() { s.Close() })
 	f := storetest.Follow(t, s)
-	live, revoked := testRecord("alice", 1), testRecord("bob", 1)
+	live, revoked := storetest.Record("alice", 1), storetest.Record("bob", 1)
 	mustSave(t, s, live)
 	mustSave(t, s, revoked)
 	if err := s.RevokeUser(t.Context(), "bob", nil); err != nil {
@@ -113,7 +113,7 @@ func TestSentinelFailover(t *testing.T) {
 	var err error
 	waitUntil(t, "a create acknowledged by the new primary and its replica", func() bool {
 		n++
-		if err = s.Save(t.Context(), testRecord("carol", n)); err != nil && !errors.Is(err, ErrNotReplicated) {
+		if err = s.Save(t.Context(), storetest.Record("carol", n)); err != nil && !errors.Is(err, ErrNotReplicated) {
 			t.Logf("create after the failover: %v", err)
 		}
 		return err == nil

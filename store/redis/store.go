@@ -26,7 +26,7 @@ const cleanupTimeout = 5 * time.Second
 // Get returns the record stored under h, if it is live (see the package
 // documentation for how it finds it).
 func (s *Store) Get(ctx context.Context, h session.Hash) (*session.Record, error) {
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return nil, closedError("get")
 	}
 	hx := hexHash(h)
@@ -111,7 +111,7 @@ func (s *Store) read(ctx context.Context, user, hx string, h session.Hash) (*ses
 
 // Save creates or updates r (see session.Store).
 func (s *Store) Save(ctx context.Context, r *session.Record) error {
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return closedError("save")
 	}
 	var err error
@@ -183,7 +183,7 @@ func (s *Store) dropPointer(ctx context.Context, ptr string) {
 }
 
 func (s *Store) update(ctx context.Context, r *session.Record) error {
-	defer s.hub.publish(session.Event{Kind: session.Changed, Hash: r.Hash}) // even if it failed: see the package documentation
+	defer s.hub.Publish(session.Event{Kind: session.Changed, Hash: r.Hash}) // even if it failed: see the package documentation
 	hx, abs := hexHash(r.Hash), expireAt(r.AbsDeadline)
 	u := s.keys.user(r.UserID)
 	res := s.run(ctx, call{
@@ -219,10 +219,10 @@ func (s *Store) update(ctx context.Context, r *session.Record) error {
 // Delete removes the record under h: the record, its id and index entry
 // (one script, replicated per Options.MinReplicas), then its pointer.
 func (s *Store) Delete(ctx context.Context, h session.Hash) error {
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return closedError("delete")
 	}
-	defer s.hub.publish(session.Event{Kind: session.Changed, Hash: h}) // even if it failed
+	defer s.hub.Publish(session.Event{Kind: session.Changed, Hash: h}) // even if it failed
 	hx := hexHash(h)
 	user, _, err := s.owner(ctx, hx, false)
 	if err != nil {
@@ -247,7 +247,7 @@ func (s *Store) Delete(ctx context.Context, h session.Hash) error {
 
 // List returns the live records of userID, oldest first.
 func (s *Store) List(ctx context.Context, userID string) ([]*session.Record, error) {
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return nil, closedError("list")
 	}
 	u := s.keys.user(userID)
@@ -296,10 +296,10 @@ func decodeHash(hx string, h *session.Hash) error {
 // it is a live record of the user (one script, replicated per
 // Options.MinReplicas).
 func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return closedError("revoke user")
 	}
-	defer s.hub.publish(session.Event{Kind: session.UserRevoked, UserID: userID}) // even if it failed
+	defer s.hub.Publish(session.Event{Kind: session.UserRevoked, UserID: userID}) // even if it failed
 	u := s.keys.user(userID)
 	keys := []string{genKey(u)}
 	if keep != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/feed"
 )
 
 const (
@@ -37,69 +38,23 @@ var (
 // called from the writers of this process as well as from the
 // subscriptions' goroutines; it must not call Close, nor call the store
 // while it handles FeedUp or FeedDown.
+//
+// When a subscription is lost, Watch delivers FeedDown (if it had
+// delivered FeedUp) and subscribes again after a delay growing from
+// minRetryWait to maxRetryWait.
 func (s *Store) Watch(ctx context.Context, fn func(session.Event)) error {
-	if !s.startWatch() {
-		fn(session.Event{Kind: session.FeedDown})
+	err := s.watches.Run(ctx, &s.hub.Hub, fn, feed.Source{
+		Follow:  s.subscribe,
+		MinWait: minRetryWait,
+		MaxWait: maxRetryWait,
+		Lost: func(ctx context.Context, err error, retryIn time.Duration) {
+			s.log.WarnContext(ctx, "invalidation feed lost; subscribing again", "err", err, "retry_in", retryIn)
+		},
+	})
+	if errors.Is(err, session.ErrClosed) {
 		return closedError("watch")
 	}
-	defer s.watches.Done()
-
-	feedCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { // Close ends the watch
-		select {
-		case <-s.done:
-			cancel()
-		case <-feedCtx.Done():
-		}
-	}()
-
-	w := newWatcher(fn)
-	s.hub.add(w)
-	s.follow(feedCtx, w)
-	s.hub.remove(w)
-	w.down()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return closedError("watch")
-}
-
-// startWatch counts a new Watch in, unless the store is closed.
-func (s *Store) startWatch() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return false
-	}
-	s.watches.Add(1)
-	return true
-}
-
-// follow subscribes until ctx is done. When a subscription is lost it
-// delivers FeedDown (if it had delivered FeedUp) and subscribes again
-// after a delay growing from minRetryWait to maxRetryWait.
-func (s *Store) follow(ctx context.Context, w *watcher) {
-	wait := minRetryWait
-	for {
-		wentUp, err := s.subscribe(ctx, w)
-		if ctx.Err() != nil {
-			return
-		}
-		if wentUp {
-			w.down()
-			wait = minRetryWait
-		}
-		s.log.WarnContext(ctx, "invalidation feed lost; subscribing again", "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		wait = min(2*wait, maxRetryWait)
-	}
+	return err
 }
 
 // feedNode is a node whose feed a watch subscribes to.
@@ -112,7 +67,7 @@ type feedNode struct {
 // connection of its own, delivers FeedUp once all have confirmed, then
 // hands the watcher what other nodes publish until ctx is done or a
 // subscription is lost. It reports whether it delivered FeedUp.
-func (s *Store) subscribe(ctx context.Context, w *watcher) (wentUp bool, err error) {
+func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, err error) {
 	nodes, primaries, err := s.feedNodes(ctx)
 	if err != nil {
 		return false, err
@@ -153,7 +108,7 @@ func (s *Store) subscribe(ctx context.Context, w *watcher) (wentUp bool, err err
 			return false, ctx.Err()
 		}
 	}
-	w.up()
+	w.Up()
 
 	var check <-chan time.Time
 	if s.target.mode != standalone {
@@ -199,14 +154,14 @@ func cmpErr(err, def error) error {
 // wrote it (and so delivered it already). A message no Store sends means
 // that something else publishes on the channel: the watch can't tell what
 // changed, and starts over through lost.
-func (s *Store) receive(w *watcher, m rueidis.PubSubMessage, lost chan<- error) {
+func (s *Store) receive(w *feed.Watcher, m rueidis.PubSubMessage, lost chan<- error) {
 	origin, ev, err := parseMessage(m.Message)
 	if err != nil {
 		signal(lost, err)
 		return
 	}
 	if origin != s.hub.origin {
-		w.deliver(ev)
+		w.Deliver(ev)
 	}
 }
 

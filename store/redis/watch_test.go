@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"crypto/sha256"
 	"strconv"
 	"testing"
 	"time"
@@ -16,25 +15,6 @@ import (
 // benchmarks report it.
 const feedWait = 30 * time.Second
 
-var base = time.Date(2030, time.March, 4, 12, 30, 45, 0, time.UTC)
-
-// testRecord returns a new record of user, distinct for every user and n.
-func testRecord(user string, n int) *session.Record {
-	created := base.Add(time.Duration(n) * time.Second)
-	return &session.Record{
-		Hash:         sha256.Sum256([]byte(user + "/" + strconv.Itoa(n))),
-		ID:           user + "-" + strconv.Itoa(n),
-		UserID:       user,
-		Created:      created,
-		LastSeen:     created,
-		IdleDeadline: created.Add(30 * time.Minute),
-		AbsDeadline:  created.Add(12 * time.Hour),
-		UserAgent:    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
-		IP:           "192.0.2.1",
-		Data:         map[string][]byte{"csrf": []byte("0123456789abcdef"), "theme": []byte("dark")},
-	}
-}
-
 // waitEvent fails the test unless f delivers one more ev than it had
 // delivered before (the count given) within feedWait, and returns the new
 // count.
@@ -43,21 +23,11 @@ func waitEvent(t *testing.T, f *storetest.Feed, before int, ev session.Event) in
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), feedWait)
 	defer cancel()
-	if !f.Wait(ctx, func(evs []session.Event) bool { return count(evs, ev) > before }) {
+	if !f.Wait(ctx, func(evs []session.Event) bool { return storetest.Count(evs, ev) > before }) {
 		t.Fatalf("events: got %s, want one more %s", storetest.Describe(f.Events()), storetest.Describe([]session.Event{ev}))
 	}
 	t.Logf("%s arrived after %v", storetest.Describe([]session.Event{ev}), time.Since(start))
-	return count(f.Events(), ev)
-}
-
-func count(evs []session.Event, ev session.Event) int {
-	n := 0
-	for _, e := range evs {
-		if e == ev {
-			n++
-		}
-	}
-	return n
+	return storetest.Count(f.Events(), ev)
 }
 
 var (
@@ -84,7 +54,7 @@ func testFeedAcrossNodes(t *testing.T, tg target) {
 
 	for n := range 6 {
 		user := "user" + strconv.Itoa(n)
-		r := testRecord(user, n)
+		r := storetest.Record(user, n)
 		mustSave(t, a, r) // create: no invalidation needed
 		mustSave(t, a, r)
 		waitEvent(t, f, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
@@ -121,7 +91,7 @@ func TestFeedWithinProcess(t *testing.T) {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 	revoked := session.Event{Kind: session.UserRevoked, UserID: "alice"}
-	if got := count(f.Events(), revoked); got != 1 {
+	if got := storetest.Count(f.Events(), revoked); got != 1 {
 		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
 	}
 
@@ -132,7 +102,7 @@ func TestFeedWithinProcess(t *testing.T) {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 	waitEvent(t, f, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
-	if got := count(f.Events(), revoked); got != 1 {
+	if got := storetest.Count(f.Events(), revoked); got != 1 {
 		t.Errorf("events: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
 	}
 }
@@ -181,12 +151,12 @@ func TestFeedRecoversFromRestart(t *testing.T) {
 
 	srv.stop()
 	waitEvent(t, f, 0, feedDown)
-	if _, err := s.Get(t.Context(), testRecord("alice", 1).Hash); err == nil {
+	if _, err := s.Get(t.Context(), storetest.Record("alice", 1).Hash); err == nil {
 		t.Errorf("Get with the server down: got no error, want one")
 	}
 	srv.restart(t)
 	waitEvent(t, f, 1, feedUp)
-	mustSave(t, s, testRecord("alice", 1))
+	mustSave(t, s, storetest.Record("alice", 1))
 }
 
 // A message on the channel that no Store sent can't be understood: the

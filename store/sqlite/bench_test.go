@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/storetest"
 )
 
 // BenchmarkStoreGet loads records by hash, in parallel, from a store of a
@@ -14,7 +15,7 @@ func BenchmarkStoreGet(b *testing.B) {
 	s := newTestStore(b, db, Options{})
 	hashes := make([]session.Hash, 1024)
 	for n := range hashes {
-		r := testRecord("user"+string(rune('a'+n%26)), n)
+		r := storetest.Record("user"+string(rune('a'+n%26)), n)
 		if err := s.Save(b.Context(), r); err != nil {
 			b.Fatalf("create: %v", err)
 		}
@@ -40,7 +41,7 @@ func BenchmarkStoreGet(b *testing.B) {
 func BenchmarkStoreSave(b *testing.B) {
 	db, _ := tempDB(b)
 	s := newTestStore(b, db, Options{})
-	r := testRecord("alice", 1)
+	r := storetest.Record("alice", 1)
 	if err := s.Save(b.Context(), r); err != nil {
 		b.Fatalf("create: %v", err)
 	}

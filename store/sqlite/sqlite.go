@@ -58,11 +58,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/feed"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -159,10 +158,7 @@ type Store struct {
 
 	get, list, insert, update, logChange *sql.Stmt
 
-	mu      sync.Mutex     // held to close and to start a watch, so that Close can wait for the watches
-	closed  atomic.Bool    // set under mu, read without it
-	done    chan struct{}  // closed by Close
-	watches sync.WaitGroup // the running Watch calls
+	watches feed.Watches // the running Watch calls, and whether the store is closed
 }
 
 // New returns a Store keeping its records in db, creating its tables if
@@ -192,7 +188,6 @@ func newStore(ctx context.Context, db *sql.DB, opts Options, key hubKey) (*Store
 		interval: cmp.Or(opts.PollInterval, defaultPollInterval),
 		now:      opts.Now,
 		log:      opts.Logger,
-		done:     make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -221,7 +216,7 @@ func newStore(ctx context.Context, db *sql.DB, opts Options, key hubKey) (*Store
 		}
 		*st.stmt = p
 	}
-	s.hub = hubs.acquire(key)
+	s.hub = hubs.Acquire(key)
 	return s, nil
 }
 
@@ -230,17 +225,10 @@ func newStore(ctx context.Context, db *sql.DB, opts Options, key hubKey) (*Store
 // return. It doesn't close the *sql.DB. Closing a closed store does
 // nothing.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
+	if !s.watches.Close() {
 		return nil
 	}
-	s.closed.Store(true)
-	close(s.done)
-	s.mu.Unlock()
-
-	s.watches.Wait()
-	hubs.release(s.hub)
+	hubs.Release(s.hub.key)
 	return s.closeStmts()
 }
 
@@ -263,7 +251,7 @@ func closedError(op string) error {
 // fail wraps err with op; if the store was closed meanwhile (which can make
 // a statement fail) it wraps session.ErrClosed too.
 func (s *Store) fail(op string, err error) error {
-	if s.closed.Load() && !errors.Is(err, session.ErrClosed) {
+	if s.watches.Closed() && !errors.Is(err, session.ErrClosed) {
 		return fmt.Errorf("sqlite store: %s: %w: %w", op, session.ErrClosed, err)
 	}
 	return fmt.Errorf("sqlite store: %s: %w", op, err)

@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -69,23 +67,6 @@ func closeOnCleanup(t testing.TB, s *Store) {
 }
 
 var base = time.Date(2030, time.March, 4, 12, 30, 45, 0, time.UTC)
-
-// testRecord returns a new record of user, distinct for every user and n.
-func testRecord(user string, n int) *session.Record {
-	created := base.Add(time.Duration(n) * time.Second)
-	return &session.Record{
-		Hash:         sha256.Sum256([]byte(user + "/" + strconv.Itoa(n))),
-		ID:           user + "-" + strconv.Itoa(n),
-		UserID:       user,
-		Created:      created,
-		LastSeen:     created,
-		IdleDeadline: created.Add(30 * time.Minute),
-		AbsDeadline:  created.Add(12 * time.Hour),
-		UserAgent:    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
-		IP:           "192.0.2.1",
-		Data:         map[string][]byte{"csrf": []byte("0123456789abcdef"), "theme": []byte("dark")},
-	}
-}
 
 func TestOpenSettings(t *testing.T) {
 	db, _ := tempDB(t)
@@ -185,7 +166,7 @@ func TestCloseLeavesDB(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	r := testRecord("alice", 1)
+	r := storetest.Record("alice", 1)
 	if err := s.Save(t.Context(), r); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
@@ -216,7 +197,7 @@ func TestInMemory(t *testing.T) {
 	if a.hub != b.hub {
 		t.Errorf("two Stores of one in-memory *sql.DB: got different hubs, want one")
 	}
-	r := testRecord("alice", 1)
+	r := storetest.Record("alice", 1)
 	if err := a.Save(t.Context(), r); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
@@ -230,7 +211,7 @@ func TestInMemory(t *testing.T) {
 func TestGetCorruptRecord(t *testing.T) {
 	db, _ := tempDB(t)
 	s := newTestStore(t, db, Options{})
-	r := testRecord("alice", 1)
+	r := storetest.Record("alice", 1)
 	if err := s.Save(t.Context(), r); err != nil {
 		t.Fatalf("Save: %v", err)
 	}

@@ -52,7 +52,7 @@ const (
 // Get returns the live record stored under h, or session.ErrNotFound.
 func (s *Store) Get(ctx context.Context, h session.Hash) (*session.Record, error) {
 	const op = "get session"
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return nil, closedError(op)
 	}
 	r, err := scanRecord(s.get.QueryRowContext(ctx, h[:]).Scan)
@@ -68,7 +68,7 @@ func (s *Store) Get(ctx context.Context, h session.Hash) (*session.Record, error
 // List returns the live records of userID, oldest first.
 func (s *Store) List(ctx context.Context, userID string) ([]*session.Record, error) {
 	const op = "list sessions"
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return nil, closedError(op)
 	}
 	rows, err := s.list.QueryContext(ctx, userID)
@@ -278,7 +278,7 @@ func (s *Store) logged(ctx context.Context, tx *sql.Tx, ev session.Event) ([]ses
 // a time, and once it is committed hands the events fn returned to every
 // watcher of the file in this process before returning.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) ([]session.Event, error)) error {
-	if s.closed.Load() {
+	if s.watches.Closed() {
 		return session.ErrClosed
 	}
 	if err := s.hub.lock(ctx); err != nil {
@@ -289,7 +289,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) ([]session.Event,
 	if err != nil {
 		return err
 	}
-	s.hub.publish(evs)
+	s.hub.Publish(evs...)
 	return nil
 }
 

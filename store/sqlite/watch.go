@@ -3,11 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/feed"
 )
 
 // readChangesSQL returns, in one snapshot, the log's high-water mark (the
@@ -24,69 +26,23 @@ const readChangesSQL = `SELECT q.seq, c.seq, c.origin, c.hash, c.user_id
 // how and how fast. It returns ctx.Err(), or an error wrapping
 // session.ErrClosed. fn is called from the writers of this process as well
 // as from Watch's goroutine, never with a lock held; it must not call Close.
+//
+// When following the change log fails, Watch delivers FeedDown (if it had
+// delivered FeedUp) and starts over after a delay growing from the poll
+// interval up to maxRetryWait.
 func (s *Store) Watch(ctx context.Context, fn func(session.Event)) error {
-	if !s.startWatch() {
-		fn(session.Event{Kind: session.FeedDown})
+	err := s.watches.Run(ctx, &s.hub.Hub, fn, feed.Source{
+		Follow:  s.follow,
+		MinWait: s.interval,
+		MaxWait: maxRetryWait,
+		Lost: func(ctx context.Context, err error, retryIn time.Duration) {
+			s.log.WarnContext(ctx, "following other processes' session writes failed; retrying", "err", err, "retry_in", retryIn)
+		},
+	})
+	if errors.Is(err, session.ErrClosed) {
 		return closedError("watch")
 	}
-	defer s.watches.Done()
-
-	pollCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { // Close ends the poll loop
-		select {
-		case <-s.done:
-			cancel()
-		case <-pollCtx.Done():
-		}
-	}()
-
-	w := newWatcher(fn)
-	s.hub.add(w)
-	s.poll(pollCtx, w)
-	s.hub.remove(w)
-	w.down()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return closedError("watch")
-}
-
-// startWatch counts a new Watch in, unless the store is closed.
-func (s *Store) startWatch() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return false
-	}
-	s.watches.Add(1)
-	return true
-}
-
-// poll follows the change log until ctx is done. When following fails it
-// delivers FeedDown (if it had delivered FeedUp) and starts over after a
-// delay growing from the poll interval up to maxRetryWait.
-func (s *Store) poll(ctx context.Context, w *watcher) {
-	wait := s.interval
-	for {
-		wentUp, err := s.follow(ctx, w)
-		if ctx.Err() != nil {
-			return
-		}
-		if wentUp {
-			w.down()
-			wait = s.interval
-		}
-		s.log.WarnContext(ctx, "following other processes' session writes failed; retrying", "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		wait = min(2*wait, maxRetryWait)
-	}
+	return err
 }
 
 // follow takes a connection of its own, notes where the change log ends,
@@ -94,7 +50,7 @@ func (s *Store) poll(ctx context.Context, w *watcher) {
 // and, when it moved, hands the watcher the log's new entries written by
 // other processes. It returns when ctx is done or on the first error, and
 // reports whether it delivered FeedUp.
-func (s *Store) follow(ctx context.Context, w *watcher) (wentUp bool, err error) {
+func (s *Store) follow(ctx context.Context, w *feed.Watcher) (wentUp bool, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return false, err
@@ -111,7 +67,7 @@ func (s *Store) follow(ctx context.Context, w *watcher) (wentUp bool, err error)
 	if err != nil {
 		return false, err
 	}
-	w.up()
+	w.Up()
 
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
@@ -134,12 +90,12 @@ func (s *Store) follow(ctx context.Context, w *watcher) (wentUp bool, err error)
 			return true, err
 		}
 		if high-last == n { // seq has no gaps but pruned ones
-			w.deliver(evs)
+			w.Deliver(evs...)
 		} else {
 			// Entries after last were pruned before this watcher read
 			// them (or the log was recreated): what they said is lost.
-			w.down()
-			w.up()
+			w.Down()
+			w.Up()
 		}
 		last = high
 	}

@@ -87,7 +87,7 @@ func TestWatchOtherStoresOfTheFile(t *testing.T) {
 		storetest.Follow(t, newTestStore(t, dbB, slow)), // another one
 	}
 
-	r := testRecord("alice", 1)
+	r := storetest.Record("alice", 1)
 	if err := a.Save(t.Context(), r); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -117,7 +117,7 @@ func TestWatchOtherDBWithinBound(t *testing.T) {
 	writer := newTestStore(t, db, Options{})
 	f := storetest.Follow(t, otherProcess(t, path, Options{}))
 
-	r := testRecord("alice", 1)
+	r := storetest.Record("alice", 1)
 	if err := writer.Save(t.Context(), r); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -129,7 +129,7 @@ func TestWatchOtherDBWithinBound(t *testing.T) {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 	waitBound(t, f, session.Event{Kind: session.UserRevoked, UserID: "alice"})
-	other := testRecord("bob", 1)
+	other := storetest.Record("bob", 1)
 	if err := writer.Delete(t.Context(), other.Hash); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -163,7 +163,7 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 	// writer can write and prune meanwhile.
 	events := make(chan session.Event, 100)
 	release := make(chan struct{})
-	first := testRecord("alice", 1)
+	first := storetest.Record("alice", 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() {
@@ -187,7 +187,7 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 	}
 	expect(session.Event{Kind: session.Changed, Hash: first.Hash}) // the poll loop now waits
 	for n := 2; n <= 3; n++ {
-		if err := writer.Delete(t.Context(), testRecord("alice", n).Hash); err != nil {
+		if err := writer.Delete(t.Context(), storetest.Record("alice", n).Hash); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestDeleteExpiredPrunesLogByStoreClock(t *testing.T) {
 	now.Store(base.UnixMicro())
 	s := newTestStore(t, db, Options{Now: func() time.Time { return time.UnixMicro(now.Load()) }})
 	for n := range 3 {
-		if err := s.Delete(t.Context(), testRecord("alice", n).Hash); err != nil {
+		if err := s.Delete(t.Context(), storetest.Record("alice", n).Hash); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		now.Add((changeRetention / 2).Microseconds())
@@ -251,16 +251,9 @@ func TestWatchRecoversFromDBError(t *testing.T) {
 		Logger:       slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
 	f := storetest.Follow(t, s)
+	feedUp := session.Event{Kind: session.FeedUp}
 	countUp := func(n int) func([]session.Event) bool {
-		return func(evs []session.Event) bool {
-			got := 0
-			for _, ev := range evs {
-				if ev.Kind == session.FeedUp {
-					got++
-				}
-			}
-			return got >= n
-		}
+		return func(evs []session.Event) bool { return storetest.Count(evs, feedUp) >= n }
 	}
 
 	run := func(query string) {
