@@ -52,6 +52,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		IdleTimeout:     c.IdleTimeout,
 		AbsoluteTimeout: c.AbsoluteTimeout,
 		Logger:          root,
+		ErrorHandler:    server.SessionErrors,
 	})
 	if err != nil {
 		return err

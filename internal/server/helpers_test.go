@@ -164,7 +164,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log}); err != nil {
+	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log, ErrorHandler: SessionErrors}); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -160,9 +161,11 @@ func TestSES06_DuplicateSessionCookieRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var body errorBody
+		err = json.NewDecoder(res.Body).Decode(&body)
 		res.Body.Close()
-		if res.StatusCode != http.StatusBadRequest {
-			t.Errorf("two session cookies: status %d, want 400", res.StatusCode)
+		if res.StatusCode != http.StatusBadRequest || err != nil || body.Error != "duplicate_cookie" {
+			t.Errorf("two session cookies: %d %+v (%v), want 400 duplicate_cookie in JSON", res.StatusCode, body, err)
 		}
 	}
 }
@@ -317,6 +320,9 @@ func TestSES11_StoreErrorFailsClosed(t *testing.T) {
 			}
 			if strings.Contains(res.body, "alice") || strings.Contains(res.body, errStoreDown.Error()) {
 				t.Fatalf("503 body %q says too much", res.body)
+			}
+			if tc.name != "account" && !strings.Contains(res.body, `"error":"unavailable"`) {
+				t.Fatalf("API 503 body %q is not the API's JSON error", res.body)
 			}
 		})
 	}
