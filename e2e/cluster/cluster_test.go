@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/e2e/internal/proc"
+	"github.com/tetherauth/tether/e2e/internal/web"
 )
 
 // The users' passwords: every user starts with password; those who change
@@ -42,11 +45,11 @@ func TestCluster(t *testing.T) {
 // testSpread: sign in once; the 30 following requests are spread over all
 // three nodes, and all are signed in.
 func testSpread(t *testing.T, c *cluster) {
-	d := c.login(t, c.lb, "alice", password, "alice laptop")
+	d := c.Login(t, c.lb, "alice", password, "alice laptop")
 	count := map[string]int{}
 	for range 30 {
-		r := c.must(t, http.StatusOK, "GET", c.lb+"/api/v1/me", d, nil)
-		count[r.node]++
+		r := c.Must(t, http.StatusOK, "GET", c.lb+"/api/v1/me", d, nil)
+		count[r.Node]++
 	}
 	t.Logf("30 GET /api/v1/me through nginx after one sign-in: all 200; %s", perNode(count))
 	for _, n := range c.nodes {
@@ -57,18 +60,18 @@ func testSpread(t *testing.T, c *cluster) {
 }
 
 // testPasswordChange: a password change through node A refuses the user's
-// other session on every node at its very next request; the delay from
+// other session on every node, at once (see checkRefusals); the delay from
 // the acknowledged change to the refusal is printed.
 func testPasswordChange(t *testing.T, c *cluster) {
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
-	laptop := c.login(t, c.lb, "bob", password, "bob laptop")
-	phone := c.login(t, c.lb, "bob", password, "bob phone")
+	laptop := c.Login(t, c.lb, "bob", password, "bob laptop")
+	phone := c.Login(t, c.lb, "bob", password, "bob phone")
 	// Every node has the phone's session in its near-cache.
 	c.expectEverywhere(t, http.StatusOK, phone)
 	c.expectEverywhere(t, http.StatusOK, phone)
-	oldLaptop := copyDevice(laptop, "bob laptop, before the change")
+	oldLaptop := laptop.Copy("bob laptop, before the change")
 
-	c.must(t, http.StatusOK, "POST", a.url+"/api/v1/password", laptop,
+	c.Must(t, http.StatusOK, "POST", a.url+"/api/v1/password", laptop,
 		map[string]string{"current": password, "new": newPassword})
 	acked := time.Now()
 	checkRefusals(t, "password changed on node-a: bob's phone", c.firstRefusals(t.Context(), acked, phone, b, cc))
@@ -82,13 +85,13 @@ func testPasswordChange(t *testing.T, c *cluster) {
 // refused at once by B and C.
 func testRevokeDevice(t *testing.T, c *cluster) {
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
-	laptop := c.login(t, c.lb, "carol", password, "carol laptop")
-	phone := c.login(t, c.lb, "carol", password, "carol phone")
-	id := c.sessionID(t, c.lb, phone)
+	laptop := c.Login(t, c.lb, "carol", password, "carol laptop")
+	phone := c.Login(t, c.lb, "carol", password, "carol phone")
+	id := c.SessionID(t, c.lb, phone)
 	c.expectEverywhere(t, http.StatusOK, phone)
 	c.expectEverywhere(t, http.StatusOK, phone)
 
-	c.must(t, http.StatusNoContent, "DELETE", a.url+"/api/v1/sessions/"+id, laptop, nil)
+	c.Must(t, http.StatusNoContent, "DELETE", a.url+"/api/v1/sessions/"+id, laptop, nil)
 	acked := time.Now()
 	checkRefusals(t, "phone signed out on node-a", c.firstRefusals(t.Context(), acked, phone, b, cc))
 
@@ -101,14 +104,14 @@ func testRevokeDevice(t *testing.T, c *cluster) {
 // once, and nginx sends it requests again.
 func testNodeRestart(t *testing.T, c *cluster) {
 	b := c.nodes[1]
-	d := c.login(t, c.lb, "dave", password, "dave laptop")
+	d := c.Login(t, c.lb, "dave", password, "dave laptop")
 	p := c.startProbe(1, 2*time.Millisecond, d)
 	t.Cleanup(func() { p.stop() })
 
 	began := time.Now()
 	waitFor(t, 10*time.Second, "10 answers through nginx", func() bool { return p.count(began) >= 10 })
 	sigterm := time.Now()
-	if err := b.proc.stop(); err != nil {
+	if err := b.proc.Stop(); err != nil {
 		t.Errorf("node-b, stopped with SIGTERM: %v", err)
 	}
 	exited := time.Now()
@@ -119,17 +122,17 @@ func testNodeRestart(t *testing.T, c *cluster) {
 		t.Fatal(err)
 	}
 	healthy := time.Now()
-	first := c.must(t, http.StatusOK, "GET", b.url+"/api/v1/me", d, nil)
+	first := c.Must(t, http.StatusOK, "GET", b.url+"/api/v1/me", d, nil)
 	t.Logf("node-b started again: /healthz answered 200 %v after the start; the first request to it, right after, answered 200 in %v",
-		healthy.Sub(restarted).Round(time.Millisecond), ms(first.at.Sub(first.sent)))
+		healthy.Sub(restarted).Round(time.Millisecond), ms(first.At.Sub(first.Sent)))
 
 	var rejoined time.Time
 	waitFor(t, 20*time.Second, "nginx sends requests to node-b again", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, a := range p.answers {
-			if a.sent.After(healthy) && a.node == b.name {
-				rejoined = a.sent
+			if a.Sent.After(healthy) && a.Node == b.name {
+				rejoined = a.Sent
 				return true
 			}
 		}
@@ -152,11 +155,11 @@ func testNodeRestart(t *testing.T, c *cluster) {
 	for _, ph := range phases {
 		count, bad := map[string]int{}, []string{}
 		for _, a := range answers {
-			if a.sent.Before(ph.from) || !a.sent.Before(ph.to) {
+			if a.Sent.Before(ph.from) || !a.Sent.Before(ph.to) {
 				continue
 			}
-			count[a.node]++
-			if a.err != nil || a.status != http.StatusOK {
+			count[a.Node]++
+			if a.err != nil || a.Status != http.StatusOK {
 				bad = append(bad, answerString(a))
 			}
 		}
@@ -183,16 +186,16 @@ func testRedisRestart(t *testing.T, c *cluster) {
 	// password change). Revoked: erin's phone (signed out from the list),
 	// frank's phone and frank's laptop's session before the change (ended
 	// by the user's generation).
-	erin := c.login(t, c.lb, "erin", password, "erin laptop")
-	erinPhone := c.login(t, c.lb, "erin", password, "erin phone")
-	c.must(t, http.StatusNoContent, "DELETE", a.url+"/api/v1/sessions/"+c.sessionID(t, c.lb, erinPhone), erin, nil)
-	frank := c.login(t, c.lb, "frank", password, "frank laptop")
-	frankPhone := c.login(t, c.lb, "frank", password, "frank phone")
-	frankOld := copyDevice(frank, "frank laptop, before the change")
-	c.must(t, http.StatusOK, "POST", c.lb+"/api/v1/password", frank, map[string]string{"current": password, "new": newPassword})
+	erin := c.Login(t, c.lb, "erin", password, "erin laptop")
+	erinPhone := c.Login(t, c.lb, "erin", password, "erin phone")
+	c.Must(t, http.StatusNoContent, "DELETE", a.url+"/api/v1/sessions/"+c.SessionID(t, c.lb, erinPhone), erin, nil)
+	frank := c.Login(t, c.lb, "frank", password, "frank laptop")
+	frankPhone := c.Login(t, c.lb, "frank", password, "frank phone")
+	frankOld := frank.Copy("frank laptop, before the change")
+	c.Must(t, http.StatusOK, "POST", c.lb+"/api/v1/password", frank, map[string]string{"current": password, "new": newPassword})
 
-	live := []*device{erin, frank}
-	revoked := []*device{erinPhone, frankPhone, frankOld}
+	live := []*web.Device{erin, frank}
+	revoked := []*web.Device{erinPhone, frankPhone, frankOld}
 	all := append(slices.Clone(live), revoked...)
 	isLive := func(i int) bool { return i < len(live) }
 	expect := func(t *testing.T, liveStatus int) {
@@ -214,7 +217,7 @@ func testRedisRestart(t *testing.T, c *cluster) {
 	// answered PING.
 	restart := func(t *testing.T, keepData bool, want int) (answers []answer, down, up time.Time) {
 		t.Helper()
-		before, err := redisDo(c.redis.addr, "DBSIZE")
+		before, err := proc.RedisDo(c.redis.addr, "DBSIZE")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,22 +231,22 @@ func testRedisRestart(t *testing.T, c *cluster) {
 			for _, n := range c.nodes {
 				var seen []int
 				waitFor(t, 10*time.Second, n.name+" answers erin's laptop 503 while Redis is down", func() bool {
-					r, err := c.send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil)
+					r, err := c.Send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil)
 					if err != nil {
 						t.Fatalf("%s: %v", n.name, err)
 					}
-					seen = append(seen, r.status)
-					if r.status != http.StatusOK && r.status != http.StatusServiceUnavailable {
+					seen = append(seen, r.Status)
+					if r.Status != http.StatusOK && r.Status != http.StatusServiceUnavailable {
 						t.Errorf("%s, Redis down: erin's laptop got %v, want 503 (or 200 before the node notices)", n.name, r)
 					}
-					return r.status == http.StatusServiceUnavailable
+					return r.Status == http.StatusServiceUnavailable
 				})
 				t.Logf("Redis down: %s answered erin's laptop %s", n.name, statusRun(seen))
 			}
 			from := time.Now()
 			waitFor(t, 10*time.Second, "answers through nginx while Redis is down", func() bool { return p.count(from) >= 2*len(all) })
 		})
-		after, err := redisDo(c.redis.addr, "DBSIZE")
+		after, err := proc.RedisDo(c.redis.addr, "DBSIZE")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,21 +254,21 @@ func testRedisRestart(t *testing.T, c *cluster) {
 			exited.Sub(down).Round(time.Millisecond), up.Sub(exited).Round(time.Millisecond), up.Sub(down).Round(time.Millisecond), before, after)
 
 		for _, n := range c.nodes {
-			var r reply
+			var r web.Reply
 			var seen []int
 			waitFor(t, 20*time.Second, n.name+" answers erin's laptop without 503", func() bool {
 				var err error
-				if r, err = c.send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil); err != nil {
+				if r, err = c.Send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil); err != nil {
 					t.Fatalf("%s: %v", n.name, err)
 				}
-				seen = append(seen, r.status)
-				return r.status != http.StatusServiceUnavailable
+				seen = append(seen, r.Status)
+				return r.Status != http.StatusServiceUnavailable
 			})
-			if r.status != want {
+			if r.Status != want {
 				t.Errorf("%s, after Redis came back: erin's laptop got %v, want %d", n.name, r, want)
 			}
 			t.Logf("%s answered %d %v after Redis answered PING again (answers: %s)",
-				n.name, r.status, ms(r.at.Sub(up)), statusRun(seen))
+				n.name, r.Status, ms(r.At.Sub(up)), statusRun(seen))
 		}
 		// A little traffic after every node is back.
 		back := time.Now()
@@ -292,20 +295,20 @@ func testRedisRestart(t *testing.T, c *cluster) {
 				bad = append(bad, answerString(a))
 				continue
 			}
-			count[kind][a.status]++
-			ok := a.status == http.StatusServiceUnavailable
+			count[kind][a.Status]++
+			ok := a.Status == http.StatusServiceUnavailable
 			switch {
 			case kind == "revoked":
-				ok = ok || a.status == http.StatusUnauthorized
-			case a.at.Before(down):
-				ok = ok || a.status == http.StatusOK
-			case a.sent.After(up):
-				ok = ok || a.status == liveAfterUp
+				ok = ok || a.Status == http.StatusUnauthorized
+			case a.At.Before(down):
+				ok = ok || a.Status == http.StatusOK
+			case a.Sent.After(up):
+				ok = ok || a.Status == liveAfterUp
 			default:
-				ok = ok || a.status == http.StatusOK || a.status == liveAfterUp
+				ok = ok || a.Status == http.StatusOK || a.Status == liveAfterUp
 			}
 			if !ok {
-				bad = append(bad, fmt.Sprintf("%s session of %s: %s", kind, all[a.device].name, answerString(a)))
+				bad = append(bad, fmt.Sprintf("%s session of %s: %s", kind, all[a.device].Name, answerString(a)))
 			}
 		}
 		t.Logf("through nginx, %d requests: live sessions %s; revoked sessions %s",
@@ -325,15 +328,9 @@ func testRedisRestart(t *testing.T, c *cluster) {
 		judge(t, answers, down, up, http.StatusUnauthorized)
 		expect(t, http.StatusUnauthorized)
 		// And signing in works again.
-		again := c.login(t, c.lb, "erin", password, "erin laptop, again")
+		again := c.Login(t, c.lb, "erin", password, "erin laptop, again")
 		c.expectEverywhere(t, http.StatusOK, again)
 	})
-}
-
-// copyDevice returns a device with d's cookie and CSRF token as they are.
-func copyDevice(d *device, name string) *device {
-	cookie, csrf := d.state()
-	return &device{name: name, cookie: cookie, csrf: csrf}
 }
 
 // perNode formats answers counted by node.
@@ -384,5 +381,5 @@ func answerString(a answer) string {
 	if a.err != nil {
 		return "error: " + a.err.Error()
 	}
-	return fmt.Sprintf("%d from %q", a.status, a.node)
+	return fmt.Sprintf("%d from %q", a.Status, a.Node)
 }

@@ -1,0 +1,79 @@
+package proc
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/tetherauth/tether/internal/testkit"
+)
+
+// ServerRaceEnv, set to 1, builds the tether binary with -race. Off by
+// default, as in e2e/browser: argon2id is about twenty times slower under
+// the race detector. The server's code runs under -race in its own tests.
+const ServerRaceEnv = "TETHER_E2E_SERVER_RACE"
+
+// BuildTether builds cmd/tether from this tree into dir and returns the
+// binary's path.
+func BuildTether(t testing.TB, dir string) string {
+	t.Helper()
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building tether needs the go command: %v", err)
+	}
+	bin := filepath.Join(dir, "tether")
+	args := []string{"build", "-o", bin}
+	if os.Getenv(ServerRaceEnv) == "1" {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command(gocmd, append(args, "github.com/tetherauth/tether/cmd/tether")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/tether: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// PostgresURL returns the URL of the test database (testkit.PostgresEnv)
+// with search_path set to schema, for tether's --accounts: pgx passes it
+// to the server as a runtime parameter of every connection.
+func PostgresURL(t testing.TB, schema string) string {
+	t.Helper()
+	raw := os.Getenv(testkit.PostgresEnv)
+	if raw == "" {
+		raw = testkit.DefaultPostgres
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("%s: this test needs a postgres:// URL (tether's --accounts takes no other form)", testkit.PostgresEnv)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// LookPath finds a command in PATH, or else at path (nginx is in
+// /usr/sbin, which a user's PATH may lack).
+func LookPath(name, path string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("%s is neither in PATH nor at %s (Debian package %s)", name, path, name)
+	}
+	return path, nil
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
