@@ -1,0 +1,23 @@
+// Package load holds tether's load benchmark (issue 4, "Speed"): one
+// `tether serve` node built from this tree (without -race), its sessions
+// in a redis-server the benchmark starts itself on a free port of
+// 127.0.0.1, its accounts in the default SQLite file, loaded with wrk
+// (Debian's package) at the concurrency of the yardsticks in
+// ../shared/bench-anchors: two threads, 32 connections.
+//
+// BenchmarkServeAuthenticated signs in once, then runs wrk for 10 s
+// against GET /healthz and for 10 s against GET /api/v1/me with the
+// session cookie, in alternating slices of 2 s, and reports the requests
+// per second of each and their ratio, the figure issue 4 asks to be at
+// least 85%. The package has no test, so `go test ./...` spends no time
+// on it:
+//
+//	go test -run '^$' -bench ServeAuthenticated -count 6 ./e2e/load | tee load.txt
+//	benchstat load.txt
+//
+// It skips without wrk or redis-server (apt-get install -y wrk
+// redis-server), or fails instead when TETHER_TEST_REQUIRE_SERVICES=1.
+// Everything runs on this machine, so wrk, tether and Redis share its
+// CPUs: quote the ratio, which both halves of a run pay alike, and its
+// median over several runs, not one run's requests per second.
+package load
