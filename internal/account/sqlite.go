@@ -16,6 +16,10 @@ import (
 type SQLite struct {
 	db  *sql.DB
 	now func() time.Time
+	// byID and byName are prepared once: every signed-in page reads its
+	// user by id, and compiling the query each time was a good part of the
+	// cost.
+	byID, byName *sql.Stmt
 }
 
 var _ Store = (*SQLite)(nil)
@@ -41,7 +45,15 @@ func NewSQLite(ctx context.Context, db *sql.DB) (*SQLite, error) {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("account: create tables: %w", err)
 	}
-	return &SQLite{db: db, now: time.Now}, nil
+	s := &SQLite{db: db, now: time.Now}
+	var err error
+	if s.byID, err = db.PrepareContext(ctx, columns+`WHERE id = ?`); err != nil {
+		return nil, fmt.Errorf("account: prepare: %w", err)
+	}
+	if s.byName, err = db.PrepareContext(ctx, columns+`WHERE name = ?`); err != nil {
+		return nil, errors.Join(fmt.Errorf("account: prepare: %w", err), s.byID.Close())
+	}
+	return s, nil
 }
 
 // Create implements Store.
@@ -69,19 +81,19 @@ func (s *SQLite) ByName(ctx context.Context, name string) (*User, error) {
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	return s.user(ctx, "name", canonical)
+	return user(ctx, s.byName, "name", canonical)
 }
 
 // ByID implements Store.
 func (s *SQLite) ByID(ctx context.Context, id string) (*User, error) {
-	return s.user(ctx, "id", id)
+	return user(ctx, s.byID, "id", id)
 }
 
 const columns = `SELECT id, name, password_hash, admin, disabled, created FROM users `
 
-// user returns the user whose column (a constant of this file) equals v.
-func (s *SQLite) user(ctx context.Context, column, v string) (*User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, columns+`WHERE `+column+` = ?`, v))
+// user returns the user that stmt, a query by column, finds for v.
+func user(ctx context.Context, stmt *sql.Stmt, column, v string) (*User, error) {
+	u, err := scanUser(stmt.QueryRowContext(ctx, v))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
