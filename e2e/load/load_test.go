@@ -2,7 +2,6 @@ package load
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -126,12 +125,7 @@ func startNode(b *testing.B, redisBin string) *node {
 	}
 	flags := []string{"--data", filepath.Join(run.Dir, "tether.db"), "--sessions", "redis://" + redisAddr + "/0"}
 
-	add := exec.Command(bin, append([]string{"user", "add", user, "--password-stdin"}, flags...)...)
-	add.Env = proc.CleanEnv()
-	add.Stdin = strings.NewReader(password + "\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		b.Fatalf("tether user add: %v\n%s", err, out)
-	}
+	proc.Tether(b, bin, password+"\n", append([]string{"user", "add", user, "--password-stdin"}, flags...)...)
 
 	p, err := run.Start("tether", bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...)...)
 	if err != nil {
@@ -140,9 +134,6 @@ func startNode(b *testing.B, redisBin string) *node {
 	url, err := p.Listening()
 	if err != nil {
 		b.Fatal(err)
-	}
-	if host, _, _ := net.SplitHostPort(strings.TrimPrefix(url, "http://")); host != "127.0.0.1" {
-		b.Fatalf("tether listens on %s, want 127.0.0.1", url)
 	}
 	n := &node{url: url, redis: redisAddr, client: web.NewClient(b)}
 	if err := n.client.WaitOK(p, url+"/readyz"); err != nil {

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,7 +181,8 @@ func (p *Proc) Kill() error {
 }
 
 // Listening reads the process's log (tether's JSON log) until it says
-// where it listens, and returns that URL.
+// where it listens, and returns that URL. Test traffic only ever goes to
+// 127.0.0.1: a process listening anywhere else is an error.
 func (p *Proc) Listening() (string, error) {
 	deadline := time.Now().Add(StartTimeout)
 	for {
@@ -188,7 +190,11 @@ func (p *Proc) Listening() (string, error) {
 			for line := range strings.Lines(string(b)) {
 				var rec struct{ Msg string }
 				if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "listening on ") {
-					return strings.TrimPrefix(rec.Msg, "listening on "), nil
+					url := strings.TrimPrefix(rec.Msg, "listening on ")
+					if host, _, _ := net.SplitHostPort(strings.TrimPrefix(url, "http://")); host != "127.0.0.1" {
+						return "", fmt.Errorf("%s listens on %s, want 127.0.0.1", p.Name, url)
+					}
+					return url, nil
 				}
 			}
 		}
