@@ -31,6 +31,7 @@ type config struct {
 	Sessions        string // "" for the Data file, else a Redis URL
 	Accounts        string // "" for the Data file, else a PostgreSQL URL
 	MinReplicas     int
+	RedisPrefix     string // "" for store/redis's default
 	NodeName        string
 }
 
@@ -77,15 +78,18 @@ var (
 	minReplicasSetting = &setting{"redis-min-replicas", "TETHER_REDIS_MIN_REPLICAS", "0",
 		"session creations and revocations are acknowledged only once this many Redis replicas have them",
 		func(c *config, v string) (err error) { c.MinReplicas, err = parseInt(v); return err }}
+	redisPrefixSetting = &setting{"redis-prefix", "TETHER_REDIS_PREFIX", "",
+		"start of every Redis key and channel, so that deployments can share a Redis; empty for \"tether:\"",
+		func(c *config, v string) error { c.RedisPrefix = v; return nil }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
 
 	// storeSettings say where the data is: every command takes them.
-	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting}
+	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
 	allSettings = []*setting{addrSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
-		idleSetting, absoluteSetting, minPasswordSetting, proxiesSetting, logLevelSetting, logFormatSetting,
+		redisPrefixSetting, idleSetting, absoluteSetting, minPasswordSetting, proxiesSetting, logLevelSetting, logFormatSetting,
 		nodeNameSetting}
 )
 
@@ -223,6 +227,11 @@ func (c *config) check(p problems) {
 		p.add(minReplicasSetting, "%d: must be 0 or more", c.MinReplicas)
 	} else if c.MinReplicas > 0 && c.Sessions == "" {
 		p.add(minReplicasSetting, "%d: only applies to sessions in Redis (--sessions redis://...)", c.MinReplicas)
+	}
+	if c.RedisPrefix != "" && c.Sessions == "" {
+		p.add(redisPrefixSetting, "%q: only applies to sessions in Redis (--sessions redis://...)", c.RedisPrefix)
+	} else if strings.ContainsAny(c.RedisPrefix, "{}") {
+		p.add(redisPrefixSetting, "%q: must not contain { or } (they decide which keys share a cluster slot)", c.RedisPrefix)
 	}
 	if strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r > '~' }) {
 		p.add(nodeNameSetting, "%q: printable ASCII only (it goes in a header)", c.NodeName)

@@ -118,10 +118,10 @@ var parseTests = []struct {
 	{
 		name: "stores elsewhere",
 		args: []string{"--sessions", "redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/main", "--redis-min-replicas", "1",
-			"--accounts", "postgres://tether@127.0.0.1/tether", "--node-name", "node-a"},
+			"--accounts", "postgres://tether@127.0.0.1/tether", "--node-name", "node-a", "--redis-prefix", "staging:"},
 		want: with(func(c *config) {
 			c.Sessions, c.MinReplicas = "redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/main", 1
-			c.Accounts, c.NodeName = "postgres://tether@127.0.0.1/tether", "node-a"
+			c.Accounts, c.NodeName, c.RedisPrefix = "postgres://tether@127.0.0.1/tether", "node-a", "staging:"
 		}),
 	},
 	{
@@ -130,6 +130,12 @@ var parseTests = []struct {
 		wantErr: []string{"--sessions", "--accounts", "--redis-min-replicas", "--node-name"},
 	},
 	{name: "min replicas without redis", args: []string{"--redis-min-replicas", "2"}, wantErr: []string{"--redis-min-replicas"}},
+	{name: "redis prefix without redis", args: []string{"--redis-prefix", "x:"}, wantErr: []string{"--redis-prefix"}},
+	{
+		name:    "redis prefix with a hash tag",
+		args:    []string{"--sessions", "redis://127.0.0.1:6379/0", "--redis-prefix", "{x}:"},
+		wantErr: []string{"--redis-prefix"},
+	},
 	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
 	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
 }

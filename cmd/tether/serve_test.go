@@ -21,14 +21,15 @@ type testServer struct {
 
 var listeningRE = regexp.MustCompile(`listening on (http://[^\s"]+)`)
 
-// startServe runs tether serve on the database file data and a free port
-// until the test ends or stop is called, and returns once it serves.
-func startServe(t *testing.T, data string) *testServer {
+// startServe runs tether serve on the database file data and a free port,
+// with flags, until the test ends or stop is called, and returns once it
+// serves.
+func startServe(t *testing.T, data string, flags ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{stdout: new(syncBuffer), stderr: new(syncBuffer)}
 	done := make(chan error, 1)
-	args := []string{"tether", "serve", "--addr", "127.0.0.1:0", "--data", data}
+	args := append([]string{"tether", "serve", "--addr", "127.0.0.1:0", "--data", data}, flags...)
 	go func() {
 		done <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), s.stdout, s.stderr)
 	}()

@@ -83,7 +83,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 	}
 
 	if c.Sessions != "" {
-		rs, err := redis.New(ctx, c.Sessions, redis.Options{MinReplicas: c.MinReplicas, Logger: log})
+		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}

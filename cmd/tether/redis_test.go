@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/tetherauth/tether/internal/testkit"
+)
+
+// The machine's shared Redis; the test keeps to a key prefix of its own.
+const sharedRedis = "127.0.0.1:6379"
+
+// Sessions in Redis, accounts in the file: serve and the admin commands
+// agree through Redis, under the --redis-prefix given.
+func TestServeSessionsInRedis(t *testing.T) {
+	conn, err := net.DialTimeout("tcp", sharedRedis, time.Second)
+	testkit.NeedService(t, "Redis on "+sharedRedis, err)
+	conn.Close()
+	prefix := "tethertest-cmd-" + rand.Text()[:8] + ":"
+	client := redisClient(t, prefix)
+	flags := []string{"--sessions", "redis://" + sharedRedis + "/0", "--redis-prefix", prefix}
+
+	data := dbPath(t)
+	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin"}, flags...)...)
+	s := startServe(t, data, flags...)
+	cookie := s.signIn(t, `{"username":"alice","password":"`+alicePassword+`"}`)
+	if res := s.do(t, "GET", "/api/v1/me", "", cookie); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/me: got %s, want 200", res.Status)
+	}
+	if keys := scanKeys(t, client, prefix+"*"); len(keys) == 0 {
+		t.Fatal("no Redis keys under the prefix after a sign-in")
+	}
+	if out := mustTether(t, data, "", append([]string{"sessions", "list", "--user", "alice"}, flags...)...); strings.Count(out, "\n") != 2 {
+		t.Fatalf("sessions list: got %q, want a header and one session", out)
+	}
+	mustTether(t, data, "", append([]string{"sessions", "revoke", "--user", "alice"}, flags...)...)
+	if res := s.do(t, "GET", "/api/v1/me", "", cookie); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /api/v1/me after sessions revoke: got %s, want 401", res.Status)
+	}
+}
+
+// redisClient connects to the shared Redis and, when the test ends,
+// deletes every key under prefix: only what the test made.
+func redisClient(t *testing.T, prefix string) rueidis.Client {
+	t.Helper()
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{sharedRedis}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer client.Close()
+		ctx := context.Background()
+		for _, k := range scanKeys(t, client, prefix+"*") {
+			client.Do(ctx, client.B().Del().Key(k).Build())
+		}
+	})
+	return client
+}
+
+// scanKeys returns the keys matching pattern.
+func scanKeys(t *testing.T, client rueidis.Client, pattern string) []string {
+	t.Helper()
+	var keys []string
+	var cursor uint64
+	for {
+		e, err := client.Do(context.Background(), client.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, e.Elements...)
+		if cursor = e.Cursor; cursor == 0 {
+			return keys
+		}
+	}
+}
