@@ -84,6 +84,9 @@ type Manager struct {
 	// exactClock: Config.Now was given (a test clock, say), so cached
 	// sessions are checked against it rather than the coarse clock.
 	exactClock bool
+
+	lastStoreLog      atomic.Int64 // Unix ns of the middleware's last store-error line
+	storeErrsUnlogged atomic.Int64 // store errors left out of the log since
 }
 
 // NewManager returns a Manager over store. Call Run to use the near-cache.

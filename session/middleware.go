@@ -1,8 +1,10 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 )
 
 // Middleware loads the session named by the request's cookie into the
@@ -43,7 +45,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		case errors.Is(err, ErrNoSession):
 			next.ServeHTTP(w, r)
 		case err != nil:
-			m.log.ErrorContext(ctx, "loading session", "err", err)
+			m.logStoreError(ctx, err)
 			m.cfg.ErrorHandler(w, r, err)
 		default:
 			w.Header().Set("Cache-Control", "no-store")
@@ -81,4 +83,17 @@ func (m *Manager) ClearCookie(w http.ResponseWriter) {
 		HttpOnly: true,
 		SameSite: m.cfg.SameSite,
 	})
+}
+
+// logStoreError logs a store error of the middleware, at most once a
+// second with the count of those it left out: while the store is down,
+// every request fails, and one line per request would drown the log.
+func (m *Manager) logStoreError(ctx context.Context, err error) {
+	now := m.cfg.Now().UnixNano()
+	last := m.lastStoreLog.Load()
+	if now-last < int64(time.Second) || !m.lastStoreLog.CompareAndSwap(last, now) {
+		m.storeErrsUnlogged.Add(1)
+		return
+	}
+	m.log.ErrorContext(ctx, "loading session", "err", err, "similar_errors_not_logged", m.storeErrsUnlogged.Swap(0))
 }

@@ -1,8 +1,10 @@
 package session_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -165,5 +167,26 @@ func TestSES11_TouchErrorAnswers503(t *testing.T) {
 	store.setFail(errors.New("read-only replica"))
 	if w := serve(m.Middleware(whoami), "__Host-tether="+token); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("got %d %q, want 503", w.Code, w.Body)
+	}
+}
+
+// While the store is down every request fails: the middleware logs one line
+// a second, with the count of those it left out, not one per request.
+func TestSES11_StoreErrorsLoggedOncePerSecond(t *testing.T) {
+	clk := newClock()
+	var logged bytes.Buffer
+	store := &recordingStore{Store: newMemory(t)}
+	m := newManager(t, store, session.Config{CacheSize: -1, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	store.setFail(errors.New("connection refused"))
+	h := m.Middleware(whoami)
+	for range 50 {
+		serve(h, "__Host-tether="+token)
+	}
+	clk.Advance(time.Second)
+	serve(h, "__Host-tether="+token)
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "similar_errors_not_logged=49") {
+		t.Fatalf("got %d log lines %q, want 2, the second counting 49 left out", len(lines), lines)
 	}
 }
