@@ -61,15 +61,10 @@ func newCluster(t *testing.T, users ...string) *cluster {
 	testkit.NeedService(t, "nginx", err)
 	redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
 	testkit.NeedService(t, "redis-server", err)
-	newPool := testkit.PostgresSchema(t) // its cleanup runs after ours
-	pool, err := newPool()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
+	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
 	c := &cluster{run: proc.NewRun(t, "tether-cluster-"), Client: web.NewClient(t)}
-	c.pg = proc.PostgresURL(t, schema)
+	c.pg = accounts.URL
 	c.bin = proc.BuildTether(t, c.run.Dir)
 	c.redis = c.startRedis(t, redisBin)
 
@@ -78,10 +73,7 @@ func newCluster(t *testing.T, users ...string) *cluster {
 	}
 	// The users are in the test's schema, not anywhere else: the nodes
 	// honour search_path from the URL.
-	var n int
-	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM users").Scan(&n); err != nil || n != len(users) {
-		t.Fatalf("users in schema %s: %d, %v; want %d", schema, n, err, len(users))
-	}
+	accounts.ExpectUsers(t, len(users))
 
 	for _, name := range []string{"node-a", "node-b", "node-c"} {
 		c.nodes = append(c.nodes, &node{name: name})

@@ -71,25 +71,17 @@ func newDeployment(t *testing.T, users ...string) *deployment {
 	t.Helper()
 	redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
 	testkit.NeedService(t, "redis-server", err)
-	newPool := testkit.PostgresSchema(t) // its cleanup runs after ours
-	pool, err := newPool()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
+	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
 	d := &deployment{run: proc.NewRun(t, "tether-failover-"), Client: web.NewClient(t), redisBin: redisBin}
-	d.pg = proc.PostgresURL(t, schema)
+	d.pg = accounts.URL
 	d.bin = proc.BuildTether(t, d.run.Dir)
 	d.startRedis(t)
 
 	for _, name := range users {
 		d.cli(t, password+"\n", "user", "add", name, "--password-stdin")
 	}
-	var n int
-	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM users").Scan(&n); err != nil || n != len(users) {
-		t.Fatalf("users in schema %s: %d, %v; want %d", schema, n, err, len(users))
-	}
+	accounts.ExpectUsers(t, len(users))
 
 	for _, name := range []string{"node-a", "node-b"} {
 		d.nodes = append(d.nodes, &node{name: name})

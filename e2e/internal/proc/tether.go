@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tetherauth/tether/internal/testkit"
 )
 
@@ -39,11 +40,26 @@ func BuildTether(t testing.TB, dir string) string {
 	return bin
 }
 
-// PostgresURL returns the URL of the test database (testkit.PostgresEnv)
-// with search_path set to schema, for tether's --accounts: pgx passes it
-// to the server as a runtime parameter of every connection.
-func PostgresURL(t testing.TB, schema string) string {
+// Accounts is a fresh PostgreSQL schema for tether's accounts: URL is the
+// --accounts of every node, the test database (testkit.PostgresEnv) with
+// search_path set to the schema, which pgx passes to the server as a
+// runtime parameter of every connection.
+type Accounts struct {
+	URL    string
+	schema string
+	pool   *pgxpool.Pool
+}
+
+// NewAccounts makes the schema (testkit.PostgresSchema: skipped or failed
+// without PostgreSQL, dropped when the test ends).
+func NewAccounts(t testing.TB) *Accounts {
 	t.Helper()
+	newPool := testkit.PostgresSchema(t)
+	pool, err := newPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
 	raw := os.Getenv(testkit.PostgresEnv)
 	if raw == "" {
 		raw = testkit.DefaultPostgres
@@ -55,7 +71,17 @@ func PostgresURL(t testing.TB, schema string) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return &Accounts{URL: u.String(), schema: schema, pool: pool}
+}
+
+// ExpectUsers fails t unless the schema holds exactly n users: the
+// commands honoured search_path and wrote nowhere else.
+func (a *Accounts) ExpectUsers(t testing.TB, n int) {
+	t.Helper()
+	var got int
+	if err := a.pool.QueryRow(t.Context(), "SELECT count(*) FROM users").Scan(&got); err != nil || got != n {
+		t.Fatalf("users in schema %s: %d, %v; want %d", a.schema, got, err, n)
+	}
 }
 
 // LookPath finds a command in PATH, or else at path (nginx is in
