@@ -70,9 +70,6 @@ var (
 	_ session.Sweeper = (*Store)(nil)
 )
 
-// errCorruptData: a stored value of session data can't be decoded.
-var errCorruptData = errors.New("corrupt session data")
-
 const (
 	// defaultPollInterval is Options.PollInterval's default.
 	defaultPollInterval = 100 * time.Millisecond

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/datacodec"
 	"github.com/tetherauth/tether/storetest"
 )
 
@@ -218,11 +219,11 @@ func TestGetCorruptRecord(t *testing.T) {
 	if _, err := db.ExecContext(t.Context(), `UPDATE sessions SET data = x'01ff'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(t.Context(), r.Hash); !errors.Is(err, errCorruptData) {
-		t.Errorf("Get: got error %v, want %v", err, errCorruptData)
+	if _, err := s.Get(t.Context(), r.Hash); !errors.Is(err, datacodec.ErrCorrupt) {
+		t.Errorf("Get: got error %v, want %v", err, datacodec.ErrCorrupt)
 	}
-	if _, err := s.List(t.Context(), "alice"); !errors.Is(err, errCorruptData) {
-		t.Errorf("List: got error %v, want %v", err, errCorruptData)
+	if _, err := s.List(t.Context(), "alice"); !errors.Is(err, datacodec.ErrCorrupt) {
+		t.Errorf("List: got error %v, want %v", err, datacodec.ErrCorrupt)
 	}
 }
 

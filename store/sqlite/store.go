@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/datacodec"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -101,11 +102,10 @@ func scanRecord(scan func(dest ...any) error) (*session.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(hash) != len(r.Hash) {
-		return nil, fmt.Errorf("%w: hash of %d bytes", errCorruptData, len(hash))
+	if r.Hash, err = datacodec.DecodeHash(hash); err != nil {
+		return nil, err
 	}
-	copy(r.Hash[:], hash)
-	if r.Data, err = decodeData(data); err != nil {
+	if r.Data, err = datacodec.Decode(data); err != nil {
 		return nil, err
 	}
 	r.Gen, r.Version = uint64(gen), uint64(version)
@@ -114,12 +114,17 @@ func scanRecord(scan func(dest ...any) error) (*session.Record, error) {
 	return &r, nil
 }
 
+// fromMicros is the time, in UTC, of a stored Unix microsecond count.
+func fromMicros(us int64) time.Time {
+	return time.UnixMicro(us).UTC()
+}
+
 // Save creates r (r.Version == 0) or replaces it if its version still
 // matches; see session.Store.
 func (s *Store) Save(ctx context.Context, r *session.Record) error {
 	args := []any{r.Hash[:], r.ID, r.UserID, r.Created.UnixMicro(), r.LastSeen.UnixMicro(),
 		r.IdleDeadline.UnixMicro(), r.AbsDeadline.UnixMicro(), r.Expiry().UnixMicro(),
-		r.UserAgent, r.IP, encodeData(r.Data)}
+		r.UserAgent, r.IP, datacodec.Encode(r.Data)}
 	if r.Version == 0 {
 		return s.create(ctx, r, args)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/datacodec"
 	"github.com/tetherauth/tether/store/internal/feed"
 )
 
@@ -141,7 +142,7 @@ func (s *Store) readChanges(ctx context.Context, conn *sql.Conn, last int64) (ev
 		case user.Valid:
 			evs = append(evs, session.Event{Kind: session.UserRevoked, UserID: user.String})
 		default:
-			return nil, 0, 0, fmt.Errorf("read change log: entry %d: %w", seq.Int64, errCorruptData)
+			return nil, 0, 0, fmt.Errorf("read change log: entry %d: %w", seq.Int64, datacodec.ErrCorrupt)
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package datacodec
 
 import (
 	"bytes"
@@ -22,16 +22,16 @@ var roundTripTests = []struct {
 func TestDataRoundTrip(t *testing.T) {
 	for _, tc := range roundTripTests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := encodeData(tc.data)
+			b := Encode(tc.data)
 			if b == nil {
-				t.Fatalf("encodeData: got nil, want a value (nil is stored as NULL)")
+				t.Fatalf("Encode: got nil, want a value (nil is stored as NULL)")
 			}
-			got, err := decodeData(b)
+			got, err := Decode(b)
 			if err != nil {
-				t.Fatalf("decodeData: %v", err)
+				t.Fatalf("Decode: %v", err)
 			}
 			if !maps.EqualFunc(got, tc.data, bytes.Equal) {
-				t.Errorf("decodeData(encodeData(%q)): got %q, want %q", tc.data, got, tc.data)
+				t.Errorf("Decode(Encode(%q)): got %q, want %q", tc.data, got, tc.data)
 			}
 		})
 	}
@@ -40,9 +40,9 @@ func TestDataRoundTrip(t *testing.T) {
 // Decoded values share the encoded bytes, but appending to one can't
 // overwrite another.
 func TestDecodedValuesAreCapped(t *testing.T) {
-	got, err := decodeData(encodeData(map[string][]byte{"a": []byte("1"), "b": []byte("2")}))
+	got, err := Decode(Encode(map[string][]byte{"a": []byte("1"), "b": []byte("2")}))
 	if err != nil {
-		t.Fatalf("decodeData: %v", err)
+		t.Fatalf("Decode: %v", err)
 	}
 	_ = append(got["a"], 'x')
 	_ = append(got["b"], 'x')
@@ -71,34 +71,61 @@ var corruptTests = []struct {
 	{"bytes after the last entry", []byte{1, 1, 1, 'a', 0, 0}},
 }
 
-func TestDecodeDataCorrupt(t *testing.T) {
+func TestDecodeCorrupt(t *testing.T) {
 	for _, tc := range corruptTests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeData(tc.in)
-			if !errors.Is(err, errCorruptData) {
-				t.Errorf("decodeData(%x): got %q, error %v; want error %v", tc.in, got, err, errCorruptData)
+			got, err := Decode(tc.in)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Decode(%x): got %q, error %v; want error %v", tc.in, got, err, ErrCorrupt)
 			}
 		})
 	}
 }
 
-// Stored data is trusted, but a damaged file must give an error, never a
+// Stored data is trusted, but a damaged database must give an error, never a
 // panic.
-func FuzzDecodeData(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	for _, tc := range roundTripTests {
-		f.Add(encodeData(tc.data))
+		f.Add(Encode(tc.data))
 	}
 	for _, tc := range corruptTests {
 		f.Add(tc.in)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := decodeData(in)
+		got, err := Decode(in)
 		if err != nil {
 			return
 		}
-		again, err := decodeData(encodeData(got))
+		again, err := Decode(Encode(got))
 		if err != nil || !maps.EqualFunc(again, got, bytes.Equal) {
-			t.Errorf("decodeData(encodeData(%q)): got %q, error %v; want %q", got, again, err, got)
+			t.Errorf("Decode(Encode(%q)): got %q, error %v; want %q", got, again, err, got)
 		}
 	})
+}
+
+func TestDecodeHash(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		ok   bool
+	}{
+		{"32 bytes", bytes.Repeat([]byte{7}, 32), true},
+		{"none", nil, false},
+		{"31 bytes", bytes.Repeat([]byte{7}, 31), false},
+		{"33 bytes", bytes.Repeat([]byte{7}, 33), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecodeHash(tc.in)
+			if !tc.ok {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("DecodeHash(%x): got %x, error %v; want error %v", tc.in, got, err, ErrCorrupt)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got[:], tc.in) {
+				t.Errorf("DecodeHash(%x): got %x, error %v; want %x", tc.in, got, err, tc.in)
+			}
+		})
+	}
 }

@@ -1,20 +1,43 @@
-package sqlite
+// Package datacodec reads and writes the binary columns of the SQL session
+// stores (store/sqlite, store/postgres): a record's data, in one compact
+// value per record, and its hash.
+//
+//	b := datacodec.Encode(r.Data) // into the data column
+//	...
+//	r.Data, err = datacodec.Decode(b) // an error wrapping ErrCorrupt if damaged
+//	r.Hash, err = datacodec.DecodeHash(hash)
+package datacodec
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"time"
+
+	"github.com/tetherauth/tether/session"
 )
+
+// ErrCorrupt: a stored value can't be decoded. The stores wrap it in every
+// error about damaged stored data, a record's hash among it.
+var ErrCorrupt = errors.New("corrupt session data")
+
+// DecodeHash returns the hash stored as b, or an error wrapping ErrCorrupt
+// if b is not one.
+func DecodeHash(b []byte) (session.Hash, error) {
+	if len(b) != len(session.Hash{}) {
+		return session.Hash{}, fmt.Errorf("%w: hash of %d bytes", ErrCorrupt, len(b))
+	}
+	return session.Hash(b), nil
+}
 
 // dataFormat is the first byte of encoded session data, so that another
 // encoding can follow one day.
 const dataFormat = 1
 
-// encodeData encodes session data as one compact value: nothing at all for
+// Encode encodes session data as one compact value: nothing at all for
 // no data; otherwise dataFormat, the number of entries, and each entry as
 // its key and its value, both preceded by their length (lengths and count
 // as uvarints). It never returns nil (which would be stored as NULL).
-func encodeData(m map[string][]byte) []byte {
+func Encode(m map[string][]byte) []byte {
 	if len(m) == 0 {
 		return []byte{}
 	}
@@ -34,16 +57,16 @@ func encodeData(m map[string][]byte) []byte {
 	return b
 }
 
-// decodeData decodes what encodeData encoded. It returns an error wrapping
-// errCorruptData for anything else, and never panics. The values share b's
+// Decode decodes what Encode encoded. It returns an error wrapping
+// ErrCorrupt for anything else, and never panics. The values share b's
 // memory (each capped to its own length, so appending to one can't
 // overwrite the next): b must be the caller's to give.
-func decodeData(b []byte) (map[string][]byte, error) {
+func Decode(b []byte) (map[string][]byte, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
 	if b[0] != dataFormat {
-		return nil, fmt.Errorf("%w: unknown format %d", errCorruptData, b[0])
+		return nil, fmt.Errorf("%w: unknown format %d", ErrCorrupt, b[0])
 	}
 	b = b[1:]
 	n, err := uvarint(&b)
@@ -51,7 +74,7 @@ func decodeData(b []byte) (map[string][]byte, error) {
 		return nil, err
 	}
 	if n > uint64(len(b))/2 { // every entry takes at least two bytes
-		return nil, fmt.Errorf("%w: %d entries in %d bytes", errCorruptData, n, len(b))
+		return nil, fmt.Errorf("%w: %d entries in %d bytes", ErrCorrupt, n, len(b))
 	}
 	m := make(map[string][]byte, n)
 	for range n {
@@ -64,12 +87,12 @@ func decodeData(b []byte) (map[string][]byte, error) {
 			return nil, err
 		}
 		if _, dup := m[string(k)]; dup {
-			return nil, fmt.Errorf("%w: key %q twice", errCorruptData, k)
+			return nil, fmt.Errorf("%w: key %q twice", ErrCorrupt, k)
 		}
 		m[string(k)] = v
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last entry", errCorruptData, len(b))
+		return nil, fmt.Errorf("%w: %d bytes after the last entry", ErrCorrupt, len(b))
 	}
 	return m, nil
 }
@@ -81,7 +104,7 @@ func chunk(b *[]byte) ([]byte, error) {
 		return nil, err
 	}
 	if n > uint64(len(*b)) {
-		return nil, fmt.Errorf("%w: length %d with %d bytes left", errCorruptData, n, len(*b))
+		return nil, fmt.Errorf("%w: length %d with %d bytes left", ErrCorrupt, n, len(*b))
 	}
 	c := (*b)[:n:n]
 	*b = (*b)[n:]
@@ -92,13 +115,8 @@ func chunk(b *[]byte) ([]byte, error) {
 func uvarint(b *[]byte) (uint64, error) {
 	n, size := binary.Uvarint(*b)
 	if size <= 0 {
-		return 0, fmt.Errorf("%w: bad length", errCorruptData)
+		return 0, fmt.Errorf("%w: bad length", ErrCorrupt)
 	}
 	*b = (*b)[size:]
 	return n, nil
-}
-
-// fromMicros is the time, in UTC, of a stored Unix microsecond count.
-func fromMicros(us int64) time.Time {
-	return time.UnixMicro(us).UTC()
 }
