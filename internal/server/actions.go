@@ -115,11 +115,18 @@ func (s *server) verify(ctx context.Context, u *account.User, pw string) (ok, re
 func (s *server) rehash(ctx context.Context, u *account.User, pw string) {
 	h, err := s.hasher.Hash(ctx, pw)
 	if err == nil {
-		err = s.accounts.SetPassword(ctx, u.ID, h)
+		err = s.setPassword(ctx, u.ID, h)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "rehashing a password", "user_id", u.ID, "err", err)
 	}
+}
+
+// setPassword stores the password hash of the user with that id and drops
+// the user from the cache.
+func (s *server) setPassword(ctx context.Context, id, hash string) error {
+	defer s.users.forget(id)
+	return s.accounts.SetPassword(ctx, id, hash)
 }
 
 // startSession ends the request's session, if any, and starts a new one for
@@ -152,13 +159,24 @@ func (s *server) meta(r *http.Request) session.Meta {
 }
 
 // whoami returns the request's session and its user, or errSignedOut when
-// there is no session or its user is gone or disabled.
+// there is no session or its user is gone or disabled. The user may come
+// from the cache (see userCache): its password hash is not for checking a
+// password; whoamiFresh's is.
 func (s *server) whoami(r *http.Request) (*session.Session, *account.User, error) {
+	return s.signedIn(r, s.users.get)
+}
+
+// whoamiFresh is whoami reading the user from the account store.
+func (s *server) whoamiFresh(r *http.Request) (*session.Session, *account.User, error) {
+	return s.signedIn(r, s.accounts.ByID)
+}
+
+func (s *server) signedIn(r *http.Request, byID func(ctx context.Context, id string) (*account.User, error)) (*session.Session, *account.User, error) {
 	sess := session.FromContext(r.Context())
 	if sess == nil {
 		return nil, nil, errSignedOut
 	}
-	u, err := s.accounts.ByID(r.Context(), sess.UserID)
+	u, err := byID(r.Context(), sess.UserID)
 	switch {
 	case errors.Is(err, account.ErrNotFound):
 		return nil, nil, errSignedOut
@@ -240,7 +258,7 @@ func (s *server) revokeOthers(r *http.Request) error {
 // not changed (CHG-04). It returns the fresh session, whose cookie it sets.
 func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current, next string) (*session.Session, error) {
 	ctx := r.Context()
-	_, u, err := s.whoami(r)
+	_, u, err := s.whoamiFresh(r)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +303,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	// The caller's old session is dead now: the fresh cookie goes out even
 	// if storing the hash fails below.
 	s.sessions.SetCookie(w, token, fresh)
-	if err := s.accounts.SetPassword(ctx, u.ID, hash); err != nil {
+	if err := s.setPassword(ctx, u.ID, hash); err != nil {
 		return nil, fmt.Errorf("change password: %w", err)
 	}
 	s.audit(r, "password-change", u.Name, "outcome", "success", "user_id", u.ID, "session_id", fresh.ID)

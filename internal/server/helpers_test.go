@@ -114,7 +114,7 @@ func (f *failingStore) RevokeUser(ctx context.Context, userID string, keep *sess
 
 // harness is one server with its stores.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	clock    *testkit.Clock
 	store    *failingStore
@@ -134,7 +134,7 @@ type harnessOpts struct {
 	hasher  password.HasherConfig
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	ctx := t.Context()
 	h := &harness{
@@ -194,6 +194,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		Setup:          o.setup,
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,
+		Now:            h.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +224,7 @@ func (h *harness) addUser(name, pw string, admin bool) *account.User {
 
 // client is a browser-like client: a cookie jar, redirects not followed.
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	h  *harness
 	hc *http.Client
 }
@@ -247,7 +248,7 @@ type response struct {
 }
 
 // decodeJSON decodes the body into v.
-func (r *response) decodeJSON(t *testing.T, v any) {
+func (r *response) decodeJSON(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(r.body), v); err != nil {
 		t.Fatalf("body %q: %v", r.body, err)
@@ -255,7 +256,7 @@ func (r *response) decodeJSON(t *testing.T, v any) {
 }
 
 // errorCode is the "error" member of a JSON error body.
-func (r *response) errorCode(t *testing.T) string {
+func (r *response) errorCode(t testing.TB) string {
 	t.Helper()
 	var e errorBody
 	r.decodeJSON(t, &e)
@@ -357,7 +358,7 @@ func (c *client) setCookie(name, value string) {
 }
 
 // formToken returns the csrf token of the form posting to action in page.
-func formToken(t *testing.T, page, action string) string {
+func formToken(t testing.TB, page, action string) string {
 	t.Helper()
 	_, form, ok := strings.Cut(page, `action="`+action+`"`)
 	const field = `name="csrf_token" value="`

@@ -86,13 +86,26 @@ type Config struct {
 	// Ready reports whether the server can serve (its stores answer);
 	// GET /readyz calls it.
 	Ready func(ctx context.Context) error
+	// UserCacheTTL is how long a node may answer signed-in requests with
+	// a user it read from Accounts, rather than read it again (see
+	// userCache). Default: DefaultUserCacheTTL; negative: no caching.
+	UserCacheTTL time.Duration
+	// Now is the clock of the user cache. Default: time.Now.
+	Now func() time.Time
 }
+
+// DefaultUserCacheTTL is Config.UserCacheTTL's default: a signed-in
+// request's account read is at most this old. What takes a user's access
+// away (disabling, a password change) revokes their sessions too, which
+// every node sees within milliseconds.
+const DefaultUserCacheTTL = time.Second
 
 // server holds what the handlers need; New builds it from Config.
 type server struct {
 	log      *slog.Logger
 	sessions *session.Manager
 	accounts account.Store
+	users    *userCache // whoami's reads of accounts
 	throttle Throttle
 	hasher   *password.Hasher
 	policy   password.Policy
@@ -150,6 +163,7 @@ func New(cfg Config) (http.Handler, error) {
 		ready:    cfg.Ready,
 		pages:    pages,
 	}
+	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
 	mux := http.NewServeMux()
 	addRoutes(mux, s)
 	var h http.Handler = mux
