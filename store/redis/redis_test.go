@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest"
 )
@@ -79,6 +81,40 @@ func TestSentinel(t *testing.T) {
 	if revoked := (session.Event{Kind: session.UserRevoked, UserID: "alice"}); storetest.Count(f.Events(), revoked) != 1 {
 		t.Errorf("events when the failed RevokeUser returned: got %s, want %s", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
 	}
+
+	// A primary that forgot the scripts (restarted, or promoted a moment
+	// ago with no replica yet) makes a replicated write wait once, not once
+	// for a NOSCRIPT answer and again for the retry.
+	c := two.Client()
+	if err := c.Do(t.Context(), c.B().ScriptFlush().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	before := waitCalls(t, c)
+	if err := two.RevokeUser(t.Context(), "alice", nil); !errors.Is(err, ErrNotReplicated) {
+		t.Errorf("RevokeUser after SCRIPT FLUSH: got error %v, want %v", err, ErrNotReplicated)
+	}
+	if n := waitCalls(t, c) - before; n != 1 {
+		t.Errorf("WAITs of one replicated write after SCRIPT FLUSH: %d, want 1", n)
+	}
+}
+
+// waitCalls returns how many WAIT commands c's primary has run.
+func waitCalls(t *testing.T, c rueidis.Client) int {
+	t.Helper()
+	info, err := c.Do(t.Context(), c.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_wait:calls="); ok {
+			n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			if err != nil {
+				t.Fatalf("INFO commandstats: %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // A Sentinel failover: the feed goes down and comes back on the new

@@ -170,37 +170,35 @@ func (s *Store) run(ctx context.Context, c call) rueidis.RedisResult {
 // too few by Options.WaitTimeout is an error wrapping ErrNotReplicated.
 // WAIT counts everything the connection's primary wrote up to c, so it
 // covers the earlier writes of the call on that primary too.
+//
+// A replicated call sends the script's source (EVAL), not its digest: a
+// NOSCRIPT answer would come after the WAIT that follows it in the
+// pipeline, which on a primary fresh from a failover, its replicas not yet
+// attached, waits the whole WaitTimeout for nothing. Creates and
+// revocations are not the hot path; the source is a kilobyte at most.
 func (s *Store) runReplicated(ctx context.Context, c call) rueidis.RedisResult {
 	if s.minReplicas == 0 {
 		return s.run(ctx, c)
 	}
-	return s.waitFor(ctx, func(full bool) rueidis.Completed { return c.command(s.client.B(), full) })
+	return s.waitFor(ctx, c.command(s.client.B(), true))
 }
 
-// waitFor sends the command build makes and a WAIT in one pipeline on one
-// connection (rueidis sends a keyless command of a pipeline to the node
-// of the keyed one), retrying with build(true) on NOSCRIPT.
-func (s *Store) waitFor(ctx context.Context, build func(full bool) rueidis.Completed) rueidis.RedisResult {
-	full := false
-	for {
-		wait := s.client.B().Wait().Numreplicas(int64(s.minReplicas)).Timeout(s.waitTimeout.Milliseconds()).Build()
-		res := s.client.DoMulti(ctx, build(full), wait)
-		if !full && isNoScript(res[0].Error()) {
-			full = true
-			continue
-		}
-		if err := res[0].Error(); err != nil {
-			return res[0]
-		}
-		n, err := res[1].AsInt64()
-		if err != nil {
-			return rueidis.NewErrorResult(err)
-		}
-		if n < int64(s.minReplicas) {
-			return rueidis.NewErrorResult(fmt.Errorf("%w: %d of %d replicas acknowledged within %v", ErrNotReplicated, n, s.minReplicas, s.waitTimeout))
-		}
+// waitFor sends cmd and a WAIT in one pipeline on one connection (rueidis
+// sends a keyless command of a pipeline to the node of the keyed one).
+func (s *Store) waitFor(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	wait := s.client.B().Wait().Numreplicas(int64(s.minReplicas)).Timeout(s.waitTimeout.Milliseconds()).Build()
+	res := s.client.DoMulti(ctx, cmd, wait)
+	if err := res[0].Error(); err != nil {
 		return res[0]
 	}
+	n, err := res[1].AsInt64()
+	if err != nil {
+		return rueidis.NewErrorResult(err)
+	}
+	if n < int64(s.minReplicas) {
+		return rueidis.NewErrorResult(fmt.Errorf("%w: %d of %d replicas acknowledged within %v", ErrNotReplicated, n, s.minReplicas, s.waitTimeout))
+	}
+	return res[0]
 }
 
 func isNoScript(err error) bool {

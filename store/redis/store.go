@@ -135,16 +135,14 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func (s *Store) create(ctx context.Context, r *session.Record) error {
 	hx, abs := hexHash(r.Hash), expireAt(r.AbsDeadline)
 	ptr := s.keys.pointer(hx)
-	setPtr := func(bool) rueidis.Completed {
-		return s.client.B().Set().Key(ptr).Value(r.UserID).Nx().PxatMillisecondsTimestamp(abs).Build()
-	}
+	setPtr := s.client.B().Set().Key(ptr).Value(r.UserID).Nx().PxatMillisecondsTimestamp(abs).Build()
 	// The pointer first: SET NX makes the hash unique. In a Cluster it is
 	// on another primary than the record, and needs a WAIT of its own.
 	var res rueidis.RedisResult
 	if s.minReplicas > 0 && s.target.mode == cluster {
 		res = s.waitFor(ctx, setPtr)
 	} else {
-		res = s.client.Do(ctx, setPtr(false))
+		res = s.client.Do(ctx, setPtr)
 	}
 	if err := res.Error(); rueidis.IsRedisNil(err) {
 		return fmt.Errorf("%w: hash taken", session.ErrConflict)
