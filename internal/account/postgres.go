@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tetherauth/tether/internal/pgmigrate"
+	"github.com/tetherauth/tether/store/postgres/pgmigrate"
 )
 
 // Postgres is the Store kept in tables users and settings of a PostgreSQL

@@ -4,12 +4,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
 )
 
 // newPostgres returns an opener of stores in a fresh PostgreSQL schema.
 func newPostgres(t *testing.T) opener {
-	newPool := testkit.PostgresSchema(t)
+	newPool := pgtest.Schema(t)
 	return func(now func() time.Time) (store, error) {
 		pool, err := newPool()
 		if err != nil {

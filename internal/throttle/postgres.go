@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tetherauth/tether/internal/pgmigrate"
+	"github.com/tetherauth/tether/store/postgres/pgmigrate"
 )
 
 // Postgres counts failures in table login_failures of a PostgreSQL schema

@@ -3,12 +3,12 @@ package throttle
 import (
 	"testing"
 
-	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
 )
 
 func TestPostgres(t *testing.T) {
 	runThrottleSuite(t, func(t *testing.T) opener {
-		newPool := testkit.PostgresSchema(t)
+		newPool := pgtest.Schema(t)
 		return func(cfg Config) (throttler, error) {
 			pool, err := newPool()
 			if err != nil {

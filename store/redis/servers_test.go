@@ -16,27 +16,14 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/tetherauth/tether/storetest"
 )
 
-// This file starts and finds the Redis servers the tests use. Library
-// packages don't import internal/testkit, so needService repeats its rule.
+// This file starts and finds the Redis servers the tests use.
 
 // sharedAddr is the machine's Redis, shared with other tests and CI: each
 // test keeps to a key prefix of its own and removes its keys.
 const sharedAddr = "127.0.0.1:6379"
-
-// needService skips the test, saying what is missing, or fails it when
-// TETHER_TEST_REQUIRE_SERVICES=1 (as internal/testkit.NeedService).
-func needService(t testing.TB, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("TETHER_TEST_REQUIRE_SERVICES") == "1" {
-		t.Fatalf("%s is required (TETHER_TEST_REQUIRE_SERVICES=1) but unavailable: %v", what, err)
-	}
-	t.Skipf("skipping: %s unavailable: %v (set TETHER_TEST_REQUIRE_SERVICES=1 to fail instead)", what, err)
-}
 
 // ping sends PING to addr and waits for PONG.
 func ping(addr string) error {
@@ -62,7 +49,7 @@ func ping(addr string) error {
 // sharedRedis returns the target of the machine's Redis.
 func sharedRedis(t testing.TB) target {
 	t.Helper()
-	needService(t, "Redis at "+sharedAddr, ping(sharedAddr))
+	storetest.NeedService(t, "Redis at "+sharedAddr, ping(sharedAddr))
 	return target{mode: standalone, addrs: []string{sharedAddr}}
 }
 
@@ -149,7 +136,7 @@ func newTestStore(t testing.TB, tg target, node string) *Store {
 func redisServer(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
-	needService(t, "redis-server (Debian package redis-server)", err)
+	storetest.NeedService(t, "redis-server (Debian package redis-server)", err)
 	return path
 }
 
@@ -220,7 +207,7 @@ func (s *server) restart(t testing.TB) {
 	t.Helper()
 	s.cmd = exec.Command(s.bin, s.args...)
 	if err := s.cmd.Start(); err != nil {
-		needService(t, "redis-server", err)
+		storetest.NeedService(t, "redis-server", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -254,7 +241,7 @@ func startCluster(t testing.TB) target {
 		addrs = append(addrs, s.addr)
 	}
 	cli, err := exec.LookPath("redis-cli")
-	needService(t, "redis-cli (Debian package redis-tools)", err)
+	storetest.NeedService(t, "redis-cli (Debian package redis-tools)", err)
 	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
@@ -297,7 +284,7 @@ func port(addr string) string {
 func redisCLI(t testing.TB, addr string, args ...string) string {
 	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
-	needService(t, "redis-cli (Debian package redis-tools)", err)
+	storetest.NeedService(t, "redis-cli (Debian package redis-tools)", err)
 	out, _ := exec.Command(cli, append([]string{"-h", "127.0.0.1", "-p", port(addr)}, args...)...).CombinedOutput()
 	return string(out)
 }

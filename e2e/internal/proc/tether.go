@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
 )
 
 // ServerRaceEnv, set to 1, builds the tether binary with -race. Off by
@@ -41,7 +41,7 @@ func BuildTether(t testing.TB, dir string) string {
 }
 
 // Accounts is a fresh PostgreSQL schema for tether's accounts: URL is the
-// --accounts of every node, the test database (testkit.PostgresEnv) with
+// --accounts of every node, the test database (pgtest.URLEnv) with
 // search_path set to the schema, which pgx passes to the server as a
 // runtime parameter of every connection.
 type Accounts struct {
@@ -50,23 +50,23 @@ type Accounts struct {
 	pool   *pgxpool.Pool
 }
 
-// NewAccounts makes the schema (testkit.PostgresSchema: skipped or failed
+// NewAccounts makes the schema (pgtest.Schema: skipped or failed
 // without PostgreSQL, dropped when the test ends).
 func NewAccounts(t testing.TB) *Accounts {
 	t.Helper()
-	newPool := testkit.PostgresSchema(t)
+	newPool := pgtest.Schema(t)
 	pool, err := newPool()
 	if err != nil {
 		t.Fatal(err)
 	}
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
-	raw := os.Getenv(testkit.PostgresEnv)
+	raw := os.Getenv(pgtest.URLEnv)
 	if raw == "" {
-		raw = testkit.DefaultPostgres
+		raw = pgtest.DefaultURL
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s: this test needs a postgres:// URL (tether's --accounts takes no other form)", testkit.PostgresEnv)
+		t.Fatalf("%s: this test needs a postgres:// URL (tether's --accounts takes no other form)", pgtest.URLEnv)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)

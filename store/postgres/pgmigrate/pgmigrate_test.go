@@ -9,8 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
 )
 
 // files returns a set of migration files, name to SQL.
@@ -67,7 +66,7 @@ func TestLoad(t *testing.T) {
 
 // newPool returns a pool on a fresh schema.
 func newPool(t *testing.T) *pgxpool.Pool {
-	pool, err := testkit.PostgresSchema(t)()
+	pool, err := pgtest.Schema(t)()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +163,7 @@ func TestRunFailureChangesNothing(t *testing.T) {
 // Nodes starting at once on a fresh schema, over several pools: none
 // fails, and each migration runs exactly once.
 func TestRunConcurrentStarts(t *testing.T) {
-	newPool := testkit.PostgresSchema(t)
+	newPool := pgtest.Schema(t)
 	var pools [2]*pgxpool.Pool
 	for i := range pools {
 		p, err := newPool()
