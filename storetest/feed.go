@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetherauth/tether/session"
 )
@@ -80,6 +81,25 @@ func (f *Feed) wait(stop <-chan struct{}, pred func([]session.Event) bool) bool 
 			return pred(f.events)
 		}
 	}
+}
+
+// awaitGuard bounds Await.
+const awaitGuard = 30 * time.Second
+
+// Await waits until f has delivered ev more often than before (a Count of
+// the events delivered earlier) and returns how often it has then. It is for
+// an event another process or node sends: it logs how long that took, and
+// fails the test after 30 s, a guard against a hang that measures nothing.
+func (f *Feed) Await(t testing.TB, before int, ev session.Event) int {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), awaitGuard)
+	defer cancel()
+	if !f.Wait(ctx, func(evs []session.Event) bool { return Count(evs, ev) > before }) {
+		t.Fatalf("events: got %s, want one more %s", Describe(f.Events()), Describe([]session.Event{ev}))
+	}
+	t.Logf("%s arrived after %v", Describe([]session.Event{ev}), time.Since(start))
+	return Count(f.Events(), ev)
 }
 
 // Stop cancels the watch, waits for Watch to return and returns what it

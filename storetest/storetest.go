@@ -35,8 +35,9 @@
 // Every record is built around a fixed time, so that no test depends on the
 // clock. Follow and Feed, which the suite uses for the Watch tests, are
 // exported for a backend's own feed tests (another process, another node),
-// with Has, Count and Describe to check what a Feed delivered, and Record
-// to make records for a backend's own tests.
+// with Feed.Await to wait for an event, Has, Count and Describe to check
+// what a Feed delivered, Record to make records for a backend's own tests,
+// and Bench for the timed loop of its benchmarks.
 package storetest
 
 import (

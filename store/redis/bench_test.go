@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/redis"
+	"github.com/tetherauth/tether/storetest"
 )
 
 // upStore signals when its feed first comes up, so that a benchmark starts
@@ -95,27 +96,9 @@ func load(b *testing.B, m *session.Manager, tokens []string, parallel bool) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	if !parallel {
-		i := 0
-		for b.Loop() {
-			if _, err := m.Load(b.Context(), tokens[i%len(tokens)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-		return
-	}
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := m.Load(context.Background(), tokens[i%len(tokens)]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
+	storetest.Bench(b, parallel, func(ctx context.Context, i int) error {
+		_, err := m.Load(ctx, tokens[i%len(tokens)])
+		return err
 	})
 }
 
@@ -157,27 +140,9 @@ func BenchmarkRueidisGET(b *testing.B) {
 			if err := c.Do(b.Context(), c.B().Set().Key(key).Value(value).Build()).Error(); err != nil {
 				b.Fatal(err)
 			}
-			get := func(ctx context.Context) error {
+			storetest.Bench(b, mode == "parallel", func(ctx context.Context, _ int) error {
 				_, err := c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
 				return err
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			if mode == "serial" {
-				for b.Loop() {
-					if err := get(b.Context()); err != nil {
-						b.Fatal(err)
-					}
-				}
-				return
-			}
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := get(context.Background()); err != nil {
-						b.Error(err)
-						return
-					}
-				}
 			})
 		})
 	}

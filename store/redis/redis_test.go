@@ -138,8 +138,8 @@ func TestSentinelFailover(t *testing.T) {
 	waitUntil(t, "Sentinel to start a failover", func() bool {
 		return strings.Contains(redisCLI(t, tg.addrs[0], "sentinel", "failover", sentinelMaster), "OK")
 	})
-	waitEvent(t, f, 0, feedDown)
-	waitEvent(t, f, 1, feedUp)
+	f.Await(t, 0, feedDown)
+	f.Await(t, 1, feedUp)
 	if after := slices.Sorted(maps.Keys(s.client.Nodes())); slices.Equal(after, before) {
 		t.Errorf("primary after the failover: got %v, want another than %v", after, before)
 	}

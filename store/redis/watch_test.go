@@ -4,31 +4,10 @@ import (
 	"context"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest"
 )
-
-// feedWait bounds the wait for an event another node published. It guards
-// against a hang, it measures nothing: the delay is logged, and the
-// benchmarks report it.
-const feedWait = 30 * time.Second
-
-// waitEvent fails the test unless f delivers one more ev than it had
-// delivered before (the count given) within feedWait, and returns the new
-// count.
-func waitEvent(t *testing.T, f *storetest.Feed, before int, ev session.Event) int {
-	t.Helper()
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(t.Context(), feedWait)
-	defer cancel()
-	if !f.Wait(ctx, func(evs []session.Event) bool { return storetest.Count(evs, ev) > before }) {
-		t.Fatalf("events: got %s, want one more %s", storetest.Describe(f.Events()), storetest.Describe([]session.Event{ev}))
-	}
-	t.Logf("%s arrived after %v", storetest.Describe([]session.Event{ev}), time.Since(start))
-	return storetest.Count(f.Events(), ev)
-}
 
 var (
 	feedUp   = session.Event{Kind: session.FeedUp}
@@ -57,15 +36,15 @@ func testFeedAcrossNodes(t *testing.T, tg target) {
 		r := storetest.Record(user, n)
 		mustSave(t, a, r) // create: no invalidation needed
 		mustSave(t, a, r)
-		waitEvent(t, f, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
+		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
 		if err := a.RevokeUser(t.Context(), user, nil); err != nil {
 			t.Fatalf("RevokeUser: %v", err)
 		}
-		waitEvent(t, f, 0, session.Event{Kind: session.UserRevoked, UserID: user})
+		f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: user})
 		if err := a.Delete(t.Context(), r.Hash); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
-		waitEvent(t, f, 1, session.Event{Kind: session.Changed, Hash: r.Hash})
+		f.Await(t, 1, session.Event{Kind: session.Changed, Hash: r.Hash})
 	}
 }
 
@@ -101,7 +80,7 @@ func TestFeedWithinProcess(t *testing.T) {
 	if err := other.RevokeUser(t.Context(), "marker", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
-	waitEvent(t, f, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
+	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
 	if got := storetest.Count(f.Events(), revoked); got != 1 {
 		t.Errorf("events: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
 	}
@@ -127,12 +106,12 @@ func testFeedRecovers(t *testing.T, tg target, kill func()) {
 	f := storetest.Follow(t, s)
 
 	kill()
-	waitEvent(t, f, 0, feedDown)
-	waitEvent(t, f, 1, feedUp)
+	f.Await(t, 0, feedDown)
+	f.Await(t, 1, feedUp)
 	if err := other.RevokeUser(t.Context(), "alice", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
-	waitEvent(t, f, 0, session.Event{Kind: session.UserRevoked, UserID: "alice"})
+	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "alice"})
 }
 
 func TestFeedRecoversFromClientKill(t *testing.T) {
@@ -150,12 +129,12 @@ func TestFeedRecoversFromRestart(t *testing.T) {
 	f := storetest.Follow(t, s)
 
 	srv.stop()
-	waitEvent(t, f, 0, feedDown)
+	f.Await(t, 0, feedDown)
 	if _, err := s.Get(t.Context(), storetest.Record("alice", 1).Hash); err == nil {
 		t.Errorf("Get with the server down: got no error, want one")
 	}
 	srv.restart(t)
-	waitEvent(t, f, 1, feedUp)
+	f.Await(t, 1, feedUp)
 	mustSave(t, s, storetest.Record("alice", 1))
 }
 
@@ -169,8 +148,8 @@ func TestFeedForeignMessage(t *testing.T) {
 	if err := admin.Do(t.Context(), admin.B().Publish().Channel(s.keys.channel()).Message("hello").Build()).Error(); err != nil {
 		t.Fatalf("PUBLISH: %v", err)
 	}
-	waitEvent(t, f, 0, feedDown)
-	waitEvent(t, f, 1, feedUp)
+	f.Await(t, 0, feedDown)
+	f.Await(t, 1, feedUp)
 }
 
 func TestWatchFeedUpWaitsForSubscription(t *testing.T) {
