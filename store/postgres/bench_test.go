@@ -1,0 +1,91 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/storetest"
+)
+
+// benchManager returns a Manager without its near-cache over a Store in a
+// fresh schema, and the tokens of n sessions of one user that it created,
+// each with a browser's user agent and a CSRF secret in its data.
+func benchManager(b *testing.B, n int) (*Store, *session.Manager, []string) {
+	b.Helper()
+	s := openStore(b, openPool(b, pgtest.Schema(b)), "")
+	m, err := session.NewManager(s, session.Config{CacheSize: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tokens := make([]string, n)
+	for i := range tokens {
+		meta := session.Meta{UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", IP: "192.0.2.1"}
+		tok, sess, err := m.Create(b.Context(), "bench@example.com", meta)
+		if err == nil {
+			_, err = m.PutString(b.Context(), sess, "csrf", "0123456789abcdef0123456789abcdef")
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens[i] = tok
+	}
+	return s, m, tokens
+}
+
+// benchLoop runs op in b's loop (storetest.Bench) after 16 untimed calls
+// that prepare its statement on the pool's connections.
+func benchLoop(b *testing.B, parallel bool, op func(ctx context.Context, i int) error) {
+	b.Helper()
+	for i := range 16 {
+		if err := op(b.Context(), i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	storetest.Bench(b, parallel, op)
+}
+
+var benchModes = []string{"serial", "parallel"}
+
+// BenchmarkManagerLoadPostgres: a session check without the near-cache,
+// one query on PostgreSQL. Compare with BenchmarkPgxSelect, sub-benchmark
+// by sub-benchmark.
+func BenchmarkManagerLoadPostgres(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			_, m, tokens := benchManager(b, 64)
+			benchLoop(b, mode == "parallel", func(ctx context.Context, i int) error {
+				_, err := m.Load(ctx, tokens[i%len(tokens)])
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkPgxSelect: the floor for BenchmarkManagerLoadPostgres, a bare
+// SELECT of a stored record's row by its hash, through the Store's own
+// pool, without the generation's check or decoding the data.
+func BenchmarkPgxSelect(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			s, _, _ := benchManager(b, 1)
+			records, err := s.List(b.Context(), "bench@example.com")
+			if err != nil || len(records) != 1 {
+				b.Fatalf("List: %d records, %v; want 1", len(records), err)
+			}
+			hash := records[0].Hash[:]
+			benchLoop(b, mode == "parallel", func(ctx context.Context, _ int) error {
+				var (
+					h, userAgent, data       []byte
+					id, user, ip             string
+					gen, version             int64
+					created, seen, idle, abs time.Time
+				)
+				return s.pool.QueryRow(ctx, `SELECT `+recordColumns+` FROM sessions s WHERE s.hash = $1`, hash).
+					Scan(&h, &id, &user, &gen, &version, &created, &seen, &idle, &abs, &userAgent, &ip, &data)
+			})
+		})
+	}
+}

@@ -1,0 +1,283 @@
+package postgres
+
+import (
+	"crypto/rand"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/storetest"
+)
+
+var (
+	feedUp   = session.Event{Kind: session.FeedUp}
+	feedDown = session.Event{Kind: session.FeedDown}
+)
+
+func revoke(t *testing.T, s *Store, user string) {
+	t.Helper()
+	if err := s.RevokeUser(t.Context(), user, nil); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+}
+
+// Every invalidating write through node A reaches a watcher of node B, on
+// a pool of its own, through PostgreSQL.
+func TestFeedAcrossNodes(t *testing.T) {
+	newPool := pgtest.Schema(t)
+	a := openStore(t, openPool(t, newPool), "a")
+	f := storetest.Follow(t, openStore(t, openPool(t, newPool), "b"))
+
+	for n := range 3 {
+		user := "user" + strconv.Itoa(n)
+		r := storetest.Record(user, n)
+		mustSave(t, a, r) // create: no invalidation needed
+		mustSave(t, a, r)
+		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
+		revoke(t, a, user)
+		f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: user})
+		if err := a.Delete(t.Context(), r.Hash); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		f.Await(t, 1, session.Event{Kind: session.Changed, Hash: r.Hash})
+	}
+}
+
+// A write through a Store reaches the watchers of every Store of this
+// process on the same schema before it returns, whatever pool they use,
+// and comes back from PostgreSQL to none of them a second time.
+func TestFeedWithinProcess(t *testing.T) {
+	newPool := pgtest.Schema(t)
+	a := openStore(t, openPool(t, newPool), "")
+	b := openStore(t, openPool(t, newPool), "")
+	if a.hub != b.hub {
+		t.Fatal("two Stores of one schema: got different hubs, want one")
+	}
+	f := storetest.Follow(t, b)
+	revoke(t, a, "alice")
+	revoked := session.Event{Kind: session.UserRevoked, UserID: "alice"}
+	if got := storetest.Count(f.Events(), revoked); got != 1 {
+		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	}
+
+	// A marker from another node: once it arrives, so would have the echo.
+	revoke(t, openStore(t, openPool(t, newPool), "other"), "marker")
+	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
+	if got := storetest.Count(f.Events(), revoked); got != 1 {
+		t.Errorf("events: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	}
+}
+
+// Schemas don't hear each other, though they share a database.
+func TestFeedSchemasApart(t *testing.T) {
+	here := pgtest.Schema(t)
+	f := storetest.Follow(t, openStore(t, openPool(t, here), ""))
+	revoke(t, openStore(t, openPool(t, pgtest.Schema(t)), "elsewhere"), "alice")
+
+	revoke(t, openStore(t, openPool(t, here), "other"), "marker")
+	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
+	if got := storetest.Count(f.Events(), session.Event{Kind: session.UserRevoked, UserID: "alice"}); got != 0 {
+		t.Errorf("events: got %s, want none of the other schema", storetest.Describe(f.Events()))
+	}
+}
+
+// reconfigured returns a new pool like pool but for what edit changes in
+// its configuration. It is closed when the test ends (before the schema
+// is dropped).
+func reconfigured(t *testing.T, pool *pgxpool.Pool, edit func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
+	cfg := pool.Config()
+	edit(cfg)
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// namedPool returns a new pool like pool whose connections carry an
+// application_name of their own, and that name: a way to find them in
+// pg_stat_activity.
+func namedPool(t *testing.T, pool *pgxpool.Pool) (*pgxpool.Pool, string) {
+	t.Helper()
+	name := "tether-test-" + rand.Text()
+	return reconfigured(t, pool, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["application_name"] = name
+	}), name
+}
+
+// Losing the listening connection is FeedDown, then FeedUp once listening
+// again, and invalidations flow again.
+func TestFeedRecoversFromTerminate(t *testing.T) {
+	admin := openPool(t, pgtest.Schema(t))
+	watched, name := namedPool(t, admin)
+	f := storetest.Follow(t, openStore(t, watched, ""))
+
+	var killed int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+		FROM pg_stat_activity WHERE application_name = $1`, name).Scan(&killed); err != nil || killed == 0 {
+		t.Fatalf("pg_terminate_backend: %d backends, error %v; want the watcher's at least", killed, err)
+	}
+	f.Await(t, 0, feedDown)
+	f.Await(t, 1, feedUp)
+	revoke(t, openStore(t, admin, "other"), "alice")
+	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "alice"})
+}
+
+// A listening connection that stops answering, without being closed, is
+// found out by the ping: FeedDown, then FeedUp once it answers again.
+func TestFeedNoticesSilentConnection(t *testing.T) {
+	admin := openPool(t, pgtest.Schema(t))
+	p := startProxy(t, net.JoinHostPort(admin.Config().ConnConfig.Host, strconv.Itoa(int(admin.Config().ConnConfig.Port))))
+	watched := reconfigured(t, admin, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", p.port(), nil
+	})
+	f := storetest.Follow(t, openStore(t, watched, ""))
+
+	p.freeze()
+	f.Await(t, 0, feedDown) // within about pingAfter + pingTimeout
+	p.thaw()
+	f.Await(t, 1, feedUp)
+	revoke(t, openStore(t, admin, "other"), "alice")
+	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "alice"})
+}
+
+// A notification on the channel that no Store sent can't be understood:
+// the watch starts over, so that caches are emptied, delivers nothing of
+// it, and goes on.
+func TestFeedForeignNotification(t *testing.T) {
+	newPool := pgtest.Schema(t)
+	s := openStore(t, openPool(t, newPool), "")
+	f := storetest.Follow(t, s)
+	admin := openPool(t, newPool)
+	junk := []string{"", "hello", "c0000000000000007" + hashHex + "00", "u+000000000000007alice", "C0000000000000007" + hashHex}
+	for _, payload := range junk {
+		if _, err := admin.Exec(t.Context(), `SELECT pg_notify($1, $2)`, s.channel, payload); err != nil {
+			t.Fatalf("pg_notify: %v", err)
+		}
+	}
+	// Notifications arrive in the order of their commits: once the marker
+	// is there, the junk was handled.
+	marker := session.Event{Kind: session.UserRevoked, UserID: "marker"}
+	revoke(t, openStore(t, admin, "other"), marker.UserID)
+	f.Await(t, 0, marker)
+	want := []session.Event{feedUp}
+	for range junk {
+		want = append(want, feedDown, feedUp)
+	}
+	if got := f.Events(); !slices.Equal(got, append(want, marker)) {
+		t.Errorf("events: got %s, want %s", storetest.Describe(got), storetest.Describe(append(want, marker)))
+	}
+}
+
+// Each running Watch takes a connection out of the pool, so that it holds
+// none of the pool's, and closes it when done.
+func TestWatchTakesItsConnectionOut(t *testing.T) {
+	admin := openPool(t, pgtest.Schema(t))
+	pool, name := namedPool(t, admin)
+	f := storetest.Follow(t, openStore(t, pool, ""))
+	if got := pool.Stat().AcquiredConns(); got != 0 {
+		t.Errorf("connections acquired from the pool while watching: got %d, want 0", got)
+	}
+	outside := func() int { // the backends of pool's configuration that pool doesn't hold
+		var n int
+		if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n - int(pool.Stat().TotalConns())
+	}
+	if got := outside(); got != 1 {
+		t.Errorf("connections outside the pool while watching: got %d, want 1", got)
+	}
+	f.Stop()
+	// The backend ends a moment after the connection is closed. The
+	// deadline guards against a hang, it measures nothing.
+	for deadline := time.Now().Add(30 * time.Second); outside() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections outside the pool after the watch: got %d, want 0", outside())
+		}
+	}
+}
+
+// proxy forwards TCP connections to a server, and can stop forwarding
+// without closing them: a network that drops everything.
+type proxy struct {
+	ln     net.Listener
+	gate   sync.RWMutex // held to write; freeze holds it until thaw
+	frozen atomic.Bool
+}
+
+// startProxy starts a proxy to addr, stopped when the test ends.
+func startProxy(t *testing.T, addr string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	t.Cleanup(func() {
+		p.thaw()
+		ln.Close()
+	})
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go p.pipe(client, server)
+			go p.pipe(server, client)
+		}
+	}()
+	return p
+}
+
+func (p *proxy) port() uint16 { return uint16(p.ln.Addr().(*net.TCPAddr).Port) }
+
+// pipe copies from src to dst while the gate is open, and closes both once
+// either fails.
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.gate.RLock()
+			_, werr := dst.Write(buf[:n])
+			p.gate.RUnlock()
+			if werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// freeze stops forwarding; thaw, if frozen, starts again.
+func (p *proxy) freeze() {
+	p.gate.Lock()
+	p.frozen.Store(true)
+}
+
+func (p *proxy) thaw() {
+	if p.frozen.CompareAndSwap(true, false) {
+		p.gate.Unlock()
+	}
+}
