@@ -28,7 +28,7 @@ type config struct {
 	TrustedProxies  []netip.Prefix
 	LogLevel        slog.Level
 	LogFormat       string
-	Sessions        string // "" for the Data file, else a Redis URL
+	Sessions        string // "" for the Data file, else a Redis or PostgreSQL URL
 	Accounts        string // "" for the Data file, else a PostgreSQL URL
 	MinReplicas     int
 	RedisPrefix     string // "" for store/redis's default
@@ -70,7 +70,7 @@ var (
 		func(c *config, v string) error { c.LogFormat = v; return nil }}
 
 	sessionsSetting = &setting{"sessions", "TETHER_SESSIONS", "",
-		"where sessions live: empty for the --data file, or redis://[user:pass@]host:port/db, rediss://..., redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,h2:p2",
+		"where sessions live: empty for the --data file, or redis://[user:pass@]host:port/db, rediss://..., redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,h2:p2, or postgres://user@host:port/db",
 		func(c *config, v string) error { c.Sessions = v; return nil }}
 	accountsSetting = &setting{"accounts", "TETHER_ACCOUNTS", "",
 		"where users and sign-in throttles live: empty for the --data file, or postgres://user@host:port/db",
@@ -215,7 +215,7 @@ func (c *config) check(p problems) {
 	if c.MinPassword < 8 || c.MinPassword > 64 {
 		p.add(minPasswordSetting, "%d: must be from 8 to 64 (PW-01: 64 characters are always allowed)", c.MinPassword)
 	}
-	if c.Sessions != "" {
+	if c.Sessions != "" && !isPostgresURL(c.Sessions) {
 		if err := redis.CheckURL(c.Sessions); err != nil {
 			p.add(sessionsSetting, "%v", err)
 		}
@@ -223,12 +223,13 @@ func (c *config) check(p problems) {
 	if c.Accounts != "" && !isPostgresURL(c.Accounts) {
 		p.add(accountsSetting, "%q: want empty (the --data file) or a postgres:// URL", redactURL(c.Accounts))
 	}
+	inRedis := c.Sessions != "" && !isPostgresURL(c.Sessions)
 	if c.MinReplicas < 0 {
 		p.add(minReplicasSetting, "%d: must be 0 or more", c.MinReplicas)
-	} else if c.MinReplicas > 0 && c.Sessions == "" {
+	} else if c.MinReplicas > 0 && !inRedis {
 		p.add(minReplicasSetting, "%d: only applies to sessions in Redis (--sessions redis://...)", c.MinReplicas)
 	}
-	if c.RedisPrefix != "" && c.Sessions == "" {
+	if c.RedisPrefix != "" && !inRedis {
 		p.add(redisPrefixSetting, "%q: only applies to sessions in Redis (--sessions redis://...)", c.RedisPrefix)
 	} else if strings.ContainsAny(c.RedisPrefix, "{}") {
 		p.add(redisPrefixSetting, "%q: must not contain { or } (they decide which keys share a cluster slot)", c.RedisPrefix)

@@ -129,6 +129,18 @@ var parseTests = []struct {
 		args:    []string{"--sessions", "memcached://127.0.0.1", "--accounts", "mysql://u:secret@db/x", "--redis-min-replicas", "-1", "--node-name", "a\nb"},
 		wantErr: []string{"--sessions", "--accounts", "--redis-min-replicas", "--node-name"},
 	},
+	{
+		name: "sessions and accounts in postgres",
+		args: []string{"--sessions", "postgres://tether@127.0.0.1/tether", "--accounts", "postgres://tether@127.0.0.1/tether"},
+		want: with(func(c *config) {
+			c.Sessions, c.Accounts = "postgres://tether@127.0.0.1/tether", "postgres://tether@127.0.0.1/tether"
+		}),
+	},
+	{
+		name:    "redis settings with sessions in postgres",
+		args:    []string{"--sessions", "postgresql://db/tether", "--redis-min-replicas", "1", "--redis-prefix", "x:"},
+		wantErr: []string{"--redis-min-replicas", "--redis-prefix"},
+	},
 	{name: "min replicas without redis", args: []string{"--redis-min-replicas", "2"}, wantErr: []string{"--redis-min-replicas"}},
 	{name: "redis prefix without redis", args: []string{"--redis-prefix", "x:"}, wantErr: []string{"--redis-prefix"}},
 	{

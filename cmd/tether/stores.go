@@ -14,13 +14,14 @@ import (
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/postgres"
 	"github.com/tetherauth/tether/store/redis"
 	"github.com/tetherauth/tether/store/sqlite"
 )
 
 // stores are what every command works on. By default everything is in the
-// SQLite file --data; --sessions moves sessions to Redis, --accounts moves
-// users and sign-in throttles to PostgreSQL. The file is opened only if
+// SQLite file --data; --sessions moves sessions to Redis or PostgreSQL,
+// --accounts moves users and sign-in throttles to PostgreSQL. The file is opened only if
 // something still lives in it.
 type stores struct {
 	sessions session.Store
@@ -57,12 +58,25 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		return db, nil
 	}
 
-	if isPostgresURL(c.Accounts) {
-		pool, err := pgxpool.New(ctx, c.Accounts)
-		if err != nil {
-			return nil, fmt.Errorf("accounts: %s: %w", redactURL(c.Accounts), err)
+	pools := map[string]*pgxpool.Pool{} // by URL: accounts and sessions in one database share one
+	openPool := func(url string) (*pgxpool.Pool, error) {
+		if p, ok := pools[url]; ok {
+			return p, nil
 		}
-		st.closers = append(st.closers, func() error { pool.Close(); return nil })
+		p, err := pgxpool.New(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", redactURL(url), err)
+		}
+		pools[url] = p
+		st.closers = append(st.closers, func() error { p.Close(); return nil })
+		return p, nil
+	}
+
+	if isPostgresURL(c.Accounts) {
+		pool, err := openPool(c.Accounts)
+		if err != nil {
+			return nil, fmt.Errorf("accounts: %w", err)
+		}
 		if st.accounts, err = account.NewPostgres(ctx, pool); err != nil {
 			return nil, err
 		}
@@ -82,14 +96,26 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		}
 	}
 
-	if c.Sessions != "" {
+	switch {
+	case isPostgresURL(c.Sessions):
+		pool, err := openPool(c.Sessions)
+		if err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		ps, err := postgres.New(ctx, pool, postgres.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		st.sessions = ps
+		st.closers = append(st.closers, ps.Close)
+	case c.Sessions != "":
 		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		st.sessions = rs
 		st.closers = append(st.closers, rs.Close)
-	} else {
+	default:
 		db, err := file()
 		if err != nil {
 			return nil, err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,37 +40,21 @@ func BuildTether(t testing.TB, dir string) string {
 }
 
 // Accounts is a fresh PostgreSQL schema for tether's accounts: URL is the
-// --accounts of every node, the test database (pgtest.URLEnv) with
-// search_path set to the schema, which pgx passes to the server as a
-// runtime parameter of every connection.
+// --accounts of every node (pgtest.URL).
 type Accounts struct {
-	URL    string
-	schema string
-	pool   *pgxpool.Pool
+	URL  string
+	pool *pgxpool.Pool
 }
 
 // NewAccounts makes the schema (pgtest.Schema: skipped or failed
 // without PostgreSQL, dropped when the test ends).
 func NewAccounts(t testing.TB) *Accounts {
 	t.Helper()
-	newPool := pgtest.Schema(t)
-	pool, err := newPool()
+	pool, err := pgtest.Schema(t)()
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
-	raw := os.Getenv(pgtest.URLEnv)
-	if raw == "" {
-		raw = pgtest.DefaultURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s: this test needs a postgres:// URL (tether's --accounts takes no other form)", pgtest.URLEnv)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return &Accounts{URL: u.String(), schema: schema, pool: pool}
+	return &Accounts{URL: pgtest.URL(t, pool), pool: pool}
 }
 
 // ExpectUsers fails t unless the schema holds exactly n users: the
@@ -80,7 +63,7 @@ func (a *Accounts) ExpectUsers(t testing.TB, n int) {
 	t.Helper()
 	var got int
 	if err := a.pool.QueryRow(t.Context(), "SELECT count(*) FROM users").Scan(&got); err != nil || got != n {
-		t.Fatalf("users in schema %s: %d, %v; want %d", a.schema, got, err, n)
+		t.Fatalf("users in the schema of %s: %d, %v; want %d", a.URL, got, err, n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -36,11 +37,7 @@ const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 // If the database can't be reached, Schema calls storetest.NeedService.
 func Schema(t testing.TB) (newPool func() (*pgxpool.Pool, error)) {
 	t.Helper()
-	url := os.Getenv(URLEnv)
-	if url == "" {
-		url = DefaultURL
-	}
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := pgxpool.ParseConfig(databaseURL())
 	if err != nil {
 		t.Fatalf("%s: %v", URLEnv, err)
 	}
@@ -82,4 +79,28 @@ func Schema(t testing.TB) (newPool func() (*pgxpool.Pool, error)) {
 		t.Cleanup(pool.Close)
 		return pool, nil
 	}
+}
+
+// databaseURL returns the URL of the test database.
+func databaseURL() string {
+	if u := os.Getenv(URLEnv); u != "" {
+		return u
+	}
+	return DefaultURL
+}
+
+// URL returns the URL of the test database with search_path set to the
+// schema of pool, one of Schema's: what another process (a tether command,
+// say) is given to work in that schema. pgx passes search_path to the
+// server as a run-time parameter of every connection.
+func URL(t testing.TB, pool *pgxpool.Pool) string {
+	t.Helper()
+	u, err := url.Parse(databaseURL())
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("%s: want a postgres:// URL, as tether takes", URLEnv)
+	}
+	q := u.Query()
+	q.Set("search_path", pool.Config().ConnConfig.RuntimeParams["search_path"])
+	u.RawQuery = q.Encode()
+	return u.String()
 }
