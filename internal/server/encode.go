@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // maxBody caps every request body (PW-04, MISC-03).
@@ -19,16 +21,31 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// bodies holds the buffers encode writes into: a signed-in request's
+// answer is encoded on every request, and a buffer that stays saves
+// allocating and growing one each time.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds what goes back to bodies, so that one big answer
+// doesn't keep its memory for good.
+const maxPooledBody = 64 << 10
+
 // encode writes v as the JSON body of a response with status.
 func encode(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	if err := json.NewEncoder(buf).Encode(v); err != nil { // with the newline after the value
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n')) // an error here means the client went away
+	w.Write(buf.Bytes()) // an error here means the client went away
 }
 
 // failJSON answers err as {"error":"code","message":"..."}.
