@@ -39,7 +39,9 @@ func encode(w http.ResponseWriter, status int, v any) {
 			bodies.Put(buf)
 		}
 	}()
-	if err := json.NewEncoder(buf).Encode(v); err != nil { // with the newline after the value
+	if a, ok := v.(jsonAppender); ok {
+		buf.Write(append(a.appendJSON(buf.AvailableBuffer()), '\n'))
+	} else if err := json.NewEncoder(buf).Encode(v); err != nil { // with the newline after the value
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
