@@ -42,12 +42,17 @@ const (
 	domain = "tether-csrf-v1\x00"
 )
 
+// domainBytes is domain as the MAC is fed it, converted once rather than
+// on every token: it is only ever read.
+var domainBytes = []byte(domain)
+
 // b64 is the only encoding tokens are accepted in: base64url, no padding,
 // zero trailing bits, so each token has exactly one spelling.
 var b64 = base64.RawURLEncoding.Strict()
 
-// tokenLen is the length of every token Token returns (86 characters).
-var tokenLen = b64.EncodedLen(rawSize)
+// tokenLen is the length of every token Token returns: b64.EncodedLen of
+// rawSize, 86 characters (a constant, for an array on the stack).
+const tokenLen = (rawSize*8 + 5) / 6
 
 // Protector issues and checks CSRF tokens and refuses cross-origin unsafe
 // requests. Its methods are safe for concurrent use; AddTrustedOrigin may be
@@ -84,7 +89,7 @@ func (p *Protector) mac(dst, binding []byte) []byte {
 	m := p.macs.Get().(hash.Hash)
 	defer p.macs.Put(m)
 	m.Reset()
-	m.Write([]byte(domain))
+	m.Write(domainBytes)
 	m.Write(binding)
 	return m.Sum(dst)
 }
@@ -104,7 +109,9 @@ func (p *Protector) Token(binding []byte) string {
 	rand.Read(mask) // never fails: crypto/rand crashes the program instead
 	p.mac(masked[:0], binding)
 	subtle.XORBytes(masked, masked, mask)
-	return b64.EncodeToString(raw[:])
+	var token [tokenLen]byte
+	b64.Encode(token[:], raw[:])
+	return string(token[:])
 }
 
 // Valid reports whether token was issued by Token for binding, under this

@@ -114,7 +114,11 @@ func TestCSRF02_TokensDifferPerCall(t *testing.T) {
 // binding)). Every node must agree on it, so the format is pinned here.
 func TestCSRF02_TokenFormat(t *testing.T) {
 	p := newProtector(t, testSecret)
-	raw, err := base64.RawURLEncoding.DecodeString(p.Token(alice))
+	tok := p.Token(alice)
+	if len(tok) != tokenLen || tokenLen != b64.EncodedLen(rawSize) {
+		t.Fatalf("token of %d characters, tokenLen %d; want %d for both", len(tok), tokenLen, b64.EncodedLen(rawSize))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
