@@ -89,3 +89,11 @@ func BenchmarkPgxSelect(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRevocationPropagation: from RevokeUser returning on node A to
+// node B refusing the session (storetest.RevocationPropagation), the two
+// nodes on pools of their own on one schema.
+func BenchmarkRevocationPropagation(b *testing.B) {
+	newPool := pgtest.Schema(b)
+	storetest.RevocationPropagation(b, openStore(b, openPool(b, newPool), "a"), openStore(b, openPool(b, newPool), "b"))
+}

@@ -2,65 +2,13 @@ package redis_test
 
 import (
 	"context"
-	"errors"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/redis"
 	"github.com/tetherauth/tether/storetest"
 )
-
-// upStore signals when its feed first comes up, so that a benchmark starts
-// with the near-cache in use, and hands every event the Manager handled to
-// seen, if set.
-type upStore struct {
-	*redis.Store
-	once sync.Once
-	up   chan struct{}
-	seen func(session.Event)
-}
-
-func (s *upStore) Watch(ctx context.Context, fn func(session.Event)) error {
-	return s.Store.Watch(ctx, func(ev session.Event) {
-		fn(ev)
-		if ev.Kind == session.FeedUp {
-			s.once.Do(func() { close(s.up) })
-		}
-		if s.seen != nil {
-			s.seen(ev)
-		}
-	})
-}
-
-// newManager returns a Manager over store, running (and so following the
-// feed) until the benchmark ends. With the near-cache on, it returns once
-// the feed is up. seen, if not nil, gets every event after the Manager.
-func newManager(b *testing.B, store *redis.Store, cfg session.Config, seen func(session.Event)) *session.Manager {
-	b.Helper()
-	s := &upStore{Store: store, up: make(chan struct{}), seen: seen}
-	m, err := session.NewManager(s, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.Run(ctx)
-	}()
-	b.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	if cfg.CacheSize >= 0 {
-		<-s.up
-	}
-	return m
-}
 
 // userAgent is a browser's, for records of a realistic size.
 const userAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
@@ -106,7 +54,7 @@ func load(b *testing.B, m *session.Manager, tokens []string, parallel bool) {
 // Redis behind it and the feed up.
 func BenchmarkManagerLoadCachedRedis(b *testing.B) {
 	store := redis.Nodes(b, 1)[0]
-	m := newManager(b, store, session.Config{}, nil)
+	m := storetest.RunManager(b, store, session.Config{}, nil)
 	tokens, _ := sessions(b, m, store, 1024)
 	load(b, m, tokens, true)
 }
@@ -118,7 +66,7 @@ func BenchmarkManagerLoadRedisMiss(b *testing.B) {
 	for _, mode := range []string{"serial", "parallel"} {
 		b.Run(mode, func(b *testing.B) {
 			store := redis.Nodes(b, 1)[0]
-			m := newManager(b, store, session.Config{CacheSize: -1}, nil)
+			m := storetest.RunManager(b, store, session.Config{CacheSize: -1}, nil)
 			tokens, _ := sessions(b, m, store, 64)
 			load(b, m, tokens, mode == "parallel")
 		})
@@ -132,7 +80,7 @@ func BenchmarkRueidisGET(b *testing.B) {
 	for _, mode := range []string{"serial", "parallel"} {
 		b.Run(mode, func(b *testing.B) {
 			store := redis.Nodes(b, 1)[0]
-			m := newManager(b, store, session.Config{CacheSize: -1}, nil)
+			m := storetest.RunManager(b, store, session.Config{CacheSize: -1}, nil)
 			_, r := sessions(b, m, store, 1)
 			c := store.Client()
 			key := store.KeyPrefix() + "bench-get"
@@ -148,48 +96,9 @@ func BenchmarkRueidisGET(b *testing.B) {
 	}
 }
 
-// BenchmarkRevocationPropagation: two nodes, A and B, each a Manager over
-// a Store of its own. Each op creates a session on A, loads it on B (into
-// B's near-cache), revokes the user on A, waits for B's feed to deliver
-// the revocation and loads the session on B again, which must refuse it.
-// It reports how long after RevokeUser returned on A that refusal came:
-// p50-µs, p99-µs and max-µs over the run (run it with -benchtime 1000x for
-// 1,000 revocations). It waits on the feed rather than polling B in a
-// loop, which on a small machine would take the CPU the feed needs.
+// BenchmarkRevocationPropagation: from RevokeUser returning on node A to
+// node B refusing the session (storetest.RevocationPropagation).
 func BenchmarkRevocationPropagation(b *testing.B) {
-	const user = "revoked@example.com"
 	nodes := redis.Nodes(b, 2)
-	revoked := make(chan struct{}, 1)
-	a := newManager(b, nodes[0], session.Config{}, nil)
-	nb := newManager(b, nodes[1], session.Config{}, func(ev session.Event) {
-		if ev.Kind == session.UserRevoked && ev.UserID == user {
-			revoked <- struct{}{}
-		}
-	})
-	ctx := b.Context()
-	var delays []time.Duration
-	b.ReportAllocs()
-	for b.Loop() {
-		tok, _, err := a.Create(ctx, user, session.Meta{UserAgent: userAgent})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := nb.Load(ctx, tok); err != nil {
-			b.Fatal(err)
-		}
-		if err := a.RevokeUser(ctx, user, nil); err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		<-revoked
-		if _, err := nb.Load(ctx, tok); !errors.Is(err, session.ErrNoSession) {
-			b.Fatalf("Load on B after the revocation reached it: got error %v, want %v", err, session.ErrNoSession)
-		}
-		delays = append(delays, time.Since(start))
-	}
-	slices.Sort(delays)
-	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	b.ReportMetric(µs(delays[len(delays)/2]), "p50-µs")
-	b.ReportMetric(µs(delays[(len(delays)-1)*99/100]), "p99-µs")
-	b.ReportMetric(µs(delays[len(delays)-1]), "max-µs")
+	storetest.RevocationPropagation(b, nodes[0], nodes[1])
 }
