@@ -66,6 +66,15 @@ func testGetMissing(t *testing.T, s session.Store, _ func() error) {
 	checkDead(t, s, newRecord("alice", 1).Hash) // store with another record
 }
 
+// A hash asked for before its session existed is found once it does: a
+// store may not remember that it found nothing.
+func testGetAfterMiss(t *testing.T, s session.Store, _ func() error) {
+	r := newRecord("alice", 1)
+	checkDead(t, s, r.Hash)
+	create(t, s, r)
+	checkRecord(t, mustGet(t, s, r.Hash), r)
+}
+
 // The records Get and List return are the caller's to keep and change.
 func testGetReturnsCopy(t *testing.T, s session.Store, _ func() error) {
 	r := create(t, s, newRecord("alice", 1))

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (session.Store, func() error)
 		{"CreateDuplicateHash", testCreateDuplicateHash},
 		{"CreateDuplicateID", testCreateDuplicateID},
 		{"GetMissing", testGetMissing},
+		{"GetAfterMiss", testGetAfterMiss},
 		{"GetReturnsCopy", testGetReturnsCopy},
 		{"SaveKeepsNoReference", testSaveKeepsNoReference},
 		{"DataRoundTrip", testDataRoundTrip},

@@ -28,8 +28,7 @@ func Nodes(t testing.TB, n int) []*Store {
 // Client returns the rueidis client of s.
 func (s *Store) Client() rueidis.Client { return s.client }
 
-// KeyPrefix returns the key prefix of s.
-func (s *Store) KeyPrefix() string { return s.keys.prefix }
-
-// StoredSize returns the size of r as Redis stores it.
-func StoredSize(r *session.Record) int { return len(encodeStored(r)) }
+// RecordKey returns the key of the record r in s.
+func (s *Store) RecordKey(r *session.Record) string {
+	return recordKey(s.keys.user(r.UserID), hexHash(r.Hash))
+}

@@ -1,7 +1,6 @@
 // Package redis is tether's session store for more than one node: a
 // session.Store in Redis, standalone, under Sentinel or in a Cluster,
-// through github.com/redis/rueidis (RESP3, auto-pipelining, server-assisted
-// client-side caching). It needs Redis 6.2 or later, with a maxmemory
+// through github.com/redis/rueidis (RESP3, auto-pipelining). It needs Redis 6.2 or later, with a maxmemory
 // policy that evicts nothing (noeviction), and, if Redis is to keep its
 // data across a restart, the append-only file (appendonly yes): an evicted
 // generation, or one restored from a snapshot older than the revocation,
@@ -52,15 +51,19 @@
 // from the user's key start: same tag, same slot.
 //
 // Get knows only the hash. It reads the pointer (in the hash's own slot)
-// with client-side caching: the pointer never changes while the session
-// lives, so after a node's first Get of a session the pointer costs no
-// round trip. Then one MGET of the record and the user's generation (both
-// in the user's slot) is one round trip, one atomic read, and no script;
-// Get answers the record only if its generation is current. A cached
-// pointer that leads to no record is checked again without the cache
-// before Get answers session.ErrNotFound. Creating a session sets the
-// pointer first (SET NX: it also makes the hash unique), then the record;
-// Delete removes the record, then the pointer.
+// once per node: a session's owner never changes, so the Store remembers
+// the owners it has read (up to 50,000, then it starts over) and needs no
+// invalidation for them; a remembered owner whose record is gone means
+// the session is gone. Owners not found are not remembered. Then one MGET
+// of the record and the user's generation (both in the user's slot) is one
+// round trip, one atomic read, and no script; Get answers the record only
+// if its generation is current. Creating a session sets the pointer first
+// (SET NX: it also makes the hash unique), then the record; Delete removes
+// the record, then the pointer.
+//
+// (rueidis's server-assisted client-side caching would keep the pointers
+// too, but costs more per read than a map and tracks keys that never
+// change; the client runs without it.)
 //
 // A read (Get, List) that fails on the network is sent again up to three
 // times within about 150 ms; then the call fails, and the Manager answers
@@ -189,6 +192,7 @@ type Store struct {
 	waitTimeout time.Duration
 	log         *slog.Logger
 	hub         *hub
+	owners      owners       // the pointers Get has read
 	watches     feed.Watches // the running Watch calls, and whether the store is closed
 }
 
@@ -271,10 +275,9 @@ func clientOption(t target, opts Options) rueidis.ClientOption {
 		Dialer:           net.Dialer{Timeout: cmp.Or(opts.DialTimeout, defaultDialTimeout), KeepAlive: time.Second},
 		ConnWriteTimeout: cmp.Or(opts.Timeout, defaultTimeout),
 		RetryDelay:       retryDelay,
-		// The client-side cache holds the pointers Get reads, about 200
-		// bytes each: 32 MiB per connection is some 150,000 sessions. An
-		// evicted pointer costs one more round trip, once.
-		CacheSizeEachConn: 32 << 20,
+		// Nothing is read through rueidis's client-side cache: the one
+		// value worth keeping, a session's owner, never changes (owners).
+		DisableCache: true,
 	}
 	if t.tls {
 		o.TLSConfig = opts.TLSConfig.Clone()

@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,11 +12,6 @@ import (
 
 	"github.com/tetherauth/tether/session"
 )
-
-// pointerCacheTTL bounds how long a node keeps a pointer in its
-// client-side cache; Redis also drops it there when the key changes or
-// expires.
-const pointerCacheTTL = time.Hour
 
 // cleanupTimeout bounds the undoing of a half-done create, which runs even
 // when the caller's context is done.
@@ -30,45 +24,37 @@ func (s *Store) Get(ctx context.Context, h session.Hash) (*session.Record, error
 		return nil, closedError("get")
 	}
 	hx := hexHash(h)
-	user, cached, err := s.owner(ctx, hx, true)
+	user, err := s.owner(ctx, h, hx)
 	if err != nil {
 		return nil, s.fail("get", err)
 	}
 	r, err := s.read(ctx, user, hx, h)
-	if errors.Is(err, errNoRecord) && cached {
-		// The cached pointer may be older than the session (a hash
-		// asked for before it was created): ask Redis itself.
-		if user, _, err = s.owner(ctx, hx, false); err != nil {
-			return nil, s.fail("get", err)
-		}
-		r, err = s.read(ctx, user, hx, h)
-	}
 	if err != nil {
 		return nil, s.fail("get", err)
 	}
 	return r, nil
 }
 
+// owner returns the user the session under h (hx in hex) belongs to, or ""
+// if there is none: from s.owners, or else from the pointer in Redis.
+func (s *Store) owner(ctx context.Context, h session.Hash, hx string) (string, error) {
+	if user := s.owners.get(h); user != "" {
+		return user, nil
+	}
+	user, err := s.client.Do(ctx, s.client.B().Get().Key(s.keys.pointer(hx)).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	s.owners.put(h, user)
+	return user, nil
+}
+
 // errNoRecord: read found no record (as opposed to a revoked one). It
 // wraps session.ErrNotFound.
 var errNoRecord = fmt.Errorf("%w: no record", session.ErrNotFound)
-
-// owner reads the pointer of the hash hx: the user the session belongs to,
-// or "" if there is none. With useCache it may answer from the
-// client-side cache, and says whether it did.
-func (s *Store) owner(ctx context.Context, hx string, useCache bool) (user string, cached bool, err error) {
-	var res rueidis.RedisResult
-	if useCache {
-		res = s.client.DoCache(ctx, s.client.B().Get().Key(s.keys.pointer(hx)).Cache(), pointerCacheTTL)
-	} else {
-		res = s.client.Do(ctx, s.client.B().Get().Key(s.keys.pointer(hx)).Build())
-	}
-	user, err = res.ToString()
-	if rueidis.IsRedisNil(err) {
-		err = nil
-	}
-	return user, res.IsCacheHit(), err
-}
 
 // read reads the record of user under hx with the user's generation, in
 // one MGET (both keys share the user's slot).
@@ -222,7 +208,7 @@ func (s *Store) Delete(ctx context.Context, h session.Hash) error {
 	}
 	defer s.hub.Publish(session.Event{Kind: session.Changed, Hash: h}) // even if it failed
 	hx := hexHash(h)
-	user, _, err := s.owner(ctx, hx, false)
+	user, err := s.owner(ctx, h, hx)
 	if err != nil {
 		return s.fail("delete", err)
 	}
