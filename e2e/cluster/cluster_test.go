@@ -26,20 +26,43 @@ const (
 // own.
 func TestCluster(t *testing.T) {
 	began := time.Now()
-	c := newCluster(t, "alice", "bob", "carol", "dave", "erin", "frank")
-	var names []string
-	for _, n := range c.nodes {
-		names = append(names, n.name+" "+n.addr)
-	}
-	t.Logf("up in %v: redis %s, %s, nginx %s", time.Since(began).Round(time.Millisecond),
-		c.redis.addr, strings.Join(names, ", "), strings.TrimPrefix(c.lb, "http://"))
-
+	c := startCluster(t, sessionsInRedis)
 	t.Run("1_SpreadOverNodes", func(t *testing.T) { testSpread(t, c) })
 	t.Run("2_PasswordChangeRefusedEverywhere", func(t *testing.T) { testPasswordChange(t, c) })
 	t.Run("3_DeviceSignedOutOnARefusedOnBC", func(t *testing.T) { testRevokeDevice(t, c) })
 	t.Run("4_NodeStoppedAndStarted", func(t *testing.T) { testNodeRestart(t, c) })
 	t.Run("5_RedisRestarted", func(t *testing.T) { testRedisRestart(t, c) })
 	t.Logf("whole test: %v", time.Since(began).Round(time.Millisecond))
+}
+
+// TestClusterSessionsInPostgres: the same nodes with their sessions in
+// PostgreSQL (--sessions postgres://...), revocations travelling by
+// LISTEN/NOTIFY; what doesn't concern Redis holds the same.
+func TestClusterSessionsInPostgres(t *testing.T) {
+	began := time.Now()
+	c := startCluster(t, sessionsInPostgres)
+	t.Run("1_SpreadOverNodes", func(t *testing.T) { testSpread(t, c) })
+	t.Run("2_PasswordChangeRefusedEverywhere", func(t *testing.T) { testPasswordChange(t, c) })
+	t.Run("3_DeviceSignedOutOnARefusedOnBC", func(t *testing.T) { testRevokeDevice(t, c) })
+	t.Run("4_NodeStoppedAndStarted", func(t *testing.T) { testNodeRestart(t, c) })
+	t.Logf("whole test: %v", time.Since(began).Round(time.Millisecond))
+}
+
+// startCluster starts a cluster with its sessions where sessions says, and
+// logs where everything listens.
+func startCluster(t *testing.T, sessions string) *cluster {
+	began := time.Now()
+	c := newCluster(t, sessions, "alice", "bob", "carol", "dave", "erin", "frank")
+	names := []string{"sessions in " + sessions}
+	if c.redis != nil {
+		names = append(names, "redis "+c.redis.addr)
+	}
+	for _, n := range c.nodes {
+		names = append(names, n.name+" "+n.addr)
+	}
+	t.Logf("up in %v: %s, nginx %s", time.Since(began).Round(time.Millisecond),
+		strings.Join(names, ", "), strings.TrimPrefix(c.lb, "http://"))
+	return c
 }
 
 // testSpread: sign in once; the 30 following requests are spread over all

@@ -7,12 +7,14 @@
 // The test starts every process itself: its own redis-server on a free
 // port, with its data in the run's directory (never the machine's shared
 // Redis, which it restarts), a fresh PostgreSQL schema (see
-// internal/testkit), the nodes and nginx. It shows, through nginx, that
-// requests spread over the nodes, that a password change or a revoked
-// device is refused by every node on its next request (and prints how long
-// after the acknowledgement), that a node can be stopped and started
-// without a failed request, and what a Redis restart does with and without
-// its data.
+// store/postgres/pgtest), the nodes and nginx. TestCluster shows, through
+// nginx, that requests spread over the nodes, that a password change or a
+// revoked device is refused by every node on its next request (and prints
+// how long after the acknowledgement), that a node can be stopped and
+// started without a failed request, and what a Redis restart does with and
+// without its data. TestClusterSessionsInPostgres shows the same but the
+// Redis restart with the sessions in the PostgreSQL schema too
+// (--sessions postgres://...), revocations travelling by LISTEN/NOTIFY.
 //
 // The package has only tests:
 //

@@ -24,12 +24,12 @@ const nginxTemplate = "../../examples/nginx/nginx.conf.tmpl"
 // A cluster is everything one test runs: Redis, three tether nodes, nginx.
 type cluster struct {
 	*web.Client
-	run   *proc.Run // the processes, and the run's directory: logs, Redis's data, nginx's prefix
-	bin   string    // the tether binary
-	pg    string    // the PostgreSQL URL of the test's schema
-	redis *redisServer
-	nodes []*node // node-a, node-b, node-c
-	lb    string  // nginx: http://127.0.0.1:PORT
+	run   *proc.Run    // the processes, and the run's directory: logs, Redis's data, nginx's prefix
+	bin   string       // the tether binary
+	pg    string       // the PostgreSQL URL of the test's schema
+	redis *redisServer // nil with the sessions in PostgreSQL
+	nodes []*node      // node-a, node-b, node-c
+	lb    string       // nginx: http://127.0.0.1:PORT
 	nginx *proc.Proc
 }
 
@@ -52,21 +52,29 @@ type redisServer struct {
 // url is the --sessions URL of the nodes.
 func (r *redisServer) url() string { return "redis://" + r.addr + "/0" }
 
-// newCluster checks for the services, builds tether, and starts Redis,
-// creates users, starts the three nodes and nginx in front of them. All is
-// torn down when the test ends, failed or not.
-func newCluster(t *testing.T, users ...string) *cluster {
+// Where a cluster keeps its sessions.
+const (
+	sessionsInRedis    = "redis"    // a redis-server of the test's own
+	sessionsInPostgres = "postgres" // the accounts' schema
+)
+
+// newCluster checks for the services, builds tether, starts Redis if the
+// sessions are there, creates users, starts the three nodes and nginx in
+// front of them. All is torn down when the test ends, failed or not.
+func newCluster(t *testing.T, sessions string, users ...string) *cluster {
 	t.Helper()
 	nginxBin, err := proc.LookPath("nginx", "/usr/sbin/nginx")
 	testkit.NeedService(t, "nginx", err)
-	redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
-	testkit.NeedService(t, "redis-server", err)
 	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
 	c := &cluster{run: proc.NewRun(t, "tether-cluster-"), Client: web.NewClient(t)}
 	c.pg = accounts.URL
 	c.bin = proc.BuildTether(t, c.run.Dir)
-	c.redis = c.startRedis(t, redisBin)
+	if sessions == sessionsInRedis {
+		redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
+		testkit.NeedService(t, "redis-server", err)
+		c.redis = c.startRedis(t, redisBin)
+	}
 
 	for _, name := range users {
 		c.cli(t, password+"\n", "user", "add", name, "--password-stdin")
@@ -93,7 +101,11 @@ func newCluster(t *testing.T, users ...string) *cluster {
 
 // storeFlags are the flags of every tether command of the cluster.
 func (c *cluster) storeFlags() []string {
-	return []string{"--data", filepath.Join(c.run.Dir, "unused.db"), "--sessions", c.redis.url(), "--accounts", c.pg}
+	sessions := c.pg
+	if c.redis != nil {
+		sessions = c.redis.url()
+	}
+	return []string{"--data", filepath.Join(c.run.Dir, "unused.db"), "--sessions", sessions, "--accounts", c.pg}
 }
 
 // cli runs a tether command on the cluster's stores with stdin as its
