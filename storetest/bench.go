@@ -42,6 +42,29 @@ func Bench(b *testing.B, parallel bool, op func(ctx context.Context, i int) erro
 	})
 }
 
+// UserAgent is a browser's, for records of a realistic size.
+const UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+
+// Sessions creates n sessions of user through m, each with a browser's
+// user agent and a CSRF secret in its data, as a benchmark's working set,
+// and returns their tokens.
+func Sessions(b *testing.B, m *session.Manager, user string, n int) []string {
+	b.Helper()
+	ctx := b.Context()
+	tokens := make([]string, n)
+	for i := range tokens {
+		tok, s, err := m.Create(ctx, user, session.Meta{UserAgent: UserAgent, IP: "192.0.2.1"})
+		if err == nil {
+			_, err = m.PutString(ctx, s, "csrf", "0123456789abcdef0123456789abcdef")
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens[i] = tok
+	}
+	return tokens
+}
+
 // watchedStore tells when its feed first comes up, and hands every event
 // the Manager handled to seen, if set.
 type watchedStore struct {
@@ -112,7 +135,7 @@ func RevocationPropagation(b *testing.B, nodeA, nodeB session.Store) {
 	var delays []time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
-		tok, _, err := a.Create(ctx, user, session.Meta{UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"})
+		tok, _, err := a.Create(ctx, user, session.Meta{UserAgent: UserAgent})
 		if err != nil {
 			b.Fatal(err)
 		}

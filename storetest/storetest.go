@@ -154,7 +154,7 @@ func Record(user string, n int) *session.Record {
 		LastSeen:     created,
 		IdleDeadline: created.Add(30 * time.Minute),
 		AbsDeadline:  created.Add(12 * time.Hour),
-		UserAgent:    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+		UserAgent:    UserAgent,
 		IP:           "192.0.2.1",
 		Data:         map[string][]byte{"csrf": []byte("0123456789abcdef"), "theme": []byte("dark")},
 	}

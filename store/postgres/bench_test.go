@@ -20,18 +20,7 @@ func benchManager(b *testing.B, n int) (*Store, *session.Manager, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tokens := make([]string, n)
-	for i := range tokens {
-		meta := session.Meta{UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", IP: "192.0.2.1"}
-		tok, sess, err := m.Create(b.Context(), "bench@example.com", meta)
-		if err == nil {
-			_, err = m.PutString(b.Context(), sess, "csrf", "0123456789abcdef0123456789abcdef")
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		tokens[i] = tok
-	}
+	tokens := storetest.Sessions(b, m, "bench@example.com", n)
 	return s, m, tokens
 }
 

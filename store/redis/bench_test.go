@@ -9,25 +9,12 @@ import (
 	"github.com/tetherauth/tether/storetest"
 )
 
-// userAgent is a browser's, for records of a realistic size.
-const userAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
-
-// sessions creates n sessions of one user through m, each with a CSRF
-// secret in its data, and returns their tokens and their records.
+// sessions creates n sessions of one user through m (storetest.Sessions)
+// and returns their tokens and their records.
 func sessions(b *testing.B, m *session.Manager, store *redis.Store, n int) ([]string, []*session.Record) {
 	b.Helper()
 	ctx := b.Context()
-	tokens := make([]string, n)
-	for i := range tokens {
-		tok, s, err := m.Create(ctx, "bench@example.com", session.Meta{UserAgent: userAgent, IP: "192.0.2.1"})
-		if err == nil {
-			_, err = m.PutString(ctx, s, "csrf", "0123456789abcdef0123456789abcdef")
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		tokens[i] = tok
-	}
+	tokens := storetest.Sessions(b, m, "bench@example.com", n)
 	list, err := store.List(ctx, "bench@example.com")
 	if err != nil || len(list) != n {
 		b.Fatalf("List: %d records, %v; want %d", len(list), err, n)
