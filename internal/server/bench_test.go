@@ -15,7 +15,7 @@ import (
 
 func BenchmarkServeHealthz(b *testing.B) {
 	h := newHarness(b, harnessOpts{plain: true})
-	benchmarkServe(b, h, newRequest(b, "/healthz", nil))
+	benchmarkServe(b, h, newRequest("/healthz", nil))
 }
 
 func BenchmarkServeMe(b *testing.B) {
@@ -24,10 +24,10 @@ func BenchmarkServeMe(b *testing.B) {
 	c := h.client()
 	c.login("alice", alicePW)
 	cookie := &http.Cookie{Name: sessionCookie, Value: c.cookie(sessionCookie)}
-	benchmarkServe(b, h, newRequest(b, "/api/v1/me", cookie))
+	benchmarkServe(b, h, newRequest("/api/v1/me", cookie))
 }
 
-func newRequest(b *testing.B, path string, cookie *http.Cookie) *http.Request {
+func newRequest(path string, cookie *http.Cookie) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, path, nil)
 	if cookie != nil {
 		r.AddCookie(cookie)
