@@ -160,8 +160,8 @@ func (s *server) meta(r *http.Request) session.Meta {
 
 // whoami returns the request's session and its user, or errSignedOut when
 // there is no session or its user is gone or disabled. The user may come
-// from the cache (see userCache): its password hash is not for checking a
-// password; whoamiFresh's is.
+// from the cache (see userCache), without its password hash: checking a
+// password takes whoamiFresh's.
 func (s *server) whoami(r *http.Request) (*session.Session, *account.User, error) {
 	return s.signedIn(r, s.users.get)
 }

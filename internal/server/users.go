@@ -18,7 +18,8 @@ import (
 // milliseconds; the session check refuses the request before whoami reads
 // the user. The account read is a second check, and the cache bounds its
 // staleness by ttl (DefaultUserCacheTTL). Writes through this server drop
-// the entry at once; sign-in and password checks never use the cache.
+// the entry at once; sign-in and password checks never use the cache, and
+// a cached copy has no password hash, so one that did would fail closed.
 type userCache struct {
 	ttl  time.Duration // <= 0: no caching
 	now  func() time.Time
@@ -67,6 +68,7 @@ func (c *userCache) get(ctx context.Context, id string) (*account.User, error) {
 	if err != nil {
 		return nil, err
 	}
+	u.PasswordHash = "" // never checked against a cached user: see whoami
 	c.mu.Lock()
 	if len(c.users) >= maxCachedUsers {
 		c.pruneLocked(now)

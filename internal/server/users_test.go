@@ -65,6 +65,16 @@ func TestUserCache(t *testing.T) {
 			t.Fatalf("store reads after forget: %d, want 2", l.calls)
 		}
 	})
+	t.Run("NoPasswordHashKept", func(t *testing.T) {
+		c := newUserCache(time.Minute, clock.Now, func(_ context.Context, id string) (*account.User, error) {
+			return &account.User{ID: id, PasswordHash: "$argon2id$..."}, nil
+		})
+		for _, read := range []string{"the store's", "the cache's"} {
+			if got := get(t, c, "a").PasswordHash; got != "" {
+				t.Fatalf("%s user: hash %q, want none", read, got)
+			}
+		}
+	})
 	t.Run("CallerOwnsTheUser", func(t *testing.T) {
 		c, _ := newCache(time.Minute)
 		get(t, c, "a").Disabled = true
