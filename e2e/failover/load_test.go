@@ -273,7 +273,9 @@ func (l *load) check(ctx context.Context, w, n int, s *session) int {
 		o.wrong = "no answer"
 	case r.Status == http.StatusServiceUnavailable:
 	case r.Status == http.StatusUnauthorized:
-		if o.state == live {
+		// A revocation another worker began while this check was in
+		// flight may have been applied before the check was served.
+		if o.state == live && l.stateOf(s) == live {
 			o.wrong = "a session whose sign-in was acknowledged is refused"
 		}
 	case r.Status != http.StatusOK:
@@ -289,6 +291,13 @@ func (l *load) check(ctx context.Context, w, n int, s *session) int {
 	}
 	l.record(ctx, o)
 	return o.status
+}
+
+// stateOf returns what the test knows of s now.
+func (l *load) stateOf(s *session) state {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return s.state
 }
 
 // revoke revokes target on node n, by signing it out or by DELETE from
