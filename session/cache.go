@@ -129,7 +129,7 @@ func (c *cache) removeUser(userID string) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		for h, s := range sh.m {
-			if s.UserID == userID {
+			if s.userID == userID {
 				delete(sh.m, h)
 			}
 		}

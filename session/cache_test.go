@@ -49,7 +49,7 @@ func (s *feedStore) restore() {
 func TestCacheServesFromMemory(t *testing.T) {
 	store := &recordingStore{Store: newMemory(t)}
 	m := newManager(t, store, session.Config{})
-	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	for range 10 {
 		if _, err := m.Load(ctx, token); err != nil {
 			t.Fatal(err)
@@ -68,7 +68,7 @@ func TestCacheRevocationReachesOtherManagerAtOnce(t *testing.T) {
 	sessions := map[string]*session.Session{}
 	for _, name := range []string{"one", "all1", "all2"} {
 		user := "user:" + name[:3]
-		tok, s, _ := a.Create(ctx, user, session.Meta{})
+		tok, s := mustCreate(t, a, user, session.Meta{})
 		if _, err := b.Load(ctx, tok); err != nil { // now in b's cache
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestCacheBypassedWhileFeedIsDown(t *testing.T) {
 	inner := newMemory(t)
 	store := &feedStore{recordingStore: &recordingStore{Store: inner}}
 	m := newManager(t, store, session.Config{})
-	token, s, _ := m.Create(ctx, "user:alice", session.Meta{})
+	token, s := mustCreate(t, m, "user:alice", session.Meta{})
 	if _, err := m.Load(ctx, token); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestCacheBypassedWhileFeedIsDown(t *testing.T) {
 	}
 
 	store.restore()
-	tok2, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	tok2, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	m.Load(ctx, tok2)
 	_, before = store.counts()
 	m.Load(ctx, tok2)
@@ -128,16 +128,16 @@ func TestCacheBypassedWhileFeedIsDown(t *testing.T) {
 // sessionHash finds the store key of s through the store's listing.
 func sessionHash(t *testing.T, store session.Store, s *session.Session) session.Hash {
 	t.Helper()
-	list, err := store.List(ctx, s.UserID)
+	list, err := store.List(ctx, s.UserID())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range list {
-		if r.ID == s.ID {
+		if r.ID == s.ID() {
 			return r.Hash
 		}
 	}
-	t.Fatalf("session %s not in the store", s.ID)
+	t.Fatalf("session %s not in the store", s.ID())
 	return session.Hash{}
 }
 
@@ -150,7 +150,7 @@ func TestCacheNoStaleEntryAfterRevocationRace(t *testing.T) {
 	managers := []*session.Manager{newManager(t, store, session.Config{}), newManager(t, store, session.Config{})}
 	for round := range 50 {
 		user := "user:race"
-		token, _, err := managers[0].Create(ctx, user, session.Meta{})
+		token, _, err := managers[0].Create(ctx, ticket(t, managers[0], user), session.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}

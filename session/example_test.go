@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,8 +27,20 @@ func Example() {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		// ... check the user's password first ...
-		token, s, err := m.Create(r.Context(), "user:alice", session.Meta{UserAgent: r.UserAgent()})
+		// Begin before reading the credential: a password change or a
+		// revocation that lands while it is checked makes Create fail
+		// (SES-12).
+		t, err := m.Begin(r.Context(), "user:alice")
+		if err != nil {
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+			return
+		}
+		// ... read the user's password hash and check the password ...
+		token, s, err := m.Create(r.Context(), t, session.Meta{UserAgent: r.UserAgent()})
+		if errors.Is(err, session.ErrRevoked) {
+			http.Error(w, "the password changed meanwhile: sign in again", http.StatusUnauthorized)
+			return
+		}
 		if err != nil {
 			http.Error(w, "try again later", http.StatusServiceUnavailable)
 			return
@@ -40,7 +53,7 @@ func Example() {
 			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
 		}
-		io.WriteString(w, s.UserID)
+		io.WriteString(w, s.UserID())
 	})
 	h := m.Middleware(mux)
 
@@ -63,8 +76,19 @@ func ExampleManager_RevokeUser() {
 	store := memory.New()
 	m, _ := session.NewManager(store, session.Config{})
 
-	laptop, _, _ := m.Create(ctx, "user:alice", session.Meta{UserAgent: "laptop"})
-	_, phone, _ := m.Create(ctx, "user:alice", session.Meta{UserAgent: "phone"})
+	signIn := func(device string) (string, *session.Session) {
+		t, err := m.Begin(ctx, "user:alice")
+		if err != nil {
+			panic(err)
+		}
+		token, s, err := m.Create(ctx, t, session.Meta{UserAgent: device})
+		if err != nil {
+			panic(err)
+		}
+		return token, s
+	}
+	laptop, _ := signIn("laptop")
+	_, phone := signIn("phone")
 
 	if err := m.RevokeUser(ctx, "user:alice", phone); err != nil {
 		panic(err)
@@ -72,7 +96,7 @@ func ExampleManager_RevokeUser() {
 	_, err := m.Load(ctx, laptop)
 	fmt.Println(err)
 	list, _ := m.List(ctx, "user:alice")
-	fmt.Println(len(list), list[0].UserAgent)
+	fmt.Println(len(list), list[0].UserAgent())
 	// Output:
 	// session: no valid session
 	// 1 phone

@@ -117,3 +117,24 @@ func (s *recordingStore) counts() (saves, gets int) {
 	defer s.mu.Unlock()
 	return len(s.saved), s.gets
 }
+
+// ticket begins a sign-in of user through m, failing the test if it can't.
+func ticket(t testing.TB, m *session.Manager, user string) session.Ticket {
+	t.Helper()
+	tk, err := m.Begin(ctx, user)
+	if err != nil {
+		t.Fatalf("Begin(%q): %v", user, err)
+	}
+	return tk
+}
+
+// mustCreate creates a session of user through m, failing the test if it
+// can't.
+func mustCreate(t testing.TB, m *session.Manager, user string, meta session.Meta) (string, *session.Session) {
+	t.Helper()
+	token, s, err := m.Create(ctx, ticket(t, m, user), meta)
+	if err != nil {
+		t.Fatalf("Create(%q): %v", user, err)
+	}
+	return token, s
+}

@@ -52,6 +52,12 @@ type Config struct {
 	// CacheSize is about how many sessions the near-cache holds. Default
 	// 65536; a negative value disables it.
 	CacheSize int
+	// MaxPerUser caps each user's live sessions (SES-13): when a new
+	// session would pass it, the user's session closest to its end (the
+	// least recently used) is signed out to make room. It bounds what
+	// listing or revoking a user's sessions costs the store. Default
+	// DefaultMaxPerUser; at most 10000.
+	MaxPerUser int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger gets the manager's few messages (feed lost and recovered,
@@ -62,6 +68,14 @@ type Config struct {
 	// 503, SES-11). It must not serve the request as signed in.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
+
+// DefaultMaxPerUser is Config.MaxPerUser's default: more devices than a
+// person signs in from, few enough that listing them is cheap.
+const DefaultMaxPerUser = 100
+
+// maxMaxPerUser bounds Config.MaxPerUser, so that no setting makes a
+// per-user operation unbounded.
+const maxMaxPerUser = 10000
 
 // Sweeper is implemented by stores that can forget expired records
 // themselves; Run calls it every Config.SweepInterval. Stores with native
@@ -130,6 +144,9 @@ func (c *Config) setDefaults() error {
 	if c.CacheSize == 0 {
 		c.CacheSize = 65536
 	}
+	if c.MaxPerUser == 0 {
+		c.MaxPerUser = DefaultMaxPerUser
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -155,6 +172,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxDataSize < 0 {
 		errs = append(errs, errors.New("session: MaxDataSize must be positive"))
 	}
+	if c.MaxPerUser < 0 || c.MaxPerUser > maxMaxPerUser {
+		errs = append(errs, fmt.Errorf("session: MaxPerUser %d: want 1 to %d (SES-13)", c.MaxPerUser, maxMaxPerUser))
+	}
 	return errors.Join(errs...)
 }
 
@@ -177,13 +197,48 @@ type Meta struct {
 	IP        string
 }
 
-// Create starts a session for userID and returns its token, to be sent to
-// the client with SetCookie and never stored or logged (SES-02). Every call
-// makes a fresh token: sign in with Create, never by promoting an earlier
-// session (SES-03).
-func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string, *Session, error) {
+// A Ticket is what Begin read of a user before their credential was
+// checked. Create makes a session from it only while it is still current.
+// The zero Ticket creates nothing.
+type Ticket struct {
+	userID string
+	gen    uint64
+}
+
+// Begin starts a sign-in of userID: call it before reading the credential
+// you will check (the password hash, the disabled flag), then Create with
+// the Ticket once the check has passed. If the user's sessions are revoked
+// in between (a password change, a disabled account, "sign out
+// everywhere", on any node) Create fails with ErrRevoked, so a sign-in that
+// checked a credential that is no longer current never leaves a live
+// session behind (SES-12).
+//
+// Why the order matters: whoever changes a credential stores the new one
+// first and then revokes (RevokeUser). A sign-in that read the old
+// credential read it before that store, so Begin's read came before the
+// revocation as well, and either Create sees the revocation or the session
+// it makes is killed by it.
+func (m *Manager) Begin(ctx context.Context, userID string) (Ticket, error) {
 	if userID == "" {
-		return "", nil, errors.New("session: create: empty user id")
+		return Ticket{}, errors.New("session: begin: empty user id")
+	}
+	gen, err := m.store.Generation(ctx, userID)
+	if err != nil {
+		return Ticket{}, fmt.Errorf("session: begin: %w", err)
+	}
+	return Ticket{userID: userID, gen: gen}, nil
+}
+
+// Create starts a session for the user of t and returns its token, to be
+// sent to the client with SetCookie and never stored or logged (SES-02).
+// Every call makes a fresh token: sign in with Create, never by promoting
+// an earlier session (SES-03). It returns an error wrapping ErrRevoked if
+// the user's sessions were revoked since Begin (SES-12). If the user
+// already has Config.MaxPerUser sessions, the one closest to its end is
+// signed out (SES-13).
+func (m *Manager) Create(ctx context.Context, t Ticket, meta Meta) (string, *Session, error) {
+	if t.userID == "" {
+		return "", nil, errors.New("session: create: no ticket: call Begin before checking the credential")
 	}
 	now := m.cfg.Now()
 	abs := now.Add(m.cfg.AbsoluteTimeout)
@@ -191,7 +246,8 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 	r := &Record{
 		Hash:         h,
 		ID:           newID(),
-		UserID:       userID,
+		UserID:       t.userID,
+		Gen:          t.gen,
 		Created:      now,
 		LastSeen:     now,
 		IdleDeadline: earlier(now.Add(m.cfg.IdleTimeout), abs),
@@ -199,7 +255,7 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 		UserAgent:    truncate(meta.UserAgent, 256),
 		IP:           meta.IP,
 	}
-	if err := m.store.Save(ctx, r); err != nil {
+	if err := m.store.Create(ctx, r, CreateOptions{MaxPerUser: m.cfg.MaxPerUser}); err != nil {
 		return "", nil, fmt.Errorf("session: create: %w", err)
 	}
 	return token, newSession(r), nil
@@ -241,7 +297,7 @@ func (m *Manager) storeErr(op string, err error) error {
 // since it was last written, and returns the session as it now is.
 func (m *Manager) Touch(ctx context.Context, s *Session) (*Session, error) {
 	now := m.cfg.Now()
-	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
+	if now.Sub(s.lastSeen) < m.cfg.TouchInterval {
 		return s, nil
 	}
 	return m.update(ctx, s, func(r *Record) error {
@@ -252,22 +308,26 @@ func (m *Manager) Touch(ctx context.Context, s *Session) (*Session, error) {
 }
 
 // Rotate replaces s with a session under a new token and public id, with
-// the same user, data and absolute deadline, and kills s. Use it on
-// re-authentication and privilege change (SES-03).
+// the same user, data and absolute deadline, and kills s in the same atomic
+// change. Use it on re-authentication and privilege change (SES-03). It
+// returns ErrNoSession, and makes nothing, if s is no longer live: expired,
+// signed out, or revoked with its user's other sessions, on any node.
 func (m *Manager) Rotate(ctx context.Context, s *Session) (string, *Session, error) {
 	now := m.cfg.Now()
+	if !s.live(now) {
+		return "", nil, ErrNoSession
+	}
 	token, h := newToken()
 	r := s.record()
-	r.Hash, r.ID, r.Version, r.Gen = h, newID(), 0, 0
+	r.Hash, r.ID, r.Version = h, newID(), 0
 	r.LastSeen = now
 	r.IdleDeadline = earlier(now.Add(m.cfg.IdleTimeout), r.AbsDeadline)
-	if err := m.store.Save(ctx, r); err != nil {
-		return "", nil, fmt.Errorf("session: rotate: %w", err)
+	err := m.store.Create(ctx, r, CreateOptions{Replace: &s.hash, MaxPerUser: m.cfg.MaxPerUser})
+	if errors.Is(err, ErrRevoked) {
+		err = ErrNotFound
 	}
-	if err := m.store.Delete(ctx, s.hash); err != nil {
-		// Fail closed: the caller keeps neither.
-		err = errors.Join(err, m.store.Delete(ctx, h))
-		return "", nil, fmt.Errorf("session: rotate: %w", err)
+	if err != nil {
+		return "", nil, m.storeErr("rotate", err)
 	}
 	return token, newSession(r), nil
 }
@@ -305,7 +365,7 @@ func (m *Manager) RevokeID(ctx context.Context, userID, id string) error {
 // just changed their password, say (CHG-02).
 func (m *Manager) RevokeUser(ctx context.Context, userID string, keep *Session) error {
 	var kh *Hash
-	if keep != nil && keep.UserID == userID {
+	if keep != nil && keep.userID == userID {
 		kh = &keep.hash
 	}
 	if err := m.store.RevokeUser(ctx, userID, kh); err != nil {

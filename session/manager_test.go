@@ -21,7 +21,7 @@ func TestSES01_TokenIs256RandomBits(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{})
 	seen := map[string]bool{}
 	for range 100 {
-		token, s, err := m.Create(ctx, "user:alice", session.Meta{})
+		token, s, err := m.Create(ctx, ticket(t, m, "user:alice"), session.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func TestSES01_TokenIs256RandomBits(t *testing.T) {
 		if got, want := len(raw), 32; got != want {
 			t.Fatalf("token carries %d bytes, want %d", got, want)
 		}
-		if strings.Contains(token, "alice") || strings.Contains(token, s.ID) {
+		if strings.Contains(token, "alice") || strings.Contains(token, s.ID()) {
 			t.Fatalf("token %q carries user data or the public id", token)
 		}
 		if seen[token] {
@@ -45,7 +45,7 @@ func TestSES01_TokenIs256RandomBits(t *testing.T) {
 func TestSES02_StoreSeesOnlyTheHash(t *testing.T) {
 	store := &recordingStore{Store: newMemory(t)}
 	m := newManager(t, store, session.Config{})
-	token, s, err := m.Create(ctx, "user:alice", session.Meta{UserAgent: "ua", IP: "127.0.0.1"})
+	token, s, err := m.Create(ctx, ticket(t, m, "user:alice"), session.Meta{UserAgent: "ua", IP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestSES02_StoreSeesOnlyTheHash(t *testing.T) {
 
 func TestSES03_CreateAndRotateIssueFreshTokens(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{})
-	t1, s1, err := m.Create(ctx, "user:alice", session.Meta{})
+	t1, s1, err := m.Create(ctx, ticket(t, m, "user:alice"), session.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestSES03_CreateAndRotateIssueFreshTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if t2 == t1 || s2.ID == s1.ID {
+	if t2 == t1 || s2.ID() == s1.ID() {
 		t.Fatal("Rotate kept the token or the id")
 	}
 	if _, err := m.Load(ctx, t1); !errors.Is(err, session.ErrNoSession) {
@@ -91,7 +91,7 @@ func TestSES03_CreateAndRotateIssueFreshTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.UserID != "user:alice" || got.String("cart") != "3 apples" || !got.AbsDeadline().Equal(s1.AbsDeadline()) {
+	if got.UserID() != "user:alice" || got.String("cart") != "3 apples" || !got.AbsDeadline().Equal(s1.AbsDeadline()) {
 		t.Errorf("rotated session lost its user, data or absolute deadline: %+v", got)
 	}
 }
@@ -99,7 +99,7 @@ func TestSES03_CreateAndRotateIssueFreshTokens(t *testing.T) {
 func TestSES04_LoadRejectsWithoutAsking(t *testing.T) {
 	store := &recordingStore{Store: newMemory(t)}
 	m := newManager(t, store, session.Config{})
-	valid, _, err := m.Create(ctx, "user:alice", session.Meta{})
+	valid, _, err := m.Create(ctx, ticket(t, m, "user:alice"), session.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +137,14 @@ func TestSES07_IdleAndAbsoluteTimeouts(t *testing.T) {
 	})
 
 	t.Run("idle", func(t *testing.T) {
-		token, _, _ := m.Create(ctx, "user:idle", session.Meta{})
+		token, _ := mustCreate(t, m, "user:idle", session.Meta{})
 		clk.Advance(10 * time.Minute)
 		if _, err := m.Load(ctx, token); !errors.Is(err, session.ErrNoSession) {
 			t.Fatalf("after the idle timeout: got %v, want ErrNoSession", err)
 		}
 	})
 	t.Run("busy until absolute", func(t *testing.T) {
-		token, s, _ := m.Create(ctx, "user:busy", session.Meta{})
+		token, s := mustCreate(t, m, "user:busy", session.Meta{})
 		saves, _ := store.counts()
 		for elapsed := time.Duration(0); elapsed < time.Hour-5*time.Minute; elapsed += 5 * time.Minute {
 			clk.Advance(5 * time.Minute)
@@ -165,7 +165,7 @@ func TestSES07_IdleAndAbsoluteTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("touch at most once per interval", func(t *testing.T) {
-		_, s, _ := m.Create(ctx, "user:touch", session.Meta{})
+		_, s := mustCreate(t, m, "user:touch", session.Meta{})
 		saves, _ := store.counts()
 		for range 10 {
 			clk.Advance(5 * time.Second)
@@ -192,25 +192,25 @@ func TestSES10_ListAndRevoke(t *testing.T) {
 	var tokens []string
 	var sessions []*session.Session
 	for i := range 3 {
-		tok, s, err := m.Create(ctx, "user:alice", session.Meta{UserAgent: fmt.Sprint("device ", i), IP: "127.0.0.1"})
+		tok, s, err := m.Create(ctx, ticket(t, m, "user:alice"), session.Meta{UserAgent: fmt.Sprint("device ", i), IP: "127.0.0.1"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tokens, sessions = append(tokens, tok), append(sessions, s)
 	}
-	other, _, _ := m.Create(ctx, "user:bob", session.Meta{})
+	other, _ := mustCreate(t, m, "user:bob", session.Meta{})
 
 	list, err := m.List(ctx, "user:alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 3 || list[0].UserAgent != "device 0" || list[2].IP != "127.0.0.1" {
+	if len(list) != 3 || list[0].UserAgent() != "device 0" || list[2].IP() != "127.0.0.1" {
 		t.Fatalf("List: got %+v, want alice's 3 sessions oldest first", list)
 	}
-	if err := m.RevokeID(ctx, "user:bob", sessions[1].ID); !errors.Is(err, session.ErrNoSession) {
+	if err := m.RevokeID(ctx, "user:bob", sessions[1].ID()); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("bob revoking alice's session: got %v, want ErrNoSession", err)
 	}
-	if err := m.RevokeID(ctx, "user:alice", sessions[1].ID); err != nil {
+	if err := m.RevokeID(ctx, "user:alice", sessions[1].ID()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Load(ctx, tokens[1]); !errors.Is(err, session.ErrNoSession) {
@@ -232,7 +232,7 @@ func TestSES10_ListAndRevoke(t *testing.T) {
 func TestSES11_StoreErrorIsNotANoSession(t *testing.T) {
 	store := &recordingStore{Store: newMemory(t)}
 	m := newManager(t, store, session.Config{CacheSize: -1})
-	token, _, err := m.Create(ctx, "user:alice", session.Meta{})
+	token, _, err := m.Create(ctx, ticket(t, m, "user:alice"), session.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestDataConcurrentWritesKeepEachOther(t *testing.T) {
 	store := newMemory(t)
 	m1 := newManager(t, store, session.Config{})
 	m2 := newManager(t, store, session.Config{}) // a second node
-	token, _, err := m1.Create(ctx, "user:alice", session.Meta{})
+	token, _, err := m1.Create(ctx, ticket(t, m1, "user:alice"), session.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestDataConcurrentWritesKeepEachOther(t *testing.T) {
 
 func TestDataSizeCap(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{MaxDataSize: 100})
-	_, s, _ := m.Create(ctx, "user:alice", session.Meta{})
+	_, s := mustCreate(t, m, "user:alice", session.Meta{})
 	s, err := m.Put(ctx, s, "a", make([]byte, 90))
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +307,7 @@ func TestDataSizeCap(t *testing.T) {
 
 func TestDataTypedHelpers(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{})
-	_, s, _ := m.Create(ctx, "user:alice", session.Meta{})
+	_, s := mustCreate(t, m, "user:alice", session.Meta{})
 	s, _ = m.PutString(ctx, s, "name", "Alice")
 	s, _ = m.PutInt(ctx, s, "n", -42)
 	if got := s.String("name"); got != "Alice" {

@@ -7,49 +7,63 @@ import (
 	"time"
 )
 
+// LoadRequest is the session check of Middleware on its own, for a server
+// that answers its own errors (as http.CrossOriginProtection's Check is to
+// its Handler). It returns:
+//
+//   - nil and no error when r has no session cookie, or one whose token is
+//     malformed, unknown, expired or revoked: exactly as if there were no
+//     cookie (SES-04);
+//   - ErrDuplicateCookie when r carries the cookie twice (SES-06; Go's
+//     r.Cookie would silently take the first, which lets a sibling domain
+//     toss a cookie in ahead of ours);
+//   - a store error when the session can't be checked; the caller must not
+//     serve the request as signed in (SES-11);
+//   - else the live session, its idle deadline written back if
+//     TouchInterval has passed (SES-07).
+func (m *Manager) LoadRequest(r *http.Request) (*Session, error) {
+	cookies := r.CookiesNamed(m.cfg.CookieName)
+	switch len(cookies) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, ErrDuplicateCookie
+	}
+	ctx := r.Context()
+	s, err := m.Load(ctx, cookies[0].Value)
+	if err == nil {
+		s, err = m.Touch(ctx, s)
+	}
+	if errors.Is(err, ErrNoSession) {
+		return nil, nil
+	}
+	if err != nil {
+		m.logStoreError(ctx, err)
+		return nil, err
+	}
+	return s, nil
+}
+
 // Middleware loads the session named by the request's cookie into the
-// request's context (see FromContext) and calls next.
-//
-//   - No cookie, or one whose token is malformed, unknown, expired or
-//     revoked: next runs without a session, exactly as if there were no
-//     cookie (SES-04). The cookie is left alone, so the two cases can't be
-//     told apart from the response either.
-//   - The cookie twice: Config.ErrorHandler gets ErrDuplicateCookie and next
-//     does not run (SES-06; Go's r.Cookie would silently take the first,
-//     which lets a sibling domain toss a cookie in ahead of ours).
-//   - A store error: Config.ErrorHandler gets it and next does not run
-//     (SES-11).
-//   - A live session: its idle deadline is written back if TouchInterval
-//     has passed (SES-07), the response gets Cache-Control: no-store
-//     (SES-09), and next runs with the session.
-//
-// Every response gets Vary: Cookie, since it may depend on the cookie.
+// request's context (see FromContext) with LoadRequest, and calls next:
+// without a session when there is none (SES-04), with it when there is one,
+// the response then carrying Cache-Control: no-store (SES-09). A duplicated
+// cookie (SES-06) or a store error (SES-11) goes to Config.ErrorHandler
+// instead, and next does not run. Every response gets Vary: Cookie, since
+// it may depend on the cookie.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie")
-		cookies := r.CookiesNamed(m.cfg.CookieName)
-		if len(cookies) == 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if len(cookies) > 1 {
-			m.cfg.ErrorHandler(w, r, ErrDuplicateCookie)
-			return
-		}
-		ctx := r.Context()
-		s, err := m.Load(ctx, cookies[0].Value)
-		if err == nil {
-			s, err = m.Touch(ctx, s)
-		}
+		s, err := m.LoadRequest(r)
 		switch {
-		case errors.Is(err, ErrNoSession):
-			next.ServeHTTP(w, r)
 		case err != nil:
-			m.logStoreError(ctx, err)
 			m.cfg.ErrorHandler(w, r, err)
+		case s == nil:
+			next.ServeHTTP(w, r)
 		default:
 			w.Header().Set("Cache-Control", "no-store")
-			next.ServeHTTP(w, r.WithContext(WithSession(ctx, s)))
+			next.ServeHTTP(w, r.WithContext(WithSession(r.Context(), s)))
 		}
 	})
 }
@@ -85,7 +99,7 @@ func (m *Manager) ClearCookie(w http.ResponseWriter) {
 	})
 }
 
-// logStoreError logs a store error of the middleware, at most once a
+// logStoreError logs a store error of LoadRequest, at most once a
 // second with the count of those it left out: while the store is down,
 // every request fails, and one line per request would drown the log.
 func (m *Manager) logStoreError(ctx context.Context, err error) {

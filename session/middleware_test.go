@@ -17,7 +17,7 @@ import (
 // whoami answers the session's user, or "anonymous".
 var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	if s := session.FromContext(r.Context()); s != nil {
-		io.WriteString(w, s.UserID)
+		io.WriteString(w, s.UserID())
 		return
 	}
 	io.WriteString(w, "anonymous")
@@ -38,8 +38,8 @@ func TestSES04_BadTokensAreExactlyNoCookie(t *testing.T) {
 	clk := newClock()
 	m := newManager(t, newMemory(t), session.Config{Now: clk.Now})
 	h := m.Middleware(whoami)
-	expired, _, _ := m.Create(ctx, "user:alice", session.Meta{})
-	revoked, rs, _ := m.Create(ctx, "user:alice", session.Meta{})
+	expired, _ := mustCreate(t, m, "user:alice", session.Meta{})
+	revoked, rs := mustCreate(t, m, "user:alice", session.Meta{})
 	m.Revoke(ctx, rs)
 	clk.Advance(31 * time.Minute)
 
@@ -79,7 +79,7 @@ func TestSES05_CookieAttributes(t *testing.T) {
 	}{{"default lax", 0}, {"strict", http.SameSiteStrictMode}} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newManager(t, newMemory(t), session.Config{SameSite: tt.sameSite})
-			token, s, _ := m.Create(ctx, "user:alice", session.Meta{})
+			token, s := mustCreate(t, m, "user:alice", session.Meta{})
 			w := httptest.NewRecorder()
 			m.SetCookie(w, token, s)
 			line := w.Header().Get("Set-Cookie")
@@ -111,8 +111,8 @@ func TestSES05_CookieAttributes(t *testing.T) {
 func TestSES06_DuplicateCookieRefused(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{})
 	h := m.Middleware(whoami)
-	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
-	other, _, _ := m.Create(ctx, "user:mallory", session.Meta{})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
+	other, _ := mustCreate(t, m, "user:mallory", session.Meta{})
 	for name, cookies := range map[string][]string{
 		"one header":  {"__Host-tether=" + other + "; __Host-tether=" + token},
 		"two headers": {"__Host-tether=" + other, "__Host-tether=" + token},
@@ -130,7 +130,7 @@ func TestSES06_DuplicateCookieRefused(t *testing.T) {
 func TestSES09_AuthenticatedResponsesNotCached(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{})
 	h := m.Middleware(whoami)
-	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	w := serve(h, "__Host-tether="+token)
 	if w.Body.String() != "user:alice" {
 		t.Fatalf("got %q, want user:alice", w.Body)
@@ -146,7 +146,7 @@ func TestSES09_AuthenticatedResponsesNotCached(t *testing.T) {
 func TestSES11_StoreErrorAnswers503(t *testing.T) {
 	store := &recordingStore{Store: newMemory(t)}
 	m := newManager(t, store, session.Config{CacheSize: -1})
-	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	store.setFail(errors.New("connection refused"))
 	w := serve(m.Middleware(whoami), "__Host-tether="+token)
 	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "alice") {
@@ -161,7 +161,7 @@ func TestSES11_TouchErrorAnswers503(t *testing.T) {
 	clk := newClock()
 	store := &recordingStore{Store: newMemory(t)}
 	m := newManager(t, store, session.Config{Now: clk.Now})
-	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	m.Load(ctx, token) // cached: the Get below is not asked
 	clk.Advance(2 * time.Minute)
 	store.setFail(errors.New("read-only replica"))
@@ -177,7 +177,7 @@ func TestSES11_StoreErrorsLoggedOncePerSecond(t *testing.T) {
 	var logged bytes.Buffer
 	store := &recordingStore{Store: newMemory(t)}
 	m := newManager(t, store, session.Config{CacheSize: -1, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	token, _, _ := m.Create(ctx, "user:alice", session.Meta{})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	store.setFail(errors.New("connection refused"))
 	h := m.Middleware(whoami)
 	for range 50 {

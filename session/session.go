@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"maps"
 	"strconv"
@@ -10,14 +11,16 @@ import (
 // Session is one signed-in person's session: an immutable snapshot. Methods
 // of Manager that change a session return a new snapshot and leave the old
 // one as it was, so a Session can be shared between goroutines (the
-// near-cache hands the same one to every request) without locks.
+// near-cache hands the same one to every request) without locks. Its fields
+// are read through methods, and Get copies what it returns, so that no
+// handler can change what later requests see.
 type Session struct {
-	ID        string // public id: safe to show, never the token or its hash
-	UserID    string
-	Created   time.Time
-	LastSeen  time.Time // last time the idle deadline was written back
-	UserAgent string
-	IP        string
+	id        string
+	userID    string
+	created   time.Time
+	lastSeen  time.Time
+	userAgent string
+	ip        string
 
 	hash    Hash
 	gen     uint64
@@ -31,12 +34,12 @@ type Session struct {
 // newSession makes a snapshot of r and takes over r.Data.
 func newSession(r *Record) *Session {
 	return &Session{
-		ID:        r.ID,
-		UserID:    r.UserID,
-		Created:   r.Created,
-		LastSeen:  r.LastSeen,
-		UserAgent: r.UserAgent,
-		IP:        r.IP,
+		id:        r.ID,
+		userID:    r.UserID,
+		created:   r.Created,
+		lastSeen:  r.LastSeen,
+		userAgent: r.UserAgent,
+		ip:        r.IP,
 		hash:      r.Hash,
 		gen:       r.Gen,
 		version:   r.Version,
@@ -51,19 +54,39 @@ func newSession(r *Record) *Session {
 func (s *Session) record() *Record {
 	return &Record{
 		Hash:         s.hash,
-		ID:           s.ID,
-		UserID:       s.UserID,
+		ID:           s.id,
+		UserID:       s.userID,
 		Gen:          s.gen,
 		Version:      s.version,
-		Created:      s.Created,
-		LastSeen:     s.LastSeen,
+		Created:      s.created,
+		LastSeen:     s.lastSeen,
 		IdleDeadline: s.idle,
 		AbsDeadline:  s.abs,
-		UserAgent:    s.UserAgent,
-		IP:           s.IP,
+		UserAgent:    s.userAgent,
+		IP:           s.ip,
 		Data:         maps.Clone(s.data),
 	}
 }
+
+// ID is the session's public id: safe to show, never the token or its hash.
+func (s *Session) ID() string { return s.id }
+
+// UserID is the id of the user the session belongs to.
+func (s *Session) UserID() string { return s.userID }
+
+// Created is when the session was created (sign-in).
+func (s *Session) Created() time.Time { return s.created }
+
+// LastSeen is when the idle deadline was last written back: the session was
+// in use then.
+func (s *Session) LastSeen() time.Time { return s.lastSeen }
+
+// UserAgent is the user agent of the request that created the session
+// (SES-10), at most 256 bytes.
+func (s *Session) UserAgent() string { return s.userAgent }
+
+// IP is the client address the session was created from (SES-10).
+func (s *Session) IP() string { return s.ip }
 
 // IdleDeadline is when the session ends unless it is used again (SES-07).
 func (s *Session) IdleDeadline() time.Time { return s.idle }
@@ -76,11 +99,13 @@ func (s *Session) live(now time.Time) bool {
 	return now.Before(s.idle) && now.Before(s.abs)
 }
 
-// Get returns the value stored under key. The slice is shared: don't change
-// it.
+// Get returns a copy of the value stored under key.
 func (s *Session) Get(key string) ([]byte, bool) {
 	v, ok := s.data[key]
-	return v, ok
+	if !ok {
+		return nil, false
+	}
+	return bytes.Clone(v), true
 }
 
 // String returns the value under key as a string, "" when there is none.

@@ -18,8 +18,13 @@ var (
 	// ErrNotFound: no live session under that hash (never created, deleted,
 	// or revoked by its user's generation).
 	ErrNotFound = errors.New("session: not found")
-	// ErrConflict: Save lost an optimistic-concurrency race (see Save).
+	// ErrConflict: Save lost an optimistic-concurrency race, or Create
+	// found the hash or the public id taken.
 	ErrConflict = errors.New("session: version conflict")
+	// ErrRevoked: Create found that the user's sessions were revoked (their
+	// generation moved past the one the caller read before checking the
+	// credential), so the session must not be made (SES-12).
+	ErrRevoked = errors.New("session: the user's sessions were revoked meanwhile")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("session: store closed")
 )
@@ -30,8 +35,10 @@ type Record struct {
 	ID     string // public id, safe to show the user; never the token or its hash
 	UserID string
 
-	// Gen is the user's generation the session belongs to. The store sets it
-	// when the record is created and when RevokeUser keeps the record.
+	// Gen is the user's generation the session belongs to: the record is
+	// live only while it is the user's current generation. Create takes it
+	// from the caller (the generation read before the credential was
+	// checked); RevokeUser moves a kept record to the new one.
 	Gen uint64
 	// Version counts saves; Save uses it for optimistic concurrency. The
 	// store sets it.
@@ -61,7 +68,9 @@ func (r *Record) Expiry() time.Time {
 //
 // The Manager enforces expiry with its own clock; a store only uses the
 // deadlines to forget records (Record.Expiry) and need not check them.
-// Every method of a closed store returns ErrClosed.
+// Every method of a closed store returns ErrClosed. Every per-user
+// operation is bounded by the user's live records, which Create caps
+// (SES-13): no method walks records a user no longer has.
 type Store interface {
 	// Get returns the record stored under h. It returns ErrNotFound when there
 	// is none, or when the record's Gen is older than its user's current
@@ -69,16 +78,39 @@ type Store interface {
 	// keep and change.
 	Get(ctx context.Context, h Hash) (*Record, error)
 
-	// Save writes r under r.Hash and, on success, sets r.Version to the new
-	// version. With r.Version == 0 it creates the record, stamping r.Gen with
-	// the user's current generation, and returns ErrConflict if a record with
-	// that hash or that public id exists. Otherwise it replaces the record
-	// only if the stored version still equals r.Version, and returns
-	// ErrConflict if it does not or if the record is revoked by generation,
-	// ErrNotFound if there is no record. Save never changes Gen of an
-	// existing record, and callers never change its ID or UserID (a store
-	// may refuse with ErrConflict). Every successful Save of an existing record is an
-	// invalidation of r.Hash on the feed.
+	// Generation returns the user's current generation: 0 for a user whose
+	// sessions were never revoked. A caller reads it before it checks the
+	// credential a new session is for, and hands it to Create in r.Gen.
+	Generation(ctx context.Context, userID string) (uint64, error)
+
+	// Create adds r, a new record, in one atomic change, and sets r.Version
+	// to 1. The change happens only if all of these hold, checked in this
+	// order:
+	//
+	//   - the user's current generation is still r.Gen, else ErrRevoked: a
+	//     revocation (a password change, a disabled account, "sign out
+	//     everywhere") came after the caller read it, and the credential
+	//     the session was to rest on may be gone (SES-12). With
+	//     opts.Replace, r.Gen is ignored and set to the replaced record's;
+	//   - with opts.Replace, the record under it is live and r.UserID's,
+	//     else ErrNotFound; it is deleted in the same change (a rotation:
+	//     the old token dies as the new one is born, SES-03);
+	//   - no record has r.Hash or r.ID, else ErrConflict.
+	//
+	// With opts.MaxPerUser > 0, the user's records that expire first are
+	// deleted in the same change, as many as it takes for the user to have
+	// at most MaxPerUser records of the current generation with r (SES-13).
+	// Every deleted record is an invalidation of its hash on the feed.
+	Create(ctx context.Context, r *Record, opts CreateOptions) error
+
+	// Save replaces the existing record under r.Hash if the stored version
+	// still equals r.Version, and sets r.Version to the new version. It
+	// returns ErrNotFound if there is no live record (never created,
+	// deleted, or revoked by generation), ErrConflict if its version
+	// differs. Save never changes
+	// Gen, and callers never change a record's ID or UserID (a store may
+	// refuse with ErrConflict). Every successful Save is an invalidation of
+	// r.Hash on the feed.
 	Save(ctx context.Context, r *Record) error
 
 	// Delete removes the record stored under h. Deleting a missing record is
@@ -91,12 +123,11 @@ type Store interface {
 	List(ctx context.Context, userID string) ([]*Record, error)
 
 	// RevokeUser bumps the user's generation, so that every record of the
-	// user created before is dead, in one write however many there are. If
-	// keep is non-nil and names a live record of that user, that record is
-	// moved to the new generation in the same atomic change. A user with no
-	// sessions still gets the bump, so a session created concurrently with an
-	// older generation is dead too. It is an invalidation of the user on the
-	// feed.
+	// user created before is dead, and deletes those records. If keep is
+	// non-nil and names a live record of that user, that record is moved to
+	// the new generation in the same atomic change. A user with no sessions
+	// still gets the bump, so that a Create holding the older generation
+	// fails with ErrRevoked. It is an invalidation of the user on the feed.
 	RevokeUser(ctx context.Context, userID string, keep *Hash) error
 
 	// Watch delivers the store's invalidations to fn until ctx is done or the
@@ -115,6 +146,16 @@ type Store interface {
 	// Callers treat the time before the first FeedUp and between a FeedDown
 	// and the next FeedUp as "anything may have changed".
 	Watch(ctx context.Context, fn func(Event)) error
+}
+
+// CreateOptions are the conditions and side effects of Store.Create.
+type CreateOptions struct {
+	// Replace names a live record of the same user that the new one
+	// replaces atomically (Manager.Rotate); nil for none.
+	Replace *Hash
+	// MaxPerUser caps the user's live records, counting the new one: the
+	// ones that expire first are deleted to make room. 0 means no cap.
+	MaxPerUser int
 }
 
 // EventKind says what an Event is about.

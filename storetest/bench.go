@@ -47,13 +47,17 @@ const UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Fire
 
 // Sessions creates n sessions of user through m, each with a browser's
 // user agent and a CSRF secret in its data, as a benchmark's working set,
-// and returns their tokens.
+// and returns their tokens. m's Config.MaxPerUser must allow n.
 func Sessions(b *testing.B, m *session.Manager, user string, n int) []string {
 	b.Helper()
 	ctx := b.Context()
 	tokens := make([]string, n)
 	for i := range tokens {
-		tok, s, err := m.Create(ctx, user, session.Meta{UserAgent: UserAgent, IP: "192.0.2.1"})
+		t, err := m.Begin(ctx, user)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok, s, err := m.Create(ctx, t, session.Meta{UserAgent: UserAgent, IP: "192.0.2.1"})
 		if err == nil {
 			_, err = m.PutString(ctx, s, "csrf", "0123456789abcdef0123456789abcdef")
 		}
@@ -135,7 +139,11 @@ func RevocationPropagation(b *testing.B, nodeA, nodeB session.Store) {
 	var delays []time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
-		tok, _, err := a.Create(ctx, user, session.Meta{UserAgent: UserAgent})
+		t, err := a.Begin(ctx, user)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok, _, err := a.Create(ctx, t, session.Meta{UserAgent: UserAgent})
 		if err != nil {
 			b.Fatal(err)
 		}

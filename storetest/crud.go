@@ -23,14 +23,13 @@ func cloneRecord(r *session.Record) *session.Record {
 
 func testCreateSetsVersionAndGen(t *testing.T, s session.Store, _ func() error) {
 	r := newRecord("alice", 1)
-	r.Gen = 1 << 40 // the store stamps Gen itself; what the caller put there means nothing
 	create(t, s, r)
-	if r.Version == 0 {
-		t.Errorf("Version after create: got 0, want the new version")
+	if r.Version != 1 {
+		t.Errorf("Version after create: got %d, want 1", r.Version)
 	}
 	checkRecord(t, mustGet(t, s, r.Hash), r)
 
-	// Stamped with the user's current generation, not 1<<40: a bump kills it.
+	// At the user's current generation: a bump kills it.
 	if err := s.RevokeUser(t.Context(), "alice", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
@@ -43,7 +42,7 @@ func testCreateDuplicateHash(t *testing.T, s session.Store, _ func() error) {
 
 	dup := newRecord("bob", 2)
 	dup.Hash = first.Hash
-	wantErr(t, "create with an existing hash", s.Save(t.Context(), dup), session.ErrConflict)
+	wantErr(t, "create with an existing hash", createAt(t, s, dup, session.CreateOptions{}), session.ErrConflict)
 	if dup.Version != 0 {
 		t.Errorf("Version after a failed create: got %d, want 0", dup.Version)
 	}
@@ -55,9 +54,167 @@ func testCreateDuplicateID(t *testing.T, s session.Store, _ func() error) {
 
 	dup := newRecord("alice", 2)
 	dup.ID = first.ID
-	wantErr(t, "create with an existing public id", s.Save(t.Context(), dup), session.ErrConflict)
+	wantErr(t, "create with an existing public id", createAt(t, s, dup, session.CreateOptions{}), session.ErrConflict)
 	checkDead(t, s, dup.Hash)
 	checkRecord(t, mustGet(t, s, first.Hash), first)
+}
+
+// generation returns the user's current generation, failing the test if
+// the store can't say.
+func generation(t *testing.T, s session.Store, user string) uint64 {
+	t.Helper()
+	gen, err := s.Generation(t.Context(), user)
+	if err != nil {
+		t.Fatalf("Generation(%q): %v", user, err)
+	}
+	return gen
+}
+
+func testGenerationCountsRevocations(t *testing.T, s session.Store, _ func() error) {
+	if got := generation(t, s, "alice"); got != 0 {
+		t.Errorf("generation of a user never revoked: got %d, want 0", got)
+	}
+	revoke(t, s, "alice", nil)
+	one := generation(t, s, "alice")
+	revoke(t, s, "alice", nil)
+	if two := generation(t, s, "alice"); one == 0 || two <= one {
+		t.Errorf("generations after two revocations: got %d then %d, want them growing from 0", one, two)
+	}
+	if got := generation(t, s, "bob"); got != 0 {
+		t.Errorf("generation of another user: got %d, want 0", got)
+	}
+}
+
+// SES-12: a session checked against a credential read before a revocation
+// (a password change, a disable) is never created after it.
+func testCreateAfterRevocationRefused(t *testing.T, s session.Store, _ func() error) {
+	r := newRecord("alice", 1)
+	r.Gen = generation(t, s, "alice") // read before the credential is checked
+	revoke(t, s, "alice", nil)        // the password changes meanwhile
+	wantErr(t, "Create with the generation read before a revocation", s.Create(t.Context(), r, session.CreateOptions{}), session.ErrRevoked)
+	checkDead(t, s, r.Hash)
+	checkList(t, s, "alice")
+
+	// A generation from the future is no better.
+	r.Gen = generation(t, s, "alice") + 1
+	wantErr(t, "Create with a generation not yet reached", s.Create(t.Context(), r, session.CreateOptions{}), session.ErrRevoked)
+	checkDead(t, s, r.Hash)
+
+	// Read afresh, it succeeds.
+	create(t, s, r)
+	checkList(t, s, "alice", r)
+}
+
+// SES-03: a rotation kills the old record and makes the new one in one
+// change, at the old one's generation.
+func testCreateReplace(t *testing.T, s session.Store, _ func() error) {
+	old := newRecord("alice", 1)
+	create(t, s, old)
+	revoke(t, s, "alice", &old.Hash) // the old record moves to generation 1
+	old = mustGet(t, s, old.Hash)
+
+	f := Follow(t, s)
+	before := Count(f.Events(), changed(old.Hash))
+	next := newRecord("alice", 2)
+	next.Gen = 0 // ignored: the replaced record's generation counts
+	if err := s.Create(t.Context(), next, session.CreateOptions{Replace: &old.Hash}); err != nil {
+		t.Fatalf("Create replacing a live record: %v", err)
+	}
+	if next.Gen != old.Gen || next.Version != 1 {
+		t.Errorf("the new record: Gen %d, Version %d, want Gen %d (the replaced one's), Version 1", next.Gen, next.Version, old.Gen)
+	}
+	checkDead(t, s, old.Hash)
+	checkRecord(t, mustGet(t, s, next.Hash), next)
+	checkList(t, s, "alice", next)
+	checkDelivered(t, f, "Create replacing a record", before, changed(old.Hash))
+
+	// A clash leaves the replaced record alone.
+	other := create(t, s, newRecord("alice", 3))
+	clash := newRecord("alice", 4)
+	clash.Hash = other.Hash
+	wantErr(t, "Create replacing with a taken hash", s.Create(t.Context(), clash, session.CreateOptions{Replace: &next.Hash}), session.ErrConflict)
+	checkRecord(t, mustGet(t, s, next.Hash), next)
+	checkRecord(t, mustGet(t, s, other.Hash), other)
+}
+
+// SES-03: a record signed out, revoked, or another user's can't be
+// rotated into a new one.
+func testCreateReplaceDead(t *testing.T, s session.Store, _ func() error) {
+	deleted := create(t, s, newRecord("alice", 1))
+	if err := s.Delete(t.Context(), deleted.Hash); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	revoked := create(t, s, newRecord("bob", 1))
+	revoke(t, s, "bob", nil)
+	bobs := create(t, s, newRecord("bob", 2))
+	never := newRecord("alice", 9)
+	for _, tc := range []struct {
+		name string
+		user string
+		old  session.Hash
+	}{
+		{"deleted", "alice", deleted.Hash},
+		{"revoked by generation", "bob", revoked.Hash},
+		{"another user's", "alice", bobs.Hash},
+		{"never created", "alice", never.Hash},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := newRecord(tc.user, 20)
+			next.Gen = generation(t, s, tc.user)
+			wantErr(t, "Create replacing a dead record", s.Create(t.Context(), next, session.CreateOptions{Replace: &tc.old}), session.ErrNotFound)
+			checkDead(t, s, next.Hash)
+			if next.Version != 0 {
+				t.Errorf("Version after a refused create: got %d, want 0", next.Version)
+			}
+		})
+	}
+	checkRecord(t, mustGet(t, s, bobs.Hash), bobs)
+}
+
+// SES-13: a user's records are capped; the ones that expire first make
+// room, each an invalidation; other users are untouched; a rotation makes
+// room by its own replacement.
+func testCreateMaxPerUser(t *testing.T, s session.Store, _ func() error) {
+	const limit = 3
+	opts := session.CreateOptions{MaxPerUser: limit}
+	bob := create(t, s, newRecord("bob", 1))
+	var alice []*session.Record
+	for n := range limit {
+		r := newRecord("alice", n)
+		if err := createAt(t, s, r, opts); err != nil {
+			t.Fatalf("create %s: %v", r.ID, err)
+		}
+		alice = append(alice, r)
+	}
+	// alice/0 is the most recently used: it expires last.
+	alice[0].IdleDeadline = base.Add(11 * time.Hour)
+	if err := s.Save(t.Context(), alice[0]); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	f := Follow(t, s)
+	before := Count(f.Events(), changed(alice[1].Hash))
+	extra := newRecord("alice", limit)
+	if err := createAt(t, s, extra, opts); err != nil {
+		t.Fatalf("create past the cap: %v", err)
+	}
+	checkDead(t, s, alice[1].Hash) // the one that expires first
+	checkDelivered(t, f, "Create past the cap", before, changed(alice[1].Hash))
+	checkList(t, s, "alice", alice[0], alice[2], extra)
+	checkRecord(t, mustGet(t, s, bob.Hash), bob)
+
+	// A rotation at the cap replaces, it doesn't evict.
+	rotated := newRecord("alice", limit+1)
+	if err := s.Create(t.Context(), rotated, session.CreateOptions{Replace: &extra.Hash, MaxPerUser: limit}); err != nil {
+		t.Fatalf("rotation at the cap: %v", err)
+	}
+	checkList(t, s, "alice", alice[0], alice[2], rotated)
+
+	// A lower cap evicts down to it at the next create.
+	last := newRecord("alice", limit+2)
+	if err := createAt(t, s, last, session.CreateOptions{MaxPerUser: 1}); err != nil {
+		t.Fatalf("create under a lower cap: %v", err)
+	}
+	checkList(t, s, "alice", last)
 }
 
 func testGetMissing(t *testing.T, s session.Store, _ func() error) {
@@ -234,7 +391,7 @@ func testSaveRevoked(t *testing.T, s session.Store, _ func() error) {
 	if err := s.RevokeUser(t.Context(), "alice", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
-	wantErr(t, "Save of a record revoked by generation", s.Save(t.Context(), r), session.ErrConflict)
+	wantErr(t, "Save of a record revoked by generation", s.Save(t.Context(), r), session.ErrNotFound)
 	checkDead(t, s, r.Hash)
 }
 

@@ -64,6 +64,11 @@ func Run(t *testing.T, newStore func(t *testing.T) (session.Store, func() error)
 		run  func(t *testing.T, s session.Store, closeStore func() error)
 	}{
 		{"CreateSetsVersionAndGen", testCreateSetsVersionAndGen},
+		{"GenerationCountsRevocations", testGenerationCountsRevocations},
+		{"CreateAfterRevocationRefused", testCreateAfterRevocationRefused},
+		{"CreateReplace", testCreateReplace},
+		{"CreateReplaceDead", testCreateReplaceDead},
+		{"CreateMaxPerUser", testCreateMaxPerUser},
 		{"CreateDuplicateHash", testCreateDuplicateHash},
 		{"CreateDuplicateID", testCreateDuplicateID},
 		{"GetMissing", testGetMissing},
@@ -88,6 +93,9 @@ func Run(t *testing.T, newStore func(t *testing.T) (session.Store, func() error)
 		{"ConcurrentSaves", testConcurrentSaves},
 		{"ConcurrentCreates", testConcurrentCreates},
 		{"ConcurrentCreatesSameHash", testConcurrentCreatesSameHash},
+		{"ConcurrentCreatesRevoke", testConcurrentCreatesRevoke},
+		{"ConcurrentCreatesMaxPerUser", testConcurrentCreatesMaxPerUser},
+		{"ConcurrentReplaceOnce", testConcurrentReplaceOnce},
 		{"WatchFeedUpFirst", testWatchFeedUpFirst},
 		{"WatchDeliversBeforeReturn", testWatchDeliversBeforeReturn},
 		{"WatchManyWatchers", testWatchManyWatchers},
@@ -142,7 +150,7 @@ func newRecord(user string, n int) *session.Record {
 // hash and public id derive from both), as a browser's session would have
 // it: a real user agent, a CSRF token among its data. It is created n
 // seconds after 2030-03-04 12:30:45 UTC, a whole second, and its Gen and
-// Version are 0: saving it creates it. It is for a backend's own tests and
+// Version are 0: Create makes it for a user never revoked. It is for a backend's own tests and
 // benchmarks; the suite uses records of its own.
 func Record(user string, n int) *session.Record {
 	created := base.Truncate(time.Second).Add(time.Duration(n) * time.Second)
@@ -160,13 +168,26 @@ func Record(user string, n int) *session.Record {
 	}
 }
 
-// create saves r as a new record and fails the test if it can't.
+// create adds r as a new record at its user's current generation and
+// fails the test if it can't.
 func create(t *testing.T, s session.Store, r *session.Record) *session.Record {
 	t.Helper()
-	if err := s.Save(t.Context(), r); err != nil {
+	if err := createAt(t, s, r, session.CreateOptions{}); err != nil {
 		t.Fatalf("create %s: %v", r.ID, err)
 	}
 	return r
+}
+
+// createAt reads the generation of r's user into r.Gen, as the Manager's
+// Begin does, and creates r with opts.
+func createAt(t *testing.T, s session.Store, r *session.Record, opts session.CreateOptions) error {
+	t.Helper()
+	gen, err := s.Generation(t.Context(), r.UserID)
+	if err != nil {
+		return err
+	}
+	r.Gen = gen
+	return s.Create(t.Context(), r, opts)
 }
 
 // mustGet returns the record under h and fails the test if there is none.

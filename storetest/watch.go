@@ -143,7 +143,8 @@ func testClosed(t *testing.T, s session.Store, closeStore func() error) {
 	}
 	tests := []call{
 		{"Get", func() error { _, err := s.Get(ctx, r.Hash); return err }},
-		{"Save new", func() error { return s.Save(ctx, newRecord("alice", 2)) }},
+		{"Generation", func() error { _, err := s.Generation(ctx, "alice"); return err }},
+		{"Create", func() error { return s.Create(ctx, newRecord("alice", 2), session.CreateOptions{}) }},
 		{"Save existing", func() error { return s.Save(ctx, r) }},
 		{"Delete", func() error { return s.Delete(ctx, r.Hash) }},
 		{"List", func() error { _, err := s.List(ctx, "alice"); return err }},

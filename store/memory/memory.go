@@ -32,6 +32,7 @@ type Store struct {
 	done     chan struct{} // closed by Close
 	records  map[session.Hash]*session.Record
 	ids      map[string]session.Hash
+	byUser   map[string]map[session.Hash]*session.Record // the records of each user: per-user operations never walk the others
 	gens     map[string]uint64
 	watchers map[*func(session.Event)]struct{}
 }
@@ -42,6 +43,7 @@ func New() *Store {
 		done:     make(chan struct{}),
 		records:  make(map[session.Hash]*session.Record),
 		ids:      make(map[string]session.Hash),
+		byUser:   make(map[string]map[session.Hash]*session.Record),
 		gens:     make(map[string]uint64),
 		watchers: make(map[*func(session.Event)]struct{}),
 	}
@@ -93,6 +95,76 @@ func (s *Store) Get(_ context.Context, h session.Hash) (*session.Record, error) 
 	return copyRecord(r), nil
 }
 
+// Generation implements session.Store.
+func (s *Store) Generation(_ context.Context, userID string) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, session.ErrClosed
+	}
+	return s.gens[userID], nil
+}
+
+// Create implements session.Store.
+func (s *Store) Create(_ context.Context, r *session.Record, opts session.CreateOptions) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return session.ErrClosed
+	}
+	var gone []session.Hash
+	if opts.Replace != nil {
+		old := s.live(*opts.Replace)
+		if old == nil || old.UserID != r.UserID {
+			s.mu.Unlock()
+			return fmt.Errorf("create: replaced record: %w", session.ErrNotFound)
+		}
+		r.Gen = old.Gen
+	} else if r.Gen != s.gens[r.UserID] {
+		s.mu.Unlock()
+		return fmt.Errorf("create: %w", session.ErrRevoked)
+	}
+	if _, taken := s.ids[r.ID]; taken || s.records[r.Hash] != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("create: %w", session.ErrConflict)
+	}
+	if opts.Replace != nil {
+		s.remove(*opts.Replace)
+		gone = append(gone, *opts.Replace)
+	}
+	if opts.MaxPerUser > 0 {
+		gone = append(gone, s.evict(r.UserID, opts.MaxPerUser-1)...)
+	}
+	r.Version = 1
+	s.put(copyRecord(r))
+	s.mu.Unlock()
+	for _, h := range gone {
+		s.publish(session.Event{Kind: session.Changed, Hash: h})
+	}
+	return nil
+}
+
+// evict deletes the live records of userID that expire first until at most
+// keep are left, and returns their hashes. s.mu held.
+func (s *Store) evict(userID string, keep int) []session.Hash {
+	var mine []*session.Record
+	for h, r := range s.byUser[userID] {
+		if s.live(h) != nil {
+			mine = append(mine, r)
+		}
+	}
+	if len(mine) <= keep {
+		return nil
+	}
+	slices.SortFunc(mine, func(a, b *session.Record) int { return a.Expiry().Compare(b.Expiry()) })
+	var gone []session.Hash
+	for _, r := range mine[:len(mine)-keep] {
+		s.remove(r.Hash)
+		gone = append(gone, r.Hash)
+	}
+	return gone
+}
+
 // Save implements session.Store.
 func (s *Store) Save(_ context.Context, r *session.Record) error {
 	s.mu.Lock()
@@ -100,31 +172,20 @@ func (s *Store) Save(_ context.Context, r *session.Record) error {
 		s.mu.Unlock()
 		return session.ErrClosed
 	}
-	old := s.records[r.Hash]
-	if r.Version == 0 {
-		if _, taken := s.ids[r.ID]; taken || old != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("create: %w", session.ErrConflict)
-		}
-		r.Gen = s.gens[r.UserID]
-	} else {
-		switch {
-		case old == nil:
-			s.mu.Unlock()
-			return session.ErrNotFound
-		case old.Version != r.Version || s.live(r.Hash) == nil:
-			s.mu.Unlock()
-			return session.ErrConflict
-		}
-		r.Gen = old.Gen
+	old := s.live(r.Hash)
+	switch {
+	case old == nil:
+		s.mu.Unlock()
+		return session.ErrNotFound
+	case old.Version != r.Version || old.ID != r.ID || old.UserID != r.UserID:
+		s.mu.Unlock()
+		return session.ErrConflict
 	}
+	r.Gen = old.Gen
 	r.Version++
-	s.records[r.Hash] = copyRecord(r)
-	s.ids[r.ID] = r.Hash
+	s.put(copyRecord(r))
 	s.mu.Unlock()
-	if old != nil {
-		s.publish(session.Event{Kind: session.Changed, Hash: r.Hash})
-	}
+	s.publish(session.Event{Kind: session.Changed, Hash: r.Hash})
 	return nil
 }
 
@@ -141,11 +202,30 @@ func (s *Store) Delete(_ context.Context, h session.Hash) error {
 	return nil
 }
 
+// put stores r, which the store owns from now on. s.mu held.
+func (s *Store) put(r *session.Record) {
+	s.records[r.Hash] = r
+	s.ids[r.ID] = r.Hash
+	mine := s.byUser[r.UserID]
+	if mine == nil {
+		mine = make(map[session.Hash]*session.Record)
+		s.byUser[r.UserID] = mine
+	}
+	mine[r.Hash] = r
+}
+
 // remove deletes the record under h. s.mu held.
 func (s *Store) remove(h session.Hash) {
-	if r := s.records[h]; r != nil {
-		delete(s.ids, r.ID)
-		delete(s.records, h)
+	r := s.records[h]
+	if r == nil {
+		return
+	}
+	delete(s.ids, r.ID)
+	delete(s.records, h)
+	if mine := s.byUser[r.UserID]; len(mine) > 1 {
+		delete(mine, h)
+	} else {
+		delete(s.byUser, r.UserID)
 	}
 }
 
@@ -157,8 +237,8 @@ func (s *Store) List(_ context.Context, userID string) ([]*session.Record, error
 		return nil, session.ErrClosed
 	}
 	out := []*session.Record{}
-	for h, r := range s.records {
-		if r.UserID == userID && s.live(h) != nil {
+	for h, r := range s.byUser[userID] {
+		if s.live(h) != nil {
 			out = append(out, copyRecord(r))
 		}
 	}
@@ -185,6 +265,11 @@ func (s *Store) RevokeUser(_ context.Context, userID string, keep *session.Hash)
 		}
 	}
 	s.gens[userID]++
+	for h, r := range s.byUser[userID] {
+		if r != kept {
+			s.remove(h)
+		}
+	}
 	if kept != nil {
 		kept.Gen = s.gens[userID]
 		kept.Version++

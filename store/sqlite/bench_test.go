@@ -16,7 +16,7 @@ func BenchmarkStoreGet(b *testing.B) {
 	hashes := make([]session.Hash, 1024)
 	for n := range hashes {
 		r := storetest.Record("user"+string(rune('a'+n%26)), n)
-		if err := s.Save(b.Context(), r); err != nil {
+		if err := s.Create(b.Context(), r, session.CreateOptions{}); err != nil {
 			b.Fatalf("create: %v", err)
 		}
 		hashes[n] = r.Hash
@@ -42,7 +42,7 @@ func BenchmarkStoreSave(b *testing.B) {
 	db, _ := tempDB(b)
 	s := newTestStore(b, db, Options{})
 	r := storetest.Record("alice", 1)
-	if err := s.Save(b.Context(), r); err != nil {
+	if err := s.Create(b.Context(), r, session.CreateOptions{}); err != nil {
 		b.Fatalf("create: %v", err)
 	}
 	b.ReportAllocs()

@@ -45,7 +45,7 @@ func Example() {
 		AbsDeadline:  now.Add(12 * time.Hour),
 		Data:         map[string][]byte{"theme": []byte("dark")},
 	}
-	if err := store.Save(ctx, r); err != nil {
+	if err := store.Create(ctx, r, session.CreateOptions{}); err != nil {
 		log.Fatal(err)
 	}
 	got, err := store.Get(ctx, r.Hash)

@@ -30,7 +30,7 @@
 //   - a write through any Store of this process reaches every watcher of the
 //     same file in this process before the write returns, whichever *sql.DB
 //     and Store either was opened with;
-//   - every invalidation (a Save of an existing record, a Delete, a
+//   - every invalidation (a Save, a Delete, a Create that replaces or evicts, a
 //     RevokeUser) also appends an entry to the change log, in the write's
 //     transaction. Each Watch checks the file's PRAGMA data_version on a
 //     connection of its own every Options.PollInterval and, when it moved,

@@ -168,7 +168,7 @@ func TestCloseLeavesDB(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 	r := storetest.Record("alice", 1)
-	if err := s.Save(t.Context(), r); err != nil {
+	if err := s.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 	for i := range 2 {
@@ -199,7 +199,7 @@ func TestInMemory(t *testing.T) {
 		t.Errorf("two Stores of one in-memory *sql.DB: got different hubs, want one")
 	}
 	r := storetest.Record("alice", 1)
-	if err := a.Save(t.Context(), r); err != nil {
+	if err := a.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 	if _, err := b.Get(t.Context(), r.Hash); err != nil {
@@ -213,7 +213,7 @@ func TestGetCorruptRecord(t *testing.T) {
 	db, _ := tempDB(t)
 	s := newTestStore(t, db, Options{})
 	r := storetest.Record("alice", 1)
-	if err := s.Save(t.Context(), r); err != nil {
+	if err := s.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 	if _, err := db.ExecContext(t.Context(), `UPDATE sessions SET data = x'01ff'`); err != nil {

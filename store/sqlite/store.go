@@ -31,14 +31,21 @@ const (
 	WHERE s.user_id = ?1 AND s.gen >= IFNULL((SELECT gen FROM session_generations WHERE user_id = ?1), 0)
 	ORDER BY s.created, s.hash`
 
-	// insertSQL stamps the user's current generation and returns it, or
-	// returns no row if the hash or the public id is taken.
+	// genSQL is the current generation of user ?1.
+	genSQL = `SELECT IFNULL((SELECT gen FROM session_generations WHERE user_id = ?1), 0)`
+
+	// insertSQL adds a record at generation ?12, or returns no row if the
+	// hash or the public id is taken.
 	insertSQL = `INSERT INTO sessions (hash, id, user_id, gen, version, created, last_seen,
 		idle_deadline, abs_deadline, expiry, user_agent, ip, data)
-	VALUES (?1, ?2, ?3, IFNULL((SELECT gen FROM session_generations WHERE user_id = ?3), 0), 1,
-		?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+	VALUES (?1, ?2, ?3, ?12, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 	ON CONFLICT DO NOTHING
-	RETURNING gen`
+	RETURNING 1`
+
+	// evictSQL lists the records of user ?1 at generation ?2 past the ?3
+	// that expire last: those a create must delete to stay under the cap.
+	evictSQL = `SELECT hash FROM sessions WHERE user_id = ?1 AND gen >= ?2
+	ORDER BY expiry DESC, hash LIMIT -1 OFFSET ?3`
 
 	// updateSQL replaces a live record whose version is still ?12.
 	updateSQL = `UPDATE sessions SET id = ?2, user_id = ?3, version = version + 1,
@@ -119,38 +126,130 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
 
-// Save creates r (r.Version == 0) or replaces it if its version still
-// matches; see session.Store.
-func (s *Store) Save(ctx context.Context, r *session.Record) error {
-	args := []any{r.Hash[:], r.ID, r.UserID, r.Created.UnixMicro(), r.LastSeen.UnixMicro(),
-		r.IdleDeadline.UnixMicro(), r.AbsDeadline.UnixMicro(), r.Expiry().UnixMicro(),
-		r.UserAgent, r.IP, datacodec.Encode(r.Data)}
-	if r.Version == 0 {
-		return s.create(ctx, r, args)
+// Generation returns the current generation of userID.
+func (s *Store) Generation(ctx context.Context, userID string) (uint64, error) {
+	const op = "read generation"
+	if s.watches.Closed() {
+		return 0, closedError(op)
 	}
-	return s.replace(ctx, r, args)
+	var gen int64
+	if err := s.db.QueryRowContext(ctx, genSQL, userID).Scan(&gen); err != nil {
+		return 0, s.fail(op, err)
+	}
+	return uint64(gen), nil
 }
 
-func (s *Store) create(ctx context.Context, r *session.Record, args []any) error {
-	var gen int64
+// Create adds r in one transaction, if its user's generation is still
+// r.Gen, replacing opts.Replace and keeping the user under opts.MaxPerUser;
+// see session.Store.
+func (s *Store) Create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
 	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
-		err := tx.StmtContext(ctx, s.insert).QueryRowContext(ctx, args...).Scan(&gen)
+		var current int64
+		if err := tx.QueryRowContext(ctx, genSQL, r.UserID).Scan(&current); err != nil {
+			return nil, err
+		}
+		var gone []session.Hash
+		if opts.Replace != nil {
+			gen, err := s.liveGen(ctx, tx, *opts.Replace, r.UserID, current)
+			if err != nil {
+				return nil, err
+			}
+			r.Gen = gen
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, opts.Replace[:]); err != nil {
+				return nil, err
+			}
+			gone = append(gone, *opts.Replace)
+		} else if r.Gen != uint64(current) {
+			return nil, session.ErrRevoked
+		}
+		if opts.MaxPerUser > 0 {
+			evicted, err := s.evict(ctx, tx, r.UserID, current, opts.MaxPerUser-1)
+			if err != nil {
+				return nil, err
+			}
+			gone = append(gone, evicted...)
+		}
+		args := []any{r.Hash[:], r.ID, r.UserID, r.Created.UnixMicro(), r.LastSeen.UnixMicro(),
+			r.IdleDeadline.UnixMicro(), r.AbsDeadline.UnixMicro(), r.Expiry().UnixMicro(),
+			r.UserAgent, r.IP, datacodec.Encode(r.Data), int64(r.Gen)}
+		var one int
+		err := tx.StmtContext(ctx, s.insert).QueryRowContext(ctx, args...).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, session.ErrConflict
 		}
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+		var evs []session.Event
+		for _, h := range gone {
+			ev, err := s.logged(ctx, tx, session.Event{Kind: session.Changed, Hash: h})
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, ev...)
+		}
+		return evs, nil
 	})
 	if err != nil {
 		return s.fail("create session", err)
 	}
-	r.Gen, r.Version = uint64(gen), 1
+	r.Version = 1
 	return nil
 }
 
-func (s *Store) replace(ctx context.Context, r *session.Record, args []any) error {
+// liveGen returns the generation of the record under h if it is a live
+// record of userID (whose generation is current), else ErrNotFound.
+func (s *Store) liveGen(ctx context.Context, tx *sql.Tx, h session.Hash, userID string, current int64) (uint64, error) {
+	var gen int64
+	err := tx.QueryRowContext(ctx, `SELECT gen FROM sessions WHERE hash = ? AND user_id = ? AND gen >= ?`,
+		h[:], userID, current).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("replaced record: %w", session.ErrNotFound)
+	}
+	return uint64(gen), err
+}
+
+// evict deletes the records of userID at generation gen past the keep
+// that expire last, and returns their hashes.
+func (s *Store) evict(ctx context.Context, tx *sql.Tx, userID string, gen int64, keep int) ([]session.Hash, error) {
+	rows, err := tx.QueryContext(ctx, evictSQL, userID, gen, keep)
+	if err != nil {
+		return nil, err
+	}
+	var gone []session.Hash
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		h, err := datacodec.DecodeHash(raw)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		gone = append(gone, h)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	for _, h := range gone {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, h[:]); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
+}
+
+// Save replaces the record under r.Hash if its version still matches;
+// see session.Store.
+func (s *Store) Save(ctx context.Context, r *session.Record) error {
 	h := r.Hash
+	args := []any{r.Hash[:], r.ID, r.UserID, r.Created.UnixMicro(), r.LastSeen.UnixMicro(),
+		r.IdleDeadline.UnixMicro(), r.AbsDeadline.UnixMicro(), r.Expiry().UnixMicro(),
+		r.UserAgent, r.IP, datacodec.Encode(r.Data), int64(r.Version)}
 	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
-		res, err := tx.StmtContext(ctx, s.update).ExecContext(ctx, append(args, int64(r.Version))...)
+		res, err := tx.StmtContext(ctx, s.update).ExecContext(ctx, args...)
 		if isConstraint(err) {
 			return nil, fmt.Errorf("%w: %w", session.ErrConflict, err) // the public id is another record's
 		}
@@ -174,11 +273,10 @@ func (s *Store) replace(ctx context.Context, r *session.Record, args []any) erro
 }
 
 // whyNotSaved tells why an update of the record under h matched no row:
-// ErrConflict if the record exists (another version, or revoked by
-// generation), else ErrNotFound.
+// ErrConflict if the record is live (another version), else ErrNotFound.
 func (s *Store) whyNotSaved(ctx context.Context, tx *sql.Tx, h session.Hash) error {
 	var exists bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE hash = ?)`, h[:]).Scan(&exists); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (`+getSQL+`)`, h[:]).Scan(&exists); err != nil {
 		return err
 	}
 	if exists {
@@ -215,7 +313,7 @@ func (s *Store) Delete(ctx context.Context, h session.Hash) error {
 }
 
 // RevokeUser bumps userID's generation, moving the record under keep, if it
-// is a live one of userID's, to the new generation.
+// is a live one of userID's, to the new generation, and deletes the others.
 func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
 	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
 		var gen int64
@@ -230,6 +328,11 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Has
 			if err != nil {
 				return nil, err
 			}
+		}
+		// The revoked records are dead by generation; deleting them keeps
+		// every per-user query bounded by the user's live sessions (SES-13).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND gen < ?`, userID, gen); err != nil {
+			return nil, err
 		}
 		return s.logged(ctx, tx, session.Event{Kind: session.UserRevoked, UserID: userID})
 	})

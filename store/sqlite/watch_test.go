@@ -88,7 +88,7 @@ func TestWatchOtherStoresOfTheFile(t *testing.T) {
 	}
 
 	r := storetest.Record("alice", 1)
-	if err := a.Save(t.Context(), r); err != nil {
+	if err := a.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if err := a.Save(t.Context(), r); err != nil {
@@ -118,7 +118,7 @@ func TestWatchOtherDBWithinBound(t *testing.T) {
 	f := storetest.Follow(t, otherProcess(t, path, Options{}))
 
 	r := storetest.Record("alice", 1)
-	if err := writer.Save(t.Context(), r); err != nil {
+	if err := writer.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if err := writer.Save(t.Context(), r); err != nil {
