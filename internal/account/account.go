@@ -26,6 +26,7 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -38,6 +39,9 @@ var (
 	ErrNotFound = errors.New("account: user not found")
 	// ErrExists: a user with that name exists already.
 	ErrExists = errors.New("account: user exists")
+	// ErrChanged: SetPassword found another hash than the one it was to
+	// replace: the password changed meanwhile.
+	ErrChanged = errors.New("account: the password changed meanwhile")
 	// ErrInvalidName: the name can't be a user name (see CanonicalName).
 	ErrInvalidName = errors.New("account: invalid user name: use 1 to 64 of the characters a-z 0-9 . _ @ + -")
 )
@@ -81,15 +85,34 @@ type Store interface {
 	// a fresh store (PW-08).
 	Count(ctx context.Context) (int, error)
 
-	// SetPassword replaces the password hash of the user with that id, or
-	// returns ErrNotFound. It does not end the user's sessions: callers
-	// revoke them first (CHG-02, CHG-04).
-	SetPassword(ctx context.Context, id, hash string) error
+	// SetPassword replaces the password hash of the user with that id by
+	// hash, only if it is still old (compare and swap): ErrChanged if it is
+	// not, ErrNotFound if there is no such user. So no change is ever lost
+	// to another (a sign-in's rehash, a concurrent password change) that
+	// read the same old hash. It does not end the user's sessions: package
+	// credential orders that (CHG-02, SES-12).
+	SetPassword(ctx context.Context, id, old, hash string) error
 
 	// SetDisabled sets or clears the disabled flag of the user with that id,
 	// or returns ErrNotFound. Setting it again is not an error. It does not
-	// end the user's sessions: callers revoke them after (SES-10).
+	// end the user's sessions: package credential orders that (SES-10).
 	SetDisabled(ctx context.Context, id string, disabled bool) error
+}
+
+// errNotSet: a compare-and-swap of a password changed no row; whyNotSet
+// tells why.
+var errNotSet = errors.New("account: password not set")
+
+// whyNotSet wraps err, the failure of a compare-and-swap of the password
+// of id in s; when it changed no row, err becomes ErrNotFound or
+// ErrChanged, whichever is true.
+func whyNotSet(ctx context.Context, s Store, id string, err error) error {
+	if errors.Is(err, errNotSet) {
+		if _, err = s.ByID(ctx, id); err == nil {
+			err = ErrChanged
+		}
+	}
+	return fmt.Errorf("account: set password of %q: %w", id, err)
 }
 
 // CanonicalName returns the form of a user name that the store keeps and

@@ -36,6 +36,7 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"CreateErrors", testCreateErrors},
 		{"NotFound", testNotFound},
 		{"Updates", testUpdates},
+		{"SetPasswordComparesAndSwaps", testSetPasswordComparesAndSwaps},
 		{"ListOrderedByName", testListOrderedByName},
 		{"Secret", testSecret},
 		{"SecretConcurrentFirstCalls", testSecretConcurrentFirstCalls},
@@ -147,7 +148,7 @@ func testNotFound(t *testing.T, open opener) {
 		{"ByName unknown", func() error { _, err := s.ByName(ctx, "bob"); return err }},
 		{"ByName invalid", func() error { _, err := s.ByName(ctx, "no such/name"); return err }},
 		{"ByID unknown", func() error { _, err := s.ByID(ctx, "u_nope"); return err }},
-		{"SetPassword unknown", func() error { return s.SetPassword(ctx, "u_nope", "h") }},
+		{"SetPassword unknown", func() error { return s.SetPassword(ctx, "u_nope", "", "h") }},
 		{"SetDisabled unknown", func() error { return s.SetDisabled(ctx, "u_nope", true) }},
 	}
 	for _, tt := range tests {
@@ -164,7 +165,7 @@ func testUpdates(t *testing.T, open opener) {
 	u := mustCreate(t, s, &User{Name: "alice", PasswordHash: "old"})
 	other := mustCreate(t, s, &User{Name: "bob", PasswordHash: "bob's"})
 	ctx := t.Context()
-	if err := s.SetPassword(ctx, u.ID, "new"); err != nil {
+	if err := s.SetPassword(ctx, u.ID, "old", "new"); err != nil {
 		t.Fatal(err)
 	}
 	for _, disabled := range []bool{true, true, false} {
@@ -178,6 +179,42 @@ func testUpdates(t *testing.T, open opener) {
 	}
 	if got, err := s.ByID(ctx, other.ID); err != nil || !reflect.DeepEqual(got, other) {
 		t.Errorf("other user after updates: got %+v, %v; want it unchanged, %+v", got, err, other)
+	}
+}
+
+// A password change is a compare-and-swap: of two changes (a sign-in's
+// rehash, a password change on another node) that read the same hash, one
+// wins and the other learns it lost; neither overwrites the other.
+func testSetPasswordComparesAndSwaps(t *testing.T, open opener) {
+	a, b := mustOpen(t, open, time.Now), mustOpen(t, open, time.Now) // two nodes
+	u := mustCreate(t, a, &User{Name: "alice", PasswordHash: "h0"})
+	ctx := t.Context()
+	if err := a.SetPassword(ctx, u.ID, "not h0", "h1"); !errors.Is(err, ErrChanged) {
+		t.Fatalf("SetPassword from a hash that isn't current: got %v, want ErrChanged", err)
+	}
+	const racers = 8
+	var wg sync.WaitGroup
+	var won sync.Map
+	for i := range racers {
+		wg.Go(func() {
+			s := []store{a, b}[i%2]
+			next := "h1-" + string(rune('a'+i))
+			switch err := s.SetPassword(ctx, u.ID, "h0", next); {
+			case err == nil:
+				won.Store(next, true)
+			case !errors.Is(err, ErrChanged):
+				t.Errorf("SetPassword: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	var winners []string
+	won.Range(func(k, _ any) bool { winners = append(winners, k.(string)); return true })
+	if len(winners) != 1 {
+		t.Fatalf("compare-and-swaps from one hash that won: got %v, want exactly one", winners)
+	}
+	if got, err := b.ByID(ctx, u.ID); err != nil || got.PasswordHash != winners[0] {
+		t.Errorf("hash after the race: got %+v, %v; want the winner's %q", got, err, winners[0])
 	}
 }
 

@@ -115,10 +115,10 @@ func (s *Postgres) Count(ctx context.Context) (int, error) {
 }
 
 // SetPassword implements Store.
-func (s *Postgres) SetPassword(ctx context.Context, id, hash string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id)
-	if err := oneTag(tag, err, ErrNotFound); err != nil {
-		return fmt.Errorf("account: set password of %q: %w", id, err)
+func (s *Postgres) SetPassword(ctx context.Context, id, old, hash string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3`, hash, id, old)
+	if err := oneTag(tag, err, errNotSet); err != nil {
+		return whyNotSet(ctx, s, id, err)
 	}
 	return nil
 }

@@ -134,10 +134,10 @@ func (s *SQLite) Count(ctx context.Context) (int, error) {
 }
 
 // SetPassword implements Store.
-func (s *SQLite) SetPassword(ctx context.Context, id, hash string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
-	if err := oneRow(res, err, ErrNotFound); err != nil {
-		return fmt.Errorf("account: set password of %q: %w", id, err)
+func (s *SQLite) SetPassword(ctx context.Context, id, old, hash string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`, hash, id, old)
+	if err := oneRow(res, err, errNotSet); err != nil {
+		return whyNotSet(ctx, s, id, err)
 	}
 	return nil
 }
