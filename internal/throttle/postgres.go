@@ -19,8 +19,9 @@ import (
 // by several nodes, and behaves exactly as SQLite does.
 //
 // Every statement is its own transaction, and those that lock several rows
-// lock them in the order of their keys, so that concurrent calls never
-// deadlock.
+// lock them in the order of their keys (bytewise, the "C" collation of the
+// key column, whatever the database's default), so that concurrent calls
+// never deadlock.
 type Postgres struct {
 	pool *pgxpool.Pool
 	cfg  Config
@@ -87,7 +88,7 @@ func (t *Postgres) Fail(ctx context.Context, keys ...string) error {
 		return fmt.Errorf("throttle: fail: forget old failures: %w", err)
 	}
 	if _, err := t.pool.Exec(ctx, `INSERT INTO login_failures AS f (key, count, last_failure)
-		SELECT key, count(*), $2 FROM unnest($1::text[]) AS k (key) GROUP BY key ORDER BY key
+		SELECT key, count(*), $2 FROM unnest($1::text[]) AS k (key) GROUP BY key ORDER BY key COLLATE "C"
 		ON CONFLICT (key) DO UPDATE SET
 			count = CASE WHEN f.last_failure <= $3 THEN excluded.count ELSE f.count + excluded.count END,
 			last_failure = greatest(f.last_failure, excluded.last_failure)`,
@@ -106,7 +107,7 @@ func (t *Postgres) Reset(ctx context.Context, keys ...string) error {
 	}
 	// Locked in key order first, as Fail locks them (see Postgres).
 	if _, err := t.pool.Exec(ctx, `DELETE FROM login_failures WHERE key IN (
-		SELECT key FROM login_failures WHERE key = ANY($1) ORDER BY key FOR UPDATE)`, keys); err != nil {
+		SELECT key FROM login_failures WHERE key = ANY($1) ORDER BY key COLLATE "C" FOR UPDATE)`, keys); err != nil {
 		return fmt.Errorf("throttle: reset: %w", err)
 	}
 	return nil
