@@ -94,6 +94,10 @@ func newConfig(cfg Config) (Config, error) {
 // wait is how long a key with n failures, the last one at last, still
 // waits at now.
 func (c *Config) wait(n int64, last, now time.Time) time.Duration {
+	d := c.delay(n)
+	if d == 0 { // within the allowance, whatever the clocks say
+		return 0
+	}
 	// A clock behind another process's never waits more than Max.
-	return max(0, min(last.Add(c.delay(n)).Sub(now), c.Max))
+	return max(0, min(last.Add(d).Sub(now), c.Max))
 }
