@@ -63,7 +63,7 @@ func (t *Postgres) Wait(ctx context.Context, keys ...string) (time.Duration, err
 	var n int64
 	var last time.Time
 	if _, err := pgx.ForEachRow(rows, []any{&n, &last}, func() error {
-		wait = max(wait, t.cfg.wait(n, last, now))
+		wait = max(wait, t.cfg.wait(n, t.cfg.Free, last, now))
 		return nil
 	}); err != nil {
 		return 0, fmt.Errorf("throttle: wait: %w", err)

@@ -58,7 +58,7 @@ func (t *SQLite) Wait(ctx context.Context, keys ...string) (time.Duration, error
 		if err := rows.Scan(&n, &last); err != nil {
 			return 0, fmt.Errorf("throttle: wait: %w", err)
 		}
-		wait = max(wait, t.cfg.wait(n, time.UnixMicro(last), now))
+		wait = max(wait, t.cfg.wait(n, t.cfg.Free, time.UnixMicro(last), now))
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("throttle: wait: %w", err)
