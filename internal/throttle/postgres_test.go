@@ -7,14 +7,14 @@ import (
 )
 
 func TestPostgres(t *testing.T) {
-	runThrottleSuite(t, func(t *testing.T) opener {
+	runThrottleSuite(t, func(t *testing.T) database {
 		newPool := pgtest.Schema(t)
-		return func(cfg Config) (throttler, error) {
+		return database{open: func(cfg Config) (throttler, error) {
 			pool, err := newPool()
 			if err != nil {
 				return nil, err
 			}
 			return NewPostgres(t.Context(), pool, cfg)
-		}
+		}}
 	})
 }

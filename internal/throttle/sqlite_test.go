@@ -8,15 +8,15 @@ import (
 )
 
 func TestSQLite(t *testing.T) {
-	runThrottleSuite(t, func(t *testing.T) opener {
+	runThrottleSuite(t, func(t *testing.T) database {
 		path := filepath.Join(t.TempDir(), "t.db")
-		return func(cfg Config) (throttler, error) {
+		return database{open: func(cfg Config) (throttler, error) {
 			db, err := sqlite.Open(path)
 			if err != nil {
 				return nil, err
 			}
 			t.Cleanup(func() { db.Close() })
 			return NewSQLite(t.Context(), db, cfg)
-		}
+		}}
 	})
 }

@@ -1,10 +1,15 @@
 // Package throttle slows down password guessing (PW-06): after a few
-// failures under a key (a canonical account name, a client IP) every further
-// try under that key has to wait, twice as long after each failure, up to a
-// cap. There is never a permanent lock: a success resets the key, the wait
-// never exceeds Config.Max, and failures are forgotten after Config.Forget.
-// The counts live where the server's other state does: SQLite keeps them in
-// the file the server shares with its other stores, so every process on
+// attempts under a key (a canonical account name, a client IP, a device
+// that signed in before) every further attempt under that key has to wait,
+// twice as long after each one, up to a cap. An attempt counts before the
+// password is checked, atomically across every process and node, so a
+// burst of parallel guesses gets no more checks than the same guesses made
+// one after another. There is never a permanent lock: a success resets the
+// account's key, the wait never exceeds Config.Max, and attempts are
+// forgotten Config.Forget after the last one.
+//
+// The counts live where the server's other state does: SQLite keeps them
+// in the file the server shares with its other stores, so every process on
 // that file sees the same delays; Postgres keeps them in PostgreSQL, so
 // every node behind a load balancer does.
 //
@@ -13,14 +18,17 @@
 //	t, err := throttle.NewSQLite(ctx, db, throttle.Config{})
 //	// or, for several nodes: throttle.NewPostgres(ctx, pool, throttle.Config{})
 //	...
-//	keys := []string{"user:" + canonicalName, "ip:" + clientIP}
-//	if wait, err := t.Wait(ctx, keys...); err != nil || wait > 0 {
+//	account, ip := "user:"+canonicalName, "ip:"+clientIP
+//	if wait, err := t.Attempt(ctx, throttle.Key{Name: account}, throttle.Key{Name: ip}); err != nil || wait > 0 {
 //		// 503 on err, else 429 with Retry-After: wait
 //	}
-//	if !passwordOK {
-//		err = t.Fail(ctx, keys...)
-//	} else {
-//		err = t.Reset(ctx, keys[0]) // the account only: see Reset
+//	ok, err := check(ctx, password)
+//	switch { // logging what Refund and Reset return
+//	case err != nil: // never checked: the hasher was busy, the request was cancelled
+//		t.Refund(ctx, account, ip)
+//	case ok:
+//		t.Reset(ctx, account) // the account only: see Reset
+//		t.Refund(ctx, ip)     // a right password was no guess
 //	}
 package throttle
 
