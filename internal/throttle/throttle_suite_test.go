@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -21,12 +22,21 @@ type throttler interface {
 // database is one database of a backend, fresh and empty when the subtest
 // began.
 type database struct {
-	// open opens a throttle with cfg on the database. Each call opens
-	// another connection pool and sets the table up again, as another
-	// process or node would. It is safe to call from several goroutines
-	// and returns errors instead of failing the test.
-	open func(cfg Config) (throttler, error)
+	// open opens a throttle with cfg on the database, and returns with it
+	// a function that closes its connections. Each call opens another
+	// connection pool and sets the table up again, as another process or
+	// node would. It is safe to call from several goroutines and returns
+	// errors instead of failing the test.
+	open func(cfg Config) (th throttler, closeDB func(), err error)
+	// breakWrites makes every later write that would count an attempt
+	// under brokenKey fail, in every connection, as a full disk or a lost
+	// connection makes a write fail halfway through a call.
+	breakWrites func(t *testing.T)
 }
+
+// brokenKey is the key whose writes database.breakWrites makes fail. It
+// sorts after the "ip:" keys, so a write under one of those comes first.
+const brokenKey = "user:broken"
 
 // runThrottleSuite is the one suite every throttle backend runs (SQLite,
 // PostgreSQL): fresh returns a new, empty database for each subtest, and
@@ -39,9 +49,13 @@ func runThrottleSuite(t *testing.T, fresh func(t *testing.T) database) {
 		{"PW06_GrowingDelays", testGrowingDelays},
 		{"PW06_NeverPermanentLock", testNeverPermanentLock},
 		{"PW06_LongestKeyWins", testLongestKeyWins},
+		{"PW06_RefusedAttemptCountsNothing", testRefusedAttemptCountsNothing},
 		{"PW06_PerKeyAllowance", testPerKeyAllowance},
+		{"PW06_Refund", testRefund},
 		{"PW06_SharedAcrossProcesses", testSharedAcrossProcesses},
+		{"PW06_ParallelBurstGetsNoExtraAttempts", testParallelBurstGetsNoExtraAttempts},
 		{"PW06_ConcurrentCallsNeverDeadlock", testConcurrentCallsNeverDeadlock},
+		{"PW06_FailuresChangeNothing", testFailuresChangeNothing},
 		{"RejectsBadConfig", testRejectsBadConfig},
 		{"ConcurrentStarts", testConcurrentStarts},
 	}
@@ -55,7 +69,7 @@ var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // mustOpen opens a throttle on db and fails the test if it can't.
 func mustOpen(t *testing.T, db database, cfg Config) throttler {
 	t.Helper()
-	th, err := db.open(cfg)
+	th, _, err := db.open(cfg)
 	if err != nil {
 		t.Fatalf("open throttle: %v", err)
 	}
@@ -96,6 +110,13 @@ func allowed(t *testing.T, th throttler, keys ...Key) int {
 	}
 	t.Fatalf("Attempt(%v): more than 1000 allowed", keys)
 	return 0
+}
+
+func refund(t *testing.T, th throttler, keys ...string) {
+	t.Helper()
+	if err := th.Refund(t.Context(), keys...); err != nil {
+		t.Fatalf("Refund(%q): %v", keys, err)
+	}
 }
 
 func reset(t *testing.T, th throttler, keys ...string) {
@@ -194,6 +215,26 @@ func testLongestKeyWins(t *testing.T, db database) {
 	}
 }
 
+// PW-06: an attempt refused because a key must wait counts nothing under
+// any of its keys: the wait doesn't grow however often the client tries,
+// and a key that had no wait is not charged.
+func testRefusedAttemptCountsNothing(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	th := mustOpen(t, db, Config{Free: 1, Base: time.Second, Max: time.Minute, Now: clk.Now})
+	allowed(t, th, Key{Name: "ip:192.0.2.1"}) // 2 counted: waits 1s
+	for range 20 {
+		wantAttempt(t, th, time.Second, "ip:192.0.2.1", "user:alice")
+	}
+	clk.Advance(400 * time.Millisecond)
+	wantAttempt(t, th, 600*time.Millisecond, "ip:192.0.2.1")
+	clk.Advance(600 * time.Millisecond)
+	wantAttempt(t, th, 0, "ip:192.0.2.1")
+	wantAttempt(t, th, 2*time.Second, "ip:192.0.2.1") // 3 counted, not 23
+	if got := allowed(t, th, Key{Name: "user:alice"}); got != 2 {
+		t.Fatalf("user:alice: %d attempts allowed, want 2 (none counted while refused)", got)
+	}
+}
+
 // PW-06: each key allows its own number of attempts (0: Config.Free); in
 // an attempt under several keys the stricter decides, and every key counts
 // each allowed attempt once.
@@ -225,6 +266,34 @@ func testPerKeyAllowance(t *testing.T, db database) {
 	}
 }
 
+// PW-06: a refund gives an attempt's allowance back, under the keys it
+// names only, and never takes a count below zero.
+func testRefund(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	th := mustOpen(t, db, Config{Free: 2, Base: time.Second, Now: clk.Now})
+	ip, other := "ip:192.0.2.1", "ip:192.0.2.2"
+	refund(t, th, ip) // nothing counted: not an error
+
+	if got := allowed(t, th, Key{Name: ip}, Key{Name: other}); got != 3 {
+		t.Fatalf("%d attempts allowed, want 3", got)
+	}
+	refund(t, th, ip)
+	wantAttempt(t, th, 0, ip) // the refunded attempt
+	wantAttempt(t, th, time.Second, ip)
+	wantAttempt(t, th, time.Second, other) // not refunded
+
+	for range 10 {
+		refund(t, th, ip)
+	}
+	if got := allowed(t, th, Key{Name: ip}); got != 3 {
+		t.Fatalf("after 10 refunds of 3 attempts: %d allowed, want 3 (the count stopped at 0)", got)
+	}
+	refund(t, th, ip, ip) // a key given twice is refunded once
+	if got := allowed(t, th, Key{Name: ip}); got != 1 {
+		t.Fatalf("after Refund(ip, ip): %d allowed, want 1", got)
+	}
+}
+
 // PW-06: shared across processes and nodes: two connection pools on one
 // database count together.
 func testSharedAcrossProcesses(t *testing.T, db database) {
@@ -248,6 +317,69 @@ func testSharedAcrossProcesses(t *testing.T, db database) {
 		t.Fatalf("after a reset on the other node: %d allowed, want 4", got)
 	}
 }
+
+// PW-06: an attempt counts before it is checked: a burst of attempts made
+// at once, on one node or split between two, is allowed exactly as many
+// as the same attempts made one after another (Free+1), never more, and
+// the refused ones count nothing.
+func testParallelBurstGetsNoExtraAttempts(t *testing.T, db database) {
+	const burst = 64
+	clk := testkit.NewClock(start)
+	cfg := Config{Base: time.Second, Now: clk.Now} // Free: the default, 5
+	nodes := []throttler{mustOpen(t, db, cfg), mustOpen(t, db, cfg)}
+	tests := []struct {
+		name  string
+		free  int // of the key under attack; 0: Config.Free
+		nodes int
+		// keys are those of the i-th attempt, under attack the first
+		keys func(attack Key, i int) []Key
+	}{
+		{"one key, Free 1", 1, 1, oneKey},
+		{"one key, Config.Free", 0, 1, oneKey},
+		{"one key, Free 1, two nodes", 1, 2, oneKey},
+		{"one key, Config.Free, two nodes", 0, 2, oneKey},
+		{"one key, Free 20, two nodes", 20, 2, oneKey},
+		{"one IP, a new account each time, two nodes", 5, 2, func(attack Key, i int) []Key {
+			return []Key{attack, {Name: fmt.Sprint("user:", i)}}
+		}},
+	}
+	for n, tt := range tests {
+		attack := Key{Name: fmt.Sprint("ip:192.0.2.", n), Free: tt.free}
+		free := cmp.Or(tt.free, 5)
+		ready := make(chan struct{})
+		waits := make([]time.Duration, burst)
+		errs := make([]error, burst)
+		var wg sync.WaitGroup
+		for i := range burst {
+			wg.Go(func() {
+				<-ready
+				waits[i], errs[i] = nodes[i%tt.nodes].Attempt(t.Context(), tt.keys(attack, i)...)
+			})
+		}
+		close(ready) // all at once
+		wg.Wait()
+		got := 0
+		for i := range burst {
+			switch {
+			case errs[i] != nil:
+				t.Errorf("%s: attempt %d: %v", tt.name, i, errs[i])
+			case waits[i] == 0:
+				got++
+			case waits[i] != time.Second:
+				t.Errorf("%s: attempt %d waits %v, want 1s (refused at Free+1 counted)", tt.name, i, waits[i])
+			}
+		}
+		if got != free+1 {
+			t.Errorf("%s: %d of %d parallel attempts allowed, want %d as one after another", tt.name, got, burst, free+1)
+		}
+		// Free+1 counted, not more: the next waits Base, not 2 Base.
+		if wait, err := nodes[0].Attempt(t.Context(), attack); err != nil || wait != time.Second {
+			t.Errorf("%s: after the burst, Attempt = %v, %v; want 1s, nil", tt.name, wait, err)
+		}
+	}
+}
+
+func oneKey(attack Key, _ int) []Key { return []Key{attack} }
 
 // PW-06: many callers on two pools, each attempting under the same keys in
 // its own order, lose no attempt and never fail (a deadlock would);
@@ -296,6 +428,70 @@ func testConcurrentCallsNeverDeadlock(t *testing.T, db database) {
 	})
 }
 
+// Every call that fails returns an error and changes nothing: not the
+// keys' counts, nor those of the keys it got to before failing.
+func testFailuresChangeNothing(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	cfg := Config{Free: 1, Base: time.Second, Now: clk.Now}
+	th := mustOpen(t, db, cfg)
+	closed, closeDB, err := db.open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeDB()
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	attempt := func(ctx context.Context, th throttler, keys ...Key) error {
+		wait, err := th.Attempt(ctx, keys...)
+		if wait != 0 {
+			t.Errorf("Attempt(%v) = %v, %v; want 0 with an error", keys, wait, err)
+		}
+		return err
+	}
+	tests := []struct {
+		name    string
+		counted int // attempts counted under key before the call: 1 for
+		// Attempt, which would count one more; 2 for Refund and Reset,
+		// which would bring the count below Free+1.
+		call func(key string) error
+	}{
+		{"attempt, context cancelled", 1,
+			func(key string) error { return attempt(cancelled, th, Key{Name: key}) }},
+		{"attempt, database closed", 1,
+			func(key string) error { return attempt(t.Context(), closed, Key{Name: key}) }},
+		{"attempt, another key's write fails", 1,
+			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{brokenKey, 5}) }},
+		{"attempt, a negative allowance", 1,
+			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{"user:alice", -1}) }},
+		{"refund, context cancelled", 2, func(key string) error { return th.Refund(cancelled, key) }},
+		{"refund, database closed", 2, func(key string) error { return closed.Refund(t.Context(), key) }},
+		{"refund, another key's write fails", 2,
+			func(key string) error { return th.Refund(t.Context(), key, brokenKey) }},
+		{"reset, context cancelled", 2, func(key string) error { return th.Reset(cancelled, key) }},
+		{"reset, database closed", 2, func(key string) error { return closed.Reset(t.Context(), key) }},
+	}
+	key := func(i int) string { return fmt.Sprint("ip:192.0.2.", i) }
+	for i, tt := range tests {
+		for range tt.counted {
+			wantAttempt(t, th, 0, key(i))
+		}
+	}
+	for range 2 { // a refund would write 1, an attempt 3 (with Free 5)
+		wantAttempt(t, th, 0, brokenKey)
+	}
+	db.breakWrites(t)
+	for i, tt := range tests {
+		if err := tt.call(key(i)); err == nil {
+			t.Errorf("%s: got no error, want one", tt.name)
+		}
+	}
+	for i, tt := range tests {
+		if got, want := allowed(t, th, Key{Name: key(i)}), 2-tt.counted; got != want {
+			t.Errorf("%s: then %d attempts allowed, want %d as before the call", tt.name, got, want)
+		}
+	}
+}
+
 func testRejectsBadConfig(t *testing.T, db database) {
 	tests := []struct {
 		name string
@@ -306,7 +502,7 @@ func testRejectsBadConfig(t *testing.T, db database) {
 		{"forget below max", Config{Max: time.Hour, Forget: time.Minute}},
 	}
 	for _, tt := range tests {
-		if _, err := db.open(tt.cfg); err == nil {
+		if _, _, err := db.open(tt.cfg); err == nil {
 			t.Errorf("%s: open(%+v): got no error, want one", tt.name, tt.cfg)
 		}
 	}
@@ -321,7 +517,7 @@ func testConcurrentStarts(t *testing.T, db database) {
 	errs := make([]error, len(ths))
 	var wg sync.WaitGroup
 	for i := range ths {
-		wg.Go(func() { ths[i], errs[i] = db.open(cfg) })
+		wg.Go(func() { ths[i], _, errs[i] = db.open(cfg) })
 	}
 	wg.Wait()
 	for i, err := range errs {
