@@ -7,14 +7,31 @@ import (
 )
 
 func TestPostgres(t *testing.T) {
-	runThrottleSuite(t, func(t *testing.T) opener {
+	runThrottleSuite(t, func(t *testing.T) database {
 		newPool := pgtest.Schema(t)
-		return func(cfg Config) (throttler, error) {
+		open := func(cfg Config) (*Postgres, func(), error) {
 			pool, err := newPool()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return NewPostgres(t.Context(), pool, cfg)
+			th, err := NewPostgres(t.Context(), pool, cfg)
+			return th, pool.Close, err
+		}
+		return database{
+			open: func(cfg Config) (throttler, func(), error) { return open(cfg) },
+			breakWrites: func(t *testing.T) {
+				th, _, err := open(Config{})
+				if err == nil {
+					_, err = th.pool.Exec(t.Context(), `
+						CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql
+						AS $$ BEGIN RAISE EXCEPTION 'broken'; END $$;
+						CREATE TRIGGER broken BEFORE INSERT OR UPDATE ON login_failures FOR EACH ROW
+						WHEN (NEW.key = '`+brokenKey+`' AND NEW.count > 0) EXECUTE FUNCTION broken();`)
+				}
+				if err != nil {
+					t.Fatalf("break writes: %v", err)
+				}
+			},
 		}
 	})
 }

@@ -8,13 +8,22 @@ import (
 	"time"
 )
 
-// SQLite counts failures in table login_failures of a SQLite database. It
+// SQLite counts attempts in table login_failures of a SQLite database. It
 // is safe for concurrent use, also by several processes on one file.
+//
+// Attempt reads, decides and writes in one transaction, which the database
+// must begin with BEGIN IMMEDIATE, as those of store/sqlite.Open do: the
+// transaction then holds the file's write lock from its first read, so
+// attempts of every process on the file are serialised. (With a deferred
+// BEGIN no attempt is lost or allowed too many, since SQLite lets only one
+// of two transactions that read at once commit, but concurrent attempts
+// then fail instead of waiting their turn.)
 type SQLite struct {
 	db  *sql.DB
 	cfg Config
 }
 
+// The table keeps its name from when it counted failures only.
 const schema = `
 CREATE TABLE IF NOT EXISTS login_failures (
 	key          TEXT PRIMARY KEY,
@@ -25,7 +34,8 @@ CREATE INDEX IF NOT EXISTS login_failures_last ON login_failures (last_failure);
 `
 
 // NewSQLite returns the throttle kept in db, creating its table if it is
-// missing. It doesn't close db.
+// missing. It doesn't close db. db should come from store/sqlite.Open (see
+// SQLite).
 func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*SQLite, error) {
 	cfg, err := newConfig(cfg)
 	if err != nil {
@@ -37,67 +47,94 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*SQLite, error) {
 	return &SQLite{db: db, cfg: cfg}, nil
 }
 
-// Wait returns how long the caller must wait before trying again under
-// keys: 0 when a try is allowed now, else the longest wait of any key. The
-// wait is never more than Config.Max. No keys: 0.
-func (t *SQLite) Wait(ctx context.Context, keys ...string) (time.Duration, error) {
-	if len(keys) == 0 {
-		return 0, nil
+// Attempt reserves one attempt under every key, atomically, before the
+// caller checks a password (PW-06). If any key must still wait, nothing is
+// counted and the longest wait is returned, never more than Config.Max.
+// Otherwise every key's count goes up by one, as a failure at now, keys
+// older than Config.Forget are forgotten, and 0 is returned. A key given
+// twice counts once, with the stricter allowance. Concurrent callers, in
+// this process or in others on the same file, are serialised, so a burst
+// of N parallel attempts is allowed exactly as many as N sequential ones
+// would be. No keys: 0. On an error nothing is counted.
+func (t *SQLite) Attempt(ctx context.Context, keys ...Key) (time.Duration, error) {
+	keys, err := t.cfg.keys(keys)
+	if err != nil || len(keys) == 0 {
+		return 0, err
 	}
-	now := t.cfg.Now()
-	rows, err := t.db.QueryContext(ctx,
-		`SELECT count, last_failure FROM login_failures WHERE last_failure > ? AND key IN (`+params(len(keys))+`)`,
-		append([]any{now.Add(-t.cfg.Forget).UnixMicro()}, anys(keys)...)...)
+	wait, err := t.attempt(ctx, keys)
 	if err != nil {
-		return 0, fmt.Errorf("throttle: wait: %w", err)
-	}
-	defer rows.Close()
-	var wait time.Duration
-	for rows.Next() {
-		var n, last int64
-		if err := rows.Scan(&n, &last); err != nil {
-			return 0, fmt.Errorf("throttle: wait: %w", err)
-		}
-		wait = max(wait, t.cfg.wait(n, time.UnixMicro(last), now))
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("throttle: wait: %w", err)
+		return 0, fmt.Errorf("throttle: attempt: %w", err)
 	}
 	return wait, nil
 }
 
-// Fail counts one more failure under each of keys, and forgets every key
-// whose last failure is older than Config.Forget.
-func (t *SQLite) Fail(ctx context.Context, keys ...string) error {
+func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error) {
+	now := t.cfg.Now()
+	tx, err := t.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see SQLite
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+
+	rows, err := tx.QueryContext(ctx,
+		`SELECT key, count, last_failure FROM login_failures WHERE key IN (`+params(len(keys))+`)`,
+		anys(names(keys))...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	recs := make(map[string]record, len(keys))
+	for rows.Next() {
+		var key string
+		var n, last int64
+		if err := rows.Scan(&key, &n, &last); err != nil {
+			return 0, err
+		}
+		recs[key] = record{count: n, last: time.UnixMicro(last)}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+
+	wait, next := t.cfg.reserve(keys, recs, now)
+	if wait > 0 {
+		return wait, nil // rolled back: nothing counted
+	}
+	for i, k := range keys {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO login_failures (key, count, last_failure) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET count = excluded.count, last_failure = excluded.last_failure`,
+			k.Name, next[i].count, next[i].last.UnixMicro()); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE last_failure <= ?`,
+		now.Add(-t.cfg.Forget).UnixMicro()); err != nil {
+		return 0, fmt.Errorf("forget old attempts: %w", err)
+	}
+	return 0, tx.Commit()
+}
+
+// Refund undoes one reserved attempt under each of keys (its count goes
+// down by one, never below 0): for an attempt that turned out right, or
+// that was never checked (the hasher was busy, the request was cancelled).
+// A key given twice is refunded once; a key without attempts is not an
+// error.
+func (t *SQLite) Refund(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	now := t.cfg.Now()
-	tx, err := t.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("throttle: fail: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE last_failure <= ?`,
-		now.Add(-t.cfg.Forget).UnixMicro()); err != nil {
-		return fmt.Errorf("throttle: fail: forget old failures: %w", err)
-	}
-	for _, key := range keys {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO login_failures (key, count, last_failure) VALUES (?, 1, ?)
-			ON CONFLICT (key) DO UPDATE SET count = count + 1, last_failure = max(last_failure, excluded.last_failure)`,
-			key, now.UnixMicro()); err != nil {
-			return fmt.Errorf("throttle: fail: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("throttle: fail: %w", err)
+	if _, err := t.db.ExecContext(ctx,
+		`UPDATE login_failures SET count = max(count - 1, 0) WHERE key IN (`+params(len(keys))+`)`,
+		anys(keys)...); err != nil {
+		return fmt.Errorf("throttle: refund: %w", err)
 	}
 	return nil
 }
 
-// Reset forgets the failures of keys, after a success. Reset the account's
+// Reset forgets the attempts of keys, after a success. Reset the account's
 // key only, not the client's IP: otherwise an attacker could clear their
 // IP's count by signing in to an account of their own between guesses.
+// Refund the IP's attempt instead.
 func (t *SQLite) Reset(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil

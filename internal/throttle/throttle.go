@@ -1,10 +1,15 @@
 // Package throttle slows down password guessing (PW-06): after a few
-// failures under a key (a canonical account name, a client IP) every further
-// try under that key has to wait, twice as long after each failure, up to a
-// cap. There is never a permanent lock: a success resets the key, the wait
-// never exceeds Config.Max, and failures are forgotten after Config.Forget.
-// The counts live where the server's other state does: SQLite keeps them in
-// the file the server shares with its other stores, so every process on
+// attempts under a key (a canonical account name, a client IP, a device
+// that signed in before) every further attempt under that key has to wait,
+// twice as long after each one, up to a cap. An attempt counts before the
+// password is checked, atomically across every process and node, so a
+// burst of parallel guesses gets no more checks than the same guesses made
+// one after another. There is never a permanent lock: a success resets the
+// account's key, the wait never exceeds Config.Max, and attempts are
+// forgotten Config.Forget after the last one.
+//
+// The counts live where the server's other state does: SQLite keeps them
+// in the file the server shares with its other stores, so every process on
 // that file sees the same delays; Postgres keeps them in PostgreSQL, so
 // every node behind a load balancer does.
 //
@@ -13,36 +18,50 @@
 //	t, err := throttle.NewSQLite(ctx, db, throttle.Config{})
 //	// or, for several nodes: throttle.NewPostgres(ctx, pool, throttle.Config{})
 //	...
-//	keys := []string{"user:" + canonicalName, "ip:" + clientIP}
-//	if wait, err := t.Wait(ctx, keys...); err != nil || wait > 0 {
+//	account, ip := "user:"+canonicalName, "ip:"+clientIP
+//	if wait, err := t.Attempt(ctx, throttle.Key{Name: account}, throttle.Key{Name: ip}); err != nil || wait > 0 {
 //		// 503 on err, else 429 with Retry-After: wait
 //	}
-//	if !passwordOK {
-//		err = t.Fail(ctx, keys...)
-//	} else {
-//		err = t.Reset(ctx, keys[0]) // the account only: see Reset
+//	ok, err := check(ctx, password)
+//	switch { // logging what Refund and Reset return
+//	case err != nil: // never checked: the hasher was busy, the request was cancelled
+//		t.Refund(ctx, account, ip)
+//	case ok:
+//		t.Reset(ctx, account) // the account only: see Reset
+//		t.Refund(ctx, ip)     // a right password was no guess
 //	}
 package throttle
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 )
 
 // Config tunes the delays. The zero value of each field means its default.
 type Config struct {
-	// Free is how many failures of a key go without any delay. Default 5.
+	// Free is how many attempts under a key go without any delay, unless
+	// the key says otherwise (Key.Free). Default 5.
 	Free int
-	// Base is the delay after the first failure past Free; each further
-	// failure doubles it. Default 1s.
+	// Base is the delay after the first attempt past Free; each further
+	// attempt doubles it. Default 1s.
 	Base time.Duration
 	// Max caps the delay. Default 15m.
 	Max time.Duration
-	// Forget is how long after its last failure a key is forgotten, its
+	// Forget is how long after its last attempt a key is forgotten, its
 	// count back to zero. Default 24h; at least Max.
 	Forget time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+}
+
+// Key is one count that attempts are made under: a name such as
+// "user:alice", "ip:192.0.2.1", "device:NONCE", "session:ID", and how many
+// attempts it allows before delays begin (0 means Config.Free).
+type Key struct {
+	Name string
+	Free int
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -65,21 +84,6 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// delay is how long a key with n failures waits after its last one.
-func (c *Config) delay(n int64) time.Duration {
-	if n <= int64(c.Free) {
-		return 0
-	}
-	d := c.Base
-	for range n - int64(c.Free) - 1 {
-		if d > c.Max/2 {
-			return c.Max
-		}
-		d *= 2
-	}
-	return d
-}
-
 // newConfig returns cfg with its defaults, or an error if it is not
 // consistent.
 func newConfig(cfg Config) (Config, error) {
@@ -91,9 +95,97 @@ func newConfig(cfg Config) (Config, error) {
 	return cfg, nil
 }
 
-// wait is how long a key with n failures, the last one at last, still
-// waits at now.
-func (c *Config) wait(n int64, last, now time.Time) time.Duration {
+// delay is how long a key that allows free attempts waits after its last
+// one, once n are counted.
+func (c *Config) delay(n int64, free int) time.Duration {
+	if n <= int64(free) {
+		return 0
+	}
+	d := c.Base
+	for range n - int64(free) - 1 {
+		if d > c.Max/2 {
+			return c.Max
+		}
+		d *= 2
+	}
+	return d
+}
+
+// wait is how long a key that allows free attempts, with n counted, the
+// last one at last, still waits at now.
+func (c *Config) wait(n int64, free int, last, now time.Time) time.Duration {
+	d := c.delay(n, free)
+	if d == 0 { // within the allowance, whatever the clocks say
+		return 0
+	}
 	// A clock behind another process's never waits more than Max.
-	return max(0, min(last.Add(c.delay(n)).Sub(now), c.Max))
+	return max(0, min(last.Add(d).Sub(now), c.Max))
+}
+
+// record is what a backend keeps of one key: how many attempts it has
+// counted, and when the last one was.
+type record struct {
+	count int64
+	last  time.Time
+}
+
+// keys returns keys as backends take them: each name once, with the
+// stricter of its allowances, 0 replaced by Config.Free; sorted by name,
+// bytewise as PostgreSQL's "C" collation sorts, the order that backends
+// lock them in. A negative allowance is an error.
+func (c *Config) keys(keys []Key) ([]Key, error) {
+	byName := make(map[string]int, len(keys))
+	for _, k := range keys {
+		if k.Free < 0 {
+			return nil, fmt.Errorf("throttle: key %q: want Free >= 0, got %d", k.Name, k.Free)
+		}
+		if k.Free == 0 {
+			k.Free = c.Free
+		}
+		if free, ok := byName[k.Name]; !ok || k.Free < free {
+			byName[k.Name] = k.Free
+		}
+	}
+	out := make([]Key, 0, len(byName))
+	for name, free := range byName {
+		out = append(out, Key{Name: name, Free: free})
+	}
+	slices.SortFunc(out, func(a, b Key) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// reserve decides an attempt at now under keys (as c.keys returns them),
+// whose records are recs (a key without one has nothing counted; a record
+// older than Forget counts as none). If any key must still wait, it
+// returns the longest wait and no records: nothing is to be written.
+// Otherwise it returns 0 and, in the order of keys, the record of each key
+// with the attempt counted. Both backends decide with it, holding the
+// keys' rows locked from their read to their write.
+func (c *Config) reserve(keys []Key, recs map[string]record, now time.Time) (time.Duration, []record) {
+	var wait time.Duration
+	next := make([]record, len(keys))
+	for i, k := range keys {
+		r := recs[k.Name]
+		if !r.last.After(now.Add(-c.Forget)) {
+			r.count = 0
+		}
+		wait = max(wait, c.wait(r.count, k.Free, r.last, now))
+		next[i] = record{count: r.count + 1, last: now}
+		if r.last.After(now) { // another process's clock is ahead: keep its time
+			next[i].last = r.last
+		}
+	}
+	if wait > 0 {
+		return wait, nil
+	}
+	return 0, next
+}
+
+// names returns the names of keys, in their order.
+func names(keys []Key) []string {
+	s := make([]string, len(keys))
+	for i, k := range keys {
+		s[i] = k.Name
+	}
+	return s
 }

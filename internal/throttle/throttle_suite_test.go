@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -13,31 +14,48 @@ import (
 // throttler is what the suite checks of every backend (the server's
 // Throttle interface).
 type throttler interface {
-	Wait(ctx context.Context, keys ...string) (time.Duration, error)
-	Fail(ctx context.Context, keys ...string) error
+	Attempt(ctx context.Context, keys ...Key) (time.Duration, error)
+	Refund(ctx context.Context, keys ...string) error
 	Reset(ctx context.Context, keys ...string) error
 }
 
-// opener opens a throttle with cfg on one database, fresh and empty when
-// the subtest began. Each call opens another connection pool and sets the
-// table up again, as another process or node would. It is safe to call
-// from several goroutines and returns errors instead of failing the test.
-type opener func(cfg Config) (throttler, error)
+// database is one database of a backend, fresh and empty when the subtest
+// began.
+type database struct {
+	// open opens a throttle with cfg on the database, and returns with it
+	// a function that closes its connections. Each call opens another
+	// connection pool and sets the table up again, as another process or
+	// node would. It is safe to call from several goroutines and returns
+	// errors instead of failing the test.
+	open func(cfg Config) (th throttler, closeDB func(), err error)
+	// breakWrites makes every later write that would count an attempt
+	// under brokenKey fail, in every connection, as a full disk or a lost
+	// connection makes a write fail halfway through a call.
+	breakWrites func(t *testing.T)
+}
+
+// brokenKey is the key whose writes database.breakWrites makes fail. It
+// sorts after the "ip:" keys, so a write under one of those comes first.
+const brokenKey = "user:broken"
 
 // runThrottleSuite is the one suite every throttle backend runs (SQLite,
-// PostgreSQL): fresh returns an opener on a new, empty database for each
-// subtest, and cleans it up when the subtest ends.
-func runThrottleSuite(t *testing.T, fresh func(t *testing.T) opener) {
+// PostgreSQL): fresh returns a new, empty database for each subtest, and
+// cleans it up when the subtest ends.
+func runThrottleSuite(t *testing.T, fresh func(t *testing.T) database) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, open opener)
+		run  func(t *testing.T, db database)
 	}{
 		{"PW06_GrowingDelays", testGrowingDelays},
 		{"PW06_NeverPermanentLock", testNeverPermanentLock},
 		{"PW06_LongestKeyWins", testLongestKeyWins},
-		{"PW06_RepeatedKeyCountsTwice", testRepeatedKeyCountsTwice},
+		{"PW06_RefusedAttemptCountsNothing", testRefusedAttemptCountsNothing},
+		{"PW06_PerKeyAllowance", testPerKeyAllowance},
+		{"PW06_Refund", testRefund},
 		{"PW06_SharedAcrossProcesses", testSharedAcrossProcesses},
-		{"PW06_ConcurrentCallsLoseNoFailure", testConcurrentCallsLoseNoFailure},
+		{"PW06_ParallelBurstGetsNoExtraAttempts", testParallelBurstGetsNoExtraAttempts},
+		{"PW06_ConcurrentCallsNeverDeadlock", testConcurrentCallsNeverDeadlock},
+		{"PW06_FailuresChangeNothing", testFailuresChangeNothing},
 		{"RejectsBadConfig", testRejectsBadConfig},
 		{"ConcurrentStarts", testConcurrentStarts},
 	}
@@ -48,152 +66,330 @@ func runThrottleSuite(t *testing.T, fresh func(t *testing.T) opener) {
 
 var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// mustOpen opens a throttle with open and fails the test if it can't.
-func mustOpen(t *testing.T, open opener, cfg Config) throttler {
+// mustOpen opens a throttle on db and fails the test if it can't.
+func mustOpen(t *testing.T, db database, cfg Config) throttler {
 	t.Helper()
-	th, err := open(cfg)
+	th, _, err := db.open(cfg)
 	if err != nil {
 		t.Fatalf("open throttle: %v", err)
 	}
 	return th
 }
 
-func wantWait(t *testing.T, th throttler, want time.Duration, keys ...string) {
+// keysOf returns a key of each name, with the default allowance.
+func keysOf(names ...string) []Key {
+	keys := make([]Key, len(names))
+	for i, name := range names {
+		keys[i] = Key{Name: name}
+	}
+	return keys
+}
+
+// wantAttempt makes an attempt under keys (default allowances) and fails
+// the test unless it returns want.
+func wantAttempt(t *testing.T, th throttler, want time.Duration, names ...string) {
 	t.Helper()
-	got, err := th.Wait(t.Context(), keys...)
+	got, err := th.Attempt(t.Context(), keysOf(names...)...)
 	if err != nil || got != want {
-		t.Fatalf("Wait(%q) = %v, %v; want %v, nil", keys, got, err, want)
+		t.Fatalf("Attempt(%q) = %v, %v; want %v, nil", names, got, err, want)
 	}
 }
 
-func fail(t *testing.T, th throttler, keys ...string) {
+// allowed makes attempts under keys, the clock standing still, until one
+// is refused, and returns how many were allowed (and counted).
+func allowed(t *testing.T, th throttler, keys ...Key) int {
 	t.Helper()
-	if err := th.Fail(t.Context(), keys...); err != nil {
-		t.Fatalf("Fail(%q): %v", keys, err)
+	for n := 0; n <= 1000; n++ {
+		wait, err := th.Attempt(t.Context(), keys...)
+		if err != nil {
+			t.Fatalf("Attempt(%v): %v", keys, err)
+		}
+		if wait > 0 {
+			return n
+		}
+	}
+	t.Fatalf("Attempt(%v): more than 1000 allowed", keys)
+	return 0
+}
+
+func refund(t *testing.T, th throttler, keys ...string) {
+	t.Helper()
+	if err := th.Refund(t.Context(), keys...); err != nil {
+		t.Fatalf("Refund(%q): %v", keys, err)
 	}
 }
 
-// PW-06: delays grow after Free failures, are counted per key, and a try
-// is allowed again once the delay has passed.
-func testGrowingDelays(t *testing.T, open opener) {
+func reset(t *testing.T, th throttler, keys ...string) {
+	t.Helper()
+	if err := th.Reset(t.Context(), keys...); err != nil {
+		t.Fatalf("Reset(%q): %v", keys, err)
+	}
+}
+
+// PW-06: delays grow once Free attempts are counted, per key, and an
+// attempt is allowed again once the delay has passed.
+func testGrowingDelays(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
-	th := mustOpen(t, open, Config{Free: 2, Base: time.Second, Max: 10 * time.Second, Now: clk.Now})
+	th := mustOpen(t, db, Config{Free: 2, Base: time.Second, Max: 10 * time.Second, Now: clk.Now})
 	steps := []struct {
 		name    string
-		fail    bool
 		advance time.Duration
 		want    time.Duration
 	}{
-		{"fresh", false, 0, 0},
-		{"first failure is free", true, 0, 0},
-		{"second failure is free", true, 0, 0},
-		{"third waits Base", true, 0, time.Second},
-		{"part of the wait passed", false, 400 * time.Millisecond, 600 * time.Millisecond},
-		{"the wait passed", false, 600 * time.Millisecond, 0},
-		{"fourth waits twice Base", true, 0, 2 * time.Second},
-		{"fifth waits 4s", true, 0, 4 * time.Second},
-		{"sixth waits 8s", true, 0, 8 * time.Second},
-		{"seventh is capped at Max", true, 0, 10 * time.Second},
-		{"eighth is still capped", true, 0, 10 * time.Second},
-		{"Max later a try is allowed", false, 10 * time.Second, 0},
+		{"first attempt is free", 0, 0},
+		{"second attempt is free", 0, 0},
+		{"third attempt is free", 0, 0}, // Free 2: the count before it is 2
+		{"fourth waits Base", 0, time.Second},
+		{"part of the wait passed", 400 * time.Millisecond, 600 * time.Millisecond},
+		{"the wait passed", 600 * time.Millisecond, 0},
+		{"then twice Base", 0, 2 * time.Second},
+		{"that wait passed", 2 * time.Second, 0},
+		{"then 4s", 0, 4 * time.Second},
+		{"that wait passed too", 4 * time.Second, 0},
+		{"then 8s", 0, 8 * time.Second},
+		{"and again", 8 * time.Second, 0},
+		{"then capped at Max", 0, 10 * time.Second},
+		{"Max later", 10 * time.Second, 0},
+		{"still capped", 0, 10 * time.Second},
 	}
 	for _, s := range steps {
 		clk.Advance(s.advance)
-		if s.fail {
-			fail(t, th, "user:alice")
-		}
-		got, err := th.Wait(t.Context(), "user:alice")
+		got, err := th.Attempt(t.Context(), Key{Name: "user:alice"})
 		if err != nil || got != s.want {
-			t.Fatalf("%s: Wait = %v, %v; want %v, nil", s.name, got, err, s.want)
+			t.Fatalf("%s: Attempt = %v, %v; want %v, nil", s.name, got, err, s.want)
 		}
 	}
-	wantWait(t, th, 0, "user:bob")
+	wantAttempt(t, th, 0, "user:bob")
 }
 
-// PW-06: never a permanent lock: however many failures, the wait is at most
-// Max, a success resets the key, and old failures are forgotten.
-func testNeverPermanentLock(t *testing.T, open opener) {
+// PW-06: never a permanent lock: however many attempts, the wait is at
+// most Max, a success resets the key, and old attempts are forgotten.
+func testNeverPermanentLock(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
-	th := mustOpen(t, open, Config{Free: 1, Base: time.Second, Max: time.Minute, Forget: time.Hour, Now: clk.Now})
-	for range 200 {
-		fail(t, th, "user:alice", "ip:192.0.2.1")
+	th := mustOpen(t, db, Config{Free: 1, Base: time.Second, Max: time.Minute, Forget: time.Hour, Now: clk.Now})
+	for i := range 200 {
+		wait, err := th.Attempt(t.Context(), keysOf("user:alice", "ip:192.0.2.1")...)
+		if err != nil || wait > time.Minute {
+			t.Fatalf("attempt %d: Attempt = %v, %v; want at most a minute, nil", i, wait, err)
+		}
+		clk.Advance(wait)
 	}
-	wantWait(t, th, time.Minute, "user:alice")
+	wantAttempt(t, th, time.Minute, "user:alice")
 
-	if err := th.Reset(t.Context(), "user:alice"); err != nil {
-		t.Fatal(err)
-	}
-	wantWait(t, th, 0, "user:alice")
-	wantWait(t, th, time.Minute, "user:alice", "ip:192.0.2.1")
+	reset(t, th, "user:alice")
+	wantAttempt(t, th, 0, "user:alice")
+	wantAttempt(t, th, time.Minute, "user:alice", "ip:192.0.2.1")
 
 	clk.Advance(time.Hour)
-	wantWait(t, th, 0, "ip:192.0.2.1")
-	fail(t, th, "ip:192.0.2.1")
-	wantWait(t, th, 0, "ip:192.0.2.1") // counted from zero again: one free failure
+	if got := allowed(t, th, Key{Name: "ip:192.0.2.1"}); got != 2 {
+		t.Fatalf("an hour later: %d attempts allowed, want 2 (counted from zero again)", got)
+	}
 }
 
-// PW-06: a wait is the longest of its keys' waits.
-func testLongestKeyWins(t *testing.T, open opener) {
+// PW-06: an attempt under several keys waits for the longest of their
+// waits.
+func testLongestKeyWins(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
-	th := mustOpen(t, open, Config{Free: 1, Now: clk.Now})
-	fail(t, th, "ip:192.0.2.1", "user:alice")
-	fail(t, th, "ip:192.0.2.1", "user:bob")
-	fail(t, th, "ip:192.0.2.1", "user:carol")
+	th := mustOpen(t, db, Config{Free: 1, Base: time.Second, Now: clk.Now})
+	allowed(t, th, Key{Name: "ip:192.0.2.1"}) // 2 counted
+	clk.Advance(time.Second)
+	wantAttempt(t, th, 0, "ip:192.0.2.1")   // 3 counted: waits 2s
+	allowed(t, th, Key{Name: "user:alice"}) // 2 counted: waits 1s
 	tests := []struct {
 		keys []string
 		want time.Duration
 	}{
-		{nil, 0},
-		{[]string{"user:alice"}, 0},
-		{[]string{"user:alice", "user:bob"}, 0},
-		{[]string{"user:dave", "ip:192.0.2.1"}, 2 * time.Second},
-		{[]string{"ip:192.0.2.2"}, 0},
+		{[]string{"user:alice"}, time.Second},
+		{[]string{"ip:192.0.2.1"}, 2 * time.Second},
+		{[]string{"user:alice", "ip:192.0.2.1"}, 2 * time.Second},
+		{[]string{"ip:192.0.2.1", "user:alice"}, 2 * time.Second},
+		{[]string{"user:bob", "ip:192.0.2.1"}, 2 * time.Second},
+		{[]string{"user:bob", "user:alice"}, time.Second},
 	}
 	for _, tt := range tests {
-		wantWait(t, th, tt.want, tt.keys...)
+		wantAttempt(t, th, tt.want, tt.keys...)
+	}
+	wantAttempt(t, th, 0) // no keys
+	if got := allowed(t, th, Key{Name: "user:bob"}); got != 2 {
+		t.Fatalf("user:bob: %d attempts allowed, want 2 (none counted while others waited)", got)
 	}
 }
 
-// PW-06: a key given twice in one call is counted twice.
-func testRepeatedKeyCountsTwice(t *testing.T, open opener) {
+// PW-06: an attempt refused because a key must wait counts nothing under
+// any of its keys: the wait doesn't grow however often the client tries,
+// and a key that had no wait is not charged.
+func testRefusedAttemptCountsNothing(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
-	th := mustOpen(t, open, Config{Free: 1, Now: clk.Now})
-	fail(t, th, "user:alice", "ip:192.0.2.1", "user:alice")
-	wantWait(t, th, time.Second, "user:alice")
-	wantWait(t, th, 0, "ip:192.0.2.1")
+	th := mustOpen(t, db, Config{Free: 1, Base: time.Second, Max: time.Minute, Now: clk.Now})
+	allowed(t, th, Key{Name: "ip:192.0.2.1"}) // 2 counted: waits 1s
+	for range 20 {
+		wantAttempt(t, th, time.Second, "ip:192.0.2.1", "user:alice")
+	}
+	clk.Advance(400 * time.Millisecond)
+	wantAttempt(t, th, 600*time.Millisecond, "ip:192.0.2.1")
+	clk.Advance(600 * time.Millisecond)
+	wantAttempt(t, th, 0, "ip:192.0.2.1")
+	wantAttempt(t, th, 2*time.Second, "ip:192.0.2.1") // 3 counted, not 23
+	if got := allowed(t, th, Key{Name: "user:alice"}); got != 2 {
+		t.Fatalf("user:alice: %d attempts allowed, want 2 (none counted while refused)", got)
+	}
+}
+
+// PW-06: each key allows its own number of attempts (0: Config.Free); in
+// an attempt under several keys the stricter decides, and every key counts
+// each allowed attempt once.
+func testPerKeyAllowance(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	th := mustOpen(t, db, Config{Free: 3, Now: clk.Now})
+	tests := []struct {
+		name string
+		keys []Key
+		want int // attempts allowed under keys
+		// then: attempts still allowed under then alone
+		then     Key
+		wantThen int
+	}{
+		{"the default", []Key{{Name: "device:a"}}, 4, Key{Name: "device:a"}, 0},
+		{"its own", []Key{{"device:b", 1}}, 2, Key{"device:b", 4}, 3},
+		{"the stricter decides", []Key{{"ip:c", 1}, {"device:c", 6}}, 2, Key{"device:c", 6}, 5},
+		{"in any order", []Key{{"device:d", 6}, {"ip:d", 1}}, 2, Key{"device:d", 6}, 5},
+		{"the default is stricter", []Key{{Name: "ip:e"}, {"device:e", 10}}, 4, Key{"device:e", 10}, 7},
+		{"a key given twice counts once", []Key{{"device:f", 5}, {"device:f", 2}}, 3, Key{"device:f", 5}, 3},
+	}
+	for _, tt := range tests {
+		if got := allowed(t, th, tt.keys...); got != tt.want {
+			t.Errorf("%s: %d attempts allowed under %v, want %d", tt.name, got, tt.keys, tt.want)
+		}
+		if got := allowed(t, th, tt.then); got != tt.wantThen {
+			t.Errorf("%s: then %d allowed under %v, want %d", tt.name, got, tt.then, tt.wantThen)
+		}
+	}
+}
+
+// PW-06: a refund gives an attempt's allowance back, under the keys it
+// names only, and never takes a count below zero.
+func testRefund(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	th := mustOpen(t, db, Config{Free: 2, Base: time.Second, Now: clk.Now})
+	ip, other := "ip:192.0.2.1", "ip:192.0.2.2"
+	refund(t, th, ip) // nothing counted: not an error
+
+	if got := allowed(t, th, Key{Name: ip}, Key{Name: other}); got != 3 {
+		t.Fatalf("%d attempts allowed, want 3", got)
+	}
+	refund(t, th, ip)
+	wantAttempt(t, th, 0, ip) // the refunded attempt
+	wantAttempt(t, th, time.Second, ip)
+	wantAttempt(t, th, time.Second, other) // not refunded
+
+	for range 10 {
+		refund(t, th, ip)
+	}
+	if got := allowed(t, th, Key{Name: ip}); got != 3 {
+		t.Fatalf("after 10 refunds of 3 attempts: %d allowed, want 3 (the count stopped at 0)", got)
+	}
+	refund(t, th, ip, ip) // a key given twice is refunded once
+	if got := allowed(t, th, Key{Name: ip}); got != 1 {
+		t.Fatalf("after Refund(ip, ip): %d allowed, want 1", got)
+	}
 }
 
 // PW-06: shared across processes and nodes: two connection pools on one
 // database count together.
-func testSharedAcrossProcesses(t *testing.T, open opener) {
+func testSharedAcrossProcesses(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
 	cfg := Config{Free: 3, Base: time.Second, Now: clk.Now}
-	a, b := mustOpen(t, open, cfg), mustOpen(t, open, cfg)
+	a, b := mustOpen(t, db, cfg), mustOpen(t, db, cfg)
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {
-			if err := []throttler{a, b}[i%2].Fail(t.Context(), "user:alice"); err != nil {
-				t.Error(err)
+			wait, err := []throttler{a, b}[i%2].Attempt(t.Context(), Key{Name: "user:alice"})
+			if err != nil || wait != 0 {
+				t.Errorf("Attempt = %v, %v; want 0, nil", wait, err)
 			}
 		})
 	}
 	wg.Wait()
-	wantWait(t, a, time.Second, "user:alice")
-	wantWait(t, b, time.Second, "user:alice")
-	if err := b.Reset(t.Context(), "user:alice"); err != nil {
-		t.Fatal(err)
+	wantAttempt(t, a, time.Second, "user:alice")
+	wantAttempt(t, b, time.Second, "user:alice")
+	reset(t, b, "user:alice")
+	if got := allowed(t, a, Key{Name: "user:alice"}); got != 4 {
+		t.Fatalf("after a reset on the other node: %d allowed, want 4", got)
 	}
-	wantWait(t, a, 0, "user:alice")
 }
 
-// PW-06: many callers on two pools, each failing the same keys in its own
-// order, lose no failure and never fail (a deadlock would); resets racing
-// with failures in every order don't fail either.
-func testConcurrentCallsLoseNoFailure(t *testing.T, open opener) {
+// PW-06: an attempt counts before it is checked: a burst of attempts made
+// at once, on one node or split between two, is allowed exactly as many
+// as the same attempts made one after another (Free+1), never more, and
+// the refused ones count nothing.
+func testParallelBurstGetsNoExtraAttempts(t *testing.T, db database) {
+	const burst = 64
+	clk := testkit.NewClock(start)
+	cfg := Config{Base: time.Second, Now: clk.Now} // Free: the default, 5
+	nodes := []throttler{mustOpen(t, db, cfg), mustOpen(t, db, cfg)}
+	tests := []struct {
+		name  string
+		free  int // of the key under attack; 0: Config.Free
+		nodes int
+		// keys are those of the i-th attempt, under attack the first
+		keys func(attack Key, i int) []Key
+	}{
+		{"one key, Free 1", 1, 1, oneKey},
+		{"one key, Config.Free", 0, 1, oneKey},
+		{"one key, Free 1, two nodes", 1, 2, oneKey},
+		{"one key, Config.Free, two nodes", 0, 2, oneKey},
+		{"one key, Free 20, two nodes", 20, 2, oneKey},
+		{"one IP, a new account each time, two nodes", 5, 2, func(attack Key, i int) []Key {
+			return []Key{attack, {Name: fmt.Sprint("user:", i)}}
+		}},
+	}
+	for n, tt := range tests {
+		attack := Key{Name: fmt.Sprint("ip:192.0.2.", n), Free: tt.free}
+		free := cmp.Or(tt.free, 5)
+		ready := make(chan struct{})
+		waits := make([]time.Duration, burst)
+		errs := make([]error, burst)
+		var wg sync.WaitGroup
+		for i := range burst {
+			wg.Go(func() {
+				<-ready
+				waits[i], errs[i] = nodes[i%tt.nodes].Attempt(t.Context(), tt.keys(attack, i)...)
+			})
+		}
+		close(ready) // all at once
+		wg.Wait()
+		got := 0
+		for i := range burst {
+			switch {
+			case errs[i] != nil:
+				t.Errorf("%s: attempt %d: %v", tt.name, i, errs[i])
+			case waits[i] == 0:
+				got++
+			case waits[i] != time.Second:
+				t.Errorf("%s: attempt %d waits %v, want 1s (refused at Free+1 counted)", tt.name, i, waits[i])
+			}
+		}
+		if got != free+1 {
+			t.Errorf("%s: %d of %d parallel attempts allowed, want %d as one after another", tt.name, got, burst, free+1)
+		}
+		// Free+1 counted, not more: the next waits Base, not 2 Base.
+		if wait, err := nodes[0].Attempt(t.Context(), attack); err != nil || wait != time.Second {
+			t.Errorf("%s: after the burst, Attempt = %v, %v; want 1s, nil", tt.name, wait, err)
+		}
+	}
+}
+
+func oneKey(attack Key, _ int) []Key { return []Key{attack} }
+
+// PW-06: many callers on two pools, each attempting under the same keys in
+// its own order, lose no attempt and never fail (a deadlock would);
+// refunds and resets racing with attempts in every order don't fail
+// either.
+func testConcurrentCallsNeverDeadlock(t *testing.T, db database) {
 	const callers, rounds = 12, 5
 	clk := testkit.NewClock(start)
 	cfg := Config{Free: callers*rounds - 1, Base: time.Second, Max: time.Minute, Now: clk.Now}
-	pools := []throttler{mustOpen(t, open, cfg), mustOpen(t, open, cfg)}
+	pools := []throttler{mustOpen(t, db, cfg), mustOpen(t, db, cfg)}
 	orders := [][]string{{"a", "b", "c"}, {"c", "b", "a"}, {"b", "a", "c"}, {"c", "a", "b"}}
 	run := func(call func(i int, th throttler, keys []string) error) {
 		var wg sync.WaitGroup
@@ -209,19 +405,94 @@ func testConcurrentCallsLoseNoFailure(t *testing.T, open opener) {
 		}
 		wg.Wait()
 	}
-	run(func(_ int, th throttler, keys []string) error { return th.Fail(t.Context(), keys...) })
-	for _, key := range []string{"a", "b", "c"} {
-		wantWait(t, pools[0], time.Second, key) // the last failure counted is the first past Free
-	}
-	run(func(i int, th throttler, keys []string) error {
-		if i%3 == 0 {
-			return th.Reset(t.Context(), keys...)
+	attempt := func(th throttler, names []string) error {
+		wait, err := th.Attempt(t.Context(), keysOf(names...)...)
+		if err == nil && wait != 0 {
+			err = fmt.Errorf("Attempt = %v, want 0", wait)
 		}
-		return th.Fail(t.Context(), keys...)
+		return err
+	}
+	run(func(_ int, th throttler, keys []string) error { return attempt(th, keys) })
+	for _, key := range []string{"a", "b", "c"} {
+		wantAttempt(t, pools[0], time.Second, key) // every attempt counted: the next is the first past Free
+	}
+	reset(t, pools[0], "a", "b", "c")
+	run(func(i int, th throttler, keys []string) error {
+		switch i % 3 {
+		case 0:
+			return th.Reset(t.Context(), keys...)
+		case 1:
+			return th.Refund(t.Context(), keys...)
+		}
+		return attempt(th, keys)
 	})
 }
 
-func testRejectsBadConfig(t *testing.T, open opener) {
+// Every call that fails returns an error and changes nothing: not the
+// keys' counts, nor those of the keys it got to before failing.
+func testFailuresChangeNothing(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	cfg := Config{Free: 1, Base: time.Second, Now: clk.Now}
+	th := mustOpen(t, db, cfg)
+	closed, closeDB, err := db.open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeDB()
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	attempt := func(ctx context.Context, th throttler, keys ...Key) error {
+		wait, err := th.Attempt(ctx, keys...)
+		if wait != 0 {
+			t.Errorf("Attempt(%v) = %v, %v; want 0 with an error", keys, wait, err)
+		}
+		return err
+	}
+	tests := []struct {
+		name    string
+		counted int // attempts counted under key before the call: 1 for
+		// Attempt, which would count one more; 2 for Refund and Reset,
+		// which would bring the count below Free+1.
+		call func(key string) error
+	}{
+		{"attempt, context cancelled", 1,
+			func(key string) error { return attempt(cancelled, th, Key{Name: key}) }},
+		{"attempt, database closed", 1,
+			func(key string) error { return attempt(t.Context(), closed, Key{Name: key}) }},
+		{"attempt, another key's write fails", 1,
+			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{brokenKey, 5}) }},
+		{"attempt, a negative allowance", 1,
+			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{"user:alice", -1}) }},
+		{"refund, context cancelled", 2, func(key string) error { return th.Refund(cancelled, key) }},
+		{"refund, database closed", 2, func(key string) error { return closed.Refund(t.Context(), key) }},
+		{"refund, another key's write fails", 2,
+			func(key string) error { return th.Refund(t.Context(), key, brokenKey) }},
+		{"reset, context cancelled", 2, func(key string) error { return th.Reset(cancelled, key) }},
+		{"reset, database closed", 2, func(key string) error { return closed.Reset(t.Context(), key) }},
+	}
+	key := func(i int) string { return fmt.Sprint("ip:192.0.2.", i) }
+	for i, tt := range tests {
+		for range tt.counted {
+			wantAttempt(t, th, 0, key(i))
+		}
+	}
+	for range 2 { // a refund would write 1, an attempt 3 (with Free 5)
+		wantAttempt(t, th, 0, brokenKey)
+	}
+	db.breakWrites(t)
+	for i, tt := range tests {
+		if err := tt.call(key(i)); err == nil {
+			t.Errorf("%s: got no error, want one", tt.name)
+		}
+	}
+	for i, tt := range tests {
+		if got, want := allowed(t, th, Key{Name: key(i)}), 2-tt.counted; got != want {
+			t.Errorf("%s: then %d attempts allowed, want %d as before the call", tt.name, got, want)
+		}
+	}
+}
+
+func testRejectsBadConfig(t *testing.T, db database) {
 	tests := []struct {
 		name string
 		cfg  Config
@@ -231,7 +502,7 @@ func testRejectsBadConfig(t *testing.T, open opener) {
 		{"forget below max", Config{Max: time.Hour, Forget: time.Minute}},
 	}
 	for _, tt := range tests {
-		if _, err := open(tt.cfg); err == nil {
+		if _, _, err := db.open(tt.cfg); err == nil {
 			t.Errorf("%s: open(%+v): got no error, want one", tt.name, tt.cfg)
 		}
 	}
@@ -239,14 +510,14 @@ func testRejectsBadConfig(t *testing.T, open opener) {
 
 // Several processes or nodes starting at once on a fresh database all set
 // it up without error, and then count together.
-func testConcurrentStarts(t *testing.T, open opener) {
+func testConcurrentStarts(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
 	cfg := Config{Free: 3, Now: clk.Now}
 	ths := make([]throttler, 4)
 	errs := make([]error, len(ths))
 	var wg sync.WaitGroup
 	for i := range ths {
-		wg.Go(func() { ths[i], errs[i] = open(cfg) })
+		wg.Go(func() { ths[i], _, errs[i] = db.open(cfg) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -255,7 +526,7 @@ func testConcurrentStarts(t *testing.T, open opener) {
 		}
 	}
 	for i, th := range ths {
-		fail(t, th, fmt.Sprint("user:", i), "ip:192.0.2.1")
+		wantAttempt(t, th, 0, fmt.Sprint("user:", i), "ip:192.0.2.1")
 	}
-	wantWait(t, ths[0], time.Second, "ip:192.0.2.1")
+	wantAttempt(t, ths[0], time.Second, "ip:192.0.2.1")
 }
