@@ -13,6 +13,16 @@
 // not change state; no method override (X-HTTP-Method-Override, _method, …) is
 // honoured (CSRF-03).
 //
+// Each unsafe route takes one of two checks, each a method named for what it
+// checks, with a handler form that answers refusals with the ErrorHandler:
+//
+//   - [Protector.Check] and [Protector.Handler]: the origin and the token
+//     bound to the session. A request without a session is refused
+//     ([ErrNoBinding]); it never falls back to the origin alone.
+//   - [Protector.CheckOriginOnly] and [Protector.OriginOnlyHandler]: the
+//     origin alone, for the deliberate exemptions: requests no cookie
+//     authenticates.
+//
 // The package imports nothing from tether: any app can use it with any session
 // mechanism.
 //
@@ -20,7 +30,7 @@
 //	if err != nil {
 //		return err
 //	}
-//	bind := func(r *http.Request) []byte { return sessionID(r) } // nil: no session
+//	bind := func(r *http.Request) []byte { return sessionID(r) } // nil: no session, refused
 //	mux.Handle("POST /settings", p.Handler(bind, saveSettings))
 //	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
 //		page.Execute(w, map[string]string{"CSRF": p.Token(bind(r))})

@@ -22,7 +22,8 @@ func ExampleProtector() {
 	}
 
 	// The binding is the session's ID; a real app takes the session from
-	// its session middleware. No session: nil, the origin check only.
+	// its session middleware. No session: nil, and Handler refuses the
+	// request (ErrNoBinding) rather than check the origin alone.
 	sessions := map[string]string{"cookie-value": "session-1"}
 	bind := func(r *http.Request) []byte {
 		if c, err := r.Cookie("sid"); err == nil && sessions[c.Value] != "" {
@@ -38,21 +39,50 @@ func ExampleProtector() {
 	// Rendered into the form when the page was served.
 	token := p.Token([]byte("session-1"))
 
-	post := func(form url.Values, secFetchSite string) {
+	post := func(form url.Values, secFetchSite, cookie string) {
 		r := httptest.NewRequest("POST", "/settings", strings.NewReader(form.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.Header.Set("Sec-Fetch-Site", secFetchSite)
-		r.AddCookie(&http.Cookie{Name: "sid", Value: "cookie-value"})
+		r.AddCookie(&http.Cookie{Name: "sid", Value: cookie})
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		fmt.Print(w.Code, " ", w.Body)
 	}
-	post(url.Values{"name": {"ada"}, csrf.FormField: {token}}, "same-origin")
-	post(url.Values{"name": {"ada"}}, "same-origin")
-	post(url.Values{"name": {"ada"}, csrf.FormField: {token}}, "cross-site")
+	post(url.Values{"name": {"ada"}, csrf.FormField: {token}}, "same-origin", "cookie-value")
+	post(url.Values{"name": {"ada"}}, "same-origin", "cookie-value")
+	post(url.Values{"name": {"ada"}, csrf.FormField: {token}}, "cross-site", "cookie-value")
+	post(url.Values{"name": {"ada"}, csrf.FormField: {token}}, "same-origin", "signed-out")
 	// Output:
 	// 200 saved ada
 	// 403 forbidden: csrf: missing token: send it in the X-CSRF-Token header or the csrf_token form field
+	// 403 forbidden: csrf: cross-origin request: cross-origin request detected from Sec-Fetch-Site header
+	// 403 forbidden: csrf: no session to bind the token to: sign in first
+}
+
+// A route that no cookie authenticates needs no token, but that is a choice
+// to make by name, with the reason next to it.
+func ExampleProtector_OriginOnlyHandler() {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	p, err := csrf.New(secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// JSON sign-in for scripts: no session yet, and a cross-site page can't
+	// send application/json without a CORS preflight.
+	h := p.OriginOnlyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "signed in")
+	}))
+	for _, site := range []string{"same-origin", "cross-site"} {
+		r := httptest.NewRequest("POST", "/api/login", strings.NewReader(`{}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Sec-Fetch-Site", site)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Print(w.Code, " ", w.Body)
+	}
+	// Output:
+	// 200 signed in
 	// 403 forbidden: csrf: cross-origin request: cross-origin request detected from Sec-Fetch-Site header
 }
 

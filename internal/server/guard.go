@@ -2,9 +2,11 @@ package server
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"time"
 
+	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -47,7 +49,7 @@ func (s *server) preSessionToken(fail failer, next http.Handler) http.Handler {
 // the exemptions in routes.go, each of which says why a token isn't needed.
 func (s *server) sameOrigin(fail failer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.csrf.Check(r, nil); err != nil {
+		if err := s.csrf.CheckOriginOnly(r); err != nil {
 			fail(w, r, err)
 			return
 		}
@@ -55,13 +57,13 @@ func (s *server) sameOrigin(fail failer, next http.Handler) http.Handler {
 	})
 }
 
-// guard runs csrf.Check with the binding bind finds; a request for which it
-// finds none is refused, never let through unchecked.
+// guard runs csrf.Check with the binding bind finds; csrf.Check refuses a
+// request for which it finds none, answered as a missing token.
 func (s *server) guard(fail failer, next http.Handler, bind func(*http.Request) ([]byte, bool)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		binding, ok := bind(r)
-		err := s.csrf.Check(r, binding) // a nil binding: the origin only
-		if err == nil && !ok {
+		binding, _ := bind(r)
+		err := s.csrf.Check(r, binding)
+		if errors.Is(err, csrf.ErrNoBinding) {
 			err = errCSRFMissing
 		}
 		if err != nil {
