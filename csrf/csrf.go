@@ -67,13 +67,15 @@ type Protector struct {
 	// returned: one of the errors above, possibly wrapped. Nil, the default,
 	// answers 403 with the plain text "forbidden: " and the error. Set it
 	// before serving: it is read on every request, and changing it while
-	// requests are served is a data race.
+	// requests are served is a data race. To answer some routes differently
+	// (JSON for an API, pages for a site), see WithErrorHandler.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
+	// Shared with the Protectors WithErrorHandler returns.
 	cop *http.CrossOriginProtection
 	// macs holds HMAC-SHA256 states keyed with the secret. The secret lives
 	// only inside them, so printing a Protector shows no key material.
-	macs sync.Pool
+	macs *sync.Pool
 }
 
 // New returns a Protector whose tokens are keyed with secret, which must be at
@@ -84,9 +86,18 @@ func New(secret []byte) (*Protector, error) {
 		return nil, fmt.Errorf("csrf: secret is %d bytes, need at least %d random bytes", len(secret), minSecretSize)
 	}
 	key := append([]byte(nil), secret...)
-	p := &Protector{cop: http.NewCrossOriginProtection()}
-	p.macs.New = func() any { return hmac.New(sha256.New, key) }
-	return p, nil
+	macs := &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+	return &Protector{cop: http.NewCrossOriginProtection(), macs: macs}, nil
+}
+
+// WithErrorHandler returns a Protector whose handlers answer the requests
+// they refuse with f (nil: the default 403), for routes that answer
+// differently from the others, such as an API's JSON next to a site's
+// pages. It shares everything else with p: the secret, so tokens of one
+// verify on the other, and the trusted origins, so AddTrustedOrigin on
+// either applies to both. It is safe to call concurrently with requests.
+func (p *Protector) WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error)) *Protector {
+	return &Protector{ErrorHandler: f, cop: p.cop, macs: p.macs}
 }
 
 // mac appends HMAC-SHA256(secret, domain || binding) to dst.

@@ -345,6 +345,57 @@ func TestHandlerErrorHandler(t *testing.T) {
 	}
 }
 
+// WithErrorHandler: the derived Protector answers refusals its own way and
+// shares the secret and trusted origins with the original, both ways.
+func TestWithErrorHandler(t *testing.T) {
+	p := newProtector(t, testSecret)
+	teapot := func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusTeapot) }
+	q := p.WithErrorHandler(teapot)
+	p.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusConflict) }
+	bindAlice := func(*http.Request) []byte { return alice }
+	for _, c := range []struct {
+		name     string
+		h        http.Handler
+		wantCode int
+	}{
+		{"derived", q.Handler(bindAlice, http.NotFoundHandler()), http.StatusTeapot},
+		{"original", p.Handler(bindAlice, http.NotFoundHandler()), http.StatusConflict},
+		{"derived with nil", p.WithErrorHandler(nil).Handler(bindAlice, http.NotFoundHandler()), http.StatusForbidden},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			c.h.ServeHTTP(w, request("POST", "/", "", ""))
+			if w.Code != c.wantCode {
+				t.Errorf("got %v, want %v", w.Code, c.wantCode)
+			}
+		})
+	}
+	if err := q.AddTrustedOrigin("https://q.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddTrustedOrigin("https://p.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		check  *Protector
+		token  string
+		origin string
+	}{
+		{"p's token, q's origin, checked by p", p, p.Token(alice), "https://q.example.com"},
+		{"q's token, p's origin, checked by p", p, q.Token(alice), "https://p.example.com"},
+		{"p's token, q's origin, checked by q", q, p.Token(alice), "https://q.example.com"},
+		{"q's token, p's origin, checked by q", q, q.Token(alice), "https://p.example.com"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := request("POST", "http://tether.test/", "", "", "Sec-Fetch-Site", "cross-site", "Origin", c.origin, HeaderName, c.token)
+			if err := c.check.Check(r, alice); err != nil {
+				t.Errorf("got %v, want nil", err)
+			}
+		})
+	}
+}
+
 // AddTrustedOrigin is documented as safe while requests are served; -race
 // checks it.
 func TestAddTrustedOriginConcurrent(t *testing.T) {

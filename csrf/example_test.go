@@ -86,6 +86,36 @@ func ExampleProtector_OriginOnlyHandler() {
 	// 403 forbidden: csrf: cross-origin request: cross-origin request detected from Sec-Fetch-Site header
 }
 
+// An app with an API and pages answers refusals as JSON on one and as pages
+// on the other, with one secret.
+func ExampleProtector_WithErrorHandler() {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	p, err := csrf.New(secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+	api := p.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		code := "csrf"
+		if errors.Is(err, csrf.ErrCrossOrigin) {
+			code = "cross_origin"
+		}
+		fmt.Fprintf(w, "{\"error\":%q}\n", code)
+	})
+	bind := func(r *http.Request) []byte { return []byte("session-1") }
+	h := api.Handler(bind, http.NotFoundHandler())
+
+	r := httptest.NewRequest("DELETE", "/api/sessions/s_123", nil)
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	fmt.Print(w.Code, " ", w.Body)
+	// Output:
+	// 403 {"error":"cross_origin"}
+}
+
 func ExampleProtector_Check() {
 	secret := make([]byte, 32)
 	rand.Read(secret)
