@@ -31,6 +31,10 @@ var (
 	// has no session (the binding is empty), so no token can be valid for it.
 	// Check and Handler never fall back to the origin check alone.
 	ErrNoBinding = errors.New("csrf: no session to bind the token to: sign in first")
+	// ErrNoPreSession: an unsafe request to a sign-in or registration form
+	// has no pre-session cookie (or two, or a malformed one) to bind the
+	// token to (CSRF-05).
+	ErrNoPreSession = errors.New("csrf: no pre-session cookie to bind the token to: reload the form, with cookies allowed")
 	// ErrMissingToken: an unsafe request that needs a token carries none.
 	ErrMissingToken = errors.New("csrf: missing token: send it in the " + HeaderName + " header or the " + FormField + " form field")
 	// ErrInvalidToken: the token is malformed, forged, or bound to another
@@ -63,12 +67,13 @@ const tokenLen = (rawSize*8 + 5) / 6
 // called while requests are being served.
 type Protector struct {
 	// ErrorHandler answers the requests the handlers (Handler,
-	// OriginOnlyHandler) refuse, with the error the matching check
-	// returned: one of the errors above, possibly wrapped. Nil, the default,
-	// answers 403 with the plain text "forbidden: " and the error. Set it
-	// before serving: it is read on every request, and changing it while
-	// requests are served is a data race. To answer some routes differently
-	// (JSON for an API, pages for a site), see WithErrorHandler.
+	// PreSessionHandler, OriginOnlyHandler) refuse, with the error the
+	// matching check returned: one of the errors above, possibly wrapped.
+	// Nil, the default, answers 403 with the plain text "forbidden: " and
+	// the error. Set it before serving: it is read on every request, and
+	// changing it while requests are served is a data race. To answer some
+	// routes differently (JSON for an API, pages for a site), see
+	// WithErrorHandler.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Shared with the Protectors WithErrorHandler returns.
@@ -114,6 +119,8 @@ func (p *Protector) mac(dst, binding []byte) []byte {
 // its ID. The binding need not be secret, since the server secret keys the
 // MAC, but a new session must have a new binding, so that tokens from before
 // sign-in die with that session (SES-03). An empty binding never validates.
+// Bindings that begin with "pre-session:" are PreSessionToken's: a
+// session's binding must not.
 //
 // Each call masks the MAC with fresh random bytes, so no two tokens are alike
 // and a compressed response can't leak one byte by byte (BREACH); every one
@@ -186,8 +193,9 @@ func checkOrigin(origin string) error {
 // returns ErrCrossOrigin; then it must carry a token for binding (CSRF-02)
 // or Check returns ErrMissingToken or ErrInvalidToken. An empty (or nil)
 // binding, a request without a session, is refused with ErrNoBinding: Check
-// never skips the token. A route that deliberately needs no token uses
-// CheckOriginOnly.
+// never skips the token. The sign-in and registration forms, which have no
+// session yet, use CheckPreSession; a route that deliberately needs no token
+// uses CheckOriginOnly.
 //
 // The token is taken from the X-CSRF-Token header or, when the header is
 // absent, from the csrf_token field of an application/x-www-form-urlencoded or
@@ -211,7 +219,7 @@ func (p *Protector) Check(r *http.Request, binding []byte) error {
 // nil otherwise. Use it only where a forged request can do no harm without
 // a token, and say why where it is used: a request that no cookie
 // authenticates, such as a JSON sign-in, which a cross-site page can't send
-// without a CORS preflight. Everything else needs Check.
+// without a CORS preflight. Everything else needs Check or CheckPreSession.
 func (p *Protector) CheckOriginOnly(r *http.Request) error {
 	if safe(r.Method) {
 		return nil

@@ -89,6 +89,78 @@ func TestCSRF01_CrossOrigin(t *testing.T) {
 	})
 }
 
+// decision is one of the Protector's checks, or one of its handlers, with
+// what a request needs to pass it but for its origin.
+type decision struct {
+	name  string
+	creds func(*http.Request)       // adds a valid token, and cookie if needed
+	check func(*http.Request) error // the decision's answer
+}
+
+// decisions lists every check and handler of p: each must enforce CSRF-01,
+// whatever else it checks.
+func decisions(p *Protector) []decision {
+	sessionCreds := func(r *http.Request) { r.Header.Set(HeaderName, p.Token(alice)) }
+	preCookie, preToken := preSession(p)
+	preCreds := func(r *http.Request) {
+		r.AddCookie(preCookie)
+		r.Header.Set(HeaderName, preToken)
+	}
+	// handled runs h, with an ErrorHandler that returns the error.
+	handled := func(h func(*Protector, http.Handler) http.Handler) func(*http.Request) error {
+		return func(r *http.Request) error {
+			var got error
+			q := p.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) { got = err })
+			reached := false
+			h(q, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })).ServeHTTP(httptest.NewRecorder(), r)
+			if reached == (got != nil) {
+				return fmt.Errorf("handler reached %v, refused with %v", reached, got)
+			}
+			return got
+		}
+	}
+	bindAlice := func(*http.Request) []byte { return alice }
+	return []decision{
+		{"CheckOriginOnly", func(*http.Request) {}, p.CheckOriginOnly},
+		{"Check", sessionCreds, func(r *http.Request) error { return p.Check(r, alice) }},
+		{"CheckPreSession", preCreds, p.CheckPreSession},
+		{"OriginOnlyHandler", func(*http.Request) {}, handled((*Protector).OriginOnlyHandler)},
+		{"Handler", sessionCreds, handled(func(q *Protector, h http.Handler) http.Handler { return q.Handler(bindAlice, h) })},
+		{"PreSessionHandler", preCreds, handled((*Protector).PreSessionHandler)},
+	}
+}
+
+// CSRF-01: every check and handler refuses cross-origin unsafe requests,
+// however good the token, and lets the same request through from the same
+// origin.
+func TestCSRF01_EveryDecision(t *testing.T) {
+	p := newProtector(t, testSecret)
+	for _, d := range decisions(p) {
+		for _, c := range []struct {
+			name   string
+			method string
+			header []string
+			want   error
+		}{
+			{"cross-site POST", "POST", []string{"Sec-Fetch-Site", "cross-site"}, ErrCrossOrigin},
+			{"same-site DELETE", "DELETE", []string{"Sec-Fetch-Site", "same-site"}, ErrCrossOrigin},
+			{"Origin mismatch PUT", "PUT", []string{"Origin", "https://evil.test"}, ErrCrossOrigin},
+			{"same-origin POST", "POST", []string{"Sec-Fetch-Site", "same-origin"}, nil},
+			{"Origin matches Host PATCH", "PATCH", []string{"Origin", "https://example.com"}, nil},
+			{"cross-site GET", "GET", []string{"Sec-Fetch-Site", "cross-site"}, nil},
+		} {
+			t.Run(d.name+"/"+c.name, func(t *testing.T) {
+				r := request(c.method, "/", "", "", c.header...)
+				d.creds(r)
+				got := d.check(r)
+				if c.want == nil && got != nil || c.want != nil && !errors.Is(got, c.want) {
+					t.Errorf("got %v, want %v", got, c.want)
+				}
+			})
+		}
+	}
+}
+
 // CSRF-01: the tokens are checked only once the origin is; a valid token
 // never excuses a cross-site request.
 func TestCSRF01_OriginFirst(t *testing.T) {

@@ -59,6 +59,53 @@ func ExampleProtector() {
 	// 403 forbidden: csrf: no session to bind the token to: sign in first
 }
 
+// A sign-in form has no session to bind its token to: it is bound to a
+// short-lived pre-session cookie instead (login CSRF, CSRF-05).
+func ExampleProtector_PreSessionToken() {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	p, err := csrf.New(secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		token := p.PreSessionToken(w, r) // sets the pre-session cookie
+		fmt.Fprintf(w, `<input type="hidden" name="csrf_token" value="%s">`, token)
+	})
+	mux.Handle("POST /login", p.PreSessionHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ... check the password, start a new session, set its cookie ...
+		csrf.ClearPreSession(w)
+		fmt.Fprintln(w, "signed in as", r.PostFormValue("username"))
+	})))
+
+	page := httptest.NewRecorder()
+	mux.ServeHTTP(page, httptest.NewRequest("GET", "/login", nil))
+	pre := page.Result().Cookies()[0]
+	_, token, _ := strings.Cut(page.Body.String(), `value="`)
+	token = strings.TrimSuffix(token, `">`)
+
+	post := func(withCookie bool) {
+		form := url.Values{"username": {"ada"}, csrf.FormField: {token}}
+		r := httptest.NewRequest("POST", "/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if withCookie {
+			r.AddCookie(pre)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		fmt.Print(w.Code, " ", w.Body)
+	}
+	fmt.Println(pre.Name, pre.MaxAge, pre.Secure, pre.HttpOnly)
+	post(true)
+	post(false) // the token alone, as a cross-site form would send it
+	// Output:
+	// __Host-tether-pre 3600 true true
+	// 200 signed in as ada
+	// 403 forbidden: csrf: no pre-session cookie to bind the token to: reload the form, with cookies allowed
+}
+
 // A route that no cookie authenticates needs no token, but that is a choice
 // to make by name, with the reason next to it.
 func ExampleProtector_OriginOnlyHandler() {
