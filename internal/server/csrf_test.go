@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tetherauth/tether/csrf"
 )
 
 // unsafeRoute is one unsafe route that needs the session's csrf token, and
@@ -208,7 +210,10 @@ func TestCSRF04_JSONEndpointsRefuseOtherBodies(t *testing.T) {
 	}
 }
 
-const csrfHeader = "X-CSRF-Token"
+const (
+	csrfHeader = "X-CSRF-Token"
+	preCookie  = csrf.PreSessionCookie
+)
 
 // CSRF-05: the sign-in form needs the token bound to the pre-session
 // cookie; a token without its cookie, or of another pre-session, is
