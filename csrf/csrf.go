@@ -22,11 +22,19 @@ const (
 	FormField  = "csrf_token"
 )
 
-// Errors Check returns; Handler passes them to the ErrorHandler.
+// Errors the checks return; the handlers pass them to the ErrorHandler.
 var (
 	// ErrCrossOrigin: an unsafe request from another origin (CSRF-01). It
 	// wraps the reason http.CrossOriginProtection gave.
 	ErrCrossOrigin = errors.New("csrf: cross-origin request")
+	// ErrNoBinding: an unsafe request that needs a token bound to a session
+	// has no session (the binding is empty), so no token can be valid for it.
+	// Check and Handler never fall back to the origin check alone.
+	ErrNoBinding = errors.New("csrf: no session to bind the token to: sign in first")
+	// ErrNoPreSession: an unsafe request to a sign-in or registration form
+	// has no pre-session cookie (or two, or a malformed one) to bind the
+	// token to (CSRF-05).
+	ErrNoPreSession = errors.New("csrf: no pre-session cookie to bind the token to: reload the form, with cookies allowed")
 	// ErrMissingToken: an unsafe request that needs a token carries none.
 	ErrMissingToken = errors.New("csrf: missing token: send it in the " + HeaderName + " header or the " + FormField + " form field")
 	// ErrInvalidToken: the token is malformed, forged, or bound to another
@@ -58,17 +66,21 @@ const tokenLen = (rawSize*8 + 5) / 6
 // requests. Its methods are safe for concurrent use; AddTrustedOrigin may be
 // called while requests are being served.
 type Protector struct {
-	// ErrorHandler answers the requests Handler refuses, with the error
-	// Check returned (ErrCrossOrigin, ErrMissingToken or ErrInvalidToken,
-	// possibly wrapped). Nil, the default, answers 403 with the plain text
-	// "forbidden: " and the error. Set it before serving: it is read on
-	// every request, and changing it while requests are served is a data race.
+	// ErrorHandler answers the requests the handlers (Handler,
+	// PreSessionHandler, OriginOnlyHandler) refuse, with the error the
+	// matching check returned: one of the errors above, possibly wrapped.
+	// Nil, the default, answers 403 with the plain text "forbidden: " and
+	// the error. Set it before serving: it is read on every request, and
+	// changing it while requests are served is a data race. To answer some
+	// routes differently (JSON for an API, pages for a site), see
+	// WithErrorHandler.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
+	// Shared with the Protectors WithErrorHandler returns.
 	cop *http.CrossOriginProtection
 	// macs holds HMAC-SHA256 states keyed with the secret. The secret lives
 	// only inside them, so printing a Protector shows no key material.
-	macs sync.Pool
+	macs *sync.Pool
 }
 
 // New returns a Protector whose tokens are keyed with secret, which must be at
@@ -79,9 +91,18 @@ func New(secret []byte) (*Protector, error) {
 		return nil, fmt.Errorf("csrf: secret is %d bytes, need at least %d random bytes", len(secret), minSecretSize)
 	}
 	key := append([]byte(nil), secret...)
-	p := &Protector{cop: http.NewCrossOriginProtection()}
-	p.macs.New = func() any { return hmac.New(sha256.New, key) }
-	return p, nil
+	macs := &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+	return &Protector{cop: http.NewCrossOriginProtection(), macs: macs}, nil
+}
+
+// WithErrorHandler returns a Protector whose handlers answer the requests
+// they refuse with f (nil: the default 403), for routes that answer
+// differently from the others, such as an API's JSON next to a site's
+// pages. It shares everything else with p: the secret, so tokens of one
+// verify on the other, and the trusted origins, so AddTrustedOrigin on
+// either applies to both. It is safe to call concurrently with requests.
+func (p *Protector) WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error)) *Protector {
+	return &Protector{ErrorHandler: f, cop: p.cop, macs: p.macs}
 }
 
 // mac appends HMAC-SHA256(secret, domain || binding) to dst.
@@ -98,6 +119,8 @@ func (p *Protector) mac(dst, binding []byte) []byte {
 // its ID. The binding need not be secret, since the server secret keys the
 // MAC, but a new session must have a new binding, so that tokens from before
 // sign-in die with that session (SES-03). An empty binding never validates.
+// Bindings that begin with "pre-session:" are PreSessionToken's: a
+// session's binding must not.
 //
 // Each call masks the MAC with fresh random bytes, so no two tokens are alike
 // and a compressed response can't leak one byte by byte (BREACH); every one
@@ -163,12 +186,16 @@ func checkOrigin(origin string) error {
 	return nil
 }
 
-// Check decides whether r may proceed. Safe methods (GET, HEAD, OPTIONS) always
-// may. Any other method, compared exactly and never overridden by a header
-// or form field (CSRF-03), must pass the cross-origin check (CSRF-01) or
-// Check returns ErrCrossOrigin; then, if binding is not nil, it must carry a
-// token for binding (CSRF-02) or Check returns ErrMissingToken or
-// ErrInvalidToken. Pass a nil binding for requests without a session.
+// Check decides whether r, a request made with the session that binding
+// identifies, may proceed. Safe methods (GET, HEAD, OPTIONS) always may. Any
+// other method, compared exactly and never overridden by a header or form
+// field (CSRF-03), must pass the cross-origin check (CSRF-01) or Check
+// returns ErrCrossOrigin; then it must carry a token for binding (CSRF-02)
+// or Check returns ErrMissingToken or ErrInvalidToken. An empty (or nil)
+// binding, a request without a session, is refused with ErrNoBinding: Check
+// never skips the token. The sign-in and registration forms, which have no
+// session yet, use CheckPreSession; a route that deliberately needs no token
+// uses CheckOriginOnly.
 //
 // The token is taken from the X-CSRF-Token header or, when the header is
 // absent, from the csrf_token field of an application/x-www-form-urlencoded or
@@ -178,15 +205,50 @@ func checkOrigin(origin string) error {
 // r.PostForm, so the handler can still read it. The URL query and cookies are
 // never consulted.
 func (p *Protector) Check(r *http.Request, binding []byte) error {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	if safe(r.Method) {
 		return nil
 	}
+	if err := p.checkOrigin(r); err != nil {
+		return err
+	}
+	return p.checkToken(r, binding, ErrNoBinding)
+}
+
+// CheckOriginOnly is the cross-origin check alone (CSRF-01), with no token:
+// it returns ErrCrossOrigin for an unsafe request from another origin, and
+// nil otherwise. Use it only where a forged request can do no harm without
+// a token, and say why where it is used: a request that no cookie
+// authenticates, such as a JSON sign-in, which a cross-site page can't send
+// without a CORS preflight. Everything else needs Check or CheckPreSession.
+func (p *Protector) CheckOriginOnly(r *http.Request) error {
+	if safe(r.Method) {
+		return nil
+	}
+	return p.checkOrigin(r)
+}
+
+// safe reports whether method is one Check never checks. The comparison is
+// exact: "get" is not GET.
+func safe(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+func (p *Protector) checkOrigin(r *http.Request) error {
 	if err := p.cop.Check(r); err != nil {
 		return fmt.Errorf("%w: %w", ErrCrossOrigin, err)
 	}
-	if binding == nil {
-		return nil
+	return nil
+}
+
+// checkToken checks that r carries a token for binding; an empty binding
+// is refused with noBinding, whatever r carries.
+func (p *Protector) checkToken(r *http.Request, binding []byte, noBinding error) error {
+	if len(binding) == 0 {
+		return noBinding
 	}
 	token := r.Header.Get(HeaderName)
 	if token == "" && isForm(r) {
@@ -211,14 +273,35 @@ func isForm(r *http.Request) bool {
 
 // Handler returns a handler that runs Check on each request, with the binding
 // bind returns for it, before h. A refused request goes to the ErrorHandler
-// and never reaches h. A nil bind, or a nil binding, checks the origin only.
+// and never reaches h. When bind returns nil (no session), an unsafe request
+// is refused with ErrNoBinding, never let through on the origin check alone.
+// Handler panics if bind is nil: for a route that deliberately needs no
+// token, use OriginOnlyHandler.
 func (p *Protector) Handler(bind func(*http.Request) []byte, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var binding []byte
-		if bind != nil {
-			binding = bind(r)
+	if bind == nil {
+		panic("csrf: Handler with a nil bind; a route that needs no token uses OriginOnlyHandler")
+	}
+	return p.guard(h, func(r *http.Request) error {
+		if safe(r.Method) { // bind need not run
+			return nil
 		}
-		if err := p.Check(r, binding); err != nil {
+		return p.Check(r, bind(r))
+	})
+}
+
+// OriginOnlyHandler returns a handler that runs CheckOriginOnly on each
+// request before h: the cross-origin check with no token, for the
+// exemptions CheckOriginOnly describes. A refused request goes to the
+// ErrorHandler and never reaches h.
+func (p *Protector) OriginOnlyHandler(h http.Handler) http.Handler {
+	return p.guard(h, p.CheckOriginOnly)
+}
+
+// guard returns a handler that runs h for the requests check lets through
+// and answers the others with the ErrorHandler.
+func (p *Protector) guard(h http.Handler, check func(*http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := check(r); err != nil {
 			deny := p.ErrorHandler
 			if deny == nil {
 				deny = forbidden

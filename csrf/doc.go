@@ -13,6 +13,22 @@
 // not change state; no method override (X-HTTP-Method-Override, _method, …) is
 // honoured (CSRF-03).
 //
+// Each unsafe route takes one of three checks, each a method named for what
+// it checks, with a handler form that answers refusals with the
+// ErrorHandler:
+//
+//   - [Protector.Check] and [Protector.Handler]: the origin and the token
+//     bound to the session. A request without a session is refused
+//     ([ErrNoBinding]); it never falls back to the origin alone.
+//   - [Protector.CheckPreSession] and [Protector.PreSessionHandler]: the
+//     origin and the token bound to a pre-session cookie, for sign-in and
+//     registration forms, which have no session yet (login CSRF, CSRF-05).
+//     [Protector.PreSessionToken] sets the cookie and returns the form's
+//     token; [ClearPreSession] expires it at sign-in.
+//   - [Protector.CheckOriginOnly] and [Protector.OriginOnlyHandler]: the
+//     origin alone, for the deliberate exemptions: requests no cookie
+//     authenticates.
+//
 // The package imports nothing from tether: any app can use it with any session
 // mechanism.
 //
@@ -20,10 +36,14 @@
 //	if err != nil {
 //		return err
 //	}
-//	bind := func(r *http.Request) []byte { return sessionID(r) } // nil: no session
+//	bind := func(r *http.Request) []byte { return sessionID(r) } // nil: no session, refused
 //	mux.Handle("POST /settings", p.Handler(bind, saveSettings))
 //	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
 //		page.Execute(w, map[string]string{"CSRF": p.Token(bind(r))})
 //		// <input type="hidden" name="csrf_token" value="{{.CSRF}}">
 //	})
+//	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+//		loginPage.Execute(w, map[string]string{"CSRF": p.PreSessionToken(w, r)})
+//	})
+//	mux.Handle("POST /login", p.PreSessionHandler(signIn)) // signIn calls csrf.ClearPreSession(w)
 package csrf

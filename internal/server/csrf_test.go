@@ -2,11 +2,14 @@ package server
 
 import (
 	"bytes"
+	"html"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tetherauth/tether/csrf"
 )
 
 // unsafeRoute is one unsafe route that needs the session's csrf token, and
@@ -207,7 +210,10 @@ func TestCSRF04_JSONEndpointsRefuseOtherBodies(t *testing.T) {
 	}
 }
 
-const csrfHeader = "X-CSRF-Token"
+const (
+	csrfHeader = "X-CSRF-Token"
+	preCookie  = csrf.PreSessionCookie
+)
 
 // CSRF-05: the sign-in form needs the token bound to the pre-session
 // cookie; a token without its cookie, or of another pre-session, is
@@ -239,4 +245,151 @@ func TestCSRF05_SignInFormNeedsPreSessionToken(t *testing.T) {
 	if res := victim.form("/login", fields(victimToken)); res.status != http.StatusForbidden {
 		t.Errorf("pre-session token reused after sign-in: status %d, want 403", res.status)
 	}
+}
+
+// CSRF-01, CSRF-02, CSRF-05: every kind of refusal keeps its answer, on each
+// kind of route: on the API a 403 with its error code; on the pages a 403
+// page saying what to do; without a session, the answer of signedIn.
+func TestCSRF_RefusalAnswers(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	c := h.client()
+	token := c.login("alice", alicePW)
+	forged := strings.Repeat("A", len(token))
+	crossSite := []string{"Sec-Fetch-Site", "cross-site"}
+
+	type answer struct {
+		status   int
+		problem  *problem // its code (API) or its message (page)
+		location string   // of a redirect
+		passes   bool     // not refused: any status but 403
+	}
+	check := func(t *testing.T, res *response, api bool, want answer) {
+		t.Helper()
+		if want.passes {
+			if res.status == http.StatusForbidden {
+				t.Errorf("status %d %s, want the request let through", res.status, res.body)
+			}
+			return
+		}
+		if res.status != want.status {
+			t.Fatalf("status %d %s, want %d", res.status, res.body, want.status)
+		}
+		switch {
+		case want.location != "":
+			if got := res.header.Get("Location"); got != want.location {
+				t.Errorf("Location %q, want %q", got, want.location)
+			}
+		case api:
+			if got := res.errorCode(t); got != want.problem.code {
+				t.Errorf("error %q, want %q", got, want.problem.code)
+			}
+		default:
+			if got := res.header.Get("Content-Type"); got != "text/html; charset=utf-8" {
+				t.Errorf("Content-Type %q, want a page", got)
+			}
+			if msg := html.EscapeString(want.problem.message); !strings.Contains(res.body, msg) {
+				t.Errorf("page lacks %q:\n%s", msg, res.body)
+			}
+		}
+	}
+	missing := answer{status: http.StatusForbidden, problem: errCSRFMissing}
+	invalid := answer{status: http.StatusForbidden, problem: errCSRFInvalid}
+	cross := answer{status: http.StatusForbidden, problem: errCrossOrigin}
+
+	t.Run("session routes", func(t *testing.T) {
+		for _, r := range []unsafeRoute{
+			{method: http.MethodPost, path: "/api/v1/sessions/revoke-others"},
+			{method: http.MethodPost, path: "/account/revoke-others", form: true},
+		} {
+			signedOut := answer{status: http.StatusUnauthorized, problem: errSignedOut}
+			if r.form {
+				signedOut = answer{status: http.StatusSeeOther, location: "/login"}
+			}
+			for _, tc := range []struct {
+				name  string
+				res   func() *response
+				wants answer
+			}{
+				{"no token", func() *response { return c.send(r, "") }, missing},
+				{"forged token", func() *response { return c.send(r, forged) }, invalid},
+				{"cross-site", func() *response { return c.send(r, token, crossSite...) }, cross},
+				{"signed out", func() *response { return h.client().send(r, token) }, signedOut},
+			} {
+				t.Run(r.method+" "+r.path+" "+tc.name, func(t *testing.T) { check(t, tc.res(), !r.form, tc.wants) })
+			}
+		}
+	})
+
+	t.Run("pre-session routes", func(t *testing.T) {
+		for _, path := range []string{"/login", "/setup"} {
+			// The setup form is there only while there are no users.
+			setup, setupToken, err := NewSetup(nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, harnessOpts{setup: setup})
+			// form GETs the form on a new client and returns the client, the
+			// form's fields with its token, and the pre-session cookie.
+			form := func(t *testing.T) (*client, url.Values, string) {
+				t.Helper()
+				c := h.client()
+				page := c.do(http.MethodGet, path+"?token="+url.QueryEscape(setupToken), nil)
+				fields := url.Values{
+					"csrf_token": {formToken(t, page.body, path)}, "token": {setupToken},
+					"username": {"root"}, "password": {alicePW}, "confirm": {alicePW},
+				}
+				return c, fields, c.cookie(preCookie)
+			}
+			for _, tc := range []struct {
+				name  string
+				res   func(t *testing.T) *response
+				wants answer
+			}{
+				{"no token", func(t *testing.T) *response {
+					c, fields, _ := form(t)
+					fields.Del("csrf_token")
+					return c.form(path, fields)
+				}, missing},
+				{"forged token", func(t *testing.T) *response {
+					c, fields, _ := form(t)
+					fields.Set("csrf_token", forged)
+					return c.form(path, fields)
+				}, invalid},
+				{"another pre-session's token", func(t *testing.T) *response {
+					c, _, _ := form(t)
+					_, fields, _ := form(t)
+					return c.form(path, fields)
+				}, invalid},
+				{"a session's token", func(t *testing.T) *response {
+					c, fields, _ := form(t)
+					fields.Set("csrf_token", token) // the same csrf secret
+					return c.form(path, fields)
+				}, invalid},
+				{"cross-site", func(t *testing.T) *response {
+					c, fields, _ := form(t)
+					return c.form(path, fields, crossSite...)
+				}, cross},
+				{"no pre-session cookie", func(t *testing.T) *response {
+					_, fields, _ := form(t)
+					return h.client().form(path, fields)
+				}, missing},
+				{"pre-session cookie twice", func(t *testing.T) *response {
+					_, fields, pre := form(t)
+					return h.client().form(path, fields, "Cookie", preCookie+"="+pre+"; "+preCookie+"="+pre)
+				}, missing},
+				{"malformed pre-session cookie", func(t *testing.T) *response {
+					_, fields, pre := form(t)
+					return h.client().form(path, fields, "Cookie", preCookie+"="+pre[1:])
+				}, missing},
+				// Last: on /setup, it creates the admin, which closes the form.
+				{"the form as served", func(t *testing.T) *response {
+					c, fields, _ := form(t)
+					return c.form(path, fields)
+				}, answer{passes: true}},
+			} {
+				t.Run(strings.TrimPrefix(path, "/")+" "+tc.name, func(t *testing.T) { check(t, tc.res(t), false, tc.wants) })
+			}
+		}
+	})
 }

@@ -3,21 +3,27 @@ package server
 import "net/http"
 
 // addRoutes registers every route of the server, and is the one place that
-// says how each unsafe route is protected against cross-site requests:
+// says how each unsafe route is protected against cross-site requests, with
+// one of the csrf.Protector's handlers:
 //
-//   - s.sessionToken: CSRF-01 (http.CrossOriginProtection: Sec-Fetch-Site,
-//     else Origin against Host) and the csrf token bound to the session, from
-//     the X-CSRF-Token header or the csrf_token form field (CSRF-02);
-//   - s.preSessionToken: CSRF-01 and the token bound to the pre-session
+//   - Handler(sessionBinding, …): CSRF-01 (http.CrossOriginProtection:
+//     Sec-Fetch-Site, else Origin against Host) and the csrf token bound to
+//     the session, from the X-CSRF-Token header or the csrf_token form field
+//     (CSRF-02); a request without a session is refused;
+//   - PreSessionHandler: CSRF-01 and the token bound to the pre-session
 //     cookie, for the forms used before there is a session (CSRF-05);
-//   - s.sameOrigin: CSRF-01 only; used for the exemptions, each with its
-//     reason next to it.
+//   - OriginOnlyHandler: CSRF-01 only; used for the exemptions, each with
+//     its reason next to it.
+//
+// Refusals are answered like any other error of the route: JSON on the
+// API, a page on the pages.
 //
 // Routes name their method (Go 1.22 patterns): nothing changes state on GET
 // or HEAD, and no header, field or query parameter overrides the method
 // (CSRF-03).
 func addRoutes(mux *http.ServeMux, s *server) {
 	api, pages := s.failJSON, s.failPage
+	apiCSRF, pagesCSRF := s.csrf.WithErrorHandler(csrfFailer(api)), s.csrf.WithErrorHandler(csrfFailer(pages))
 
 	// JSON API.
 	//
@@ -27,26 +33,26 @@ func addRoutes(mux *http.ServeMux, s *server) {
 	// to anything but Content-Type: application/json (CSRF-04), which a
 	// cross-site page can't send without a CORS preflight that tether never
 	// grants.
-	mux.Handle("POST /api/v1/login", s.sameOrigin(api, handleAPILogin(s)))
-	mux.Handle("POST /api/v1/logout", signedIn(api, s.sessionToken(api, handleAPILogout(s))))
+	mux.Handle("POST /api/v1/login", apiCSRF.OriginOnlyHandler(handleAPILogin(s)))
+	mux.Handle("POST /api/v1/logout", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPILogout(s))))
 	mux.Handle("GET /api/v1/me", signedIn(api, handleAPIMe(s)))
 	mux.Handle("GET /api/v1/sessions", signedIn(api, handleAPISessions(s)))
-	mux.Handle("DELETE /api/v1/sessions/{id}", signedIn(api, s.sessionToken(api, handleAPIRevokeSession(s))))
-	mux.Handle("POST /api/v1/sessions/revoke-others", signedIn(api, s.sessionToken(api, handleAPIRevokeOthers(s))))
-	mux.Handle("POST /api/v1/password", signedIn(api, s.sessionToken(api, handleAPIPassword(s))))
+	mux.Handle("DELETE /api/v1/sessions/{id}", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIRevokeSession(s))))
+	mux.Handle("POST /api/v1/sessions/revoke-others", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIRevokeOthers(s))))
+	mux.Handle("POST /api/v1/password", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIPassword(s))))
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(s))
 
 	// Pages.
 	mux.Handle("GET /{$}", handleHome())
 	mux.Handle("GET /login", handleLoginPage(s))
-	mux.Handle("POST /login", s.preSessionToken(pages, handleLoginForm(s)))
+	mux.Handle("POST /login", pagesCSRF.PreSessionHandler(handleLoginForm(s)))
 	mux.Handle("GET /setup", handleSetupPage(s))
-	mux.Handle("POST /setup", s.preSessionToken(pages, handleSetupForm(s)))
+	mux.Handle("POST /setup", pagesCSRF.PreSessionHandler(handleSetupForm(s)))
 	mux.Handle("GET /account", signedIn(pages, handleAccountPage(s)))
-	mux.Handle("POST /account/sessions/{id}/revoke", signedIn(pages, s.sessionToken(pages, handleRevokePage(s))))
-	mux.Handle("POST /account/revoke-others", signedIn(pages, s.sessionToken(pages, handleRevokeOthersPage(s))))
-	mux.Handle("POST /account/password", signedIn(pages, s.sessionToken(pages, handlePasswordPage(s))))
-	mux.Handle("POST /logout", signedIn(pages, s.sessionToken(pages, handleLogoutPage(s))))
+	mux.Handle("POST /account/sessions/{id}/revoke", signedIn(pages, pagesCSRF.Handler(sessionBinding, handleRevokePage(s))))
+	mux.Handle("POST /account/revoke-others", signedIn(pages, pagesCSRF.Handler(sessionBinding, handleRevokeOthersPage(s))))
+	mux.Handle("POST /account/password", signedIn(pages, pagesCSRF.Handler(sessionBinding, handlePasswordPage(s))))
+	mux.Handle("POST /logout", signedIn(pages, pagesCSRF.Handler(sessionBinding, handleLogoutPage(s))))
 	mux.Handle("GET /static/", handleStatic())
 }
