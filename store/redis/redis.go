@@ -65,6 +65,10 @@
 // if its generation is current. Delete removes the record, then the
 // pointer.
 //
+// (rueidis's server-assisted client-side caching would keep the pointers
+// too, but costs more per read than a map and tracks keys that never
+// change; the client runs without it.)
+//
 // Create sets the pointer first (SET NX: it also makes the hash unique,
 // so a taken hash is session.ErrConflict before anything else is checked),
 // then runs one script in the user's slot that checks, in this order, that
@@ -81,13 +85,9 @@
 // is gone already means no session; one left behind expires with its
 // session's absolute deadline).
 //
-// (rueidis's server-assisted client-side caching would keep the pointers
-// too, but costs more per read than a map and tracks keys that never
-// change; the client runs without it.)
-//
-// A read (Get, List) that fails on the network is sent again up to three
-// times within about 150 ms; then the call fails, and the Manager answers
-// 503 (SES-11) rather than keep the request waiting.
+// A read (Get, List, Generation) that fails on the network is sent again
+// up to three times within about 150 ms; then the call fails, and the
+// Manager answers 503 (SES-11) rather than keep the request waiting.
 //
 // Public ids are unique per user (the Manager's are random, so unique
 // across users by chance); a Save that changes a record's id or user is

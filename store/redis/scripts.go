@@ -243,7 +243,7 @@ func (s *Store) run(ctx context.Context, c call) rueidis.RedisResult {
 // NOSCRIPT answer would come after the WAIT that follows it in the
 // pipeline, which on a primary fresh from a failover, its replicas not yet
 // attached, waits the whole WaitTimeout for nothing. Creates and
-// revocations are not the hot path; the source is a kilobyte at most.
+// revocations are not the hot path; the source is two kilobytes at most.
 func (s *Store) runReplicated(ctx context.Context, c call) rueidis.RedisResult {
 	if s.minReplicas == 0 {
 		return s.run(ctx, c)
