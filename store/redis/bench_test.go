@@ -10,7 +10,8 @@ import (
 )
 
 // sessions creates n sessions of one user through m (storetest.Sessions)
-// and returns their tokens and their records.
+// and returns their tokens and their records. m's Config.MaxPerUser must
+// allow n.
 func sessions(b *testing.B, m *session.Manager, store *redis.Store, n int) ([]string, []*session.Record) {
 	b.Helper()
 	ctx := b.Context()
@@ -40,8 +41,9 @@ func load(b *testing.B, m *session.Manager, tokens []string, parallel bool) {
 // Redis behind it and the feed up.
 func BenchmarkManagerLoadCachedRedis(b *testing.B) {
 	store := redis.Nodes(b, 1)[0]
-	m := storetest.RunManager(b, store, session.Config{}, nil)
-	tokens, _ := sessions(b, m, store, 1024)
+	const n = 1024
+	m := storetest.RunManager(b, store, session.Config{MaxPerUser: n}, nil)
+	tokens, _ := sessions(b, m, store, n)
 	load(b, m, tokens, true)
 }
 

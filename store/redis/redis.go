@@ -38,17 +38,22 @@
 //	             deadline, length of the public id), the public id, then the rest
 //	             encoded; it expires at the record's Expiry
 //	P{u:U}:d:ID  the public id's claim (to H), expiring with the session
-//	P{u:U}:i     the user's index: a sorted set of H scored by expiry, pruned of
-//	             expired and dead entries by every write and List, expiring with
-//	             its last entry
+//	P{u:U}:i     the user's index: a sorted set of H scored by expiry, holding
+//	             the user's live sessions (of the current generation): every
+//	             write prunes the expired entries, Delete and Create remove the
+//	             entries of the records they delete, RevokeUser leaves only the
+//	             kept record's; it expires with its last entry
 //	P t:{H}      the pointer: U, the owner of the session under H, expiring at
 //	             the absolute deadline
 //
 // Everything of one user shares the hash tag {u:U} and so one cluster
-// slot: List and RevokeUser never cross shards, and every change of a
-// user's keys is one Lua script, atomic. Scripts declare their keys but
-// for the records List reads and the id Delete removes, which they name
-// from the user's key start: same tag, same slot.
+// slot: List, Create and RevokeUser never cross shards, and every change of
+// a user's keys is one Lua script, atomic. Scripts declare their keys but
+// for the records and ids they reach through the index (the records List
+// reads, Create evicts and RevokeUser deletes) or through a record (its
+// id), which they name from the user's key start: same tag, same slot.
+// Each script's work is bounded by the index, which Create's cap bounds
+// (SES-13); none scans the keyspace.
 //
 // Get knows only the hash. It reads the pointer (in the hash's own slot)
 // once per node: a session's owner never changes, so the Store remembers
@@ -57,17 +62,32 @@
 // the session is gone. Owners not found are not remembered. Then one MGET
 // of the record and the user's generation (both in the user's slot) is one
 // round trip, one atomic read, and no script; Get answers the record only
-// if its generation is current. Creating a session sets the pointer first
-// (SET NX: it also makes the hash unique), then the record; Delete removes
-// the record, then the pointer.
+// if its generation is current. Delete removes the record, then the
+// pointer.
 //
 // (rueidis's server-assisted client-side caching would keep the pointers
 // too, but costs more per read than a map and tracks keys that never
 // change; the client runs without it.)
 //
-// A read (Get, List) that fails on the network is sent again up to three
-// times within about 150 ms; then the call fails, and the Manager answers
-// 503 (SES-11) rather than keep the request waiting.
+// Create sets the pointer first (SET NX: it also makes the hash unique,
+// so a taken hash is session.ErrConflict before anything else is checked),
+// then runs one script in the user's slot that checks, in this order, that
+// the user's generation is still the one the caller read (SES-12), or for
+// a rotation that the record it replaces is live (its owner is implied by
+// its key's user); that the record and id keys are free; then deletes the
+// replaced record, prunes the index of the expired, and while the index
+// holds MaxPerUser or more entries evicts those that expire first (SES-13);
+// and writes the record. If the script refuses, Create removes the pointer
+// it set. RevokeUser bumps the generation, moves the kept record to it and
+// deletes every other record of the index with its id, in one script.
+// Both then delete the pointers of the records they deleted (best effort,
+// within a deadline: they are in other slots, and a pointer whose record
+// is gone already means no session; one left behind expires with its
+// session's absolute deadline).
+//
+// A read (Get, List, Generation) that fails on the network is sent again
+// up to three times within about 150 ms; then the call fails, and the
+// Manager answers 503 (SES-11) rather than keep the request waiting.
 //
 // Public ids are unique per user (the Manager's are random, so unique
 // across users by chance); a Save that changes a record's id or user is
@@ -75,9 +95,9 @@
 //
 // # Invalidation feed
 //
-// Every invalidating write (Save of an existing record, Delete,
-// RevokeUser) publishes, from inside its script and so atomically with
-// it, a message on the channel P feed. Watch subscribes to it on a
+// Every invalidating write (Save, Delete, RevokeUser, and Create for each
+// record it replaces or evicts) publishes, from inside its script and so
+// atomically with it, a message on the channel P feed. Watch subscribes to it on a
 // connection of its own and delivers FeedUp once Redis has confirmed the
 // subscription. A write through a Store reaches every watcher of this
 // process following the same Redis URL and prefix before the write returns;
@@ -88,7 +108,10 @@
 // A write that fails after it may have reached Redis (a lost connection,
 // too few replicas) is delivered to this process's watchers all the same:
 // an invalidation too many costs a cache miss, one too few would serve a
-// revoked session.
+// revoked session. A Create that replaces or caps, whose outcome is
+// unknown, may have deleted records it can't name: it delivers the
+// user's UserRevoked, which drops all of the user's sessions from the
+// caches of this process.
 //
 // When a subscription's connection fails, or a ping on it gets no answer
 // within Options.Timeout, Watch delivers FeedDown, subscribes again with a
@@ -108,8 +131,8 @@
 //
 // # Replication
 //
-// With Options.MinReplicas set, creating a session and every revocation
-// (Delete, RevokeUser) returns only once that many replicas acknowledged
+// With Options.MinReplicas set, Create and every revocation (Delete,
+// RevokeUser) returns only once that many replicas acknowledged
 // the write (WAIT, on the write's connection), so that a failover can't
 // bring a revoked session back; fewer by Options.WaitTimeout is an error
 // wrapping ErrNotReplicated. The write itself stays on the primary: a
@@ -194,6 +217,10 @@ type Store struct {
 	hub         *hub
 	owners      owners       // the pointers Get has read
 	watches     feed.Watches // the running Watch calls, and whether the store is closed
+
+	// afterPointer, set only by tests, runs in a create between setting
+	// the pointer and the script: where another node's write can land.
+	afterPointer func()
 }
 
 // New connects to the Redis that url names (see the package documentation

@@ -53,7 +53,7 @@ func TestSentinel(t *testing.T) {
 	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg), MinReplicas: 1, WaitTimeout: 10 * time.Second}, "")
 	t.Cleanup(func() { s.Close() })
 	r := storetest.Record("alice", 1)
-	mustSave(t, s, r)
+	mustCreate(t, s, r, session.CreateOptions{})
 	if err := s.RevokeUser(t.Context(), "alice", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestSentinel(t *testing.T) {
 	// Two replicas can't be had: creates and revocations fail, saying why.
 	two := openStore(t, tg, Options{KeyPrefix: s.keys.prefix, MinReplicas: 2, WaitTimeout: 50 * time.Millisecond}, "")
 	t.Cleanup(func() { two.Close() })
-	if err := two.Save(t.Context(), storetest.Record("bob", 1)); !errors.Is(err, ErrNotReplicated) {
+	if err := two.Create(t.Context(), storetest.Record("bob", 1), session.CreateOptions{}); !errors.Is(err, ErrNotReplicated) {
 		t.Errorf("create with MinReplicas 2 and one replica: got error %v, want %v", err, ErrNotReplicated)
 	}
 	if _, err := two.Get(t.Context(), storetest.Record("bob", 1).Hash); !errors.Is(err, session.ErrNotFound) {
@@ -126,8 +126,8 @@ func TestSentinelFailover(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	f := storetest.Follow(t, s)
 	live, revoked := storetest.Record("alice", 1), storetest.Record("bob", 1)
-	mustSave(t, s, live)
-	mustSave(t, s, revoked)
+	mustCreate(t, s, live, session.CreateOptions{})
+	mustCreate(t, s, revoked, session.CreateOptions{})
 	if err := s.RevokeUser(t.Context(), "bob", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
@@ -149,7 +149,7 @@ func TestSentinelFailover(t *testing.T) {
 	var err error
 	waitUntil(t, "a create acknowledged by the new primary and its replica", func() bool {
 		n++
-		if err = s.Save(t.Context(), storetest.Record("carol", n)); err != nil && !errors.Is(err, ErrNotReplicated) {
+		if err = s.Create(t.Context(), storetest.Record("carol", n), session.CreateOptions{}); err != nil && !errors.Is(err, ErrNotReplicated) {
 			t.Logf("create after the failover: %v", err)
 		}
 		return err == nil

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,8 +14,9 @@ import (
 	"github.com/tetherauth/tether/session"
 )
 
-// cleanupTimeout bounds the undoing of a half-done create, which runs even
-// when the caller's context is done.
+// cleanupTimeout bounds the removal of pointers (of a half-done create,
+// or of records a write deleted), which runs even when the caller's
+// context is done.
 const cleanupTimeout = 5 * time.Second
 
 // Get returns the record stored under h, if it is live (see the package
@@ -95,18 +97,47 @@ func (s *Store) read(ctx context.Context, user, hx string, h session.Hash) (*ses
 	return r, nil
 }
 
-// Save creates or updates r (see session.Store).
+// Generation returns the current generation of userID (0 if it was never
+// revoked): one GET, sent again after a network error as Get's reads are.
+func (s *Store) Generation(ctx context.Context, userID string) (uint64, error) {
+	if s.watches.Closed() {
+		return 0, closedError("read generation")
+	}
+	g, err := s.client.Do(ctx, s.client.B().Get().Key(genKey(s.keys.user(userID))).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.fail("read generation", err)
+	}
+	gen, err := strconv.ParseUint(g, 10, 64)
+	if err != nil {
+		return 0, s.fail("read generation", fmt.Errorf("%w: generation %q", errCorrupt, g))
+	}
+	return gen, nil
+}
+
+// Create adds r if its user's generation is still r.Gen, replacing
+// opts.Replace and keeping the user under opts.MaxPerUser (see
+// session.Store): the pointer first, then one script in the user's slot,
+// then the pointers of the records the script deleted.
+func (s *Store) Create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
+	if s.watches.Closed() {
+		return closedError("create")
+	}
+	if err := s.create(ctx, r, opts); err != nil {
+		return s.fail("create", err)
+	}
+	return nil
+}
+
+// Save updates r if its stored version is still r.Version (see
+// session.Store).
 func (s *Store) Save(ctx context.Context, r *session.Record) error {
 	if s.watches.Closed() {
 		return closedError("save")
 	}
-	var err error
-	if r.Version == 0 {
-		err = s.create(ctx, r)
-	} else {
-		err = s.update(ctx, r)
-	}
-	if err != nil {
+	if err := s.update(ctx, r); err != nil {
 		return s.fail("save", err)
 	}
 	return nil
@@ -118,7 +149,7 @@ func expireAt(t time.Time) int64 { return max(t.UnixMilli(), 1) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func (s *Store) create(ctx context.Context, r *session.Record) error {
+func (s *Store) create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
 	hx, abs := hexHash(r.Hash), expireAt(r.AbsDeadline)
 	ptr := s.keys.pointer(hx)
 	setPtr := s.client.B().Set().Key(ptr).Value(r.UserID).Nx().PxatMillisecondsTimestamp(abs).Build()
@@ -133,36 +164,117 @@ func (s *Store) create(ctx context.Context, r *session.Record) error {
 	if err := res.Error(); rueidis.IsRedisNil(err) {
 		return fmt.Errorf("%w: hash taken", session.ErrConflict)
 	} else if err != nil {
-		s.dropPointer(ctx, ptr) // it may have been set
+		s.dropPointers(ctx, ptr) // it may have been set
 		return err
+	}
+	if s.afterPointer != nil {
+		s.afterPointer()
 	}
 
 	u := s.keys.user(r.UserID)
-	res = s.runReplicated(ctx, call{
+	c := call{
 		script: createScript,
 		keys:   []string{recordKey(u, hx), genKey(u), indexKey(u), idKey(u, r.ID)},
-		args:   []string{r.ID, string(encodeRecord(r)), itoa(expireAt(r.Expiry())), itoa(abs), hx},
-	})
-	gen, err := res.AsInt64()
-	if err == nil && gen == replyConflict {
-		err = fmt.Errorf("%w: public id taken", session.ErrConflict)
+		args: []string{r.ID, string(encodeRecord(r)), itoa(expireAt(r.Expiry())), itoa(abs), hx,
+			strconv.FormatUint(r.Gen, 10), strconv.Itoa(max(opts.MaxPerUser, 0)), u,
+			s.keys.channel(), s.message(changedMsg, nil)},
 	}
+	if opts.Replace != nil {
+		old := hexHash(*opts.Replace)
+		c.keys = append(c.keys, recordKey(u, old))
+		c.args = append(c.args, old)
+	}
+	gen, gone, err := createReply(s.runReplicated(ctx, c))
 	if err != nil {
-		s.dropPointer(ctx, ptr)
+		s.dropPointers(ctx, ptr)
+		var refused *refusal
+		if !errors.As(err, &refused) && (opts.Replace != nil || opts.MaxPerUser > 0) {
+			// The script may have run and deleted records this process
+			// can't name: its watchers drop all of the user's (see the
+			// package documentation).
+			s.hub.Publish(session.Event{Kind: session.UserRevoked, UserID: r.UserID})
+		}
 		return err
 	}
-	r.Gen, r.Version = uint64(gen), 1
+	evs := make([]session.Event, len(gone))
+	ptrs := make([]string, len(gone))
+	for i, h := range gone {
+		evs[i] = session.Event{Kind: session.Changed, Hash: h}
+		ptrs[i] = s.keys.pointer(hexHash(h))
+	}
+	s.hub.Publish(evs...)
+	s.dropPointers(ctx, ptrs...)
+	r.Gen, r.Version = gen, 1
 	return nil
 }
 
-// dropPointer removes the pointer of a create that failed after setting
-// it, even if ctx is done; failing that, the pointer expires with the
-// session's absolute deadline.
-func (s *Store) dropPointer(ctx context.Context, ptr string) {
+// refusal is a script's answer that it changed nothing, and why. It wraps
+// the session error to return.
+type refusal struct{ err error }
+
+func (e *refusal) Error() string { return e.err.Error() }
+func (e *refusal) Unwrap() error { return e.err }
+
+// createReply reads createScript's answer: the generation it stamped and
+// the hashes of the records it deleted, or a refusal.
+func createReply(res rueidis.RedisResult) (gen uint64, gone []session.Hash, err error) {
+	msg, err := res.ToMessage()
+	if err != nil {
+		return 0, nil, err
+	}
+	if n, err := msg.AsInt64(); err == nil {
+		switch n {
+		case replyRevoked:
+			return 0, nil, &refusal{session.ErrRevoked}
+		case replyNotFound:
+			return 0, nil, &refusal{fmt.Errorf("replaced record: %w", session.ErrNotFound)}
+		case replyConflict:
+			return 0, nil, &refusal{fmt.Errorf("%w: public id or hash taken", session.ErrConflict)}
+		}
+		return 0, nil, fmt.Errorf("%w: create answered %d", errCorrupt, n)
+	}
+	reply, err := msg.AsStrSlice()
+	if err != nil || len(reply) == 0 {
+		return 0, nil, fmt.Errorf("%w: create answered %v", errCorrupt, msg)
+	}
+	if gen, err = strconv.ParseUint(reply[0], 10, 64); err != nil {
+		return 0, nil, fmt.Errorf("%w: generation %q", errCorrupt, reply[0])
+	}
+	gone, err = decodeHashes(reply[1:])
+	return gen, gone, err
+}
+
+// decodeHashes decodes the hashes (hex) a script answered.
+func decodeHashes(hxs []string) ([]session.Hash, error) {
+	hs := make([]session.Hash, len(hxs))
+	for i, hx := range hxs {
+		if err := decodeHash(hx, &hs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return hs, nil
+}
+
+// dropPointers removes pointers whose records are gone, or were never
+// written (a create that failed after setting its pointer), even if ctx
+// is done. It is best effort: a pointer without its record means no
+// session, and one left behind expires with its session's absolute
+// deadline.
+func (s *Store) dropPointers(ctx context.Context, ptrs ...string) {
+	if len(ptrs) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := s.client.Do(ctx, s.client.B().Del().Key(ptr).Build()).Error(); err != nil {
-		s.log.WarnContext(ctx, "removing the pointer of a failed create", "err", err)
+	cmds := make(rueidis.Commands, len(ptrs))
+	for i, p := range ptrs {
+		cmds[i] = s.client.B().Del().Key(p).Build() // one each: in a Cluster, each is in a slot of its own
+	}
+	for _, res := range s.client.DoMulti(ctx, cmds...) {
+		if err := res.Error(); err != nil {
+			s.log.WarnContext(ctx, "removing the pointer of a deleted or failed session", "err", err)
+			return
+		}
 	}
 }
 
@@ -277,25 +389,32 @@ func decodeHash(hx string, h *session.Hash) error {
 }
 
 // RevokeUser bumps the generation of userID, moving keep to the new one if
-// it is a live record of the user (one script, replicated per
-// Options.MinReplicas).
+// it is a live record of the user and deleting the others (one script,
+// replicated per Options.MinReplicas), then deletes their pointers.
 func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
 	if s.watches.Closed() {
 		return closedError("revoke user")
 	}
 	defer s.hub.Publish(session.Event{Kind: session.UserRevoked, UserID: userID}) // even if it failed
 	u := s.keys.user(userID)
-	keys := []string{genKey(u)}
-	if keep != nil {
-		keys = append(keys, recordKey(u, hexHash(*keep)))
-	}
-	res := s.runReplicated(ctx, call{
+	c := call{
 		script: revokeScript,
-		keys:   keys,
-		args:   []string{s.keys.channel(), s.message(revokedMsg, []byte(userID))},
-	})
-	if err := res.Error(); err != nil {
+		keys:   []string{genKey(u), indexKey(u)},
+		args:   []string{u, s.keys.channel(), s.message(revokedMsg, []byte(userID))},
+	}
+	if keep != nil {
+		hx := hexHash(*keep)
+		c.keys = append(c.keys, recordKey(u, hx))
+		c.args = append(c.args, hx)
+	}
+	gone, err := s.runReplicated(ctx, c).AsStrSlice()
+	if err != nil {
 		return s.fail("revoke user", err)
 	}
+	ptrs := make([]string, len(gone))
+	for i, hx := range gone {
+		ptrs[i] = s.keys.pointer(hx)
+	}
+	s.dropPointers(ctx, ptrs...)
 	return nil
 }

@@ -14,6 +14,19 @@ var (
 	feedDown = session.Event{Kind: session.FeedDown}
 )
 
+// mustCreate creates r at its user's current generation, with opts.
+func mustCreate(t *testing.T, s *Store, r *session.Record, opts session.CreateOptions) {
+	t.Helper()
+	gen, err := s.Generation(t.Context(), r.UserID)
+	if err != nil {
+		t.Fatalf("Generation(%q): %v", r.UserID, err)
+	}
+	r.Gen = gen
+	if err := s.Create(t.Context(), r, opts); err != nil {
+		t.Fatalf("Create %s: %v", r.ID, err)
+	}
+}
+
 func mustSave(t *testing.T, s *Store, r *session.Record) {
 	t.Helper()
 	if err := s.Save(t.Context(), r); err != nil {
@@ -22,7 +35,9 @@ func mustSave(t *testing.T, s *Store, r *session.Record) {
 }
 
 // testFeedAcrossNodes: every invalidating write through node A reaches a
-// watcher of node B; users spread over every slot range of a cluster.
+// watcher of node B (the Changed messages of a create's evictions and
+// rotation too, published from the user's slot); users spread over every
+// slot range of a cluster.
 func testFeedAcrossNodes(t *testing.T, tg target) {
 	prefix := testPrefix(t, tg)
 	a := openStore(t, tg, Options{KeyPrefix: prefix}, "a")
@@ -34,17 +49,27 @@ func testFeedAcrossNodes(t *testing.T, tg target) {
 	for n := range 6 {
 		user := "user" + strconv.Itoa(n)
 		r := storetest.Record(user, n)
-		mustSave(t, a, r) // create: no invalidation needed
+		mustCreate(t, a, r, session.CreateOptions{}) // no invalidation needed
 		mustSave(t, a, r)
 		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
-		if err := a.RevokeUser(t.Context(), user, nil); err != nil {
-			t.Fatalf("RevokeUser: %v", err)
-		}
-		f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: user})
 		if err := a.Delete(t.Context(), r.Hash); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		f.Await(t, 1, session.Event{Kind: session.Changed, Hash: r.Hash})
+
+		// A create past the cap evicts; a rotation replaces.
+		first, second := storetest.Record(user, 100+n), storetest.Record(user, 200+n)
+		mustCreate(t, a, first, session.CreateOptions{MaxPerUser: 1})
+		mustCreate(t, a, second, session.CreateOptions{MaxPerUser: 1})
+		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: first.Hash})
+		third := storetest.Record(user, 300+n)
+		mustCreate(t, a, third, session.CreateOptions{Replace: &second.Hash, MaxPerUser: 1})
+		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: second.Hash})
+
+		if err := a.RevokeUser(t.Context(), user, nil); err != nil {
+			t.Fatalf("RevokeUser: %v", err)
+		}
+		f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: user})
 	}
 }
 
@@ -135,7 +160,7 @@ func TestFeedRecoversFromRestart(t *testing.T) {
 	}
 	srv.restart(t)
 	f.Await(t, 1, feedUp)
-	mustSave(t, s, storetest.Record("alice", 1))
+	mustCreate(t, s, storetest.Record("alice", 1), session.CreateOptions{})
 }
 
 // A message on the channel that no Store sent can't be understood: the
