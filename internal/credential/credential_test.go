@@ -1,0 +1,375 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/password"
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/sqlite"
+)
+
+const (
+	oldPW = "correct horse battery staple"
+	newPW = "a brand new passphrase, long enough"
+)
+
+// A node is one tether process: its own connections, stores, session
+// manager and Service. Nodes of one test share the database.
+type node struct {
+	accounts *hookedAccounts
+	sessions *session.Manager
+	svc      *Service
+	store    *failingSessions
+}
+
+// hookedAccounts is an account store that can stop once in ByID or in
+// SetPassword, so a test can run another node's change at exactly that
+// point of a sign-in.
+type hookedAccounts struct {
+	account.Store
+	afterByID   atomic.Pointer[func()]
+	beforeSetPW atomic.Pointer[func()]
+}
+
+func (h *hookedAccounts) ByID(ctx context.Context, id string) (*account.User, error) {
+	u, err := h.Store.ByID(ctx, id)
+	if f := h.afterByID.Swap(nil); f != nil {
+		(*f)()
+	}
+	return u, err
+}
+
+func (h *hookedAccounts) SetPassword(ctx context.Context, id, old, hash string) error {
+	if f := h.beforeSetPW.Swap(nil); f != nil {
+		(*f)()
+	}
+	return h.Store.SetPassword(ctx, id, old, hash)
+}
+
+// failingSessions is a session store whose RevokeUser can be made to fail.
+type failingSessions struct {
+	session.Store
+	revokeFails atomic.Bool
+}
+
+func (f *failingSessions) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
+	if f.revokeFails.Load() {
+		return errors.New("store down (test)")
+	}
+	return f.Store.RevokeUser(ctx, userID, keep)
+}
+
+// hasher is shared by the tests' nodes; the OWASP parameters make a hash
+// take a while, so tests hash little.
+var hasher = sync.OnceValue(func() *password.Hasher {
+	h, err := password.NewHasher(password.HasherConfig{})
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// sqliteNodes returns n nodes on one SQLite file, each with its own
+// *sql.DB, as separate processes on one machine would have.
+func sqliteNodes(t *testing.T, n int) []*node {
+	path := filepath.Join(t.TempDir(), "tether.db")
+	var nodes []*node
+	for range n {
+		db := testkit.OpenSQLite(t, path)
+		accounts, err := account.NewSQLite(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := sqlite.New(t.Context(), db, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		nodes = append(nodes, newNode(t, accounts, store))
+	}
+	return nodes
+}
+
+func newNode(t *testing.T, accounts account.Store, store session.Store) *node {
+	nd := &node{accounts: &hookedAccounts{Store: accounts}, store: &failingSessions{Store: store}}
+	var err error
+	if nd.sessions, err = session.NewManager(nd.store, session.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if nd.svc, err = New(Config{Accounts: nd.accounts, Sessions: nd.sessions, Hasher: hasher()}); err != nil {
+		t.Fatal(err)
+	}
+	return nd
+}
+
+// addUser creates alice with oldPW through nd.
+func addUser(t *testing.T, nd *node) *account.User {
+	t.Helper()
+	h, err := hasher().Hash(t.Context(), oldPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &account.User{Name: "alice", PasswordHash: h}
+	if err := nd.accounts.Create(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// live reports whether token is a live session on nd.
+func live(t *testing.T, nd *node, token string) bool {
+	t.Helper()
+	_, err := nd.sessions.Load(t.Context(), token)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("Load: %v", err)
+	}
+	return err == nil
+}
+
+// signInDuring signs in as alice with pw on a, and runs change (on another
+// node) at the worst moment: after the sign-in read the credential, before
+// it checked the password and created its session. It returns what the
+// sign-in returned.
+func signInDuring(t *testing.T, a *node, pw string, change func()) (string, error) {
+	t.Helper()
+	hook := change
+	a.accounts.afterByID.Store(&hook)
+	_, token, _, err := a.svc.SignIn(t.Context(), "alice", pw, session.Meta{})
+	if a.accounts.afterByID.Load() != nil {
+		t.Fatal("the sign-in never read the user by id: the hook did not run")
+	}
+	return token, err
+}
+
+// SES-12 / CHG-02: an attacker who knows the old password signs in while
+// the owner changes it on another node. The sign-in read the old hash, so
+// it must not leave a session behind.
+func TestSES12_SignInRacingPasswordChange(t *testing.T) {
+	nodes := sqliteNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	u := addUser(t, a)
+	_, owner, _, err := b.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fresh string
+	token, err := signInDuring(t, a, oldPW, func() {
+		fresh, _, err = b.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{})
+		if err != nil {
+			t.Fatalf("ChangePassword: %v", err)
+		}
+	})
+	if !errors.Is(err, ErrChangedMeanwhile) || token != "" {
+		t.Fatalf("sign-in with the old password racing a change: got token %q, error %v; want no session, ErrChangedMeanwhile", token, err)
+	}
+	for _, nd := range nodes {
+		if live(t, nd, owner) {
+			t.Errorf("the owner's session from before the change is still live")
+		}
+		if !live(t, nd, fresh) {
+			t.Errorf("the fresh session of the change is not live")
+		}
+		if list, _ := nd.sessions.List(t.Context(), u.ID); len(list) != 1 {
+			t.Errorf("sessions after the change: got %d, want only the fresh one", len(list))
+		}
+	}
+	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("sign-in with the old password after the change: got %v, want ErrWrongPassword", err)
+	}
+}
+
+// SES-12: the same with an administrator's reset (tether user passwd).
+func TestSES12_SignInRacingPasswordReset(t *testing.T) {
+	nodes := sqliteNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	u := addUser(t, a)
+	token, err := signInDuring(t, a, oldPW, func() {
+		if err := b.svc.SetPassword(t.Context(), u.ID, newPW); err != nil {
+			t.Fatalf("SetPassword: %v", err)
+		}
+	})
+	if !errors.Is(err, ErrChangedMeanwhile) || token != "" {
+		t.Fatalf("sign-in racing a reset: got token %q, error %v; want no session, ErrChangedMeanwhile", token, err)
+	}
+	if list, _ := b.sessions.List(t.Context(), u.ID); len(list) != 0 {
+		t.Errorf("sessions after the reset: got %d, want none", len(list))
+	}
+}
+
+// SES-10 / SES-12: a sign-in in flight when the user is disabled leaves no
+// session, and enabling the user again brings none back.
+func TestSES10_SignInRacingDisable(t *testing.T) {
+	nodes := sqliteNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	u := addUser(t, a)
+	token, err := signInDuring(t, a, oldPW, func() {
+		if err := b.svc.Disable(t.Context(), u.ID); err != nil {
+			t.Fatalf("Disable: %v", err)
+		}
+	})
+	if err == nil || token != "" {
+		t.Fatalf("sign-in racing a disable: got token %q, error %v; want no session", token, err)
+	}
+	if err := b.svc.Enable(t.Context(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := a.sessions.List(t.Context(), u.ID); len(list) != 0 {
+		t.Errorf("sessions after disable and enable: got %d, want none", len(list))
+	}
+	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+		t.Errorf("sign-in once enabled: %v", err)
+	}
+}
+
+// SES-10: a disabled user can't sign in, with the same error the caller
+// answers like a wrong password (PW-05).
+func TestSES10_DisabledCantSignIn(t *testing.T) {
+	nd := sqliteNodes(t, 1)[0]
+	u := addUser(t, nd)
+	_, before, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.svc.Disable(t.Context(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if live(t, nd, before) {
+		t.Error("a session from before the disable is live")
+	}
+	for _, tc := range []struct {
+		name, user, pw string
+		want           error
+	}{
+		{"disabled", "alice", oldPW, ErrDisabled},
+		{"disabled, wrong password", "alice", "wrong password here", ErrWrongPassword},
+		{"unknown", "bob", oldPW, ErrUnknownUser},
+	} {
+		if _, _, _, err := nd.svc.SignIn(t.Context(), tc.user, tc.pw, session.Meta{}); !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// PW-03 / SES-12: a sign-in's rehash never overwrites a password changed
+// while it ran.
+func TestPW03_RehashNeverOverwritesAChange(t *testing.T) {
+	nodes := sqliteNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	weak, err := password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 19 * 1024, Time: 2, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The nodes hash with stronger parameters: alice's hash needs a rehash.
+	strong, err := password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 19 * 1024, Time: 3, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range nodes {
+		if nd.svc, err = New(Config{Accounts: nd.accounts, Sessions: nd.sessions, Hasher: strong}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := weak.Hash(t.Context(), oldPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &account.User{Name: "alice", PasswordHash: h}
+	if err := a.accounts.Create(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	change := func() {
+		if _, _, err := b.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{}); err != nil {
+			t.Fatalf("ChangePassword: %v", err)
+		}
+	}
+	a.accounts.beforeSetPW.Store(&change) // between the sign-in's check and its rehash
+	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	if a.accounts.beforeSetPW.Load() != nil {
+		t.Fatal("the sign-in did not rehash: the hook did not run")
+	}
+	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", newPW, session.Meta{}); err != nil {
+		t.Errorf("sign-in with the changed password after the rehash: %v", err)
+	}
+	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("sign-in with the old password after the change: got %v, want ErrWrongPassword", err)
+	}
+}
+
+// CHG-04: when the sessions can't be revoked, the password is not changed:
+// the old one still works, the new one doesn't, the caller's old session
+// lives on and no fresh one is left behind.
+func TestCHG04_FailedRevocationChangesNothing(t *testing.T) {
+	nd := sqliteNodes(t, 1)[0]
+	u := addUser(t, nd)
+	_, before, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.store.revokeFails.Store(true)
+	if _, _, err := nd.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{}); err == nil {
+		t.Fatal("ChangePassword with the revocation failing: got no error")
+	}
+	if err := nd.svc.SetPassword(t.Context(), u.ID, newPW); err == nil {
+		t.Fatal("SetPassword with the revocation failing: got no error")
+	}
+	nd.store.revokeFails.Store(false)
+	if !live(t, nd, before) {
+		t.Error("the caller's session died with a change that failed")
+	}
+	if list, _ := nd.sessions.List(t.Context(), u.ID); len(list) != 1 {
+		t.Errorf("sessions after the failed changes: got %d, want the caller's only", len(list))
+	}
+	if _, _, _, err := nd.svc.SignIn(t.Context(), "alice", newPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("sign-in with the new password: got %v, want ErrWrongPassword", err)
+	}
+	if _, _, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+		t.Errorf("sign-in with the old password: %v", err)
+	}
+}
+
+// CHG-01: the current password is checked; a wrong one changes nothing.
+func TestCHG01_ChangeChecksCurrentPassword(t *testing.T) {
+	nd := sqliteNodes(t, 1)[0]
+	u := addUser(t, nd)
+	if _, _, err := nd.svc.ChangePassword(t.Context(), u.ID, "not the password", newPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("change with a wrong current password: got %v, want ErrWrongPassword", err)
+	}
+	if _, _, err := nd.svc.ChangePassword(t.Context(), u.ID, oldPW, "short", session.Meta{}); !errors.Is(err, password.ErrTooShort) {
+		t.Fatalf("change to a too short password: got %v, want ErrTooShort", err)
+	}
+	if _, _, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+		t.Errorf("sign-in with the unchanged password: %v", err)
+	}
+}
+
+// Two changes from the same current password, on two nodes: one wins, the
+// other is told the account changed meanwhile, and only the winner's
+// password works.
+func TestCHG02_ConcurrentChangesOneWins(t *testing.T) {
+	nodes := sqliteNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	u := addUser(t, a)
+	const other = "another new passphrase, also long"
+	var errB error
+	change := func() { _, _, errB = b.svc.ChangePassword(t.Context(), u.ID, oldPW, other, session.Meta{}) }
+	a.accounts.beforeSetPW.Store(&change)
+	_, _, errA := a.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{})
+	if errB != nil || !errors.Is(errA, ErrChangedMeanwhile) {
+		t.Fatalf("two changes: got %v (first) and %v (second, which landed first); want ErrChangedMeanwhile and nil", errA, errB)
+	}
+	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", other, session.Meta{}); err != nil {
+		t.Errorf("sign-in with the winning password: %v", err)
+	}
+	if list, _ := a.sessions.List(t.Context(), u.ID); len(list) != 2 {
+		t.Errorf("sessions: got %d, want the winner's fresh one and the sign-in's", len(list))
+	}
+}
