@@ -57,11 +57,18 @@ type Config struct {
 }
 
 // Key is one count that attempts are made under: a name such as
-// "user:alice", "ip:192.0.2.1", "device:NONCE", "session:ID", and how many
-// attempts it allows before delays begin (0 means Config.Free).
+// "user:alice", "ip:192.0.2.1", "device:NONCE", "session:ID", how many
+// attempts it allows before delays begin (0 means Config.Free), and how
+// fast its count drains.
 type Key struct {
 	Name string
 	Free int
+	// Leak, when positive, forgives one counted attempt for every Leak
+	// since the key's last attempt: a key shared by many people (an
+	// office's address) then tolerates their typos at a steady rate
+	// instead of adding them up for a day. 0: nothing drains before
+	// Config.Forget.
+	Leak time.Duration
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -130,25 +137,31 @@ type record struct {
 }
 
 // keys returns keys as backends take them: each name once, with the
-// stricter of its allowances, 0 replaced by Config.Free; sorted by name,
+// stricter of its allowances and leaks, a Free of 0 replaced by Config.Free; sorted by name,
 // bytewise as PostgreSQL's "C" collation sorts, the order that backends
 // lock them in. A negative allowance is an error.
 func (c *Config) keys(keys []Key) ([]Key, error) {
-	byName := make(map[string]int, len(keys))
+	byName := make(map[string]Key, len(keys))
 	for _, k := range keys {
-		if k.Free < 0 {
-			return nil, fmt.Errorf("throttle: key %q: want Free >= 0, got %d", k.Name, k.Free)
+		if k.Free < 0 || k.Leak < 0 {
+			return nil, fmt.Errorf("throttle: key %q: want Free and Leak >= 0, got %d and %v", k.Name, k.Free, k.Leak)
 		}
 		if k.Free == 0 {
 			k.Free = c.Free
 		}
-		if free, ok := byName[k.Name]; !ok || k.Free < free {
-			byName[k.Name] = k.Free
+		if prev, ok := byName[k.Name]; ok { // the stricter of both
+			k.Free = min(k.Free, prev.Free)
+			if prev.Leak == 0 || k.Leak == 0 { // one never drains
+				k.Leak = 0
+			} else {
+				k.Leak = max(k.Leak, prev.Leak)
+			}
 		}
+		byName[k.Name] = k
 	}
 	out := make([]Key, 0, len(byName))
-	for name, free := range byName {
-		out = append(out, Key{Name: name, Free: free})
+	for _, k := range byName {
+		out = append(out, k)
 	}
 	slices.SortFunc(out, func(a, b Key) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
@@ -168,6 +181,8 @@ func (c *Config) reserve(keys []Key, recs map[string]record, now time.Time) (tim
 		r := recs[k.Name]
 		if !r.last.After(now.Add(-c.Forget)) {
 			r.count = 0
+		} else if k.Leak > 0 && now.After(r.last) {
+			r.count = max(0, r.count-int64(now.Sub(r.last)/k.Leak))
 		}
 		wait = max(wait, c.wait(r.count, k.Free, r.last, now))
 		next[i] = record{count: r.count + 1, last: now}

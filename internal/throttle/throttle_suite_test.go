@@ -250,11 +250,11 @@ func testPerKeyAllowance(t *testing.T, db database) {
 		wantThen int
 	}{
 		{"the default", []Key{{Name: "device:a"}}, 4, Key{Name: "device:a"}, 0},
-		{"its own", []Key{{"device:b", 1}}, 2, Key{"device:b", 4}, 3},
-		{"the stricter decides", []Key{{"ip:c", 1}, {"device:c", 6}}, 2, Key{"device:c", 6}, 5},
-		{"in any order", []Key{{"device:d", 6}, {"ip:d", 1}}, 2, Key{"device:d", 6}, 5},
-		{"the default is stricter", []Key{{Name: "ip:e"}, {"device:e", 10}}, 4, Key{"device:e", 10}, 7},
-		{"a key given twice counts once", []Key{{"device:f", 5}, {"device:f", 2}}, 3, Key{"device:f", 5}, 3},
+		{"its own", []Key{{Name: "device:b", Free: 1}}, 2, Key{Name: "device:b", Free: 4}, 3},
+		{"the stricter decides", []Key{{Name: "ip:c", Free: 1}, {Name: "device:c", Free: 6}}, 2, Key{Name: "device:c", Free: 6}, 5},
+		{"in any order", []Key{{Name: "device:d", Free: 6}, {Name: "ip:d", Free: 1}}, 2, Key{Name: "device:d", Free: 6}, 5},
+		{"the default is stricter", []Key{{Name: "ip:e"}, {Name: "device:e", Free: 10}}, 4, Key{Name: "device:e", Free: 10}, 7},
+		{"a key given twice counts once", []Key{{Name: "device:f", Free: 5}, {Name: "device:f", Free: 2}}, 3, Key{Name: "device:f", Free: 5}, 3},
 	}
 	for _, tt := range tests {
 		if got := allowed(t, th, tt.keys...); got != tt.want {
@@ -460,9 +460,9 @@ func testFailuresChangeNothing(t *testing.T, db database) {
 		{"attempt, database closed", 1,
 			func(key string) error { return attempt(t.Context(), closed, Key{Name: key}) }},
 		{"attempt, another key's write fails", 1,
-			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{brokenKey, 5}) }},
+			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{Name: brokenKey, Free: 5}) }},
 		{"attempt, a negative allowance", 1,
-			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{"user:alice", -1}) }},
+			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{Name: "user:alice", Free: -1}) }},
 		{"refund, context cancelled", 2, func(key string) error { return th.Refund(cancelled, key) }},
 		{"refund, database closed", 2, func(key string) error { return closed.Refund(t.Context(), key) }},
 		{"refund, another key's write fails", 2,

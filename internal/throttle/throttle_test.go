@@ -62,12 +62,14 @@ func TestConfigKeys(t *testing.T) {
 		want []Key
 	}{
 		{"none", nil, []Key{}},
-		{"0 means Config.Free", []Key{{Name: "ip:a"}}, []Key{{"ip:a", 5}}},
-		{"sorted bytewise", []Key{{"user:b", 1}, {"user:B", 2}, {"ip:a", 3}},
-			[]Key{{"ip:a", 3}, {"user:B", 2}, {"user:b", 1}}},
-		{"a name given twice: the stricter allowance", []Key{{"user:a", 7}, {"user:a", 2}, {"user:a", 0}},
-			[]Key{{"user:a", 2}}},
-		{"the default is stricter", []Key{{"user:a", 7}, {Name: "user:a"}}, []Key{{"user:a", 5}}},
+		{"0 means Config.Free", []Key{{Name: "ip:a"}}, []Key{{Name: "ip:a", Free: 5}}},
+		{"sorted bytewise", []Key{{Name: "user:b", Free: 1}, {Name: "user:B", Free: 2}, {Name: "ip:a", Free: 3}},
+			[]Key{{Name: "ip:a", Free: 3}, {Name: "user:B", Free: 2}, {Name: "user:b", Free: 1}}},
+		{"a name given twice: the stricter allowance", []Key{{Name: "user:a", Free: 7}, {Name: "user:a", Free: 2}, {Name: "user:a", Free: 0}},
+			[]Key{{Name: "user:a", Free: 2}}},
+		{"the default is stricter", []Key{{Name: "user:a", Free: 7}, {Name: "user:a"}}, []Key{{Name: "user:a", Free: 5}}},
+		{"the slower leak", []Key{{Name: "ip:a", Leak: time.Second}, {Name: "ip:a", Leak: time.Minute}, {Name: "ip:b", Leak: time.Second}, {Name: "ip:b"}},
+			[]Key{{Name: "ip:a", Free: 5, Leak: time.Minute}, {Name: "ip:b", Free: 5}}},
 	}
 	for _, tt := range tests {
 		got, err := c.keys(tt.keys)
@@ -75,7 +77,7 @@ func TestConfigKeys(t *testing.T) {
 			t.Errorf("%s: keys(%v) = %v, %v; want %v, nil", tt.name, tt.keys, got, err, tt.want)
 		}
 	}
-	if got, err := c.keys([]Key{{"ip:a", 1}, {"user:a", -1}}); err == nil {
+	if got, err := c.keys([]Key{{Name: "ip:a", Free: 1}, {Name: "user:a", Free: -1}}); err == nil {
 		t.Errorf("keys with Free -1 = %v, nil; want an error", got)
 	}
 }
@@ -93,22 +95,28 @@ func TestConfigReserve(t *testing.T) {
 		wantWait time.Duration
 		want     []record
 	}{
-		{"no records", []Key{{"a", 1}, {"b", 1}}, nil,
+		{"no records", []Key{{Name: "a", Free: 1}, {Name: "b", Free: 1}}, nil,
 			0, []record{{1, t0}, {1, t0}}},
-		{"within the allowance", []Key{{"a", 1}}, map[string]record{"a": {1, t0}},
+		{"within the allowance", []Key{{Name: "a", Free: 1}}, map[string]record{"a": {1, t0}},
 			0, []record{{2, t0}}},
-		{"one key must wait", []Key{{"a", 1}, {"b", 1}}, map[string]record{"b": {2, t0}},
+		{"one key must wait", []Key{{Name: "a", Free: 1}, {Name: "b", Free: 1}}, map[string]record{"b": {2, t0}},
 			time.Second, nil},
-		{"the longest wait", []Key{{"a", 1}, {"b", 1}}, map[string]record{"a": {3, t0}, "b": {2, t0}},
+		{"the longest wait", []Key{{Name: "a", Free: 1}, {Name: "b", Free: 1}}, map[string]record{"a": {3, t0}, "b": {2, t0}},
 			2 * time.Second, nil},
-		{"its own allowance", []Key{{"a", 3}}, map[string]record{"a": {3, t0}},
+		{"its own allowance", []Key{{Name: "a", Free: 3}}, map[string]record{"a": {3, t0}},
 			0, []record{{4, t0}}},
-		{"the delay passed", []Key{{"a", 1}}, map[string]record{"a": {2, t0.Add(-time.Second)}},
+		{"the delay passed", []Key{{Name: "a", Free: 1}}, map[string]record{"a": {2, t0.Add(-time.Second)}},
 			0, []record{{3, t0}}},
-		{"forgotten", []Key{{"a", 1}}, map[string]record{"a": {40, t0.Add(-time.Hour)}},
+		{"forgotten", []Key{{Name: "a", Free: 1}}, map[string]record{"a": {40, t0.Add(-time.Hour)}},
 			0, []record{{1, t0}}},
-		{"a clock ahead: its time stays", []Key{{"a", 1}}, map[string]record{"a": {1, ahead}},
+		{"a clock ahead: its time stays", []Key{{Name: "a", Free: 1}}, map[string]record{"a": {1, ahead}},
 			0, []record{{2, ahead}}},
+		{"leaking: drained enough", []Key{{Name: "a", Free: 1, Leak: time.Second}}, map[string]record{"a": {3, t0.Add(-2 * time.Second)}},
+			0, []record{{2, t0}}},
+		{"leaking: not enough yet", []Key{{Name: "a", Free: 1, Leak: time.Minute}}, map[string]record{"a": {3, t0.Add(-time.Second)}},
+			time.Second, nil},
+		{"leaking: never below zero", []Key{{Name: "a", Free: 1, Leak: time.Second}}, map[string]record{"a": {3, t0.Add(-time.Minute)}},
+			0, []record{{1, t0}}},
 	}
 	for _, tt := range tests {
 		wait, got := c.reserve(tt.keys, tt.recs, t0)
