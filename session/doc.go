@@ -14,9 +14,11 @@
 //	go m.Run(ctx) // follow the store's invalidations: enables the near-cache
 //
 //	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-//		// ... check the password ...
-//		token, s, err := m.Create(r.Context(), user.ID, session.Meta{UserAgent: r.UserAgent()})
+//		t, err := m.Begin(r.Context(), user.ID) // before reading the credential
 //		if err != nil { ... }
+//		// ... read the user's password hash and check the password ...
+//		token, s, err := m.Create(r.Context(), t, session.Meta{UserAgent: r.UserAgent()})
+//		if err != nil { ... } // ErrRevoked: the password changed meanwhile
 //		m.SetCookie(w, token, s)
 //	})
 //	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +35,9 @@
 //     and carries nothing else.
 //   - SES-02: stores are keyed by the SHA-256 of the token (Hash) and never
 //     see the token. The token is returned once, by Create or Rotate.
-//   - SES-03: Create always makes a fresh token; Rotate replaces one.
+//   - SES-03: Create always makes a fresh token; Rotate replaces one in
+//     one atomic change of the store, and refuses a session that is no
+//     longer live (signed out, revoked or expired, on any node).
 //   - SES-04: a malformed, unknown, expired or revoked token is ErrNoSession,
 //     and the middleware treats it exactly like no cookie.
 //   - SES-05: the cookie is __Host-tether, Secure, HttpOnly, Path=/, no
@@ -48,7 +52,20 @@
 //     RevokeUser ends everything of a user in one write by bumping the
 //     user's generation.
 //   - SES-11: a store error is never a signed-in request: the middleware
-//     answers 503.
+//     answers 503; LoadRequest, the same check without the middleware,
+//     returns the error for the caller to answer.
+//   - SES-12: Begin reads the user's generation before the credential is
+//     read; Create makes the session only while that generation is still
+//     current, checked by the store in the same change. A sign-in racing a
+//     password change, a disable or "sign out everywhere" never leaves a
+//     live session, on any node.
+//   - SES-13: each user has at most Config.MaxPerUser live sessions
+//     (default 100): a new one signs out the one closest to its end. So
+//     listing or revoking a user's sessions costs a bounded amount.
+//
+// A Session is an immutable snapshot: its fields are read through
+// methods and Get returns a copy, so a handler can't change what the
+// near-cache hands to later requests.
 //
 // # Session data
 //

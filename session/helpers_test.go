@@ -74,8 +74,8 @@ func newMemory(t testing.TB) *memory.Store {
 	return s
 }
 
-// recordingStore wraps a Store and remembers every record saved, and can be
-// told to fail.
+// recordingStore wraps a Store and remembers every record created or
+// saved, and can be told to fail (Create, Save, Get, Delete).
 type recordingStore struct {
 	session.Store
 	mu    sync.Mutex
@@ -93,6 +93,27 @@ func (s *recordingStore) Save(ctx context.Context, r *session.Record) error {
 		return fail
 	}
 	return s.Store.Save(ctx, r)
+}
+
+func (s *recordingStore) Create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
+	s.mu.Lock()
+	s.saved = append(s.saved, *r)
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	return s.Store.Create(ctx, r, opts)
+}
+
+func (s *recordingStore) Delete(ctx context.Context, h session.Hash) error {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	return s.Store.Delete(ctx, h)
 }
 
 func (s *recordingStore) Get(ctx context.Context, h session.Hash) (*session.Record, error) {

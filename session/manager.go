@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +26,9 @@ var (
 	// ErrDuplicateCookie: the request carries the session cookie twice
 	// (SES-06).
 	ErrDuplicateCookie = errors.New("session: duplicate session cookie")
+	// ErrPending: RevokeLater could not reach the store; Run ends the
+	// session once it can.
+	ErrPending = errors.New("session: revocation pending until the store answers")
 )
 
 // Config configures a Manager. The zero value of every field means its
@@ -101,6 +106,9 @@ type Manager struct {
 
 	lastStoreLog      atomic.Int64 // Unix ns of the middleware's last store-error line
 	storeErrsUnlogged atomic.Int64 // store errors left out of the log since
+
+	pendingMu sync.Mutex        // guards pending
+	pending   map[Hash]struct{} // revocations RevokeLater could not make yet
 }
 
 // NewManager returns a Manager over store. Call Run to use the near-cache.
@@ -118,6 +126,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		cache:      newCache(cfg.CacheSize),
 		log:        cfg.Logger.With("component", "session"),
 		exactClock: exact,
+		pending:    make(map[Hash]struct{}),
 	}, nil
 }
 
@@ -340,6 +349,60 @@ func (m *Manager) Revoke(ctx context.Context, s *Session) error {
 	return nil
 }
 
+// RevokeLater ends the session named by token, as sign-out does, even
+// while the store can't be reached: when it fails, the token's hash is
+// kept in memory and Run deletes it once the store answers again, and
+// RevokeLater returns an error wrapping ErrPending. At most maxPending
+// hashes wait; past that, and for a malformed token, it returns the
+// error itself. The node that keeps a hash is the only one that knows of
+// it: a restart loses it (the session then ends at its own deadline).
+func (m *Manager) RevokeLater(ctx context.Context, token string) error {
+	h, ok := parseToken(token)
+	if !ok {
+		return ErrNoSession
+	}
+	err := m.store.Delete(ctx, h)
+	if err == nil {
+		return nil
+	}
+	m.pendingMu.Lock()
+	defer m.pendingMu.Unlock()
+	if len(m.pending) >= maxPending {
+		return fmt.Errorf("session: revoke: %w (and %d revocations already wait)", err, len(m.pending))
+	}
+	m.pending[h] = struct{}{}
+	return fmt.Errorf("session: revoke: %w: %w", ErrPending, err)
+}
+
+// maxPending bounds the revocations RevokeLater keeps for Run.
+const maxPending = 10000
+
+// retryPending deletes the hashes RevokeLater kept, each within
+// pendingTimeout, and forgets those the store deleted.
+func (m *Manager) retryPending(ctx context.Context) {
+	m.pendingMu.Lock()
+	hashes := slices.Collect(maps.Keys(m.pending))
+	m.pendingMu.Unlock()
+	for _, h := range hashes {
+		dctx, cancel := context.WithTimeout(ctx, pendingTimeout)
+		err := m.store.Delete(dctx, h)
+		cancel()
+		if err != nil {
+			m.log.Warn("ending signed-out sessions the store could not end yet", "pending", len(hashes), "err", err)
+			return
+		}
+		m.pendingMu.Lock()
+		delete(m.pending, h)
+		m.pendingMu.Unlock()
+	}
+	if len(hashes) > 0 {
+		m.log.Info("ended the signed-out sessions the store could not end before", "count", len(hashes))
+	}
+}
+
+// pendingTimeout bounds each retry of a pending revocation.
+const pendingTimeout = 2 * time.Second
+
 // RevokeID ends the session of userID with public id id, as when a user
 // signs out a device from their list. It returns ErrNoSession if userID has
 // no live session with that id.
@@ -461,8 +524,9 @@ func (m *Manager) update(ctx context.Context, s *Session, change func(*Record) e
 }
 
 // Run follows the store's invalidation feed, so that the near-cache may
-// serve sessions, and asks a store that is a Sweeper to forget expired
-// sessions every SweepInterval. It blocks until ctx is done and then
+// serve sessions, asks a store that is a Sweeper to forget expired
+// sessions every SweepInterval, and retries the revocations RevokeLater
+// kept every second. It blocks until ctx is done and then
 // returns nil. While the feed is down, the cache is empty and bypassed; a
 // feed that stops is resubscribed with a growing delay (at most 5 s).
 func (m *Manager) Run(ctx context.Context) error {
@@ -473,6 +537,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		wg.Go(func() { m.sweep(ctx, sw) })
 	}
 	wg.Go(func() { m.tickClock(ctx) })
+	wg.Go(func() { every(ctx, time.Second, func() { m.retryPending(ctx) }) })
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	for {

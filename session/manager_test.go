@@ -347,3 +347,156 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+// SES-03: Rotate refuses a session that is no longer live, wherever it
+// ended, and makes nothing; a store error makes nothing either.
+func TestSES03_RotateRefusesDeadSessions(t *testing.T) {
+	clk := newClock()
+	store := &recordingStore{Store: newMemory(t)}
+	m := newManager(t, store, session.Config{Now: clk.Now})
+	other := newManager(t, store, session.Config{Now: clk.Now}) // another node
+	for _, tc := range []struct {
+		name string
+		end  func(s *session.Session)
+	}{
+		{"signed out on another node", func(s *session.Session) {
+			if err := other.Revoke(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"revoked with the user's other sessions", func(s *session.Session) {
+			if err := other.RevokeUser(ctx, s.UserID(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"expired", func(*session.Session) { clk.Advance(31 * time.Minute) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s := mustCreate(t, m, "user:"+tc.name, session.Meta{})
+			tc.end(s)
+			token, got, err := m.Rotate(ctx, s)
+			if !errors.Is(err, session.ErrNoSession) || token != "" || got != nil {
+				t.Fatalf("Rotate of a dead session: got %q, %v, %v; want ErrNoSession and nothing", token, got, err)
+			}
+			if list, _ := m.List(ctx, s.UserID()); len(list) != 0 {
+				t.Errorf("sessions after a refused rotation: got %d, want none", len(list))
+			}
+		})
+	}
+	t.Run("store error", func(t *testing.T) {
+		old, s := mustCreate(t, m, "user:store", session.Meta{})
+		store.setFail(errors.New("store down"))
+		token, _, err := m.Rotate(ctx, s)
+		store.setFail(nil)
+		if err == nil || errors.Is(err, session.ErrNoSession) || token != "" {
+			t.Fatalf("Rotate with the store failing: got %q, %v; want the store's error and no token", token, err)
+		}
+		if list, _ := m.List(ctx, "user:store"); len(list) != 1 || list[0].ID() != s.ID() {
+			t.Errorf("sessions after a failed rotation: got %d, want the old one only", len(list))
+		}
+		if _, err := m.Load(ctx, old); err != nil {
+			t.Errorf("the old session after a failed rotation: %v", err)
+		}
+	})
+}
+
+// SES-12: a Ticket taken before a revocation creates nothing after it,
+// whichever manager revoked.
+func TestSES12_CreateAfterRevocationRefused(t *testing.T) {
+	store := newMemory(t)
+	a := newManager(t, store, session.Config{})
+	b := newManager(t, store, session.Config{})
+	tk := ticket(t, a, "user:alice") // before the credential is read
+	if err := b.RevokeUser(ctx, "user:alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	token, s, err := a.Create(ctx, tk, session.Meta{})
+	if !errors.Is(err, session.ErrRevoked) || token != "" || s != nil {
+		t.Fatalf("Create with a ticket from before a revocation: got %q, %v, %v; want ErrRevoked", token, s, err)
+	}
+	if _, _, err := a.Create(ctx, session.Ticket{}, session.Meta{}); err == nil {
+		t.Error("Create without a ticket: got no error")
+	}
+	mustCreate(t, a, "user:alice", session.Meta{}) // a fresh ticket works
+}
+
+// SES-13: a user has at most MaxPerUser sessions; a new one signs out the
+// one closest to its end.
+func TestSES13_SessionsPerUserCapped(t *testing.T) {
+	clk := newClock()
+	m := newManager(t, newMemory(t), session.Config{Now: clk.Now, MaxPerUser: 3})
+	var tokens []string
+	for range 4 {
+		tok, _ := mustCreate(t, m, "user:alice", session.Meta{})
+		tokens = append(tokens, tok)
+		clk.Advance(time.Second)
+	}
+	if _, err := m.Load(ctx, tokens[0]); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("the oldest session past the cap: got %v, want ErrNoSession", err)
+	}
+	for _, tok := range tokens[1:] {
+		if _, err := m.Load(ctx, tok); err != nil {
+			t.Errorf("a session within the cap: %v", err)
+		}
+	}
+	if list, _ := m.List(ctx, "user:alice"); len(list) != 3 {
+		t.Errorf("sessions: got %d, want 3", len(list))
+	}
+	if _, err := session.NewManager(newMemory(t), session.Config{MaxPerUser: 100_000}); err == nil {
+		t.Error("NewManager with MaxPerUser 100000: got no error")
+	}
+}
+
+// A handler can't change the snapshot the near-cache shares with later
+// requests: its fields are methods, and Get copies.
+func TestSessionSnapshotCannotBeChanged(t *testing.T) {
+	m := newManager(t, newMemory(t), session.Config{})
+	token, s := mustCreate(t, m, "user:alice", session.Meta{})
+	s, err := m.PutString(ctx, s, "role", "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.Load(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := first.Get("role")
+	copy(v, "writer")
+	again, err := m.Load(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.String("role"); got != "reader" {
+		t.Errorf("a write to what Get returned reached the next request: got %q, want %q", got, "reader")
+	}
+	if again.UserID() != "user:alice" {
+		t.Errorf("UserID: got %q", again.UserID())
+	}
+}
+
+// SES-08: sign-out during a store outage is not lost: RevokeLater keeps
+// the revocation and Run makes it once the store answers.
+func TestSES08_RevokeLaterSurvivesAnOutage(t *testing.T) {
+	store := &recordingStore{Store: newMemory(t)}
+	m := newManager(t, store, session.Config{})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
+	store.setFail(errors.New("store down"))
+	if err := m.RevokeLater(ctx, token); !errors.Is(err, session.ErrPending) {
+		t.Fatalf("RevokeLater with the store down: got %v, want ErrPending", err)
+	}
+	if err := m.RevokeLater(ctx, "not a token"); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("RevokeLater of a malformed token: got %v, want ErrNoSession", err)
+	}
+	store.setFail(nil)
+	waitFor(t, "the pending revocation", func() bool {
+		_, err := m.Load(ctx, token)
+		return errors.Is(err, session.ErrNoSession)
+	})
+	other, _ := mustCreate(t, m, "user:bob", session.Meta{})
+	if err := m.RevokeLater(ctx, other); err != nil {
+		t.Errorf("RevokeLater with the store up: %v", err)
+	}
+	if _, err := m.Load(ctx, other); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("session after RevokeLater with the store up: got %v, want ErrNoSession", err)
+	}
+}
