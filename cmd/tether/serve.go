@@ -52,7 +52,6 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		IdleTimeout:     c.IdleTimeout,
 		AbsoluteTimeout: c.AbsoluteTimeout,
 		Logger:          root,
-		ErrorHandler:    server.SessionErrors,
 	})
 	if err != nil {
 		return err
@@ -106,6 +105,10 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 	if err != nil {
 		return nil, err
 	}
+	deviceSecret, err := st.accounts.Secret(ctx, "device", 32)
+	if err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
 		Logger:         log,
 		Sessions:       sessions,
@@ -114,6 +117,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		Hasher:         hasher,
 		Policy:         password.Policy{MinLength: c.MinPassword},
 		CSRF:           protector,
+		DeviceSecret:   deviceSecret,
 		Setup:          setup,
 		TrustedProxies: c.TrustedProxies,
 		Ready:          st.ready,

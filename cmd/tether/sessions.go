@@ -23,8 +23,8 @@ func sessionsList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCREATED\tLAST SEEN\tUSER AGENT\tIP")
 		for _, s := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Created.UTC().Format(time.RFC3339),
-				s.LastSeen.UTC().Format(time.RFC3339), printable(s.UserAgent), printable(s.IP))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID(), s.Created().UTC().Format(time.RFC3339),
+				s.LastSeen().UTC().Format(time.RFC3339), printable(s.UserAgent()), printable(s.IP()))
 		}
 		return tw.Flush()
 	})
@@ -54,8 +54,8 @@ func (e *env) forUser(ctx context.Context, fs *flag.FlagSet, args []string, do f
 		fs.Usage()
 		return usageError{err: fmt.Errorf("--user %q: %w", *user, err)}
 	}
-	return withUser(ctx, c, name, func(_ *stores, m *session.Manager, u *account.User) error {
-		return do(m, u)
+	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+		return do(a.sessions, u)
 	})
 }
 

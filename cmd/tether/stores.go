@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/internal/throttle"
+	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/postgres"
 	"github.com/tetherauth/tether/store/redis"
@@ -150,9 +152,16 @@ func (s *stores) ready(ctx context.Context) error {
 	return nil
 }
 
-// withUser opens the stores c names and calls do with them, a session
-// manager and the user called name.
-func withUser(ctx context.Context, c config, name string, do func(st *stores, m *session.Manager, u *account.User) error) (err error) {
+// admin is what an admin command acts through: a session manager and the
+// credential service over the stores (see withUser).
+type admin struct {
+	sessions *session.Manager
+	creds    *credential.Service
+}
+
+// withUser opens the stores c names and calls do with an admin over them
+// (the password policy's minimum length is c's) and the user called name.
+func withUser(ctx context.Context, c config, name string, do func(a admin, u *account.User) error) (err error) {
 	st, err := openStores(ctx, c, nil)
 	if err != nil {
 		return err
@@ -169,5 +178,18 @@ func withUser(ctx context.Context, c config, name string, do func(st *stores, m 
 	if err != nil {
 		return err
 	}
-	return do(st, m, u)
+	hasher, err := password.NewHasher(password.HasherConfig{})
+	if err != nil {
+		return err
+	}
+	creds, err := credential.New(credential.Config{
+		Accounts: st.accounts,
+		Sessions: m,
+		Hasher:   hasher,
+		Policy:   password.Policy{MinLength: c.MinPassword},
+	})
+	if err != nil {
+		return err
+	}
+	return do(admin{sessions: m, creds: creds}, u)
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/password"
-	"github.com/tetherauth/tether/session"
 )
 
 // userAdd creates a user (the first admin among them: there are no default
@@ -55,29 +54,23 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 	return nil
 }
 
-// userPasswd sets a user's password and ends all their sessions (CHG-02).
+// userPasswd sets a user's password and ends all their sessions (CHG-02),
+// through the credential service, which orders both against sign-ins
+// racing them (SES-12) and changes nothing if the sessions can't be ended
+// (CHG-04).
 func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	fromStdin := passwordStdinFlag(fs)
 	c, name, err := e.parseName(fs, args, slices.Concat(storeSettings, []*setting{minPasswordSetting})...)
 	if err != nil {
 		return err
 	}
-	return withUser(ctx, c, name, func(st *stores, m *session.Manager, u *account.User) error {
-		hash, err := e.newPasswordHash(ctx, *fromStdin, u.Name, c.MinPassword)
+	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+		pw, err := e.readPassword(*fromStdin)
 		if err != nil {
 			return err
 		}
-		// CHG-04: end the sessions first, so that if that fails the
-		// password is unchanged; and again once it is changed, for any
-		// sign-in with the old password in between.
-		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
-			return fmt.Errorf("password not changed: ending %s's sessions: %w", u.Name, err)
-		}
-		if err := st.accounts.SetPassword(ctx, u.ID, hash); err != nil {
-			return fmt.Errorf("password not changed: %w", err)
-		}
-		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
-			return fmt.Errorf("password changed, but ending %s's sessions failed: %w; run tether sessions revoke --user %s", u.Name, err, u.Name)
+		if err := a.creds.SetPassword(ctx, u.ID, pw); err != nil {
+			return passwordRefused(err)
 		}
 		fmt.Fprintf(e.stdout, "changed the password of %s and ended all their sessions\n", u.Name)
 		return nil
@@ -85,21 +78,16 @@ func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 }
 
 // userDisable stops a user from signing in and ends all their sessions: a
-// running server on the same file signs them out within the session store's
-// bound (SES-10).
+// running server on the same stores signs them out within the session
+// store's bound (SES-10).
 func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	c, name, err := e.parseName(fs, args, storeSettings...)
 	if err != nil {
 		return err
 	}
-	return withUser(ctx, c, name, func(st *stores, m *session.Manager, u *account.User) error {
-		// Disable first: a sign-in between the two steps then can't
-		// leave a live session behind.
-		if err := st.accounts.SetDisabled(ctx, u.ID, true); err != nil {
-			return err
-		}
-		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
-			return fmt.Errorf("%s is disabled, but ending their sessions failed: %w; run tether sessions revoke --user %s", u.Name, err, u.Name)
+	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+		if err := a.creds.Disable(ctx, u.ID); err != nil {
+			return fmt.Errorf("%s: %w; run tether sessions revoke --user %s", u.Name, err, u.Name)
 		}
 		fmt.Fprintf(e.stdout, "disabled %s and ended all their sessions\n", u.Name)
 		return nil
@@ -112,8 +100,8 @@ func userEnable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	return withUser(ctx, c, name, func(st *stores, _ *session.Manager, u *account.User) error {
-		if err := st.accounts.SetDisabled(ctx, u.ID, false); err != nil {
+	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+		if err := a.creds.Enable(ctx, u.ID); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "enabled %s\n", u.Name)
@@ -163,13 +151,24 @@ func (e *env) newPasswordHash(ctx context.Context, fromStdin bool, name string, 
 		return "", err
 	}
 	if err := (password.Policy{MinLength: minLength}).Check(pw, name); err != nil {
-		return "", fmt.Errorf("password refused: %w", err)
+		return "", passwordRefused(err)
 	}
 	h, err := password.NewHasher(password.HasherConfig{})
 	if err != nil {
 		return "", err
 	}
 	return h.Hash(ctx, pw)
+}
+
+// passwordRefused says that a password broke a rule of the policy, when
+// err is the policy's refusal; other errors pass as they are.
+func passwordRefused(err error) error {
+	for _, rule := range []error{password.ErrTooShort, password.ErrTooLong, password.ErrCommon, password.ErrMatchesUsername, password.ErrInvalidUTF8} {
+		if errors.Is(err, rule) {
+			return fmt.Errorf("password refused: %w", err)
+		}
+	}
+	return err
 }
 
 // readPassword reads a password: the first line of stdin (without its line

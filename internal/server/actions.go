@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/credential"
+	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 )
@@ -16,136 +19,160 @@ import (
 // clear cookies themselves, so both front ends behave the same.
 
 // signIn checks a user name and password and, when they are right, starts a
-// new session and sets its cookie (SES-03). Unknown users, wrong passwords
-// and disabled users all get errInvalidCredentials after the same hashing
-// work (PW-05). Attempts are throttled per account and per client IP
-// (PW-06), and every outcome is an audit event (PW-07).
+// new session and sets its cookie (SES-03), through the credential
+// service, which orders it against password changes and disables racing it
+// (SES-12). Unknown users, wrong passwords and disabled users all get
+// errInvalidCredentials after the same hashing work (PW-05). Every attempt
+// is throttled before its password is checked (PW-06; see signInThrottle)
+// and every outcome, refusals before any check included, is an audit event
+// (PW-07).
 func (s *server) signIn(w http.ResponseWriter, r *http.Request, name, pw string) (*account.User, *session.Session, error) {
 	ctx := r.Context()
-	if len(pw) > password.MaxBytes { // PW-04: before any hashing
-		return nil, nil, errPasswordTooLong
-	}
-	// A name that can't be canonicalised can't be an account: it is
-	// throttled by IP only, and fails like an unknown user.
-	canon, nameErr := account.CanonicalName(name)
-	keys := []string{ipThrottleKey(clientIP(r, s.proxies))}
-	if nameErr == nil {
-		keys = append(keys, accountThrottleKey(canon))
-	}
-	if err := s.wait(r, "sign-in", canon, keys); err != nil {
+	canon, _ := account.CanonicalName(name) // "" when it can't be a name: never found
+	failed := func(reason string, err error) (*account.User, *session.Session, error) {
+		s.audit(r, "sign-in", canon, "outcome", "failure", "reason", reason)
 		return nil, nil, err
 	}
-	var u *account.User
-	if nameErr == nil {
-		var err error
-		u, err = s.accounts.ByName(ctx, canon)
-		if errors.Is(err, account.ErrNotFound) {
-			u = nil
-		} else if err != nil {
-			return nil, nil, fmt.Errorf("sign in: %w", err)
-		}
+	if len(pw) > password.MaxBytes { // PW-04: before any hashing
+		return failed("password too long", errPasswordTooLong)
 	}
-	ok, rehash, err := s.verify(ctx, u, pw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sign in: %w", err)
+	t := s.signInThrottle(r, canon)
+	if wait, err := s.throttle.Attempt(ctx, t.keys...); err != nil {
+		return failed("throttle unavailable", fmt.Errorf("sign in: throttle: %w", err))
+	} else if wait > 0 {
+		return failed("throttled", throttled(wait))
 	}
-	var reason string
-	switch {
-	case u == nil:
-		reason = "unknown user"
-	case !ok:
-		reason = "wrong password"
-	case u.Disabled:
-		reason = "disabled user"
+	u, token, sess, err := s.creds.SignIn(ctx, name, pw, s.meta(r))
+	if reason, ok := signInFailure(err); ok {
+		return failed(reason, errInvalidCredentials) // the attempt stays counted
 	}
-	if reason != "" {
-		if err := s.throttle.Fail(ctx, keys...); err != nil {
-			return nil, nil, fmt.Errorf("sign in: %w", err)
-		}
-		s.audit(r, "sign-in", canon, "outcome", "failure", "reason", reason)
-		return nil, nil, errInvalidCredentials
+	if err != nil { // the password was never checked: give the attempt back
+		s.logThrottleError(ctx, s.throttle.Refund(ctx, keyNames(t.keys)...))
+		return failed(refusal(err), fmt.Errorf("sign in: %w", err))
 	}
-	// Only the account's count is reset: resetting the IP's would let one
-	// known password clear the way for guessing others from that address.
-	if err := s.throttle.Reset(ctx, accountThrottleKey(canon)); err != nil {
-		s.log.ErrorContext(ctx, "resetting the sign-in throttle", "err", err)
+	// Only the account's (or the device's) count is reset; the address's
+	// gets this attempt back, and no more: else one known password would
+	// clear the way for guessing others from that address.
+	s.logThrottleError(ctx, s.throttle.Reset(ctx, t.reset))
+	s.logThrottleError(ctx, s.throttle.Refund(ctx, t.refund...))
+	if err := s.establish(w, r, token, sess); err != nil {
+		return failed("store error", fmt.Errorf("sign in: %w", err))
 	}
-	if rehash { // PW-03
-		s.rehash(ctx, u, pw)
+	device := t.device
+	if device == "" {
+		device = s.devices.issue(u.Name)
 	}
-	sess, err := s.startSession(w, r, u)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sign in: %w", err)
-	}
-	s.audit(r, "sign-in", canon, "outcome", "success", "user_id", u.ID, "session_id", sess.ID)
+	setDeviceCookie(w, device)
+	s.audit(r, "sign-in", canon, "outcome", "success", "user_id", u.ID, "session_id", sess.ID(), "device", t.device != "")
 	return u, sess, nil
 }
 
-// wait returns a throttled problem (429) when keys must wait, after logging
-// the refusal as a failed attempt of event (PW-06, PW-07).
-func (s *server) wait(r *http.Request, event, user string, keys []string) error {
-	d, err := s.throttle.Wait(r.Context(), keys...)
+// signInFailure returns the audit reason of a sign-in whose credentials
+// were checked and refused, and false for any other error.
+func signInFailure(err error) (string, bool) {
+	switch {
+	case errors.Is(err, credential.ErrUnknownUser):
+		return "unknown user", true
+	case errors.Is(err, credential.ErrWrongPassword):
+		return "wrong password", true
+	case errors.Is(err, credential.ErrDisabled):
+		return "disabled user", true
+	case errors.Is(err, credential.ErrChangedMeanwhile):
+		return "the account changed during the sign-in", true
+	}
+	return "", false
+}
+
+// refusal names, for the audit log, why a request was refused without its
+// password being checked.
+func refusal(err error) string {
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		return "busy"
+	case errors.Is(err, password.ErrInvalidUTF8):
+		return "password not UTF-8"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "cancelled"
+	}
+	return "store error"
+}
+
+// Throttling of sign-ins (PW-06). A browser with a device cookie of the
+// account counts on its own key only. Any other client counts on two: the
+// account's key for clients it doesn't know (strangers' guesses delay
+// strangers), and its address's, which allows more attempts and drains
+// at a steady rate, since everyone behind one NAT shares it.
+const (
+	ipFree = 20
+	ipLeak = 2 * time.Minute
+)
+
+// signInKeys are the throttle keys of one sign-in, what a success resets
+// and refunds, and the device cookie value when r carries one of canon's.
+type signInKeys struct {
+	keys   []throttle.Key
+	reset  string
+	refund []string
+	device string
+}
+
+func (s *server) signInThrottle(r *http.Request, canon string) signInKeys {
+	if value, nonce, ok := s.devices.check(r, canon); ok {
+		k := "device:" + nonce
+		return signInKeys{keys: []throttle.Key{{Name: k}}, reset: k, device: value}
+	}
+	ip := ipThrottleKey(clientIP(r, s.proxies))
+	account := accountThrottleKey(canon)
+	return signInKeys{
+		keys:   []throttle.Key{{Name: ip, Free: ipFree, Leak: ipLeak}, {Name: account}},
+		reset:  account,
+		refund: []string{ip},
+	}
+}
+
+// keyNames returns the names of keys.
+func keyNames(keys []throttle.Key) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
+	}
+	return names
+}
+
+// logThrottleError logs a failed Reset or Refund: the answer stands, the
+// count is only less exact.
+func (s *server) logThrottleError(ctx context.Context, err error) {
 	if err != nil {
-		return fmt.Errorf("%s: throttle: %w", event, err)
-	}
-	if d > 0 {
-		s.audit(r, event, user, "outcome", "failure", "reason", "throttled")
-		return throttled(d)
-	}
-	return nil
-}
-
-// verify checks pw against u's hash, or against a dummy one when u is nil,
-// at the same cost (PW-05). A malformed stored hash counts as a wrong
-// password; what it returns as an error is ErrBusy (PW-04) or the context's.
-func (s *server) verify(ctx context.Context, u *account.User, pw string) (ok, rehash bool, err error) {
-	if u == nil {
-		return false, false, s.hasher.VerifyDummy(ctx, pw)
-	}
-	ok, rehash, err = s.hasher.Verify(ctx, pw, u.PasswordHash)
-	if errors.Is(err, password.ErrMalformedHash) {
-		s.log.ErrorContext(ctx, "stored password hash is malformed", "user_id", u.ID)
-		return false, false, nil
-	}
-	return ok, rehash, err
-}
-
-// rehash stores a new hash of u's password made with the current parameters
-// (PW-03). A failure is logged: the old hash still works.
-func (s *server) rehash(ctx context.Context, u *account.User, pw string) {
-	h, err := s.hasher.Hash(ctx, pw)
-	if err == nil {
-		err = s.setPassword(ctx, u.ID, h)
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "rehashing a password", "user_id", u.ID, "err", err)
+		s.log.ErrorContext(ctx, "updating the sign-in throttle", "err", err)
 	}
 }
 
-// setPassword stores the password hash of the user with that id and drops
-// the user from the cache.
-func (s *server) setPassword(ctx context.Context, id, hash string) error {
-	defer s.users.forget(id)
-	return s.accounts.SetPassword(ctx, id, hash)
-}
-
-// startSession ends the request's session, if any, and starts a new one for
-// u with a new token: a session is never promoted (SES-03). It sets the
-// session cookie and drops the pre-session.
-func (s *server) startSession(w http.ResponseWriter, r *http.Request, u *account.User) (*session.Session, error) {
-	ctx := r.Context()
-	if old := session.FromContext(ctx); old != nil {
-		if err := s.sessions.Revoke(ctx, old); err != nil {
-			return nil, err
+// establish ends the request's session, if any, and sends token as the
+// cookie of sess, a new one: a session is never promoted (SES-03). It
+// drops the pre-session.
+func (s *server) establish(w http.ResponseWriter, r *http.Request, token string, sess *session.Session) error {
+	if old := session.FromContext(r.Context()); old != nil {
+		if err := s.sessions.Revoke(r.Context(), old); err != nil {
+			return errors.Join(err, s.sessions.Revoke(r.Context(), sess))
 		}
-	}
-	token, sess, err := s.sessions.Create(ctx, u.ID, s.meta(r))
-	if err != nil {
-		return nil, err
 	}
 	s.sessions.SetCookie(w, token, sess)
 	clearPreSession(w)
-	return sess, nil
+	return nil
+}
+
+// startSession starts a new session for u, just created, and sets its
+// cookie (see establish).
+func (s *server) startSession(w http.ResponseWriter, r *http.Request, u *account.User) (*session.Session, error) {
+	t, err := s.sessions.Begin(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	token, sess, err := s.sessions.Create(r.Context(), t, s.meta(r))
+	if err != nil {
+		return nil, err
+	}
+	return sess, s.establish(w, r, token, sess)
 }
 
 // meta describes the client of r for its new session (SES-10).
@@ -176,7 +203,7 @@ func (s *server) signedIn(r *http.Request, byID func(ctx context.Context, id str
 	if sess == nil {
 		return nil, nil, errSignedOut
 	}
-	u, err := byID(r.Context(), sess.UserID)
+	u, err := byID(r.Context(), sess.UserID())
 	switch {
 	case errors.Is(err, account.ErrNotFound):
 		return nil, nil, errSignedOut
@@ -202,18 +229,33 @@ func (s *server) sessionsOf(r *http.Request) (*session.Session, *account.User, [
 	return sess, u, list, nil
 }
 
-// signOut ends the request's session in the store, expires its cookie and
-// asks the browser to forget everything of this site (SES-08).
-func (s *server) signOut(w http.ResponseWriter, r *http.Request) error {
-	if sess := session.FromContext(r.Context()); sess != nil {
-		if err := s.sessions.Revoke(r.Context(), sess); err != nil {
-			return fmt.Errorf("sign out: %w", err)
-		}
-		s.audit(r, "sign-out", "", "user_id", sess.UserID, "session_id", sess.ID)
+// signOut ends the request's session, expires its cookie and asks the
+// browser to forget what this origin stored (SES-08). The cookie is
+// cleared even when the session store can't be reached; the session's
+// end is then pending: this node makes it once the store answers
+// (session.Manager.RevokeLater), and pending reports so.
+func (s *server) signOut(w http.ResponseWriter, r *http.Request) (pending bool, err error) {
+	ctx := r.Context()
+	sid, user := "", ""
+	if sess := session.FromContext(ctx); sess != nil {
+		sid, user = sess.ID(), sess.UserID()
 	}
+	if cs := r.CookiesNamed(s.sessions.CookieName()); len(cs) == 1 {
+		err := s.sessions.RevokeLater(ctx, cs[0].Value)
+		switch {
+		case errors.Is(err, session.ErrPending):
+			pending = true
+		case err != nil && !errors.Is(err, session.ErrNoSession):
+			return false, fmt.Errorf("sign out: %w", err)
+		}
+	}
+	s.audit(r, "sign-out", "", "user_id", user, "session_id", sid, "pending", pending)
 	s.sessions.ClearCookie(w)
-	w.Header().Set("Clear-Site-Data", `"cache", "cookies", "storage"`)
-	return nil
+	// Never "cookies": that clears every cookie of the registrable domain,
+	// sibling apps' sessions included. tether's own cookie is cleared
+	// above; the cache and storage are this origin's only.
+	w.Header().Set("Clear-Site-Data", `"cache", "storage"`)
+	return pending, nil
 }
 
 // revokeSession ends the user's session with public id id (SES-10) and
@@ -230,7 +272,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request, id string
 		return false, fmt.Errorf("revoke session: %w", err)
 	}
 	s.audit(r, "revoke-session", u.Name, "user_id", u.ID, "session_id", id)
-	if id == sess.ID {
+	if id == sess.ID() {
 		s.sessions.ClearCookie(w)
 		return true, nil
 	}
@@ -246,67 +288,52 @@ func (s *server) revokeOthers(r *http.Request) error {
 	if err := s.sessions.RevokeUser(r.Context(), u.ID, sess); err != nil {
 		return fmt.Errorf("revoke other sessions: %w", err)
 	}
-	s.audit(r, "revoke-others", u.Name, "user_id", u.ID, "session_id", sess.ID)
+	s.audit(r, "revoke-others", u.Name, "user_id", u.ID, "session_id", sess.ID())
 	return nil
 }
 
-// changePassword changes the signed-in user's password. It needs the
-// current password, whose failures count towards the throttle (CHG-01).
-// A fresh session is issued to the caller and every other session of the
-// user, the caller's old one included, ends at once (CHG-02); only then is
-// the new hash stored, so if the sessions can't be revoked the password is
-// not changed (CHG-04). It returns the fresh session, whose cookie it sets.
+// changePassword changes the signed-in user's password through the
+// credential service, which checks the current one (CHG-01), issues a
+// fresh session to the caller and ends every other session of the user at
+// once, the caller's old one included (CHG-02), and changes nothing if the
+// sessions can't be ended (CHG-04). Attempts are throttled per session
+// (PW-06): a stranger's guesses at the sign-in form never stop the owner,
+// and a stolen session can't guess freely. It returns the fresh session,
+// whose cookie it sets.
 func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current, next string) (*session.Session, error) {
 	ctx := r.Context()
-	_, u, err := s.whoamiFresh(r)
+	sess, u, err := s.whoamiFresh(r)
 	if err != nil {
+		return nil, err
+	}
+	failed := func(reason string, err error) (*session.Session, error) {
+		s.audit(r, "password-change", u.Name, "outcome", "failure", "reason", reason, "user_id", u.ID)
 		return nil, err
 	}
 	if len(current) > password.MaxBytes || len(next) > password.MaxBytes { // PW-04
-		return nil, errPasswordTooLong
+		return failed("password too long", errPasswordTooLong)
 	}
-	keys := []string{ipThrottleKey(clientIP(r, s.proxies)), accountThrottleKey(u.Name)}
-	if err := s.wait(r, "password-change", u.Name, keys); err != nil {
-		return nil, err
+	key := "session:" + sess.ID()
+	if wait, err := s.throttle.Attempt(ctx, throttle.Key{Name: key}); err != nil {
+		return failed("throttle unavailable", fmt.Errorf("change password: throttle: %w", err))
+	} else if wait > 0 {
+		return failed("throttled", throttled(wait))
 	}
-	ok, _, err := s.verify(ctx, u, current)
-	if err != nil {
-		return nil, fmt.Errorf("change password: %w", err)
-	}
-	if !ok {
-		if err := s.throttle.Fail(ctx, keys...); err != nil {
-			return nil, fmt.Errorf("change password: %w", err)
+	token, fresh, err := s.creds.ChangePassword(ctx, u.ID, current, next, s.meta(r))
+	switch {
+	case errors.Is(err, credential.ErrWrongPassword):
+		return failed("wrong password", errWrongPassword) // the attempt stays counted
+	case err != nil:
+		s.logThrottleError(ctx, s.throttle.Refund(ctx, key))
+		if p := policyProblem(err); p != nil {
+			return failed("password refused", p)
 		}
-		s.audit(r, "password-change", u.Name, "outcome", "failure", "reason", "wrong password")
-		return nil, errWrongPassword
+		return failed(refusal(err), fmt.Errorf("change password: %w", err))
 	}
-	if err := s.throttle.Reset(ctx, accountThrottleKey(u.Name)); err != nil {
-		s.log.ErrorContext(ctx, "resetting the sign-in throttle", "err", err)
-	}
-	if err := s.policy.Check(next, u.Name); err != nil {
-		return nil, policyProblem(err)
-	}
-	hash, err := s.hasher.Hash(ctx, next)
-	if err != nil {
-		return nil, fmt.Errorf("change password: %w", err)
-	}
-	token, fresh, err := s.sessions.Create(ctx, u.ID, s.meta(r))
-	if err != nil {
-		return nil, fmt.Errorf("change password: %w", err)
-	}
-	if err := s.sessions.RevokeUser(ctx, u.ID, fresh); err != nil {
-		// CHG-04: the password stays as it was; the caller keeps the old
-		// session if it survived, and the fresh one goes.
-		err = errors.Join(err, s.sessions.Revoke(ctx, fresh))
-		return nil, fmt.Errorf("change password: revoke sessions: %w", err)
-	}
-	// The caller's old session is dead now: the fresh cookie goes out even
-	// if storing the hash fails below.
+	s.logThrottleError(ctx, s.throttle.Reset(ctx, key))
+	// The caller's old session is dead now.
 	s.sessions.SetCookie(w, token, fresh)
-	if err := s.setPassword(ctx, u.ID, hash); err != nil {
-		return nil, fmt.Errorf("change password: %w", err)
-	}
-	s.audit(r, "password-change", u.Name, "outcome", "success", "user_id", u.ID, "session_id", fresh.ID)
+	s.audit(r, "password-change", u.Name, "outcome", "success", "user_id", u.ID, "session_id", fresh.ID())
 	return fresh, nil
 }
 
@@ -322,7 +349,10 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 		return nil, nil, badRequest("invalid_name", "User names are 1 to 64 of the characters a-z 0-9 . _ @ + -.")
 	}
 	if err := s.policy.Check(pw, canon); err != nil {
-		return nil, nil, policyProblem(err)
+		if p := policyProblem(err); p != nil {
+			return nil, nil, p
+		}
+		return nil, nil, badRequest("password_rejected", err.Error())
 	}
 	u := &account.User{Name: canon, Admin: true}
 	err = s.setup.use(token, func() error {
@@ -346,7 +376,7 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
-	s.audit(r, "sign-in", u.Name, "outcome", "success", "user_id", u.ID, "session_id", sess.ID)
+	s.audit(r, "sign-in", u.Name, "outcome", "success", "user_id", u.ID, "session_id", sess.ID())
 	return u, sess, nil
 }
 
@@ -364,20 +394,24 @@ func (s *server) setupOpen(ctx context.Context, token string) (bool, error) {
 }
 
 // policyProblem says which password rule a new password breaks (PW-01,
-// PW-02); the policy's errors are written to be shown as they are.
-func policyProblem(err error) error {
-	code := "password_rejected"
-	switch {
-	case errors.Is(err, password.ErrTooShort):
-		code = "password_too_short"
-	case errors.Is(err, password.ErrTooLong):
-		code = "password_too_long"
-	case errors.Is(err, password.ErrCommon):
-		code = "password_too_common"
-	case errors.Is(err, password.ErrMatchesUsername):
-		code = "password_matches_username"
+// PW-02, PW-09), or returns nil when err is no policy error; the policy's
+// errors are written to be shown as they are.
+func policyProblem(err error) *problem {
+	for _, rule := range []struct {
+		err  error
+		code string
+	}{
+		{password.ErrTooShort, "password_too_short"},
+		{password.ErrTooLong, "password_too_long"},
+		{password.ErrCommon, "password_too_common"},
+		{password.ErrMatchesUsername, "password_matches_username"},
+		{password.ErrInvalidUTF8, "password_invalid_utf8"},
+	} {
+		if errors.Is(err, rule.err) {
+			return badRequest(rule.code, rule.err.Error())
+		}
 	}
-	return badRequest(code, err.Error())
+	return nil
 }
 
 // accountThrottleKey is the throttle key of a canonical account name.

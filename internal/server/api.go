@@ -48,12 +48,12 @@ type sessionView struct {
 
 func viewSession(s, current *session.Session) sessionView {
 	return sessionView{
-		ID:        s.ID,
-		Created:   s.Created,
-		LastSeen:  s.LastSeen,
-		UserAgent: s.UserAgent,
-		IP:        s.IP,
-		Current:   s.ID == current.ID,
+		ID:        s.ID(),
+		Created:   s.Created(),
+		LastSeen:  s.LastSeen(),
+		UserAgent: s.UserAgent(),
+		IP:        s.IP(),
+		Current:   s.ID() == current.ID(),
 	}
 }
 
@@ -79,7 +79,7 @@ type signedInResponse struct {
 
 // tokenFor returns a fresh csrf token bound to sess (CSRF-02).
 func (s *server) tokenFor(sess *session.Session) string {
-	return s.csrf.Token([]byte(sess.ID))
+	return s.csrf.Token(csrfBinding(sess))
 }
 
 func handleAPILogin(s *server) http.Handler {
@@ -98,13 +98,25 @@ func handleAPILogin(s *server) http.Handler {
 	})
 }
 
+// handleAPILogout answers 204 once the session has ended, and 202 with
+// {"status":"pending","message":...} when the session store could not be
+// reached: the cookie is gone and this node ends the session once the
+// store answers.
 func handleAPILogout(s *server) http.Handler {
+	type response struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.signOut(w, r); err != nil {
+		pending, err := s.signOut(w, r)
+		switch {
+		case err != nil:
 			s.failJSON(w, r, err)
-			return
+		case pending:
+			encode(w, http.StatusAccepted, response{Status: "pending", Message: notices["signedout-pending"]})
+		default:
+			w.WriteHeader(http.StatusNoContent)
 		}
-		w.WriteHeader(http.StatusNoContent)
 	})
 }
 

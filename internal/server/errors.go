@@ -39,7 +39,7 @@ var (
 	errCSRFInvalid        = &problem{status: http.StatusForbidden, code: "csrf_token_invalid", message: "The CSRF token is invalid or belongs to another session: fetch a fresh one, or reload the form."}
 	errBusy               = &problem{status: http.StatusServiceUnavailable, code: "busy", message: "The server is busy; try again in a moment.", retryAfter: time.Second}
 	errDuplicateCookie    = &problem{status: http.StatusBadRequest, code: "duplicate_cookie", message: "The request carries the session cookie twice; clear this site's cookies and sign in again."}
-	errUnavailable        = &problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "The service is temporarily unavailable; try again shortly."}
+	errUnavailable        = &problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "The service is temporarily unavailable; try again shortly.", retryAfter: time.Second}
 )
 
 // badRequest is a 400 with a message saying what to fix.

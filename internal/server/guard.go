@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/session"
@@ -12,27 +14,96 @@ import (
 type failer func(w http.ResponseWriter, r *http.Request, err error)
 
 // signedIn lets only requests with a session through; the others get
-// errSignedOut (401, or a redirect to the sign-in page).
+// errSignedOut (401, or a redirect to the sign-in page), or errUnavailable
+// (503) when the session store couldn't say (SES-11).
 func signedIn(fail failer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if session.FromContext(r.Context()) == nil {
+		switch {
+		case storeDown(r.Context()):
+			fail(w, r, errUnavailable)
+		case session.FromContext(r.Context()) == nil:
 			fail(w, r, errSignedOut)
-			return
+		default:
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
 }
 
-// sessionBinding is the csrf binding of the request's session: its ID
-// (CSRF-02), as in tokenFor. Without a session it is nil, and the
-// Protector's Handler refuses the request (csrf.ErrNoBinding).
+// signOutGuard protects sign-out: with its session known, as every
+// session route (signedIn, and the csrf token bound to the session);
+// while the session store is down, with the origin check only, since the
+// session its token is bound to can't be read (see routes.go).
+func signOutGuard(fail failer, p *csrf.Protector, next http.Handler) http.Handler {
+	known := signedIn(fail, p.Handler(sessionBinding, next))
+	unknown := p.OriginOnlyHandler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if storeDown(r.Context()) {
+			unknown.ServeHTTP(w, r)
+			return
+		}
+		known.ServeHTTP(w, r)
+	})
+}
+
+// storeDownKey marks a request whose session the store couldn't check.
+type storeDownKey struct{}
+
+// storeDown reports whether the session store failed to check the
+// request's session cookie: the request is neither signed in nor known to
+// be signed out.
+func storeDown(ctx context.Context) bool {
+	down, _ := ctx.Value(storeDownKey{}).(bool)
+	return down
+}
+
+// loadSession runs the session check of every request
+// (session.Manager.LoadRequest) and puts its answer in the request's
+// context: the session (session.FromContext), or the store's failure
+// (storeDown), which only the routes that need a session answer with 503:
+// the sign-in page, health checks and static files work on while the
+// session store is down. A duplicated session cookie is refused outright
+// (SES-06). Every response gets Vary: Cookie.
+func (s *server) loadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Cookie")
+		sess, err := s.sessions.LoadRequest(r)
+		ctx := r.Context()
+		switch {
+		case errors.Is(err, session.ErrDuplicateCookie):
+			s.failFor(r)(w, r, errDuplicateCookie)
+			return
+		case err != nil:
+			ctx = context.WithValue(ctx, storeDownKey{}, true)
+		case sess != nil:
+			ctx = session.WithSession(ctx, sess)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// failFor is how a request's path answers errors: JSON under /api/, pages
+// elsewhere.
+func (s *server) failFor(r *http.Request) failer {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return s.failJSON
+	}
+	return s.failPage
+}
+
+// sessionBinding is the csrf binding of the request's session (CSRF-02).
+// Without a session it is nil, and the Protector's Handler refuses the
+// request (csrf.ErrNoBinding).
 func sessionBinding(r *http.Request) []byte {
 	sess := session.FromContext(r.Context())
 	if sess == nil {
 		return nil
 	}
-	return []byte(sess.ID)
+	return csrfBinding(sess)
 }
+
+// csrfBinding is what the csrf tokens of sess are bound to: its public id,
+// new with every session, so tokens die with the session (SES-03).
+func csrfBinding(sess *session.Session) []byte { return []byte(sess.ID()) }
 
 // csrfFailer answers the requests a csrf check refuses with fail. No
 // session or no pre-session cookie to bind the token to is answered as a

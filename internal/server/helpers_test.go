@@ -84,6 +84,20 @@ func (f *failingStore) Get(ctx context.Context, h session.Hash) (*session.Record
 	return f.Store.Get(ctx, h)
 }
 
+func (f *failingStore) Generation(ctx context.Context, userID string) (uint64, error) {
+	if f.all.Load() {
+		return 0, errStoreDown
+	}
+	return f.Store.Generation(ctx, userID)
+}
+
+func (f *failingStore) Create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
+	if f.all.Load() {
+		return errStoreDown
+	}
+	return f.Store.Create(ctx, r, opts)
+}
+
 func (f *failingStore) Save(ctx context.Context, r *session.Record) error {
 	if f.all.Load() {
 		return errStoreDown
@@ -164,7 +178,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log, ErrorHandler: SessionErrors}); err != nil {
+	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
@@ -191,6 +205,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Throttle:       thr,
 		Hasher:         h.hasher,
 		CSRF:           protector,
+		DeviceSecret:   bytes.Repeat([]byte{8}, 32),
 		Setup:          o.setup,
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,

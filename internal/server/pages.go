@@ -65,6 +65,8 @@ var notices = map[string]string{
 	"revoked":   "That device was signed out.",
 	"others":    "Every other device was signed out.",
 	"signedout": "You are signed out.",
+	"signedout-pending": "You are signed out in this browser. The server could not reach its session store to end the session there too; " +
+		"it will as soon as the store answers.",
 }
 
 // parsePages parses each page's template with the shared layout.
@@ -293,11 +295,15 @@ func handlePasswordPage(s *server) http.Handler {
 
 func handleLogoutPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.signOut(w, r); err != nil {
+		pending, err := s.signOut(w, r)
+		switch {
+		case err != nil:
 			s.failPage(w, r, err)
-			return
+		case pending:
+			http.Redirect(w, r, "/login?done=signedout-pending", http.StatusSeeOther)
+		default:
+			http.Redirect(w, r, "/login?done=signedout", http.StatusSeeOther)
 		}
-		http.Redirect(w, r, "/login?done=signedout", http.StatusSeeOther)
 	})
 }
 

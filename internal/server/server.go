@@ -10,6 +10,7 @@
 //		Throttle: throttle, // *throttle.SQLite
 //		Hasher:   hasher,
 //		CSRF:     protector,
+//		DeviceSecret: deviceKey, // 32+ random bytes, the same on every node
 //		Setup:    setup, // from NewSetup, nil once a user exists
 //		Ready:    db.PingContext,
 //	})
@@ -36,22 +37,25 @@ import (
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/credential"
+	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 )
 
 // Throttle slows down password guessing with growing delays per key (PW-06).
-// The server uses one key per canonical account name and one per client IP.
-// throttle.SQLite implements it, shared by every process on the same file.
+// The server counts sign-ins under a key per client address and one per
+// account (or one per device that signed in before), and password changes
+// under a key per session. throttle.SQLite and throttle.Postgres implement
+// it, shared by every process and node on the same database.
 type Throttle interface {
-	// Wait returns how long the caller must wait before the next attempt
-	// for any of keys; 0 means an attempt is allowed now. Keys never seen
-	// are allowed.
-	Wait(ctx context.Context, keys ...string) (time.Duration, error)
-	// Fail records one failed attempt for each of keys.
-	Fail(ctx context.Context, keys ...string) error
-	// Reset forgets the failures of keys. Resetting an unknown key is not an
-	// error.
+	// Attempt counts one attempt under every key, atomically, unless one of
+	// them must still wait: then it counts nothing and returns the wait.
+	Attempt(ctx context.Context, keys ...throttle.Key) (time.Duration, error)
+	// Refund takes one counted attempt back from each of keys: the attempt
+	// was right, or its password was never checked.
+	Refund(ctx context.Context, keys ...string) error
+	// Reset forgets keys. Resetting an unknown key is not an error.
 	Reset(ctx context.Context, keys ...string) error
 }
 
@@ -76,6 +80,9 @@ type Config struct {
 	// CSRF checks the origin of unsafe requests and their session-bound
 	// tokens.
 	CSRF *csrf.Protector
+	// DeviceSecret keys the device cookies (PW-06): at least 32 random
+	// bytes, the same on every node.
+	DeviceSecret []byte
 	// Setup is the one-time link that creates the first admin (PW-08); nil
 	// when there is none, as once a user exists.
 	Setup *Setup
@@ -106,6 +113,8 @@ type server struct {
 	sessions *session.Manager
 	accounts account.Store
 	users    *userCache // whoami's reads of accounts
+	creds    *credential.Service
+	devices  *devices
 	throttle Throttle
 	hasher   *password.Hasher
 	policy   password.Policy
@@ -118,7 +127,8 @@ type server struct {
 
 // New returns the server's handler: every route of routes.go behind the
 // security headers (MISC-01), panic recovery (MISC-02), the body cap and the
-// session middleware, which reads the session cookie once per request.
+// session check (loadSession), which reads the session cookie once per
+// request.
 func New(cfg Config) (http.Handler, error) {
 	var problems []error
 	for _, f := range []struct {
@@ -137,6 +147,10 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	if err := cfg.Policy.Validate(); err != nil {
+		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
+	}
+	devices, err := newDevices(cfg.DeviceSecret)
+	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
 	}
 	if err := errors.Join(problems...); err != nil {
@@ -158,16 +172,27 @@ func New(cfg Config) (http.Handler, error) {
 		hasher:   cfg.Hasher,
 		policy:   cfg.Policy,
 		csrf:     cfg.CSRF,
+		devices:  devices,
 		setup:    cfg.Setup,
 		proxies:  cfg.TrustedProxies,
 		ready:    cfg.Ready,
 		pages:    pages,
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
+	s.creds, err = credential.New(credential.Config{
+		Accounts: s.accounts,
+		Sessions: s.sessions,
+		Hasher:   s.hasher,
+		Policy:   s.policy,
+		Changed:  s.users.forget,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
 	mux := http.NewServeMux()
 	addRoutes(mux, s)
 	var h http.Handler = mux
-	h = s.sessions.Middleware(h)
+	h = s.loadSession(h)
 	h = capBody(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)
