@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,16 @@ var clientIPCases = []struct {
 	{"IPv6 trusted peer", "[::1]:1234", " 2001:db8::1 ", "2001:db8::1"},
 	{"zone dropped", "[fe80::1%eth0]:1234", "", "fe80::1"},
 	{"unreadable peer", "pipe", "203.0.113.1", "invalid IP"},
+	{"IPv4 and port", "10.0.0.1:1234", "203.0.113.1:5678", "203.0.113.1"},
+	{"trusted hop with a port", "10.0.0.1:1234", "203.0.113.1, 10.0.0.2:8080", "203.0.113.1"},
+	{"IPv6 in brackets", "10.0.0.1:1234", "[2001:db8::1]", "2001:db8::1"},
+	{"IPv6 in brackets and port", "10.0.0.1:1234", "[2001:db8::1]:5678", "2001:db8::1"},
+	{"IPv4-mapped with a port", "10.0.0.1:1234", "[::ffff:203.0.113.1]:5678", "203.0.113.1"},
+	{"IPv6 with a port, no brackets: an address", "10.0.0.1:1234", "::1:80", "::1:80"},
+	{"IPv4 in brackets stops the walk", "10.0.0.1:1234", "203.0.113.1, [10.0.0.2]:80", "10.0.0.1"},
+	{"bad port stops the walk", "10.0.0.1:1234", "203.0.113.1, 10.0.0.2, 198.51.100.1:99999", "10.0.0.1"},
+	{"empty port stops the walk", "10.0.0.1:1234", "203.0.113.1, 10.0.0.2:", "10.0.0.1"},
+	{"Forwarded-style quoting stops the walk", "10.0.0.1:1234", `203.0.113.1, "[2001:db8::1]:80"`, "10.0.0.1"},
 }
 
 // PW-06: the client address, as the throttle and the session list see it.
@@ -222,9 +233,68 @@ func TestPW06_ClientIP(t *testing.T) {
 	}
 }
 
+// PW-06: an X-Forwarded-For entry may carry a port, as some proxies write
+// it: 1.2.3.4:5678 and [::1]:5678 are hops like 1.2.3.4 and ::1, and do not
+// end the walk (which would leave the throttle counting every client of a
+// proxy as one). Anything else still stops the walk at the last good hop.
+func TestPW06_XForwardedForWithPorts(t *testing.T) {
+	tests := []struct {
+		hop, want string // want "": not an entry
+	}{
+		{"1.2.3.4", "1.2.3.4"},
+		{"1.2.3.4:5678", "1.2.3.4"},
+		{"1.2.3.4:0", "1.2.3.4"},
+		{"::1", "::1"},
+		{"[::1]", "::1"},
+		{"[::1]:5678", "::1"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"[2001:db8::1]:65535", "2001:db8::1"},
+		{"[::ffff:1.2.3.4]:80", "::ffff:1.2.3.4"},
+		{"[fe80::1%eth0]:80", "fe80::1%eth0"},
+		{"::1:80", "::1:80"}, // without brackets, a whole address
+		{"", ""},
+		{"unknown", ""},
+		{"[1.2.3.4]", ""},
+		{"[1.2.3.4]:80", ""},
+		{"1.2.3.4:", ""},
+		{"[::1]:", ""},
+		{"1.2.3.4:65536", ""},
+		{"1.2.3.4:-1", ""},
+		{"1.2.3.4:+80", ""},
+		{"1.2.3.4:http", ""},
+		{"[::1", ""},
+		{"::1]", ""},
+		{"[]", ""},
+		{"[[::1]]", ""},
+		{"[::1]:80:90", ""},
+		{"1.2.3.4 :80", ""},
+		{`"[::1]:80"`, ""},
+		{"for=1.2.3.4", ""},
+		{"_hidden", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.hop, func(t *testing.T) {
+			a, ok := parseHop(tc.hop)
+			got := ""
+			if ok {
+				got = a.String()
+			}
+			if got != tc.want {
+				t.Errorf("parseHop(%q): got %q, want %q", tc.hop, got, tc.want)
+			}
+		})
+	}
+	// Through clientIP, behind two trusted proxies that each add a port.
+	r := forwarded("10.0.0.1:1234", "198.51.100.7, 203.0.113.1:40000")
+	r.Header.Add("X-Forwarded-For", "[::1]:443")
+	if got := clientIP(r, clientIPTrusted).String(); got != "203.0.113.1" {
+		t.Errorf("hops with ports: got %v, want 203.0.113.1", got)
+	}
+}
+
 // FuzzClientIP: whatever the peer and header, clientIP doesn't panic; it
 // returns the peer when the peer isn't trusted, and otherwise the peer or
-// an address that appears in the header.
+// an address that appears in the header, with or without a port.
 func FuzzClientIP(f *testing.F) {
 	for _, tc := range clientIPCases {
 		f.Add(tc.remote, tc.xff)
@@ -247,12 +317,31 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("untrusted peer %v: got %v from the header", p, got)
 		}
 		for hop := range strings.SplitSeq(xff, ",") {
-			if a, err := netip.ParseAddr(strings.TrimSpace(hop)); err == nil && a.Unmap().WithZone("") == got {
+			if slices.Contains(addressesIn(strings.TrimSpace(hop)), got) {
 				return
 			}
 		}
 		t.Fatalf("clientIP(%q, %q) = %v: neither the peer nor in the header", remote, xff, got)
 	})
+}
+
+// addressesIn returns every address one could read in a header entry, with
+// or without a port or brackets, unmapped and without zone: more than
+// parseHop accepts, and found without it.
+func addressesIn(hop string) []netip.Addr {
+	forms := []string{hop}
+	if i := strings.LastIndexByte(hop, ':'); i >= 0 {
+		forms = append(forms, hop[:i])
+	}
+	var out []netip.Addr
+	for _, f := range forms {
+		for _, g := range []string{f, strings.TrimSuffix(strings.TrimPrefix(f, "["), "]")} {
+			if a, err := netip.ParseAddr(g); err == nil {
+				out = append(out, a.Unmap().WithZone(""))
+			}
+		}
+	}
+	return out
 }
 
 // forwarded is a request from remote with X-Forwarded-For xff (none if "").
