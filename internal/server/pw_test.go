@@ -1,17 +1,22 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
@@ -404,6 +409,135 @@ func TestPW07_AuditLog(t *testing.T) {
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("the log contains a secret %q", s)
 		}
+	}
+}
+
+// writeGate holds every account creation until n have arrived, or until
+// it is opened: so that n setups, each past its own checks, write at the
+// same moment.
+type writeGate struct {
+	n    int
+	mu   sync.Mutex // guards seen
+	seen int
+	all  chan struct{} // closed once n arrived or the gate is opened
+	once sync.Once
+}
+
+func newWriteGate(n int) *writeGate { return &writeGate{n: n, all: make(chan struct{})} }
+
+func (g *writeGate) open() { g.once.Do(func() { close(g.all) }) }
+
+func (g *writeGate) wait() {
+	g.mu.Lock()
+	g.seen++
+	if g.seen == g.n {
+		g.open()
+	}
+	g.mu.Unlock()
+	<-g.all
+}
+
+// gatedAccounts is an account.Store whose creations pass a writeGate.
+type gatedAccounts struct {
+	account.Store
+	gate *writeGate
+}
+
+func (g gatedAccounts) Create(ctx context.Context, u *account.User) error {
+	g.gate.wait()
+	return g.Store.Create(ctx, u)
+}
+
+func (g gatedAccounts) CreateFirst(ctx context.Context, u *account.User) error {
+	g.gate.wait()
+	return g.Store.CreateFirst(ctx, u)
+}
+
+// PW-08: two nodes on one empty database each print a setup link; both
+// links are used at once, both setups pass their checks and write at the
+// same moment. Exactly one admin is created; the other setup gets the
+// "invalid, expired or already used" answer and no session.
+func TestPW08_OneFirstAdminAcrossNodes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "tether.db")
+	gate := newWriteGate(2)
+	type node struct {
+		h      *harness
+		c      *client
+		fields url.Values
+	}
+	nodes := make([]*node, 2)
+	for i := range nodes {
+		setup, token, err := NewSetup(nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, harnessOpts{setup: setup, data: data, wrap: func(s account.Store) account.Store {
+			return gatedAccounts{Store: s, gate: gate}
+		}})
+		c := h.client()
+		page := c.do(http.MethodGet, "/setup?token="+url.QueryEscape(token), nil)
+		if page.status != http.StatusOK {
+			t.Fatalf("node %d: GET /setup: status %d", i, page.status)
+		}
+		nodes[i] = &node{h: h, c: c, fields: url.Values{
+			"csrf_token": {formToken(t, page.body, "/setup")},
+			"token":      {token}, "username": {fmt.Sprintf("root%d", i)}, "password": {alicePW}, "confirm": {alicePW},
+		}}
+	}
+
+	type answer struct {
+		node   int
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, len(nodes))
+	for i, n := range nodes {
+		go func() {
+			// Not c.form: it would fail the test from this goroutine.
+			res, err := n.c.hc.PostForm(n.h.srv.URL+"/setup", n.fields)
+			a := answer{node: i, err: err}
+			if err == nil {
+				b, rerr := io.ReadAll(res.Body)
+				res.Body.Close()
+				a.status, a.body, a.err = res.StatusCode, string(b), rerr
+			}
+			answers <- a
+		}()
+	}
+	got := []answer{<-answers}
+	gate.open() // if one setup ended before writing, the other needn't wait for it
+	got = append(got, <-answers)
+
+	var created, refused []int
+	for _, a := range got {
+		switch {
+		case a.err != nil:
+			t.Fatalf("node %d: POST /setup: %v", a.node, a.err)
+		case a.status == http.StatusSeeOther:
+			created = append(created, a.node)
+		case a.status == http.StatusNotFound && strings.Contains(a.body, "invalid, expired or already used"):
+			refused = append(refused, a.node)
+			if nodes[a.node].c.cookie(sessionCookie) != "" {
+				t.Errorf("node %d: the refused setup got a session", a.node)
+			}
+		default:
+			t.Errorf("node %d: POST /setup: status %d, want 303 or 404 setup_invalid:\n%s", a.node, a.status, a.body)
+		}
+	}
+	if len(created) != 1 || len(refused) != 1 {
+		t.Errorf("setups: created by nodes %v, refused by %v; want one of each", created, refused)
+	}
+	users, err := nodes[0].h.accounts.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || !users[0].Admin {
+		var names []string
+		for _, u := range users {
+			names = append(names, u.Name)
+		}
+		t.Fatalf("users after both setups: %v, want exactly one admin", names)
 	}
 }
 
