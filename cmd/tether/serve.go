@@ -17,6 +17,7 @@ import (
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/sqlite"
 )
 
 // The HTTP server's limits (MISC-03). Request bodies are capped by the
@@ -48,6 +49,11 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
+	if st.data != "" {
+		if err := sqlite.CheckPermissions(st.data); err != nil { // MISC-06
+			root.Warn("data file permissions", "component", "serve", "err", err)
+		}
+	}
 	sessions, err := session.NewManager(st.sessions, session.Config{
 		IdleTimeout:     c.IdleTimeout,
 		AbsoluteTimeout: c.AbsoluteTimeout,

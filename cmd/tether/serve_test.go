@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +128,39 @@ func TestServePW08_SetupLinkOnlyOnEmptyDatabase(t *testing.T) {
 	}
 	if res := again.do(t, "GET", m[2], "", nil); res.StatusCode == http.StatusOK {
 		t.Errorf("GET the old setup link: got %s, want an error", res.Status)
+	}
+}
+
+// MISC-06: serve warns at start when other users can read the data file,
+// and leaves its mode alone; a file it creates gets no warning.
+func TestServeMISC06_WarnsOfReadableDataFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("permission bits don't say who may read a file on Windows")
+	}
+	const warning = "data file permissions"
+	fresh := startServe(t, dbPath(t))
+	if strings.Contains(fresh.stderr.String(), warning) {
+		t.Errorf("a data file serve created: got a warning, want none:\n%s", fresh.stderr)
+	}
+
+	data := dbPath(t)
+	if err := os.WriteFile(data, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	s := startServe(t, data)
+	logs := s.stderr.String()
+	if !strings.Contains(logs, warning) || !strings.Contains(logs, data+" has mode 0644") {
+		t.Errorf("a 0644 data file: got logs\n%s\nwant a warning %q naming it", logs, warning)
+	}
+	fi, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o644 {
+		t.Errorf("the data file's mode after serve started: got %04o, want 0644 left alone", got)
 	}
 }
 

@@ -29,6 +29,7 @@ type stores struct {
 	sessions session.Store
 	accounts accounts
 	throttle server.Throttle
+	data     string         // the --data file if it was opened, else ""
 	closers  []func() error // run in reverse order by Close
 }
 
@@ -57,6 +58,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, err
 		}
 		st.closers = append(st.closers, db.Close)
+		st.data = c.Data
 		return db, nil
 	}
 

@@ -8,7 +8,8 @@
 // port, with its data in the run's directory (never the machine's shared
 // Redis, which it restarts), a fresh PostgreSQL schema (see
 // store/postgres/pgtest), the nodes and nginx. TestCluster shows, through
-// nginx, that requests spread over the nodes, that a password change or a
+// nginx, that a setup token in a URL stays out of nginx's access log, that
+// requests spread over the nodes, that a password change or a
 // revoked device is refused by every node on its next request (and prints
 // how long after the acknowledgement), that a node can be stopped and
 // started without a failed request, and what a Redis restart does with and

@@ -20,7 +20,8 @@
 //	u, err = accounts.ByName(ctx, "alice") // u.Name == "alice"
 //
 // A fresh store holds no account at all (PW-08): the first admin is created
-// explicitly, with `tether user add` or the one-time setup link.
+// explicitly, with `tether user add` or the one-time setup link, which uses
+// CreateFirst so that one admin is made however many nodes show a link.
 package account
 
 import (
@@ -42,6 +43,8 @@ var (
 	// ErrChanged: SetPassword found another hash than the one it was to
 	// replace: the password changed meanwhile.
 	ErrChanged = errors.New("account: the password changed meanwhile")
+	// ErrNotFirst: CreateFirst found a user already (PW-08).
+	ErrNotFirst = errors.New("account: not the first user: a user exists already")
 	// ErrInvalidName: the name can't be a user name (see CanonicalName).
 	ErrInvalidName = errors.New("account: invalid user name: use 1 to 64 of the characters a-z 0-9 . _ @ + -")
 )
@@ -67,6 +70,15 @@ type Store interface {
 	// if a user has that canonical name. Create does not check the password
 	// hash; an empty one means nobody can sign in as u.
 	Create(ctx context.Context, u *User) error
+
+	// CreateFirst is Create, but only while the store holds no user at
+	// all: otherwise it returns ErrNotFirst and leaves the store unchanged.
+	// The check and the creation are one step for every process and node
+	// sharing the database: of any number of concurrent CreateFirst calls
+	// on an empty store at most one succeeds, and a Create that races it
+	// either comes first (ErrNotFirst) or after. It is how the first admin
+	// is created exactly once (PW-08).
+	CreateFirst(ctx context.Context, u *User) error
 
 	// ByName returns the user whose canonical name is that of name, so
 	// "Alice" finds "alice". It returns ErrNotFound when there is none,

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -14,6 +15,15 @@ import (
 type store interface {
 	Store
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
+}
+
+// interleaver is what a backend's store offers the tests that force an
+// interleaving: a hook that runs in CreateFirst between its check and its
+// insert, and another store on the same database, through another pool,
+// that fails at once where it would wait for a lock.
+type interleaver interface {
+	setCreateFirstHook(func())
+	noWaitTwin(t *testing.T) (store, error)
 }
 
 // opener opens a store on one database, fresh and empty when the subtest
@@ -41,6 +51,10 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"Secret", testSecret},
 		{"SecretConcurrentFirstCalls", testSecretConcurrentFirstCalls},
 		{"CreateRace", testCreateRace},
+		{"CreateFirst", testCreateFirst},
+		{"CreateFirstAfterCreate", testCreateFirstAfterCreate},
+		{"PW08_OneFirstAdminAcrossNodes", testOneFirstAdminAcrossNodes},
+		{"PW08_FirstAdminCheckedAndCreatedAtOnce", testFirstAdminCheckedAndCreatedAtOnce},
 		{"ConcurrentStarts", testConcurrentStarts},
 	}
 	for _, tc := range tests {
@@ -341,4 +355,135 @@ func testConcurrentStarts(t *testing.T, open opener) {
 			t.Errorf("store %d: Count() = %d, %v; want 1, nil", i, n, err)
 		}
 	}
+}
+
+// CreateFirst creates a user like Create on an empty store, and refuses
+// once any user exists, however it was created.
+func testCreateFirst(t *testing.T, open opener) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	s := mustOpen(t, open, func() time.Time { return now })
+	ctx := t.Context()
+	if err := s.CreateFirst(ctx, &User{Name: "no such/name"}); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("CreateFirst with an invalid name: got %v, want ErrInvalidName", err)
+	}
+	u := &User{Name: " Root ", PasswordHash: "$argon2id$x", Admin: true}
+	if err := s.CreateFirst(ctx, u); err != nil {
+		t.Fatalf("CreateFirst on an empty store: %v", err)
+	}
+	if u.Name != "root" || len(u.ID) != 24 || !u.Created.Equal(now) {
+		t.Errorf("CreateFirst set %+v, want name root, an id and Created %v", u, now)
+	}
+	if got, err := s.ByID(ctx, u.ID); err != nil || !reflect.DeepEqual(got, u) {
+		t.Errorf("ByID = %+v, %v; want %+v", got, err, u)
+	}
+	for _, name := range []string{"second", "root"} {
+		again := &User{Name: name, Admin: true}
+		if err := s.CreateFirst(ctx, again); !errors.Is(err, ErrNotFirst) || again.ID != "" {
+			t.Errorf("CreateFirst(%s) once a user exists: got %v, ID %q; want ErrNotFirst, no ID", name, err, again.ID)
+		}
+	}
+	if n, err := s.Count(ctx); n != 1 || err != nil {
+		t.Errorf("Count() = %d, %v; want 1, nil", n, err)
+	}
+}
+
+// A user made by Create, through another pool, counts as well.
+func testCreateFirstAfterCreate(t *testing.T, open opener) {
+	mustCreate(t, mustOpen(t, open, time.Now), &User{Name: "alice"})
+	s := mustOpen(t, open, time.Now)
+	if err := s.CreateFirst(t.Context(), &User{Name: "root", Admin: true}); !errors.Is(err, ErrNotFirst) {
+		t.Fatalf("CreateFirst after Create: got %v, want ErrNotFirst", err)
+	}
+	if n, err := s.Count(t.Context()); n != 1 || err != nil {
+		t.Errorf("Count() = %d, %v; want 1, nil", n, err)
+	}
+}
+
+// PW-08: many nodes that see an empty database try to create the first
+// admin at once, through two connection pools (as two processes or
+// nodes): exactly one succeeds, every other gets ErrNotFirst, and both
+// pools see that one user.
+func testOneFirstAdminAcrossNodes(t *testing.T, open opener) {
+	stores := []store{mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)}
+	const callers = 16
+	// Every caller has a connection open already, so that all of them
+	// reach the database at once when the start is given.
+	var warm sync.WaitGroup
+	for i := range callers {
+		warm.Go(func() { stores[i%2].Count(t.Context()) })
+	}
+	warm.Wait()
+	users := make([]*User, callers)
+	errs := make([]error, callers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range callers {
+		users[i] = &User{Name: fmt.Sprintf("admin%d", i), Admin: true}
+		wg.Go(func() {
+			<-start
+			errs[i] = stores[i%2].CreateFirst(t.Context(), users[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	var winners []*User
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			winners = append(winners, users[i])
+		case !errors.Is(err, ErrNotFirst):
+			t.Errorf("caller %d: got %v, want nil or ErrNotFirst", i, err)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d CreateFirst calls succeeded, want exactly 1", len(winners))
+	}
+	for i, s := range stores {
+		list, err := s.List(t.Context())
+		if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], winners[0]) {
+			t.Errorf("store %d: List() = %v, %v; want only %s", i, names(list), err, winners[0].Name)
+		}
+	}
+}
+
+// PW-08: another node's CreateFirst, run while one node's CreateFirst is
+// between its check and its insert, creates no user: it waits for the
+// first (here, its store doesn't wait, and fails), and once the first is
+// done it answers ErrNotFirst. Exactly one admin exists. (Without a lock
+// around the check and the insert, both would see no user and both would
+// create one.)
+func testFirstAdminCheckedAndCreatedAtOnce(t *testing.T, open opener) {
+	ctx := t.Context()
+	s := mustOpen(t, open, time.Now)
+	other, err := s.(interleaver).noWaitTwin(t)
+	if err != nil {
+		t.Fatalf("open another store: %v", err)
+	}
+	var otherErr error
+	s.(interleaver).setCreateFirstHook(func() {
+		otherErr = other.CreateFirst(ctx, &User{Name: "bob", Admin: true})
+	})
+	first := &User{Name: "alice", Admin: true}
+	if err := s.CreateFirst(ctx, first); err != nil {
+		t.Fatalf("CreateFirst: %v", err)
+	}
+	if otherErr == nil {
+		t.Errorf("a CreateFirst between another's check and insert: got no error, want it to wait (here: fail)")
+	}
+	if err := other.CreateFirst(ctx, &User{Name: "bob", Admin: true}); !errors.Is(err, ErrNotFirst) {
+		t.Errorf("CreateFirst once the first is done: got %v, want ErrNotFirst", err)
+	}
+	list, err := other.List(ctx)
+	if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], first) {
+		t.Fatalf("List() = %v, %v; want only %s", names(list), err, first.Name)
+	}
+}
+
+// names returns the names of users.
+func names(users []*User) []string {
+	var out []string
+	for _, u := range users {
+		out = append(out, u.Name)
+	}
+	return out
 }

@@ -23,6 +23,9 @@ import (
 type Postgres struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// testHookCreateFirst, if set, runs in CreateFirst between its check
+	// and its insert: tests run another CreateFirst there.
+	testHookCreateFirst func()
 }
 
 var _ Store = (*Postgres)(nil)
@@ -59,6 +62,56 @@ func (s *Postgres) Create(ctx context.Context, u *User) error {
 		id, name, u.PasswordHash, u.Admin, u.Disabled, created)
 	if err := oneTag(tag, err, ErrExists); err != nil {
 		return fmt.Errorf("account: create %q: %w", name, err)
+	}
+	u.ID, u.Name, u.Created = id, name, created
+	return nil
+}
+
+// CreateFirst implements Store. Under READ COMMITTED, two transactions
+// that each check for users and insert would both see the table empty and
+// both insert (their names differ, so no constraint stops them). So the
+// transaction first locks the users table in SHARE ROW EXCLUSIVE mode:
+// that mode conflicts with itself and with the ROW EXCLUSIVE lock every
+// INSERT, UPDATE and DELETE takes, but not with reads, so concurrent
+// CreateFirst calls, and Creates, wait for each other while sign-ins go
+// on. The check, a statement after the lock is granted, sees every user
+// committed before. The lock lasts one short transaction, once in the
+// life of a deployment, and needs the UPDATE privilege on users, which
+// SetPassword needs anyway.
+//
+// Not an advisory lock: its key would be shared by every schema and
+// application of the database, and a Create would not take it. Not a
+// marker row in settings: it would outlive the users it stood for, and a
+// Create would not insert it either.
+func (s *Postgres) CreateFirst(ctx context.Context, u *User) error {
+	name, err := CanonicalName(u.Name)
+	if err != nil {
+		return err
+	}
+	id := randomID()
+	created := s.now().Truncate(time.Microsecond).UTC()
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return ErrNotFirst
+		}
+		if s.testHookCreateFirst != nil {
+			s.testHookCreateFirst()
+		}
+		_, err := tx.Exec(ctx,
+			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("account: create first user %q: %w", name, err)
 	}
 	u.ID, u.Name, u.Created = id, name, created
 	return nil

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tetherauth/tether/store/postgres/pgtest"
 )
 
@@ -45,4 +47,20 @@ func TestPostgresNamesCollateC(t *testing.T) {
 	if collation != "C" {
 		t.Fatalf("collation of users.name: got %q, want %q", collation, "C")
 	}
+}
+
+func (s *Postgres) setCreateFirstHook(f func()) { s.testHookCreateFirst = f }
+
+// noWaitTwin opens another pool on s's schema whose connections give up on
+// a lock another transaction holds at once (lock_timeout 1 ms: PostgreSQL
+// has no setting for not waiting at all).
+func (s *Postgres) noWaitTwin(t *testing.T) (store, error) {
+	cfg := s.pool.Config()
+	cfg.ConnConfig.RuntimeParams["lock_timeout"] = "1ms"
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(pool.Close)
+	return NewPostgres(t.Context(), pool)
 }

@@ -20,6 +20,9 @@ type SQLite struct {
 	// user by id, and compiling the query each time was a good part of the
 	// cost.
 	byID, byName *sql.Stmt
+	// testHookCreateFirst, if set, runs in CreateFirst between its check
+	// and its insert: tests run another CreateFirst there.
+	testHookCreateFirst func()
 }
 
 var _ Store = (*SQLite)(nil)
@@ -73,6 +76,55 @@ func (s *SQLite) Create(ctx context.Context, u *User) error {
 	}
 	u.ID, u.Name, u.Created = id, name, time.UnixMicro(created).UTC()
 	return nil
+}
+
+// CreateFirst implements Store. Its transaction takes SQLite's write lock
+// (one writer per file, across processes) when it begins: store/sqlite.Open
+// makes every transaction BEGIN IMMEDIATE. So no other writer can add a
+// user between the check and the insert. (On a *sql.DB opened otherwise,
+// the transaction would begin deferred: a writer that got in between would
+// make the insert fail with SQLITE_BUSY, still never a second user.)
+func (s *SQLite) CreateFirst(ctx context.Context, u *User) error {
+	name, err := CanonicalName(u.Name)
+	if err != nil {
+		return err
+	}
+	id := randomID()
+	created := s.now().UnixMicro()
+	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return ErrNotFirst
+		}
+		if s.testHookCreateFirst != nil {
+			s.testHookCreateFirst()
+		}
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("account: create first user %q: %w", name, err)
+	}
+	u.ID, u.Name, u.Created = id, name, time.UnixMicro(created).UTC()
+	return nil
+}
+
+// inTx runs f in a transaction of db, committed if f returns nil.
+func inTx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
 }
 
 // ByName implements Store.

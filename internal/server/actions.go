@@ -338,7 +338,10 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 }
 
 // setupAdmin creates the first admin through the one-time setup link (PW-08)
-// and signs them in. It is refused once any user exists.
+// and signs them in. It is refused once any user exists, also when another
+// node's setup link created one a moment ago: the store's CreateFirst
+// checks and creates at once for every node (s.setup only serialises the
+// uses of this node's link).
 func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name, pw string) (*account.User, *session.Session, error) {
 	ctx := r.Context()
 	if len(pw) > password.MaxBytes { // PW-04
@@ -356,6 +359,7 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 	}
 	u := &account.User{Name: canon, Admin: true}
 	err = s.setup.use(token, func() error {
+		// Saves hashing when a user exists; CreateFirst decides.
 		n, err := s.accounts.Count(ctx)
 		switch {
 		case err != nil:
@@ -366,7 +370,11 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 		if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
 			return err
 		}
-		return s.accounts.Create(ctx, u)
+		err = s.accounts.CreateFirst(ctx, u)
+		if errors.Is(err, account.ErrNotFirst) { // a user was created since Count
+			return errSetupInvalid
+		}
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)

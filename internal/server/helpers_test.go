@@ -146,6 +146,8 @@ type harnessOpts struct {
 	ready   func(context.Context) error
 	plain   bool // plain HTTP instead of TLS
 	hasher  password.HasherConfig
+	data    string                            // the SQLite file; default a new one
+	wrap    func(account.Store) account.Store // wraps the accounts the server uses
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -157,7 +159,10 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		logs:  &logBuffer{},
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, nil))
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "tether.db"))
+	if o.data == "" {
+		o.data = filepath.Join(t.TempDir(), "tether.db")
+	}
+	db, err := sqlite.Open(o.data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,10 +203,14 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.ready == nil {
 		o.ready = db.PingContext
 	}
+	var accounts account.Store = h.accounts
+	if o.wrap != nil {
+		accounts = o.wrap(accounts)
+	}
 	handler, err := New(Config{
 		Logger:         log,
 		Sessions:       h.sessions,
-		Accounts:       h.accounts,
+		Accounts:       accounts,
 		Throttle:       thr,
 		Hasher:         h.hasher,
 		CSRF:           protector,

@@ -1,16 +1,22 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
@@ -196,6 +202,16 @@ var clientIPCases = []struct {
 	{"IPv6 trusted peer", "[::1]:1234", " 2001:db8::1 ", "2001:db8::1"},
 	{"zone dropped", "[fe80::1%eth0]:1234", "", "fe80::1"},
 	{"unreadable peer", "pipe", "203.0.113.1", "invalid IP"},
+	{"IPv4 and port", "10.0.0.1:1234", "203.0.113.1:5678", "203.0.113.1"},
+	{"trusted hop with a port", "10.0.0.1:1234", "203.0.113.1, 10.0.0.2:8080", "203.0.113.1"},
+	{"IPv6 in brackets", "10.0.0.1:1234", "[2001:db8::1]", "2001:db8::1"},
+	{"IPv6 in brackets and port", "10.0.0.1:1234", "[2001:db8::1]:5678", "2001:db8::1"},
+	{"IPv4-mapped with a port", "10.0.0.1:1234", "[::ffff:203.0.113.1]:5678", "203.0.113.1"},
+	{"IPv6 with a port, no brackets: an address", "10.0.0.1:1234", "::1:80", "::1:80"},
+	{"IPv4 in brackets stops the walk", "10.0.0.1:1234", "203.0.113.1, [10.0.0.2]:80", "10.0.0.1"},
+	{"bad port stops the walk", "10.0.0.1:1234", "203.0.113.1, 10.0.0.2, 198.51.100.1:99999", "10.0.0.1"},
+	{"empty port stops the walk", "10.0.0.1:1234", "203.0.113.1, 10.0.0.2:", "10.0.0.1"},
+	{"Forwarded-style quoting stops the walk", "10.0.0.1:1234", `203.0.113.1, "[2001:db8::1]:80"`, "10.0.0.1"},
 }
 
 // PW-06: the client address, as the throttle and the session list see it.
@@ -222,9 +238,68 @@ func TestPW06_ClientIP(t *testing.T) {
 	}
 }
 
+// PW-06: an X-Forwarded-For entry may carry a port, as some proxies write
+// it: 1.2.3.4:5678 and [::1]:5678 are hops like 1.2.3.4 and ::1, and do not
+// end the walk (which would leave the throttle counting every client of a
+// proxy as one). Anything else still stops the walk at the last good hop.
+func TestPW06_XForwardedForWithPorts(t *testing.T) {
+	tests := []struct {
+		hop, want string // want "": not an entry
+	}{
+		{"1.2.3.4", "1.2.3.4"},
+		{"1.2.3.4:5678", "1.2.3.4"},
+		{"1.2.3.4:0", "1.2.3.4"},
+		{"::1", "::1"},
+		{"[::1]", "::1"},
+		{"[::1]:5678", "::1"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"[2001:db8::1]:65535", "2001:db8::1"},
+		{"[::ffff:1.2.3.4]:80", "::ffff:1.2.3.4"},
+		{"[fe80::1%eth0]:80", "fe80::1%eth0"},
+		{"::1:80", "::1:80"}, // without brackets, a whole address
+		{"", ""},
+		{"unknown", ""},
+		{"[1.2.3.4]", ""},
+		{"[1.2.3.4]:80", ""},
+		{"1.2.3.4:", ""},
+		{"[::1]:", ""},
+		{"1.2.3.4:65536", ""},
+		{"1.2.3.4:-1", ""},
+		{"1.2.3.4:+80", ""},
+		{"1.2.3.4:http", ""},
+		{"[::1", ""},
+		{"::1]", ""},
+		{"[]", ""},
+		{"[[::1]]", ""},
+		{"[::1]:80:90", ""},
+		{"1.2.3.4 :80", ""},
+		{`"[::1]:80"`, ""},
+		{"for=1.2.3.4", ""},
+		{"_hidden", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.hop, func(t *testing.T) {
+			a, ok := parseHop(tc.hop)
+			got := ""
+			if ok {
+				got = a.String()
+			}
+			if got != tc.want {
+				t.Errorf("parseHop(%q): got %q, want %q", tc.hop, got, tc.want)
+			}
+		})
+	}
+	// Through clientIP, behind two trusted proxies that each add a port.
+	r := forwarded("10.0.0.1:1234", "198.51.100.7, 203.0.113.1:40000")
+	r.Header.Add("X-Forwarded-For", "[::1]:443")
+	if got := clientIP(r, clientIPTrusted).String(); got != "203.0.113.1" {
+		t.Errorf("hops with ports: got %v, want 203.0.113.1", got)
+	}
+}
+
 // FuzzClientIP: whatever the peer and header, clientIP doesn't panic; it
 // returns the peer when the peer isn't trusted, and otherwise the peer or
-// an address that appears in the header.
+// an address that appears in the header, with or without a port.
 func FuzzClientIP(f *testing.F) {
 	for _, tc := range clientIPCases {
 		f.Add(tc.remote, tc.xff)
@@ -247,12 +322,31 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("untrusted peer %v: got %v from the header", p, got)
 		}
 		for hop := range strings.SplitSeq(xff, ",") {
-			if a, err := netip.ParseAddr(strings.TrimSpace(hop)); err == nil && a.Unmap().WithZone("") == got {
+			if slices.Contains(addressesIn(strings.TrimSpace(hop)), got) {
 				return
 			}
 		}
 		t.Fatalf("clientIP(%q, %q) = %v: neither the peer nor in the header", remote, xff, got)
 	})
+}
+
+// addressesIn returns every address one could read in a header entry, with
+// or without a port or brackets, unmapped and without zone: more than
+// parseHop accepts, and found without it.
+func addressesIn(hop string) []netip.Addr {
+	forms := []string{hop}
+	if i := strings.LastIndexByte(hop, ':'); i >= 0 {
+		forms = append(forms, hop[:i])
+	}
+	var out []netip.Addr
+	for _, f := range forms {
+		for _, g := range []string{f, strings.TrimSuffix(strings.TrimPrefix(f, "["), "]")} {
+			if a, err := netip.ParseAddr(g); err == nil {
+				out = append(out, a.Unmap().WithZone(""))
+			}
+		}
+	}
+	return out
 }
 
 // forwarded is a request from remote with X-Forwarded-For xff (none if "").
@@ -315,6 +409,135 @@ func TestPW07_AuditLog(t *testing.T) {
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("the log contains a secret %q", s)
 		}
+	}
+}
+
+// writeGate holds every account creation until n have arrived, or until
+// it is opened: so that n setups, each past its own checks, write at the
+// same moment.
+type writeGate struct {
+	n    int
+	mu   sync.Mutex // guards seen
+	seen int
+	all  chan struct{} // closed once n arrived or the gate is opened
+	once sync.Once
+}
+
+func newWriteGate(n int) *writeGate { return &writeGate{n: n, all: make(chan struct{})} }
+
+func (g *writeGate) open() { g.once.Do(func() { close(g.all) }) }
+
+func (g *writeGate) wait() {
+	g.mu.Lock()
+	g.seen++
+	if g.seen == g.n {
+		g.open()
+	}
+	g.mu.Unlock()
+	<-g.all
+}
+
+// gatedAccounts is an account.Store whose creations pass a writeGate.
+type gatedAccounts struct {
+	account.Store
+	gate *writeGate
+}
+
+func (g gatedAccounts) Create(ctx context.Context, u *account.User) error {
+	g.gate.wait()
+	return g.Store.Create(ctx, u)
+}
+
+func (g gatedAccounts) CreateFirst(ctx context.Context, u *account.User) error {
+	g.gate.wait()
+	return g.Store.CreateFirst(ctx, u)
+}
+
+// PW-08: two nodes on one empty database each print a setup link; both
+// links are used at once, both setups pass their checks and write at the
+// same moment. Exactly one admin is created; the other setup gets the
+// "invalid, expired or already used" answer and no session.
+func TestPW08_OneFirstAdminAcrossNodes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "tether.db")
+	gate := newWriteGate(2)
+	type node struct {
+		h      *harness
+		c      *client
+		fields url.Values
+	}
+	nodes := make([]*node, 2)
+	for i := range nodes {
+		setup, token, err := NewSetup(nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, harnessOpts{setup: setup, data: data, wrap: func(s account.Store) account.Store {
+			return gatedAccounts{Store: s, gate: gate}
+		}})
+		c := h.client()
+		page := c.do(http.MethodGet, "/setup?token="+url.QueryEscape(token), nil)
+		if page.status != http.StatusOK {
+			t.Fatalf("node %d: GET /setup: status %d", i, page.status)
+		}
+		nodes[i] = &node{h: h, c: c, fields: url.Values{
+			"csrf_token": {formToken(t, page.body, "/setup")},
+			"token":      {token}, "username": {fmt.Sprintf("root%d", i)}, "password": {alicePW}, "confirm": {alicePW},
+		}}
+	}
+
+	type answer struct {
+		node   int
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, len(nodes))
+	for i, n := range nodes {
+		go func() {
+			// Not c.form: it would fail the test from this goroutine.
+			res, err := n.c.hc.PostForm(n.h.srv.URL+"/setup", n.fields)
+			a := answer{node: i, err: err}
+			if err == nil {
+				b, rerr := io.ReadAll(res.Body)
+				res.Body.Close()
+				a.status, a.body, a.err = res.StatusCode, string(b), rerr
+			}
+			answers <- a
+		}()
+	}
+	got := []answer{<-answers}
+	gate.open() // if one setup ended before writing, the other needn't wait for it
+	got = append(got, <-answers)
+
+	var created, refused []int
+	for _, a := range got {
+		switch {
+		case a.err != nil:
+			t.Fatalf("node %d: POST /setup: %v", a.node, a.err)
+		case a.status == http.StatusSeeOther:
+			created = append(created, a.node)
+		case a.status == http.StatusNotFound && strings.Contains(a.body, "invalid, expired or already used"):
+			refused = append(refused, a.node)
+			if nodes[a.node].c.cookie(sessionCookie) != "" {
+				t.Errorf("node %d: the refused setup got a session", a.node)
+			}
+		default:
+			t.Errorf("node %d: POST /setup: status %d, want 303 or 404 setup_invalid:\n%s", a.node, a.status, a.body)
+		}
+	}
+	if len(created) != 1 || len(refused) != 1 {
+		t.Errorf("setups: created by nodes %v, refused by %v; want one of each", created, refused)
+	}
+	users, err := nodes[0].h.accounts.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || !users[0].Admin {
+		var names []string
+		for _, u := range users {
+			names = append(names, u.Name)
+		}
+		t.Fatalf("users after both setups: %v, want exactly one admin", names)
 	}
 }
 

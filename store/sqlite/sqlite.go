@@ -45,6 +45,15 @@
 // PollInterval up to 5 s) and delivers FeedUp once it is back.
 //
 // Each running Watch holds one connection of the *sql.DB's pool.
+//
+// # Permissions
+//
+// The file holds what must stay private (the server keeps password hashes
+// and its secrets in it too), so Open creates a new file readable and
+// writable by its owner only (MISC-06), and SQLite gives the -wal and -shm
+// files it creates next to it the same permissions. Open leaves an existing
+// file's permissions alone; CheckPermissions reports whether other users can
+// read or write it.
 package sqlite
 
 import (
@@ -53,8 +62,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -70,6 +81,10 @@ var (
 	_ session.Sweeper = (*Store)(nil)
 )
 
+// ErrLoosePermissions is what CheckPermissions wraps when users other than
+// the owner may read or write a database file.
+var ErrLoosePermissions = errors.New("sqlite: database files readable or writable by other users")
+
 const (
 	// defaultPollInterval is Options.PollInterval's default.
 	defaultPollInterval = 100 * time.Millisecond
@@ -83,8 +98,11 @@ const (
 	changeRetention = time.Minute
 )
 
-// Open opens the SQLite file at path (creating it if missing) as tether
-// uses it: WAL journal, synchronous NORMAL, foreign keys on, a 10 s busy
+// Open opens the SQLite file at path as tether uses it. A missing file is
+// created with mode 0600 (readable and writable by its owner only, MISC-06)
+// before SQLite opens it; SQLite then gives the -wal and -shm files the same
+// permissions. An existing file keeps its permissions. The settings: WAL
+// journal, synchronous NORMAL, foreign keys on, a 10 s busy
 // timeout, and transactions that take the write lock when they begin
 // (BEGIN IMMEDIATE), so that two writers never deadlock upgrading a read
 // lock. SQLite has one writer at a time but, in WAL mode, concurrent
@@ -100,6 +118,9 @@ func Open(path string) (*sql.DB, error) {
 	if !strings.HasPrefix(u.Path, "/") {
 		u.Path = "/" + u.Path // a Windows drive letter
 	}
+	if err := createPrivate(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	u.RawQuery = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", u.String())
@@ -113,6 +134,57 @@ func Open(path string) (*sql.DB, error) {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), db.Close())
 	}
 	return db, nil
+}
+
+// createPrivate creates an empty file at path with mode 0600 (less what the
+// umask takes away), unless something is there already. SQLite takes an
+// empty file for an empty database. Without it, SQLite would create the
+// file with mode 0644 less the umask: readable by every local user, with
+// the usual umask 022.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // another process's, or the operator's: left as it is
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// CheckPermissions returns an error wrapping ErrLoosePermissions, naming
+// each file and its mode, if users other than the owner may read or write
+// the database at path or its -wal or -shm file (MISC-06); files that don't
+// exist are fine. A server calls it at start, once Open has opened the
+// file, and warns.
+//
+// It changes nothing, and Open doesn't either: the permissions of an
+// existing file may be the operator's choice (a group that backs it up,
+// say), and silently taking them away would break that. Making the file
+// private is one command, which the error names. On Windows, where
+// permission bits don't say who may read a file, it always returns nil.
+func CheckPermissions(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	var loose []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: check permissions: %w", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			loose = append(loose, fmt.Sprintf("%s has mode %04o", p, perm))
+		}
+	}
+	if loose == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s; unless that is meant, run chmod 600 on them (they hold password hashes and secrets)",
+		ErrLoosePermissions, strings.Join(loose, ", "))
 }
 
 // firstConnect makes the first connection, retrying while the file is
