@@ -85,6 +85,10 @@ func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	}
 	dec := jsontext.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody), decodeOptions)
 	if err := jsonv2.UnmarshalDecode(dec, &v); err != nil {
+		var syntax *jsontext.SyntacticError
+		if errors.As(err, &syntax) && isInvalidUTF8(syntax.Err) { // as the form's password is refused (PW-09)
+			return v, badRequest(errInvalidUTF8.code, decodeMessage(err))
+		}
 		return v, badRequest("bad_request", decodeMessage(err))
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {

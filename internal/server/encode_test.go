@@ -79,17 +79,17 @@ var strictNameCases = []decodeCase{
 // invalidUTF8Cases: invalid UTF-8, raw or escaped, is refused, never
 // turned into U+FFFD.
 var invalidUTF8Cases = []decodeCase{
-	{"invalid byte in a password", ctJSON, "{\"username\":\"a\",\"password\":\"pw\xff\"}", http400, "bad_request", fmt.Sprintf(msgBadUTF8, 31)},
-	{"invalid byte in a name", ctJSON, "{\"username\":\"a\xe9\"}", http400, "bad_request", fmt.Sprintf(msgBadUTF8, 15)},
-	{"invalid byte in a member name", ctJSON, "{\"pass\xffword\":\"x\"}", http400, "bad_request", fmt.Sprintf(msgBadUTF8, 7)},
-	{"overlong encoding", ctJSON, "{\"password\":\"\xc0\xaf\"}", http400, "bad_request", fmt.Sprintf(msgBadUTF8, 14)},
-	{"surrogate encoded in UTF-8", ctJSON, "{\"password\":\"\xed\xa0\x80\"}", http400, "bad_request", fmt.Sprintf(msgBadUTF8, 14)},
-	{"lone high surrogate escape", ctJSON, `{"password":"\ud800"}`, http400, "bad_request", fmt.Sprintf(msgBadUTF8, 14)},
-	{"lone low surrogate escape", ctJSON, `{"password":"pw\udc00"}`, http400, "bad_request", fmt.Sprintf(msgBadUTF8, 16)},
-	{"surrogates reversed", ctJSON, `{"password":"\udc00\ud800"}`, http400, "bad_request", fmt.Sprintf(msgBadUTF8, 14)},
-	{"high surrogate, then a letter escape", ctJSON, `{"password":"\ud800\u0041"}`, http400, "bad_request", fmt.Sprintf(msgBadUTF8, 14)},
-	{"high surrogate, then text", ctJSON, `{"password":"\ud800xxxxxx"}`, http400, "bad_request", fmt.Sprintf(msgBadUTF8, 14)},
-	{"lone surrogate in a member name", ctJSON, `{"\udc00":"x"}`, http400, "bad_request", fmt.Sprintf(msgBadUTF8, 3)},
+	{"invalid byte in a password", ctJSON, "{\"username\":\"a\",\"password\":\"pw\xff\"}", http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 31)},
+	{"invalid byte in a name", ctJSON, "{\"username\":\"a\xe9\"}", http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 15)},
+	{"invalid byte in a member name", ctJSON, "{\"pass\xffword\":\"x\"}", http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 7)},
+	{"overlong encoding", ctJSON, "{\"password\":\"\xc0\xaf\"}", http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 14)},
+	{"surrogate encoded in UTF-8", ctJSON, "{\"password\":\"\xed\xa0\x80\"}", http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 14)},
+	{"lone high surrogate escape", ctJSON, `{"password":"\ud800"}`, http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 14)},
+	{"lone low surrogate escape", ctJSON, `{"password":"pw\udc00"}`, http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 16)},
+	{"surrogates reversed", ctJSON, `{"password":"\udc00\ud800"}`, http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 14)},
+	{"high surrogate, then a letter escape", ctJSON, `{"password":"\ud800\u0041"}`, http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 14)},
+	{"high surrogate, then text", ctJSON, `{"password":"\ud800xxxxxx"}`, http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 14)},
+	{"lone surrogate in a member name", ctJSON, `{"\udc00":"x"}`, http400, "invalid_utf8", fmt.Sprintf(msgBadUTF8, 3)},
 	{"a surrogate pair", ctJSON, `{"password":"\ud83d\ude00"}`, 0, "", ""},
 	{"UTF-8", ctJSON, `{"password":"pâté 😀"}`, 0, "", ""},
 }
@@ -141,7 +141,7 @@ func TestPW09_JSONRefusesInvalidUTF8(t *testing.T) {
 			res := c.do(http.MethodPost, "/api/v1/login", strings.NewReader(body), "Content-Type", ctJSON)
 			var e errorBody
 			res.decodeJSON(t, &e)
-			if res.status != http.StatusBadRequest || e.Error != "bad_request" || !strings.Contains(e.Message, "not valid UTF-8") {
+			if res.status != http.StatusBadRequest || e.Error != "invalid_utf8" || !strings.Contains(e.Message, "not valid UTF-8") {
 				t.Errorf("POST /api/v1/login %q: got %d %+v, want 400 bad_request, not valid UTF-8", body, res.status, e)
 			}
 		}

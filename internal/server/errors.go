@@ -39,6 +39,7 @@ var (
 	errCSRFInvalid        = &problem{status: http.StatusForbidden, code: "csrf_token_invalid", message: "The CSRF token is invalid or belongs to another session: fetch a fresh one, or reload the form."}
 	errBusy               = &problem{status: http.StatusServiceUnavailable, code: "busy", message: "The server is busy; try again in a moment.", retryAfter: time.Second}
 	errDuplicateCookie    = &problem{status: http.StatusBadRequest, code: "duplicate_cookie", message: "The request carries the session cookie twice; clear this site's cookies and sign in again."}
+	errInvalidUTF8        = &problem{status: http.StatusBadRequest, code: "invalid_utf8", message: "The password is not valid UTF-8 text: set the client to UTF-8 and type it again."}
 	errUnavailable        = &problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "The service is temporarily unavailable; try again shortly.", retryAfter: time.Second}
 )
 
@@ -67,6 +68,8 @@ func (s *server) problemFor(r *http.Request, err error) *problem {
 		return p
 	case errors.Is(err, password.ErrBusy): // PW-04
 		return errBusy
+	case errors.Is(err, password.ErrInvalidUTF8): // PW-09, as the JSON decoder answers
+		return errInvalidUTF8
 	case errors.Is(err, csrf.ErrCrossOrigin):
 		return errCrossOrigin
 	case errors.Is(err, csrf.ErrMissingToken):
