@@ -8,8 +8,8 @@
 //	// Registration or password change.
 //	policy := password.Policy{MinLength: 15}
 //	if err := policy.Check(pw, user.Name); err != nil {
-//		// ErrTooShort, ErrTooLong, ErrCommon or ErrMatchesUsername:
-//		// err.Error() tells the user what to do.
+//		// ErrTooShort, ErrTooLong, ErrInvalidUTF8, ErrCommon or
+//		// ErrMatchesUsername: err.Error() tells the user what to do.
 //	}
 //	encoded, err := h.Hash(ctx, pw) // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
 //
@@ -21,9 +21,9 @@
 //	ok, needsRehash, err := h.Verify(ctx, pw, user.PasswordHash)
 //	switch {
 //	case errors.Is(err, password.ErrBusy): // answer 503
-//	case err != nil: // ErrTooLong, ErrMalformedHash: a failed sign-in
+//	case err != nil: // ErrTooLong, ErrInvalidUTF8, ErrMalformedHash: a failed sign-in
 //	case !ok: // wrong password
-//	case needsRehash: // store h.Hash(ctx, pw) in place of the old hash (PW-03)
+//	case needsRehash: // store h.Hash(ctx, pw) in place of the old hash (PW-03, PW-09)
 //	}
 //
 // # Security
@@ -33,7 +33,8 @@
 //   - PW-01: Policy asks for at least 8 Unicode code points (MinLength; 15
 //     is recommended) and allows up to 1024 bytes (MaxLength, at least 64).
 //     It has no composition rules, allows every character, and neither
-//     trims nor normalises: a password is compared exactly as typed.
+//     trims nor folds case: a password is compared exactly as typed, up
+//     to Unicode normalisation (PW-09).
 //   - PW-02: Policy refuses the passwords of a list shipped with the package
 //     (common.txt, compared in lower case) and the username
 //     (case-insensitively).
@@ -50,4 +51,18 @@
 //     corrupted database can exhaust memory.
 //   - PW-05: VerifyDummy does the same work as Verify against a hash made
 //     with the configured parameters.
+//   - PW-09: Hash, Verify and Policy.Check work on the password normalised
+//     to NFKC by Normalize, as NIST SP 800-63B advises, so that the JSON
+//     API, the HTML form and the command line store and check the same
+//     bytes for the same text, whichever spelling of it a keyboard, browser
+//     or terminal produced ("é" composed or not, "ﬁ" or "fi", full-width
+//     letters). Input that is not valid UTF-8 is refused by all of them with
+//     ErrInvalidUTF8, before any hashing. Hashes made before normalisation
+//     are of the bytes as typed: when the normalised password doesn't match
+//     and differs from what was typed, Verify also checks what was typed,
+//     and on a match answers ok with needsRehash, so the stored hash moves
+//     to the normalised form at the next sign-in. That second check runs in
+//     the same hashing slot after the MaxBytes bound (PW-04), and
+//     VerifyDummy makes it too (PW-05). A password that was not valid UTF-8
+//     can no longer sign in: its account needs a new password.
 package password

@@ -23,6 +23,10 @@ var (
 	// ErrInvalidConfig: NewHasher's configuration or a Policy is outside what
 	// PW-01 and PW-03 allow; the error says which field and why.
 	ErrInvalidConfig = errors.New("password: invalid configuration")
+	// ErrInvalidUTF8: the password is not valid UTF-8, so it has no
+	// normalised form (PW-09). Normalize, Hash, Verify, VerifyDummy and
+	// Policy.Check all refuse it with this error, before any hashing.
+	ErrInvalidUTF8 = errors.New("password is not valid UTF-8 text: set your terminal or client to UTF-8 and type it again")
 
 	// ErrTooShort: fewer code points than Policy.MinLength (PW-01).
 	ErrTooShort = errors.New("password is too short")

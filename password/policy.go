@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Policy's bounds (PW-01).
@@ -16,15 +18,17 @@ const (
 )
 
 // Policy says which new passwords are acceptable (PW-01, PW-02). The zero
-// value is the default policy. It has no composition rules, allows every
-// character, and neither trims nor normalises the password.
+// value is the default policy. It has no composition rules and allows every
+// character; it judges the password in the form Hash stores, normalised
+// with Normalize (PW-09), and neither trims it nor folds its case.
 type Policy struct {
 	// MinLength is the fewest Unicode code points (not bytes) a password
-	// may have. Default and least 8; 15 is recommended when the password is
+	// may have once normalised. Default and least 8; 15 is recommended when the password is
 	// the only factor.
 	MinLength int
-	// MaxLength is the most bytes a password may have. Default MaxBytes
-	// (1024); at least 64 and at most MaxBytes.
+	// MaxLength is the most bytes a password may have as received, before
+	// it is normalised: the bound comes before any work (PW-04). Default
+	// MaxBytes (1024); at least 64 and at most MaxBytes.
 	MaxLength int
 }
 
@@ -62,12 +66,15 @@ func (p Policy) Validate() error {
 
 // Check returns nil when password is acceptable as a new password for the
 // account username, and otherwise, in this order: ErrTooLong (more than
-// MaxLength bytes), ErrTooShort (fewer than MinLength code points),
+// MaxLength bytes as received), ErrInvalidUTF8 (not valid UTF-8, PW-09),
+// ErrTooShort (fewer than MinLength code points once normalised),
 // ErrMatchesUsername (the username, ignoring case and the username's
 // surrounding spaces) or ErrCommon (on the shipped list of common
 // passwords, ignoring case). Each is wrapped with a sentence the user can
-// act on. Pass the canonical username; an empty one is not compared. While
-// p is invalid, Check returns Validate's error whatever the password.
+// act on. The password is judged in its normalised form (Normalize), the
+// form Hash stores. Pass the canonical username; an empty one is not
+// compared. While p is invalid, Check returns Validate's error whatever the
+// password.
 func (p Policy) Check(password, username string) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -76,10 +83,15 @@ func (p Policy) Check(password, username string) error {
 	if len(password) > p.MaxLength {
 		return tooLong(p.MaxLength)
 	}
+	password, err := Normalize(password)
+	if err != nil {
+		return err
+	}
 	if utf8.RuneCountInString(password) < p.MinLength {
 		return fmt.Errorf("%w: use at least %d characters", ErrTooShort, p.MinLength)
 	}
-	if username = strings.TrimSpace(username); username != "" && strings.EqualFold(password, username) {
+	username = norm.NFKC.String(strings.TrimSpace(username))
+	if username != "" && strings.EqualFold(password, username) {
 		return fmt.Errorf("%w: choose a password that is not your username", ErrMatchesUsername)
 	}
 	if _, ok := commonPasswords()[strings.ToLower(password)]; ok {

@@ -45,7 +45,6 @@ func TestPW01_NoCompositionRules(t *testing.T) {
 		{"control characters", "tab\there and\nnewline"},
 		{"NUL", "nul\x00inside"},
 		{"no ASCII at all", "密码是一句很长的话"},
-		{"invalid UTF-8", "invalid \xff\xfe utf-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +52,34 @@ func TestPW01_NoCompositionRules(t *testing.T) {
 				t.Errorf("got %v, want <nil>", err)
 			}
 		})
+	}
+}
+
+// TestPW09_PolicyNormalizes: Check judges the normalised password, the one
+// Hash stores, and refuses invalid UTF-8 as Hash does.
+func TestPW09_PolicyNormalizes(t *testing.T) {
+	tests := []struct {
+		name     string
+		password string
+		want     error
+	}{
+		{"7 decomposed é: 14 code points, 7 once normalised", strings.Repeat("e\u0301", 7), ErrTooShort},
+		{"4 ligatures: 8 code points once normalised", "\ufb01\ufb02\ufb01\ufb02", nil},
+		{"full-width username", "\uff21\uff4c\uff49\uff43\uff45.smith", ErrMatchesUsername},
+		{"full-width common password", "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44", ErrCommon},
+		{"invalid UTF-8", "invalid \xff\xfe utf-8", ErrInvalidUTF8},
+		{"Latin-1", "cr\xe8me br\xfbl\xe9e", ErrInvalidUTF8},
+		{"too long and invalid", strings.Repeat("\xff", MaxBytes+1), ErrTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := (Policy{}).Check(tt.password, "alice.smith"); !errors.Is(err, tt.want) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if err := (Policy{}).Check("élodie.smith", "E\u0301lodie.smith"); !errors.Is(err, ErrMatchesUsername) {
+		t.Errorf("decomposed username: got %v, want ErrMatchesUsername", err)
 	}
 }
 
