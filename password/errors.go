@@ -33,7 +33,9 @@ var (
 	// ErrTooLong: more bytes than Policy.MaxLength, or than MaxBytes for
 	// Hash, Verify and VerifyDummy (PW-01, PW-04).
 	ErrTooLong = errors.New("password is too long")
-	// ErrCommon: the password is on the list of common passwords (PW-02).
+	// ErrCommon: the password is commonly used or easy to guess: zxcvbn
+	// estimates that an attacker finds it in fewer than a million guesses
+	// (PW-02).
 	ErrCommon = errors.New("password is too common")
 	// ErrMatchesUsername: the password is the username (PW-02).
 	ErrMatchesUsername = errors.New("password is the same as the username")
