@@ -8,8 +8,9 @@
 //	// Registration or password change.
 //	policy := password.Policy{MinLength: 15}
 //	if err := policy.Check(pw, user.Name); err != nil {
-//		// ErrTooShort, ErrTooLong, ErrInvalidUTF8, ErrCommon or
-//		// ErrMatchesUsername: err.Error() tells the user what to do.
+//		// ErrTooShort, ErrTooLong, ErrInvalidUTF8, ErrBlank, ErrRepeated,
+//		// ErrMatchesUsername or ErrCommon: err.Error() tells the user
+//		// what to do.
 //	}
 //	encoded, err := h.Hash(ctx, pw) // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
 //
@@ -35,9 +36,10 @@
 //     It has no composition rules, allows every character, and neither
 //     trims nor folds case: a password is compared exactly as typed, up
 //     to Unicode normalisation (PW-09).
-//   - PW-02: Policy refuses the username (case-insensitively) and any
-//     password that zxcvbn reckons an attacker finds in fewer than a
-//     million guesses (see "Too easy to guess" below).
+//   - PW-02: Policy refuses the username (case-insensitively), white space
+//     only, one character repeated, and any password that zxcvbn reckons
+//     an attacker finds in fewer than a million guesses (see "Too easy to
+//     guess" below).
 //   - PW-03: Hasher uses argon2id with at least m=19 MiB, t=2, p=1, a
 //     16-byte salt from crypto/rand and a 32-byte key (DefaultParams, the
 //     OWASP minimum; NewHasher refuses less). Verify reports when a stored

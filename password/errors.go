@@ -39,6 +39,12 @@ var (
 	ErrCommon = errors.New("password is too common")
 	// ErrMatchesUsername: the password is the username (PW-02).
 	ErrMatchesUsername = errors.New("password is the same as the username")
+	// ErrBlank: the password is only white space: spaces, tabs, line
+	// breaks (PW-02).
+	ErrBlank = errors.New("password is only spaces")
+	// ErrRepeated: the password is one character repeated, such as
+	// "aaaaaaaa" (PW-02).
+	ErrRepeated = errors.New("password is one character repeated")
 )
 
 // tooLong is ErrTooLong with what to do about it.

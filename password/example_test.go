@@ -69,6 +69,7 @@ func ExamplePolicy_Check() {
 	policy := password.Policy{} // MinLength 8, MaxLength 1024 bytes
 	for _, pw := range []string{
 		"hunter2",
+		"aaaaaaaaaaaa",
 		"P@ssw0rd!",
 		"alice.smith2",
 		"Alice.Smith",
@@ -78,6 +79,7 @@ func ExamplePolicy_Check() {
 	}
 	// Output:
 	// password is too short: use at least 8 characters
+	// password is one character repeated: use different characters, for example a few unrelated words
 	// password is too common: attackers try it early (common passwords, words, names, dates, keyboard patterns, your username); choose another, for example a few unrelated words
 	// password is too common: attackers try it early (common passwords, words, names, dates, keyboard patterns, your username); choose another, for example a few unrelated words
 	// password is the same as the username: choose a password that is not your username

@@ -79,7 +79,8 @@ func (p Policy) Validate() error {
 // Check returns nil when password is acceptable as a new password for the
 // account username, and otherwise, in this order: ErrTooLong (more than
 // MaxLength bytes as received), ErrInvalidUTF8 (not valid UTF-8, PW-09),
-// ErrTooShort (fewer than MinLength code points once normalised),
+// ErrTooShort (fewer than MinLength code points once normalised), ErrBlank
+// (only white space), ErrRepeated (one character repeated),
 // ErrMatchesUsername (the username, ignoring case and the username's
 // surrounding spaces) or ErrCommon (too easy to guess: zxcvbn estimates
 // fewer than a million guesses, judging the first 20 code points and
@@ -102,6 +103,14 @@ func (p Policy) Check(password, username string) error {
 	}
 	if utf8.RuneCountInString(password) < p.MinLength {
 		return fmt.Errorf("%w: use at least %d characters", ErrTooShort, p.MinLength)
+	}
+	if strings.TrimFunc(password, unicode.IsSpace) == "" {
+		return fmt.Errorf("%w: use letters, digits or other characters too, for example a few unrelated words", ErrBlank)
+	}
+	// zxcvbn misses some of these (eight times one emoji), and a plain
+	// answer helps more than "too common".
+	if first, _ := utf8.DecodeRuneInString(password); strings.Trim(password, string(first)) == "" {
+		return fmt.Errorf("%w: use different characters, for example a few unrelated words", ErrRepeated)
 	}
 	username = norm.NFKC.String(strings.TrimSpace(username))
 	if username != "" && strings.EqualFold(password, username) {

@@ -213,6 +213,31 @@ func TestPW02_Prefix(t *testing.T) {
 	}
 }
 
+// blankTests: white space only, and one character repeated, are refused
+// with their own errors (PW-02), in any spelling.
+var blankTests = []checkTest{
+	{"8 spaces", Policy{}, "        ", ErrBlank},
+	{"12 spaces", Policy{}, "            ", ErrBlank},
+	{"tabs and line breaks", Policy{}, "\t\n \t\n \r\n", ErrBlank},
+	{"no-break spaces", Policy{}, strings.Repeat("\u00a0", 8), ErrBlank},
+	{"ideographic spaces", Policy{}, strings.Repeat("\u3000", 8), ErrBlank},
+	{"7 spaces", Policy{}, "       ", ErrTooShort},
+	{"one letter 12 times", Policy{}, "aaaaaaaaaaaa", ErrRepeated},
+	{"one letter, 1 KiB", Policy{}, strings.Repeat("a", MaxBytes), ErrRepeated},
+	{"one digit", Policy{}, "11111111", ErrRepeated},
+	{"one emoji", Policy{}, strings.Repeat("🔑", 8), ErrRepeated},
+	{"one full-width letter", Policy{}, strings.Repeat("\uff41", 8), ErrRepeated},
+	{"one decomposed é", Policy{}, strings.Repeat("e\u0301", 8), ErrRepeated},
+	{"one letter, two cases", Policy{}, "aAaAaAaA", ErrCommon},
+	{"two letters", Policy{}, "abababab", ErrCommon},
+	{"a space, then one letter", Policy{}, " aaaaaaaaaaa", ErrCommon},
+	{"words between spaces", Policy{}, "   plum otter quietly 42   ", nil},
+}
+
+func TestPW02_BlankOrRepeated(t *testing.T) {
+	runChecks(t, "alice", blankTests)
+}
+
 // usernameTests: the username, and passwords built on it or on the name of
 // the service, are refused (PW-02).
 var usernameTests = []struct {
@@ -256,6 +281,8 @@ func TestPolicyMessages(t *testing.T) {
 		{"too short for 15", Policy{MinLength: 15}, "fourteen chars", "password is too short: use at least 15 characters"},
 		{"too long", Policy{MaxLength: 64}, strings.Repeat("x", 65), "password is too long: use at most 64 characters (fewer if some are not plain ASCII)"},
 		{"not UTF-8", Policy{}, "caf\xe9 au lait", "password is not valid UTF-8 text: set your terminal or client to UTF-8 and type it again"},
+		{"blank", Policy{}, "          ", "password is only spaces: use letters, digits or other characters too, for example a few unrelated words"},
+		{"repeated", Policy{}, "xxxxxxxxxx", "password is one character repeated: use different characters, for example a few unrelated words"},
 		{"common", Policy{}, "iloveyou", "password is too common: attackers try it early (common passwords, words, names, dates, keyboard patterns, your username); choose another, for example a few unrelated words"},
 		{"username", Policy{}, "alice.smith", "password is the same as the username: choose a password that is not your username"},
 	}
@@ -283,7 +310,7 @@ func TestPolicyConcurrent(t *testing.T) {
 // FuzzPolicyCheck: Check never panics, and for any input either accepts
 // or refuses with one of its sentinels; what it accepts, Hash accepts.
 func FuzzPolicyCheck(f *testing.F) {
-	for _, tests := range [][]checkTest{lengthTests, compositionTests, normalizePolicyTests, commonTests, prefixTests} {
+	for _, tests := range [][]checkTest{lengthTests, compositionTests, normalizePolicyTests, commonTests, prefixTests, blankTests} {
 		for _, tt := range tests {
 			f.Add(tt.password, "alice")
 		}
@@ -301,8 +328,15 @@ func FuzzPolicyCheck(f *testing.F) {
 			if len(password) > MaxBytes || !utf8.ValidString(password) {
 				t.Fatalf("accepted %q, which Hash refuses", password)
 			}
+			normalized, _ := Normalize(password)
+			first, _ := utf8.DecodeRuneInString(normalized)
+			if utf8.RuneCountInString(normalized) < defaultMinLength || strings.TrimSpace(normalized) == "" ||
+				strings.Trim(normalized, string(first)) == "" {
+				t.Fatalf("accepted %q: too short, blank or one character repeated", password)
+			}
 		case errors.Is(err, ErrTooLong), errors.Is(err, ErrInvalidUTF8), errors.Is(err, ErrTooShort),
-			errors.Is(err, ErrMatchesUsername), errors.Is(err, ErrCommon):
+			errors.Is(err, ErrBlank), errors.Is(err, ErrRepeated), errors.Is(err, ErrMatchesUsername),
+			errors.Is(err, ErrCommon):
 		default:
 			t.Fatalf("got %v, want nil or a sentinel of the package", err)
 		}
