@@ -35,8 +35,8 @@ const (
 // with Normalize (PW-09), and neither trims it nor folds its case.
 type Policy struct {
 	// MinLength is the fewest Unicode code points (not bytes) a password
-	// may have once normalised. Default and least 8; 15 is recommended when the password is
-	// the only factor.
+	// may have once normalised. Default and least 8; 15 is recommended
+	// when the password is the only factor.
 	MinLength int
 	// MaxLength is the most bytes a password may have as received, before
 	// it is normalised: the bound comes before any work (PW-04). Default
