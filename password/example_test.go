@@ -69,7 +69,9 @@ func ExamplePolicy_Check() {
 	policy := password.Policy{} // MinLength 8, MaxLength 1024 bytes
 	for _, pw := range []string{
 		"hunter2",
-		"iloveyou",
+		"aaaaaaaaaaaa",
+		"P@ssw0rd!",
+		"alice.smith2",
 		"Alice.Smith",
 		"correct horse battery staple",
 	} {
@@ -77,7 +79,9 @@ func ExamplePolicy_Check() {
 	}
 	// Output:
 	// password is too short: use at least 8 characters
-	// password is too common: it is on a list of passwords attackers try first; choose another, for example a few unrelated words
+	// password is one character repeated: use different characters, for example a few unrelated words
+	// password is too common: attackers try it early (common passwords, words, names, dates, keyboard patterns, your username); choose another, for example a few unrelated words
+	// password is too common: attackers try it early (common passwords, words, names, dates, keyboard patterns, your username); choose another, for example a few unrelated words
 	// password is the same as the username: choose a password that is not your username
 	// <nil>
 }

@@ -87,71 +87,98 @@ func randomBytes(n uint32) []byte {
 	return b
 }
 
-// Hash returns the PHC string of password under a fresh 16-byte (SaltLen)
-// salt from crypto/rand and the configured parameters (PW-03):
+// Hash returns the PHC string of password, normalised with Normalize
+// (PW-09), under a fresh 16-byte (SaltLen) salt from crypto/rand and the
+// configured parameters (PW-03):
 //
 //	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>
 //
 // salt and key in unpadded standard base64. A password of more than
-// MaxBytes bytes is refused with ErrTooLong before any hashing; when no
-// slot frees up in time the error is ErrBusy (PW-04); a context that ended
-// before the hash started returns its error.
+// MaxBytes bytes is refused with ErrTooLong, and one that is not valid UTF-8
+// with ErrInvalidUTF8, both before any hashing; when no slot frees up in
+// time the error is ErrBusy (PW-04); a context that ended before the hash
+// started returns its error.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if len(password) > MaxBytes {
 		return "", tooLong(MaxBytes)
 	}
-	salt := randomBytes(h.params.SaltLen)
-	key, err := h.derive(ctx, password, salt, h.params)
+	normalized, err := Normalize(password)
 	if err != nil {
 		return "", err
 	}
-	return encodePHC(h.params, salt, key), nil
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	salt := randomBytes(h.params.SaltLen)
+	return encodePHC(h.params, salt, h.idKey([]byte(normalized), salt, h.params)), nil
 }
 
 // Verify reports whether password is the one encoded was made from,
 // comparing keys in constant time. When it is, needsRehash reports whether
-// encoded is weaker than the configured parameters: the caller should then
-// store Hash(ctx, password) in its place (PW-03).
+// the caller should store Hash(ctx, password) in place of encoded: because
+// encoded is weaker than the configured parameters (PW-03), or because it
+// was made from the password as typed rather than from its normalised form.
+//
+// Verify checks the normalised password (PW-09), so every spelling of it
+// verifies against a hash made by Hash. A hash made before Hash normalised
+// is of the bytes as typed: when the normalised password doesn't match and
+// differs from what was typed, Verify also checks the password as typed,
+// and if that matches it answers ok with needsRehash, so that the stored
+// hash moves to the normalised form at the next sign-in. Until then only
+// the spelling first chosen verifies against such a hash. Both checks run
+// in one hashing slot, after the size check: a request costs at most two
+// hashes of at most MaxBytes bytes (PW-04), and one attempt still tests one
+// password, in two spellings.
 //
 // A wrong password is ok == false with a nil error. The errors are:
-// ErrTooLong (more than MaxBytes bytes, refused before hashing),
-// ErrMalformedHash (encoded is not an argon2id PHC string within the
-// package's bounds), ErrBusy (PW-04) and the context's error. Treat every
-// error but ErrBusy like a wrong password towards the user.
+// ErrTooLong (more than MaxBytes bytes) and ErrInvalidUTF8 (not valid
+// UTF-8), both before any hashing and whatever encoded is, so they tell
+// nothing about the account; ErrMalformedHash (encoded is not an argon2id
+// PHC string within the package's bounds), ErrBusy (PW-04) and the
+// context's error. Treat every error but ErrBusy like a wrong password
+// towards the user.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
 	if len(password) > MaxBytes {
 		return false, false, tooLong(MaxBytes)
+	}
+	normalized, err := Normalize(password)
+	if err != nil {
+		return false, false, err
 	}
 	stored, err := parsePHC(encoded)
 	if err != nil {
 		return false, false, err
 	}
-	key, err := h.derive(ctx, password, stored.salt, stored.params)
-	if err != nil {
+	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
-	if subtle.ConstantTimeCompare(key, stored.key) != 1 {
-		return false, false, nil
+	defer h.release()
+	if h.matches(normalized, stored) {
+		return true, stored.params.weakerThan(h.params), nil
 	}
-	return true, stored.params.weakerThan(h.params), nil
+	if normalized != password && h.matches(password, stored) {
+		return true, true, nil
+	}
+	return false, false, nil
 }
 
 // VerifyDummy does what Verify does against a hash made with the configured
 // parameters, and throws the answer away: call it when the user is unknown,
-// so that the response takes as long as for a wrong password (PW-05). Its
-// errors are Verify's: ErrTooLong, ErrBusy and the context's error.
+// so that the response takes as long as for a wrong password (PW-05); like
+// Verify, it hashes twice when the password is not in normalised form. Its
+// errors are Verify's: ErrTooLong, ErrInvalidUTF8, ErrBusy and the
+// context's error.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	_, _, err := h.Verify(ctx, password, h.dummy)
 	return err
 }
 
-// derive runs argon2id in a hashing slot.
-func (h *Hasher) derive(ctx context.Context, password string, salt []byte, p Params) ([]byte, error) {
-	if err := h.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer h.release()
-	return h.idKey([]byte(password), salt, p), nil
+// matches reports whether password derives stored's key under its salt and
+// parameters. The caller holds a hashing slot.
+func (h *Hasher) matches(password string, stored phc) bool {
+	key := h.idKey([]byte(password), stored.salt, stored.params)
+	return subtle.ConstantTimeCompare(key, stored.key) == 1
 }
 
 // acquire takes a hashing slot. It waits at most h.wait for one, and no

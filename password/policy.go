@@ -1,12 +1,14 @@
 package password
 
 import (
-	_ "embed"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/trustelem/zxcvbn"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Policy's bounds (PW-01).
@@ -15,16 +17,30 @@ const (
 	leastMaxLength   = 64 // the least MaxLength may be
 )
 
+// How Check judges how guessable a password is (PW-02); the package doc
+// says why these numbers.
+const (
+	// minGuesses is the fewest guesses zxcvbn may estimate an attacker
+	// needs: its score 2 and above.
+	minGuesses = 1e6
+	// estimatedRunes is how many code points of the normalised password
+	// zxcvbn judges, since its time grows with the cube of the length: as
+	// many as the longest password of its list of common ones has.
+	estimatedRunes = 20
+)
+
 // Policy says which new passwords are acceptable (PW-01, PW-02). The zero
-// value is the default policy. It has no composition rules, allows every
-// character, and neither trims nor normalises the password.
+// value is the default policy. It has no composition rules and allows every
+// character; it judges the password in the form Hash stores, normalised
+// with Normalize (PW-09), and neither trims it nor folds its case.
 type Policy struct {
 	// MinLength is the fewest Unicode code points (not bytes) a password
-	// may have. Default and least 8; 15 is recommended when the password is
-	// the only factor.
+	// may have once normalised. Default and least 8; 15 is recommended
+	// when the password is the only factor.
 	MinLength int
-	// MaxLength is the most bytes a password may have. Default MaxBytes
-	// (1024); at least 64 and at most MaxBytes.
+	// MaxLength is the most bytes a password may have as received, before
+	// it is normalised: the bound comes before any work (PW-04). Default
+	// MaxBytes (1024); at least 64 and at most MaxBytes.
 	MaxLength int
 }
 
@@ -62,12 +78,17 @@ func (p Policy) Validate() error {
 
 // Check returns nil when password is acceptable as a new password for the
 // account username, and otherwise, in this order: ErrTooLong (more than
-// MaxLength bytes), ErrTooShort (fewer than MinLength code points),
+// MaxLength bytes as received), ErrInvalidUTF8 (not valid UTF-8, PW-09),
+// ErrTooShort (fewer than MinLength code points once normalised), ErrBlank
+// (only white space), ErrRepeated (one character repeated),
 // ErrMatchesUsername (the username, ignoring case and the username's
-// surrounding spaces) or ErrCommon (on the shipped list of common
-// passwords, ignoring case). Each is wrapped with a sentence the user can
-// act on. Pass the canonical username; an empty one is not compared. While
-// p is invalid, Check returns Validate's error whatever the password.
+// surrounding spaces) or ErrCommon (too easy to guess: zxcvbn estimates
+// fewer than a million guesses, judging the first 20 code points and
+// knowing the username). Each is wrapped with a sentence the user can act
+// on. The password is judged in its normalised form (Normalize), the form
+// Hash stores. Pass the canonical username; an empty one is not compared.
+// While p is invalid, Check returns Validate's error whatever the password.
+// Check is safe for concurrent use.
 func (p Policy) Check(password, username string) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -76,35 +97,52 @@ func (p Policy) Check(password, username string) error {
 	if len(password) > p.MaxLength {
 		return tooLong(p.MaxLength)
 	}
+	password, err := Normalize(password)
+	if err != nil {
+		return err
+	}
 	if utf8.RuneCountInString(password) < p.MinLength {
 		return fmt.Errorf("%w: use at least %d characters", ErrTooShort, p.MinLength)
 	}
-	if username = strings.TrimSpace(username); username != "" && strings.EqualFold(password, username) {
+	if strings.TrimFunc(password, unicode.IsSpace) == "" {
+		return fmt.Errorf("%w: use letters, digits or other characters too, for example a few unrelated words", ErrBlank)
+	}
+	// zxcvbn misses some of these (eight times one emoji), and a plain
+	// answer helps more than "too common".
+	if first, _ := utf8.DecodeRuneInString(password); strings.Trim(password, string(first)) == "" {
+		return fmt.Errorf("%w: use different characters, for example a few unrelated words", ErrRepeated)
+	}
+	username = norm.NFKC.String(strings.TrimSpace(username))
+	if username != "" && strings.EqualFold(password, username) {
 		return fmt.Errorf("%w: choose a password that is not your username", ErrMatchesUsername)
 	}
-	if _, ok := commonPasswords()[strings.ToLower(password)]; ok {
-		return fmt.Errorf("%w: it is on a list of passwords attackers try first; choose another, for example a few unrelated words", ErrCommon)
+	if guesses(password, username) < minGuesses {
+		return fmt.Errorf("%w: attackers try it early (common passwords, words, names, dates, keyboard patterns, your username); choose another, for example a few unrelated words", ErrCommon)
 	}
 	return nil
 }
 
-// commonText is the shipped list of common passwords (PW-02): one
-// lower-case password per line, no blank lines (TestPW02_CommonListFormat
-// holds it to that). It holds the most frequent passwords of public breach
-// corpora and their usual variants: a word, name or keyboard walk with
-// digits, a year or "!" appended, and leetspeak. Entries shorter than 8
-// characters can't match (MinLength is at least 8); they are kept so that
-// the list stays a plain list of common passwords.
-//
-//go:embed common.txt
-var commonText string
-
-// commonPasswords is commonText as a set, built on first use.
-var commonPasswords = sync.OnceValue(func() map[string]struct{} {
-	lines := strings.Split(strings.TrimSuffix(commonText, "\n"), "\n")
-	set := make(map[string]struct{}, len(lines))
-	for _, line := range lines {
-		set[line] = struct{}{}
+// guesses is zxcvbn's estimate of how many guesses an attacker needs to
+// find password, judged on its first estimatedRunes code points, when the
+// attacker knows the username, its parts and the name of this service.
+func guesses(password, username string) float64 {
+	known := []string{"tether"}
+	if username != "" {
+		known = append(known, username)
+		known = append(known, strings.FieldsFunc(username, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+		})...)
 	}
-	return set
-})
+	return zxcvbn.PasswordStrength(prefix(password, estimatedRunes), known).Guesses
+}
+
+// prefix returns the first n code points of s.
+func prefix(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
