@@ -163,7 +163,7 @@ func (e *env) newPasswordHash(ctx context.Context, fromStdin bool, name string, 
 // passwordRefused says that a password broke a rule of the policy, when
 // err is the policy's refusal; other errors pass as they are.
 func passwordRefused(err error) error {
-	for _, rule := range []error{password.ErrTooShort, password.ErrTooLong, password.ErrCommon, password.ErrMatchesUsername, password.ErrInvalidUTF8} {
+	for _, rule := range []error{password.ErrTooShort, password.ErrTooLong, password.ErrCommon, password.ErrMatchesUsername, password.ErrBlank, password.ErrRepeated, password.ErrInvalidUTF8} {
 		if errors.Is(err, rule) {
 			return fmt.Errorf("password refused: %w", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/credential"
@@ -101,12 +100,9 @@ func refusal(err error) string {
 // account counts on its own key only. Any other client counts on two: the
 // account's key for clients it doesn't know (strangers' guesses delay
 // strangers), and its address's, which allows more attempts and drains
-// at a steady rate, since everyone behind one NAT shares it.
-const (
-	ipFree = 20
-	ipLeak = 2 * time.Minute
-)
-
+// at a steady rate (Config.AddressFree), since everyone behind one NAT
+// shares it.
+//
 // signInKeys are the throttle keys of one sign-in, what a success resets
 // and refunds, and the device cookie value when r carries one of canon's.
 type signInKeys struct {
@@ -121,12 +117,13 @@ func (s *server) signInThrottle(r *http.Request, canon string) signInKeys {
 		k := "device:" + nonce
 		return signInKeys{keys: []throttle.Key{{Name: k}}, reset: k, device: value}
 	}
-	ip := ipThrottleKey(clientIP(r, s.proxies))
+	address := s.address
+	address.Name = ipThrottleKey(clientIP(r, s.proxies))
 	account := accountThrottleKey(canon)
 	return signInKeys{
-		keys:   []throttle.Key{{Name: ip, Free: ipFree, Leak: ipLeak}, {Name: account}},
+		keys:   []throttle.Key{address, {Name: account}},
 		reset:  account,
-		refund: []string{ip},
+		refund: []string{address.Name},
 	}
 }
 
@@ -324,10 +321,11 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	case errors.Is(err, credential.ErrWrongPassword):
 		return failed("wrong password", errWrongPassword) // the attempt stays counted
 	case err != nil:
-		s.logThrottleError(ctx, s.throttle.Refund(ctx, key))
-		if p := policyProblem(err); p != nil {
+		if p := policyProblem(err); p != nil { // the current password was right
+			s.logThrottleError(ctx, s.throttle.Reset(ctx, key))
 			return failed("password refused", p)
 		}
+		s.logThrottleError(ctx, s.throttle.Refund(ctx, key)) // never checked
 		return failed(refusal(err), fmt.Errorf("change password: %w", err))
 	}
 	s.logThrottleError(ctx, s.throttle.Reset(ctx, key))
@@ -413,7 +411,8 @@ func policyProblem(err error) *problem {
 		{password.ErrTooLong, "password_too_long"},
 		{password.ErrCommon, "password_too_common"},
 		{password.ErrMatchesUsername, "password_matches_username"},
-		{password.ErrInvalidUTF8, "password_invalid_utf8"},
+		{password.ErrBlank, "password_blank"},
+		{password.ErrRepeated, "password_repeated"},
 	} {
 		if errors.Is(err, rule.err) {
 			return badRequest(rule.code, rule.err.Error())

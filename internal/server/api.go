@@ -86,6 +86,7 @@ func handleAPILogin(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := decode[loginRequest](w, r)
 		if err != nil {
+			s.audit(r, "sign-in", "", "outcome", "failure", "reason", "malformed request") // PW-07
 			s.failJSON(w, r, err)
 			return
 		}

@@ -172,7 +172,7 @@ func fuzzDecode[T comparable](f *testing.F) {
 		if err != nil {
 			p, ok := err.(*problem)
 			if !ok || p.message == "" ||
-				!(p.status == http.StatusBadRequest && p.code == "bad_request" ||
+				!(p.status == http.StatusBadRequest && (p.code == "bad_request" || p.code == "invalid_utf8") ||
 					p.status == http.StatusUnsupportedMediaType && p.code == "unsupported_media_type") {
 				t.Fatalf("decode(%q, %q): error %v, want a 400 or 415 problem with a message", contentType, body, err)
 			}

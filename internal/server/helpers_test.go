@@ -216,6 +216,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		CSRF:           protector,
 		DeviceSecret:   bytes.Repeat([]byte{8}, 32),
 		Setup:          o.setup,
+		AddressFree:    o.free,
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,
 		Now:            h.clock.Now,

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,7 +37,7 @@ func TestPW03_RehashOnSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.accounts.SetPassword(t.Context(), u.ID, old); err != nil {
+	if err := h.accounts.SetPassword(t.Context(), u.ID, u.PasswordHash, old); err != nil {
 		t.Fatal(err)
 	}
 	h.client().login("alice", alicePW)
@@ -374,8 +375,13 @@ func TestPW07_AuditLog(t *testing.T) {
 	c.pageLogin("alice", "wrong password 1")
 	c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "nobody", Password: "wrong password 2"}, "", "User-Agent", "audit-test/1.0")
 	c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "carol", Password: alicePW}, "")
-	c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "") // throttled: 3 failures from this address
-	secrets = append(secrets, "wrong password 2")
+	stranger := h.client() // no device cookie of alice's: counted by address, unlike c's guess at alice
+	stranger.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "nobody", Password: "wrong password 3"}, "")
+	stranger.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "") // throttled: 3 failures from this address
+	long := strings.Repeat("x", password.MaxBytes+1)
+	stranger.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "dave", Password: long}, "")
+	stranger.do(http.MethodPost, "/api/v1/login", strings.NewReader(`{"username":"erin","password":`), "Content-Type", "application/json")
+	secrets = append(secrets, "wrong password 2", "wrong password 3", long)
 
 	type event struct{ user, outcome, reason string }
 	var got []event
@@ -396,7 +402,10 @@ func TestPW07_AuditLog(t *testing.T) {
 		{"alice", "failure", "wrong password"},
 		{"nobody", "failure", "unknown user"},
 		{"carol", "failure", "disabled user"},
+		{"nobody", "failure", "unknown user"},
 		{"alice", "failure", "throttled"},
+		{"dave", "failure", "password too long"},
+		{"", "failure", "malformed request"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("sign-in audit events:\ngot  %v\nwant %v", got, want)
@@ -576,8 +585,8 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 		if res := submit(c, token, "root", alicePW, "typo"); res.status != http.StatusBadRequest || !strings.Contains(res.body, "differ") {
 			t.Fatalf("mismatched passwords: status %d, want 400", res.status)
 		}
-		if res := submit(c, token, "root", "password", "password"); res.status != http.StatusBadRequest {
-			t.Fatalf("a common password: status %d, want 400", res.status)
+		if res := submit(c, token, "root", "password", "password"); res.status != http.StatusBadRequest || !strings.Contains(res.body, html.EscapeString(password.ErrCommon.Error())) {
+			t.Fatalf("a common password: status %d, want 400 saying it is too common:\n%s", res.status, res.body)
 		}
 		if res := submit(c, token, "Root", alicePW, alicePW); res.status != http.StatusSeeOther || res.header.Get("Location") != "/account" {
 			t.Fatalf("setup: %d %s, want 303 to /account", res.status, res.header.Get("Location"))

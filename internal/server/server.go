@@ -26,6 +26,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,13 @@ type Config struct {
 	// Setup is the one-time link that creates the first admin (PW-08); nil
 	// when there is none, as once a user exists.
 	Setup *Setup
+	// AddressFree is how many sign-in attempts one client address gets
+	// before delays begin, and AddressLeak how fast that count drains
+	// (PW-06): everyone behind one NAT shares an address, so it allows
+	// more than an account and forgives at a steady rate. Defaults:
+	// DefaultAddressFree and DefaultAddressLeak.
+	AddressFree int
+	AddressLeak time.Duration
 	// TrustedProxies are the peers whose X-Forwarded-For header is
 	// believed when finding the client IP (PW-06). Default: none, so the
 	// peer address is the client.
@@ -107,6 +115,13 @@ type Config struct {
 // every node sees within milliseconds.
 const DefaultUserCacheTTL = time.Second
 
+// The address allowance's defaults (see Config.AddressFree): a steady
+// one failure every two minutes from one address never meets a delay.
+const (
+	DefaultAddressFree = 20
+	DefaultAddressLeak = 2 * time.Minute
+)
+
 // server holds what the handlers need; New builds it from Config.
 type server struct {
 	log      *slog.Logger
@@ -121,6 +136,7 @@ type server struct {
 	csrf     *csrf.Protector
 	setup    *Setup
 	proxies  []netip.Prefix
+	address  throttle.Key // the allowance of a client address's key; Name set per request
 	ready    func(ctx context.Context) error
 	pages    map[string]*template.Template
 }
@@ -175,6 +191,7 @@ func New(cfg Config) (http.Handler, error) {
 		devices:  devices,
 		setup:    cfg.Setup,
 		proxies:  cfg.TrustedProxies,
+		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		ready:    cfg.Ready,
 		pages:    pages,
 	}

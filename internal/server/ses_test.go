@@ -204,7 +204,7 @@ func TestSES08_LogoutClearsEverything(t *testing.T) {
 			if res.status != tc.status {
 				t.Fatalf("sign-out: status %d, want %d: %s", res.status, tc.status, res.body)
 			}
-			if got, want := res.header.Get("Clear-Site-Data"), `"cache", "cookies", "storage"`; got != want {
+			if got, want := res.header.Get("Clear-Site-Data"), `"cache", "storage"`; got != want { // SES-08: never "cookies"
 				t.Errorf("Clear-Site-Data = %q, want %q", got, want)
 			}
 			var expired bool
@@ -310,7 +310,7 @@ func TestSES11_StoreErrorFailsClosed(t *testing.T) {
 	}{
 		{"me", func() *response { return c.do(http.MethodGet, "/api/v1/me", nil) }},
 		{"account", func() *response { return c.do(http.MethodGet, "/account", nil) }},
-		{"logout", func() *response { return c.json(http.MethodPost, "/api/v1/logout", nil, token) }},
+		{"revoke others", func() *response { return c.json(http.MethodPost, "/api/v1/sessions/revoke-others", nil, token) }},
 		{"login", func() *response {
 			return h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "")
 		}},

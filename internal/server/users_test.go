@@ -133,7 +133,7 @@ func TestCHG01_CurrentPasswordCheckedAgainstStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.accounts.SetPassword(t.Context(), u.ID, hash); err != nil {
+	if err := h.accounts.SetPassword(t.Context(), u.ID, u.PasswordHash, hash); err != nil {
 		t.Fatal(err)
 	}
 	res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: "a third password, long enough"}, token)

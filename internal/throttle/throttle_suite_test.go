@@ -462,7 +462,9 @@ func testFailuresChangeNothing(t *testing.T, db database) {
 		{"attempt, another key's write fails", 1,
 			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{Name: brokenKey, Free: 5}) }},
 		{"attempt, a negative allowance", 1,
-			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{Name: "user:alice", Free: -1}) }},
+			func(key string) error {
+				return attempt(t.Context(), th, Key{Name: key}, Key{Name: "user:alice", Free: -1})
+			}},
 		{"refund, context cancelled", 2, func(key string) error { return th.Refund(cancelled, key) }},
 		{"refund, database closed", 2, func(key string) error { return closed.Refund(t.Context(), key) }},
 		{"refund, another key's write fails", 2,
