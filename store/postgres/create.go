@@ -155,6 +155,9 @@ func (s *Store) Create(ctx context.Context, r *session.Record, opts session.Crea
 	if err != nil {
 		return s.fail(op, err) // rolled back: nothing changed
 	}
+	if s.beforeCommit != nil {
+		s.beforeCommit()
+	}
 	err = tx.Commit(ctx)
 	s.hub.Publish(gone...) // even if Commit failed: it may have committed all the same
 	if err != nil {

@@ -147,6 +147,11 @@ type Store struct {
 	log     *slog.Logger
 	hub     *hub
 	watches feed.Watches // the running Watch calls, and whether the store is closed
+
+	// beforeCommit, if set (by tests, before using the store), is called by
+	// Create between its statements and its COMMIT: it holds the user's
+	// generation row and the rows it wrote until beforeCommit returns.
+	beforeCommit func()
 }
 
 // New returns a Store keeping its records in the current schema of pool's
