@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,11 +14,12 @@ import (
 
 // benchManager returns a Manager without its near-cache over a Store in a
 // fresh schema, and the tokens of n sessions of one user that it created,
-// each with a browser's user agent and a CSRF secret in its data.
+// each with a browser's user agent and a CSRF secret in its data. Its cap
+// of sessions per user is n, so that none of them is evicted.
 func benchManager(b *testing.B, n int) (*Store, *session.Manager, []string) {
 	b.Helper()
 	s := openStore(b, openPool(b, pgtest.Schema(b)), "")
-	m, err := session.NewManager(s, session.Config{CacheSize: -1})
+	m, err := session.NewManager(s, session.Config{CacheSize: -1, MaxPerUser: n})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,6 +77,24 @@ func BenchmarkPgxSelect(b *testing.B) {
 				)
 				return s.pool.QueryRow(ctx, `SELECT `+recordColumns+` FROM sessions s WHERE s.hash = $1`, hash).
 					Scan(&h, &id, &user, &gen, &version, &created, &seen, &idle, &abs, &userAgent, &ip, &data)
+			})
+		})
+	}
+}
+
+// BenchmarkStoreCreate: a sign-in's write, one Create of a new record, a
+// user each, under the Manager's default cap: the transaction that locks
+// the user's generation row, inserts, looks for records to evict and
+// commits, in two round trips.
+func BenchmarkStoreCreate(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			s := openStore(b, openPool(b, pgtest.Schema(b)), "")
+			var n atomic.Int64
+			benchLoop(b, mode == "parallel", func(ctx context.Context, _ int) error {
+				i := int(n.Add(1))
+				r := storetest.Record("user"+strconv.Itoa(i), i) // a user never revoked: generation 0
+				return s.Create(ctx, r, session.CreateOptions{MaxPerUser: session.DefaultMaxPerUser})
 			})
 		})
 	}

@@ -78,9 +78,16 @@ const (
 // written by a hub of the given origin.
 func message(origin uint64, ev session.Event) string {
 	if ev.Kind == session.Changed {
-		return fmt.Sprintf("%c%016x%x", changedMsg, origin, ev.Hash)
+		return fmt.Sprintf("%s%x", changedPrefix(origin), ev.Hash)
 	}
 	return fmt.Sprintf("%c%016x%s", revokedMsg, origin, ev.UserID)
+}
+
+// changedPrefix returns the start of the Changed messages a hub of the
+// given origin writes: a statement that deletes records appends each one's
+// hash to it with encode(hash, 'hex'), lowercase as message writes it.
+func changedPrefix(origin uint64) string {
+	return fmt.Sprintf("%c%016x", changedMsg, origin)
 }
 
 // parseMessage decodes a feed message. Anyone who can connect to the

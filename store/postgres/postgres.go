@@ -23,26 +23,50 @@
 // (records keyed by the token's SHA-256, so that neither the database nor
 // the notifications below ever hold a token (SES-02); a unique public id;
 // an index on user, creation time and hash for List, one on expiry for
-// DeleteExpired) and session_generations (each revoked user's generation; a
-// user without a row is at generation 0). Package pgmigrate
-// applies the numbered migrations, as component "session", once however
-// many nodes start at the same time. Times are timestamptz (microseconds);
-// session data is one compact binary value (package
-// store/internal/datacodec); the user agent is bytea, since a browser may
-// send bytes that are not UTF-8. User ids and public ids are text, which
-// can hold neither NUL nor invalid UTF-8: Save refuses a record with such
+// DeleteExpired) and session_generations (each user's generation, from a
+// user's first Create on; a user without a row is at generation 0).
+// Package pgmigrate applies the numbered migrations, as component
+// "session", once however many nodes start at the same time. Times are
+// timestamptz (microseconds); session data is one compact binary value
+// (package store/internal/datacodec); the user agent is bytea, since a
+// browser may send bytes that are not UTF-8. User ids and public ids are text, which
+// can hold neither NUL nor invalid UTF-8: Create refuses a record with such
 // an id, with an error.
 //
-// Every write is one statement, and so one transaction and one round trip
-// (a Save that changed nothing asks once more, to tell session.ErrConflict
-// from session.ErrNotFound).
+// # Writes
+//
+// Every write but Create is one statement, and so one transaction and one
+// round trip (a Save that changed nothing asks once more, to tell
+// session.ErrConflict from session.ErrNotFound). Create is one transaction
+// at READ COMMITTED in two round trips: its statements, BEGIN first, in one
+// pipeline, then COMMIT, or ROLLBACK when a condition failed. It first
+// locks the user's row of session_generations, as RevokeUser's bump does,
+// so that the creates and revocations of one user happen one at a time,
+// whichever node they come from, and each statement after the lock sees
+// what the ones before committed. Hence:
+//
+//   - a Create holding a generation that a RevokeUser moved past refuses
+//     (session.ErrRevoked) once that RevokeUser has committed; one that
+//     took the lock first commits a record of the older generation, dead
+//     as soon as the bump commits (SES-12);
+//   - concurrent creates of one user count each other's records, so
+//     Create's cap holds however many nodes create at once (SES-13);
+//   - a rotation (CreateOptions.Replace) deletes the record it replaces in
+//     the same transaction, only if it is still there and live: a Delete
+//     of it on another node either comes first, and the rotation fails
+//     with session.ErrNotFound, or comes after and finds nothing (SES-03).
+//
+// RevokeUser deletes the records it revokes, in the same statement; a
+// record that a Create committed while the bump waited for its lock is
+// not among them, but is dead by generation (see revokeSQL), and goes with
+// the next RevokeUser or DeleteExpired.
 //
 // # Invalidation feed
 //
-// Every invalidating write (a Save of an existing record, a Delete, a
-// RevokeUser) notifies, in its own transaction (pg_notify), the schema's
-// channel: "tether_sessions:" and the schema's name, or, where that would
-// pass PostgreSQL's 63 bytes, "tether_sessions#" and 32 hex digits of the
+// Every invalidating write (a Save, a Delete, a Create that replaces or
+// evicts records, once per record, a RevokeUser) notifies, in its own
+// transaction (pg_notify), the schema's channel: "tether_sessions:" and
+// the schema's name, or, where that would pass PostgreSQL's 63 bytes, "tether_sessions#" and 32 hex digits of the
 // name's SHA-256. Notifications are per database: schemas of the same name
 // in two databases don't hear each other. PostgreSQL delivers a
 // notification when its transaction commits, never before, so no node hears
@@ -123,6 +147,11 @@ type Store struct {
 	log     *slog.Logger
 	hub     *hub
 	watches feed.Watches // the running Watch calls, and whether the store is closed
+
+	// beforeCommit, if set (by tests, before using the store), is called by
+	// Create between its statements and its COMMIT: it holds the user's
+	// generation row and the rows it wrote until beforeCommit returns.
+	beforeCommit func()
 }
 
 // New returns a Store keeping its records in the current schema of pool's

@@ -52,6 +52,20 @@ func openStore(t testing.TB, pool *pgxpool.Pool, node string) *Store {
 	return s
 }
 
+// mustCreate creates r at its user's current generation, as the Manager
+// does.
+func mustCreate(t testing.TB, s *Store, r *session.Record) {
+	t.Helper()
+	gen, err := s.Generation(t.Context(), r.UserID)
+	if err == nil {
+		r.Gen = gen
+		err = s.Create(t.Context(), r, session.CreateOptions{})
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", r.ID, err)
+	}
+}
+
 func mustSave(t testing.TB, s *Store, r *session.Record) {
 	t.Helper()
 	if err := s.Save(t.Context(), r); err != nil {
@@ -86,7 +100,7 @@ func TestNewConcurrently(t *testing.T) {
 		t.Errorf("migrations of component session recorded: got %d, want 1", applied)
 	}
 	r := storetest.Record("alice", 1)
-	mustSave(t, stores[0], r)
+	mustCreate(t, stores[0], r)
 	for i, s := range append(stores, again) {
 		if _, err := s.Get(t.Context(), r.Hash); err != nil {
 			t.Errorf("Get through store #%d: %v", i+1, err)
@@ -102,7 +116,7 @@ func TestCloseLeavesPool(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 	r := storetest.Record("alice", 1)
-	mustSave(t, s, r)
+	mustCreate(t, s, r)
 	for i := range 2 {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close #%d: %v", i+1, err)
@@ -122,7 +136,7 @@ func TestGetCorruptRecord(t *testing.T) {
 	pool := openPool(t, pgtest.Schema(t))
 	s := openStore(t, pool, "")
 	r := storetest.Record("alice", 1)
-	mustSave(t, s, r)
+	mustCreate(t, s, r)
 	if _, err := pool.Exec(t.Context(), `UPDATE sessions SET data = '\x01ff'`); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +153,7 @@ func TestUserAgentAnyBytes(t *testing.T) {
 	s := openStore(t, openPool(t, pgtest.Schema(t)), "")
 	r := storetest.Record("alice", 1)
 	r.UserAgent = "Mozilla/5.0 (caf\xe9\x00)"
-	mustSave(t, s, r)
+	mustCreate(t, s, r)
 	got, err := s.Get(t.Context(), r.Hash)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
@@ -165,11 +179,11 @@ func TestIDsMustBeText(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := storetest.Record("alice", i)
 			r.UserID, r.ID = tc.user, tc.id
-			if err := s.Save(t.Context(), r); err == nil {
-				t.Fatalf("Save: got no error, want one")
+			if err := s.Create(t.Context(), r, session.CreateOptions{}); err == nil {
+				t.Fatalf("Create: got no error, want one")
 			}
 			if _, err := s.Get(t.Context(), r.Hash); !errors.Is(err, session.ErrNotFound) {
-				t.Errorf("Get after the failed Save: got error %v, want %v", err, session.ErrNotFound)
+				t.Errorf("Get after the failed Create: got error %v, want %v", err, session.ErrNotFound)
 			}
 		})
 	}

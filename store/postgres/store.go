@@ -33,14 +33,8 @@ const (
 	WHERE s.user_id = $1 AND s.gen >= COALESCE((SELECT gen FROM session_generations WHERE user_id = $1), 0)
 	ORDER BY s.created, s.hash`
 
-	// insertSQL stamps the user's current generation and returns it, or
-	// returns no row if the hash or the public id is taken.
-	insertSQL = `INSERT INTO sessions (hash, id, user_id, gen, version, created, last_seen,
-		idle_deadline, abs_deadline, expiry, user_agent, ip, data)
-	VALUES ($1, $2, $3, COALESCE((SELECT gen FROM session_generations WHERE user_id = $3), 0), 1,
-		$4, $5, $6, $7, $8, $9, $10, $11)
-	ON CONFLICT DO NOTHING
-	RETURNING gen`
+	// genSQL is the current generation of user $1.
+	genSQL = `SELECT COALESCE((SELECT gen FROM session_generations WHERE user_id = $1), 0)`
 
 	// updateSQL replaces a live record whose version is still $12, and
 	// returns one row if it did.
@@ -59,8 +53,21 @@ const (
 	deleteSQL = `WITH gone AS (DELETE FROM sessions WHERE hash = $1)
 	SELECT pg_notify($2, $3)`
 
-	// revokeSQL bumps the generation of user $1 and moves the record under
-	// $2 (NULL: none) to it if that is a live record of the user's.
+	// revokeSQL bumps the generation of user $1, moves the record under $2
+	// (NULL: none) to it if that is a live record of the user's, and
+	// deletes the user's other records, dead from now on: per-user work
+	// stays bounded by the user's live records (SES-13).
+	//
+	// The bump locks the user's generation row, as Create does first
+	// (lockGenSQL), and acts on its latest version, waiting for a Create
+	// that holds it. But under READ COMMITTED the statement's snapshot was
+	// taken before that wait, so a record such a Create committed meanwhile
+	// is not among those deleted, and survives the statement. It is dead
+	// all the same: that Create held the lock before this bump, so its
+	// record carries an older generation, which every read, Save and
+	// eviction refuses. It goes at the user's next RevokeUser, or when it
+	// expires (DeleteExpired). A Create that takes the lock after the bump
+	// finds the new generation and refuses (session.ErrRevoked).
 	revokeSQL = `WITH bumped AS (
 		INSERT INTO session_generations AS g (user_id, gen) VALUES ($1, 1)
 		ON CONFLICT (user_id) DO UPDATE SET gen = g.gen + 1
@@ -68,6 +75,10 @@ const (
 	), kept AS (
 		UPDATE sessions s SET gen = b.gen FROM bumped b
 		WHERE s.hash = $2 AND s.user_id = $1 AND s.gen >= b.gen - 1
+		RETURNING s.hash
+	), gone AS (
+		DELETE FROM sessions s USING bumped b
+		WHERE s.user_id = $1 AND s.gen < b.gen AND s.hash NOT IN (SELECT hash FROM kept)
 	)
 	SELECT pg_notify($3, $4)`
 )
@@ -132,37 +143,33 @@ func scanRecord(row pgx.Row) (*session.Record, error) {
 	return &r, nil
 }
 
-// Save creates r (r.Version == 0) or replaces it if its version still
-// matches; see session.Store. PostgreSQL keeps times to the microsecond.
-func (s *Store) Save(ctx context.Context, r *session.Record) error {
-	args := []any{r.Hash[:], r.ID, r.UserID, r.Created, r.LastSeen, r.IdleDeadline, r.AbsDeadline,
-		r.Expiry(), []byte(r.UserAgent), r.IP, datacodec.Encode(r.Data)}
-	if r.Version == 0 {
-		return s.create(ctx, r, args)
-	}
-	return s.replace(ctx, r, args)
-}
-
-func (s *Store) create(ctx context.Context, r *session.Record, args []any) error {
-	const op = "create session"
+// Generation returns the current generation of userID: 0 for a user never
+// revoked.
+func (s *Store) Generation(ctx context.Context, userID string) (uint64, error) {
+	const op = "read generation"
 	if s.watches.Closed() {
-		return closedError(op)
+		return 0, closedError(op)
 	}
 	var gen int64
-	err := s.pool.QueryRow(ctx, insertSQL, args...).Scan(&gen)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = session.ErrConflict
+	if err := s.pool.QueryRow(ctx, genSQL, userID).Scan(&gen); err != nil {
+		return 0, s.fail(op, err)
 	}
-	if err != nil {
-		return s.fail(op, err)
-	}
-	r.Gen, r.Version = uint64(gen), 1
-	return nil
+	return uint64(gen), nil
 }
 
-func (s *Store) replace(ctx context.Context, r *session.Record, args []any) error {
+// recordArgs are the arguments $1 to $11 of createSQL and updateSQL: r's
+// columns but its generation and version. PostgreSQL keeps times to the
+// microsecond.
+func recordArgs(r *session.Record) []any {
+	return []any{r.Hash[:], r.ID, r.UserID, r.Created, r.LastSeen, r.IdleDeadline, r.AbsDeadline,
+		r.Expiry(), []byte(r.UserAgent), r.IP, datacodec.Encode(r.Data)}
+}
+
+// Save replaces the live record under r.Hash if its version still
+// matches; see session.Store.
+func (s *Store) Save(ctx context.Context, r *session.Record) error {
 	ev := session.Event{Kind: session.Changed, Hash: r.Hash}
-	tag, err := s.invalidate(ctx, ev, updateSQL, append(args, int64(r.Version))...)
+	tag, err := s.invalidate(ctx, ev, updateSQL, append(recordArgs(r), int64(r.Version))...)
 	if isUniqueViolation(err) {
 		err = fmt.Errorf("%w: %w", session.ErrConflict, err) // the public id is another record's
 	} else if err == nil && tag.RowsAffected() == 0 {
@@ -176,15 +183,15 @@ func (s *Store) replace(ctx context.Context, r *session.Record, args []any) erro
 }
 
 // whyNotSaved tells why an update of the record under h matched no row:
-// ErrConflict if the record exists (another version, or revoked by
-// generation), else ErrNotFound. It answers as of a moment after the
+// ErrConflict if the record is live (another version), else ErrNotFound
+// (none, or revoked by generation). It answers as of a moment after the
 // update, which is as good an answer to the caller.
 func (s *Store) whyNotSaved(ctx context.Context, h session.Hash) error {
-	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE hash = $1)`, h[:]).Scan(&exists); err != nil {
+	var live bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (`+getSQL+`)`, h[:]).Scan(&live); err != nil {
 		return err
 	}
-	if exists {
+	if live {
 		return session.ErrConflict
 	}
 	return session.ErrNotFound
@@ -206,7 +213,8 @@ func (s *Store) Delete(ctx context.Context, h session.Hash) error {
 }
 
 // RevokeUser bumps userID's generation, moving the record under keep, if it
-// is a live one of userID's, to the new generation.
+// is a live one of userID's, to the new generation, and deletes the others
+// (see revokeSQL for the records a concurrent Create commits meanwhile).
 func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
 	var kept []byte // NULL: none
 	if keep != nil {

@@ -39,7 +39,7 @@ func TestFeedAcrossNodes(t *testing.T) {
 	for n := range 3 {
 		user := "user" + strconv.Itoa(n)
 		r := storetest.Record(user, n)
-		mustSave(t, a, r) // create: no invalidation needed
+		mustCreate(t, a, r) // no invalidation needed
 		mustSave(t, a, r)
 		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
 		revoke(t, a, user)
