@@ -135,6 +135,19 @@ func testCreateReplace(t *testing.T, s session.Store, _ func() error) {
 	wantErr(t, "Create replacing with a taken hash", s.Create(t.Context(), clash, session.CreateOptions{Replace: &next.Hash}), session.ErrConflict)
 	checkRecord(t, mustGet(t, s, next.Hash), next)
 	checkRecord(t, mustGet(t, s, other.Hash), other)
+
+	// What a create deletes it can't reuse: not the replaced record's
+	// hash or public id, not an evicted one's.
+	same := newRecord("alice", 5)
+	same.Hash = next.Hash
+	wantErr(t, "Create replacing with the replaced record's hash", s.Create(t.Context(), same, session.CreateOptions{Replace: &next.Hash}), session.ErrConflict)
+	sameID := newRecord("alice", 6)
+	sameID.ID = next.ID
+	wantErr(t, "Create replacing with the replaced record's id", s.Create(t.Context(), sameID, session.CreateOptions{Replace: &next.Hash}), session.ErrConflict)
+	evicted := newRecord("alice", 7)
+	evicted.Hash = next.Hash
+	wantErr(t, "Create with the hash of the record it would evict", createAt(t, s, evicted, session.CreateOptions{MaxPerUser: 1}), session.ErrConflict)
+	checkList(t, s, "alice", next, other)
 }
 
 // SES-03: a record signed out, revoked, or another user's can't be

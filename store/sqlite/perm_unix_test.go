@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest"
 )
 
@@ -27,7 +28,7 @@ func withUmask(t *testing.T, mask int) {
 func writeOnce(t *testing.T, path string) {
 	t.Helper()
 	s := newTestStore(t, openDB(t, path), Options{})
-	if err := s.Save(t.Context(), storetest.Record("alice", 1)); err != nil {
+	if err := s.Create(t.Context(), storetest.Record("alice", 1), session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 }

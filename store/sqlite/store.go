@@ -42,9 +42,10 @@ const (
 	ON CONFLICT DO NOTHING
 	RETURNING 1`
 
-	// evictSQL lists the records of user ?1 at generation ?2 past the ?3
-	// that expire last: those a create must delete to stay under the cap.
-	evictSQL = `SELECT hash FROM sessions WHERE user_id = ?1 AND gen >= ?2
+	// evictSQL lists the records of user ?1 at generation ?2, but the new
+	// one ?4, past the ?3 that expire last: those a create must delete to
+	// stay under the cap.
+	evictSQL = `SELECT hash FROM sessions WHERE user_id = ?1 AND gen >= ?2 AND hash != ?4
 	ORDER BY expiry DESC, hash LIMIT -1 OFFSET ?3`
 
 	// updateSQL replaces a live record whose version is still ?12.
@@ -155,20 +156,11 @@ func (s *Store) Create(ctx context.Context, r *session.Record, opts session.Crea
 				return nil, err
 			}
 			r.Gen = gen
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, opts.Replace[:]); err != nil {
-				return nil, err
-			}
-			gone = append(gone, *opts.Replace)
 		} else if r.Gen != uint64(current) {
 			return nil, session.ErrRevoked
 		}
-		if opts.MaxPerUser > 0 {
-			evicted, err := s.evict(ctx, tx, r.UserID, current, opts.MaxPerUser-1)
-			if err != nil {
-				return nil, err
-			}
-			gone = append(gone, evicted...)
-		}
+		// The insert first: a create can't reuse the hash or id of what it
+		// deletes.
 		args := []any{r.Hash[:], r.ID, r.UserID, r.Created.UnixMicro(), r.LastSeen.UnixMicro(),
 			r.IdleDeadline.UnixMicro(), r.AbsDeadline.UnixMicro(), r.Expiry().UnixMicro(),
 			r.UserAgent, r.IP, datacodec.Encode(r.Data), int64(r.Gen)}
@@ -179,6 +171,19 @@ func (s *Store) Create(ctx context.Context, r *session.Record, opts session.Crea
 		}
 		if err != nil {
 			return nil, err
+		}
+		if opts.Replace != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, opts.Replace[:]); err != nil {
+				return nil, err
+			}
+			gone = append(gone, *opts.Replace)
+		}
+		if opts.MaxPerUser > 0 {
+			evicted, err := s.evict(ctx, tx, r, current, opts.MaxPerUser-1)
+			if err != nil {
+				return nil, err
+			}
+			gone = append(gone, evicted...)
 		}
 		var evs []session.Event
 		for _, h := range gone {
@@ -209,10 +214,10 @@ func (s *Store) liveGen(ctx context.Context, tx *sql.Tx, h session.Hash, userID 
 	return uint64(gen), err
 }
 
-// evict deletes the records of userID at generation gen past the keep
-// that expire last, and returns their hashes.
-func (s *Store) evict(ctx context.Context, tx *sql.Tx, userID string, gen int64, keep int) ([]session.Hash, error) {
-	rows, err := tx.QueryContext(ctx, evictSQL, userID, gen, keep)
+// evict deletes the records of r's user at generation gen, but r, past
+// the keep that expire last, and returns their hashes.
+func (s *Store) evict(ctx context.Context, tx *sql.Tx, r *session.Record, gen int64, keep int) ([]session.Hash, error) {
+	rows, err := tx.QueryContext(ctx, evictSQL, r.UserID, gen, keep, r.Hash[:])
 	if err != nil {
 		return nil, err
 	}
