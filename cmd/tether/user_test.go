@@ -146,7 +146,11 @@ func newManager(t *testing.T, data string) *session.Manager {
 // signIn creates a session of the user called name, and returns its token.
 func signIn(t *testing.T, m *session.Manager, data, name string, meta session.Meta) string {
 	t.Helper()
-	token, _, err := m.Create(t.Context(), lookUp(t, data, name).ID, meta)
+	ticket, err := m.Begin(t.Context(), lookUp(t, data, name).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := m.Create(t.Context(), ticket, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +219,8 @@ func TestSessionsList(t *testing.T) {
 		{"evil?]0;pwned??agent?", "2001:db8::1"}, // no terminal escapes, tabs or line breaks
 	} {
 		line := lines[i+1]
-		if !strings.HasPrefix(line, list[i].ID+" ") || !strings.Contains(line, " "+want.agent+" ") || !strings.HasSuffix(line, " "+want.ip) {
-			t.Errorf("line %d: got %q, want session %s, user agent %q, IP %s", i+1, line, list[i].ID, want.agent, want.ip)
+		if !strings.HasPrefix(line, list[i].ID()+" ") || !strings.Contains(line, " "+want.agent+" ") || !strings.HasSuffix(line, " "+want.ip) {
+			t.Errorf("line %d: got %q, want session %s, user agent %q, IP %s", i+1, line, list[i].ID(), want.agent, want.ip)
 		}
 	}
 	if _, err := tether(t.Context(), t, data, "", "sessions", "list", "--user", "zed"); err == nil || !strings.Contains(err.Error(), `no user "zed"`) {
