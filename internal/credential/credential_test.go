@@ -12,6 +12,8 @@ import (
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/postgres"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
 	"github.com/tetherauth/tether/store/sqlite"
 )
 
@@ -97,6 +99,36 @@ func sqliteNodes(t *testing.T, n int) []*node {
 	return nodes
 }
 
+// postgresNodes returns n nodes on one PostgreSQL schema, accounts and
+// sessions both there, each node with its own connection pool.
+func postgresNodes(t *testing.T, n int) []*node {
+	newPool := pgtest.Schema(t)
+	var nodes []*node
+	for range n {
+		pool, err := newPool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		accounts, err := account.NewPostgres(t.Context(), pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := postgres.New(t.Context(), pool, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		nodes = append(nodes, newNode(t, accounts, store))
+	}
+	return nodes
+}
+
+// backends runs test once on SQLite nodes and once on PostgreSQL nodes.
+func backends(t *testing.T, test func(t *testing.T, nodes func(n int) []*node)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, func(n int) []*node { return sqliteNodes(t, n) }) })
+	t.Run("postgres", func(t *testing.T) { test(t, func(n int) []*node { return postgresNodes(t, n) }) })
+}
+
 func newNode(t *testing.T, accounts account.Store, store session.Store) *node {
 	nd := &node{accounts: &hookedAccounts{Store: accounts}, store: &failingSessions{Store: store}}
 	var err error
@@ -152,80 +184,86 @@ func signInDuring(t *testing.T, a *node, pw string, change func()) (string, erro
 // the owner changes it on another node. The sign-in read the old hash, so
 // it must not leave a session behind.
 func TestSES12_SignInRacingPasswordChange(t *testing.T) {
-	nodes := sqliteNodes(t, 2)
-	a, b := nodes[0], nodes[1]
-	u := addUser(t, a)
-	_, owner, _, err := b.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fresh string
-	token, err := signInDuring(t, a, oldPW, func() {
-		fresh, _, err = b.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{})
+	backends(t, func(t *testing.T, nodesOf func(n int) []*node) {
+		nodes := nodesOf(2)
+		a, b := nodes[0], nodes[1]
+		u := addUser(t, a)
+		_, owner, _, err := b.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{})
 		if err != nil {
-			t.Fatalf("ChangePassword: %v", err)
+			t.Fatal(err)
+		}
+		var fresh string
+		token, err := signInDuring(t, a, oldPW, func() {
+			fresh, _, err = b.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{})
+			if err != nil {
+				t.Fatalf("ChangePassword: %v", err)
+			}
+		})
+		if !errors.Is(err, ErrChangedMeanwhile) || token != "" {
+			t.Fatalf("sign-in with the old password racing a change: got token %q, error %v; want no session, ErrChangedMeanwhile", token, err)
+		}
+		for _, nd := range nodes {
+			if live(t, nd, owner) {
+				t.Errorf("the owner's session from before the change is still live")
+			}
+			if !live(t, nd, fresh) {
+				t.Errorf("the fresh session of the change is not live")
+			}
+			if list, _ := nd.sessions.List(t.Context(), u.ID); len(list) != 1 {
+				t.Errorf("sessions after the change: got %d, want only the fresh one", len(list))
+			}
+		}
+		if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("sign-in with the old password after the change: got %v, want ErrWrongPassword", err)
 		}
 	})
-	if !errors.Is(err, ErrChangedMeanwhile) || token != "" {
-		t.Fatalf("sign-in with the old password racing a change: got token %q, error %v; want no session, ErrChangedMeanwhile", token, err)
-	}
-	for _, nd := range nodes {
-		if live(t, nd, owner) {
-			t.Errorf("the owner's session from before the change is still live")
-		}
-		if !live(t, nd, fresh) {
-			t.Errorf("the fresh session of the change is not live")
-		}
-		if list, _ := nd.sessions.List(t.Context(), u.ID); len(list) != 1 {
-			t.Errorf("sessions after the change: got %d, want only the fresh one", len(list))
-		}
-	}
-	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
-		t.Errorf("sign-in with the old password after the change: got %v, want ErrWrongPassword", err)
-	}
 }
 
 // SES-12: the same with an administrator's reset (tether user passwd).
 func TestSES12_SignInRacingPasswordReset(t *testing.T) {
-	nodes := sqliteNodes(t, 2)
-	a, b := nodes[0], nodes[1]
-	u := addUser(t, a)
-	token, err := signInDuring(t, a, oldPW, func() {
-		if err := b.svc.SetPassword(t.Context(), u.ID, newPW); err != nil {
-			t.Fatalf("SetPassword: %v", err)
+	backends(t, func(t *testing.T, nodesOf func(n int) []*node) {
+		nodes := nodesOf(2)
+		a, b := nodes[0], nodes[1]
+		u := addUser(t, a)
+		token, err := signInDuring(t, a, oldPW, func() {
+			if err := b.svc.SetPassword(t.Context(), u.ID, newPW); err != nil {
+				t.Fatalf("SetPassword: %v", err)
+			}
+		})
+		if !errors.Is(err, ErrChangedMeanwhile) || token != "" {
+			t.Fatalf("sign-in racing a reset: got token %q, error %v; want no session, ErrChangedMeanwhile", token, err)
+		}
+		if list, _ := b.sessions.List(t.Context(), u.ID); len(list) != 0 {
+			t.Errorf("sessions after the reset: got %d, want none", len(list))
 		}
 	})
-	if !errors.Is(err, ErrChangedMeanwhile) || token != "" {
-		t.Fatalf("sign-in racing a reset: got token %q, error %v; want no session, ErrChangedMeanwhile", token, err)
-	}
-	if list, _ := b.sessions.List(t.Context(), u.ID); len(list) != 0 {
-		t.Errorf("sessions after the reset: got %d, want none", len(list))
-	}
 }
 
 // SES-10 / SES-12: a sign-in in flight when the user is disabled leaves no
 // session, and enabling the user again brings none back.
 func TestSES10_SignInRacingDisable(t *testing.T) {
-	nodes := sqliteNodes(t, 2)
-	a, b := nodes[0], nodes[1]
-	u := addUser(t, a)
-	token, err := signInDuring(t, a, oldPW, func() {
-		if err := b.svc.Disable(t.Context(), u.ID); err != nil {
-			t.Fatalf("Disable: %v", err)
+	backends(t, func(t *testing.T, nodesOf func(n int) []*node) {
+		nodes := nodesOf(2)
+		a, b := nodes[0], nodes[1]
+		u := addUser(t, a)
+		token, err := signInDuring(t, a, oldPW, func() {
+			if err := b.svc.Disable(t.Context(), u.ID); err != nil {
+				t.Fatalf("Disable: %v", err)
+			}
+		})
+		if err == nil || token != "" {
+			t.Fatalf("sign-in racing a disable: got token %q, error %v; want no session", token, err)
+		}
+		if err := b.svc.Enable(t.Context(), u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := a.sessions.List(t.Context(), u.ID); len(list) != 0 {
+			t.Errorf("sessions after disable and enable: got %d, want none", len(list))
+		}
+		if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+			t.Errorf("sign-in once enabled: %v", err)
 		}
 	})
-	if err == nil || token != "" {
-		t.Fatalf("sign-in racing a disable: got token %q, error %v; want no session", token, err)
-	}
-	if err := b.svc.Enable(t.Context(), u.ID); err != nil {
-		t.Fatal(err)
-	}
-	if list, _ := a.sessions.List(t.Context(), u.ID); len(list) != 0 {
-		t.Errorf("sessions after disable and enable: got %d, want none", len(list))
-	}
-	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
-		t.Errorf("sign-in once enabled: %v", err)
-	}
 }
 
 // SES-10: a disabled user can't sign in, with the same error the caller
@@ -260,48 +298,50 @@ func TestSES10_DisabledCantSignIn(t *testing.T) {
 // PW-03 / SES-12: a sign-in's rehash never overwrites a password changed
 // while it ran.
 func TestPW03_RehashNeverOverwritesAChange(t *testing.T) {
-	nodes := sqliteNodes(t, 2)
-	a, b := nodes[0], nodes[1]
-	weak, err := password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 19 * 1024, Time: 2, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The nodes hash with stronger parameters: alice's hash needs a rehash.
-	strong, err := password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 19 * 1024, Time: 3, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, nd := range nodes {
-		if nd.svc, err = New(Config{Accounts: nd.accounts, Sessions: nd.sessions, Hasher: strong}); err != nil {
+	backends(t, func(t *testing.T, nodesOf func(n int) []*node) {
+		nodes := nodesOf(2)
+		a, b := nodes[0], nodes[1]
+		weak, err := password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 19 * 1024, Time: 2, Threads: 1}})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	h, err := weak.Hash(t.Context(), oldPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &account.User{Name: "alice", PasswordHash: h}
-	if err := a.accounts.Create(t.Context(), u); err != nil {
-		t.Fatal(err)
-	}
-	change := func() {
-		if _, _, err := b.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{}); err != nil {
-			t.Fatalf("ChangePassword: %v", err)
+		// The nodes hash with stronger parameters: alice's hash needs a rehash.
+		strong, err := password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 19 * 1024, Time: 3, Threads: 1}})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	a.accounts.beforeSetPW.Store(&change) // between the sign-in's check and its rehash
-	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
-		t.Fatalf("sign-in: %v", err)
-	}
-	if a.accounts.beforeSetPW.Load() != nil {
-		t.Fatal("the sign-in did not rehash: the hook did not run")
-	}
-	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", newPW, session.Meta{}); err != nil {
-		t.Errorf("sign-in with the changed password after the rehash: %v", err)
-	}
-	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
-		t.Errorf("sign-in with the old password after the change: got %v, want ErrWrongPassword", err)
-	}
+		for _, nd := range nodes {
+			if nd.svc, err = New(Config{Accounts: nd.accounts, Sessions: nd.sessions, Hasher: strong}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h, err := weak.Hash(t.Context(), oldPW)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &account.User{Name: "alice", PasswordHash: h}
+		if err := a.accounts.Create(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+		change := func() {
+			if _, _, err := b.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{}); err != nil {
+				t.Fatalf("ChangePassword: %v", err)
+			}
+		}
+		a.accounts.beforeSetPW.Store(&change) // between the sign-in's check and its rehash
+		if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+			t.Fatalf("sign-in: %v", err)
+		}
+		if a.accounts.beforeSetPW.Load() != nil {
+			t.Fatal("the sign-in did not rehash: the hook did not run")
+		}
+		if _, _, _, err := a.svc.SignIn(t.Context(), "alice", newPW, session.Meta{}); err != nil {
+			t.Errorf("sign-in with the changed password after the rehash: %v", err)
+		}
+		if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("sign-in with the old password after the change: got %v, want ErrWrongPassword", err)
+		}
+	})
 }
 
 // CHG-04: when the sessions can't be revoked, the password is not changed:
@@ -355,21 +395,23 @@ func TestCHG01_ChangeChecksCurrentPassword(t *testing.T) {
 // other is told the account changed meanwhile, and only the winner's
 // password works.
 func TestCHG02_ConcurrentChangesOneWins(t *testing.T) {
-	nodes := sqliteNodes(t, 2)
-	a, b := nodes[0], nodes[1]
-	u := addUser(t, a)
-	const other = "another new passphrase, also long"
-	var errB error
-	change := func() { _, _, errB = b.svc.ChangePassword(t.Context(), u.ID, oldPW, other, session.Meta{}) }
-	a.accounts.beforeSetPW.Store(&change)
-	_, _, errA := a.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{})
-	if errB != nil || !errors.Is(errA, ErrChangedMeanwhile) {
-		t.Fatalf("two changes: got %v (first) and %v (second, which landed first); want ErrChangedMeanwhile and nil", errA, errB)
-	}
-	if _, _, _, err := a.svc.SignIn(t.Context(), "alice", other, session.Meta{}); err != nil {
-		t.Errorf("sign-in with the winning password: %v", err)
-	}
-	if list, _ := a.sessions.List(t.Context(), u.ID); len(list) != 2 {
-		t.Errorf("sessions: got %d, want the winner's fresh one and the sign-in's", len(list))
-	}
+	backends(t, func(t *testing.T, nodesOf func(n int) []*node) {
+		nodes := nodesOf(2)
+		a, b := nodes[0], nodes[1]
+		u := addUser(t, a)
+		const other = "another new passphrase, also long"
+		var errB error
+		change := func() { _, _, errB = b.svc.ChangePassword(t.Context(), u.ID, oldPW, other, session.Meta{}) }
+		a.accounts.beforeSetPW.Store(&change)
+		_, _, errA := a.svc.ChangePassword(t.Context(), u.ID, oldPW, newPW, session.Meta{})
+		if errB != nil || !errors.Is(errA, ErrChangedMeanwhile) {
+			t.Fatalf("two changes: got %v (first) and %v (second, which landed first); want ErrChangedMeanwhile and nil", errA, errB)
+		}
+		if _, _, _, err := a.svc.SignIn(t.Context(), "alice", other, session.Meta{}); err != nil {
+			t.Errorf("sign-in with the winning password: %v", err)
+		}
+		if list, _ := a.sessions.List(t.Context(), u.ID); len(list) != 2 {
+			t.Errorf("sessions: got %d, want the winner's fresh one and the sign-in's", len(list))
+		}
+	})
 }
