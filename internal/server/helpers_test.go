@@ -409,3 +409,17 @@ func (c *client) pageLogin(name, pw string) *response {
 		"password":   {pw},
 	})
 }
+
+// waitFor polls cond until it holds, failing the test after 10 s. It waits
+// on an event (a background retry, say), it does not time the code under
+// test.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -648,3 +648,31 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 		}
 	})
 }
+
+// PW-09: the JSON API and the sign-in form check the same password for the
+// same text, however it is spelt (NFKC), and refuse invalid UTF-8 alike.
+func TestPW09_FormAndJSONSeeTheSameText(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	const typed = "Ｓｅｃｒｅｔ ﬁne passphrase"  // full-width letters and a ligature
+	const plain = "Secret fine passphrase" // its NFKC form
+	h.addUser("alice", typed, false)
+	if res := h.client().guess("alice", plain, ""); res.status != http.StatusOK {
+		t.Errorf("JSON sign-in with the NFKC spelling: status %d, want 200", res.status)
+	}
+	if res := h.client().pageLogin("alice", typed); res.status != http.StatusSeeOther {
+		t.Errorf("form sign-in with the typed spelling: status %d, want 303", res.status)
+	}
+	if res := h.client().pageLogin("alice", plain); res.status != http.StatusSeeOther {
+		t.Errorf("form sign-in with the NFKC spelling: status %d, want 303", res.status)
+	}
+
+	bad := "pass\xffword long enough"
+	form := h.client().pageLogin("alice", bad)
+	if form.status != http.StatusBadRequest || !strings.Contains(form.body, html.EscapeString(errInvalidUTF8.message)) {
+		t.Errorf("form sign-in with invalid UTF-8: status %d, want 400 saying so:\n%s", form.status, form.body)
+	}
+	api := h.client().do(http.MethodPost, "/api/v1/login", strings.NewReader(`{"username":"alice","password":"`+bad+`"}`), "Content-Type", "application/json")
+	if api.status != http.StatusBadRequest || api.errorCode(t) != errInvalidUTF8.code {
+		t.Errorf("JSON sign-in with invalid UTF-8: %d %s, want 400 %s", api.status, api.body, errInvalidUTF8.code)
+	}
+}

@@ -329,3 +329,79 @@ func TestSES11_StoreErrorFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// SES-11: with the session store down, the routes that need no session
+// answer as usual, even to a request with a session cookie; the ones that
+// need it answer 503 with Retry-After, never as signed in.
+func TestSES11_RoutesWithoutSessionWorkDuringOutage(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	c := h.client()
+	c.login("alice", alicePW)
+	h.store.all.Store(true)
+	for _, path := range []string{"/healthz", "/login", "/static/style.css"} {
+		if res := c.do(http.MethodGet, path, nil); res.status != http.StatusOK {
+			t.Errorf("GET %s with the session store down: status %d, want 200", path, res.status)
+		}
+	}
+	for _, path := range []string{"/api/v1/me", "/account"} {
+		res := c.do(http.MethodGet, path, nil)
+		if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+			t.Errorf("GET %s with the session store down: status %d, Retry-After %q; want 503 with Retry-After", path, res.status, res.header.Get("Retry-After"))
+		}
+	}
+}
+
+// SES-08: sign-out during a session store outage still clears the
+// browser's cookie and says the server-side end is pending; the node ends
+// the session once the store answers. A cross-site sign-out is still
+// refused (CSRF-01).
+func TestSES08_SignOutDuringOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		logout  func(c *client) *response
+		pending func(res *response) bool
+	}{
+		{"api", func(c *client) *response { return c.json(http.MethodPost, "/api/v1/logout", nil, "") },
+			func(res *response) bool {
+				return res.status == http.StatusAccepted && strings.Contains(res.body, `"status":"pending"`)
+			}},
+		{"page", func(c *client) *response { return c.form("/logout", nil) },
+			func(res *response) bool {
+				return res.status == http.StatusSeeOther && res.header.Get("Location") == "/login?done=signedout-pending"
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{})
+			h.addUser("alice", alicePW, false)
+			c := h.client()
+			c.login("alice", alicePW)
+			stolen := c.cookie(sessionCookie)
+			h.store.all.Store(true)
+
+			cross := h.client()
+			cross.setCookie(sessionCookie, stolen)
+			if res := cross.do(http.MethodPost, "/logout", nil, "Sec-Fetch-Site", "cross-site"); res.status != http.StatusForbidden {
+				t.Errorf("cross-site sign-out during the outage: status %d, want 403", res.status)
+			}
+
+			res := tc.logout(c)
+			if !tc.pending(res) {
+				t.Fatalf("sign-out during the outage: %d %s %s", res.status, res.header.Get("Location"), res.body)
+			}
+			if c.cookie(sessionCookie) != "" {
+				t.Error("the session cookie survived the sign-out")
+			}
+			if got := res.header.Get("Clear-Site-Data"); strings.Contains(got, "cookies") {
+				t.Errorf("Clear-Site-Data %q clears every sibling app's cookies", got)
+			}
+			h.store.all.Store(false)
+			thief := h.client()
+			thief.setCookie(sessionCookie, stolen)
+			waitFor(t, "the pending sign-out", func() bool {
+				res, _ := thief.me()
+				return res.status == http.StatusUnauthorized
+			})
+		})
+	}
+}
