@@ -37,8 +37,9 @@
 //     answer; requests answered before the kill, or sent once both nodes
 //     have answered a check and a sign-in again, never get 503.
 //
-// A revocation answered 503 may or may not have happened: once the
-// failover has settled, the test signs such a session out again, as a
+// A revocation answered 503 may or may not have happened, and so may a
+// sign-out answered 202 (its session's end pending until the store
+// answers): once the failover has settled, the test signs such a session out again, as a
 // client should, and then checks that it is refused.
 //
 // The package has only tests:

@@ -302,6 +302,7 @@ func (l *load) stateOf(s *session) state {
 
 // revoke revokes target on node n, by signing it out or by DELETE from
 // by, and reports whether that was acknowledged (204). Any other answer
+// (503, or 202: a sign-out the node will finish once the store answers)
 // leaves target unsure.
 func (l *load) revoke(ctx context.Context, w, n int, target, by *session, how kind) bool {
 	base := l.d.nodes[n].url
@@ -320,10 +321,14 @@ func (l *load) revoke(ctx context.Context, w, n int, target, by *session, how ki
 	case err != nil:
 		o.wrong = "no answer"
 	case r.Status == http.StatusServiceUnavailable:
+	case r.Status == http.StatusAccepted && how == logout:
+		// Sign-out while the store is unreachable: the cookie is cleared
+		// and the node ends the session once the store answers. Not
+		// acknowledged: as unsure as a 503.
 	case r.Status != http.StatusNoContent:
 		// A live session, and its revoker, are signed in: nothing else is
 		// right.
-		o.wrong = "not 204 or 503"
+		o.wrong = "not 204, 503 (or 202 to a sign-out)"
 	}
 	acked := err == nil && r.Status == http.StatusNoContent
 	l.mu.Lock()
