@@ -132,6 +132,7 @@ type harnessOpts struct {
 	ready   func(context.Context) error
 	plain   bool // plain HTTP instead of TLS
 	hasher  password.HasherConfig
+	hosts   []string // Config.Hosts; default: loopback
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -194,6 +195,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Setup:          o.setup,
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,
+		Hosts:          o.hosts,
 		Now:            h.clock.Now,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@
 //		CSRF:     protector,
 //		Setup:    setup, // from NewSetup, nil once a user exists
 //		Ready:    db.PingContext,
+//		Hosts:    []string{"auth.example.com"}, // MISC-07; default: loopback
 //	})
 //	if err != nil {
 //		return err
@@ -86,11 +87,20 @@ type Config struct {
 	// Ready reports whether the server can serve (its stores answer);
 	// GET /readyz calls it.
 	Ready func(ctx context.Context) error
+	// Hosts are the host names and IP addresses clients reach the server
+	// by, such as "auth.example.com". A request whose Host is anything
+	// else, or missing, is answered 421 Misdirected Request (MISC-07: DNS
+	// rebinding), except GET /healthz and /readyz. A Host matches whatever
+	// its port, and a name whatever the case of its letters; otherwise
+	// exactly (see hosts.go). CheckHost says which entries are valid.
+	// Default: LoopbackHosts.
+	Hosts []string
 	// UserCacheTTL is how long a node may answer signed-in requests with
 	// a user it read from Accounts, rather than read it again (see
 	// userCache). Default: DefaultUserCacheTTL; negative: no caching.
 	UserCacheTTL time.Duration
-	// Now is the clock of the user cache. Default: time.Now.
+	// Now is the server's clock: the user cache's, and the one that keeps
+	// the log lines of refused hosts a second apart. Default: time.Now.
 	Now func() time.Time
 }
 
@@ -112,13 +122,16 @@ type server struct {
 	csrf     *csrf.Protector
 	setup    *Setup
 	proxies  []netip.Prefix
+	hosts    hostSet    // the hosts it answers for
+	refusals *sometimes // when a refused host may be logged
 	ready    func(ctx context.Context) error
 	pages    map[string]*template.Template
 }
 
 // New returns the server's handler: every route of routes.go behind the
-// security headers (MISC-01), panic recovery (MISC-02), the body cap and the
-// session middleware, which reads the session cookie once per request.
+// security headers (MISC-01), panic recovery (MISC-02), the check of the
+// Host (MISC-07), the body cap and the session middleware, which reads the
+// session cookie once per request.
 func New(cfg Config) (http.Handler, error) {
 	var problems []error
 	for _, f := range []struct {
@@ -139,6 +152,10 @@ func New(cfg Config) (http.Handler, error) {
 	if err := cfg.Policy.Validate(); err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
 	}
+	hosts, err := newHostSet(cfg.Hosts)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("%w: Hosts: %w", errConfig, err))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
@@ -150,6 +167,10 @@ func New(cfg Config) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	s := &server{
 		log:      log.With("component", "server"),
 		sessions: cfg.Sessions,
@@ -160,6 +181,8 @@ func New(cfg Config) (http.Handler, error) {
 		csrf:     cfg.CSRF,
 		setup:    cfg.Setup,
 		proxies:  cfg.TrustedProxies,
+		hosts:    hosts,
+		refusals: &sometimes{interval: time.Second, now: now},
 		ready:    cfg.Ready,
 		pages:    pages,
 	}
@@ -169,6 +192,7 @@ func New(cfg Config) (http.Handler, error) {
 	var h http.Handler = mux
 	h = s.sessions.Middleware(h)
 	h = capBody(h)
+	h = s.checkHost(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)
 	return h, nil
