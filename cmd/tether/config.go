@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/store/redis"
 )
 
@@ -21,6 +22,7 @@ import (
 // takes from flags and the environment; the others keep their defaults.
 type config struct {
 	Addr            string
+	Hosts           []string // as given; none: see publicHosts
 	Data            string
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
@@ -47,6 +49,9 @@ var (
 	addrSetting = &setting{"addr", "TETHER_ADDR", "127.0.0.1:8080",
 		"address to listen on, host:port (port 0 picks a free one)",
 		func(c *config, v string) error { c.Addr = v; return nil }}
+	hostsSetting = &setting{"hosts", "TETHER_HOSTS", "",
+		"comma-separated host names and IP addresses clients reach tether by, such as auth.example.com; a request for any other Host gets 421 (MISC-07). Empty: localhost, 127.0.0.1, ::1 and the --addr address, allowed only when --addr is a loopback address",
+		func(c *config, v string) (err error) { c.Hosts, err = parseHosts(v); return err }}
 	dataSetting = &setting{"data", "TETHER_DATA", "./tether.db",
 		"the SQLite database file, created if missing",
 		func(c *config, v string) error { c.Data = v; return nil }}
@@ -88,7 +93,7 @@ var (
 	// storeSettings say where the data is: every command takes them.
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
-	allSettings = []*setting{addrSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
+	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, idleSetting, absoluteSetting, minPasswordSetting, proxiesSetting, logLevelSetting, logFormatSetting,
 		nodeNameSetting}
 )
@@ -193,12 +198,15 @@ func (c *config) Validate() error {
 
 // check adds to p what is wrong with c's values.
 func (c *config) check(p problems) {
-	_, port, err := net.SplitHostPort(c.Addr)
+	host, port, err := net.SplitHostPort(c.Addr)
 	if err == nil {
 		_, err = strconv.ParseUint(port, 10, 16)
 	}
 	if err != nil {
 		p.add(addrSetting, "%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:8080", c.Addr)
+	} else if len(c.Hosts) == 0 && !isLoopback(host) {
+		p.add(hostsSetting, "empty, and --addr %s listens beyond loopback: name the hosts clients reach tether by, "+
+			"such as --hosts auth.example.com (a request for any other Host gets 421, MISC-07)", c.Addr)
 	}
 	if c.Data == "" {
 		p.add(dataSetting, "empty: name the database file")
@@ -313,6 +321,57 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 		prefixes = append(prefixes, p)
 	}
 	return prefixes, nil
+}
+
+// parseHosts parses a comma-separated list of host names and IP addresses,
+// each as server.CheckHost wants it, and names every bad one.
+func parseHosts(v string) ([]string, error) {
+	var hosts, bad []string
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if err := server.CheckHost(f); err != nil {
+			bad = append(bad, fmt.Sprintf("%q %v", f, err))
+			continue
+		}
+		hosts = append(hosts, f)
+	}
+	if len(bad) > 0 {
+		return nil, errors.New(strings.Join(bad, "; "))
+	}
+	return hosts, nil
+}
+
+// isLoopback reports whether host, the host of a listen address, is on the
+// loopback interface only: "localhost" or a loopback IP. An empty host, like
+// 0.0.0.0 and ::, is every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// publicHosts returns the hosts the server answers for (MISC-07): --hosts,
+// or by default the loopback names and --addr's address when it is an IP
+// address of its own (127.0.0.2, say). Listening beyond loopback, check
+// insists on --hosts: with the loopback default, a node behind a load
+// balancer would pass its health checks (which answer any Host) and then
+// refuse every request for its public name.
+func (c *config) publicHosts() []string {
+	if len(c.Hosts) > 0 {
+		return c.Hosts
+	}
+	hosts := server.LoopbackHosts()
+	host, _, _ := net.SplitHostPort(c.Addr)
+	if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
+		if ip := a.WithZone("").String(); !slices.Contains(hosts, ip) {
+			hosts = append(hosts, ip)
+		}
+	}
+	return hosts
 }
 
 func isPostgresURL(v string) bool {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/internal/server"
 )
 
 var defaultConfig = config{
@@ -58,21 +60,21 @@ var parseTests = []struct {
 	{name: "defaults", want: defaultConfig},
 	{
 		name: "flags",
-		args: []string{"--addr", "127.0.0.1:0", "--data=/tmp/x.db", "--idle-timeout", "5m", "--absolute-timeout", "1h",
+		args: []string{"--addr", "127.0.0.1:0", "--hosts", "localhost, [::1]", "--data=/tmp/x.db", "--idle-timeout", "5m", "--absolute-timeout", "1h",
 			"--min-password", "15", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json"},
 		want: config{
-			Addr: "127.0.0.1:0", Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15,
+			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
 			LogLevel:       slog.LevelDebug, LogFormat: "json",
 		},
 	},
 	{
 		name: "environment",
-		env: map[string]string{"TETHER_ADDR": ":9000", "TETHER_DATA": "env.db", "TETHER_IDLE_TIMEOUT": "10m",
+		env: map[string]string{"TETHER_ADDR": ":9000", "TETHER_HOSTS": "auth.example.com,192.0.2.7", "TETHER_DATA": "env.db", "TETHER_IDLE_TIMEOUT": "10m",
 			"TETHER_ABSOLUTE_TIMEOUT": "2h", "TETHER_MIN_PASSWORD": "12", "TETHER_TRUSTED_PROXIES": "::1",
 			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json"},
 		want: config{
-			Addr: ":9000", Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12,
+			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
 		},
 	},
@@ -89,10 +91,10 @@ var parseTests = []struct {
 	},
 	{
 		name: "every problem at once",
-		args: []string{"--addr", "localhost", "--data", "", "--idle-timeout", "soon", "--absolute-timeout", "-1h",
+		args: []string{"--addr", "localhost", "--hosts", "auth.example.com:443", "--data", "", "--idle-timeout", "soon", "--absolute-timeout", "-1h",
 			"--min-password", "7", "--trusted-proxies", "10.0.0.1/8", "--log-format", "xml"},
 		env: map[string]string{"TETHER_LOG_LEVEL": "loud"},
-		wantErr: []string{"--addr", "--data", "--idle-timeout", "--absolute-timeout", "--min-password",
+		wantErr: []string{"--addr", "--hosts", "--data", "--idle-timeout", "--absolute-timeout", "--min-password",
 			"--trusted-proxies", "--log-level", "--log-format"},
 	},
 	{
@@ -148,8 +150,49 @@ var parseTests = []struct {
 		args:    []string{"--sessions", "redis://127.0.0.1:6379/0", "--redis-prefix", "{x}:"},
 		wantErr: []string{"--redis-prefix"},
 	},
+	{
+		name:    "hosts: every bad entry at once",
+		args:    []string{"--hosts", "good.example, auth.example.com:443,*.example.com , https://auth.example.com,auth.example.com.,127.1,::1"},
+		wantErr: []string{`--hosts (TETHER_HOSTS) "good.example, auth.example.com:443,*.example.com , https://auth.example.com,auth.example.com.,127.1,::1": "auth.example.com:443" has a port: leave it out, a Host matches whatever its port; "*.example.com" has a wildcard`},
+	},
+	{
+		name: "hosts: spaces and empty entries",
+		args: []string{"--hosts", " auth.example.com ,, 192.0.2.7,"},
+		want: with(func(c *config) { c.Hosts = []string{"auth.example.com", "192.0.2.7"} }),
+	},
+	{name: "hosts: only commas is none", args: []string{"--hosts", " , "}, want: defaultConfig},
+	{name: "beyond loopback: all IPv4 interfaces", args: []string{"--addr", "0.0.0.0:8080"}, wantErr: []string{"--hosts (TETHER_HOSTS) empty, and --addr 0.0.0.0:8080 listens beyond loopback"}},
+	{name: "beyond loopback: every interface", env: map[string]string{"TETHER_ADDR": ":8080"}, wantErr: []string{"--hosts"}},
+	{name: "beyond loopback: all IPv6 interfaces", args: []string{"--addr", "[::]:8080"}, wantErr: []string{"--hosts"}},
+	{name: "beyond loopback: one address", args: []string{"--addr", "10.0.0.11:8080"}, wantErr: []string{"--hosts"}},
+	{name: "beyond loopback: a name", args: []string{"--addr", "tether.internal:8080"}, wantErr: []string{"--hosts"}},
+	{name: "beyond loopback: only commas", args: []string{"--addr", "0.0.0.0:8080", "--hosts", ","}, wantErr: []string{"--hosts"}},
+	{
+		name: "beyond loopback with hosts",
+		args: []string{"--addr", "0.0.0.0:8080", "--hosts", "auth.example.com"},
+		want: with(func(c *config) { c.Addr, c.Hosts = "0.0.0.0:8080", []string{"auth.example.com"} }),
+	},
+	{name: "loopback: localhost", args: []string{"--addr", "LocalHost:8080"}, want: with(func(c *config) { c.Addr = "LocalHost:8080" })},
+	{name: "loopback: another address", args: []string{"--addr", "127.0.0.2:8080"}, want: with(func(c *config) { c.Addr = "127.0.0.2:8080" })},
+	{name: "loopback: IPv6", args: []string{"--addr", "[::1]:0"}, want: with(func(c *config) { c.Addr = "[::1]:0" })},
 	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
 	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
+}
+
+// Every bad entry of --hosts is named, with what is wrong with it.
+func TestParseConfigNamesEveryBadHost(t *testing.T) {
+	_, err := parseServe(nil, map[string]string{"TETHER_HOSTS": "a:1, ok.example,b/c,d..e,\"f\",bücher.example"})
+	if err == nil {
+		t.Fatal("got no error")
+	}
+	for _, want := range []string{`"a:1" has a port`, `"b/c" is not a host name`, `"d..e" has an empty label`, `"\"f\"" has '"'`, `"bücher.example" is not ASCII`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to say %s", err, want)
+		}
+	}
+	if _, after, _ := strings.Cut(err.Error(), ": "); strings.Contains(after, `"ok.example"`) {
+		t.Errorf("got %q, which names the good entry ok.example as bad", err)
+	}
 }
 
 func TestParseConfigRedactsPasswords(t *testing.T) {
@@ -263,12 +306,61 @@ func FuzzParseConfig(f *testing.F) {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil || c.Data == "" || c.IdleTimeout <= 0 || c.AbsoluteTimeout < c.IdleTimeout {
 			t.Fatalf("parsed config %+v is unusable", c)
 		}
+		for _, h := range c.Hosts {
+			if err := server.CheckHost(h); err != nil {
+				t.Fatalf("parsed config has host %q: %v", h, err)
+			}
+		}
+		if host, _, _ := net.SplitHostPort(c.Addr); len(c.Hosts) == 0 && !isLoopback(host) {
+			t.Fatalf("parsed config %+v listens beyond loopback with no hosts", c)
+		}
 		for _, p := range c.TrustedProxies {
 			if !p.IsValid() || p != p.Masked() {
 				t.Fatalf("parsed config has trusted proxy %v, want a valid masked prefix", p)
 			}
 		}
 	})
+}
+
+// MISC-07: the hosts the server answers for, by default the loopback ones
+// and --addr's loopback address.
+func TestPublicHosts(t *testing.T) {
+	loopback := []string{"localhost", "127.0.0.1", "::1"}
+	tests := []struct {
+		name string
+		c    config
+		want []string
+	}{
+		{"default", defaultConfig, loopback},
+		{"another loopback address", with(func(c *config) { c.Addr = "127.0.0.2:8080" }), append(loopback, "127.0.0.2")},
+		{"IPv6 loopback", with(func(c *config) { c.Addr = "[::1]:8080" }), loopback},
+		{"IPv6 loopback with a zone", with(func(c *config) { c.Addr = "[::1%lo]:8080" }), loopback},
+		{"localhost", with(func(c *config) { c.Addr = "localhost:8080" }), loopback},
+		{"hosts given", with(func(c *config) { c.Addr, c.Hosts = "0.0.0.0:8080", []string{"auth.example.com"} }), []string{"auth.example.com"}},
+		{"hosts given, loopback", with(func(c *config) { c.Hosts = []string{"auth.example.com"} }), []string{"auth.example.com"}},
+	}
+	for _, tt := range tests {
+		if got := tt.c.publicHosts(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: publicHosts() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSetupLink(t *testing.T) {
+	tests := []struct {
+		url   string
+		hosts []string
+		want  string
+	}{
+		{"http://127.0.0.1:8080", []string{"localhost", "127.0.0.1", "::1"}, "http://127.0.0.1:8080/setup?token=T"},
+		{"http://[::1]:8080", []string{"localhost", "127.0.0.1", "[::1]"}, "http://[::1]:8080/setup?token=T"},
+		{"http://127.0.0.1:8080", []string{"auth.example.com", "auth2.example.com"}, "/setup?token=T on auth.example.com"},
+	}
+	for _, tt := range tests {
+		if got := setupLink(tt.url, tt.hosts, "T"); got != tt.want {
+			t.Errorf("setupLink(%q, %q) = %q, want %q", tt.url, tt.hosts, got, tt.want)
+		}
+	}
 }
 
 func TestListenURL(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,10 +80,11 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		return err
 	}
 	url := listenURL(ln.Addr())
-	root.Info("listening on "+url, "component", "serve", "data", c.Data)
+	hosts := c.publicHosts()
+	root.Info("listening on "+url, "component", "serve", "data", c.Data, "hosts", strings.Join(hosts, ","))
 	if setup != nil {
 		// Only here, never in the logs; "1h" is setupTTL.
-		fmt.Fprintf(e.stdout, "setup: open %s/setup?token=%s within 1h to create the first admin\n", url, setupToken)
+		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
 	return serveHTTP(ctx, ln, h, sessions, root)
 }
@@ -126,6 +128,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		DeviceSecret:   deviceSecret,
 		Setup:          setup,
 		TrustedProxies: c.TrustedProxies,
+		Hosts:          c.publicHosts(),
 		Ready:          st.ready,
 	})
 }
@@ -197,6 +200,21 @@ func listenURL(a net.Addr) string {
 		ap = netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port())
 	}
 	return "http://" + ap.String()
+}
+
+// setupLink returns where to open the first-admin setup link: on the
+// listening address url when the server answers for its host, else on the
+// first of hosts, whose scheme and port (behind a proxy, say) tether can't
+// know.
+func setupLink(url string, hosts []string, token string) string {
+	path := "/setup?token=" + token
+	listening, _, _ := net.SplitHostPort(strings.TrimPrefix(url, "http://"))
+	for _, h := range hosts {
+		if strings.EqualFold(strings.Trim(h, "[]"), listening) {
+			return url + path
+		}
+	}
+	return path + " on " + hosts[0]
 }
 
 // withNodeName names the node in every response's X-Tether-Node header, so

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -253,4 +254,76 @@ func (s *testServer) signIn(t *testing.T, login string) *http.Cookie {
 	}
 	t.Fatalf("sign in: got cookies %v, want __Host-tether", res.Cookies())
 	return nil
+}
+
+// MISC-07: the real server refuses a request for a foreign Host (a page on
+// evil.example rebound to 127.0.0.1) with 421, whatever the port, and
+// answers for its own hosts; health checks answer any Host.
+func TestServeMISC07_ForeignHostRefused(t *testing.T) {
+	data := dbPath(t)
+	s := startServe(t, data)
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := startServe(t, dbPath(t), "--hosts", "auth.example.com")
+	tests := []struct {
+		s          *testServer
+		host, path string
+		want       int
+		wantType   string // of a 421
+	}{
+		{s, "evil.example:" + port, "/login", http.StatusMisdirectedRequest, "text/plain; charset=utf-8"},
+		{s, "evil.example:" + port, "/api/v1/me", http.StatusMisdirectedRequest, "application/json"},
+		{s, "evil.example", "/", http.StatusMisdirectedRequest, "text/plain; charset=utf-8"},
+		{s, "localhost:" + port, "/login", http.StatusOK, ""},
+		{s, "evil.example:" + port, "/healthz", http.StatusOK, ""},
+		{s, "evil.example:" + port, "/readyz", http.StatusOK, ""},
+		{public, "auth.example.com", "/login", http.StatusOK, ""},
+		{public, "Auth.Example.com:443", "/login", http.StatusOK, ""},
+		{public, "127.0.0.1:" + port, "/login", http.StatusMisdirectedRequest, "text/plain; charset=utf-8"},
+		{public, "evil.example:" + port, "/api/v1/me", http.StatusMisdirectedRequest, "application/json"},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", tt.s.url+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tt.host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.want {
+			t.Errorf("GET %s, Host %s: got %s, want %d", tt.path, tt.host, res.Status, tt.want)
+		}
+		if tt.want == http.StatusMisdirectedRequest {
+			if ct := res.Header.Get("Content-Type"); ct != tt.wantType {
+				t.Errorf("GET %s, Host %s: Content-Type %q, want %q", tt.path, tt.host, ct, tt.wantType)
+			}
+			if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("GET %s, Host %s: no security headers", tt.path, tt.host)
+			}
+		}
+	}
+	// The setup link goes to the public name, which tether answers for.
+	if out, want := public.stdout.String(), "setup: open /setup?token="; !strings.HasPrefix(out, want) || !strings.HasSuffix(out, " on auth.example.com within 1h to create the first admin\n") {
+		t.Errorf("with --hosts auth.example.com: setup line %q, want %q... on auth.example.com", out, want)
+	}
+}
+
+// MISC-07: listening beyond loopback without --hosts, serve refuses to
+// start, and says to name the hosts.
+func TestServeMISC07_HostsNeededBeyondLoopback(t *testing.T) {
+	var stdout, stderr syncBuffer
+	err := run(t.Context(), []string{"tether", "serve", "--addr", "0.0.0.0:0", "--data", dbPath(t)},
+		func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	var uerr usageError
+	if !errors.As(err, &uerr) || !strings.Contains(err.Error(), "--hosts (TETHER_HOSTS) empty, and --addr 0.0.0.0:0 listens beyond loopback") {
+		t.Fatalf("got %v, want a usage error naming --hosts", err)
+	}
+	if strings.Contains(stderr.String(), "listening on") {
+		t.Errorf("it listened:\n%s", stderr.String())
+	}
 }

@@ -35,6 +35,7 @@ func TestCluster(t *testing.T) {
 	t.Run("3_DeviceSignedOutOnARefusedOnBC", func(t *testing.T) { testRevokeDevice(t, c) })
 	t.Run("4_NodeStoppedAndStarted", func(t *testing.T) { testNodeRestart(t, c) })
 	t.Run("5_RedisRestarted", func(t *testing.T) { testRedisRestart(t, c) })
+	t.Run("6_ForeignHostRefused", func(t *testing.T) { testForeignHost(t, c) })
 	t.Logf("whole test: %v", time.Since(began).Round(time.Millisecond))
 }
 
@@ -382,6 +383,37 @@ func testRedisRestart(t *testing.T, c *cluster) {
 		again := c.Login(t, c.lb, "erin", password, "erin laptop, again")
 		c.expectEverywhere(t, http.StatusOK, again)
 	})
+}
+
+// testForeignHost (MISC-07): nginx passes the client's Host on, as
+// examples/nginx says, so a node refuses a page on a rebound name with 421
+// through nginx too; health checks answer any Host.
+func testForeignHost(t *testing.T, c *cluster) {
+	_, port, _ := strings.Cut(strings.TrimPrefix(c.lb, "http://"), ":")
+	for _, tt := range []struct {
+		host, path string
+		want       int
+	}{
+		{"evil.example:" + port, "/login", http.StatusMisdirectedRequest},
+		{"127.0.0.1.evil.example:" + port, "/api/v1/me", http.StatusMisdirectedRequest},
+		{"evil.example:" + port, "/healthz", http.StatusOK},
+		{"127.0.0.1:" + port, "/login", http.StatusOK},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", c.lb+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tt.host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.want || res.Header.Get("X-Tether-Node") == "" {
+			t.Errorf("GET %s with Host %s through nginx: %s from node %q, want %d from a node",
+				tt.path, tt.host, res.Status, res.Header.Get("X-Tether-Node"), tt.want)
+		}
+	}
 }
 
 // perNode formats answers counted by node.

@@ -12,8 +12,9 @@
 // requests spread over the nodes, that a password change or a
 // revoked device is refused by every node on its next request (and prints
 // how long after the acknowledgement), that a node can be stopped and
-// started without a failed request, and what a Redis restart does with and
-// without its data. TestClusterSessionsInPostgres shows the same but the
+// started without a failed request, what a Redis restart does with and
+// without its data, and that a request for a foreign Host is refused
+// through nginx (MISC-07). TestClusterSessionsInPostgres shows the same but the
 // Redis restart with the sessions in the PostgreSQL schema too
 // (--sessions postgres://...), revocations travelling by LISTEN/NOTIFY.
 //

@@ -148,6 +148,7 @@ type harnessOpts struct {
 	hasher  password.HasherConfig
 	data    string                            // the SQLite file; default a new one
 	wrap    func(account.Store) account.Store // wraps the accounts the server uses
+	hosts   []string                          // Config.Hosts; default: loopback
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -219,6 +220,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		AddressFree:    o.free,
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,
+		Hosts:          o.hosts,
 		Now:            h.clock.Now,
 	})
 	if err != nil {

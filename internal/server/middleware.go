@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 )
 
 // setSecurityHeaders sets the headers every response carries (MISC-01).
@@ -28,6 +29,45 @@ func secureHeaders(next http.Handler) http.Handler {
 		setSecurityHeaders(w.Header(), r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// misdirected is the message of a 421 answer.
+const misdirected = "This server does not answer for the host name in the request: reach it by the name it is configured with."
+
+// checkHost answers 421 Misdirected Request to a request whose Host is not
+// one of s.hosts (MISC-07: DNS rebinding; see hosts.go), a missing Host
+// included: in plain text, or as JSON under /api/. It runs before anything
+// else reads the request (the session cookie above all), and the refusals
+// are logged at most once a second, so that a flood can't drown the log.
+//
+// GET /healthz and /readyz answer whatever the Host: load balancers and
+// orchestrators probe a node by its address, and what they say (alive,
+// ready) is of no use to a rebinding page.
+func (s *server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.hosts.allows(r.Host) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if held, ok := s.refusals.let(); ok {
+			s.log.WarnContext(r.Context(), "refused a request for another host (MISC-07)",
+				"host", truncate(r.Host, 100), "path", truncate(r.URL.Path, 100),
+				"ip", clientIP(r, s.proxies), "unlogged_since_last", held)
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			encode(w, http.StatusMisdirectedRequest, errorBody{Error: "misdirected", Message: misdirected})
+			return
+		}
+		http.Error(w, misdirected, http.StatusMisdirectedRequest)
+	})
+}
+
+// truncate returns at most the first n bytes of s, for a log line.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // capBody caps every request body at maxBody, so neither a form nor a

@@ -21,6 +21,7 @@ import "net/http"
 // Routes name their method (Go 1.22 patterns): nothing changes state on GET
 // or HEAD, and no header, field or query parameter overrides the method
 // (CSRF-03).
+// Only GET /healthz and /readyz answer a foreign Host (MISC-07: checkHost).
 func addRoutes(mux *http.ServeMux, s *server) {
 	api, pages := s.failJSON, s.failPage
 	apiCSRF, pagesCSRF := s.csrf.WithErrorHandler(csrfFailer(api)), s.csrf.WithErrorHandler(csrfFailer(pages))

@@ -13,6 +13,7 @@
 //		DeviceSecret: deviceKey, // 32+ random bytes, the same on every node
 //		Setup:    setup, // from NewSetup, nil once a user exists
 //		Ready:    db.PingContext,
+//		Hosts:    []string{"auth.example.com"}, // MISC-07; default: loopback
 //	})
 //	if err != nil {
 //		return err
@@ -66,7 +67,7 @@ type Config struct {
 	// Logger receives operational logs and the audit events of sign-ins
 	// and account changes (PW-07). Default: discard.
 	Logger *slog.Logger
-	// Sessions issues, loads and revokes sessions; its Middleware wraps
+	// Sessions issues, loads and revokes sessions; its LoadRequest checks
 	// every route.
 	Sessions *session.Manager
 	// Accounts holds the users.
@@ -101,11 +102,20 @@ type Config struct {
 	// Ready reports whether the server can serve (its stores answer);
 	// GET /readyz calls it.
 	Ready func(ctx context.Context) error
+	// Hosts are the host names and IP addresses clients reach the server
+	// by, such as "auth.example.com". A request whose Host is anything
+	// else, or missing, is answered 421 Misdirected Request (MISC-07: DNS
+	// rebinding), except GET /healthz and /readyz. A Host matches whatever
+	// its port, and a name whatever the case of its letters; otherwise
+	// exactly (see hosts.go). CheckHost says which entries are valid.
+	// Default: LoopbackHosts.
+	Hosts []string
 	// UserCacheTTL is how long a node may answer signed-in requests with
 	// a user it read from Accounts, rather than read it again (see
 	// userCache). Default: DefaultUserCacheTTL; negative: no caching.
 	UserCacheTTL time.Duration
-	// Now is the clock of the user cache. Default: time.Now.
+	// Now is the server's clock: the user cache's, and the one that keeps
+	// the log lines of refused hosts a second apart. Default: time.Now.
 	Now func() time.Time
 }
 
@@ -137,14 +147,16 @@ type server struct {
 	setup    *Setup
 	proxies  []netip.Prefix
 	address  throttle.Key // the allowance of a client address's key; Name set per request
+	hosts    hostSet      // the hosts it answers for
+	refusals *sometimes   // when a refused host may be logged
 	ready    func(ctx context.Context) error
 	pages    map[string]*template.Template
 }
 
 // New returns the server's handler: every route of routes.go behind the
-// security headers (MISC-01), panic recovery (MISC-02), the body cap and the
-// session check (loadSession), which reads the session cookie once per
-// request.
+// security headers (MISC-01), panic recovery (MISC-02), the check of the
+// Host (MISC-07), the body cap and the session check (loadSession), which
+// reads the session cookie once per request.
 func New(cfg Config) (http.Handler, error) {
 	var problems []error
 	for _, f := range []struct {
@@ -169,6 +181,10 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
 	}
+	hosts, err := newHostSet(cfg.Hosts)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("%w: Hosts: %w", errConfig, err))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
@@ -179,6 +195,10 @@ func New(cfg Config) (http.Handler, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
 	}
 	s := &server{
 		log:      log.With("component", "server"),
@@ -192,6 +212,8 @@ func New(cfg Config) (http.Handler, error) {
 		setup:    cfg.Setup,
 		proxies:  cfg.TrustedProxies,
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
+		hosts:    hosts,
+		refusals: &sometimes{interval: time.Second, now: now},
 		ready:    cfg.Ready,
 		pages:    pages,
 	}
@@ -211,6 +233,7 @@ func New(cfg Config) (http.Handler, error) {
 	var h http.Handler = mux
 	h = s.loadSession(h)
 	h = capBody(h)
+	h = s.checkHost(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)
 	return h, nil
