@@ -78,9 +78,9 @@ type Config struct {
 // person signs in from, few enough that listing them is cheap.
 const DefaultMaxPerUser = 100
 
-// maxMaxPerUser bounds Config.MaxPerUser, so that no setting makes a
+// MaxPerUserLimit bounds Config.MaxPerUser, so that no setting makes a
 // per-user operation unbounded.
-const maxMaxPerUser = 10000
+const MaxPerUserLimit = 10000
 
 // Sweeper is implemented by stores that can forget expired records
 // themselves; Run calls it every Config.SweepInterval. Stores with native
@@ -181,8 +181,8 @@ func (c *Config) setDefaults() error {
 	if c.MaxDataSize < 0 {
 		errs = append(errs, errors.New("session: MaxDataSize must be positive"))
 	}
-	if c.MaxPerUser < 0 || c.MaxPerUser > maxMaxPerUser {
-		errs = append(errs, fmt.Errorf("session: MaxPerUser %d: want 1 to %d (SES-13)", c.MaxPerUser, maxMaxPerUser))
+	if c.MaxPerUser < 0 || c.MaxPerUser > MaxPerUserLimit {
+		errs = append(errs, fmt.Errorf("session: MaxPerUser %d: want 1 to %d (SES-13)", c.MaxPerUser, MaxPerUserLimit))
 	}
 	return errors.Join(errs...)
 }

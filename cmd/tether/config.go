@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/redis"
 )
 
@@ -27,6 +28,7 @@ type config struct {
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
 	MinPassword     int
+	MaxSessions     int
 	TrustedProxies  []netip.Prefix
 	LogLevel        slog.Level
 	LogFormat       string
@@ -86,6 +88,9 @@ var (
 	redisPrefixSetting = &setting{"redis-prefix", "TETHER_REDIS_PREFIX", "",
 		"start of every Redis key and channel, so that deployments can share a Redis; empty for \"tether:\"",
 		func(c *config, v string) error { c.RedisPrefix = v; return nil }}
+	maxSessionsSetting = &setting{"max-sessions", "TETHER_MAX_SESSIONS", strconv.Itoa(session.DefaultMaxPerUser),
+		fmt.Sprintf("most live sessions per user, 1 to %d; a new one past it signs out the one closest to its end (SES-13)", session.MaxPerUserLimit),
+		func(c *config, v string) (err error) { c.MaxSessions, err = parseInt(v); return err }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -94,8 +99,8 @@ var (
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
-		redisPrefixSetting, idleSetting, absoluteSetting, minPasswordSetting, proxiesSetting, logLevelSetting, logFormatSetting,
-		nodeNameSetting}
+		redisPrefixSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
+		logFormatSetting, nodeNameSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -219,6 +224,9 @@ func (c *config) check(p problems) {
 	}
 	if c.AbsoluteTimeout < c.IdleTimeout {
 		p.add(absoluteSetting, "%v: must be at least the idle timeout, %v", c.AbsoluteTimeout, c.IdleTimeout)
+	}
+	if c.MaxSessions < 1 || c.MaxSessions > session.MaxPerUserLimit {
+		p.add(maxSessionsSetting, "%d: must be from 1 to %d", c.MaxSessions, session.MaxPerUserLimit)
 	}
 	if c.MinPassword < 8 || c.MinPassword > 64 {
 		p.add(minPasswordSetting, "%d: must be from 8 to 64 (PW-01: 64 characters are always allowed)", c.MinPassword)

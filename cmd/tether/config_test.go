@@ -21,6 +21,7 @@ var defaultConfig = config{
 	IdleTimeout:     30 * time.Minute,
 	AbsoluteTimeout: 12 * time.Hour,
 	MinPassword:     8,
+	MaxSessions:     100,
 	LogLevel:        slog.LevelInfo,
 	LogFormat:       "text",
 }
@@ -61,9 +62,9 @@ var parseTests = []struct {
 	{
 		name: "flags",
 		args: []string{"--addr", "127.0.0.1:0", "--hosts", "localhost, [::1]", "--data=/tmp/x.db", "--idle-timeout", "5m", "--absolute-timeout", "1h",
-			"--min-password", "15", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json"},
+			"--min-password", "15", "--max-sessions", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json"},
 		want: config{
-			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15,
+			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
 			LogLevel:       slog.LevelDebug, LogFormat: "json",
 		},
@@ -72,9 +73,9 @@ var parseTests = []struct {
 		name: "environment",
 		env: map[string]string{"TETHER_ADDR": ":9000", "TETHER_HOSTS": "auth.example.com,192.0.2.7", "TETHER_DATA": "env.db", "TETHER_IDLE_TIMEOUT": "10m",
 			"TETHER_ABSOLUTE_TIMEOUT": "2h", "TETHER_MIN_PASSWORD": "12", "TETHER_TRUSTED_PROXIES": "::1",
-			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json"},
+			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json", "TETHER_MAX_SESSIONS": "10000"},
 		want: config{
-			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12,
+			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
 		},
 	},
@@ -92,9 +93,9 @@ var parseTests = []struct {
 	{
 		name: "every problem at once",
 		args: []string{"--addr", "localhost", "--hosts", "auth.example.com:443", "--data", "", "--idle-timeout", "soon", "--absolute-timeout", "-1h",
-			"--min-password", "7", "--trusted-proxies", "10.0.0.1/8", "--log-format", "xml"},
+			"--min-password", "7", "--max-sessions", "10001", "--trusted-proxies", "10.0.0.1/8", "--log-format", "xml"},
 		env: map[string]string{"TETHER_LOG_LEVEL": "loud"},
-		wantErr: []string{"--addr", "--hosts", "--data", "--idle-timeout", "--absolute-timeout", "--min-password",
+		wantErr: []string{"--addr", "--hosts", "--data", "--idle-timeout", "--absolute-timeout", "--max-sessions", "--min-password",
 			"--trusted-proxies", "--log-level", "--log-format"},
 	},
 	{

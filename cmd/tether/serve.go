@@ -57,6 +57,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	}
 	sessions, err := session.NewManager(st.sessions, session.Config{
 		IdleTimeout:     c.IdleTimeout,
+		MaxPerUser:      c.MaxSessions,
 		AbsoluteTimeout: c.AbsoluteTimeout,
 		Logger:          root,
 	})
