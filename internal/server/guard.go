@@ -67,17 +67,16 @@ func (s *server) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie")
 		sess, err := s.sessions.LoadRequest(r)
-		ctx := r.Context()
 		switch {
 		case errors.Is(err, session.ErrDuplicateCookie):
 			s.failFor(r)(w, r, errDuplicateCookie)
 			return
 		case err != nil:
-			ctx = context.WithValue(ctx, storeDownKey{}, true)
+			r = r.WithContext(context.WithValue(r.Context(), storeDownKey{}, true))
 		case sess != nil:
-			ctx = session.WithSession(ctx, sess)
+			r = r.WithContext(session.WithSession(r.Context(), sess))
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r)
 	})
 }
 
