@@ -60,15 +60,7 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Postgres
 // of N parallel attempts is allowed exactly as many as N sequential ones
 // would be. No keys: 0. On an error nothing is counted.
 func (t *Postgres) Attempt(ctx context.Context, keys ...Key) (time.Duration, error) {
-	keys, err := t.cfg.keys(keys)
-	if err != nil || len(keys) == 0 {
-		return 0, err
-	}
-	wait, err := t.attempt(ctx, keys)
-	if err != nil {
-		return 0, fmt.Errorf("throttle: attempt: %w", err)
-	}
-	return wait, nil
+	return t.cfg.attempt(ctx, keys, t.attempt)
 }
 
 func (t *Postgres) attempt(ctx context.Context, keys []Key) (time.Duration, error) {

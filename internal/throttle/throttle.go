@@ -34,6 +34,7 @@ package throttle
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -194,6 +195,20 @@ func (c *Config) reserve(keys []Key, recs map[string]record, now time.Time) (tim
 		return wait, nil
 	}
 	return 0, next
+}
+
+// attempt is the Attempt of both backends around their reserve, which
+// runs the decision in one transaction on keys as c.keys returns them.
+func (c *Config) attempt(ctx context.Context, keys []Key, reserve func(context.Context, []Key) (time.Duration, error)) (time.Duration, error) {
+	keys, err := c.keys(keys)
+	if err != nil || len(keys) == 0 {
+		return 0, err
+	}
+	wait, err := reserve(ctx, keys)
+	if err != nil {
+		return 0, fmt.Errorf("throttle: attempt: %w", err)
+	}
+	return wait, nil
 }
 
 // names returns the names of keys, in their order.
