@@ -84,24 +84,29 @@ type recordingStore struct {
 	fail  error
 }
 
-func (s *recordingStore) Save(ctx context.Context, r *session.Record) error {
+// note records a write of r (nil: a read) and returns the failure set,
+// if any.
+func (s *recordingStore) note(r *session.Record) error {
 	s.mu.Lock()
-	s.saved = append(s.saved, *r)
-	fail := s.fail
-	s.mu.Unlock()
-	if fail != nil {
-		return fail
+	defer s.mu.Unlock()
+	if r != nil {
+		s.saved = append(s.saved, *r)
+	} else {
+		s.gets++
+	}
+	return s.fail
+}
+
+func (s *recordingStore) Save(ctx context.Context, r *session.Record) error {
+	if err := s.note(r); err != nil {
+		return err
 	}
 	return s.Store.Save(ctx, r)
 }
 
 func (s *recordingStore) Create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
-	s.mu.Lock()
-	s.saved = append(s.saved, *r)
-	fail := s.fail
-	s.mu.Unlock()
-	if fail != nil {
-		return fail
+	if err := s.note(r); err != nil {
+		return err
 	}
 	return s.Store.Create(ctx, r, opts)
 }
@@ -117,12 +122,8 @@ func (s *recordingStore) Delete(ctx context.Context, h session.Hash) error {
 }
 
 func (s *recordingStore) Get(ctx context.Context, h session.Hash) (*session.Record, error) {
-	s.mu.Lock()
-	s.gets++
-	fail := s.fail
-	s.mu.Unlock()
-	if fail != nil {
-		return nil, fail
+	if err := s.note(nil); err != nil {
+		return nil, err
 	}
 	return s.Store.Get(ctx, h)
 }
