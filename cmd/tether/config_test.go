@@ -282,6 +282,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// FuzzParseConfig: whatever the arguments (joined by NULs; "" for none)
+// and the environment (lines of KEY=value), a config parseServe accepts is
+// one the server can run with.
 func FuzzParseConfig(f *testing.F) {
 	for _, tt := range parseTests {
 		var env []string
@@ -297,7 +300,11 @@ func FuzzParseConfig(f *testing.F) {
 				env[k] = v
 			}
 		}
-		c, err := parseServe(strings.Split(args, "\x00"), env)
+		var argv []string // strings.Split would make "" one empty argument
+		if args != "" {
+			argv = strings.Split(args, "\x00")
+		}
+		c, err := parseServe(argv, env)
 		if err != nil {
 			return
 		}

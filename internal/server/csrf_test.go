@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"html"
 	"mime/multipart"
 	"net/http"
@@ -63,6 +64,21 @@ func signedInPair(t *testing.T, h *harness) (*client, string, string) {
 	return a, token, other.Session.ID
 }
 
+// refusedWith reports whether res is p's answer: p's status, and p's code
+// from the API or a page with p's message from a form route. A status
+// alone doesn't say which check refused: a 403 is cross_origin,
+// csrf_token_missing, csrf_token_invalid or invalid_credentials.
+func refusedWith(res *response, form bool, p *problem) bool {
+	if res.status != p.status {
+		return false
+	}
+	if form {
+		return strings.HasPrefix(res.header.Get("Content-Type"), "text/html") && strings.Contains(res.body, html.EscapeString(p.message))
+	}
+	var e errorBody
+	return json.Unmarshal([]byte(res.body), &e) == nil && e.Error == p.code
+}
+
 // CSRF-01: unsafe requests from another site are refused before anything
 // else, sign-in included, whether Sec-Fetch-Site or only Origin says so.
 func TestCSRF01_CrossSiteRefused(t *testing.T) {
@@ -83,12 +99,12 @@ func TestCSRF01_CrossSiteRefused(t *testing.T) {
 			}
 			page := login.do(http.MethodGet, "/login", nil)
 			res = login.form("/login", url.Values{"csrf_token": {formToken(t, page.body, "/login")}, "username": {"alice"}, "password": {alicePW}}, hdr...)
-			if res.status != http.StatusForbidden || login.cookie(sessionCookie) != "" {
-				t.Errorf("POST /login: status %d, want 403 and no session", res.status)
+			if !refusedWith(res, true, errCrossOrigin) || login.cookie(sessionCookie) != "" {
+				t.Errorf("POST /login: %d %s, want 403 %s and no session", res.status, res.body, errCrossOrigin.code)
 			}
 			for _, r := range unsafeRoutes(other) {
-				if res := c.send(r, token, hdr...); res.status != http.StatusForbidden {
-					t.Errorf("%s %s with a valid token: status %d, want 403", r.method, r.path, res.status)
+				if res := c.send(r, token, hdr...); !refusedWith(res, r.form, errCrossOrigin) {
+					t.Errorf("%s %s with a valid token: %d %s, want 403 %s", r.method, r.path, res.status, res.body, errCrossOrigin.code)
 				}
 			}
 			if res, _ := c.me(); res.status != http.StatusOK {
@@ -111,14 +127,17 @@ func TestCSRF02_EveryUnsafeRouteNeedsSessionToken(t *testing.T) {
 			preToken := formToken(t, h.client().do(http.MethodGet, "/login", nil).body, "/login")
 			c, token, other := signedInPair(t, h)
 			r.path = strings.Replace(r.path, "/x", "/"+other, 1)
-			for name, bad := range map[string]string{
-				"none":          "",
-				"forged":        strings.Repeat("A", len(token)),
-				"other session": eveToken,
-				"pre-session":   preToken,
+			for _, bad := range []struct {
+				name, token string
+				want        *problem
+			}{
+				{"none", "", errCSRFMissing},
+				{"forged", strings.Repeat("A", len(token)), errCSRFInvalid},
+				{"other session", eveToken, errCSRFInvalid},
+				{"pre-session", preToken, errCSRFInvalid},
 			} {
-				if res := c.send(r, bad); res.status != http.StatusForbidden {
-					t.Errorf("token %s: status %d, want 403: %s", name, res.status, res.body)
+				if res := c.send(r, bad.token); !refusedWith(res, r.form, bad.want) {
+					t.Errorf("token %s: %d %s, want 403 %s", bad.name, res.status, res.body, bad.want.code)
 				}
 			}
 			if res, _ := c.me(); res.status != http.StatusOK {
@@ -229,21 +248,28 @@ func TestCSRF05_SignInFormNeedsPreSessionToken(t *testing.T) {
 	fields := func(token string) url.Values {
 		return url.Values{"csrf_token": {token}, "username": {"alice"}, "password": {alicePW}}
 	}
-	for name, token := range map[string]string{"none": "", "another pre-session's": attackerToken, "forged": strings.Repeat("A", 86)} {
-		if res := victim.form("/login", fields(token)); res.status != http.StatusForbidden || victim.cookie(sessionCookie) != "" {
-			t.Errorf("%s token: status %d, want 403 and no session", name, res.status)
+	for _, bad := range []struct {
+		name, token string
+		want        *problem
+	}{
+		{"none", "", errCSRFMissing},
+		{"another pre-session's", attackerToken, errCSRFInvalid},
+		{"forged", strings.Repeat("A", 86), errCSRFInvalid},
+	} {
+		if res := victim.form("/login", fields(bad.token)); !refusedWith(res, true, bad.want) || victim.cookie(sessionCookie) != "" {
+			t.Errorf("%s token: %d %s, want 403 %s and no session", bad.name, res.status, res.body, bad.want.code)
 		}
 	}
 	noCookie := h.client()
-	if res := noCookie.form("/login", fields(victimToken)); res.status != http.StatusForbidden || noCookie.cookie(sessionCookie) != "" {
-		t.Errorf("token without its pre-session cookie: status %d, want 403 and no session", res.status)
+	if res := noCookie.form("/login", fields(victimToken)); !refusedWith(res, true, errCSRFMissing) || noCookie.cookie(sessionCookie) != "" {
+		t.Errorf("token without its pre-session cookie: %d %s, want 403 %s and no session", res.status, res.body, errCSRFMissing.code)
 	}
 	if res := victim.form("/login", fields(victimToken)); res.status != http.StatusSeeOther || victim.cookie(sessionCookie) == "" {
 		t.Fatalf("the right token: status %d, want 303 and a session", res.status)
 	}
 	// The token died with the pre-session: it can't sign in again.
-	if res := victim.form("/login", fields(victimToken)); res.status != http.StatusForbidden {
-		t.Errorf("pre-session token reused after sign-in: status %d, want 403", res.status)
+	if res := victim.form("/login", fields(victimToken)); !refusedWith(res, true, errCSRFMissing) {
+		t.Errorf("pre-session token reused after sign-in: %d %s, want 403 %s", res.status, res.body, errCSRFMissing.code)
 	}
 }
 

@@ -160,11 +160,17 @@ func TestDecodePassword(t *testing.T) {
 // answers 400 or 415 with a message; what it accepts is at most 64 KiB of
 // valid JSON in UTF-8, without duplicate names, whose member names are T's
 // fields exactly as spelt, and it encodes back to an equal value that
-// decode accepts again.
-func fuzzDecode[T comparable](f *testing.F) {
+// decode accepts again. The tables' login bodies seed it, respelt by
+// fields (nil for loginRequest) with T's member names, or T would accept
+// none of those that name a field.
+func fuzzDecode[T comparable](f *testing.F, fields *strings.Replacer) {
 	for _, cases := range [][]decodeCase{decodeCases, strictNameCases, invalidUTF8Cases} {
 		for _, tc := range cases {
-			f.Add(tc.contentType, tc.body)
+			body := tc.body
+			if fields != nil {
+				body = fields.Replace(body)
+			}
+			f.Add(tc.contentType, body)
 		}
 	}
 	f.Fuzz(func(t *testing.T, contentType, body string) {
@@ -207,5 +213,10 @@ func decodeBody[T any](contentType, body string) (T, error) {
 	return decode[T](httptest.NewRecorder(), r)
 }
 
-func FuzzDecodeLogin(f *testing.F)    { fuzzDecode[loginRequest](f) }
-func FuzzDecodePassword(f *testing.F) { fuzzDecode[passwordRequest](f) }
+func FuzzDecodeLogin(f *testing.F) { fuzzDecode[loginRequest](f, nil) }
+
+func FuzzDecodePassword(f *testing.F) {
+	fuzzDecode[passwordRequest](f, strings.NewReplacer(
+		"username", "current", `user\u006eame`, `curre\u006et`, "Username", "Current",
+		"password", "new", "PASSWORD", "NEW"))
+}
