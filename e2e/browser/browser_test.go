@@ -210,8 +210,14 @@ func (b *browser) fillSignIn(srv *tether, name, pw string) {
 // protocol, which sees HttpOnly cookies too.
 func (b *browser) cookies(srv *tether) []*network.Cookie {
 	b.t.Helper()
+	return b.cookiesFor(srv.URL)
+}
+
+// cookiesFor returns the cookies the browser would send to origin's /.
+func (b *browser) cookiesFor(origin string) []*network.Cookie {
+	b.t.Helper()
 	res := get(b, func(ctx context.Context, t *chromedp.Target) (network.GetCookiesResult, error) {
-		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{srv.URL + "/"}})
+		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{origin + "/"}})
 	})
 	return res.Cookies
 }
