@@ -31,12 +31,21 @@ const stepTimeout = time.Minute
 // no sandbox (the tests may run as root), no GPU, no QUIC, no first-run
 // screens, and no background networking, component updates or sync, which
 // would try to reach Google and be refused by a closed network; and a fresh
-// profile directory under the run's directory.
+// profile directory under the run's directory. And for the tests that need
+// a site of several host names over HTTPS (see site): every name under
+// siteDomain resolves to 127.0.0.1, and the site's certificate, made here,
+// is accepted.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	testkit.NeedService(t, "Chromium (apt-get install chromium)", err)
 	e2e.chromeOnce.Do(func() {
+		cert, err := newSiteCert()
+		if err != nil {
+			e2e.chromeErr = fmt.Errorf("making the test site's certificate: %w", err)
+			return
+		}
+		e2e.siteCert = cert
 		alloc, stopAlloc := chromedp.NewExecAllocator(context.Background(),
 			chromedp.ExecPath(path),
 			chromedp.Flag("headless", true),
@@ -47,6 +56,8 @@ func chromium(t *testing.T) context.Context {
 			chromedp.Flag("disable-background-networking", true),
 			chromedp.Flag("disable-component-update", true),
 			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("host-resolver-rules", "MAP *."+siteDomain+" 127.0.0.1"),
+			chromedp.Flag("ignore-certificate-errors-spki-list", cert.spki),
 			chromedp.UserDataDir(filepath.Join(e2e.dir, "chromium-profile")),
 		)
 		ctx, stop := chromedp.NewContext(alloc)
@@ -210,8 +221,14 @@ func (b *browser) fillSignIn(srv *tether, name, pw string) {
 // protocol, which sees HttpOnly cookies too.
 func (b *browser) cookies(srv *tether) []*network.Cookie {
 	b.t.Helper()
+	return b.cookiesFor(srv.URL)
+}
+
+// cookiesFor returns the cookies the browser would send to origin's /.
+func (b *browser) cookiesFor(origin string) []*network.Cookie {
+	b.t.Helper()
 	res := get(b, func(ctx context.Context, t *chromedp.Target) (network.GetCookiesResult, error) {
-		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{srv.URL + "/"}})
+		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{origin + "/"}})
 	})
 	return res.Cookies
 }

@@ -6,7 +6,8 @@
 // They test what only a browser does: which cookies it keeps and which it
 // sends on cross-site requests (SES-05, CSRF-01, CSRF-05), what a script in
 // the page can read (the XSS argument for HttpOnly cookies), and what the
-// back button shows after sign-out (SES-09). Each test is named after the
+// back button shows after sign-out (SES-09), and which cookies it deletes
+// when told to by Clear-Site-Data (SES-08). Each test is named after the
 // rule of the project's SECURITY.md that it shows.
 //
 // The package has only tests:
@@ -23,5 +24,9 @@
 //
 // Chromium runs with the flags this machine needs: headless, no sandbox, no
 // GPU, no QUIC, no first-run screens, and background networking, component
-// updates and sync disabled, with a fresh profile directory.
+// updates and sync disabled, with a fresh profile directory. For the tests
+// that need several host names of one site over HTTPS (tether behind a TLS
+// front end at auth.tether.test, beside a sibling app at app.tether.test),
+// it also resolves every name under tether.test to 127.0.0.1 and accepts
+// the one certificate the test binary makes for them.
 package browser

@@ -35,6 +35,7 @@ var e2e struct {
 	chrome     context.Context // a chromedp context whose browser runs
 	chromeErr  error
 	stopChrome func()
+	siteCert   siteCert // the certificate of site's names, which chrome accepts
 }
 
 func TestMain(m *testing.M) {
