@@ -40,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/password"
@@ -252,12 +253,18 @@ func (s *Service) replace(ctx context.Context, u *account.User, hash string, kee
 	if err == nil {
 		return nil
 	}
-	ctx = context.WithoutCancel(ctx) // the undo runs even if the caller gave up
+	// The undo runs even if the caller gave up, within its own deadline.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
 	if undo := s.cfg.Accounts.SetPassword(ctx, u.ID, hash, u.PasswordHash); undo != nil {
 		return fmt.Errorf("the password of %s was changed, but ending their sessions failed (%w) and so did restoring the old password (%w): end their sessions (tether sessions revoke) once the store is back", u.Name, err, undo)
 	}
 	return fmt.Errorf("password not changed: ending the user's sessions failed: %w", err)
 }
+
+// undoTimeout bounds the swap back of a password whose sessions could not
+// be ended.
+const undoTimeout = 5 * time.Second
 
 // Disable stops the user with that id from signing in and ends all their
 // sessions (SES-10).
