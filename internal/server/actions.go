@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/throttle"
@@ -154,7 +155,7 @@ func (s *server) establish(w http.ResponseWriter, r *http.Request, token string,
 		}
 	}
 	s.sessions.SetCookie(w, token, sess)
-	clearPreSession(w)
+	csrf.ClearPreSession(w) // the pre-session has done its job (CSRF-05)
 	return nil
 }
 

@@ -116,13 +116,3 @@ func csrfFailer(fail failer) failer {
 		fail(w, r, err)
 	}
 }
-
-// startPreSession keeps the request's pre-session, or starts one, and
-// returns a csrf token for the sign-in and setup forms (CSRF-05).
-func (s *server) startPreSession(w http.ResponseWriter, r *http.Request) string {
-	return s.csrf.PreSessionToken(w, r)
-}
-
-// clearPreSession expires the pre-session cookie: it has done its job at
-// sign-in.
-func clearPreSession(w http.ResponseWriter) { csrf.ClearPreSession(w) }

@@ -157,7 +157,7 @@ func handleHome() http.Handler {
 func handleLoginPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := s.newPage(r, "Sign in")
-		p.CSRF = s.startPreSession(w, r)
+		p.CSRF = s.csrf.PreSessionToken(w, r)
 		s.render(w, r, http.StatusOK, "login", p)
 	})
 }
@@ -168,7 +168,7 @@ func handleLoginForm(s *server) http.Handler {
 		if _, _, err := s.signIn(w, r, name, r.PostFormValue("password")); err != nil {
 			s.formPage(w, r, err, "login", "Sign in", func(p *page) {
 				p.Username = name
-				p.CSRF = s.startPreSession(w, r)
+				p.CSRF = s.csrf.PreSessionToken(w, r)
 			})
 			return
 		}
@@ -188,7 +188,7 @@ func handleSetupPage(s *server) http.Handler {
 			return
 		}
 		p := s.newPage(r, "Create the first admin")
-		p.CSRF = s.startPreSession(w, r)
+		p.CSRF = s.csrf.PreSessionToken(w, r)
 		p.SetupToken = token
 		p.MinLength = s.minLength()
 		s.render(w, r, http.StatusOK, "setup", p)
@@ -214,7 +214,7 @@ func handleSetupForm(s *server) http.Handler {
 				p.Username = name
 				p.SetupToken = token
 				p.MinLength = s.minLength()
-				p.CSRF = s.startPreSession(w, r)
+				p.CSRF = s.csrf.PreSessionToken(w, r)
 			})
 		}
 	})
