@@ -304,16 +304,28 @@ func (m *Manager) storeErr(op string, err error) error {
 
 // Touch writes back a later idle deadline for s if TouchInterval has passed
 // since it was last written, and returns the session as it now is.
+//
+// Parallel requests of one session race to write it back; losing that race
+// is not an error. A loser that finds the deadline written back by another
+// request stops there, and a touch beaten by other writes of the session
+// (Put) until its tries run out returns s: the next request tries again.
 func (m *Manager) Touch(ctx context.Context, s *Session) (*Session, error) {
 	now := m.cfg.Now()
 	if now.Sub(s.lastSeen) < m.cfg.TouchInterval {
 		return s, nil
 	}
-	return m.update(ctx, s, func(r *Record) error {
+	t, err := m.update(ctx, s, func(r *Record) error {
+		if now.Sub(r.LastSeen) < m.cfg.TouchInterval {
+			return errUnchanged
+		}
 		r.LastSeen = now
 		r.IdleDeadline = earlier(now.Add(m.cfg.IdleTimeout), r.AbsDeadline)
 		return nil
 	})
+	if errors.Is(err, ErrConflict) {
+		return s, nil
+	}
+	return t, err
 }
 
 // Rotate replaces s with a session under a new token and public id, with
@@ -502,12 +514,18 @@ func dataSize(d map[string][]byte) int {
 // out under a storm of writes to one session.
 const maxUpdateTries = 8
 
+// errUnchanged, from update's change, means the record needs no write.
+var errUnchanged = errors.New("session: unchanged")
+
 // update applies change to the freshest record of s and saves it with a
-// version check, starting over from a fresh read on a conflict.
+// version check, starting over from a fresh read on a conflict. When tries
+// run out, the error wraps ErrConflict.
 func (m *Manager) update(ctx context.Context, s *Session, change func(*Record) error) (*Session, error) {
 	r := s.record()
 	for try := 1; ; try++ {
-		if err := change(r); err != nil {
+		if err := change(r); errors.Is(err, errUnchanged) {
+			return newSession(r), nil
+		} else if err != nil {
 			return nil, err
 		}
 		err := m.store.Save(ctx, r)
