@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/sqlite"
@@ -80,5 +81,43 @@ func BenchmarkManagerCreate(b *testing.B) {
 		if _, _, err := m.Create(ctx, ticket(b, m, "user:bench"+strconv.Itoa(i)), meta); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Two nodes on one SQLite file touch the same session at once: node B's
+// write is beaten by node A's touch, forced in between B's read and its
+// compare-and-swap. B answers with the session, and writes nothing more
+// (issue 9, point 4).
+func TestSES07_TouchRaceAcrossNodes(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tether.db")
+	clk := newClock()
+	cfg := session.Config{Now: clk.Now}
+	a := newManager(t, newSQLite(t, file), cfg)
+	rivalB := &racingStore{Store: newSQLite(t, file)}
+	b := newManager(t, rivalB, cfg)
+	token, _ := mustCreate(t, a, "user:alice", session.Meta{})
+	sa, err := a.Load(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.Load(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	var saves int
+	rivalB.before = func(*session.Record) {
+		if saves++; saves == 1 {
+			if _, err := a.Touch(ctx, sa); err != nil {
+				t.Errorf("node A's touch: %v", err)
+			}
+		}
+	}
+	got, err := b.Touch(ctx, sb)
+	if err != nil {
+		t.Fatalf("node B lost the race: got %v, want no error", err)
+	}
+	if !got.LastSeen().Equal(clk.Now()) || saves != 1 {
+		t.Errorf("node B: last seen %v after %d writes, want %v after 1", got.LastSeen(), saves, clk.Now())
 	}
 }
