@@ -63,7 +63,10 @@ type Config struct {
 	// listing or revoking a user's sessions costs the store. Default
 	// DefaultMaxPerUser; at most 10000.
 	MaxPerUser int
-	// Now is the clock. Default time.Now.
+	// Now is the clock. Default time.Now. The Manager never lets it go
+	// back: a wall clock stepped back (an NTP step, a VM restored from a
+	// snapshot) stands still until it catches up, so no idle or absolute
+	// deadline this process has passed comes back to life.
 	Now func() time.Time
 	// Logger gets the manager's few messages (feed lost and recovered,
 	// sweeps). Default slog.Default().
@@ -159,6 +162,7 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Now = neverBack(c.Now)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -599,6 +603,24 @@ func (m *Manager) sweep(ctx context.Context, sw Sweeper) {
 			m.log.Debug("swept expired sessions", "count", n)
 		}
 	})
+}
+
+// neverBack returns a clock that reads now but never returns a time before
+// one it has returned: a clock that goes back stands still instead.
+func neverBack(now func() time.Time) func() time.Time {
+	var latest atomic.Int64 // Unix nanoseconds of the latest time returned
+	return func() time.Time {
+		t := now()
+		for {
+			seen := latest.Load()
+			if t.UnixNano() <= seen {
+				return time.Unix(0, seen).In(t.Location())
+			}
+			if latest.CompareAndSwap(seen, t.UnixNano()) {
+				return t
+			}
+		}
+	}
 }
 
 // every calls fn every d until ctx is done.

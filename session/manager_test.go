@@ -187,6 +187,39 @@ func TestSES07_IdleAndAbsoluteTimeouts(t *testing.T) {
 	})
 }
 
+// SES-07: a wall clock that jumps back (an NTP step, a VM restored from a
+// snapshot) revives nothing. A session refused as expired stays refused
+// after the clock goes back an hour, on this node; sessions live before the
+// jump stay live, and new ones still start.
+func TestSES07_ClockJumpBackRevivesNothing(t *testing.T) {
+	clk := newClock()
+	m := newManager(t, newMemory(t), session.Config{
+		IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour, Now: clk.Now,
+	})
+	idle, _ := mustCreate(t, m, "user:idle", session.Meta{})
+	clk.Advance(9 * time.Minute)
+	live, _ := mustCreate(t, m, "user:live", session.Meta{})
+	clk.Advance(time.Minute)
+	if _, err := m.Load(ctx, idle); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("after the idle timeout: got %v, want ErrNoSession", err)
+	}
+	clk.Advance(-time.Hour)
+	if _, err := m.Load(ctx, idle); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("idle-expired session after the clock went back an hour: got %v, want ErrNoSession", err)
+	}
+	if _, err := m.Load(ctx, live); err != nil {
+		t.Fatalf("session live before the jump: %v", err)
+	}
+	fresh, _ := mustCreate(t, m, "user:fresh", session.Meta{})
+	if _, err := m.Load(ctx, fresh); err != nil {
+		t.Fatalf("session created after the jump: %v", err)
+	}
+	clk.Advance(time.Hour + 9*time.Minute) // the wall clock is back where it was, and then some
+	if _, err := m.Load(ctx, live); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("the session live before the jump, past its idle deadline: got %v, want ErrNoSession", err)
+	}
+}
+
 func TestSES10_ListAndRevoke(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{})
 	var tokens []string
