@@ -267,3 +267,69 @@ func (r *Run) cleanup(t testing.TB) {
 		os.RemoveAll(r.Dir)
 	}
 }
+
+// Signal sends sig to the process: SIGSTOP and SIGCONT freeze and thaw it,
+// as a stuck host or a long GC pause would.
+func (p *Proc) Signal(sig os.Signal) error {
+	if p.Exited() {
+		return fmt.Errorf("%s has exited: %v", p.Name, p.err)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Goroutines ends a Go process with SIGQUIT, whose runtime then writes
+// every goroutine's stack to its log, and returns how many there were:
+// the only count of a binary's goroutines that needs nothing built into
+// it. The process is gone afterwards; start it again if the test goes on.
+func (p *Proc) Goroutines() (int, error) {
+	st, err := os.Stat(p.Log)
+	if err != nil {
+		return 0, err
+	}
+	p.MarkStopped()
+	if err := p.Signal(syscall.SIGQUIT); err != nil {
+		return 0, err
+	}
+	select {
+	case <-p.done:
+	case <-time.After(StopTimeout):
+		p.cmd.Process.Kill()
+		<-p.done
+		return 0, fmt.Errorf("%s did not exit within %v of SIGQUIT; killed", p.Name, StopTimeout)
+	}
+	b, err := os.ReadFile(p.Log)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for line := range strings.Lines(string(b[min(st.Size(), int64(len(b))):])) {
+		if strings.HasPrefix(line, "goroutine ") && strings.HasSuffix(strings.TrimSpace(line), ":") {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s: no goroutine dump in its log after SIGQUIT\n%s", p.Name, p.Tail(20))
+	}
+	return n, nil
+}
+
+// RSS is the process's resident memory in bytes (Linux: /proc/PID/status).
+func (p *Proc) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("%s: VmRSS %q: %w", p.Name, v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no VmRSS in /proc/%d/status", p.Name, p.Pid())
+}

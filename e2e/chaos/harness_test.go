@@ -1,0 +1,231 @@
+package chaos
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/e2e/internal/proc"
+	"github.com/tetherauth/tether/e2e/internal/web"
+	"github.com/tetherauth/tether/internal/testkit"
+)
+
+// waitMax bounds every wait for something to happen. It only ends a test
+// that has already gone wrong: none is a time limit on speed.
+const waitMax = 30 * time.Second
+
+// password is every user's first password.
+const password = "correct horse battery staple"
+
+// The bounds of I4: a node's goroutines after a scenario, its load
+// stopped and its clients' connections closed, may exceed those of the
+// same node freshly started by goroutineSlack (pools and feed connections
+// grown under load); its resident memory stays under rssMax.
+const (
+	goroutineSlack = 40
+	rssMax         = 512 << 20
+)
+
+// The tether binary, built once for the package.
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	if err := writeReport(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos report:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// tetherBin builds tether once for every scenario of the run.
+func tetherBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tether-chaos-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binDir = dir
+		binPath = proc.BuildTether(t, dir)
+	})
+	if binPath == "" {
+		t.Fatal("building tether failed in an earlier test")
+	}
+	return binPath
+}
+
+// A scenario is one test's processes, clients, ledger and figures.
+type scenario struct {
+	t      *testing.T
+	run    *proc.Run
+	client *web.Client
+	bin    string
+	flags  []string // the store flags of every tether command
+	ledger *ledger
+	fig    *figures
+}
+
+// newScenario starts a scenario called name, described by what (its
+// section of the report). Its figures go into the report when it passes.
+func newScenario(t *testing.T, name, what string) *scenario {
+	t.Helper()
+	s := &scenario{t: t, run: proc.NewRun(t, "tether-chaos-"), client: web.NewClient(t), bin: tetherBin(t)}
+	s.fig = &figures{Name: name, What: what, Command: "go test ./e2e/chaos -v -run '^" + t.Name() + "$'"}
+	s.ledger = newLedger(s)
+	t.Cleanup(func() {
+		if !t.Failed() && !t.Skipped() {
+			s.ledger.fill(s.fig)
+			record(s.fig)
+			t.Logf("figures: %s", s.fig)
+		}
+	})
+	return s
+}
+
+// needRedis returns redis-server's path, or skips (fails when services
+// are required).
+func needRedis(t *testing.T) string {
+	t.Helper()
+	bin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
+	testkit.NeedService(t, "redis-server", err)
+	return bin
+}
+
+// addUsers creates the users, each with password, on the scenario's
+// stores.
+func (s *scenario) addUsers(users ...string) {
+	s.t.Helper()
+	for _, u := range users {
+		proc.Tether(s.t, s.bin, password+"\n", append([]string{"user", "add", u, "--password-stdin"}, s.flags...)...)
+	}
+}
+
+// A node is one `tether serve`, always on the same address, so that it
+// can be killed and started again where clients expect it.
+type node struct {
+	name string
+	addr string // 127.0.0.1:PORT
+	url  string // http://addr
+	args []string
+	proc *proc.Proc
+	rss  int64 // the largest resident memory seen, bytes
+	base int   // goroutines of the node freshly started
+}
+
+// startNode starts `tether serve` as name on a free port with the
+// scenario's store flags and extra, waits until /readyz answers 200, and
+// counts the goroutines of the fresh node (see node.base).
+func (s *scenario) startNode(name string, extra ...string) *node {
+	s.t.Helper()
+	port, err := proc.FreePort()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	n := &node{name: name, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	n.url = "http://" + n.addr
+	n.args = append([]string{"serve", "--addr", n.addr, "--node-name", name, "--log-format", "json"}, s.flags...)
+	n.args = append(n.args, extra...)
+	s.start(n)
+	if n.base, err = n.proc.Goroutines(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.start(n)
+	return n
+}
+
+// start starts n (again) and waits until its /readyz answers 200.
+func (s *scenario) start(n *node) {
+	s.t.Helper()
+	p, err := s.run.Start(n.name, s.bin, n.args...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	n.proc = p
+	if err := s.client.WaitOK(p, n.url+"/readyz"); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// sample records n's resident memory, and fails the test past rssMax (I4).
+func (s *scenario) sample(n *node) {
+	s.t.Helper()
+	rss, err := n.proc.RSS()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	n.rss = max(n.rss, rss)
+	if rss > rssMax {
+		s.t.Errorf("I4: %s uses %d MiB of memory, over %d MiB", n.name, rss>>20, rssMax>>20)
+	}
+}
+
+// finish checks I4 on every node, which it ends: each still runs (no
+// crash), its memory stayed bounded, and once the clients' connections
+// are closed, it holds at most goroutineSlack more goroutines than when
+// it was fresh.
+func (s *scenario) finish(nodes ...*node) {
+	s.t.Helper()
+	s.client.HTTP.CloseIdleConnections()
+	for _, n := range nodes {
+		if n.proc.Exited() {
+			s.t.Errorf("I4: %s has exited: %v\n%s", n.name, n.proc.Err(), n.proc.Tail(20))
+			continue
+		}
+		s.sample(n)
+	}
+	time.Sleep(200 * time.Millisecond) // the server's side of the closed connections ends
+	for _, n := range nodes {
+		if n.proc.Exited() {
+			continue
+		}
+		g, err := n.proc.Goroutines()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.t.Logf("%s: goroutines %d fresh, %d after; memory at most %d MiB", n.name, n.base, g, n.rss>>20)
+		s.fig.Goroutines = max(s.fig.Goroutines, g-n.base)
+		s.fig.RSS = max(s.fig.RSS, n.rss)
+		if g > n.base+goroutineSlack {
+			s.t.Errorf("I4: %s has %d goroutines after the scenario, %d when fresh: a leak", n.name, g, n.base)
+		}
+	}
+}
+
+// waitFor polls cond until it is true, or fails the test after waitMax.
+func (s *scenario) waitFor(what string, cond func() bool) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > waitMax {
+			s.t.Fatalf("%s: not within %v", what, waitMax)
+		}
+		time.Sleep(proc.PollEvery)
+	}
+	return time.Since(start)
+}
+
+// status returns the status of GET url as d (0 if it got no answer).
+func (s *scenario) status(url string, d *web.Device) int {
+	r, err := s.client.Send(s.t.Context(), http.MethodGet, url, d, nil)
+	if err != nil {
+		return 0
+	}
+	return r.Status
+}
+
+// dataFile is a SQLite file in the run's directory.
+func (s *scenario) dataFile(name string) string { return filepath.Join(s.run.Dir, name) }

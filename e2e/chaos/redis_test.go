@@ -1,0 +1,260 @@
+package chaos
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/e2e/internal/proc"
+	"github.com/tetherauth/tether/storetest/faultnet"
+)
+
+// The documented bounds the Redis scenarios hold tether to.
+const (
+	// maxStaleness is how long a node may answer from its near-cache
+	// without news from its feed (SES-14): the suite runs with it set.
+	maxStaleness = 500 * time.Millisecond
+	// storeTimeout is every store call's deadline (MISC-05): the suite
+	// runs with it set.
+	storeTimeout = time.Second
+	// failMargin is what I3 adds to storeTimeout for a 503 to arrive: the
+	// request's own work and a loaded machine's scheduling.
+	failMargin = time.Second
+)
+
+// A redisServer is a redis-server of the scenario's own.
+type redisServer struct {
+	addr string
+	dir  string
+	args []string
+	proc *proc.Proc
+}
+
+// startRedis starts a redis-server on a free port, with its data in a
+// directory of its own, no snapshots, and args.
+func (s *scenario) startRedis(bin string, args ...string) *redisServer {
+	s.t.Helper()
+	r := &redisServer{dir: s.dataFile("redis")}
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	r.args = append([]string{"--dir", r.dir, "--save", "", "--maxmemory-policy", "noeviction"}, args...)
+	var err error
+	if r.proc, r.addr, err = s.run.StartRedis("redis", bin, r.args...); err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// restartRedis starts r again on its address, with whatever its directory
+// holds.
+func (s *scenario) restartRedis(bin string, r *redisServer) {
+	s.t.Helper()
+	p, err := s.run.StartRedisAt("redis", bin, r.addr, r.args...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	r.proc = p
+}
+
+// proxy puts a faultnet proxy in front of addr, closed when the test ends.
+func (s *scenario) proxy(addr string) *faultnet.Proxy {
+	s.t.Helper()
+	p, err := faultnet.Listen(addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// redisNodes starts two nodes with sessions in the Redis at addrs[i]
+// (accounts in a SQLite file they share), the users of workers, and sets
+// the ledger's bounds: a node that did not acknowledge a revocation
+// learns of it through the feed, within maxStaleness.
+func (s *scenario) redisNodes(workers int, addrs ...string) []*node {
+	s.t.Helper()
+	data := s.dataFile("accounts.db")
+	s.flags = []string{"--data", data, "--sessions", "redis://" + addrs[0] + "/0"}
+	s.addUsers(users(workers + 1)...)
+	var nodes []*node
+	for i, a := range addrs {
+		s.flags = []string{"--data", data, "--sessions", "redis://" + a + "/0"}
+		nodes = append(nodes, s.startNode("node-"+strconv.Itoa(i)))
+	}
+	s.ledger.staleBound = maxStaleness
+	s.ledger.fastFail = storeTimeout + failMargin
+	return nodes
+}
+
+// urlsOf returns the nodes' URLs.
+func urlsOf(nodes []*node) func() []string {
+	var u []string
+	for _, n := range nodes {
+		u = append(u, n.url)
+	}
+	return func() []string { return u }
+}
+
+// TestChaosRedisKill9: Redis (appendonly yes, appendfsync always) killed
+// with SIGKILL under load, then started again three ways: on its data,
+// with its data gone, and with the tail of its append-only file lost (a
+// host crash, simulated by truncating the file to what was synced at the
+// last acknowledged action).
+func TestChaosRedisKill9(t *testing.T) {
+	for _, c := range []struct {
+		name, title, what string
+		after             func(s *scenario, r *redisServer, sizes *aofSizes, lastAck time.Time)
+	}{
+		{"Restart", "Redis kill -9 and restart",
+			"Two nodes, sessions in one Redis (appendonly yes, appendfsync always); Redis killed with SIGKILL under load and started again on its data.",
+			func(*scenario, *redisServer, *aofSizes, time.Time) {}},
+		{"DataGone", "Redis kill -9, restarted with its data gone",
+			"As above, but Redis comes back empty (its directory wiped): every session is gone, so people are signed out (never let in), and sign-ins work again.",
+			func(s *scenario, r *redisServer, _ *aofSizes, _ time.Time) {
+				if err := os.RemoveAll(r.dir); err != nil {
+					s.t.Fatal(err)
+				}
+				if err := os.MkdirAll(r.dir, 0o755); err != nil {
+					s.t.Fatal(err)
+				}
+				s.ledger.destroyed.Store(true)
+			}},
+		{"AOFTail", "Redis loses the tail of its append-only file",
+			"As above, and the append-only file is cut back to its size at the first sample (taken every 20 ms) after the last acknowledged action: " +
+				"what a host crash may lose when every acknowledged write was fsynced before its answer (appendfsync always). No acknowledged action may come back undone.",
+			cutAOF},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			redisBin := needRedis(t)
+			s := newScenario(t, c.title, c.what)
+			r := s.startRedis(redisBin, "--appendonly", "yes", "--appendfsync", "always")
+			const workers = 4
+			nodes := s.redisNodes(workers, r.addr, r.addr)
+			sizes := sampleAOF(t, r)
+
+			ctx, cancel := context.WithCancel(t.Context())
+			wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 2000, pace: 2 * time.Millisecond, passwords: true})
+			time.Sleep(1500 * time.Millisecond)
+			if err := r.proc.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed := time.Now()
+			s.fig.Faults++
+			time.Sleep(500 * time.Millisecond) // the nodes answer 503 meanwhile
+			cancel()
+			wait()
+			c.after(s, r, sizes, s.ledger.lastAck())
+			s.restartRedis(redisBin, r)
+			s.fig.Recovery = s.recover(nodes, killed)
+			s.ledger.verify(t.Context(), urlsOf(nodes)()...)
+			x, _ := s.ledger.signIn(t.Context(), nodes[0].url, users(workers + 1)[workers], password, "after")
+			if x == nil {
+				t.Error("a sign-in after Redis came back was refused")
+			}
+			s.finish(nodes...)
+		})
+	}
+}
+
+// recover waits until every node's /readyz answers 200 again (it asks
+// the session store) and returns how long that took since from.
+func (s *scenario) recover(nodes []*node, from time.Time) time.Duration {
+	s.t.Helper()
+	for _, n := range nodes {
+		s.waitFor(n.name+" to be ready again", func() bool { return s.status(n.url+"/readyz", nil) == http.StatusOK })
+	}
+	return time.Since(from)
+}
+
+// aofSizes are samples of the size of a Redis's append-only file.
+type aofSizes struct {
+	file string
+	mu   sync.Mutex // guards at and size
+	at   []time.Time
+	size []int64
+}
+
+// sampleAOF samples the size of r's newest append-only file every 20 ms
+// until the test ends.
+func sampleAOF(t *testing.T, r *redisServer) *aofSizes {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(r.dir, "appendonlydir", "*.incr.aof"))
+	if len(files) == 0 {
+		t.Fatalf("no append-only file in %s", r.dir)
+	}
+	slices.SortFunc(files, func(a, b string) int { return aofSeq(a) - aofSeq(b) })
+	a := &aofSizes{file: files[len(files)-1]}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if st, err := os.Stat(a.file); err == nil {
+				a.mu.Lock()
+				a.at, a.size = append(a.at, time.Now()), append(a.size, st.Size())
+				a.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return a
+}
+
+// aofSeq is the sequence number of an append-only file called
+// appendonly.aof.N.incr.aof.
+func aofSeq(path string) int {
+	parts := strings.Split(filepath.Base(path), ".")
+	if len(parts) < 3 {
+		return 0
+	}
+	n, _ := strconv.Atoi(parts[2])
+	return n
+}
+
+// after returns the size of the first sample taken after t, or -1 if
+// there is none.
+func (a *aofSizes) after(t time.Time) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, at := range a.at {
+		if at.After(t) {
+			return a.size[i]
+		}
+	}
+	return -1
+}
+
+// cutAOF cuts r's append-only file back to its size at the first sample
+// after lastAck: every acknowledged write is in it (appendfsync always
+// fsyncs before Redis answers), what came after may be lost by a host
+// crash.
+func cutAOF(s *scenario, r *redisServer, sizes *aofSizes, lastAck time.Time) {
+	s.t.Helper()
+	size := sizes.after(lastAck)
+	st, err := os.Stat(sizes.file)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if size < 0 || size > st.Size() {
+		size = st.Size()
+	}
+	if err := os.Truncate(sizes.file, size); err != nil {
+		s.t.Fatal(err)
+	}
+	s.fig.note("the append-only file cut from %d to %d bytes", st.Size(), size)
+}

@@ -1,0 +1,127 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ReportEnv names the file the run's report is written to, in Markdown:
+// docs/reliability.md is that report.
+const ReportEnv = "TETHER_CHAOS_REPORT"
+
+// figures are what one scenario measured.
+type figures struct {
+	Name, What, Command string
+
+	Acked      int           // actions whose success clients were told
+	Faults     int           // faults injected
+	Refused    int           // requests with a revoked session, refused
+	Lost       int           // acknowledged actions undone: must be 0
+	N503       int           // answers 503
+	Unanswered int           // requests unanswered while a node was down on purpose
+	Requests   int           // requests answered
+	Staleness  time.Duration // the longest a revoked session was accepted after its acknowledgement
+	StaleBound time.Duration // what I1 allowed
+	Recovery   time.Duration // the longest from a fault's end to the service answering again
+	P99        time.Duration // of every answered request
+	Goroutines int           // the most goroutines a node held past its fresh count (I4)
+	RSS        int64         // the most memory a node held, bytes
+	Notes      []string      // other figures, one line each
+}
+
+func (f *figures) String() string {
+	return fmt.Sprintf("acknowledged %d, faults %d, refused %d, lost %d, staleness %v (bound %v), recovery %v, 503s %d, p99 %v, requests %d",
+		f.Acked, f.Faults, f.Refused, f.Lost, ms(f.Staleness), ms(f.StaleBound), ms(f.Recovery), f.N503, ms(f.P99), f.Requests)
+}
+
+// note adds a line to the scenario's figures.
+func (f *figures) note(format string, args ...any) {
+	f.Notes = append(f.Notes, fmt.Sprintf(format, args...))
+}
+
+// ms rounds d for reading.
+func ms(d time.Duration) time.Duration {
+	if d >= 10*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+var (
+	reportMu sync.Mutex // guards reports
+	reports  []*figures
+)
+
+// record adds a scenario's figures to the report.
+func record(f *figures) {
+	reportMu.Lock()
+	reports = append(reports, f)
+	reportMu.Unlock()
+}
+
+const reportHead = `# Reliability
+
+What tether does when things break, measured by the fault suite in
+` + "`e2e/chaos`" + ` (see its package doc): every scenario runs real tether
+processes, and Redis processes of its own, on 127.0.0.1, injects its
+faults (kill -9, SIGSTOP, a TCP proxy that refuses or drops everything),
+keeps a ledger of what clients were told, and checks afterwards, through
+the API, that
+
+- **I1** no revoked session is accepted after its revocation was
+  acknowledged, but within the stated staleness bound, which it measures;
+- **I2** no session whose creation was acknowledged disappears before its
+  timeouts, unless the store's data was really destroyed (then people are
+  signed out, never let in);
+- **I3** no request is answered as signed in without a valid session; a
+  failing store gives 503 within its deadline, never 500, never a hang;
+- **I4** no crash, no goroutine leak (counted before and after from the
+  Go runtime's dump), memory bounded.
+
+This file is the report of the last run, written by it:
+
+    TETHER_CHAOS_REPORT=$PWD/docs/reliability.md go test ./e2e/chaos -v
+
+The figures: **acknowledged**, actions clients were told succeeded
+(sign-ins, sign-outs, password changes); **faults**, faults injected;
+**refused**, requests with a revoked session refused; **lost**,
+acknowledged actions undone (must be 0); **staleness**, the longest a
+revoked session was still accepted after its revocation was acknowledged,
+and the bound the scenario allows; **recovery**, from a fault's end to
+the service answering again; **503s**; **p99** of every answered request.
+The machine is a shared 2-core one: read the times as orders of magnitude.
+
+A Redis failover under Sentinel, under load, is the end-to-end test
+` + "`go test ./e2e/failover -v`" + ` (its package doc says what it proves; it is
+not repeated here).
+`
+
+// writeReport writes the report to the file ReportEnv names, if any.
+func writeReport() error {
+	path := os.Getenv(ReportEnv)
+	if path == "" {
+		return nil
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	var b strings.Builder
+	b.WriteString(reportHead)
+	for _, f := range reports {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", f.Name, f.What)
+		b.WriteString("| acknowledged | faults | refused | lost | staleness (bound) | recovery | 503s | p99 | requests |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d | %d | %d | %d | %v (%v) | %v | %d | %v | %d |\n\n",
+			f.Acked, f.Faults, f.Refused, f.Lost, ms(f.Staleness), ms(f.StaleBound), ms(f.Recovery), f.N503, ms(f.P99), f.Requests)
+		for _, n := range f.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+		if f.RSS > 0 {
+			fmt.Fprintf(&b, "- I4: at most %d goroutines past a fresh node's, %d MiB of memory\n", f.Goroutines, f.RSS>>20)
+		}
+		fmt.Fprintf(&b, "\nReproduce: `%s`\n", f.Command)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
