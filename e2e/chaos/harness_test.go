@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,10 +88,10 @@ func newScenario(t *testing.T, name, what string) *scenario {
 	s.fig = &figures{Name: name, What: what, Command: "go test ./e2e/chaos -v -run '^" + t.Name() + "$'"}
 	s.ledger = newLedger(s)
 	t.Cleanup(func() {
+		s.ledger.fill(s.fig)
 		if !t.Failed() && !t.Skipped() {
-			s.ledger.fill(s.fig)
 			record(s.fig)
-			t.Logf("figures: %s", s.fig)
+			t.Logf("figures: %s; %s", s.fig, strings.Join(s.fig.Notes, "; "))
 		}
 	})
 	return s

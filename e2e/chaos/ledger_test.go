@@ -50,9 +50,23 @@ type ledger struct {
 	refused    int             // requests with a revoked session, refused
 	lost       int             // acknowledged actions undone: must be 0
 	n503       int             // answers 503
+	slow503    time.Duration   // the slowest 503
 	unanswered int             // requests without an answer while a node was down
 	stale      time.Duration   // the longest a revoked session was accepted after its acknowledgement
 	latencies  []time.Duration // of every answered request
+	violations int             // of I1 to I3
+}
+
+// maxReported is how many violations a scenario reports one by one; the
+// rest are counted.
+const maxReported = 10
+
+// violate reports a violation of an invariant. l.mu is held.
+func (l *ledger) violate(format string, args ...any) {
+	l.violations++
+	if l.violations <= maxReported {
+		l.s.t.Errorf(format, args...)
+	}
 }
 
 func newLedger(s *scenario) *ledger { return &ledger{s: s} }
@@ -69,7 +83,7 @@ func (l *ledger) answered(what string, r web.Reply, err error) bool {
 		if l.down.Load() {
 			l.unanswered++
 		} else {
-			l.s.t.Errorf("I3: %s: no answer after %v: %v", what, r.At.Sub(r.Sent), err)
+			l.violate("I3: %s: no answer after %v: %v", what, r.At.Sub(r.Sent), err)
 		}
 		return false
 	}
@@ -78,11 +92,12 @@ func (l *ledger) answered(what string, r web.Reply, err error) bool {
 	switch {
 	case r.Status == http.StatusServiceUnavailable:
 		l.n503++
+		l.slow503 = max(l.slow503, lat)
 		if l.fastFail > 0 && lat > l.fastFail {
-			l.s.t.Errorf("I3: %s: 503 after %v, over the store deadline's %v", what, lat, l.fastFail)
+			l.violate("I3: %s: 503 after %v, over the store deadline's %v", what, lat, l.fastFail)
 		}
 	case r.Status >= 500:
-		l.s.t.Errorf("I3: %s: %v", what, r)
+		l.violate("I3: %s: %v", what, r)
 	}
 	return true
 }
@@ -182,15 +197,15 @@ func (l *ledger) check(ctx context.Context, url string, x *sess) int {
 		l.stale = max(l.stale, r.At.Sub(x.ackAt))
 		if late := r.Sent.Sub(x.ackAt); late > l.staleBound {
 			l.lost++
-			l.s.t.Errorf("I1: %s accepted a session %v after its revocation was acknowledged (bound %v)", url, late, l.staleBound)
+			l.violate("I1: %s accepted a session %v after its revocation was acknowledged (bound %v)", url, late, l.staleBound)
 		}
 	case x.state == revoked && r.Status == http.StatusUnauthorized:
 		l.refused++
 	case x.state == live && r.Status == http.StatusUnauthorized && !l.destroyed.Load():
 		l.lost++
-		l.s.t.Errorf("I2: %s refused a session of %s whose sign-in was acknowledged", url, x.user)
+		l.violate("I2: %s refused a session of %s whose sign-in was acknowledged", url, x.user)
 	case r.Status != http.StatusOK && r.Status != http.StatusUnauthorized && r.Status != http.StatusServiceUnavailable:
-		l.s.t.Errorf("session check at %s: %v", url, r)
+		l.violate("session check at %s: %v", url, r)
 	}
 	return r.Status
 }
@@ -226,6 +241,12 @@ func (l *ledger) fill(f *figures) {
 	defer l.mu.Unlock()
 	f.Acked, f.Refused, f.Lost, f.N503, f.Unanswered = l.acked, l.refused, l.lost, l.n503, l.unanswered
 	f.Requests, f.Staleness, f.StaleBound = len(l.latencies), l.stale, l.staleBound
+	if l.n503 > 0 {
+		f.note("the slowest 503 came after %v", ms(l.slow503))
+	}
+	if l.violations > maxReported {
+		l.s.t.Errorf("%d violations in all; the first %d are above", l.violations, maxReported)
+	}
 	if n := len(l.latencies); n > 0 {
 		slices.Sort(l.latencies)
 		f.P99 = l.latencies[min(n-1, n*99/100)]
@@ -340,8 +361,8 @@ func (w *worker) signIn(ctx context.Context, url string) {
 	if x == nil && status == http.StatusUnauthorized && !w.l.destroyed.Load() {
 		w.l.mu.Lock()
 		w.l.lost++
+		w.l.violate("I2: %s refused %s's acknowledged password", url, w.user)
 		w.l.mu.Unlock()
-		w.l.s.t.Errorf("I2: %s refused %s's acknowledged password", url, w.user)
 	}
 	if x != nil {
 		w.mine = append(w.mine, x)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,4 +258,79 @@ func cutAOF(s *scenario, r *redisServer, sizes *aofSizes, lastAck time.Time) {
 		s.t.Fatal(err)
 	}
 	s.fig.note("the append-only file cut from %d to %d bytes", st.Size(), size)
+}
+
+// TestChaosRedisFaults: two nodes, each reaching one Redis through a TCP
+// proxy of its own, under load: Redis refused to both, frozen (SIGSTOP),
+// and cut off from one node only (its proxy drops everything, as a
+// partition does). While the store fails, requests that need it answer
+// 503 within the store's deadline; a node cut off from its feed stops
+// answering from its near-cache within maxStaleness, so a session signed
+// out on the other node is refused there within that bound.
+func TestChaosRedisFaults(t *testing.T) {
+	redisBin := needRedis(t)
+	s := newScenario(t, "Redis refused, frozen, and partitioned from one node",
+		"Two nodes, each reaching one Redis (no persistence) through a TCP proxy of the test's, under load: "+
+			"connections refused to both for 2 s; Redis frozen with SIGSTOP for 3 s; then three times, one node's path to Redis "+
+			"blackholed (every byte dropped, nothing answered) while a session is signed out on the other node, which must be refused "+
+			"on the cut-off node within the staleness bound.")
+	r := s.startRedis(redisBin, "--appendonly", "no")
+	proxies := []*faultnet.Proxy{s.proxy(r.addr), s.proxy(r.addr)}
+	const workers = 4
+	nodes := s.redisNodes(workers, proxies[0].Addr(), proxies[1].Addr())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 4000, pace: 2 * time.Millisecond, passwords: true})
+	time.Sleep(time.Second)
+
+	// Refused.
+	for _, p := range proxies {
+		p.Set(faultnet.Refuse)
+	}
+	s.fig.Faults++
+	time.Sleep(2 * time.Second)
+	for _, p := range proxies {
+		p.Set(faultnet.Pass)
+	}
+	s.fig.Recovery = max(s.fig.Recovery, s.recover(nodes, time.Now()))
+	time.Sleep(500 * time.Millisecond)
+
+	// Frozen.
+	if err := r.proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	s.fig.Faults++
+	time.Sleep(3 * time.Second)
+	if err := r.proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	s.fig.Recovery = max(s.fig.Recovery, s.recover(nodes, time.Now()))
+
+	// Partitioned from node-1 only.
+	probe := users(workers + 1)[workers]
+	a, b := nodes[0], nodes[1]
+	for range 3 {
+		x, _ := s.ledger.signIn(t.Context(), a.url, probe, password, "probe")
+		if x == nil {
+			t.Fatal("the probe's sign-in was refused")
+		}
+		if got := s.ledger.check(t.Context(), b.url, x); got != http.StatusOK {
+			t.Fatalf("%s: the probe's fresh session got %d, want 200", b.name, got)
+		}
+		proxies[1].Set(faultnet.Blackhole)
+		s.fig.Faults++
+		s.ledger.signOut(t.Context(), a.url, x)
+		if x.state != revoked {
+			t.Fatal("the probe's sign-out was not acknowledged")
+		}
+		s.waitFor(b.name+", cut off, to stop accepting a session signed out on "+a.name, func() bool {
+			return s.ledger.check(t.Context(), b.url, x) != http.StatusOK
+		})
+		proxies[1].Set(faultnet.Pass)
+		s.fig.Recovery = max(s.fig.Recovery, s.recover(nodes, time.Now()))
+	}
+	cancel()
+	wait()
+	s.ledger.verify(t.Context(), urlsOf(nodes)()...)
+	s.finish(nodes...)
 }
