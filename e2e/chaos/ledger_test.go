@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -71,13 +70,13 @@ func (l *ledger) violate(format string, args ...any) {
 
 func newLedger(s *scenario) *ledger { return &ledger{s: s} }
 
-// answered counts r (or err), and checks I3: an answer, no 5xx but 503,
+// answered counts r (or err) of a request made with ctx, and checks I3: an answer, no 5xx but 503,
 // and a 503 within fastFail. It reports whether r is an answer.
-func (l *ledger) answered(what string, r web.Reply, err error) bool {
+func (l *ledger) answered(ctx context.Context, what string, r web.Reply, err error) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		if ctx.Err() != nil {
 			return false // the load ended: not an answer, not a fault
 		}
 		if l.down.Load() {
@@ -117,12 +116,12 @@ func (l *ledger) lastAck() time.Time {
 	return l.ackAt
 }
 
-// signIn signs user in at url with pw as a new device called name, and
-// returns the session, or nil if the sign-in was not answered 200.
-func (l *ledger) signIn(ctx context.Context, url, user, pw, name string) (*sess, int) {
-	d := web.NewDevice(name)
+// signIn signs user in at url with pw as d (web.NewDevice for a new
+// one), and returns the session, or nil if the sign-in was not answered
+// 200, and the answer's status.
+func (l *ledger) signIn(ctx context.Context, url, user, pw string, d *web.Device) (*sess, int) {
 	r, err := l.s.client.Send(ctx, http.MethodPost, url+"/api/v1/login", d, map[string]string{"username": user, "password": pw})
-	if !l.answered("sign-in of "+user, r, err) || r.Status != http.StatusOK {
+	if !l.answered(ctx, "sign-in of "+user, r, err) || r.Status != http.StatusOK {
 		return nil, r.Status
 	}
 	x := &sess{user: user, dev: d}
@@ -136,7 +135,7 @@ func (l *ledger) signIn(ctx context.Context, url, user, pw, name string) (*sess,
 // signOut signs x out at url.
 func (l *ledger) signOut(ctx context.Context, url string, x *sess) {
 	r, err := l.s.client.Send(ctx, http.MethodPost, url+"/api/v1/logout", x.dev.Copy(x.dev.Name), nil)
-	l.answered("sign-out", r, err)
+	l.answered(ctx, "sign-out", r, err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil && r.Status == http.StatusNoContent {
@@ -156,7 +155,7 @@ func (l *ledger) signOut(ctx context.Context, url string, x *sess) {
 func (l *ledger) changePassword(ctx context.Context, url string, x *sess, old, pw string) (was *sess, maybe bool) {
 	before := x.dev.Copy(x.dev.Name + " (before the password change)")
 	r, err := l.s.client.Send(ctx, http.MethodPost, url+"/api/v1/password", x.dev, map[string]string{"current": old, "new": pw})
-	l.answered("password change", r, err)
+	l.answered(ctx, "password change", r, err)
 	ok := err == nil && r.Status == http.StatusOK
 	maybe = err != nil || r.Status >= 500
 	l.mu.Lock()
@@ -187,7 +186,7 @@ func (l *ledger) changePassword(ctx context.Context, url string, x *sess, old, p
 // its store's data was destroyed).
 func (l *ledger) check(ctx context.Context, url string, x *sess) int {
 	r, err := l.s.client.Send(ctx, http.MethodGet, url+"/api/v1/me", x.dev.Copy(x.dev.Name), nil)
-	if !l.answered("session check", r, err) {
+	if !l.answered(ctx, "session check", r, err) {
 		return 0
 	}
 	l.mu.Lock()
@@ -351,9 +350,9 @@ func (w *worker) step(ctx context.Context, i int, url string, passwords bool) {
 // change lost.
 func (w *worker) signIn(ctx context.Context, url string) {
 	name := fmt.Sprintf("%s device %d", w.user, len(w.mine))
-	x, status := w.l.signIn(ctx, url, w.user, w.pw, name)
+	x, status := w.l.signIn(ctx, url, w.user, w.pw, web.NewDevice(name))
 	if x == nil && status == http.StatusUnauthorized && w.pwAlt != "" {
-		if x, status = w.l.signIn(ctx, url, w.user, w.pwAlt, name); x != nil {
+		if x, status = w.l.signIn(ctx, url, w.user, w.pwAlt, web.NewDevice(name)); x != nil {
 			w.pw = w.pwAlt
 		}
 		w.pwAlt = ""

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/e2e/internal/proc"
+	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -156,7 +157,7 @@ func TestChaosRedisKill9(t *testing.T) {
 			s.restartRedis(redisBin, r)
 			s.fig.Recovery = s.recover(nodes, killed)
 			s.ledger.verify(t.Context(), urlsOf(nodes)()...)
-			x, _ := s.ledger.signIn(t.Context(), nodes[0].url, users(workers + 1)[workers], password, "after")
+			x, _ := s.ledger.signIn(t.Context(), nodes[0].url, users(workers + 1)[workers], password, web.NewDevice("after"))
 			if x == nil {
 				t.Error("a sign-in after Redis came back was refused")
 			}
@@ -310,7 +311,7 @@ func TestChaosRedisFaults(t *testing.T) {
 	probe := users(workers + 1)[workers]
 	a, b := nodes[0], nodes[1]
 	for range 3 {
-		x, _ := s.ledger.signIn(t.Context(), a.url, probe, password, "probe")
+		x, _ := s.ledger.signIn(t.Context(), a.url, probe, password, web.NewDevice("probe"))
 		if x == nil {
 			t.Fatal("the probe's sign-in was refused")
 		}

@@ -11,15 +11,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/e2e/internal/web"
 )
 
 // The hostile sockets of TestChaosSockets.
 const (
-	idleSockets  = 400 // connect, send nothing
-	slowHeaders  = 200 // send a request's headers a byte every second (slowloris)
-	slowBodies   = 100 // send a login's headers, then its body a byte every second
+	idleSockets  = 400             // connect, send nothing
+	slowHeaders  = 200             // send a request's headers a byte every second (slowloris)
+	slowBodies   = 100             // send a login's headers, then its body a byte every second
 	hostileHold  = 7 * time.Second // past the node's read-header timeout of 5 s
-	loadWorkers  = 16 // the load loop's goroutines
+	loadWorkers  = 16              // the load loop's goroutines
 	loadDuration = 3 * time.Second
 )
 
@@ -37,7 +39,7 @@ func TestChaosSockets(t *testing.T) {
 	s.flags = []string{"--data", s.dataFile("tether.db")}
 	s.addUsers(users(1)...)
 	n := s.startNode("node")
-	x, _ := s.ledger.signIn(t.Context(), n.url, users(1)[0], password, "load")
+	x, _ := s.ledger.signIn(t.Context(), n.url, users(1)[0], password, web.NewDevice("load"))
 	if x == nil {
 		t.Fatal("sign-in refused")
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/e2e/internal/web"
 )
 
 // killRounds is how many times the SQLite node is killed under load.
@@ -68,7 +70,7 @@ func TestChaosSQLiteTwoProcesses(t *testing.T) {
 	user := users(workers + 1)[workers]
 	var worst time.Duration
 	for i := range revocations {
-		x, _ := s.ledger.signIn(t.Context(), a.url, user, password, "probe")
+		x, _ := s.ledger.signIn(t.Context(), a.url, user, password, web.NewDevice("probe"))
 		if x == nil {
 			t.Fatal("sign-in of the probe refused")
 		}

@@ -29,6 +29,11 @@ import (
 // CookieName is tether's session cookie (SES-05).
 const CookieName = "__Host-tether"
 
+// DeviceCookieName is the cookie of a browser that signed in to an
+// account before (PW-06): its sign-ins are throttled apart from
+// strangers'.
+const DeviceCookieName = "__Host-tether-device"
+
 // A Client sends the test's requests.
 type Client struct {
 	HTTP *http.Client
@@ -67,10 +72,14 @@ func NewClient(t testing.TB) *Client {
 // concurrent use.
 type Device struct {
 	Name string // its User-Agent
+	// From, if not empty, is sent as X-Forwarded-For: the address the
+	// device signs in from, for a node that trusts 127.0.0.1 as a proxy.
+	From string
 
 	mu     sync.Mutex // guards the fields below
 	cookie string     // the session token; "" for none
 	csrf   string     // the latest CSRF token tether gave it
+	known  string     // the device cookie; "" for none
 }
 
 // NewDevice returns a device without a session.
@@ -86,8 +95,9 @@ func (d *Device) State() (cookie, csrf string) {
 // Copy returns a device called name with d's cookie and CSRF token as they
 // are now.
 func (d *Device) Copy(name string) *Device {
-	cookie, csrf := d.State()
-	return &Device{Name: name, cookie: cookie, csrf: csrf}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return &Device{Name: name, From: d.From, cookie: d.cookie, csrf: d.csrf, known: d.known}
 }
 
 // A Reply is what a request got.
@@ -131,7 +141,15 @@ func (c *Client) Send(ctx context.Context, method, url string, d *Device, body a
 		cookie, csrf := d.State()
 		req.Header.Set("User-Agent", d.Name)
 		if cookie != "" {
-			req.Header.Set("Cookie", CookieName+"="+cookie)
+			req.AddCookie(&http.Cookie{Name: CookieName, Value: cookie})
+		}
+		d.mu.Lock()
+		if d.known != "" {
+			req.AddCookie(&http.Cookie{Name: DeviceCookieName, Value: d.known})
+		}
+		d.mu.Unlock()
+		if d.From != "" {
+			req.Header.Set("X-Forwarded-For", d.From)
 		}
 		if method != http.MethodGet && csrf != "" {
 			req.Header.Set("X-CSRF-Token", csrf)
@@ -154,11 +172,15 @@ func (c *Client) Send(ctx context.Context, method, url string, d *Device, body a
 		json.Unmarshal(r.Body, &v)
 		d.mu.Lock()
 		for _, ck := range res.Cookies() {
-			if ck.Name == CookieName {
-				d.cookie = ck.Value
-				if ck.MaxAge < 0 {
-					d.cookie = ""
-				}
+			value := ck.Value
+			if ck.MaxAge < 0 {
+				value = ""
+			}
+			switch ck.Name {
+			case CookieName:
+				d.cookie = value
+			case DeviceCookieName:
+				d.known = value
 			}
 		}
 		if v.CSRFToken != "" {
