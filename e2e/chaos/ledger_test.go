@@ -120,15 +120,22 @@ func (l *ledger) lastAck() time.Time {
 // one), and returns the session, or nil if the sign-in was not answered
 // 200, and the answer's status.
 func (l *ledger) signIn(ctx context.Context, url, user, pw string, d *web.Device) (*sess, int) {
+	prev, _ := d.State()
 	r, err := l.s.client.Send(ctx, http.MethodPost, url+"/api/v1/login", d, map[string]string{"username": user, "password": pw})
 	if !l.answered(ctx, "sign-in of "+user, r, err) || r.Status != http.StatusOK {
 		return nil, r.Status
 	}
 	x := &sess{user: user, dev: d}
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A sign-in ends the session the device had (SES-03).
+	for _, y := range l.sessions {
+		if token, _ := y.dev.State(); prev != "" && token == prev && y.state == live {
+			y.state, y.ackAt = revoked, r.At
+		}
+	}
 	l.sessions = append(l.sessions, x)
 	l.ack(r.At)
-	l.mu.Unlock()
 	return x, r.Status
 }
 
