@@ -197,9 +197,7 @@ func (s *scenario) finish(nodes ...*node) {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		s.t.Logf("%s: goroutines %d fresh, %d after; memory at most %d MiB", n.name, n.base, g, n.rss>>20)
-		s.fig.Goroutines = max(s.fig.Goroutines, g-n.base)
-		s.fig.RSS = max(s.fig.RSS, n.rss)
+		s.fig.note("I4, %s: %d goroutines fresh, %d after; at most %d MiB of memory", n.name, n.base, g, n.rss>>20)
 		if g > n.base+goroutineSlack {
 			s.t.Errorf("I4: %s has %d goroutines after the scenario, %d when fresh: a leak", n.name, g, n.base)
 		}

@@ -27,8 +27,6 @@ type figures struct {
 	StaleBound time.Duration // what I1 allowed
 	Recovery   time.Duration // the longest from a fault's end to the service answering again
 	P99        time.Duration // of every answered request
-	Goroutines int           // the most goroutines a node held past its fresh count (I4)
-	RSS        int64         // the most memory a node held, bytes
 	Notes      []string      // other figures, one line each
 }
 
@@ -117,9 +115,6 @@ func writeReport() error {
 			f.Acked, f.Faults, f.Refused, f.Lost, ms(f.Staleness), ms(f.StaleBound), ms(f.Recovery), f.N503, ms(f.P99), f.Requests)
 		for _, n := range f.Notes {
 			fmt.Fprintf(&b, "- %s\n", n)
-		}
-		if f.RSS > 0 {
-			fmt.Fprintf(&b, "- I4: at most %d goroutines past a fresh node's, %d MiB of memory\n", f.Goroutines, f.RSS>>20)
 		}
 		fmt.Fprintf(&b, "\nReproduce: `%s`\n", f.Command)
 	}
