@@ -79,7 +79,8 @@ the API, that
 - **I4** no crash, no goroutine leak (counted before and after from the
   Go runtime's dump), memory bounded.
 
-This file is the report of the last run, written by it:
+This file is the report of the last run on the 2-core development
+machine, written by it:
 
     TETHER_CHAOS_REPORT=$PWD/docs/reliability.md go test ./e2e/chaos -v
 
@@ -92,9 +93,12 @@ and the bound the scenario allows; **recovery**, from a fault's end to
 the service answering again; **503s**; **p99** of every answered request.
 The machine is a shared 2-core one: read the times as orders of magnitude.
 
-A Redis failover under Sentinel, under load, is the end-to-end test
-` + "`go test ./e2e/failover -v`" + ` (its package doc says what it proves; it is
-not repeated here).
+Two scenarios live elsewhere: a Redis failover under Sentinel, under
+load, is ` + "`go test ./e2e/failover -v`" + ` (its package doc says what it
+proves); clock jumps forward and back across the idle and absolute
+deadlines need an injected clock, which the binary can't take:
+` + "`go test ./internal/server -run TestSES07_ClockJumps -v`" + ` (an expired
+session is never revived by a step back).
 `
 
 // writeReport writes the report to the file ReportEnv names, if any.
