@@ -28,7 +28,7 @@ const (
 	storeTimeout = time.Second
 	// failMargin is what I3 adds to storeTimeout for a 503 to arrive: the
 	// request's own work and a loaded machine's scheduling.
-	failMargin = time.Second
+	failMargin = 2 * time.Second
 )
 
 // A redisServer is a redis-server of the scenario's own.
