@@ -1,10 +1,12 @@
 package redis
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tetherauth/tether/session"
@@ -268,5 +270,44 @@ func TestSES15_HostCrashAppendfsyncEverysec(t *testing.T) {
 	}
 	if d.Local != CrashProcess {
 		t.Errorf("Durability: %+v, want Local %v", d, CrashProcess)
+	}
+}
+
+// BenchmarkRevokeRedisFsync: what one revocation (RevokeUser) costs under
+// each setting that decides which crash it survives: the append-only file
+// fsynced every second (survives a Redis crash), before every reply
+// (a host crash), or every second with one replica acknowledging through
+// WAIT (the loss of a machine). Each runs on a Redis of its own, files in
+// a temporary directory.
+func BenchmarkRevokeRedisFsync(b *testing.B) {
+	for _, bc := range []struct {
+		name        string
+		appendfsync string
+		replicas    int
+	}{
+		{"everysec", "everysec", 0},
+		{"always", "always", 0},
+		{"everysec+1replica", "everysec", 1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			args := []string{"--appendonly", "yes", "--appendfsync", bc.appendfsync, "--save", ""}
+			primary := startServer(b, args...)
+			for range bc.replicas {
+				replica := startServer(b, append(args, "--replicaof", "127.0.0.1", port(primary.addr))...)
+				waitUntil(b, "the replica to sync", func() bool {
+					return strings.Contains(redisCLI(b, replica.addr, "info", "replication"), "master_link_status:up")
+				})
+			}
+			store := openStore(b, target{mode: standalone, addrs: []string{primary.addr}}, Options{MinReplicas: bc.replicas}, "")
+			defer store.Close()
+			d, err := store.Durability(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s: %v", bc.name, d)
+			storetest.Bench(b, false, func(ctx context.Context, i int) error {
+				return store.RevokeUser(ctx, "user"+strconv.Itoa(i%1000), nil)
+			})
+		})
 	}
 }
