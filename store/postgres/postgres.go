@@ -61,6 +61,14 @@
 // not among them, but is dead by generation (see revokeSQL), and goes with
 // the next RevokeUser or DeleteExpired.
 //
+// A revocation (Delete, RevokeUser) commits with synchronous_commit on,
+// set in its own statement, even where the server, database or role
+// default is off: it is acknowledged only once its WAL is on disk (and on
+// the synchronous standbys that synchronous_standby_names names), so a
+// crash of the database's host can't undo it (SES-15). Other writes keep
+// the configured setting: a session lost with the last moments of an
+// asynchronous commit only means signing in again.
+//
 // # Invalidation feed
 //
 // Every invalidating write (a Save, a Delete, a Create that replaces or
