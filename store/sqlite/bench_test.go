@@ -53,3 +53,17 @@ func BenchmarkStoreSave(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStoreRevokeUser revokes one user over and over (bumping the
+// generation): a durable write (synchronous FULL, SES-15), to compare
+// with BenchmarkStoreSave's NORMAL one.
+func BenchmarkStoreRevokeUser(b *testing.B) {
+	db, _ := tempDB(b)
+	s := newTestStore(b, db, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.RevokeUser(b.Context(), "alice", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

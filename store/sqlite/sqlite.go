@@ -102,7 +102,8 @@ const (
 // created with mode 0600 (readable and writable by its owner only, MISC-06)
 // before SQLite opens it; SQLite then gives the -wal and -shm files the same
 // permissions. An existing file keeps its permissions. The settings: WAL
-// journal, synchronous NORMAL, foreign keys on, a 10 s busy
+// journal, synchronous NORMAL (a session store's revocations commit
+// with FULL, see Store.Delete), foreign keys on, a 10 s busy
 // timeout, and transactions that take the write lock when they begin
 // (BEGIN IMMEDIATE), so that two writers never deadlock upgrading a read
 // lock. SQLite has one writer at a time but, in WAL mode, concurrent
@@ -228,6 +229,10 @@ type Store struct {
 	get, list, insert, update, logChange *sql.Stmt
 
 	watches feed.Watches // the running Watch calls, and whether the store is closed
+
+	// beforeCommit, set only by tests, runs in a write's transaction
+	// before it commits.
+	beforeCommit func(tx *sql.Tx)
 }
 
 // New returns a Store keeping its records in db, creating its tables if
