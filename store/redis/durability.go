@@ -72,6 +72,15 @@ type Durability struct {
 // survives losing a whole machine, the primary's: replicas acknowledged it.
 func (d Durability) SurvivesMachineLoss() bool { return d.MinReplicas > 0 }
 
+// HostCrashCanUndo reports whether a crash of one host, the primary's,
+// could undo an acknowledged revocation: its own persistence doesn't
+// survive one and no replica acknowledged the revocation, or a restart
+// alone could (snapshots without the append-only file, which replicas
+// would then copy).
+func (d Durability) HostCrashCanUndo() bool {
+	return d.Local == CrashNone || (d.Local < CrashHost && !d.SurvivesMachineLoss())
+}
+
 // String says, in a line for the log, which failures an acknowledged
 // revocation survives.
 func (d Durability) String() string {

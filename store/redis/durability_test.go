@@ -105,6 +105,28 @@ func TestSES15_Classify(t *testing.T) {
 	}
 }
 
+// SES-15: which settings serve warns about.
+func TestSES15_HostCrashCanUndo(t *testing.T) {
+	tests := []struct {
+		local       Crash
+		minReplicas int
+		want        bool
+	}{
+		{CrashNone, 0, true},
+		{CrashNone, 1, true}, // a quick restart loads the old snapshot, and the replicas copy it
+		{CrashProcess, 0, true},
+		{CrashProcess, 1, false},
+		{CrashHost, 0, false},
+		{CrashHost, 2, false},
+	}
+	for _, tc := range tests {
+		d := Durability{Local: tc.local, Persistent: true, MinReplicas: tc.minReplicas}
+		if got := d.HostCrashCanUndo(); got != tc.want {
+			t.Errorf("%+v: got %v, want %v", d, got, tc.want)
+		}
+	}
+}
+
 func FuzzParseInfo(f *testing.F) {
 	for _, s := range []string{"", infoMaster, "role:master\n", "role master", ":x", "a:1\r\na:2\r\n", "# x\r\n\r\n"} {
 		f.Add(s)
