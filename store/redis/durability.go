@@ -72,14 +72,13 @@ type Durability struct {
 // survives losing a whole machine, the primary's: replicas acknowledged it.
 func (d Durability) SurvivesMachineLoss() bool { return d.MinReplicas > 0 }
 
-// HostCrashCanUndo reports whether a crash of one host, the primary's,
-// could undo an acknowledged revocation: its own persistence doesn't
-// survive one and no replica acknowledged the revocation, or a restart
-// alone could (snapshots without the append-only file, which replicas
-// would then copy).
-func (d Durability) HostCrashCanUndo() bool {
-	return d.Local == CrashNone || (d.Local < CrashHost && !d.SurvivesMachineLoss())
-}
+// HostCrashCanUndo reports whether a crash of the primary's host (a
+// power cut, then a reboot) could undo an acknowledged revocation: its
+// own persistence doesn't survive one. Replicas don't help there: a
+// primary back before a failover keeps its role, and its replicas copy
+// the older data it restarted with. They help when the machine stays
+// down (SurvivesMachineLoss).
+func (d Durability) HostCrashCanUndo() bool { return d.Local < CrashHost }
 
 // String says, in a line for the log, which failures an acknowledged
 // revocation survives.

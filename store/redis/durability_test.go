@@ -115,7 +115,7 @@ func TestSES15_HostCrashCanUndo(t *testing.T) {
 		{CrashNone, 0, true},
 		{CrashNone, 1, true}, // a quick restart loads the old snapshot, and the replicas copy it
 		{CrashProcess, 0, true},
-		{CrashProcess, 1, false},
+		{CrashProcess, 1, true}, // a primary back before the failover: its replicas copy what it kept
 		{CrashHost, 0, false},
 		{CrashHost, 2, false},
 	}

@@ -2,9 +2,10 @@
 // session.Store in Redis, standalone, under Sentinel or in a Cluster,
 // through github.com/redis/rueidis (RESP3, auto-pipelining). It needs Redis 6.2 or later, with a maxmemory
 // policy that evicts nothing (noeviction), and, if Redis is to keep its
-// data across a restart, the append-only file (appendonly yes): an evicted
-// generation, or one restored from a snapshot older than the revocation,
-// would bring revoked sessions back.
+// data across a restart, the append-only file (appendonly yes, with
+// appendfsync always to survive a power cut: see Durability below): an
+// evicted generation, or one restored from a snapshot older than the
+// revocation, would bring revoked sessions back.
 //
 //	store, err := redis.New(ctx, "redis-sentinel://:secret@10.0.0.1:26379,10.0.0.2:26379/tether", redis.Options{MinReplicas: 1})
 //	if err != nil {
@@ -138,6 +139,24 @@
 // wrapping ErrNotReplicated. The write itself stays on the primary: a
 // failed create leaves an unreachable record (its token was never handed
 // out), a failed revocation should be retried.
+//
+// # Durability
+//
+// Redis acknowledges a write once it is in memory and, with the
+// append-only file on, written to the file (not yet fsynced). What a
+// revocation survives is therefore the server's configuration
+// (Store.Durability reads it, and `tether serve` logs it; SES-15):
+//
+//	appendonly yes, appendfsync everysec (the default)  a Redis crash; a power cut loses up to the last second
+//	appendonly yes, appendfsync always                  a power cut too; every write waits for an fsync
+//	appendonly no, save ""                              every crash, by forgetting everything: all sessions end
+//	appendonly no, snapshots (save)                     nothing: a restart loads a snapshot older than the revocations
+//	MinReplicas ≥ 1 (WAIT)                              the loss of the primary's machine, through a failover
+//
+// Redis 7.2's WAITAOF would let one write wait for its own fsync; the
+// Redis tether is developed against (7.0) has no WAITAOF, so the store
+// doesn't use it: appendfsync always gives the same guarantee to every
+// write. The Cluster's guarantee is its weakest primary's.
 package redis
 
 import (
