@@ -333,3 +333,34 @@ func BenchmarkRevokeRedisFsync(b *testing.B) {
 		})
 	}
 }
+
+// SES-15: Durability asks the primaries, wherever the URL points: a
+// Cluster's three, a Sentinel's one (with its replica).
+func TestSES15_DurabilityClusterAndSentinel(t *testing.T) {
+	t.Run("cluster", func(t *testing.T) {
+		tg := startCluster(t)
+		store := openStore(t, tg, Options{}, "")
+		defer store.Close()
+		d, err := store.Durability(t.Context())
+		want := Durability{Local: CrashHost, FsyncKnown: true} // startCluster keeps nothing, and has no replicas
+		if err != nil || d != want {
+			t.Errorf("got %+v, %v; want %+v", d, err, want)
+		}
+		redisCLI(t, tg.addrs[1], "config", "set", "appendonly", "yes") // appendfsync everysec: the weakest
+		d, err = store.Durability(t.Context())
+		want = Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true}
+		if err != nil || d != want {
+			t.Errorf("one primary with everysec: got %+v, %v; want %+v", d, err, want)
+		}
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		tg, _ := startSentinel(t)
+		store := openStore(t, tg, Options{MinReplicas: 1}, "")
+		defer store.Close()
+		d, err := store.Durability(t.Context())
+		want := Durability{Local: CrashHost, FsyncKnown: true, Replicas: 1, MinReplicas: 1}
+		if err != nil || d != want {
+			t.Errorf("got %+v, %v; want %+v", d, err, want)
+		}
+	})
+}
