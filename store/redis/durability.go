@@ -24,6 +24,9 @@ const (
 	// before it replies), but fsyncs it only every second (appendfsync
 	// everysec) or when the kernel pleases (no): a power cut or kernel
 	// crash loses up to the last second or more, and with it revocations.
+	// One exception: with everysec, while an fsync takes over a second (a
+	// busy disk), Redis holds writes back in memory for up to 2 s and
+	// replies all the same; Durability.HeldBack counts those times.
 	CrashProcess
 	// CrashHost: the machine losing power or its kernel. Redis fsyncs the
 	// append-only file before every reply (appendfsync always), or keeps
@@ -66,6 +69,11 @@ type Durability struct {
 	// has it), but not a power cut of all of them unless Local is
 	// CrashHost on each.
 	Replicas, MinReplicas int
+	// HeldBack is how often, since it started, a primary held writes of
+	// the append-only file back because an fsync was slow (INFO's
+	// aof_delayed_fsync): each time, up to 2 s of acknowledged writes sat
+	// in memory only, and a Redis crash then would have undone them.
+	HeldBack int
 }
 
 // SurvivesMachineLoss reports whether a revocation, once acknowledged,
@@ -89,6 +97,9 @@ func (d Durability) String() string {
 	}
 	if !d.FsyncKnown && d.Persistent {
 		s += " (appendfsync unknown: CONFIG GET refused)"
+	}
+	if d.HeldBack > 0 {
+		s += fmt.Sprintf(" (but Redis held writes back %d time(s) for a slow fsync: a crash then could undo up to 2 s)", d.HeldBack)
 	}
 	if d.SurvivesMachineLoss() {
 		s += fmt.Sprintf("; the loss of one machine: %d replica(s) acknowledge every revocation (WAIT)", d.MinReplicas)
@@ -127,6 +138,7 @@ func (s *Store) Durability(ctx context.Context) (Durability, error) {
 		d.Local = min(d.Local, n.Local)
 		d.Persistent = d.Persistent || n.Persistent
 		d.FsyncKnown = d.FsyncKnown && n.FsyncKnown
+		d.HeldBack += n.HeldBack
 		if d.Replicas < 0 || n.Replicas < d.Replicas {
 			d.Replicas = n.Replicas
 		}
@@ -198,9 +210,15 @@ func classify(info, conf map[string]string) (Durability, error) {
 			online++
 		}
 	}
+	heldBack := 0
+	if aof {
+		if heldBack, err = strconv.Atoi(info["aof_delayed_fsync"]); err != nil || heldBack < 0 {
+			return Durability{}, fmt.Errorf("%w: aof_delayed_fsync %q", errCorrupt, info["aof_delayed_fsync"])
+		}
+	}
 	fsync, fsyncKnown := conf["appendfsync"]
 	save, saveKnown := conf["save"]
-	d := Durability{FsyncKnown: fsyncKnown, Replicas: online}
+	d := Durability{FsyncKnown: fsyncKnown, Replicas: online, HeldBack: heldBack}
 	switch {
 	case aof && fsync == "always":
 		d.Local, d.Persistent = CrashHost, true

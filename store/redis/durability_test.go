@@ -13,7 +13,7 @@ import (
 	"github.com/tetherauth/tether/storetest"
 )
 
-const infoMaster = "# Persistence\r\nloading:0\r\naof_enabled:1\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:2\r\n" +
+const infoMaster = "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_delayed_fsync:0\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:2\r\n" +
 	"slave0:ip=127.0.0.1,port=7001,state=online,offset=42,lag=0\r\nslave1:ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0\r\n"
 
 func TestParseInfo(t *testing.T) {
@@ -23,7 +23,7 @@ func TestParseInfo(t *testing.T) {
 	}{
 		{"empty", "", map[string]string{}},
 		{"sections and blank lines", infoMaster, map[string]string{
-			"loading": "0", "aof_enabled": "1", "role": "master", "connected_slaves": "2",
+			"loading": "0", "aof_enabled": "1", "aof_delayed_fsync": "0", "role": "master", "connected_slaves": "2",
 			"slave0": "ip=127.0.0.1,port=7001,state=online,offset=42,lag=0",
 			"slave1": "ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0"}},
 		{"bare newlines", "role:master\naof_enabled:0\n", map[string]string{"role": "master", "aof_enabled": "0"}},
@@ -64,6 +64,10 @@ func TestSES15_Classify(t *testing.T) {
 		m["aof_enabled"] = aof
 		return m
 	}
+	held := func(m map[string]string, n string) map[string]string {
+		m["aof_delayed_fsync"] = n
+		return m
+	}
 	tests := []struct {
 		name       string
 		info, conf map[string]string
@@ -74,6 +78,10 @@ func TestSES15_Classify(t *testing.T) {
 			Durability{Local: CrashHost, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
 		{"aof everysec", info("1"), map[string]string{"appendfsync": "everysec", "save": "3600 1"},
 			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
+		{"aof everysec, writes held back", held(info("1"), "3"), map[string]string{"appendfsync": "everysec", "save": ""},
+			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1, HeldBack: 3}, false},
+		{"aof, aof_delayed_fsync missing", held(info("1"), ""), map[string]string{"appendfsync": "always", "save": ""},
+			Durability{}, true},
 		{"aof no", info("1"), map[string]string{"appendfsync": "no", "save": ""},
 			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
 		{"aof, CONFIG refused", info("1"), map[string]string{},
@@ -84,10 +92,10 @@ func TestSES15_Classify(t *testing.T) {
 			Durability{Local: CrashHost, FsyncKnown: true, Replicas: 1}, false},
 		{"no aof, CONFIG refused", info("0"), map[string]string{},
 			Durability{Local: CrashNone, Persistent: true, Replicas: 1}, false},
-		{"a replica", map[string]string{"role": "slave", "aof_enabled": "1", "connected_slaves": "0"}, nil, Durability{}, true},
+		{"a replica", map[string]string{"role": "slave", "aof_enabled": "1", "aof_delayed_fsync": "0", "connected_slaves": "0"}, nil, Durability{}, true},
 		{"aof_enabled missing", map[string]string{"role": "master", "connected_slaves": "0"}, nil, Durability{}, true},
 		{"aof_enabled 2", map[string]string{"role": "master", "aof_enabled": "2", "connected_slaves": "0"}, nil, Durability{}, true},
-		{"connected_slaves bad", map[string]string{"role": "master", "aof_enabled": "1", "connected_slaves": "-1"}, nil, Durability{}, true},
+		{"connected_slaves bad", map[string]string{"role": "master", "aof_enabled": "1", "aof_delayed_fsync": "0", "connected_slaves": "-1"}, nil, Durability{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +165,7 @@ const revocations = 20
 // is set, cuts the append-only file back to what a power cut would leave
 // of it; then starts Redis again on the same files and counts the revoked
 // sessions that came back. It returns that count and the guarantee
-// Durability claimed before the crash.
+// Durability claimed just before the crash.
 //
 // The model of a power cut: every byte of the file not covered by an
 // fsync that completed before the crash is lost. Redis documents when it
@@ -185,10 +193,11 @@ func crash(t *testing.T, appendfsync string, hostCrash bool) (revived int, claim
 			}
 		}
 	}
-	claimed, err := store.Durability(ctx)
-	if err != nil {
-		t.Fatalf("Durability: %v", err)
-	}
+	// Redis may hold writes back in memory while an fsync is slow (see
+	// CrashProcess): wait until the creates are in the file.
+	waitUntil(t, "the creates in the append-only file", func() bool {
+		return strings.Contains(redisCLI(t, srv.addr, "info", "persistence"), "aof_buffer_length:0\r\n")
+	})
 
 	incr := aofTail(t, srv.dir)
 	before := size(t, incr)
@@ -205,6 +214,10 @@ func crash(t *testing.T, appendfsync string, hostCrash bool) (revived int, claim
 		}
 	}
 	acked := size(t, incr)
+	claimed, err := store.Durability(ctx)
+	if err != nil {
+		t.Fatalf("Durability: %v", err)
+	}
 	srv.stop()
 	if hostCrash {
 		fsynced := acked // always: every acknowledged write was fsynced
@@ -271,10 +284,13 @@ func TestSES15_HostCrashAppendfsyncAlways(t *testing.T) {
 }
 
 // SES-15: with appendfsync everysec, Redis killed undoes no acknowledged
-// revocation: Redis writes the file before it replies.
+// revocation: Redis writes the file before it replies, unless an fsync
+// was so slow that it held writes back (Durability.HeldBack says so).
 func TestSES15_ProcessCrashAppendfsyncEverysec(t *testing.T) {
 	revived, d := crash(t, "everysec", false)
-	if revived != 0 {
+	if d.HeldBack > 0 { // the documented exception, which Durability reports
+		t.Logf("Redis held writes back %d time(s) for a slow fsync: %d of %d revocations undone by SIGKILL", d.HeldBack, revived, revocations)
+	} else if revived != 0 {
 		t.Errorf("%d of %d acknowledged revocations undone by SIGKILL, want 0", revived, revocations)
 	}
 	if d.Local != CrashProcess {
