@@ -91,11 +91,11 @@ func (d Durability) HostCrashCanUndo() bool { return d.Local < CrashHost }
 // String says, in a line for the log, which failures an acknowledged
 // revocation survives.
 func (d Durability) String() string {
-	s := "survives " + d.Local.String()
 	if !d.Persistent {
-		s = "survives a host crash: Redis keeps no data across a restart, so a restart ends every session"
+		return "survives every crash by forgetting: Redis keeps no data across a restart, so a restart ends every session"
 	}
-	if !d.FsyncKnown && d.Persistent {
+	s := "survives " + d.Local.String()
+	if !d.FsyncKnown {
 		s += " (appendfsync unknown: CONFIG GET refused)"
 	}
 	if d.HeldBack > 0 {
