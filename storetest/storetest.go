@@ -100,6 +100,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (session.Store, func() error)
 		{"WatchDeliversBeforeReturn", testWatchDeliversBeforeReturn},
 		{"WatchManyWatchers", testWatchManyWatchers},
 		{"WatchStopsOnCancel", testWatchStopsOnCancel},
+		{"SES14_WatchHeartbeats", testWatchHeartbeats},
 		{"Closed", testClosed},
 		{"CloseStopsWatch", testCloseStopsWatch},
 	}
