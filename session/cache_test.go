@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetherauth/tether/session"
 )
@@ -191,4 +192,73 @@ func TestCacheNoStaleEntryAfterRevocationRace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SES-14: a feed cut off without anyone noticing (its packets dropped, no
+// FeedDown) sends no more heartbeats; the near-cache then stops serving
+// within Config.MaxStaleness, and the session revoked meanwhile, whose
+// invalidation was lost, is refused by the store. While the store fails
+// too, loads fail (SES-11), never serve the cached session; when
+// heartbeats come back, the cache serves again.
+func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
+	mem := newMemory(t)
+	store := &feedStore{recordingStore: &recordingStore{Store: mem}}
+	const bound = session.MinMaxStaleness
+	m := newManager(t, store, session.Config{MaxStaleness: bound})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
+	other, _ := mustCreate(t, m, "user:bob", session.Meta{})
+	for _, tok := range []string{token, other} {
+		if _, err := m.Load(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, gets := store.counts()
+	if _, err := m.Load(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, now := store.counts(); now != gets {
+		t.Fatalf("a load with the feed current asked the store (%d gets, want %d)", now, gets)
+	}
+
+	store.muted.Store(true) // silent: no FeedDown, nothing more arrives
+	h, _ := session.ParseToken(token)
+	if err := mem.Delete(ctx, h); err != nil { // another node's revocation: its invalidation is lost
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	var served time.Duration
+	for {
+		_, err := m.Load(ctx, token)
+		if errors.Is(err, session.ErrNoSession) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Load while stale: %v", err)
+		}
+		served = time.Since(revoked)
+		if served > 5*time.Second {
+			t.Fatalf("the revoked session is still served %v after the feed went silent", served)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("revoked session served from the silent cache for %v (bound %v)", served, bound)
+	if served > bound+session.HeartbeatInterval {
+		t.Errorf("revoked session served %v after the revocation, want at most %v + one heartbeat", served, bound)
+	}
+
+	store.setFail(errors.New("store down"))
+	if _, err := m.Load(ctx, other); err == nil || errors.Is(err, session.ErrNoSession) {
+		t.Errorf("Load from a stale cache with the store down: got %v, want the store's error", err)
+	}
+	store.setFail(nil)
+
+	store.muted.Store(false) // heartbeats again
+	waitFor(t, "the cache to serve again", func() bool {
+		_, before := store.counts()
+		if _, err := m.Load(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		_, after := store.counts()
+		return after == before
+	})
 }
