@@ -91,10 +91,10 @@ func (s *watchedStore) Watch(ctx context.Context, fn func(session.Event)) error 
 }
 
 // RunManager returns a Manager over store, running (and so following the
-// store's feed) until the benchmark ends. With the near-cache on, it
-// returns once the feed is up, so that the benchmark measures the cache
+// store's feed) until the test or benchmark ends. With the near-cache on,
+// it returns once the feed is up, so that a benchmark measures the cache
 // in use. seen, if not nil, gets every event after the Manager handled it.
-func RunManager(b *testing.B, store session.Store, cfg session.Config, seen func(session.Event)) *session.Manager {
+func RunManager(b testing.TB, store session.Store, cfg session.Config, seen func(session.Event)) *session.Manager {
 	b.Helper()
 	s := &watchedStore{Store: store, up: make(chan struct{}), seen: seen}
 	m, err := session.NewManager(s, cfg)

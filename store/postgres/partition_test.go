@@ -1,0 +1,42 @@
+package postgres
+
+import (
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/storetest"
+	"github.com/tetherauth/tether/storetest/faultnet"
+)
+
+// SES-14: a node whose path to PostgreSQL is blackholed (packets dropped,
+// not refused) stops accepting a session revoked on another node within
+// MaxStaleness of the revocation, then fails closed until the path heals.
+// Only the test's own connections pass the proxy.
+func TestSES14_PartitionedNode(t *testing.T) {
+	direct := openPool(t, pgtest.Schema(t))
+	cc := direct.Config().ConnConfig
+	p, err := faultnet.Listen(net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	host, port, err := net.SplitHostPort(p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := reconfigured(t, direct, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(n), nil
+	})
+	a := openStore(t, direct, "nodea")
+	b := openStore(t, cut, "nodeb")
+	storetest.PartitionedNode(t, a, b, p, session.DefaultMaxStaleness)
+}
