@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherauth/tether/session"
@@ -39,4 +41,27 @@ func TestSES14_PartitionedNode(t *testing.T) {
 	a := openStore(t, direct, "nodea")
 	b := openStore(t, cut, "nodeb")
 	storetest.PartitionedNode(t, a, b, p, session.DefaultMaxStaleness)
+}
+
+// BenchmarkFeedHeartbeat: one heartbeat's probe, a ping of a LISTENing
+// connection (SES-14). A watch sends ten a second: the cost of the
+// staleness bound.
+func BenchmarkFeedHeartbeat(b *testing.B) {
+	s := openStore(b, openPool(b, pgtest.Schema(b)), "")
+	pooled, err := s.pool.Acquire(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pooled.Release()
+	conn := pooled.Conn()
+	if _, err := conn.Exec(b.Context(), "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Exec(context.WithoutCancel(b.Context()), "UNLISTEN *")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := conn.Ping(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -3,6 +3,8 @@ package redis
 import (
 	"testing"
 
+	"github.com/redis/rueidis"
+
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest"
 	"github.com/tetherauth/tether/storetest/faultnet"
@@ -29,4 +31,24 @@ func TestSES14_PartitionedNode(t *testing.T) {
 		a.Close()
 	})
 	storetest.PartitionedNode(t, a, b, p, session.DefaultMaxStaleness)
+}
+
+// BenchmarkFeedHeartbeat: one heartbeat's probe, a PING on a subscribed
+// connection (SES-14). A watch sends ten a second on each primary it
+// follows: the cost of the staleness bound.
+func BenchmarkFeedHeartbeat(b *testing.B) {
+	s := newTestStore(b, sharedRedis(b), "")
+	dc, release := s.client.Dedicate()
+	defer release()
+	dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(rueidis.PubSubMessage) {}})
+	if err := dc.Do(b.Context(), dc.B().Subscribe().Channel(s.keys.channel()).Build()).Error(); err != nil {
+		b.Fatal(err)
+	}
+	conns := []rueidis.DedicatedClient{dc}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := probe(b.Context(), conns); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

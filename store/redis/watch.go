@@ -132,9 +132,11 @@ func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, er
 		case <-ctx.Done():
 			return true, ctx.Err()
 		case <-beat.C:
-			if err := heartbeat(ctx, conns, w); err != nil {
+			at := time.Now()
+			if err := probe(ctx, conns); err != nil {
 				return true, err
 			}
+			w.Current(at)
 		case <-check:
 			now, err := s.primaries(ctx)
 			if err != nil {
@@ -147,13 +149,13 @@ func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, er
 	}
 }
 
-// heartbeat PINGs every subscribed connection and, once all have
-// answered, delivers FeedCurrent for the time it began (SES-14). Redis
-// answers a connection in order, and rueidis hands the messages it pushed
-// before the answer to the hooks (and so to w) before Do returns: every
-// invalidation published before the PING was sent has been delivered.
-func heartbeat(ctx context.Context, conns []rueidis.DedicatedClient, w *feed.Watcher) error {
-	at := time.Now()
+// probe PINGs every subscribed connection, within probeTimeout: once it
+// returns nil, the feed may deliver a heartbeat (FeedCurrent, SES-14) for
+// the time it began. Redis answers a connection in order, and rueidis
+// hands the messages it pushed before the answer to the hooks (and so to
+// the watcher) before Do returns: every invalidation published before the
+// PING was sent has been delivered.
+func probe(ctx context.Context, conns []rueidis.DedicatedClient) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	for _, dc := range conns {
@@ -161,7 +163,6 @@ func heartbeat(ctx context.Context, conns []rueidis.DedicatedClient, w *feed.Wat
 			return fmt.Errorf("heartbeat: %w", err)
 		}
 	}
-	w.Current(at)
 	return nil
 }
 
