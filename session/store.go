@@ -155,7 +155,8 @@ type Store interface {
 	// while the last heartbeat is recent (Config.MaxStaleness, SES-14), so a
 	// feed that is cut off without noticing (its packets dropped, not
 	// refused) stops serving within that bound; a store that never delivers
-	// FeedCurrent gets no caching.
+	// FeedCurrent gets its cache used only for MaxStaleness after each
+	// FeedUp.
 	Watch(ctx context.Context, fn func(Event)) error
 }
 
