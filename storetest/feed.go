@@ -28,11 +28,13 @@ type Feed struct {
 }
 
 // Beat is a heartbeat a Feed received: the time the store vouched for
-// (Event.At), when it arrived, and whether the feed was up then (a
-// FeedUp delivered and no FeedDown after it).
+// (Event.At), when it arrived, whether the feed was up then (a FeedUp
+// delivered and no FeedDown after it), and how many events (Events)
+// came before it.
 type Beat struct {
 	At, Arrived time.Time
 	Up          bool
+	After       int
 }
 
 // Follow starts s.Watch in a new goroutine and returns once the store has
@@ -59,7 +61,7 @@ func (f *Feed) record(ev session.Event) {
 	defer f.mu.Unlock()
 	switch ev.Kind {
 	case session.FeedCurrent:
-		f.beats = append(f.beats, Beat{At: ev.At, Arrived: time.Now(), Up: f.up})
+		f.beats = append(f.beats, Beat{At: ev.At, Arrived: time.Now(), Up: f.up, After: len(f.events)})
 	case session.FeedUp, session.FeedDown:
 		f.up = ev.Kind == session.FeedUp
 		fallthrough

@@ -120,3 +120,41 @@ func PartitionedNode(t *testing.T, nodeA, nodeB session.Store, p *faultnet.Proxy
 	}
 	return served
 }
+
+// HeartbeatOrder is a backend's test of what a heartbeat promises across
+// nodes (SES-14): an invalidation written through nodeA, once the write
+// has returned, is delivered on nodeB's feed before any heartbeat that
+// vouches for a later time. It checks n revocations of sessions made
+// through nodeA.
+func HeartbeatOrder(t *testing.T, nodeA, nodeB session.Store, n int) {
+	t.Helper()
+	f := Follow(t, nodeB)
+	ctx, cancel := context.WithTimeout(t.Context(), partitionGuard)
+	defer cancel()
+	// vouched waits for B's first heartbeat for a time after since and
+	// returns how often B delivered want before it.
+	vouched := func(since time.Time, want session.Event) int {
+		if !f.WaitBeats(ctx, 1, since) {
+			t.Fatalf("no heartbeat on B vouching for a time after %v", since)
+		}
+		evs := f.Events()
+		for _, b := range f.Beats() {
+			if b.At.After(since) {
+				return Count(evs[:b.After], want)
+			}
+		}
+		panic("unreachable: WaitBeats saw one")
+	}
+	for i := range n {
+		r := create(t, nodeA, newRecord("heartbeat-order", i))
+		want := changed(r.Hash)
+		before := vouched(time.Now(), want)
+		if err := nodeA.Delete(ctx, r.Hash); err != nil {
+			t.Fatalf("Delete on A: %v", err)
+		}
+		if got := vouched(time.Now(), want); got <= before {
+			t.Fatalf("revocation %d: B delivered a heartbeat vouching for a time after the revocation returned on A before the revocation (events: %s)",
+				i, Describe(f.Events()))
+		}
+	}
+}

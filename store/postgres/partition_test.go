@@ -65,3 +65,11 @@ func BenchmarkFeedHeartbeat(b *testing.B) {
 		}
 	}
 }
+
+// SES-14: what a node writes reaches another node's feed ahead of any
+// heartbeat there that vouches for a later time (the notifications that
+// came with the ping's answer are delivered first).
+func TestSES14_HeartbeatOrder(t *testing.T) {
+	newPool := pgtest.Schema(t)
+	storetest.HeartbeatOrder(t, openStore(t, openPool(t, newPool), "nodea"), openStore(t, openPool(t, newPool), "nodeb"), 10)
+}

@@ -52,3 +52,17 @@ func BenchmarkFeedHeartbeat(b *testing.B) {
 		}
 	}
 }
+
+// SES-14: what a node writes reaches another node's feed ahead of any
+// heartbeat there that vouches for a later time (rueidis hands pushed
+// messages to the hooks before the PING's answer).
+func TestSES14_HeartbeatOrder(t *testing.T) {
+	tg := sharedRedis(t)
+	opts := Options{KeyPrefix: testPrefix(t, tg)}
+	a, b := openStore(t, tg, opts, "nodea"), openStore(t, tg, opts, "nodeb")
+	t.Cleanup(func() {
+		b.Close()
+		a.Close()
+	})
+	storetest.HeartbeatOrder(t, a, b, 10)
+}

@@ -318,3 +318,10 @@ func TestSES14_TwoProcessesRevocationBound(t *testing.T) {
 		t.Errorf("a revocation reached the other process after %v, want at most %v", worst, limit)
 	}
 }
+
+// SES-14: what another process writes reaches a watcher ahead of any
+// heartbeat (a poll) that vouches for a later time.
+func TestSES14_HeartbeatOrder(t *testing.T) {
+	db, path := tempDB(t)
+	storetest.HeartbeatOrder(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}), 10)
+}
