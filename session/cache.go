@@ -62,7 +62,7 @@ func (c *cache) shard(h Hash) *cacheShard { return &c.shards[h[0]%cacheShards] }
 // session while the feed's last heartbeat is, by the coarse monotonic
 // clock plus its worst lag, older than maxStale (SES-14).
 func (c *cache) get(h Hash) *Session {
-	if c == nil || !c.up.Load() || c.elapsed.Load()-c.current.Load() > c.maxStale {
+	if c == nil || !c.up.Load() || c.stale() {
 		return nil
 	}
 	sh := c.shard(h)
@@ -90,6 +90,10 @@ func (c *cache) tick(now time.Time) {
 		c.elapsed.Store(int64(time.Since(c.start)))
 	}
 }
+
+// stale reports whether the feed's last heartbeat is, by the coarse
+// monotonic clock plus its worst lag, older than maxStale.
+func (c *cache) stale() bool { return c.elapsed.Load()-c.current.Load() > c.maxStale }
 
 // vouch records that the feed was current at at (a heartbeat, or FeedUp),
 // unless a later time was vouched for already.

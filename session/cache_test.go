@@ -1,8 +1,11 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -204,7 +207,8 @@ func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
 	mem := newMemory(t)
 	store := &feedStore{recordingStore: &recordingStore{Store: mem}}
 	const bound = session.MinMaxStaleness
-	m := newManager(t, store, session.Config{MaxStaleness: bound})
+	var logged lockedBuffer
+	m := newManager(t, store, session.Config{MaxStaleness: bound, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	other, _ := mustCreate(t, m, "user:bob", session.Meta{})
 	for _, tok := range []string{token, other} {
@@ -242,6 +246,7 @@ func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("revoked session served from the silent cache for %v (bound %v)", served, bound)
+	waitFor(t, "the silence to be logged", func() bool { return strings.Contains(logged.String(), "feed silent") })
 	if served > bound+session.HeartbeatInterval {
 		t.Errorf("revoked session served %v after the revocation, want at most %v + one heartbeat", served, bound)
 	}
@@ -261,4 +266,24 @@ func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
 		_, after := store.counts()
 		return after == before
 	})
+	waitFor(t, "the recovery to be logged", func() bool { return strings.Contains(logged.String(), "feed heard again") })
+}
+
+// lockedBuffer is a log's output that the test reads while the Manager
+// writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -611,9 +611,24 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // tickClock keeps the near-cache's coarse clock within clockTick of
 // Config.Now. The cache only serves while Run runs, so the clock is fresh
-// whenever it is read.
+// whenever it is read. It also logs when a feed that is up goes silent
+// past MaxStaleness, and when it is heard again.
 func (m *Manager) tickClock(ctx context.Context) {
-	every(ctx, clockTick, func() { m.cache.tick(m.cfg.Now()) })
+	silent := false
+	every(ctx, clockTick, func() {
+		m.cache.tick(m.cfg.Now())
+		if m.cache == nil || !m.cache.up.Load() { // Run logs a lost feed
+			return
+		}
+		if s := m.cache.stale(); s != silent {
+			silent = s
+			if s {
+				m.log.Warn("invalidation feed silent for longer than max staleness; near-cache bypassed until it is heard", "max_staleness", m.cfg.MaxStaleness)
+			} else {
+				m.log.Info("invalidation feed heard again; near-cache on")
+			}
+		}
+	})
 }
 
 func (m *Manager) sweep(ctx context.Context, sw Sweeper) {
