@@ -29,6 +29,7 @@ type config struct {
 	AbsoluteTimeout time.Duration
 	MinPassword     int
 	MaxSessions     int
+	MaxStaleness    time.Duration
 	TrustedProxies  []netip.Prefix
 	LogLevel        slog.Level
 	LogFormat       string
@@ -91,6 +92,9 @@ var (
 	maxSessionsSetting = &setting{"max-sessions", "TETHER_MAX_SESSIONS", strconv.Itoa(session.DefaultMaxPerUser),
 		fmt.Sprintf("most live sessions per user, 1 to %d; a new one past it signs out the one closest to its end (SES-13)", session.MaxPerUserLimit),
 		func(c *config, v string) (err error) { c.MaxSessions, err = parseInt(v); return err }}
+	maxStalenessSetting = &setting{"max-staleness", "TETHER_MAX_STALENESS", session.DefaultMaxStaleness.String(),
+		fmt.Sprintf("a node that has not heard from its session store's invalidation feed for this long stops answering from its near-cache, %v to %v: the longest a session revoked on another node is still accepted here (SES-14)", session.MinMaxStaleness, session.MaxMaxStaleness),
+		func(c *config, v string) (err error) { c.MaxStaleness, err = parseDuration(v); return err }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -100,7 +104,7 @@ var (
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
-		logFormatSetting, nodeNameSetting}
+		logFormatSetting, nodeNameSetting, maxStalenessSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -227,6 +231,9 @@ func (c *config) check(p problems) {
 	}
 	if c.MaxSessions < 1 || c.MaxSessions > session.MaxPerUserLimit {
 		p.add(maxSessionsSetting, "%d: must be from 1 to %d", c.MaxSessions, session.MaxPerUserLimit)
+	}
+	if c.MaxStaleness < session.MinMaxStaleness || c.MaxStaleness > session.MaxMaxStaleness {
+		p.add(maxStalenessSetting, "%v: must be from %v to %v", c.MaxStaleness, session.MinMaxStaleness, session.MaxMaxStaleness)
 	}
 	if c.MinPassword < 8 || c.MinPassword > 64 {
 		p.add(minPasswordSetting, "%d: must be from 8 to 64 (PW-01: 64 characters are always allowed)", c.MinPassword)

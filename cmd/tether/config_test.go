@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/session"
 )
 
 var defaultConfig = config{
@@ -22,6 +23,7 @@ var defaultConfig = config{
 	AbsoluteTimeout: 12 * time.Hour,
 	MinPassword:     8,
 	MaxSessions:     100,
+	MaxStaleness:    time.Second,
 	LogLevel:        slog.LevelInfo,
 	LogFormat:       "text",
 }
@@ -62,9 +64,9 @@ var parseTests = []struct {
 	{
 		name: "flags",
 		args: []string{"--addr", "127.0.0.1:0", "--hosts", "localhost, [::1]", "--data=/tmp/x.db", "--idle-timeout", "5m", "--absolute-timeout", "1h",
-			"--min-password", "15", "--max-sessions", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json"},
+			"--min-password", "15", "--max-sessions", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json", "--max-staleness", "2s"},
 		want: config{
-			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5,
+			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5, MaxStaleness: 2 * time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
 			LogLevel:       slog.LevelDebug, LogFormat: "json",
 		},
@@ -75,7 +77,7 @@ var parseTests = []struct {
 			"TETHER_ABSOLUTE_TIMEOUT": "2h", "TETHER_MIN_PASSWORD": "12", "TETHER_TRUSTED_PROXIES": "::1",
 			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json", "TETHER_MAX_SESSIONS": "10000"},
 		want: config{
-			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000,
+			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000, MaxStaleness: time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
 		},
 	},
@@ -144,6 +146,11 @@ var parseTests = []struct {
 		args:    []string{"--sessions", "postgresql://db/tether", "--redis-min-replicas", "1", "--redis-prefix", "x:"},
 		wantErr: []string{"--redis-min-replicas", "--redis-prefix"},
 	},
+	{name: "SES14 max staleness", args: []string{"--max-staleness", "400ms"}, want: with(func(c *config) { c.MaxStaleness = 400 * time.Millisecond })},
+	{name: "SES14 max staleness from the environment", env: map[string]string{"TETHER_MAX_STALENESS": "10s"}, want: with(func(c *config) { c.MaxStaleness = 10 * time.Second })},
+	{name: "SES14 max staleness too short", args: []string{"--max-staleness", "399ms"}, wantErr: []string{"--max-staleness (TETHER_MAX_STALENESS) 399ms: must be from 400ms to 10s"}},
+	{name: "SES14 max staleness too long", args: []string{"--max-staleness", "1m"}, wantErr: []string{"--max-staleness"}},
+	{name: "SES14 max staleness not a duration", args: []string{"--max-staleness", "1"}, wantErr: []string{"--max-staleness"}},
 	{name: "min replicas without redis", args: []string{"--redis-min-replicas", "2"}, wantErr: []string{"--redis-min-replicas"}},
 	{name: "redis prefix without redis", args: []string{"--redis-prefix", "x:"}, wantErr: []string{"--redis-prefix"}},
 	{
@@ -310,6 +317,9 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Fatalf("parsed config %+v fails Validate: %v", c, err)
+		}
+		if c.MaxStaleness < session.MinMaxStaleness || c.MaxStaleness > session.MaxMaxStaleness {
+			t.Fatalf("parsed config has max staleness %v, out of the range SES-14 allows", c.MaxStaleness)
 		}
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil || c.Data == "" || c.IdleTimeout <= 0 || c.AbsoluteTimeout < c.IdleTimeout {
 			t.Fatalf("parsed config %+v is unusable", c)

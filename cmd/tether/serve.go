@@ -63,6 +63,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		IdleTimeout:     c.IdleTimeout,
 		MaxPerUser:      c.MaxSessions,
 		AbsoluteTimeout: c.AbsoluteTimeout,
+		MaxStaleness:    c.MaxStaleness,
 		Logger:          root,
 	})
 	if err != nil {

@@ -114,9 +114,13 @@
 // user's UserRevoked, which drops all of the user's sessions from the
 // caches of this process.
 //
-// When a subscription's connection fails, or a ping on it gets no answer
-// within Options.Timeout, Watch delivers FeedDown, subscribes again with a
-// growing delay (up to 5 s) and delivers FeedUp once it is back. Under
+// Every session.HeartbeatInterval (100 ms) Watch PINGs each subscription's
+// connection; once all have answered (after the messages Redis pushed
+// before), it delivers a heartbeat, FeedCurrent, for the time it sent them
+// (SES-14): a Manager stops answering from its cache when they stop. When
+// a subscription's connection fails, or a PING gets no answer within a
+// second, Watch delivers FeedDown, subscribes again with a growing delay
+// (up to 5 s) and delivers FeedUp once it is back. Under
 // Sentinel or in a Cluster, Watch also checks every second which nodes are
 // primaries, and starts over (FeedDown, FeedUp) when they change: after a
 // failover, its subscription follows the new primary.
@@ -210,10 +214,10 @@ type Options struct {
 	// DialTimeout bounds connecting to a node. Default 5 s.
 	DialTimeout time.Duration
 	// Timeout is how long a command may wait for its answer before its
-	// connection is taken for dead and closed. Idle connections, the
-	// feed's among them, are pinged every second, so a feed whose
-	// connection died silently is noticed within about 1 s + Timeout.
-	// Default 3 s.
+	// connection is taken for dead and closed. Idle connections are pinged
+	// every second, so one that died silently is noticed within about
+	// 1 s + Timeout; the feed's own heartbeats notice it sooner (see
+	// Watch). Default 3 s.
 	Timeout time.Duration
 	// TLSConfig is used for rediss… URLs: set it to trust a private CA or
 	// to present a client certificate. Default: the system's roots, TLS
