@@ -71,6 +71,11 @@ func parseURL(raw string) (target, error) {
 	// The authority ends at the first slash; the password may contain one
 	// only percent-encoded, as in any URL.
 	authority, path, _ := strings.Cut(rest, "/")
+	if strings.Contains(path, "@") {
+		// "redis://u:pa/ss@host": the authority ends in the password, and
+		// the host error would quote the part before the slash.
+		return t, errors.New("an @ after the first /: percent-encode a / in the password as %2F")
+	}
 	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
 		if err := t.parseUserinfo(authority[:i]); err != nil {
 			return t, err
