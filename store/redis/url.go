@@ -60,6 +60,10 @@ func parseURL(raw string) (target, error) {
 		return t, errors.New(`no scheme: want redis://, rediss://, redis-sentinel:// or redis-cluster://`)
 	}
 	s, ok := schemes[strings.ToLower(scheme)]
+	if !ok && strings.ContainsAny(scheme, ":@") {
+		// "user:password@host://...": not a scheme, and not to be quoted.
+		return t, errors.New(`no scheme before "://": want redis://, rediss://, redis-sentinel:// or redis-cluster://`)
+	}
 	if !ok {
 		return t, fmt.Errorf("unknown scheme %q: want redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster", scheme)
 	}

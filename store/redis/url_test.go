@@ -90,6 +90,7 @@ var badURLTests = []struct {
 	{"empty user", "redis://@localhost", "empty user name"},
 	{"bad user encoding", "redis://%zz:pw@localhost", "user name has a bad percent-encoding"},
 	{"bad password encoding", "redis://u:%zzsecret@localhost", "password has a bad percent-encoding"},
+	{"credentials before the scheme", "u:secret@localhost://x", `no scheme before "://"`},
 	{"slash in the password", "redis://u:sec/ret@localhost", "percent-encode a / in the password"},
 	{"slash in the password, sentinel", "redis-sentinel://:se/cret@s1/m", "percent-encode a / in the password"},
 }
