@@ -489,6 +489,8 @@ func deviceName(ua string) string {
 		return "A Go program"
 	case "python-requests", "python-urllib", "python-httpx":
 		return "A Python program"
+	case "": // "/1.0": no name to show
+		return "Unknown device"
 	}
 	if r := []rune(product); len(r) > 40 {
 		product = string(r[:40]) + "…"
