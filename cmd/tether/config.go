@@ -397,7 +397,7 @@ func isPostgresURL(v string) bool {
 
 // checkPostgresURL returns what is wrong with v if it is a PostgreSQL URL
 // that pgxpool would refuse, without connecting; nil for anything else.
-// pgx masks the password in its message; the URL itself is not repeated.
+// pgx's message quotes the URL with its passwords masked (FuzzStoreURLs).
 func checkPostgresURL(v string) error {
 	if !isPostgresURL(v) {
 		return nil
