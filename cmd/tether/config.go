@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/session"
@@ -246,6 +248,13 @@ func (c *config) check(p problems) {
 	if c.Accounts != "" && !isPostgresURL(c.Accounts) {
 		p.add(accountsSetting, "%q: want empty (the --data file) or a postgres:// URL", redactURL(c.Accounts))
 	}
+	// A PostgreSQL URL is checked now, not first when serve connects.
+	if err := checkPostgresURL(c.Sessions); err != nil {
+		p.add(sessionsSetting, "%v", err)
+	}
+	if err := checkPostgresURL(c.Accounts); err != nil {
+		p.add(accountsSetting, "%v", err)
+	}
 	inRedis := c.Sessions != "" && !isPostgresURL(c.Sessions)
 	if c.MinReplicas < 0 {
 		p.add(minReplicasSetting, "%d: must be 0 or more", c.MinReplicas)
@@ -393,11 +402,53 @@ func isPostgresURL(v string) bool {
 	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
 }
 
-// redactURL hides the password of a URL that goes into an error message.
+// checkPostgresURL returns what is wrong with v if it is a PostgreSQL URL
+// that pgxpool would refuse, without connecting; nil for anything else.
+// pgx's message quotes the URL with its passwords masked (FuzzStoreURLs).
+func checkPostgresURL(v string) error {
+	if !isPostgresURL(v) {
+		return nil
+	}
+	_, err := pgxpool.ParseConfig(v)
+	return err
+}
+
+// redactURL returns v for an error message or a log line, with whatever may
+// be a password masked: a URL's userinfo password and the values of query
+// parameters whose names hold "pass". A value that is not plainly a URL (a
+// key=value connection string, an @ past the host, an unparsable one) may
+// hold a password anywhere: only its scheme is kept, if it has one.
 func redactURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		return v
+	if err != nil || u.Scheme == "" || u.Opaque != "" || strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
+		if scheme, _, ok := strings.Cut(v, "://"); ok && validScheme(scheme) {
+			return scheme + "://(unreadable)"
+		}
+		return "(not a URL)"
 	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			if strings.Contains(strings.ToLower(k), "pass") {
+				for i := range vs {
+					vs[i] = "xxxxx"
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
 	return u.Redacted()
+}
+
+// validScheme reports whether s is a URL scheme: a letter, then letters,
+// digits, +, - and . (RFC 3986).
+func validScheme(s string) bool {
+	for i, c := range []byte(s) {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
