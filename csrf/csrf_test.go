@@ -492,3 +492,84 @@ func TestAddTrustedOriginConcurrent(t *testing.T) {
 		t.Errorf("got %v, want nil", err)
 	}
 }
+
+// checkSeeds are requests for FuzzCheck: method, target, content type,
+// body, Sec-Fetch-Site, Origin and X-CSRF-Token, where TOKEN stands for a
+// fresh token for alice.
+var checkSeeds = [][7]string{
+	{"POST", "/", "", "", "", "", "TOKEN"},
+	{"POST", "/", "", "", "same-origin", "", "TOKEN"},
+	{"POST", "/", "", "", "cross-site", "", "TOKEN"},
+	{"POST", "/", "", "", "", "https://evil.example", "TOKEN"},
+	{"POST", "/", "", "", "", "http://example.com", "TOKEN"},
+	{"PUT", "/", formType, FormField + "=TOKEN", "", "", ""},
+	{"POST", "/", formType + "; charset=utf-8", "a=1&" + FormField + "=TOKEN", "same-origin", "", ""},
+	{"POST", "/?" + FormField + "=TOKEN", formType, "name=x", "", "", ""},
+	{"POST", "/", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"" + FormField + "\"\r\n\r\nTOKEN\r\n--b--\r\n", "", "", ""},
+	{"POST", "/", formType, FormField + "=x", "", "", "TOKEN"},
+	{"POST", "/", formType, FormField + "=TOKEN", "", "", "x"},
+	{"POST", "/", "application/json", `{"csrf_token":"TOKEN"}`, "", "", ""},
+	{"GET", "/", "", "", "cross-site", "", ""},
+	{"get", "/", "", "", "", "", ""},
+	{"DELETE", "/x", "", "", "none", "", "TOKEN"},
+}
+
+// FuzzCheck: whatever the request, Check never panics, returns nil or one
+// of its errors, lets every safe method through, and lets an unsafe one
+// through only when http.CrossOriginProtection does and the X-CSRF-Token
+// header, or when it is empty a form field of the body, holds a valid
+// token for the binding: never a token from the query, nor for another
+// session (CSRF-01, CSRF-02, CSRF-03).
+func FuzzCheck(f *testing.F) {
+	p := newProtector(f, testSecret)
+	for _, s := range checkSeeds {
+		f.Add(s[0], s[1], s[2], s[3], s[4], s[5], s[6])
+	}
+	f.Fuzz(func(t *testing.T, method, target, contentType, body, fetchSite, origin, header string) {
+		tok := p.Token(alice)
+		build := func() *http.Request {
+			r, err := http.NewRequest(method, "http://example.com"+strings.ReplaceAll(target, "TOKEN", tok), strings.NewReader(strings.ReplaceAll(body, "TOKEN", tok)))
+			if err != nil {
+				return nil
+			}
+			for k, v := range map[string]string{"Content-Type": contentType, "Sec-Fetch-Site": fetchSite, "Origin": origin,
+				HeaderName: strings.ReplaceAll(header, "TOKEN", tok)} {
+				if v != "" {
+					r.Header.Set(k, v)
+				}
+			}
+			return r
+		}
+		r := build()
+		if r == nil {
+			return
+		}
+		err := p.Check(r, alice)
+		if err != nil && !errors.Is(err, ErrCrossOrigin) && !errors.Is(err, ErrMissingToken) && !errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("Check: got %v, want nil or one of its errors", err)
+		}
+		if safe(r.Method) { // NewRequest makes "" GET
+			if err != nil {
+				t.Fatalf("Check of a %s: got %v, want nil", r.Method, err)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		if err := http.NewCrossOriginProtection().Check(build()); err != nil {
+			t.Fatalf("Check let a request through that CrossOriginProtection refuses: %v", err)
+		}
+		r = build()
+		token := r.Header.Get(HeaderName)
+		if token == "" && isForm(r) {
+			token = r.PostFormValue(FormField)
+		}
+		if !p.Valid(alice, token) || p.Valid(bob, token) {
+			t.Fatalf("Check let %s %q through with token %q", method, target, token)
+		}
+		if p.Check(build(), bob) == nil {
+			t.Fatalf("Check let %s %q through for alice and for bob", method, target)
+		}
+	})
+}

@@ -46,7 +46,12 @@
 //     hash is weaker than the configured parameters, so that the caller
 //     rehashes on sign-in. Keys are compared with crypto/subtle.
 //   - PW-04: at most HasherConfig.MaxConcurrent hashes run at once; a caller
-//     waits at most HasherConfig.Wait for a slot, then gets ErrBusy. A
+//     waits at most HasherConfig.Wait for a slot, then gets ErrBusy. At most
+//     HasherConfig.MaxWaiting callers wait; a freed slot goes to the oldest
+//     of the highest Priority (WithPriority), and a caller finding the queue
+//     full gets ErrBusy at once unless it can push out one of lower
+//     priority, so that a flood of Low sign-ins costs bounded memory and
+//     never delays a High one by more than the hashes running. A
 //     password longer than MaxBytes is refused before any hashing, and the
 //     parser bounds what a stored hash may ask for (at most 256 MiB, 16
 //     passes, 16 lanes, 64-byte salt and key), so neither a request nor a

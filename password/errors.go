@@ -13,9 +13,10 @@ const MaxBytes = 1024
 // Errors of the package. Policy errors are wrapped with a sentence a user can
 // act on, so err.Error() can be shown as is; test them with errors.Is.
 var (
-	// ErrBusy: every hashing slot stayed taken for HasherConfig.Wait, or the
-	// context ended while waiting for one (PW-04). Answer 503 (or 429) and
-	// let the client retry.
+	// ErrBusy: every hashing slot stayed taken for HasherConfig.Wait, the
+	// context ended while waiting for one, or the queue of waiting calls was
+	// full (HasherConfig.MaxWaiting) of calls of the same or a higher
+	// Priority (PW-04). Answer 503 (or 429) and let the client retry.
 	ErrBusy = errors.New("password: server busy, try again in a moment")
 	// ErrMalformedHash: a stored hash is not an argon2id PHC string this
 	// package accepts; the error wraps the reason.

@@ -95,3 +95,28 @@ func ExampleNeedsRehash() {
 	// false
 	// true
 }
+
+// A sign-in server under a flood of guesses: attempts from browsers that
+// signed in to the account before wait for a hashing slot ahead of
+// everyone else, and the others are refused at once when the queue is full
+// of them.
+func ExampleWithPriority() {
+	h, err := password.NewHasher(password.HasherConfig{MaxConcurrent: 2}) // at most 16 wait
+	if err != nil {
+		log.Fatal(err)
+	}
+	knownDevice := true // say, a valid device cookie of the account
+	p := password.Low
+	if knownDevice {
+		p = password.High
+	}
+	if h.Saturated(p) {
+		fmt.Println("503: busy") // before any costlier work
+		return
+	}
+	ctx := password.WithPriority(context.Background(), p)
+	err = h.VerifyDummy(ctx, "correct horse battery staple")
+	fmt.Println(password.PriorityOf(ctx), err)
+	// Output:
+	// high <nil>
+}

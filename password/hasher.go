@@ -30,6 +30,14 @@ type HasherConfig struct {
 	// Wait is how long a call waits for a free slot before it returns
 	// ErrBusy (PW-04). Default 1 second.
 	Wait time.Duration
+	// MaxWaiting is how many calls may wait for a slot at once, whatever
+	// their Priority (PW-04). One more, of a priority no waiting call is
+	// below, gets ErrBusy at once; of a higher priority, it takes the place
+	// of the newest waiting call of the lowest priority, which gets ErrBusy.
+	// So the queue's memory is bounded, and a flood of low-priority calls
+	// is refused at once instead of delaying everyone. Default 8 ×
+	// MaxConcurrent.
+	MaxWaiting int
 }
 
 // Hasher hashes and verifies passwords with argon2id. It is safe for
@@ -37,7 +45,7 @@ type HasherConfig struct {
 type Hasher struct {
 	params Params
 	wait   time.Duration
-	slots  chan struct{}                                // one value per running hash (PW-04)
+	slots  *slots                                       // who hashes and who waits (PW-04)
 	dummy  string                                       // what VerifyDummy verifies against (PW-05)
 	idKey  func(password, salt []byte, p Params) []byte // argon2idKey; tests count its runs
 }
@@ -48,6 +56,7 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 	p := cfg.Params.withDefaults()
 	slots := cmp.Or(cfg.MaxConcurrent, runtime.NumCPU())
 	wait := cmp.Or(cfg.Wait, defaultWait)
+	maxWaiting := cmp.Or(cfg.MaxWaiting, 8*slots)
 	var errs []error
 	if err := p.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Params: %w", err))
@@ -58,13 +67,16 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 	if wait < 0 {
 		errs = append(errs, fmt.Errorf("Wait=%v, want more than 0 (0 means %v)", wait, defaultWait))
 	}
+	if maxWaiting < 0 {
+		errs = append(errs, fmt.Errorf("MaxWaiting=%d, want more than 0 (0 means 8 × MaxConcurrent)", maxWaiting))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return &Hasher{
 		params: p,
 		wait:   wait,
-		slots:  make(chan struct{}, slots),
+		slots:  newSlots(slots, maxWaiting),
 		// A hash of no password at all: a random key that no password
 		// derives (but with 2^-256 odds), under a random salt and exactly
 		// the configured parameters. Verifying against it costs what
@@ -181,26 +193,32 @@ func (h *Hasher) matches(password string, stored phc) bool {
 	return subtle.ConstantTimeCompare(key, stored.key) == 1
 }
 
-// acquire takes a hashing slot. It waits at most h.wait for one, and no
-// longer than ctx lasts; then it returns ErrBusy (PW-04). A context that has
-// already ended returns its error without taking a slot.
+// acquire takes a hashing slot at ctx's Priority. It waits at most h.wait
+// for one, and no longer than ctx lasts; then it returns ErrBusy (PW-04).
+// With MaxWaiting calls waiting already, see HasherConfig.MaxWaiting. A
+// context that has already ended returns its error without taking a slot.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	timer := time.NewTimer(h.wait)
-	defer timer.Stop()
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-timer.C:
-		return ErrBusy
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
-	}
+	return h.slots.acquire(ctx, PriorityOf(ctx), h.wait)
 }
 
 // release frees the slot acquire took.
 func (h *Hasher) release() {
-	<-h.slots
+	h.slots.release()
+}
+
+// Saturated reports whether a call at priority p would get ErrBusy at once
+// now: every slot is hashing and MaxWaiting calls of priority p or higher
+// wait. A server can check it before any costlier work, such as counting a
+// sign-in attempt, and answer "busy" straight away. The answer may change
+// at any moment; Hash and Verify decide.
+func (h *Hasher) Saturated(p Priority) bool {
+	return h.slots.saturated(p)
+}
+
+// Stats returns a snapshot of the hashing slots and their queue.
+func (h *Hasher) Stats() HasherStats {
+	return h.slots.stats()
 }

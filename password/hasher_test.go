@@ -63,6 +63,7 @@ func TestPW03_NewHasher(t *testing.T) {
 		{name: "long key", cfg: HasherConfig{Params: Params{KeyLen: 65}}, wantErr: "KeyLen=65"},
 		{name: "negative MaxConcurrent", cfg: HasherConfig{MaxConcurrent: -1}, wantErr: "MaxConcurrent=-1"},
 		{name: "negative Wait", cfg: HasherConfig{Wait: -time.Second}, wantErr: "Wait=-1s"},
+		{name: "negative MaxWaiting", cfg: HasherConfig{MaxWaiting: -1}, wantErr: "MaxWaiting=-1"},
 		{name: "every problem at once", cfg: HasherConfig{Params: Params{Memory: 1, Time: 1}, Wait: -1},
 			wantErr: "Memory=1 is outside 19456..262144\nTime=1 is outside 2..16\nWait=-1ns"},
 	}
@@ -88,8 +89,12 @@ func TestPW03_NewHasher(t *testing.T) {
 // PW-04: the defaults of the concurrency bound.
 func TestPW04_Defaults(t *testing.T) {
 	h := newHasher(t, HasherConfig{})
-	if got, want := cap(h.slots), runtime.NumCPU(); got != want {
+	st := h.Stats()
+	if got, want := st.Slots, runtime.NumCPU(); got != want {
 		t.Errorf("got %v slots, want %v", got, want)
+	}
+	if got, want := st.MaxWaiting, 8*runtime.NumCPU(); got != want {
+		t.Errorf("got MaxWaiting %v, want %v", got, want)
 	}
 	if got, want := h.wait, time.Second; got != want {
 		t.Errorf("got Wait %v, want %v", got, want)

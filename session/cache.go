@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,14 +12,23 @@ import (
 //
 // Correctness rests on two rules. First, entries are served only while the
 // feed is up (DESIGN.md: a revoked session is never served from a stale
-// cache); going down empties the cache. Second, a session read from the
+// cache) and was vouched current by a heartbeat within maxStale (SES-14: a
+// feed cut off without noticing, its packets dropped, stops serving within
+// that bound); going down empties the cache. Second, a session read from the
 // store is only put in if no invalidation arrived since the read began: put
 // takes the epoch read before the store was asked, and every invalidation
 // bumps the epoch before it removes entries, under the same shard lock.
 type cache struct {
-	up       atomic.Bool   // the feed is healthy: entries may be served
-	epoch    atomic.Uint64 // bumped by every invalidation
-	now      atomic.Int64  // the coarse clock, Unix ns; see tick
+	up      atomic.Bool   // the feed is healthy: entries may be served
+	epoch   atomic.Uint64 // bumped by every invalidation
+	now     atomic.Int64  // the coarse clock, Unix ns; see tick
+	elapsed atomic.Int64  // the coarse monotonic clock: ns since start; see tick
+	current atomic.Int64  // when the feed was last vouched current: ns since start
+	// start is the origin of the monotonic clock; maxStale, how old
+	// current may be for entries to be served, in ns, less the coarse
+	// clock's worst lag.
+	start    time.Time
+	maxStale int64
 	perShard int
 	shards   [cacheShards]cacheShard
 }
@@ -33,11 +43,11 @@ type cacheShard struct {
 
 // newCache returns a cache for about size sessions, or nil when size < 0
 // (no caching). A nil *cache is valid and caches nothing.
-func newCache(size int) *cache {
+func newCache(size int, maxStale time.Duration) *cache {
 	if size < 0 {
 		return nil
 	}
-	c := &cache{perShard: max(1, size/cacheShards)}
+	c := &cache{perShard: max(1, size/cacheShards), start: time.Now(), maxStale: int64(maxStale - 2*clockTick)}
 	for i := range c.shards {
 		c.shards[i].m = make(map[Hash]*Session)
 	}
@@ -48,9 +58,11 @@ func (c *cache) shard(h Hash) *cacheShard { return &c.shards[h[0]%cacheShards] }
 
 // get returns the cached session for h, or nil. A session that the coarse
 // clock, plus its worst lag, says may have expired is not returned: the
-// caller goes to the store and checks with the precise clock.
+// caller goes to the store and checks with the precise clock. Nor is any
+// session while the feed's last heartbeat is, by the coarse monotonic
+// clock plus its worst lag, older than maxStale (SES-14).
 func (c *cache) get(h Hash) *Session {
-	if c == nil || !c.up.Load() {
+	if c == nil || !c.up.Load() || c.stale() {
 		return nil
 	}
 	sh := c.shard(h)
@@ -69,10 +81,29 @@ func (c *cache) get(h Hash) *Session {
 // two ticks early.
 const clockTick = 10 * time.Millisecond
 
-// tick sets the coarse clock.
+// tick sets the coarse clocks: now from the Manager's clock, the
+// monotonic one from the machine's (staleness is about the network, not
+// about a test's clock).
 func (c *cache) tick(now time.Time) {
 	if c != nil {
 		c.now.Store(now.UnixNano())
+		c.elapsed.Store(int64(time.Since(c.start)))
+	}
+}
+
+// stale reports whether the feed's last heartbeat is, by the coarse
+// monotonic clock plus its worst lag, older than maxStale.
+func (c *cache) stale() bool { return c.elapsed.Load()-c.current.Load() > c.maxStale }
+
+// vouch records that the feed was current at at (a heartbeat, or FeedUp),
+// unless a later time was vouched for already.
+func (c *cache) vouch(at time.Time) {
+	t := int64(at.Sub(c.start))
+	for {
+		old := c.current.Load()
+		if t <= old || c.current.CompareAndSwap(old, t) {
+			return
+		}
 	}
 }
 
@@ -138,13 +169,17 @@ func (c *cache) removeUser(userID string) {
 }
 
 // setUp marks the feed healthy or not. Either way the cache starts empty:
-// events may have been missed while it was down.
+// events may have been missed while it was down. Coming up vouches for
+// now: nothing cached before is left, and what is cached after is read
+// after the feed was sure to hear every change.
 func (c *cache) setUp(up bool) {
 	if c == nil {
 		return
 	}
 	if !up {
 		c.up.Store(false)
+	} else {
+		c.vouch(time.Now())
 	}
 	c.epoch.Add(1)
 	for i := range c.shards {
@@ -169,5 +204,7 @@ func (c *cache) handle(e Event) {
 		c.remove(e.Hash)
 	case UserRevoked:
 		c.removeUser(e.UserID)
+	case FeedCurrent:
+		c.vouch(cmp.Or(e.At, time.Now()))
 	}
 }

@@ -1,11 +1,15 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetherauth/tether/session"
 )
@@ -191,4 +195,95 @@ func TestCacheNoStaleEntryAfterRevocationRace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SES-14: a feed cut off without anyone noticing (its packets dropped, no
+// FeedDown) sends no more heartbeats; the near-cache then stops serving
+// within Config.MaxStaleness, and the session revoked meanwhile, whose
+// invalidation was lost, is refused by the store. While the store fails
+// too, loads fail (SES-11), never serve the cached session; when
+// heartbeats come back, the cache serves again.
+func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
+	mem := newMemory(t)
+	store := &feedStore{recordingStore: &recordingStore{Store: mem}}
+	const bound = session.MinMaxStaleness
+	var logged lockedBuffer
+	m := newManager(t, store, session.Config{MaxStaleness: bound, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
+	other, _ := mustCreate(t, m, "user:bob", session.Meta{})
+	for _, tok := range []string{token, other} {
+		if _, err := m.Load(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, gets := store.counts()
+	if _, err := m.Load(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, now := store.counts(); now != gets {
+		t.Fatalf("a load with the feed current asked the store (%d gets, want %d)", now, gets)
+	}
+
+	store.muted.Store(true) // silent: no FeedDown, nothing more arrives
+	h, _ := session.ParseToken(token)
+	if err := mem.Delete(ctx, h); err != nil { // another node's revocation: its invalidation is lost
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	var served time.Duration
+	for {
+		_, err := m.Load(ctx, token)
+		if errors.Is(err, session.ErrNoSession) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Load while stale: %v", err)
+		}
+		served = time.Since(revoked)
+		if served > 5*time.Second {
+			t.Fatalf("the revoked session is still served %v after the feed went silent", served)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("revoked session served from the silent cache for %v (bound %v)", served, bound)
+	waitFor(t, "the silence to be logged", func() bool { return strings.Contains(logged.String(), "feed silent") })
+	if served > bound+session.HeartbeatInterval {
+		t.Errorf("revoked session served %v after the revocation, want at most %v + one heartbeat", served, bound)
+	}
+
+	store.setFail(errors.New("store down"))
+	if _, err := m.Load(ctx, other); err == nil || errors.Is(err, session.ErrNoSession) {
+		t.Errorf("Load from a stale cache with the store down: got %v, want the store's error", err)
+	}
+	store.setFail(nil)
+
+	store.muted.Store(false) // heartbeats again
+	waitFor(t, "the cache to serve again", func() bool {
+		_, before := store.counts()
+		if _, err := m.Load(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		_, after := store.counts()
+		return after == before
+	})
+	waitFor(t, "the recovery to be logged", func() bool { return strings.Contains(logged.String(), "feed heard again") })
+}
+
+// lockedBuffer is a log's output that the test reads while the Manager
+// writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -5,7 +5,8 @@
 // A Manager creates, loads, rotates and revokes sessions, and keeps a
 // near-cache of validated sessions in memory so that a session check is a
 // map lookup; the Store's invalidation feed keeps that cache coherent, and
-// the cache is bypassed whenever the feed is not healthy. Its Middleware
+// the cache is bypassed whenever the feed is not healthy or was not heard
+// from within Config.MaxStaleness (SES-14). Its Middleware
 // loads the session named by the request's cookie into the context.
 //
 //	store := memory.New() // or sqlite, redis, ...
@@ -62,6 +63,15 @@
 //   - SES-13: each user has at most Config.MaxPerUser live sessions
 //     (default 100): a new one signs out the one closest to its end. So
 //     listing or revoking a user's sessions costs a bounded amount.
+//   - SES-14: the near-cache serves a session only while the store's feed
+//     was vouched current within Config.MaxStaleness (default 1 s, 400 ms
+//     to 10 s). Stores vouch every HeartbeatInterval (100 ms) with a round
+//     trip their invalidations would have come ahead of. A node cut off
+//     from its store without noticing (packets dropped, not refused) stops
+//     answering from its cache within that bound and asks the store, which
+//     answers or fails (503): a session revoked on another node is accepted
+//     here at most MaxStaleness after the revocation was acknowledged, and
+//     within milliseconds while the feed is healthy.
 //
 // A Session is an immutable snapshot: its fields are read through
 // methods and Get returns a copy, so a handler can't change what the

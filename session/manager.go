@@ -63,6 +63,14 @@ type Config struct {
 	// listing or revoking a user's sessions costs the store. Default
 	// DefaultMaxPerUser; at most 10000.
 	MaxPerUser int
+	// MaxStaleness bounds how long after a revocation on another node this
+	// node may still accept the revoked session from its near-cache
+	// (SES-14): the cache serves only while the store's feed was vouched
+	// current (a heartbeat, see Store.Watch) within it; past it, every
+	// load goes to the store, which answers or fails (503), never a stale
+	// session. Default DefaultMaxStaleness; from MinMaxStaleness to
+	// MaxMaxStaleness. A healthy feed keeps the real delay far below it.
+	MaxStaleness time.Duration
 	// Now is the clock. Default time.Now. The Manager never lets it go
 	// back: a wall clock stepped back (an NTP step, a VM restored from a
 	// snapshot) stands still until it catches up, so no idle or absolute
@@ -85,6 +93,16 @@ const DefaultMaxPerUser = 100
 // per-user operation unbounded.
 const MaxPerUserLimit = 10000
 
+// Config.MaxStaleness: its default and its range. The lower end leaves
+// room for a few missed heartbeats (HeartbeatInterval) before a healthy
+// but busy feed turns the cache off; the upper one keeps the bound a
+// bound.
+const (
+	DefaultMaxStaleness = time.Second
+	MinMaxStaleness     = 400 * time.Millisecond
+	MaxMaxStaleness     = 10 * time.Second
+)
+
 // Sweeper is implemented by stores that can forget expired records
 // themselves; Run calls it every Config.SweepInterval. Stores with native
 // expiry (Redis TTLs) need not implement it.
@@ -97,7 +115,8 @@ type Sweeper interface {
 // Manager creates, loads and revokes sessions in a Store, and keeps a
 // near-cache of validated sessions that the store's invalidation feed keeps
 // coherent (the cache is used only while Run is running and the feed is
-// healthy). It is safe for concurrent use.
+// healthy, and was vouched current within Config.MaxStaleness). It is safe
+// for concurrent use.
 type Manager struct {
 	store Store
 	cfg   Config
@@ -126,7 +145,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	return &Manager{
 		store:      store,
 		cfg:        cfg,
-		cache:      newCache(cfg.CacheSize),
+		cache:      newCache(cfg.CacheSize, cfg.MaxStaleness),
 		log:        cfg.Logger.With("component", "session"),
 		exactClock: exact,
 		pending:    make(map[Hash]struct{}),
@@ -143,6 +162,7 @@ func (c *Config) setDefaults() error {
 	def(&c.AbsoluteTimeout, 12*time.Hour)
 	def(&c.TouchInterval, time.Minute)
 	def(&c.SweepInterval, 5*time.Minute)
+	def(&c.MaxStaleness, DefaultMaxStaleness)
 	c.TouchInterval = min(c.TouchInterval, c.IdleTimeout/2)
 	if c.CookieName == "" {
 		c.CookieName = "__Host-tether"
@@ -184,6 +204,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxDataSize < 0 {
 		errs = append(errs, errors.New("session: MaxDataSize must be positive"))
+	}
+	if c.MaxStaleness < MinMaxStaleness || c.MaxStaleness > MaxMaxStaleness {
+		errs = append(errs, fmt.Errorf("session: MaxStaleness %v: want %v to %v (SES-14)", c.MaxStaleness, MinMaxStaleness, MaxMaxStaleness))
 	}
 	if c.MaxPerUser < 0 || c.MaxPerUser > MaxPerUserLimit {
 		errs = append(errs, fmt.Errorf("session: MaxPerUser %d: want 1 to %d (SES-13)", c.MaxPerUser, MaxPerUserLimit))
@@ -550,7 +573,10 @@ func (m *Manager) update(ctx context.Context, s *Session, change func(*Record) e
 // sessions every SweepInterval, and retries the revocations RevokeLater
 // kept every second. It blocks until ctx is done and then
 // returns nil. While the feed is down, the cache is empty and bypassed; a
-// feed that stops is resubscribed with a growing delay (at most 5 s).
+// feed that stops is resubscribed with a growing delay (at most 5 s). A
+// feed whose last heartbeat is older than MaxStaleness leaves the cache
+// bypassed, not emptied: its invalidations arrive in order before the next
+// heartbeat, or it is lost.
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -589,9 +615,24 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // tickClock keeps the near-cache's coarse clock within clockTick of
 // Config.Now. The cache only serves while Run runs, so the clock is fresh
-// whenever it is read.
+// whenever it is read. It also logs when a feed that is up goes silent
+// past MaxStaleness, and when it is heard again.
 func (m *Manager) tickClock(ctx context.Context) {
-	every(ctx, clockTick, func() { m.cache.tick(m.cfg.Now()) })
+	silent := false
+	every(ctx, clockTick, func() {
+		m.cache.tick(m.cfg.Now())
+		if m.cache == nil || !m.cache.up.Load() { // Run logs a lost feed
+			return
+		}
+		if s := m.cache.stale(); s != silent {
+			silent = s
+			if s {
+				m.log.Warn("invalidation feed silent for longer than max staleness; near-cache bypassed until it is heard", "max_staleness", m.cfg.MaxStaleness)
+			} else {
+				m.log.Info("invalidation feed heard again; near-cache on")
+			}
+		}
+	})
 }
 
 func (m *Manager) sweep(ctx context.Context, sw Sweeper) {

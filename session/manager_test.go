@@ -370,6 +370,11 @@ func TestConfigValidation(t *testing.T) {
 		{"SameSite None", session.Config{SameSite: http.SameSiteNoneMode}, false},
 		{"idle longer than absolute", session.Config{IdleTimeout: 2 * time.Hour, AbsoluteTimeout: time.Hour}, false},
 		{"negative", session.Config{IdleTimeout: -time.Minute}, false},
+		{"SES14 staleness at the minimum", session.Config{MaxStaleness: session.MinMaxStaleness}, true},
+		{"SES14 staleness at the maximum", session.Config{MaxStaleness: session.MaxMaxStaleness}, true},
+		{"SES14 staleness below the minimum", session.Config{MaxStaleness: session.MinMaxStaleness - 1}, false},
+		{"SES14 staleness above the maximum", session.Config{MaxStaleness: session.MaxMaxStaleness + 1}, false},
+		{"SES14 negative staleness", session.Config{MaxStaleness: -time.Second}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

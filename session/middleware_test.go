@@ -253,3 +253,68 @@ func TestSES07_LostTouchRaceIsNotAnError(t *testing.T) {
 		t.Fatalf("under a storm of data writes: got %d %q, want 200", w.Code, w.Body)
 	}
 }
+
+// FuzzLoadRequest: whatever the Cookie header lines (a and b; LIVE and
+// REVOKED stand for the tokens of a live and a revoked session of alice's),
+// LoadRequest never panics and answers the live session exactly when the
+// session cookie appears once and holds LIVE; ErrDuplicateCookie when it
+// appears more than once (SES-06); else no session and no error, exactly
+// as without a cookie (SES-04). A malformed token never reaches the store.
+func FuzzLoadRequest(f *testing.F) {
+	store := &recordingStore{Store: newMemory(f)}
+	m := newManager(f, store, session.Config{CacheSize: -1})
+	live, _ := mustCreate(f, m, "user:alice", session.Meta{})
+	revoked, rs := mustCreate(f, m, "user:alice", session.Meta{})
+	if err := m.Revoke(ctx, rs); err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range [][2]string{
+		{"__Host-tether=LIVE", ""},
+		{"a=1; __Host-tether=LIVE; b=2", ""},
+		{`__Host-tether="LIVE"`, ""},
+		{"__Host-tether=REVOKED", ""},
+		{"__Host-tether=not-a-token", ""},
+		{"__Host-tether=" + strings.Repeat("A", 43), ""},
+		{"tether=LIVE", "__host-tether=LIVE"},
+		{"__Host-tether=REVOKED; __Host-tether=LIVE", ""},
+		{"__Host-tether=LIVE", "__Host-tether=LIVE"},
+		{"__Host-tether=LIVE=", "__Host-tether"},
+		{"", ""},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	tokens := strings.NewReplacer("LIVE", live, "REVOKED", revoked)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		r := httptest.NewRequest("GET", "https://example.test/", nil)
+		for _, line := range []string{a, b} {
+			if line != "" {
+				r.Header.Add("Cookie", tokens.Replace(line))
+			}
+		}
+		cookies := r.CookiesNamed("__Host-tether")
+		_, before := store.counts()
+		s, err := m.LoadRequest(r)
+		_, after := store.counts()
+		switch {
+		case len(cookies) > 1:
+			if s != nil || !errors.Is(err, session.ErrDuplicateCookie) {
+				t.Fatalf("cookies %q: got %v, %v; want ErrDuplicateCookie", r.Header["Cookie"], s, err)
+			}
+		case len(cookies) == 1 && cookies[0].Value == live:
+			if s == nil || err != nil || s.UserID() != "user:alice" {
+				t.Fatalf("cookies %q: got %v, %v; want alice's session", r.Header["Cookie"], s, err)
+			}
+		default:
+			if s != nil || err != nil {
+				t.Fatalf("cookies %q: got %v, %v; want no session and no error", r.Header["Cookie"], s, err)
+			}
+		}
+		wellFormed := len(cookies) == 1
+		if wellFormed {
+			_, wellFormed = session.ParseToken(cookies[0].Value)
+		}
+		if !wellFormed && after != before {
+			t.Fatalf("cookies %q: the store was read for a malformed or missing token", r.Header["Cookie"])
+		}
+	})
+}

@@ -145,6 +145,18 @@ type Store interface {
 	// so fn must not call the store while handling FeedUp or FeedDown.
 	// Callers treat the time before the first FeedUp and between a FeedDown
 	// and the next FeedUp as "anything may have changed".
+	//
+	// While up, Watch delivers a heartbeat, Event{Kind: FeedCurrent, At: t},
+	// about every HeartbeatInterval: every invalidation committed before t,
+	// by any process, has reached fn before it. A store proves that with a
+	// round trip that the feed's own messages would have come ahead of (a
+	// PING on the subscription's connection, a poll of the change log), and
+	// t is when the round trip started. A Manager serves its near-cache only
+	// while the last heartbeat is recent (Config.MaxStaleness, SES-14), so a
+	// feed that is cut off without noticing (its packets dropped, not
+	// refused) stops serving within that bound; a store that never delivers
+	// FeedCurrent gets its cache used only for MaxStaleness after each
+	// FeedUp.
 	Watch(ctx context.Context, fn func(Event)) error
 }
 
@@ -172,11 +184,19 @@ const (
 	Changed
 	// UserRevoked: every record of Event.UserID may be dead.
 	UserRevoked
+	// FeedCurrent: a heartbeat; every invalidation committed before
+	// Event.At has been delivered (see Store.Watch).
+	FeedCurrent
 )
+
+// HeartbeatInterval is how often a Store's Watch delivers FeedCurrent
+// while the feed is up. Config.MaxStaleness is at least a few of them.
+const HeartbeatInterval = 100 * time.Millisecond
 
 // Event is one message of a store's invalidation feed.
 type Event struct {
 	Kind   EventKind
-	Hash   Hash   // for Changed
-	UserID string // for UserRevoked
+	Hash   Hash      // for Changed
+	UserID string    // for UserRevoked
+	At     time.Time // for FeedCurrent: when the store vouched the feed current (read with its monotonic clock)
 }

@@ -91,10 +91,10 @@ func (s *watchedStore) Watch(ctx context.Context, fn func(session.Event)) error 
 }
 
 // RunManager returns a Manager over store, running (and so following the
-// store's feed) until the benchmark ends. With the near-cache on, it
-// returns once the feed is up, so that the benchmark measures the cache
+// store's feed) until the test or benchmark ends. With the near-cache on,
+// it returns once the feed is up, so that a benchmark measures the cache
 // in use. seen, if not nil, gets every event after the Manager handled it.
-func RunManager(b *testing.B, store session.Store, cfg session.Config, seen func(session.Event)) *session.Manager {
+func RunManager(b testing.TB, store session.Store, cfg session.Config, seen func(session.Event)) *session.Manager {
 	b.Helper()
 	s := &watchedStore{Store: store, up: make(chan struct{}), seen: seen}
 	m, err := session.NewManager(s, cfg)
@@ -118,51 +118,67 @@ func RunManager(b *testing.B, store session.Store, cfg session.Config, seen func
 }
 
 // RevocationPropagation is a backend's BenchmarkRevocationPropagation:
-// two nodes, A and B, each a Manager over its own Store of the same data.
-// Each op creates a session on A, loads it on B (into B's near-cache),
-// revokes the user on A, waits for B's feed to deliver the revocation and
-// loads the session on B again, which must refuse it. It reports how long
-// after RevokeUser returned on A that refusal came: p50-µs, p99-µs and
+// RevocationDelays, one revocation per op, reported as p50-µs, p99-µs and
 // max-µs over the run (run it with -benchtime 1000x for 1,000
-// revocations). It waits on the feed rather than polling B in a loop,
-// which on a small machine would take the CPU the feed needs.
+// revocations).
 func RevocationPropagation(b *testing.B, nodeA, nodeB session.Store) {
+	b.ReportAllocs()
+	delays := RevocationDelays(b, nodeA, nodeB, b.Loop)
+	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	b.ReportMetric(µs(Percentile(delays, 50)), "p50-µs")
+	b.ReportMetric(µs(Percentile(delays, 99)), "p99-µs")
+	b.ReportMetric(µs(Percentile(delays, 100)), "max-µs")
+}
+
+// RevocationDelays runs two nodes, A and B, each a Manager over its own
+// Store of the same data, while more says so. Each round creates a
+// session on A, loads it on B (into B's near-cache), revokes the user on
+// A, waits for B's feed to deliver the revocation and loads the session
+// on B again, which must refuse it. It returns, sorted, how long after
+// RevokeUser returned on A each refusal came. It waits on the feed rather
+// than polling B in a loop, which on a small machine would take the CPU
+// the feed needs.
+func RevocationDelays(tb testing.TB, nodeA, nodeB session.Store, more func() bool) []time.Duration {
 	const user = "revoked@example.com"
 	revoked := make(chan struct{}, 1)
-	a := RunManager(b, nodeA, session.Config{}, nil)
-	nb := RunManager(b, nodeB, session.Config{}, func(ev session.Event) {
+	a := RunManager(tb, nodeA, session.Config{}, nil)
+	nb := RunManager(tb, nodeB, session.Config{}, func(ev session.Event) {
 		if ev.Kind == session.UserRevoked && ev.UserID == user {
 			revoked <- struct{}{}
 		}
 	})
-	ctx := b.Context()
+	ctx := tb.Context()
 	var delays []time.Duration
-	b.ReportAllocs()
-	for b.Loop() {
+	for more() {
 		t, err := a.Begin(ctx, user)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		tok, _, err := a.Create(ctx, t, session.Meta{UserAgent: UserAgent})
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if _, err := nb.Load(ctx, tok); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if err := a.RevokeUser(ctx, user, nil); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		start := time.Now()
 		<-revoked
 		if _, err := nb.Load(ctx, tok); !errors.Is(err, session.ErrNoSession) {
-			b.Fatalf("Load on B after the revocation reached it: got error %v, want %v", err, session.ErrNoSession)
+			tb.Fatalf("Load on B after the revocation reached it: got error %v, want %v", err, session.ErrNoSession)
 		}
 		delays = append(delays, time.Since(start))
 	}
 	slices.Sort(delays)
-	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	b.ReportMetric(µs(delays[len(delays)/2]), "p50-µs")
-	b.ReportMetric(µs(delays[(len(delays)-1)*99/100]), "p99-µs")
-	b.ReportMetric(µs(delays[len(delays)-1]), "max-µs")
+	return delays
+}
+
+// Percentile returns the pth percentile (0 to 100) of sorted durations.
+func Percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[(len(sorted)-1)*p/100]
 }

@@ -21,8 +21,20 @@ type Feed struct {
 	err    error         // what Watch returned; set before done is closed
 
 	mu      sync.Mutex      // guards the fields below
-	events  []session.Event // in the order the store delivered them
+	events  []session.Event // in the order the store delivered them, heartbeats left out
+	beats   []Beat          // the heartbeats (FeedCurrent), in order
+	up      bool            // the last of FeedUp and FeedDown was FeedUp
 	changed chan struct{}   // closed and replaced at every event
+}
+
+// Beat is a heartbeat a Feed received: the time the store vouched for
+// (Event.At), when it arrived, whether the feed was up then (a FeedUp
+// delivered and no FeedDown after it), and how many events (Events)
+// came before it.
+type Beat struct {
+	At, Arrived time.Time
+	Up          bool
+	After       int
 }
 
 // Follow starts s.Watch in a new goroutine and returns once the store has
@@ -47,7 +59,15 @@ func Follow(t *testing.T, s session.Store) *Feed {
 func (f *Feed) record(ev session.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events = append(f.events, ev)
+	switch ev.Kind {
+	case session.FeedCurrent:
+		f.beats = append(f.beats, Beat{At: ev.At, Arrived: time.Now(), Up: f.up, After: len(f.events)})
+	case session.FeedUp, session.FeedDown:
+		f.up = ev.Kind == session.FeedUp
+		fallthrough
+	default:
+		f.events = append(f.events, ev)
+	}
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
@@ -59,6 +79,14 @@ func (f *Feed) Events() []session.Event {
 	return slices.Clone(f.events)
 }
 
+// Beats returns a copy of the heartbeats received so far. Events leaves
+// them out, so that a test of invalidations need not mind them.
+func (f *Feed) Beats() []Beat {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.beats)
+}
+
 // Wait waits until pred holds for the events delivered so far, and reports
 // whether it did before ctx was done.
 func (f *Feed) Wait(ctx context.Context, pred func([]session.Event) bool) bool {
@@ -66,9 +94,29 @@ func (f *Feed) Wait(ctx context.Context, pred func([]session.Event) bool) bool {
 }
 
 func (f *Feed) wait(stop <-chan struct{}, pred func([]session.Event) bool) bool {
+	return f.until(stop, func() bool { return pred(f.events) })
+}
+
+// WaitBeats waits until the feed has delivered n heartbeats vouching for a
+// time after after, and reports whether it did before ctx was done.
+func (f *Feed) WaitBeats(ctx context.Context, n int, after time.Time) bool {
+	return f.until(ctx.Done(), func() bool {
+		c := 0
+		for _, b := range f.beats {
+			if b.At.After(after) {
+				c++
+			}
+		}
+		return c >= n
+	})
+}
+
+// until waits until cond, called with f.mu held, holds, or stop is
+// closed; it reports whether cond held.
+func (f *Feed) until(stop <-chan struct{}, cond func() bool) bool {
 	for {
 		f.mu.Lock()
-		ok, changed := pred(f.events), f.changed
+		ok, changed := cond(), f.changed
 		f.mu.Unlock()
 		if ok {
 			return true
@@ -78,7 +126,7 @@ func (f *Feed) wait(stop <-chan struct{}, pred func([]session.Event) bool) bool 
 		case <-stop:
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			return pred(f.events)
+			return cond()
 		}
 	}
 }
@@ -149,6 +197,8 @@ func Describe(evs []session.Event) string {
 			parts[i] = "Changed(" + hex.EncodeToString(ev.Hash[:4]) + "…)"
 		case session.UserRevoked:
 			parts[i] = "UserRevoked(" + ev.UserID + ")"
+		case session.FeedCurrent:
+			parts[i] = "FeedCurrent"
 		default:
 			parts[i] = "Kind(" + strconv.Itoa(int(ev.Kind)) + ")"
 		}

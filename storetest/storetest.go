@@ -36,8 +36,10 @@
 // clock. Follow and Feed, which the suite uses for the Watch tests, are
 // exported for a backend's own feed tests (another process, another node),
 // with Feed.Await to wait for an event, Has, Count and Describe to check
-// what a Feed delivered, Record to make records for a backend's own tests,
-// and Bench for the timed loop of its benchmarks.
+// what a Feed delivered (Beats for its heartbeats), Record to make records
+// for a backend's own tests, Bench for the timed loop of its benchmarks,
+// and PartitionedNode for its SES-14 test of a node cut off through a
+// faultnet proxy.
 package storetest
 
 import (
@@ -100,6 +102,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (session.Store, func() error)
 		{"WatchDeliversBeforeReturn", testWatchDeliversBeforeReturn},
 		{"WatchManyWatchers", testWatchManyWatchers},
 		{"WatchStopsOnCancel", testWatchStopsOnCancel},
+		{"SES14_WatchHeartbeats", testWatchHeartbeats},
 		{"Closed", testClosed},
 		{"CloseStopsWatch", testCloseStopsWatch},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetherauth/tether/session"
 )
@@ -173,4 +174,40 @@ func testCloseStopsWatch(t *testing.T, s session.Store, closeStore func() error)
 		wantErr(t, "Watch of a closed store", f.Err(), session.ErrClosed)
 		checkStopped(t, f)
 	}
+}
+
+// SES-14: while the feed is up, Watch delivers heartbeats (FeedCurrent),
+// each vouching for a later time than the one before and none for a time
+// after it arrived; none comes after FeedDown. A Manager serves its
+// near-cache only while the last heartbeat is recent, so a store without
+// them gets no caching and one with a heartbeat from the future would
+// serve a stale cache.
+func testWatchHeartbeats(t *testing.T, s session.Store, _ func() error) {
+	f := Follow(t, s)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), awaitGuard)
+	defer cancel()
+	const n = 5
+	if !f.WaitBeats(ctx, n, start) {
+		t.Fatalf("heartbeats after %v: got %d, want %d (one about every %v)", awaitGuard, len(f.Beats()), n, session.HeartbeatInterval)
+	}
+	if err := f.Stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Watch after Stop: got %v, want context.Canceled", err)
+	}
+	beats := f.Beats()
+	for i, b := range beats {
+		switch {
+		case b.At.IsZero():
+			t.Errorf("heartbeat %d: At is zero", i)
+		case b.At.After(b.Arrived):
+			t.Errorf("heartbeat %d: At %v is after it arrived (%v)", i, b.At, b.Arrived)
+		case i > 0 && !b.At.After(beats[i-1].At):
+			t.Errorf("heartbeat %d: At %v is not after the one before (%v)", i, b.At, beats[i-1].At)
+		case !b.Up:
+			t.Errorf("heartbeat %d arrived while the feed was down", i)
+		}
+	}
+	last := beats[len(beats)-1]
+	t.Logf("%d heartbeats, one every %v on average; the last vouched for %v before it arrived",
+		len(beats), last.Arrived.Sub(beats[0].Arrived)/time.Duration(max(1, len(beats)-1)), last.Arrived.Sub(last.At))
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/session"
@@ -29,6 +31,7 @@ type config struct {
 	AbsoluteTimeout time.Duration
 	MinPassword     int
 	MaxSessions     int
+	MaxStaleness    time.Duration
 	TrustedProxies  []netip.Prefix
 	LogLevel        slog.Level
 	LogFormat       string
@@ -91,6 +94,9 @@ var (
 	maxSessionsSetting = &setting{"max-sessions", "TETHER_MAX_SESSIONS", strconv.Itoa(session.DefaultMaxPerUser),
 		fmt.Sprintf("most live sessions per user, 1 to %d; a new one past it signs out the one closest to its end (SES-13)", session.MaxPerUserLimit),
 		func(c *config, v string) (err error) { c.MaxSessions, err = parseInt(v); return err }}
+	maxStalenessSetting = &setting{"max-staleness", "TETHER_MAX_STALENESS", session.DefaultMaxStaleness.String(),
+		fmt.Sprintf("a node that has not heard from its session store's invalidation feed for this long stops answering from its near-cache, %v to %v: the longest a session revoked on another node is still accepted here (SES-14)", session.MinMaxStaleness, session.MaxMaxStaleness),
+		func(c *config, v string) (err error) { c.MaxStaleness, err = parseDuration(v); return err }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -100,7 +106,7 @@ var (
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
-		logFormatSetting, nodeNameSetting}
+		logFormatSetting, nodeNameSetting, maxStalenessSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -228,6 +234,9 @@ func (c *config) check(p problems) {
 	if c.MaxSessions < 1 || c.MaxSessions > session.MaxPerUserLimit {
 		p.add(maxSessionsSetting, "%d: must be from 1 to %d", c.MaxSessions, session.MaxPerUserLimit)
 	}
+	if c.MaxStaleness < session.MinMaxStaleness || c.MaxStaleness > session.MaxMaxStaleness {
+		p.add(maxStalenessSetting, "%v: must be from %v to %v", c.MaxStaleness, session.MinMaxStaleness, session.MaxMaxStaleness)
+	}
 	if c.MinPassword < 8 || c.MinPassword > 64 {
 		p.add(minPasswordSetting, "%d: must be from 8 to 64 (PW-01: 64 characters are always allowed)", c.MinPassword)
 	}
@@ -238,6 +247,13 @@ func (c *config) check(p problems) {
 	}
 	if c.Accounts != "" && !isPostgresURL(c.Accounts) {
 		p.add(accountsSetting, "%q: want empty (the --data file) or a postgres:// URL", redactURL(c.Accounts))
+	}
+	// A PostgreSQL URL is checked now, not first when serve connects.
+	if err := checkPostgresURL(c.Sessions); err != nil {
+		p.add(sessionsSetting, "%v", err)
+	}
+	if err := checkPostgresURL(c.Accounts); err != nil {
+		p.add(accountsSetting, "%v", err)
 	}
 	inRedis := c.Sessions != "" && !isPostgresURL(c.Sessions)
 	if c.MinReplicas < 0 {
@@ -386,11 +402,53 @@ func isPostgresURL(v string) bool {
 	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
 }
 
-// redactURL hides the password of a URL that goes into an error message.
+// checkPostgresURL returns what is wrong with v if it is a PostgreSQL URL
+// that pgxpool would refuse, without connecting; nil for anything else.
+// pgx's message quotes the URL with its passwords masked (FuzzStoreURLs).
+func checkPostgresURL(v string) error {
+	if !isPostgresURL(v) {
+		return nil
+	}
+	_, err := pgxpool.ParseConfig(v)
+	return err
+}
+
+// redactURL returns v for an error message or a log line, with whatever may
+// be a password masked: a URL's userinfo password and the values of query
+// parameters whose names hold "pass". A value that is not plainly a URL (a
+// key=value connection string, an @ past the host, an unparsable one) may
+// hold a password anywhere: only its scheme is kept, if it has one.
 func redactURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		return v
+	if err != nil || u.Scheme == "" || u.Opaque != "" || strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
+		if scheme, _, ok := strings.Cut(v, "://"); ok && validScheme(scheme) {
+			return scheme + "://(unreadable)"
+		}
+		return "(not a URL)"
 	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			if strings.Contains(strings.ToLower(k), "pass") {
+				for i := range vs {
+					vs[i] = "xxxxx"
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
 	return u.Redacted()
+}
+
+// validScheme reports whether s is a URL scheme: a letter, then letters,
+// digits, +, - and . (RFC 3986).
+func validScheme(s string) bool {
+	for i, c := range []byte(s) {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }

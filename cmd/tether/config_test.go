@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/redis"
 )
 
 var defaultConfig = config{
@@ -22,6 +26,7 @@ var defaultConfig = config{
 	AbsoluteTimeout: 12 * time.Hour,
 	MinPassword:     8,
 	MaxSessions:     100,
+	MaxStaleness:    time.Second,
 	LogLevel:        slog.LevelInfo,
 	LogFormat:       "text",
 }
@@ -62,9 +67,9 @@ var parseTests = []struct {
 	{
 		name: "flags",
 		args: []string{"--addr", "127.0.0.1:0", "--hosts", "localhost, [::1]", "--data=/tmp/x.db", "--idle-timeout", "5m", "--absolute-timeout", "1h",
-			"--min-password", "15", "--max-sessions", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json"},
+			"--min-password", "15", "--max-sessions", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json", "--max-staleness", "2s"},
 		want: config{
-			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5,
+			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5, MaxStaleness: 2 * time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
 			LogLevel:       slog.LevelDebug, LogFormat: "json",
 		},
@@ -75,7 +80,7 @@ var parseTests = []struct {
 			"TETHER_ABSOLUTE_TIMEOUT": "2h", "TETHER_MIN_PASSWORD": "12", "TETHER_TRUSTED_PROXIES": "::1",
 			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json", "TETHER_MAX_SESSIONS": "10000"},
 		want: config{
-			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000,
+			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000, MaxStaleness: time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
 		},
 	},
@@ -140,10 +145,20 @@ var parseTests = []struct {
 		}),
 	},
 	{
+		name:    "postgres URLs checked before connecting",
+		args:    []string{"--sessions", "postgres://u:hunter2@db:99999/x", "--accounts", "postgresql://db/x?sslmode=bogus"},
+		wantErr: []string{`--sessions (TETHER_SESSIONS) cannot parse ` + "`postgres://u:xxxxx@db:99999/x`: invalid port", "--accounts (TETHER_ACCOUNTS) cannot parse"},
+	},
+	{
 		name:    "redis settings with sessions in postgres",
 		args:    []string{"--sessions", "postgresql://db/tether", "--redis-min-replicas", "1", "--redis-prefix", "x:"},
 		wantErr: []string{"--redis-min-replicas", "--redis-prefix"},
 	},
+	{name: "SES14 max staleness", args: []string{"--max-staleness", "400ms"}, want: with(func(c *config) { c.MaxStaleness = 400 * time.Millisecond })},
+	{name: "SES14 max staleness from the environment", env: map[string]string{"TETHER_MAX_STALENESS": "10s"}, want: with(func(c *config) { c.MaxStaleness = 10 * time.Second })},
+	{name: "SES14 max staleness too short", args: []string{"--max-staleness", "399ms"}, wantErr: []string{"--max-staleness (TETHER_MAX_STALENESS) 399ms: must be from 400ms to 10s"}},
+	{name: "SES14 max staleness too long", args: []string{"--max-staleness", "1m"}, wantErr: []string{"--max-staleness"}},
+	{name: "SES14 max staleness not a duration", args: []string{"--max-staleness", "1"}, wantErr: []string{"--max-staleness"}},
 	{name: "min replicas without redis", args: []string{"--redis-min-replicas", "2"}, wantErr: []string{"--redis-min-replicas"}},
 	{name: "redis prefix without redis", args: []string{"--redis-prefix", "x:"}, wantErr: []string{"--redis-prefix"}},
 	{
@@ -197,9 +212,36 @@ func TestParseConfigNamesEveryBadHost(t *testing.T) {
 }
 
 func TestParseConfigRedactsPasswords(t *testing.T) {
-	_, err := parseServe([]string{"--accounts", "mysql://u:hunter2@db/x"}, nil)
-	if err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Fatalf("got %v, want an error without the password", err)
+	for _, tt := range redactTests {
+		_, err := parseServe([]string{"--accounts", tt.url}, nil)
+		if (err == nil) != isPostgresURL(tt.url) || err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("--accounts %q: got %v, want an error without the password (none for postgres://)", tt.url, err)
+		}
+	}
+}
+
+var redactTests = []struct{ url, want string }{
+	{"mysql://u:hunter2@db/x", "mysql://u:xxxxx@db/x"},
+	{"mysql://u@db/x", "mysql://u@db/x"},
+	{"mysql://db/x?password=hunter2&sslmode=require", "mysql://db/x?password=xxxxx&sslmode=require"},
+	{"mysql://db/x?sslPassword=hunter2", "mysql://db/x?sslPassword=xxxxx"},
+	{"mysql://db/x#hunter2", "mysql://db/x"},
+	{"postgres:///x?host=/run/pg&password=hunter2", "postgres:///x?host=%2Frun%2Fpg&password=xxxxx"},
+	// Not plainly URLs: the password could be anywhere.
+	{"mysql://u:hunter2@db:port/x", "mysql://(unreadable)"},
+	{"mysql://u:hun%zzter2@db/x", "mysql://(unreadable)"},
+	{"mysql://u:hun/hunter2@db/x", "mysql://(unreadable)"},
+	{"mysql://u:1234?hunter2@db/x", "mysql://(unreadable)"},
+	{"host=db password=hunter2", "(not a URL)"},
+	{"u:hunter2@db", "(not a URL)"},
+	{"u:hunter2@db://x", "(not a URL)"},
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tt := range redactTests {
+		if got := redactURL(tt.url); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.url, got, tt.want)
+		}
 	}
 }
 
@@ -311,6 +353,9 @@ func FuzzParseConfig(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("parsed config %+v fails Validate: %v", c, err)
 		}
+		if c.MaxStaleness < session.MinMaxStaleness || c.MaxStaleness > session.MaxMaxStaleness {
+			t.Fatalf("parsed config has max staleness %v, out of the range SES-14 allows", c.MaxStaleness)
+		}
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil || c.Data == "" || c.IdleTimeout <= 0 || c.AbsoluteTimeout < c.IdleTimeout {
 			t.Fatalf("parsed config %+v is unusable", c)
 		}
@@ -387,4 +432,61 @@ func TestListenURL(t *testing.T) {
 			t.Errorf("listenURL(%v) = %q, want %q", tt.addr, got, tt.want)
 		}
 	}
+}
+
+// FuzzStoreURLs: whatever --sessions or --accounts holds, an error about
+// it never repeats a password in it, nor does redactURL; a value accepted
+// is one the store's own parser accepts. The value is before+pw+after; pw
+// counts as a password where a person would put one (between ":" and "@",
+// or after "password="), when it looks like one (8 bytes or more, letters
+// and digits) and appears neither in before and after nor in the error for
+// the value without it.
+func FuzzStoreURLs(f *testing.F) {
+	for _, tt := range redactTests {
+		if before, after, ok := strings.Cut(tt.url, "hunter2"); ok {
+			f.Add(before, "hunter2hunter2", after) // "hunter2" is only part of the password
+		}
+	}
+	for _, u := range []string{"redis://u:@h:6379/0", "rediss-sentinel://:@s1,s2/m/1", "redis-cluster://u:@a:1,b:2",
+		"postgres://u:@db:5432/x?sslmode=disable", "postgresql://u:@db/x", "postgres://db/x?password=&connect_timeout=5"} {
+		before, after, _ := strings.Cut(u, "@")
+		after = "@" + after
+		if strings.HasSuffix(u, "password=&connect_timeout=5") {
+			before, after, _ = strings.Cut(u, "password=")
+			before += "password="
+		}
+		f.Add(before, "s3cretPassw0rd", after)
+	}
+	f.Fuzz(func(t *testing.T, before, pw, after string) {
+		value := before + pw + after
+		secret := (strings.HasSuffix(before, ":") && strings.HasPrefix(after, "@") ||
+			strings.HasSuffix(strings.ToLower(before), "password=")) && len(pw) >= 8 && strings.ContainsAny(pw, "0123456789") &&
+			strings.ContainsFunc(pw, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) &&
+			!strings.Contains(before+after, pw)
+		if secret && strings.Contains(redactURL(value), pw) {
+			t.Fatalf("redactURL(%q) = %q, which repeats %q", value, redactURL(value), pw)
+		}
+		for _, flag := range []string{"--sessions", "--accounts"} {
+			c, err := parseServe([]string{flag, value}, nil)
+			if err != nil {
+				if secret && strings.Contains(err.Error(), pw) {
+					if _, without := parseServe([]string{flag, before + after}, nil); without == nil || !strings.Contains(without.Error(), pw) {
+						t.Fatalf("%s %q: error %q repeats %q", flag, value, err, pw)
+					}
+				}
+				continue
+			}
+			for _, v := range []string{c.Sessions, c.Accounts} {
+				if isPostgresURL(v) {
+					if _, err := pgxpool.ParseConfig(v); err != nil {
+						t.Fatalf("%s %q accepted, but pgx says %v", flag, value, err)
+					}
+				} else if v != "" {
+					if err := redis.CheckURL(v); err != nil || flag == "--accounts" {
+						t.Fatalf("%s %q accepted as %q, %v", flag, value, v, err)
+					}
+				}
+			}
+		}
+	})
 }

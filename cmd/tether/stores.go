@@ -29,8 +29,12 @@ type stores struct {
 	sessions session.Store
 	accounts accounts
 	throttle server.Throttle
-	data     string         // the --data file if it was opened, else ""
-	closers  []func() error // run in reverse order by Close
+	data     string // the --data file if it was opened, else ""
+	// durability says which failures an acknowledged revocation of the
+	// session store survives, and whether a host crash could undo one
+	// (SES-15).
+	durability func(ctx context.Context) (survives string, hostCrashCanUndo bool, err error)
+	closers    []func() error // run in reverse order by Close
 }
 
 // accounts is an account store that also keeps the server's secrets.
@@ -111,6 +115,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		st.sessions = ps
+		st.durability = func(ctx context.Context) (string, bool, error) { return postgresDurability(ctx, pool) }
 		st.closers = append(st.closers, ps.Close)
 	case c.Sessions != "":
 		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log})
@@ -118,6 +123,10 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		st.sessions = rs
+		st.durability = func(ctx context.Context) (string, bool, error) {
+			d, err := rs.Durability(ctx)
+			return d.String(), d.HostCrashCanUndo(), err
+		}
 		st.closers = append(st.closers, rs.Close)
 	default:
 		db, err := file()
@@ -129,9 +138,30 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, err
 		}
 		st.sessions = ss
+		st.durability = func(context.Context) (string, bool, error) {
+			return "survives a host crash: revocations are fsynced (synchronous FULL); not the loss of the machine: one file", false, nil
+		}
 		st.closers = append(st.closers, ss.Close)
 	}
 	return st, nil
+}
+
+// postgresDurability is stores.durability for sessions in PostgreSQL:
+// revocations commit with synchronous_commit on (store/postgres), so what
+// decides is whether the server fsyncs, and whether standbys confirm.
+func postgresDurability(ctx context.Context, pool *pgxpool.Pool) (string, bool, error) {
+	var fsync, standbys string
+	err := pool.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_standby_names')`).Scan(&fsync, &standbys)
+	if err != nil {
+		return "", true, err
+	}
+	if fsync != "on" {
+		return "survives a PostgreSQL process crash, not a host crash: the server runs with fsync off", true, nil
+	}
+	if standbys == "" {
+		return "survives a host crash: revocations commit with synchronous_commit on; not the loss of the database's machine: no synchronous standby", false, nil
+	}
+	return "survives a host crash and the loss of the database's machine: revocations commit with synchronous_commit on, confirmed by the standbys " + standbys, false, nil
 }
 
 // Close closes what openStores opened, the last opened first.

@@ -104,3 +104,36 @@ func scanKeys(t *testing.T, client rueidis.Client, pattern string) []string {
 		}
 	}
 }
+
+// SES-15: serve says at start which failures a revocation survives, for
+// every session store (a warning when a host crash could undo one).
+func TestServeSES15_SaysDurability(t *testing.T) {
+	const said, warned = "revocation durability", "revocations can be undone by a host crash"
+	t.Run("sqlite", func(t *testing.T) {
+		logs := startServe(t, dbPath(t)).stderr.String()
+		if !strings.Contains(logs, said) || !strings.Contains(logs, "synchronous FULL") {
+			t.Errorf("got logs\n%s\nwant %q naming synchronous FULL", logs, said)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		conn, err := net.DialTimeout("tcp", sharedRedis, time.Second)
+		testkit.NeedService(t, "Redis on "+sharedRedis, err)
+		conn.Close()
+		prefix := "tethertest-cmd-" + rand.Text()[:8] + ":"
+		redisClient(t, prefix) // removes what the test leaves under prefix
+		logs := startServe(t, dbPath(t), "--sessions", "redis://"+sharedRedis+"/0", "--redis-prefix", prefix).stderr.String()
+		if !strings.Contains(logs, said) && !strings.Contains(logs, warned) {
+			t.Errorf("got logs\n%s\nwant %q or %q", logs, said, warned)
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		pool, err := pgtest.Schema(t)()
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := startServe(t, dbPath(t), "--sessions", pgtest.URL(t, pool)).stderr.String()
+		if !strings.Contains(logs, said) || !strings.Contains(logs, "synchronous_commit on") {
+			t.Errorf("got logs\n%s\nwant %q naming synchronous_commit on", logs, said)
+		}
+	})
+}

@@ -23,20 +23,25 @@ import (
 // service, which orders it against password changes and disables racing it
 // (SES-12). Unknown users, wrong passwords and disabled users all get
 // errInvalidCredentials after the same hashing work (PW-05). Every attempt
-// is throttled before its password is checked (PW-06; see signInThrottle)
-// and every outcome, refusals before any check included, is an audit event
-// (PW-07).
+// is throttled before its password is checked (PW-06; see signInThrottle),
+// waits for the hasher at its priority (see priority.go), and every
+// outcome, refusals before any check included, is an audit event (PW-07).
 func (s *server) signIn(w http.ResponseWriter, r *http.Request, name, pw string) (*account.User, *session.Session, error) {
-	ctx := r.Context()
 	canon, _ := account.CanonicalName(name) // "" when it can't be a name: never found
+	t := s.signInThrottle(r, canon)
+	ctx, end, busy := s.prioritize(r.Context(), canon, t.device != "")
+	defer end()
+	priority := password.PriorityOf(ctx).String()
 	failed := func(reason string, err error) (*account.User, *session.Session, error) {
-		s.audit(r, "sign-in", canon, "outcome", "failure", "reason", reason)
+		s.audit(r, "sign-in", canon, "outcome", "failure", "reason", reason, "priority", priority)
 		return nil, nil, err
 	}
 	if len(pw) > password.MaxBytes { // PW-04: before any hashing
 		return failed("password too long", errPasswordTooLong)
 	}
-	t := s.signInThrottle(r, canon)
+	if err := busy; err != nil {
+		return failed("busy", fmt.Errorf("sign in: %w", err))
+	}
 	if wait, err := s.throttle.Attempt(ctx, t.keys...); err != nil {
 		return failed("throttle unavailable", fmt.Errorf("sign in: throttle: %w", err))
 	} else if wait > 0 {
@@ -63,7 +68,7 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, name, pw string)
 		device = s.devices.issue(u.Name)
 	}
 	setDeviceCookie(w, device)
-	s.audit(r, "sign-in", canon, "outcome", "success", "user_id", u.ID, "session_id", sess.ID(), "device", t.device != "")
+	s.audit(r, "sign-in", canon, "outcome", "success", "user_id", u.ID, "session_id", sess.ID(), "device", t.device != "", "priority", priority)
 	return u, sess, nil
 }
 
@@ -296,7 +301,8 @@ func (s *server) revokeOthers(r *http.Request) error {
 // once, the caller's old one included (CHG-02), and changes nothing if the
 // sessions can't be ended (CHG-04). Attempts are throttled per session
 // (PW-06): a stranger's guesses at the sign-in form never stop the owner,
-// and a stolen session can't guess freely. It returns the fresh session,
+// and a stolen session can't guess freely; they hash at High priority, one
+// at a time per account (see priority.go). It returns the fresh session,
 // whose cookie it sets.
 func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current, next string) (*session.Session, error) {
 	ctx := r.Context()
@@ -310,6 +316,11 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	}
 	if len(current) > password.MaxBytes || len(next) > password.MaxBytes { // PW-04
 		return failed("password too long", errPasswordTooLong)
+	}
+	ctx, end, err := s.prioritize(ctx, u.Name, true)
+	defer end()
+	if err != nil {
+		return failed("busy", fmt.Errorf("change password: %w", err))
 	}
 	key := "session:" + sess.ID()
 	if wait, err := s.throttle.Attempt(ctx, throttle.Key{Name: key}); err != nil {

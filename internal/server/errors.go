@@ -40,6 +40,7 @@ var (
 	errBusy               = &problem{status: http.StatusServiceUnavailable, code: "busy", message: "The server is busy; try again in a moment.", retryAfter: time.Second}
 	errDuplicateCookie    = &problem{status: http.StatusBadRequest, code: "duplicate_cookie", message: "The request carries the session cookie twice; clear this site's cookies and sign in again."}
 	errInvalidUTF8        = &problem{status: http.StatusBadRequest, code: "invalid_utf8", message: "The password is not valid UTF-8 text: set the client to UTF-8 and type it again."}
+	errInvalidUTF8Name    = &problem{status: http.StatusBadRequest, code: "invalid_utf8", message: "The user name is not valid UTF-8 text: set the client to UTF-8 and type it again."}
 	errUnavailable        = &problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "The service is temporarily unavailable; try again shortly.", retryAfter: time.Second}
 )
 

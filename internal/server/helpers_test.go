@@ -249,6 +249,17 @@ func (h *harness) addUser(name, pw string, admin bool) *account.User {
 	return u
 }
 
+// addAliceAndDisabledCarol creates alice, and carol disabled, both with
+// alicePW: the accounts of the PW-05 and PW-07 tests.
+func (h *harness) addAliceAndDisabledCarol() {
+	h.t.Helper()
+	h.addUser("alice", alicePW, false)
+	carol := h.addUser("carol", alicePW, false)
+	if err := h.accounts.SetDisabled(h.t.Context(), carol.ID, true); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // client is a browser-like client: a cookie jar, redirects not followed.
 type client struct {
 	t  testing.TB

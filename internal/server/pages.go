@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/session"
@@ -165,7 +166,13 @@ func handleLoginPage(s *server) http.Handler {
 func handleLoginForm(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PostFormValue("username")
-		if _, _, err := s.signIn(w, r, name, r.PostFormValue("password")); err != nil {
+		err := error(errInvalidUTF8Name)
+		if utf8.ValidString(name) { // the JSON API can carry nothing else, and says so (PW-09)
+			_, _, err = s.signIn(w, r, name, r.PostFormValue("password"))
+		} else {
+			name = ""
+		}
+		if err != nil {
 			s.formPage(w, r, err, "login", "Sign in", func(p *page) {
 				p.Username = name
 				p.CSRF = s.csrf.PreSessionToken(w, r)
@@ -482,6 +489,8 @@ func deviceName(ua string) string {
 		return "A Go program"
 	case "python-requests", "python-urllib", "python-httpx":
 		return "A Python program"
+	case "": // "/1.0": no name to show
+		return "Unknown device"
 	}
 	if r := []rune(product); len(r) > 40 {
 		product = string(r[:40]) + "…"

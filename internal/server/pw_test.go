@@ -86,11 +86,7 @@ func TestPW04_SizeCapsAndBusy(t *testing.T) {
 // status and body.
 func TestPW05_SameAnswerForUnknownWrongDisabled(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	h.addUser("alice", alicePW, false)
-	carol := h.addUser("carol", alicePW, false)
-	if err := h.accounts.SetDisabled(t.Context(), carol.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	h.addAliceAndDisabledCarol()
 	var first *response
 	for _, tc := range []struct{ name, user, pw string }{
 		{"unknown user", "nobody", alicePW},
@@ -364,11 +360,7 @@ func forwarded(remote, xff string) *http.Request {
 // when, from where; no password, token or cookie is ever logged.
 func TestPW07_AuditLog(t *testing.T) {
 	h := newHarness(t, harnessOpts{free: 2})
-	h.addUser("alice", alicePW, false)
-	carol := h.addUser("carol", alicePW, false)
-	if err := h.accounts.SetDisabled(t.Context(), carol.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	h.addAliceAndDisabledCarol()
 	c := h.client()
 	var secrets []string
 	secrets = append(secrets, alicePW, "wrong password 1", c.login("alice", alicePW), c.cookie(sessionCookie))

@@ -142,6 +142,7 @@ type server struct {
 	devices  *devices
 	throttle Throttle
 	hasher   *password.Hasher
+	queue    *priorities // the hashing priority of sign-ins and password changes
 	policy   password.Policy
 	csrf     *csrf.Protector
 	setup    *Setup
@@ -206,6 +207,7 @@ func New(cfg Config) (http.Handler, error) {
 		accounts: cfg.Accounts,
 		throttle: cfg.Throttle,
 		hasher:   cfg.Hasher,
+		queue:    newPriorities(),
 		policy:   cfg.Policy,
 		csrf:     cfg.CSRF,
 		devices:  devices,

@@ -313,12 +313,20 @@ func (s *Store) Watch(ctx context.Context, fn func(session.Event)) error {
 	fn(session.Event{Kind: session.FeedUp})
 	s.mu.Unlock()
 
+	// Every write reaches fn before it returns: the feed is always current,
+	// and the heartbeats say so (session.Store.Watch).
+	beat := time.NewTicker(session.HeartbeatInterval)
+	defer beat.Stop()
 	var err error
-	select {
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-s.done:
-		err = session.ErrClosed
+	for err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-s.done:
+			err = session.ErrClosed
+		case at := <-beat.C:
+			fn(session.Event{Kind: session.FeedCurrent, At: at})
+		}
 	}
 	s.mu.Lock()
 	delete(s.watchers, key)

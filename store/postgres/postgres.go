@@ -61,6 +61,14 @@
 // not among them, but is dead by generation (see revokeSQL), and goes with
 // the next RevokeUser or DeleteExpired.
 //
+// A revocation (Delete, RevokeUser) commits with synchronous_commit on,
+// set in its own statement, even where the server, database or role
+// default is off: it is acknowledged only once its WAL is on disk (and on
+// the synchronous standbys that synchronous_standby_names names), so a
+// crash of the database's host can't undo it (SES-15). Other writes keep
+// the configured setting: a session lost with the last moments of an
+// asynchronous commit only means signing in again.
+//
 // # Invalidation feed
 //
 // Every invalidating write (a Save, a Delete, a Create that replaces or
@@ -86,11 +94,15 @@
 //   - a write of another process reaches a watcher as soon as PostgreSQL
 //     delivers its notification, on commit: well under a millisecond on a
 //     local network, plus the network's own delay;
-//   - a connection that dies without a word is found out by a ping after
-//     each second without a notification, given a second to answer.
+//   - every session.HeartbeatInterval (100 ms) the connection is pinged,
+//     and once it answers (after the notifications committed before the
+//     ping) Watch delivers a heartbeat, FeedCurrent (SES-14); a connection
+//     that dies without a word leaves the heartbeats out at once, and is
+//     taken for dead when a ping gets no answer within a second.
 //
-// So within about 2 s of another node's commit, a watcher has delivered
-// the invalidation or FeedDown.
+// So a watcher has delivered another node's commit, or stopped vouching
+// for the feed, within about 100 ms; it delivers FeedDown within about
+// 1.1 s of losing the connection.
 //
 // When the listening connection fails, Watch delivers FeedDown, connects
 // again after a delay growing from 50 ms up to 5 s and delivers FeedUp once

@@ -48,10 +48,19 @@ const (
 	)
 	SELECT pg_notify($13, $14) FROM saved`
 
+	// durableCommit, in a revocation's statement, makes its transaction
+	// commit with synchronous_commit on whatever the server's, database's
+	// or role's default (SES-15): the revocation is acknowledged only once
+	// its WAL is flushed to disk (and to the synchronous standbys, if
+	// synchronous_standby_names names any), so that a crash of the
+	// database's host can't undo it. It is local to the transaction (the
+	// statement's own): other writes keep the configured setting.
+	durableCommit = `set_config('synchronous_commit', 'on', true)`
+
 	// deleteSQL notifies whether there was a record or not, as the
 	// watchers of this process are told.
 	deleteSQL = `WITH gone AS (DELETE FROM sessions WHERE hash = $1)
-	SELECT pg_notify($2, $3)`
+	SELECT pg_notify($2, $3), ` + durableCommit
 
 	// revokeSQL bumps the generation of user $1, moves the record under $2
 	// (NULL: none) to it if that is a live record of the user's, and
@@ -80,7 +89,7 @@ const (
 		DELETE FROM sessions s USING bumped b
 		WHERE s.user_id = $1 AND s.gen < b.gen AND s.hash NOT IN (SELECT hash FROM kept)
 	)
-	SELECT pg_notify($3, $4)`
+	SELECT pg_notify($3, $4), ` + durableCommit
 )
 
 // Get returns the live record stored under h, or session.ErrNotFound.

@@ -17,10 +17,10 @@ const (
 	// after the feed was lost.
 	minRetryWait = 50 * time.Millisecond
 	maxRetryWait = 5 * time.Second
-	// pingAfter is how long the listening connection may stay silent
-	// before it is pinged; pingTimeout, how long the ping may take. Their
-	// sum bounds the time a dead connection goes unnoticed.
-	pingAfter   = time.Second
+	// pingTimeout is how long a heartbeat's ping of the listening
+	// connection may take; a connection pinged every
+	// session.HeartbeatInterval that doesn't answer within it is taken for
+	// dead.
 	pingTimeout = time.Second
 )
 
@@ -69,16 +69,21 @@ func (s *Store) listen(ctx context.Context, w *feed.Watcher) (wentUp bool, err e
 	}
 	w.Up()
 	for {
-		if err := s.next(ctx, conn, w); err != nil {
+		due := time.Now().Add(session.HeartbeatInterval)
+		for time.Now().Before(due) {
+			if err := s.next(ctx, conn, w, due); err != nil {
+				return true, err
+			}
+		}
+		if err := s.heartbeat(ctx, conn, w); err != nil {
 			return true, err
 		}
 	}
 }
 
-// next waits up to pingAfter for a notification and hands it to w; if none
-// comes, it pings the connection instead.
-func (s *Store) next(ctx context.Context, conn *pgx.Conn, w *feed.Watcher) error {
-	waitCtx, cancel := context.WithTimeout(ctx, pingAfter)
+// next waits until due for a notification and hands it to w.
+func (s *Store) next(ctx context.Context, conn *pgx.Conn, w *feed.Watcher, due time.Time) error {
+	waitCtx, cancel := context.WithDeadline(ctx, due)
 	n, err := conn.WaitForNotification(waitCtx)
 	cancel()
 	switch {
@@ -90,11 +95,32 @@ func (s *Store) next(ctx context.Context, conn *pgx.Conn, w *feed.Watcher) error
 	case !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed():
 		return err
 	}
+	return nil
+}
+
+// heartbeat pings the listening connection and delivers FeedCurrent for
+// the time it began (SES-14). PostgreSQL sends a notification committed
+// before the ping's query ahead of its answer; pgx keeps the ones that
+// came with the answer, and they are handed to w first.
+func (s *Store) heartbeat(ctx context.Context, conn *pgx.Conn, w *feed.Watcher) error {
+	at := time.Now()
 	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := conn.Ping(pingCtx); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
+	// With a context already done, WaitForNotification returns what pgx
+	// kept and then fails without reading the connection.
+	kept, none := context.WithCancel(ctx)
+	none()
+	for {
+		n, _ := conn.WaitForNotification(kept)
+		if n == nil {
+			break
+		}
+		s.receive(ctx, w, n.Payload)
+	}
+	w.Current(at)
 	return nil
 }
 

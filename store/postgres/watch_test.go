@@ -144,7 +144,7 @@ func TestFeedNoticesSilentConnection(t *testing.T) {
 	f := storetest.Follow(t, openStore(t, watched, ""))
 
 	p.freeze()
-	f.Await(t, 0, feedDown) // within about pingAfter + pingTimeout
+	f.Await(t, 0, feedDown) // within about a heartbeat + pingTimeout
 	p.thaw()
 	f.Await(t, 1, feedUp)
 	revoke(t, openStore(t, admin, "other"), "alice")

@@ -2,9 +2,10 @@
 // session.Store in Redis, standalone, under Sentinel or in a Cluster,
 // through github.com/redis/rueidis (RESP3, auto-pipelining). It needs Redis 6.2 or later, with a maxmemory
 // policy that evicts nothing (noeviction), and, if Redis is to keep its
-// data across a restart, the append-only file (appendonly yes): an evicted
-// generation, or one restored from a snapshot older than the revocation,
-// would bring revoked sessions back.
+// data across a restart, the append-only file (appendonly yes, with
+// appendfsync always to survive a power cut: see Durability below): an
+// evicted generation, or one restored from a snapshot older than the
+// revocation, would bring revoked sessions back.
 //
 //	store, err := redis.New(ctx, "redis-sentinel://:secret@10.0.0.1:26379,10.0.0.2:26379/tether", redis.Options{MinReplicas: 1})
 //	if err != nil {
@@ -113,9 +114,13 @@
 // user's UserRevoked, which drops all of the user's sessions from the
 // caches of this process.
 //
-// When a subscription's connection fails, or a ping on it gets no answer
-// within Options.Timeout, Watch delivers FeedDown, subscribes again with a
-// growing delay (up to 5 s) and delivers FeedUp once it is back. Under
+// Every session.HeartbeatInterval (100 ms) Watch PINGs each subscription's
+// connection; once all have answered (after the messages Redis pushed
+// before), it delivers a heartbeat, FeedCurrent, for the time it sent them
+// (SES-14): a Manager stops answering from its cache when they stop. When
+// a subscription's connection fails, or a PING gets no answer within a
+// second, Watch delivers FeedDown, subscribes again with a growing delay
+// (up to 5 s) and delivers FeedUp once it is back. Under
 // Sentinel or in a Cluster, Watch also checks every second which nodes are
 // primaries, and starts over (FeedDown, FeedUp) when they change: after a
 // failover, its subscription follows the new primary.
@@ -138,6 +143,24 @@
 // wrapping ErrNotReplicated. The write itself stays on the primary: a
 // failed create leaves an unreachable record (its token was never handed
 // out), a failed revocation should be retried.
+//
+// # Durability
+//
+// Redis acknowledges a write once it is in memory and, with the
+// append-only file on, written to the file (not yet fsynced). What a
+// revocation survives is therefore the server's configuration
+// (Store.Durability reads it, and `tether serve` logs it; SES-15):
+//
+//	appendonly yes, appendfsync everysec (the default)  a Redis crash; a power cut loses up to the last second
+//	appendonly yes, appendfsync always                  a power cut too; every write waits for an fsync
+//	appendonly no, save ""                              every crash, by forgetting everything: all sessions end
+//	appendonly no, snapshots (save)                     nothing: a restart loads a snapshot older than the revocations
+//	MinReplicas ≥ 1 (WAIT)                              the loss of the primary's machine, through a failover
+//
+// Redis 7.2's WAITAOF would let one write wait for its own fsync; the
+// Redis tether is developed against (7.0) has no WAITAOF, so the store
+// doesn't use it: appendfsync always gives the same guarantee to every
+// write. The Cluster's guarantee is its weakest primary's.
 package redis
 
 import (
@@ -191,10 +214,10 @@ type Options struct {
 	// DialTimeout bounds connecting to a node. Default 5 s.
 	DialTimeout time.Duration
 	// Timeout is how long a command may wait for its answer before its
-	// connection is taken for dead and closed. Idle connections, the
-	// feed's among them, are pinged every second, so a feed whose
-	// connection died silently is noticed within about 1 s + Timeout.
-	// Default 3 s.
+	// connection is taken for dead and closed. Idle connections are pinged
+	// every second, so one that died silently is noticed within about
+	// 1 s + Timeout; the feed's own heartbeats notice it sooner (see
+	// Watch). Default 3 s.
 	Timeout time.Duration
 	// TLSConfig is used for rediss… URLs: set it to trust a private CA or
 	// to present a client certificate. Default: the system's roots, TLS

@@ -60,6 +60,10 @@ func parseURL(raw string) (target, error) {
 		return t, errors.New(`no scheme: want redis://, rediss://, redis-sentinel:// or redis-cluster://`)
 	}
 	s, ok := schemes[strings.ToLower(scheme)]
+	if !ok && strings.ContainsAny(scheme, ":@") {
+		// "user:password@host://...": not a scheme, and not to be quoted.
+		return t, errors.New(`no scheme before "://": want redis://, rediss://, redis-sentinel:// or redis-cluster://`)
+	}
 	if !ok {
 		return t, fmt.Errorf("unknown scheme %q: want redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster", scheme)
 	}
@@ -71,6 +75,11 @@ func parseURL(raw string) (target, error) {
 	// The authority ends at the first slash; the password may contain one
 	// only percent-encoded, as in any URL.
 	authority, path, _ := strings.Cut(rest, "/")
+	if strings.Contains(path, "@") {
+		// "redis://u:pa/ss@host": the authority ends in the password, and
+		// the host error would quote the part before the slash.
+		return t, errors.New("an @ after the first /: percent-encode a / in the password as %2F")
+	}
 	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
 		if err := t.parseUserinfo(authority[:i]); err != nil {
 			return t, err

@@ -90,6 +90,9 @@ var badURLTests = []struct {
 	{"empty user", "redis://@localhost", "empty user name"},
 	{"bad user encoding", "redis://%zz:pw@localhost", "user name has a bad percent-encoding"},
 	{"bad password encoding", "redis://u:%zzsecret@localhost", "password has a bad percent-encoding"},
+	{"credentials before the scheme", "u:secret@localhost://x", `no scheme before "://"`},
+	{"slash in the password", "redis://u:sec/ret@localhost", "percent-encode a / in the password"},
+	{"slash in the password, sentinel", "redis-sentinel://:se/cret@s1/m", "percent-encode a / in the password"},
 }
 
 func TestParseURLErrors(t *testing.T) {
@@ -101,6 +104,9 @@ func TestParseURLErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("parseURL(%q): got error %q, want it to say %q", tc.url, err, tc.want)
+			}
+			if leaksPassword(tc.url, err.Error()) {
+				t.Errorf("parseURL(%q): error %q repeats the password", tc.url, err)
 			}
 		})
 	}
@@ -163,7 +169,7 @@ func FuzzParseURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, url string) {
 		tg, err := parseURL(url)
 		if err != nil {
-			if pw := fuzzPassword(url); len(pw) >= 4 && strings.Contains(err.Error(), pw) {
+			if leaksPassword(url, err.Error()) {
 				t.Errorf("parseURL(%q): error %q repeats the password", url, err)
 			}
 			return
@@ -186,15 +192,21 @@ func FuzzParseURL(f *testing.F) {
 	})
 }
 
-// fuzzPassword returns what parseURL would take for the raw password of
-// url, if anything.
-func fuzzPassword(url string) string {
+// leaksPassword reports whether msg repeats the password of url, or a part
+// of it between slashes of 4 bytes or more: what a person meant as the
+// password is everything between the first colon after the scheme and the
+// last @, unencoded slashes included.
+func leaksPassword(url, msg string) bool {
 	_, rest, _ := strings.Cut(url, "://")
-	authority, _, _ := strings.Cut(rest, "/")
-	i := strings.LastIndexByte(authority, '@')
+	i := strings.LastIndexByte(rest, '@')
 	if i < 0 {
-		return ""
+		return false
 	}
-	_, pw, _ := strings.Cut(authority[:i], ":")
-	return pw
+	_, pw, _ := strings.Cut(rest[:i], ":")
+	for part := range strings.SplitSeq(pw, "/") {
+		if len(part) >= 4 && strings.Contains(msg, part) {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,10 @@ const (
 	// topologyCheck is how often a watch of a Cluster or Sentinel
 	// deployment checks which nodes are primaries.
 	topologyCheck = time.Second
+	// probeTimeout bounds a heartbeat's PING: a subscription that can't
+	// answer within it is taken for lost, long before the connection's
+	// own Timeout would notice.
+	probeTimeout = time.Second
 )
 
 // Errors that end a subscription, for the log.
@@ -65,8 +69,9 @@ type feedNode struct {
 
 // subscribe subscribes to the feed on every node that needs it, each on a
 // connection of its own, delivers FeedUp once all have confirmed, then
-// hands the watcher what other nodes publish until ctx is done or a
-// subscription is lost. It reports whether it delivered FeedUp.
+// hands the watcher what other nodes publish, and a heartbeat every
+// session.HeartbeatInterval, until ctx is done or a subscription is lost
+// (a PING unanswered within probeTimeout among the ways). It reports whether it delivered FeedUp.
 func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, err error) {
 	nodes, primaries, err := s.feedNodes(ctx)
 	if err != nil {
@@ -76,9 +81,11 @@ func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, er
 	// they signal without waiting, and the first error is enough.
 	lost := make(chan error, 1)
 	confirmed := make(chan struct{}, len(nodes))
-	for _, n := range nodes {
+	conns := make([]rueidis.DedicatedClient, len(nodes))
+	for i, n := range nodes {
 		dc, release := n.client.Dedicate()
 		defer release()
+		conns[i] = dc
 		ended := dc.SetPubSubHooks(rueidis.PubSubHooks{
 			OnMessage: func(m rueidis.PubSubMessage) { s.receive(w, m, lost) },
 			OnSubscription: func(sub rueidis.PubSubSubscription) {
@@ -110,6 +117,8 @@ func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, er
 	}
 	w.Up()
 
+	beat := time.NewTicker(session.HeartbeatInterval)
+	defer beat.Stop()
 	var check <-chan time.Time
 	if s.target.mode != standalone {
 		t := time.NewTicker(topologyCheck)
@@ -122,6 +131,12 @@ func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, er
 			return true, err
 		case <-ctx.Done():
 			return true, ctx.Err()
+		case <-beat.C:
+			at := time.Now()
+			if err := probe(ctx, conns); err != nil {
+				return true, err
+			}
+			w.Current(at)
 		case <-check:
 			now, err := s.primaries(ctx)
 			if err != nil {
@@ -132,6 +147,23 @@ func (s *Store) subscribe(ctx context.Context, w *feed.Watcher) (wentUp bool, er
 			}
 		}
 	}
+}
+
+// probe PINGs every subscribed connection, within probeTimeout: once it
+// returns nil, the feed may deliver a heartbeat (FeedCurrent, SES-14) for
+// the time it began. Redis answers a connection in order, and rueidis
+// hands the messages it pushed before the answer to the hooks (and so to
+// the watcher) before Do returns: every invalidation published before the
+// PING was sent has been delivered.
+func probe(ctx context.Context, conns []rueidis.DedicatedClient) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	for _, dc := range conns {
+		if err := dc.Do(ctx, dc.B().Ping().Build()).Error(); err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
+		}
+	}
+	return nil
 }
 
 // signal sends v on ch unless ch is full.

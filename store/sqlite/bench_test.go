@@ -53,3 +53,36 @@ func BenchmarkStoreSave(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStoreRevokeUser revokes one user over and over (bumping the
+// generation): a durable write (synchronous FULL, SES-15), to compare
+// with BenchmarkStoreSave's NORMAL one.
+func BenchmarkStoreRevokeUser(b *testing.B) {
+	db, _ := tempDB(b)
+	s := newTestStore(b, db, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.RevokeUser(b.Context(), "alice", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFeedPoll: one poll of the change feed that finds nothing new,
+// the read every Watch makes each PollInterval (100 ms by default), which
+// is also its heartbeat (SES-14). Its cost times ten is what following
+// the file costs a node each second.
+func BenchmarkFeedPoll(b *testing.B) {
+	db, _ := tempDB(b)
+	conn, err := db.Conn(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := dataVersion(b.Context(), conn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -250,3 +250,43 @@ func TestOpenNewFileConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// SES-15: revocations commit with synchronous FULL, fsynced before they
+// return; other writes with NORMAL; and the connection a revocation used
+// goes back to the pool with NORMAL.
+func TestSES15_RevocationsCommitSynchronousFull(t *testing.T) {
+	db, _ := tempDB(t)
+	db.SetMaxOpenConns(1) // one connection: the one every write uses
+	s := newTestStore(t, db, Options{})
+	var got string
+	s.beforeCommit = func(tx *sql.Tx) {
+		if err := tx.QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&got); err != nil {
+			t.Errorf("PRAGMA synchronous: %v", err)
+		}
+	}
+	ctx := t.Context()
+	r := storetest.Record("alice", 1)
+	const normal, full = "1", "2"
+	for _, tc := range []struct {
+		op   string
+		do   func() error
+		want string
+	}{
+		{"Create", func() error { return s.Create(ctx, r, session.CreateOptions{}) }, normal},
+		{"Save", func() error { return s.Save(ctx, r) }, normal},
+		{"Delete", func() error { return s.Delete(ctx, r.Hash) }, full},
+		{"Create after a revocation", func() error { return s.Create(ctx, storetest.Record("alice", 2), session.CreateOptions{}) }, normal},
+		{"RevokeUser", func() error { return s.RevokeUser(ctx, "alice", nil) }, full},
+	} {
+		got = ""
+		if err := tc.do(); err != nil {
+			t.Fatalf("%s: %v", tc.op, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: synchronous %s in its transaction, want %s", tc.op, got, tc.want)
+		}
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&got); err != nil || got != normal {
+		t.Errorf("the pool's connection after the revocations: synchronous %s, %v; want %s", got, err, normal)
+	}
+}

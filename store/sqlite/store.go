@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -144,7 +145,7 @@ func (s *Store) Generation(ctx context.Context, userID string) (uint64, error) {
 // r.Gen, replacing opts.Replace and keeping the user under opts.MaxPerUser;
 // see session.Store.
 func (s *Store) Create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
-	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
+	err := s.write(ctx, normal, func(tx *sql.Tx) ([]session.Event, error) {
 		var current int64
 		if err := tx.QueryRowContext(ctx, genSQL, r.UserID).Scan(&current); err != nil {
 			return nil, err
@@ -253,7 +254,7 @@ func (s *Store) Save(ctx context.Context, r *session.Record) error {
 	args := []any{r.Hash[:], r.ID, r.UserID, r.Created.UnixMicro(), r.LastSeen.UnixMicro(),
 		r.IdleDeadline.UnixMicro(), r.AbsDeadline.UnixMicro(), r.Expiry().UnixMicro(),
 		r.UserAgent, r.IP, datacodec.Encode(r.Data), int64(r.Version)}
-	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
+	err := s.write(ctx, normal, func(tx *sql.Tx) ([]session.Event, error) {
 		res, err := tx.StmtContext(ctx, s.update).ExecContext(ctx, args...)
 		if isConstraint(err) {
 			return nil, fmt.Errorf("%w: %w", session.ErrConflict, err) // the public id is another record's
@@ -303,9 +304,14 @@ func hasCode(err error, code int) bool {
 	return errors.As(err, &e) && e.Code()&0xff == code
 }
 
-// Delete removes the record under h, if any.
+// Delete removes the record under h, if any. Like RevokeUser, it commits
+// with synchronous FULL: it returns once the WAL is fsynced, so a power
+// cut can't undo it (SES-15), nor anything committed to the file before
+// it (a password change the revocation follows, say). Other writes commit
+// with NORMAL: a session created or touched in the last moments before a
+// power cut may be lost, which only means signing in again.
 func (s *Store) Delete(ctx context.Context, h session.Hash) error {
-	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
+	err := s.write(ctx, durable, func(tx *sql.Tx) ([]session.Event, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, h[:]); err != nil {
 			return nil, err
 		}
@@ -320,7 +326,7 @@ func (s *Store) Delete(ctx context.Context, h session.Hash) error {
 // RevokeUser bumps userID's generation, moving the record under keep, if it
 // is a live one of userID's, to the new generation, and deletes the others.
 func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
-	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
+	err := s.write(ctx, durable, func(tx *sql.Tx) ([]session.Event, error) {
 		var gen int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO session_generations (user_id, gen) VALUES (?, 1)
 			ON CONFLICT (user_id) DO UPDATE SET gen = gen + 1 RETURNING gen`, userID).Scan(&gen)
@@ -353,7 +359,7 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Has
 // Manager calls from Run.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) ([]session.Event, error) {
+	err := s.write(ctx, normal, func(tx *sql.Tx) ([]session.Event, error) {
 		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expiry <= ?`, now.UnixMicro())
 		if err != nil {
 			return nil, err
@@ -387,17 +393,25 @@ func (s *Store) logged(ctx context.Context, tx *sql.Tx, ev session.Event) ([]ses
 	return []session.Event{ev}, nil
 }
 
+// Commit modes of write: a revocation is fsynced before it is
+// acknowledged, other writes are not (see durableConn).
+const (
+	normal  = false
+	durable = true
+)
+
 // write runs fn in a transaction, one write of this process to the file at
 // a time, and once it is committed hands the events fn returned to every
-// watcher of the file in this process before returning.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) ([]session.Event, error)) error {
+// watcher of the file in this process before returning. A durable write
+// commits with synchronous FULL.
+func (s *Store) write(ctx context.Context, sync bool, fn func(tx *sql.Tx) ([]session.Event, error)) error {
 	if s.watches.Closed() {
 		return session.ErrClosed
 	}
 	if err := s.hub.lock(ctx); err != nil {
 		return err
 	}
-	evs, err := s.inTx(ctx, fn)
+	evs, err := s.inTx(ctx, sync, fn)
 	s.hub.unlock()
 	if err != nil {
 		return err
@@ -406,12 +420,26 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) ([]session.Event,
 	return nil
 }
 
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) ([]session.Event, error)) ([]session.Event, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) inTx(ctx context.Context, sync bool, fn func(tx *sql.Tx) ([]session.Event, error)) ([]session.Event, error) {
+	var db interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = s.db
+	if sync {
+		conn, err := s.durableConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.release()
+		db = conn
+	}
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	evs, err := fn(tx)
+	if err == nil && s.beforeCommit != nil {
+		s.beforeCommit(tx)
+	}
 	if err != nil {
 		return nil, errors.Join(err, ignoreDone(tx.Rollback()))
 	}
@@ -419,6 +447,38 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) ([]session.Event, 
 		return nil, err
 	}
 	return evs, nil
+}
+
+// durableConn takes a connection out of the pool with synchronous FULL:
+// in WAL mode, a transaction it commits is fsynced (the WAL, and so
+// everything committed before it in the file) before the commit returns,
+// and survives a power cut (SES-15). With NORMAL, the pool's setting, a
+// commit survives a crash of the process but not of the host: the WAL is
+// fsynced only at checkpoints. Release puts NORMAL back.
+func (s *Store) durableConn(ctx context.Context) (syncConn, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return syncConn{}, err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return syncConn{}, errors.Join(err, conn.Close())
+	}
+	return syncConn{conn}, nil
+}
+
+// syncConn is a connection of durableConn's.
+type syncConn struct{ *sql.Conn }
+
+// release puts synchronous NORMAL back and returns the connection to the
+// pool; a connection that can't be put back is closed instead (FULL would
+// only make its writes slower).
+func (c syncConn) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := c.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	c.Close()
 }
 
 // ignoreDone drops the error Rollback returns when the transaction already

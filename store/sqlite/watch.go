@@ -49,7 +49,8 @@ func (s *Store) Watch(ctx context.Context, fn func(session.Event)) error {
 // follow takes a connection of its own, notes where the change log ends,
 // delivers FeedUp, then every poll interval checks the file's data_version
 // and, when it moved, hands the watcher the log's new entries written by
-// other processes. It returns when ctx is done or on the first error, and
+// other processes; each poll then delivers a heartbeat (FeedCurrent) for
+// the time it began. It returns when ctx is done or on the first error, and
 // reports whether it delivered FeedUp.
 func (s *Store) follow(ctx context.Context, w *feed.Watcher) (wentUp bool, err error) {
 	conn, err := s.db.Conn(ctx)
@@ -78,27 +79,30 @@ func (s *Store) follow(ctx context.Context, w *feed.Watcher) (wentUp bool, err e
 			return true, ctx.Err()
 		case <-tick.C:
 		}
+		// Every write committed before at moves data_version; once what it
+		// logged is delivered, the poll is a heartbeat vouching for at.
+		at := time.Now()
 		v, err := dataVersion(ctx, conn)
 		if err != nil {
 			return true, err
 		}
-		if v == version {
-			continue
+		if v != version {
+			version = v
+			evs, n, high, err := s.readChanges(ctx, conn, last)
+			if err != nil {
+				return true, err
+			}
+			if high-last == n { // seq has no gaps but pruned ones
+				w.Deliver(evs...)
+			} else {
+				// Entries after last were pruned before this watcher read
+				// them (or the log was recreated): what they said is lost.
+				w.Down()
+				w.Up()
+			}
+			last = high
 		}
-		version = v
-		evs, n, high, err := s.readChanges(ctx, conn, last)
-		if err != nil {
-			return true, err
-		}
-		if high-last == n { // seq has no gaps but pruned ones
-			w.Deliver(evs...)
-		} else {
-			// Entries after last were pruned before this watcher read
-			// them (or the log was recreated): what they said is lost.
-			w.Down()
-			w.Up()
-		}
-		last = high
+		w.Current(at)
 	}
 }
 

@@ -168,6 +168,9 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		done <- watched.Watch(ctx, func(ev session.Event) {
+			if ev.Kind == session.FeedCurrent {
+				return // a heartbeat every poll: not what this test follows
+			}
 			events <- ev
 			if ev.Kind == session.Changed && ev.Hash == first.Hash {
 				<-release
@@ -294,4 +297,31 @@ func TestWatchGivesBackItsConnection(t *testing.T) {
 	if got := db.Stats().InUse; got != 0 {
 		t.Errorf("connections in use after the watch: got %d, want 0", got)
 	}
+}
+
+// SES-14 and issue 9, point 6: two processes on one file (two Managers,
+// each on a Store of its own, no hub between them). A revocation through
+// one reaches the other by its poll of the change log: within
+// PollInterval plus one read while the process gets the CPU, which this
+// test reports, and never later than the Manager's MaxStaleness, which
+// it checks: the poll is also the feed's heartbeat, so a node whose poll
+// is late stops answering from its cache.
+func TestSES14_TwoProcessesRevocationBound(t *testing.T) {
+	db, path := tempDB(t)
+	n := 0
+	delays := storetest.RevocationDelays(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}),
+		func() bool { n++; return n <= 30 })
+	p50, p99, worst := storetest.Percentile(delays, 50), storetest.Percentile(delays, 99), storetest.Percentile(delays, 100)
+	t.Logf("revocation to refusal on the other process, %d revocations: p50 %v, p99 %v, max %v (poll every %v)",
+		len(delays), p50, p99, worst, defaultPollInterval)
+	if limit := session.DefaultMaxStaleness; worst > limit {
+		t.Errorf("a revocation reached the other process after %v, want at most %v", worst, limit)
+	}
+}
+
+// SES-14: what another process writes reaches a watcher ahead of any
+// heartbeat (a poll) that vouches for a later time.
+func TestSES14_HeartbeatOrder(t *testing.T) {
+	db, path := tempDB(t)
+	storetest.HeartbeatOrder(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}), 10)
 }

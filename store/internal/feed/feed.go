@@ -43,6 +43,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetherauth/tether/session"
 )
@@ -91,6 +92,14 @@ func (w *Watcher) Deliver(evs ...session.Event) {
 		w.idle.Broadcast()
 	}
 	w.mu.Unlock()
+}
+
+// Current delivers a heartbeat, FeedCurrent at at, if the watcher is live:
+// the Source calls it once it knows that every invalidation committed
+// before at was handed to the watcher (session.Store.Watch), about every
+// session.HeartbeatInterval.
+func (w *Watcher) Current(at time.Time) {
+	w.Deliver(session.Event{Kind: session.FeedCurrent, At: at})
 }
 
 // Up delivers FeedUp and then lets deliveries through: no invalidation

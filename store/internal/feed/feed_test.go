@@ -92,6 +92,22 @@ func TestWatcherDeliversOnlyWhileUp(t *testing.T) {
 	r.check(t, feedUp, changed(2), changed(3), feedDown, feedUp, changed(5))
 }
 
+// A heartbeat passes like an invalidation: only while up, carrying the
+// time the source vouched for (SES-14: a dropped heartbeat makes a cache
+// stale, a heartbeat after FeedDown would make a dead feed look current).
+func TestSES14_WatcherCurrentOnlyWhileUp(t *testing.T) {
+	var r recorder
+	w := newWatcher(r.fn)
+	at := time.Now()
+	beat := session.Event{Kind: session.FeedCurrent, At: at}
+	w.Current(at) // before the first Up
+	w.Up()
+	w.Current(at)
+	w.Down()
+	w.Current(at) // after Down
+	r.check(t, feedUp, beat, feedDown)
+}
+
 // An invalidation handed over while fn handles FeedUp waits for it and is
 // delivered after it, never dropped: it may have been written after the
 // source was read, and FeedUp declares everything before it fresh.
