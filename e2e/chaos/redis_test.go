@@ -21,7 +21,9 @@ import (
 // The documented bounds the Redis scenarios hold tether to.
 const (
 	// maxStaleness is how long a node may answer from its near-cache
-	// without news from its feed (SES-14): the suite runs with it set.
+	// without news from its feed (SES-14): every node runs with
+	// --max-staleness set to it, below the default of 1 s to show that
+	// the bound is what the flag says.
 	maxStaleness = 500 * time.Millisecond
 	// storeTimeout is every store call's deadline (MISC-05): the suite
 	// runs with it set.
