@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -160,6 +161,21 @@ func (s *scenario) start(n *node) {
 	if err := s.client.WaitOK(p, n.url+"/readyz"); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// logged reports whether n's log has a record whose msg is msg.
+func (n *node) logged(msg string) bool {
+	b, err := os.ReadFile(n.proc.Log)
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		var rec struct{ Msg string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg {
+			return true
+		}
+	}
+	return false
 }
 
 // sample records n's resident memory, and fails the test past rssMax (I4).

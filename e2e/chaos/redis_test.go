@@ -142,6 +142,11 @@ func TestChaosRedisKill9(t *testing.T) {
 			r := s.startRedis(redisBin, "--appendonly", "yes", "--appendfsync", "always")
 			const workers = 4
 			nodes := s.redisNodes(workers, r.addr, r.addr)
+			for _, n := range nodes { // SES-15: serve says what a revocation survives
+				if !n.logged("revocation durability") || n.logged("revocations can be undone by a host crash") {
+					t.Errorf("%s: no 'revocation durability' at start, or a warning of host crashes, with appendfsync always", n.name)
+				}
+			}
 			sizes := sampleAOF(t, r)
 
 			ctx, cancel := context.WithCancel(t.Context())
