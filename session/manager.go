@@ -63,6 +63,12 @@ type Config struct {
 	// listing or revoking a user's sessions costs the store. Default
 	// DefaultMaxPerUser; at most 10000.
 	MaxPerUser int
+	// StoreTimeout bounds every call to the store but Watch (MISC-05): a
+	// store that stops answering fails the call, and so the request, with
+	// an error wrapping context.DeadlineExceeded once it has passed. A
+	// context with a sooner deadline keeps it. Default
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
 	// Now is the clock. Default time.Now. The Manager never lets it go
 	// back: a wall clock stepped back (an NTP step, a VM restored from a
 	// snapshot) stands still until it catches up, so no idle or absolute
@@ -99,10 +105,11 @@ type Sweeper interface {
 // coherent (the cache is used only while Run is running and the feed is
 // healthy). It is safe for concurrent use.
 type Manager struct {
-	store Store
-	cfg   Config
-	cache *cache
-	log   *slog.Logger
+	store   Store   // the caller's, every call bounded by StoreTimeout
+	sweeper Sweeper // the caller's store if it is one, else nil
+	cfg     Config
+	cache   *cache
+	log     *slog.Logger
 	// exactClock: Config.Now was given (a test clock, say), so cached
 	// sessions are checked against it rather than the coarse clock.
 	exactClock bool
@@ -123,8 +130,10 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	sweeper, _ := store.(Sweeper)
 	return &Manager{
-		store:      store,
+		store:      deadlineStore{Store: store, d: cfg.StoreTimeout},
+		sweeper:    sweeper,
 		cfg:        cfg,
 		cache:      newCache(cfg.CacheSize),
 		log:        cfg.Logger.With("component", "session"),
@@ -143,6 +152,7 @@ func (c *Config) setDefaults() error {
 	def(&c.AbsoluteTimeout, 12*time.Hour)
 	def(&c.TouchInterval, time.Minute)
 	def(&c.SweepInterval, 5*time.Minute)
+	def(&c.StoreTimeout, DefaultStoreTimeout)
 	c.TouchInterval = min(c.TouchInterval, c.IdleTimeout/2)
 	if c.CookieName == "" {
 		c.CookieName = "__Host-tether"
@@ -170,7 +180,7 @@ func (c *Config) setDefaults() error {
 		c.ErrorHandler = defaultErrorHandler
 	}
 	var errs []error
-	if c.IdleTimeout < 0 || c.AbsoluteTimeout < 0 || c.TouchInterval < 0 || c.SweepInterval < 0 {
+	if c.IdleTimeout < 0 || c.AbsoluteTimeout < 0 || c.TouchInterval < 0 || c.SweepInterval < 0 || c.StoreTimeout < 0 {
 		errs = append(errs, errors.New("session: timeouts and intervals must be positive"))
 	}
 	if c.IdleTimeout > c.AbsoluteTimeout {
@@ -555,8 +565,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	m.cache.tick(m.cfg.Now())
-	if sw, ok := m.store.(Sweeper); ok {
-		wg.Go(func() { m.sweep(ctx, sw) })
+	if m.sweeper != nil {
+		wg.Go(func() { m.sweep(ctx, m.sweeper) })
 	}
 	wg.Go(func() { m.tickClock(ctx) })
 	wg.Go(func() { every(ctx, time.Second, func() { m.retryPending(ctx) }) })
