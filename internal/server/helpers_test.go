@@ -149,6 +149,11 @@ type harnessOpts struct {
 	data    string                            // the SQLite file; default a new one
 	wrap    func(account.Store) account.Store // wraps the accounts the server uses
 	hosts   []string                          // Config.Hosts; default: loopback
+	// wrapThrottle wraps the throttle the server uses.
+	wrapThrottle func(Throttle) Throttle
+	// storeTimeout and readyTimeout are Config.StoreTimeout and
+	// ReadyTimeout; default: the server's.
+	storeTimeout, readyTimeout time.Duration
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -180,9 +185,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.free == 0 {
 		o.free = 100
 	}
-	thr, err := throttle.NewSQLite(ctx, db, throttle.Config{Free: o.free, Now: h.clock.Now})
-	if err != nil {
+	var thr Throttle
+	if thr, err = throttle.NewSQLite(ctx, db, throttle.Config{Free: o.free, Now: h.clock.Now}); err != nil {
 		t.Fatal(err)
+	}
+	if o.wrapThrottle != nil {
+		thr = o.wrapThrottle(thr)
 	}
 	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log}); err != nil {
 		t.Fatal(err)
@@ -222,6 +230,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Ready:          o.ready,
 		Hosts:          o.hosts,
 		Now:            h.clock.Now,
+		StoreTimeout:   o.storeTimeout,
+		ReadyTimeout:   o.readyTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
