@@ -37,6 +37,7 @@ type config struct {
 	MinReplicas     int
 	RedisPrefix     string // "" for store/redis's default
 	NodeName        string
+	StoreTimeout    time.Duration
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -91,6 +92,9 @@ var (
 	maxSessionsSetting = &setting{"max-sessions", "TETHER_MAX_SESSIONS", strconv.Itoa(session.DefaultMaxPerUser),
 		fmt.Sprintf("most live sessions per user, 1 to %d; a new one past it signs out the one closest to its end (SES-13)", session.MaxPerUserLimit),
 		func(c *config, v string) (err error) { c.MaxSessions, err = parseInt(v); return err }}
+	storeTimeoutSetting = &setting{"store-timeout", "TETHER_STORE_TIMEOUT", "1s",
+		"every call to a store (sessions, users, throttles) gets at most this long before the request is answered 503 with Retry-After, 10ms to 5s (MISC-05)",
+		func(c *config, v string) (err error) { c.StoreTimeout, err = parseDuration(v); return err }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -100,7 +104,7 @@ var (
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
-		logFormatSetting, nodeNameSetting}
+		logFormatSetting, nodeNameSetting, storeTimeoutSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -253,10 +257,20 @@ func (c *config) check(p problems) {
 	if strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r > '~' }) {
 		p.add(nodeNameSetting, "%q: printable ASCII only (it goes in a header)", c.NodeName)
 	}
+	if c.StoreTimeout < minStoreTimeout || c.StoreTimeout > maxStoreTimeout {
+		p.add(storeTimeoutSetting, "%v: must be from %v to %v", c.StoreTimeout, minStoreTimeout, maxStoreTimeout)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		p.add(logFormatSetting, "%q: must be text or json", c.LogFormat)
 	}
 }
+
+// The range of --store-timeout: below 10 ms a busy but healthy store
+// would fail requests; past 5 s people give up before the 503 comes.
+const (
+	minStoreTimeout = 10 * time.Millisecond
+	maxStoreTimeout = 5 * time.Second
+)
 
 // problems collects what is wrong with a configuration: at most one problem
 // per setting, the first found.

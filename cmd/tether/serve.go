@@ -63,6 +63,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		IdleTimeout:     c.IdleTimeout,
 		MaxPerUser:      c.MaxSessions,
 		AbsoluteTimeout: c.AbsoluteTimeout,
+		StoreTimeout:    c.StoreTimeout,
 		Logger:          root,
 	})
 	if err != nil {
@@ -151,6 +152,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		TrustedProxies: c.TrustedProxies,
 		Hosts:          c.publicHosts(),
 		Ready:          st.ready,
+		StoreTimeout:   c.StoreTimeout,
 	})
 }
 

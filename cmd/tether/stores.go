@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -71,7 +72,11 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		if p, ok := pools[url]; ok {
 			return p, nil
 		}
-		p, err := pgxpool.New(ctx, url)
+		pc, err := poolConfig(url)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", redactURL(url), err)
+		}
+		p, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", redactURL(url), err)
 		}
@@ -118,7 +123,8 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		st.durability = func(ctx context.Context) (string, bool, error) { return postgresDurability(ctx, pool) }
 		st.closers = append(st.closers, ps.Close)
 	case c.Sessions != "":
-		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log})
+		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log,
+			DialTimeout: redisTimeout(c.StoreTimeout), Timeout: redisTimeout(c.StoreTimeout)})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
@@ -162,6 +168,15 @@ func postgresDurability(ctx context.Context, pool *pgxpool.Pool) (string, bool, 
 		return "survives a host crash: revocations commit with synchronous_commit on; not the loss of the database's machine: no synchronous standby", false, nil
 	}
 	return "survives a host crash and the loss of the database's machine: revocations commit with synchronous_commit on, confirmed by the standbys " + standbys, false, nil
+}
+
+// redisTimeout is the Redis client's dial and command timeout (after which
+// it takes a connection for dead and closes it) for a store timeout of d:
+// d, but at least a second, so that a short store timeout fails requests
+// quickly without tearing down connections over a hiccup, and at most
+// store/redis's default of 3 s.
+func redisTimeout(d time.Duration) time.Duration {
+	return min(max(d, time.Second), 3*time.Second)
 }
 
 // Close closes what openStores opened, the last opened first.
