@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/store/sqlite"
+	"github.com/tetherauth/tether/storetest"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -159,4 +163,31 @@ func TestServeMISC05_BlackholedPostgresFailsFast(t *testing.T) {
 	s.expectOutage(t)
 	proxy.Set(faultnet.Pass)
 	s.signIn(t, `{"username":"alice","password":"`+alicePassword+`"}`) // and it recovers
+}
+
+// MISC-05, issue 9 point 6: with the --data file's disk full, /readyz
+// answers 503 (it writes a row; a ping would pass), and 200 again once
+// there is room.
+func TestServeMISC05_ReadyzOnAFullDisk(t *testing.T) {
+	dir := storetest.SmallDisk(t, 8<<20)
+	data := filepath.Join(dir, "tether.db")
+	s := startServe(t, data)
+	if res := s.do(t, "GET", "/readyz", "", nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz with room to spare: got %s, want 200", res.Status)
+	}
+	db, err := sqlite.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An empty WAL, as after a checkpoint: the next write must grow it.
+	_, err = db.ExecContext(t.Context(), "PRAGMA wal_checkpoint(TRUNCATE)")
+	if err = errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	free := storetest.FillDisk(t, dir)
+	s.expectFast503(t, "GET", "/readyz", "", nil, 500*time.Millisecond+outageMargin)
+	free()
+	if res := s.do(t, "GET", "/readyz", "", nil); res.StatusCode != http.StatusOK {
+		t.Errorf("GET /readyz once there is room: got %s, want 200", res.Status)
+	}
 }

@@ -30,7 +30,8 @@ type stores struct {
 	sessions session.Store
 	accounts accounts
 	throttle server.Throttle
-	data     string // the --data file if it was opened, else ""
+	data     string  // the --data file if it was opened, else ""
+	db       *sql.DB // the --data file if it was opened, else nil
 	// durability says which failures an acknowledged revocation of the
 	// session store survives, and whether a host crash could undo one
 	// (SES-15).
@@ -63,7 +64,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, err
 		}
 		st.closers = append(st.closers, db.Close)
-		st.data = c.Data
+		st.data, st.db = c.Data, db
 		return db, nil
 	}
 
@@ -188,8 +189,14 @@ func (s *stores) Close() error {
 	return errors.Join(errs...)
 }
 
-// ready reports whether every store answers: the server's readiness.
+// ready reports whether every store answers, and the --data file, if
+// open, takes a write (a full disk fails it): the server's readiness.
 func (s *stores) ready(ctx context.Context) error {
+	if s.db != nil {
+		if err := sqlite.Writable(ctx, s.db); err != nil {
+			return fmt.Errorf("data file: %w", err)
+		}
+	}
 	if _, err := s.sessions.Get(ctx, session.Hash{}); !errors.Is(err, session.ErrNotFound) {
 		return fmt.Errorf("sessions: %w", err)
 	}
