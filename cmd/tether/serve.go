@@ -69,11 +69,13 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
-	setup, setupToken, err := firstAdminSetup(ctx, st)
+	startCtx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	setup, setupToken, err := firstAdminSetup(startCtx, st)
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(ctx, c, st, sessions, setup, root)
+	h, err := newHandler(startCtx, c, st, sessions, setup, root)
 	if err != nil {
 		return err
 	}

@@ -45,9 +45,17 @@ type accounts interface {
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
 }
 
-// openStores opens the stores c names, creating their tables if missing.
-// The stores log to log; nil logs nothing.
+// openTimeout bounds opening the stores (connecting, creating or
+// migrating their tables) and the other store calls a command makes
+// before it serves: a store that doesn't answer makes the command fail
+// with an error after it, rather than hang (MISC-05).
+const openTimeout = 30 * time.Second
+
+// openStores opens the stores c names, creating their tables if missing,
+// within openTimeout. The stores log to log; nil logs nothing.
 func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
 	st := &stores{}
 	defer func() {
 		if err != nil {
