@@ -151,13 +151,24 @@ type harnessOpts struct {
 	hosts   []string                          // Config.Hosts; default: loopback
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
-	// storeTimeout and readyTimeout are Config.StoreTimeout and
-	// ReadyTimeout; default: the server's.
+	// storeTimeout is Config.StoreTimeout and the session Manager's,
+	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
+	// default the server's.
 	storeTimeout, readyTimeout time.Duration
 }
 
+// slowStoreTimeout is the harness's default store timeout: the tests that
+// aren't about timeouts run bursts (64 parallel sign-ins on one SQLite
+// file, whose writers take turns) on a machine loaded by other tests and
+// the race detector, where a turn can come after the production default of
+// a second.
+const slowStoreTimeout = 30 * time.Second
+
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
+	if o.storeTimeout == 0 {
+		o.storeTimeout = slowStoreTimeout
+	}
 	ctx := t.Context()
 	h := &harness{
 		t:     t,
@@ -192,7 +203,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapThrottle != nil {
 		thr = o.wrapThrottle(thr)
 	}
-	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log}); err != nil {
+	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
