@@ -123,3 +123,30 @@ func TestStoreTimeoutValidated(t *testing.T) {
 		t.Error("a negative StoreTimeout was accepted")
 	}
 }
+
+// stuckSweeper is a stuckStore whose sweeps never end either.
+type stuckSweeper struct{ *stuckStore }
+
+func (s stuckSweeper) DeleteExpired(ctx context.Context, _ time.Time) (int, error) {
+	return 0, s.hang(ctx)
+}
+
+// TestMISC05_SweepHasADeadline: Run's sweep of expired sessions is bounded
+// too, so a store that stops answering doesn't hold it for good.
+func TestMISC05_SweepHasADeadline(t *testing.T) {
+	store := stuckSweeper{newStuckStore(t)}
+	m, err := session.NewManager(store, session.Config{SweepInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	if d := <-store.deadlines; d.IsZero() || time.Until(d) > time.Minute {
+		t.Errorf("the sweep's deadline is %v away, want one of at most a minute", time.Until(d))
+	}
+}

@@ -606,6 +606,8 @@ func (m *Manager) tickClock(ctx context.Context) {
 
 func (m *Manager) sweep(ctx context.Context, sw Sweeper) {
 	every(ctx, m.cfg.SweepInterval, func() {
+		ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+		defer cancel()
 		n, err := sw.DeleteExpired(ctx, m.cfg.Now())
 		if err != nil {
 			m.log.Warn("sweeping expired sessions", "err", err)
@@ -632,6 +634,11 @@ func neverBack(now func() time.Time) func() time.Time {
 		}
 	}
 }
+
+// sweepTimeout bounds one sweep (MISC-05): it may delete many records, so
+// it gets longer than a request's store call, but a store that stopped
+// answering doesn't hold it for good; the next sweep tries again.
+const sweepTimeout = 30 * time.Second
 
 // every calls fn every d until ctx is done.
 func every(ctx context.Context, d time.Duration, fn func()) {
