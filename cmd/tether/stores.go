@@ -133,7 +133,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		st.closers = append(st.closers, ps.Close)
 	case c.Sessions != "":
 		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log,
-			DialTimeout: redisTimeout(c.StoreTimeout), Timeout: redisTimeout(c.StoreTimeout)})
+			DialTimeout: redisTimeout(c.StoreTimeout), Timeout: redisTimeout(c.StoreTimeout), WaitTimeout: c.StoreTimeout / 2})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
@@ -179,6 +179,11 @@ func postgresDurability(ctx context.Context, pool *pgxpool.Pool) (string, bool, 
 	return "survives a host crash and the loss of the database's machine: revocations commit with synchronous_commit on, confirmed by the standbys " + standbys, false, nil
 }
 
+// The Redis store's wait for --redis-min-replicas (WaitTimeout) is half
+// the store timeout, so that too few replicas fail a write with
+// ErrNotReplicated, which says why, before the store timeout cuts it
+// short.
+//
 // redisTimeout is the Redis client's dial and command timeout (after which
 // it takes a connection for dead and closes it) for a store timeout of d:
 // d, but at least a second, so that a short store timeout fails requests
