@@ -71,6 +71,12 @@ type Config struct {
 	// session. Default DefaultMaxStaleness; from MinMaxStaleness to
 	// MaxMaxStaleness. A healthy feed keeps the real delay far below it.
 	MaxStaleness time.Duration
+	// StoreTimeout bounds every call to the store but Watch (MISC-05): a
+	// store that stops answering fails the call, and so the request, with
+	// an error wrapping context.DeadlineExceeded once it has passed. A
+	// context with a sooner deadline keeps it. Default
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
 	// Now is the clock. Default time.Now. The Manager never lets it go
 	// back: a wall clock stepped back (an NTP step, a VM restored from a
 	// snapshot) stands still until it catches up, so no idle or absolute
@@ -118,10 +124,11 @@ type Sweeper interface {
 // healthy, and was vouched current within Config.MaxStaleness). It is safe
 // for concurrent use.
 type Manager struct {
-	store Store
-	cfg   Config
-	cache *cache
-	log   *slog.Logger
+	store   Store   // the caller's, every call bounded by StoreTimeout
+	sweeper Sweeper // the caller's store if it is one, else nil
+	cfg     Config
+	cache   *cache
+	log     *slog.Logger
 	// exactClock: Config.Now was given (a test clock, say), so cached
 	// sessions are checked against it rather than the coarse clock.
 	exactClock bool
@@ -142,8 +149,10 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	sweeper, _ := store.(Sweeper)
 	return &Manager{
-		store:      store,
+		store:      deadlineStore{Store: store, d: cfg.StoreTimeout},
+		sweeper:    sweeper,
 		cfg:        cfg,
 		cache:      newCache(cfg.CacheSize, cfg.MaxStaleness),
 		log:        cfg.Logger.With("component", "session"),
@@ -163,6 +172,7 @@ func (c *Config) setDefaults() error {
 	def(&c.TouchInterval, time.Minute)
 	def(&c.SweepInterval, 5*time.Minute)
 	def(&c.MaxStaleness, DefaultMaxStaleness)
+	def(&c.StoreTimeout, DefaultStoreTimeout)
 	c.TouchInterval = min(c.TouchInterval, c.IdleTimeout/2)
 	if c.CookieName == "" {
 		c.CookieName = "__Host-tether"
@@ -190,7 +200,7 @@ func (c *Config) setDefaults() error {
 		c.ErrorHandler = defaultErrorHandler
 	}
 	var errs []error
-	if c.IdleTimeout < 0 || c.AbsoluteTimeout < 0 || c.TouchInterval < 0 || c.SweepInterval < 0 {
+	if c.IdleTimeout < 0 || c.AbsoluteTimeout < 0 || c.TouchInterval < 0 || c.SweepInterval < 0 || c.StoreTimeout < 0 {
 		errs = append(errs, errors.New("session: timeouts and intervals must be positive"))
 	}
 	if c.IdleTimeout > c.AbsoluteTimeout {
@@ -581,8 +591,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	m.cache.tick(m.cfg.Now())
-	if sw, ok := m.store.(Sweeper); ok {
-		wg.Go(func() { m.sweep(ctx, sw) })
+	if m.sweeper != nil {
+		wg.Go(func() { m.sweep(ctx, m.sweeper) })
 	}
 	wg.Go(func() { m.tickClock(ctx) })
 	wg.Go(func() { every(ctx, time.Second, func() { m.retryPending(ctx) }) })
@@ -637,6 +647,8 @@ func (m *Manager) tickClock(ctx context.Context) {
 
 func (m *Manager) sweep(ctx context.Context, sw Sweeper) {
 	every(ctx, m.cfg.SweepInterval, func() {
+		ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+		defer cancel()
 		n, err := sw.DeleteExpired(ctx, m.cfg.Now())
 		if err != nil {
 			m.log.Warn("sweeping expired sessions", "err", err)
@@ -663,6 +675,11 @@ func neverBack(now func() time.Time) func() time.Time {
 		}
 	}
 }
+
+// sweepTimeout bounds one sweep (MISC-05): it may delete many records, so
+// it gets longer than a request's store call, but a store that stopped
+// answering doesn't hold it for good; the next sweep tries again.
+const sweepTimeout = 30 * time.Second
 
 // every calls fn every d until ctx is done.
 func every(ctx context.Context, d time.Duration, fn func()) {

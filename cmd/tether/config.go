@@ -40,6 +40,7 @@ type config struct {
 	MinReplicas     int
 	RedisPrefix     string // "" for store/redis's default
 	NodeName        string
+	StoreTimeout    time.Duration
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -97,6 +98,9 @@ var (
 	maxStalenessSetting = &setting{"max-staleness", "TETHER_MAX_STALENESS", session.DefaultMaxStaleness.String(),
 		fmt.Sprintf("a node that has not heard from its session store's invalidation feed for this long stops answering from its near-cache, %v to %v: the longest a session revoked on another node is still accepted here (SES-14)", session.MinMaxStaleness, session.MaxMaxStaleness),
 		func(c *config, v string) (err error) { c.MaxStaleness, err = parseDuration(v); return err }}
+	storeTimeoutSetting = &setting{"store-timeout", "TETHER_STORE_TIMEOUT", "1s",
+		"every call to a store (sessions, users, throttles) gets at most this long before the request is answered 503 with Retry-After, 10ms to 5s (MISC-05)",
+		func(c *config, v string) (err error) { c.StoreTimeout, err = parseDuration(v); return err }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -106,7 +110,7 @@ var (
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
-		logFormatSetting, nodeNameSetting, maxStalenessSetting}
+		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -269,10 +273,20 @@ func (c *config) check(p problems) {
 	if strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r > '~' }) {
 		p.add(nodeNameSetting, "%q: printable ASCII only (it goes in a header)", c.NodeName)
 	}
+	if c.StoreTimeout < minStoreTimeout || c.StoreTimeout > maxStoreTimeout {
+		p.add(storeTimeoutSetting, "%v: must be from %v to %v", c.StoreTimeout, minStoreTimeout, maxStoreTimeout)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		p.add(logFormatSetting, "%q: must be text or json", c.LogFormat)
 	}
 }
+
+// The range of --store-timeout: below 10 ms a busy but healthy store
+// would fail requests; past 5 s people give up before the 503 comes.
+const (
+	minStoreTimeout = 10 * time.Millisecond
+	maxStoreTimeout = 5 * time.Second
+)
 
 // problems collects what is wrong with a configuration: at most one problem
 // per setting, the first found.

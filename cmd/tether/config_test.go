@@ -29,6 +29,7 @@ var defaultConfig = config{
 	MaxStaleness:    time.Second,
 	LogLevel:        slog.LevelInfo,
 	LogFormat:       "text",
+	StoreTimeout:    time.Second,
 }
 
 // with returns the default config changed by f.
@@ -67,21 +68,22 @@ var parseTests = []struct {
 	{
 		name: "flags",
 		args: []string{"--addr", "127.0.0.1:0", "--hosts", "localhost, [::1]", "--data=/tmp/x.db", "--idle-timeout", "5m", "--absolute-timeout", "1h",
-			"--min-password", "15", "--max-sessions", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json", "--max-staleness", "2s"},
+			"--min-password", "15", "--max-sessions", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::/32", "--log-level", "debug", "--log-format", "json", "--max-staleness", "2s", "--store-timeout", "2s"},
 		want: config{
 			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5, MaxStaleness: 2 * time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
-			LogLevel:       slog.LevelDebug, LogFormat: "json",
+			LogLevel:       slog.LevelDebug, LogFormat: "json", StoreTimeout: 2 * time.Second,
 		},
 	},
 	{
 		name: "environment",
 		env: map[string]string{"TETHER_ADDR": ":9000", "TETHER_HOSTS": "auth.example.com,192.0.2.7", "TETHER_DATA": "env.db", "TETHER_IDLE_TIMEOUT": "10m",
 			"TETHER_ABSOLUTE_TIMEOUT": "2h", "TETHER_MIN_PASSWORD": "12", "TETHER_TRUSTED_PROXIES": "::1",
-			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json", "TETHER_MAX_SESSIONS": "10000"},
+			"TETHER_LOG_LEVEL": "warn", "TETHER_LOG_FORMAT": "json", "TETHER_MAX_SESSIONS": "10000", "TETHER_STORE_TIMEOUT": "300ms"},
 		want: config{
 			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000, MaxStaleness: time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
+			StoreTimeout: 300 * time.Millisecond,
 		},
 	},
 	{
@@ -191,6 +193,13 @@ var parseTests = []struct {
 	{name: "loopback: localhost", args: []string{"--addr", "LocalHost:8080"}, want: with(func(c *config) { c.Addr = "LocalHost:8080" })},
 	{name: "loopback: another address", args: []string{"--addr", "127.0.0.2:8080"}, want: with(func(c *config) { c.Addr = "127.0.0.2:8080" })},
 	{name: "loopback: IPv6", args: []string{"--addr", "[::1]:0"}, want: with(func(c *config) { c.Addr = "[::1]:0" })},
+	{name: "store timeout", args: []string{"--store-timeout", "250ms"}, want: with(func(c *config) { c.StoreTimeout = 250 * time.Millisecond })},
+	{name: "store timeout: lowest", env: map[string]string{"TETHER_STORE_TIMEOUT": "10ms"}, want: with(func(c *config) { c.StoreTimeout = 10 * time.Millisecond })},
+	{name: "store timeout: highest", args: []string{"--store-timeout=5s"}, want: with(func(c *config) { c.StoreTimeout = 5 * time.Second })},
+	{name: "store timeout: too short", args: []string{"--store-timeout", "9ms"}, wantErr: []string{"--store-timeout (TETHER_STORE_TIMEOUT) 9ms: must be from 10ms to 5s"}},
+	{name: "store timeout: too long", args: []string{"--store-timeout", "5001ms"}, wantErr: []string{"--store-timeout"}},
+	{name: "store timeout: zero", args: []string{"--store-timeout", "0"}, wantErr: []string{"--store-timeout"}},
+	{name: "store timeout: no unit", args: []string{"--store-timeout", "1"}, wantErr: []string{"--store-timeout"}},
 	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
 	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
 }
@@ -356,7 +365,8 @@ func FuzzParseConfig(f *testing.F) {
 		if c.MaxStaleness < session.MinMaxStaleness || c.MaxStaleness > session.MaxMaxStaleness {
 			t.Fatalf("parsed config has max staleness %v, out of the range SES-14 allows", c.MaxStaleness)
 		}
-		if _, _, err := net.SplitHostPort(c.Addr); err != nil || c.Data == "" || c.IdleTimeout <= 0 || c.AbsoluteTimeout < c.IdleTimeout {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil || c.Data == "" || c.IdleTimeout <= 0 || c.AbsoluteTimeout < c.IdleTimeout ||
+			c.StoreTimeout < minStoreTimeout || c.StoreTimeout > maxStoreTimeout {
 			t.Fatalf("parsed config %+v is unusable", c)
 		}
 		for _, h := range c.Hosts {

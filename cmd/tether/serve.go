@@ -64,16 +64,19 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		MaxPerUser:      c.MaxSessions,
 		AbsoluteTimeout: c.AbsoluteTimeout,
 		MaxStaleness:    c.MaxStaleness,
+		StoreTimeout:    c.StoreTimeout,
 		Logger:          root,
 	})
 	if err != nil {
 		return err
 	}
-	setup, setupToken, err := firstAdminSetup(ctx, st)
+	startCtx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	setup, setupToken, err := firstAdminSetup(startCtx, st)
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(ctx, c, st, sessions, setup, root)
+	h, err := newHandler(startCtx, c, st, sessions, setup, root)
 	if err != nil {
 		return err
 	}
@@ -152,6 +155,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		TrustedProxies: c.TrustedProxies,
 		Hosts:          c.publicHosts(),
 		Ready:          st.ready,
+		StoreTimeout:   c.StoreTimeout,
 	})
 }
 

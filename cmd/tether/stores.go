@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -29,7 +30,8 @@ type stores struct {
 	sessions session.Store
 	accounts accounts
 	throttle server.Throttle
-	data     string // the --data file if it was opened, else ""
+	data     string  // the --data file if it was opened, else ""
+	db       *sql.DB // the --data file if it was opened, else nil
 	// durability says which failures an acknowledged revocation of the
 	// session store survives, and whether a host crash could undo one
 	// (SES-15).
@@ -43,9 +45,17 @@ type accounts interface {
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
 }
 
-// openStores opens the stores c names, creating their tables if missing.
-// The stores log to log; nil logs nothing.
+// openTimeout bounds opening the stores (connecting, creating or
+// migrating their tables) and the other store calls a command makes
+// before it serves: a store that doesn't answer makes the command fail
+// with an error after it, rather than hang (MISC-05).
+const openTimeout = 30 * time.Second
+
+// openStores opens the stores c names, creating their tables if missing,
+// within openTimeout. The stores log to log; nil logs nothing.
 func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
 	st := &stores{}
 	defer func() {
 		if err != nil {
@@ -62,7 +72,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, err
 		}
 		st.closers = append(st.closers, db.Close)
-		st.data = c.Data
+		st.data, st.db = c.Data, db
 		return db, nil
 	}
 
@@ -71,7 +81,11 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		if p, ok := pools[url]; ok {
 			return p, nil
 		}
-		p, err := pgxpool.New(ctx, url)
+		pc, err := poolConfig(url)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", redactURL(url), err)
+		}
+		p, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", redactURL(url), err)
 		}
@@ -118,7 +132,8 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		st.durability = func(ctx context.Context) (string, bool, error) { return postgresDurability(ctx, pool) }
 		st.closers = append(st.closers, ps.Close)
 	case c.Sessions != "":
-		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log})
+		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log,
+			DialTimeout: redisTimeout(c.StoreTimeout), Timeout: redisTimeout(c.StoreTimeout), WaitTimeout: c.StoreTimeout / 2})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
@@ -164,6 +179,20 @@ func postgresDurability(ctx context.Context, pool *pgxpool.Pool) (string, bool, 
 	return "survives a host crash and the loss of the database's machine: revocations commit with synchronous_commit on, confirmed by the standbys " + standbys, false, nil
 }
 
+// The Redis store's wait for --redis-min-replicas (WaitTimeout) is half
+// the store timeout, so that too few replicas fail a write with
+// ErrNotReplicated, which says why, before the store timeout cuts it
+// short.
+//
+// redisTimeout is the Redis client's dial and command timeout (after which
+// it takes a connection for dead and closes it) for a store timeout of d:
+// d, but at least a second, so that a short store timeout fails requests
+// quickly without tearing down connections over a hiccup, and at most
+// store/redis's default of 3 s.
+func redisTimeout(d time.Duration) time.Duration {
+	return min(max(d, time.Second), 3*time.Second)
+}
+
 // Close closes what openStores opened, the last opened first.
 func (s *stores) Close() error {
 	var errs []error
@@ -173,8 +202,14 @@ func (s *stores) Close() error {
 	return errors.Join(errs...)
 }
 
-// ready reports whether every store answers: the server's readiness.
+// ready reports whether every store answers, and the --data file, if
+// open, takes a write (a full disk fails it): the server's readiness.
 func (s *stores) ready(ctx context.Context) error {
+	if s.db != nil {
+		if err := sqlite.Writable(ctx, s.db); err != nil {
+			return fmt.Errorf("data file: %w", err)
+		}
+	}
 	if _, err := s.sessions.Get(ctx, session.Hash{}); !errors.Is(err, session.ErrNotFound) {
 		return fmt.Errorf("sessions: %w", err)
 	}

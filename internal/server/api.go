@@ -189,10 +189,16 @@ func handleHealthz() http.Handler {
 	})
 }
 
+// handleReadyz answers whether the stores answer, within the server's
+// ReadyTimeout: 503 with Retry-After when one fails or is too slow
+// (MISC-05), logged at most once a second.
 func handleReadyz(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.ready(r.Context()); err != nil {
-			s.log.ErrorContext(r.Context(), "not ready", "err", err)
+		if err := boundedErr(r.Context(), s.readyFor, s.ready); err != nil {
+			if held, ok := s.unready.let(); ok {
+				s.log.ErrorContext(r.Context(), "not ready", "err", err, "unlogged_since_last", held)
+			}
+			setRetryAfter(w.Header(), time.Second)
 			encode(w, http.StatusServiceUnavailable, errorBody{Error: "not_ready", Message: "The server can't reach its store."})
 			return
 		}

@@ -60,8 +60,9 @@ func throttled(wait time.Duration) *problem {
 }
 
 // problemFor maps err to what the caller is told. Errors that aren't
-// problems are failures of a store (or bugs): they are logged and answered
-// 503, so a failure never looks like success (SES-11).
+// problems are failures of a store (or bugs): they are answered 503 with
+// Retry-After, so a failure never looks like success (SES-11), and logged
+// at most once a second with the count of those left out (MISC-05).
 func (s *server) problemFor(r *http.Request, err error) *problem {
 	var p *problem
 	switch {
@@ -78,7 +79,10 @@ func (s *server) problemFor(r *http.Request, err error) *problem {
 	case errors.Is(err, csrf.ErrInvalidToken):
 		return errCSRFInvalid
 	}
-	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	if held, ok := s.failures.let(); ok { // a store that is down fails every request: one line a second
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err,
+			"unlogged_since_last", held)
+	}
 	return errUnavailable
 }
 

@@ -149,10 +149,26 @@ type harnessOpts struct {
 	data    string                            // the SQLite file; default a new one
 	wrap    func(account.Store) account.Store // wraps the accounts the server uses
 	hosts   []string                          // Config.Hosts; default: loopback
+	// wrapThrottle wraps the throttle the server uses.
+	wrapThrottle func(Throttle) Throttle
+	// storeTimeout is Config.StoreTimeout and the session Manager's,
+	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
+	// default the server's.
+	storeTimeout, readyTimeout time.Duration
 }
+
+// slowStoreTimeout is the harness's default store timeout: the tests that
+// aren't about timeouts run bursts (64 parallel sign-ins on one SQLite
+// file, whose writers take turns) on a machine loaded by other tests and
+// the race detector, where a turn can come after the production default of
+// a second.
+const slowStoreTimeout = 30 * time.Second
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
+	if o.storeTimeout == 0 {
+		o.storeTimeout = slowStoreTimeout
+	}
 	ctx := t.Context()
 	h := &harness{
 		t:     t,
@@ -180,11 +196,14 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.free == 0 {
 		o.free = 100
 	}
-	thr, err := throttle.NewSQLite(ctx, db, throttle.Config{Free: o.free, Now: h.clock.Now})
-	if err != nil {
+	var thr Throttle
+	if thr, err = throttle.NewSQLite(ctx, db, throttle.Config{Free: o.free, Now: h.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
-	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log}); err != nil {
+	if o.wrapThrottle != nil {
+		thr = o.wrapThrottle(thr)
+	}
+	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
@@ -222,6 +241,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Ready:          o.ready,
 		Hosts:          o.hosts,
 		Now:            h.clock.Now,
+		StoreTimeout:   o.storeTimeout,
+		ReadyTimeout:   o.readyTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -100,8 +100,17 @@ type Config struct {
 	// peer address is the client.
 	TrustedProxies []netip.Prefix
 	// Ready reports whether the server can serve (its stores answer);
-	// GET /readyz calls it.
+	// GET /readyz calls it, with a context bounded by ReadyTimeout.
 	Ready func(ctx context.Context) error
+	// ReadyTimeout bounds GET /readyz: a store that doesn't answer within
+	// it makes the node not ready (503 with Retry-After), instead of
+	// holding the probe (MISC-05). Default DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// StoreTimeout bounds every call to Accounts and Throttle (MISC-05): a
+	// store that stops answering fails the request with 503 and
+	// Retry-After once it has passed. (Sessions has its own,
+	// session.Config.StoreTimeout.) Default DefaultStoreTimeout.
+	StoreTimeout time.Duration
 	// Hosts are the host names and IP addresses clients reach the server
 	// by, such as "auth.example.com". A request whose Host is anything
 	// else, or missing, is answered 421 Misdirected Request (MISC-07: DNS
@@ -150,7 +159,10 @@ type server struct {
 	address  throttle.Key // the allowance of a client address's key; Name set per request
 	hosts    hostSet      // the hosts it answers for
 	refusals *sometimes   // when a refused host may be logged
+	failures *sometimes   // when a failed request (a store's error) may be logged
+	unready  *sometimes   // when a failed readiness check may be logged
 	ready    func(ctx context.Context) error
+	readyFor time.Duration // ready's deadline
 	pages    map[string]*template.Template
 }
 
@@ -174,6 +186,9 @@ func New(cfg Config) (http.Handler, error) {
 		if f.unset {
 			problems = append(problems, fmt.Errorf("%w: %s is required", errConfig, f.name))
 		}
+	}
+	if cfg.StoreTimeout < 0 || cfg.ReadyTimeout < 0 {
+		problems = append(problems, fmt.Errorf("%w: StoreTimeout and ReadyTimeout must be positive, or 0 for their defaults", errConfig))
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
@@ -201,11 +216,12 @@ func New(cfg Config) (http.Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
+	storeTimeout := cmp.Or(cfg.StoreTimeout, DefaultStoreTimeout)
 	s := &server{
 		log:      log.With("component", "server"),
 		sessions: cfg.Sessions,
-		accounts: cfg.Accounts,
-		throttle: cfg.Throttle,
+		accounts: deadlineAccounts{s: cfg.Accounts, d: storeTimeout},
+		throttle: deadlineThrottle{t: cfg.Throttle, d: storeTimeout},
 		hasher:   cfg.Hasher,
 		queue:    newPriorities(),
 		policy:   cfg.Policy,
@@ -216,7 +232,10 @@ func New(cfg Config) (http.Handler, error) {
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
 		refusals: &sometimes{interval: time.Second, now: now},
+		failures: &sometimes{interval: time.Second, now: now},
+		unready:  &sometimes{interval: time.Second, now: now},
 		ready:    cfg.Ready,
+		readyFor: cmp.Or(cfg.ReadyTimeout, DefaultReadyTimeout),
 		pages:    pages,
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)

@@ -88,7 +88,11 @@
 //
 // A read (Get, List, Generation) that fails on the network is sent again
 // up to three times within about 150 ms; then the call fails, and the
-// Manager answers 503 (SES-11) rather than keep the request waiting.
+// Manager answers 503 (SES-11) rather than keep the request waiting. That
+// holds when the failure is quick (a refused connection); a Redis that
+// stops answering (frozen, or cut off by a partition) fails a call only
+// when its context ends or Options.Timeout passes: every call of the
+// Manager has a deadline, session.Config.StoreTimeout (MISC-05).
 //
 // Public ids are unique per user (the Manager's are random, so unique
 // across users by chance); a Save that changes a record's id or user is

@@ -76,6 +76,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,7 +111,8 @@ const (
 // created with mode 0600 (readable and writable by its owner only, MISC-06)
 // before SQLite opens it; SQLite then gives the -wal and -shm files the same
 // permissions. An existing file keeps its permissions. The settings: WAL
-// journal, synchronous NORMAL (a session store's revocations commit
+// journal, its file truncated back to JournalSizeLimit after each
+// checkpoint, synchronous NORMAL (a session store's revocations commit
 // with FULL, see Store.Delete), foreign keys on, a 10 s busy
 // timeout, and transactions that take the write lock when they begin
 // (BEGIN IMMEDIATE), so that two writers never deadlock upgrading a read
@@ -132,6 +134,7 @@ func Open(path string) (*sql.DB, error) {
 	}
 	u.RawQuery = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	u.RawQuery += "&_pragma=journal_size_limit(" + strconv.Itoa(JournalSizeLimit) + ")"
 	db, err := sql.Open("sqlite", u.String())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

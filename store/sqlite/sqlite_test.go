@@ -78,6 +78,7 @@ func TestOpenSettings(t *testing.T) {
 		{"busy_timeout", "10000"},
 		{"foreign_keys", "1"},
 		{"synchronous", "1"}, // NORMAL
+		{"journal_size_limit", "4194304"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.pragma, func(t *testing.T) {
