@@ -129,7 +129,8 @@ type node struct {
 }
 
 // startNode starts `tether serve` as name on a free port with the
-// suite's staleness bound, the scenario's store flags and extra, waits until /readyz answers 200, and
+// suite's staleness bound and store deadline, the scenario's store
+// flags and extra, waits until /readyz answers 200, and
 // counts the goroutines of the fresh node (see node.base).
 func (s *scenario) startNode(name string, extra ...string) *node {
 	s.t.Helper()
@@ -140,7 +141,7 @@ func (s *scenario) startNode(name string, extra ...string) *node {
 	n := &node{name: name, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	n.url = "http://" + n.addr
 	n.args = append([]string{"serve", "--addr", n.addr, "--node-name", name, "--log-format", "json",
-		"--max-staleness", maxStaleness.String()}, s.flags...)
+		"--max-staleness", maxStaleness.String(), "--store-timeout", storeTimeout.String()}, s.flags...)
 	n.args = append(n.args, extra...)
 	s.start(n)
 	if n.base, err = n.proc.Goroutines(); err != nil {

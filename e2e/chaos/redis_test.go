@@ -25,8 +25,8 @@ const (
 	// --max-staleness set to it, below the default of 1 s to show that
 	// the bound is what the flag says.
 	maxStaleness = 500 * time.Millisecond
-	// storeTimeout is every store call's deadline (MISC-05): the suite
-	// runs with it set.
+	// storeTimeout is every store call's deadline (MISC-05): every node
+	// runs with --store-timeout set to it (its default).
 	storeTimeout = time.Second
 	// failMargin is what I3 adds to storeTimeout for a 503 to arrive: the
 	// request's own work and a loaded machine's scheduling.
