@@ -2,41 +2,28 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tetherauth/tether/e2e/internal/web"
+	"github.com/tetherauth/tether/storetest"
 )
 
 // diskSize is the size of TestChaosDiskFull's tmpfs.
-const diskSize = "16m"
+const diskSize = 16 << 20
 
 // TestChaosDiskFull: one node on a SQLite file in a small tmpfs of its
-// own (root only: skipped otherwise), under load, while a file fills the
+// own (storetest.SmallDisk: root only, skipped otherwise), under load, while a file fills the
 // disk. Writes fail: sign-ins answer 503, never 500, /readyz answers 503
 // while the file can't be written, sessions already signed in still
 // work; once the filler is gone the node is ready again and nothing
 // acknowledged is lost.
 func TestChaosDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a small tmpfs needs root")
-	}
+	disk := storetest.SmallDisk(t, diskSize) // unmounted after the run's processes stop
 	s := newScenario(t, "Disk full on SQLite",
 		"One node on a SQLite file in a 16 MiB tmpfs of its own, under load; a file fills the disk for 3 s, then is removed.")
-	disk := s.dataFile("disk")
-	if err := os.Mkdir(disk, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+diskSize, "tmpfs", disk).CombinedOutput(); err != nil {
-		t.Skipf("skipping: mount -t tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", disk).Run() })
 	s.flags = []string{"--data", filepath.Join(disk, "tether.db")}
 	const workers = 4
 	s.addUsers(users(workers + 1)...)
@@ -46,8 +33,7 @@ func TestChaosDiskFull(t *testing.T) {
 	wait := s.ledger.load(ctx, urlsOf([]*node{n}), loadOpts{workers: workers, ops: 4000, pace: 2 * time.Millisecond, passwords: true})
 	time.Sleep(time.Second)
 
-	filler := filepath.Join(disk, "filler")
-	fill(t, filler)
+	free := storetest.FillDisk(t, disk)
 	s.fig.Faults++
 	if got := s.status(n.url+"/readyz", nil); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the disk full: got %d, want 503", got)
@@ -57,31 +43,10 @@ func TestChaosDiskFull(t *testing.T) {
 		t.Errorf("a sign-in with the disk full: got %d, want 503", status)
 	}
 	time.Sleep(3 * time.Second)
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
+	free()
 	s.fig.Recovery = s.recover([]*node{n}, time.Now())
 	cancel()
 	wait()
 	s.ledger.verify(t.Context(), n.url)
 	s.finish(n)
-}
-
-// fill writes path until the disk is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return
-			}
-			t.Fatal(err)
-		}
-	}
 }
