@@ -135,17 +135,7 @@ func (s stuckSweeper) DeleteExpired(ctx context.Context, _ time.Time) (int, erro
 // too, so a store that stops answering doesn't hold it for good.
 func TestMISC05_SweepHasADeadline(t *testing.T) {
 	store := stuckSweeper{newStuckStore(t)}
-	m, err := session.NewManager(store, session.Config{SweepInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
+	newManager(t, store, session.Config{SweepInterval: 10 * time.Millisecond, CacheSize: -1}) // runs until the test ends
 	if d := <-store.deadlines; d.IsZero() || time.Until(d) > time.Minute {
 		t.Errorf("the sweep's deadline is %v away, want one of at most a minute", time.Until(d))
 	}
