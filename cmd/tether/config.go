@@ -434,7 +434,8 @@ func checkPostgresURL(v string) error {
 // hold a password anywhere: only its scheme is kept, if it has one.
 func redactURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme == "" || u.Opaque != "" || strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
+	if err != nil || u.Scheme == "" || u.Opaque != "" || strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") ||
+		strings.Contains(u.Path, "=") { // a key=value in the path: a password could be one
 		if scheme, _, ok := strings.Cut(v, "://"); ok && validScheme(scheme) {
 			return scheme + "://(unreadable)"
 		}

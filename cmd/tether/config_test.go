@@ -244,6 +244,8 @@ var redactTests = []struct{ url, want string }{
 	{"host=db password=hunter2", "(not a URL)"},
 	{"u:hunter2@db", "(not a URL)"},
 	{"u:hunter2@db://x", "(not a URL)"},
+	{"mysql:/password=hunter2", "(not a URL)"},
+	{"mysql://db/x;password=hunter2", "mysql://(unreadable)"},
 }
 
 func TestRedactURL(t *testing.T) {
