@@ -193,8 +193,12 @@ func (c *cache) setUp(up bool) {
 	}
 }
 
-// handle applies one event of the store's feed.
+// handle applies one event of the store's feed; a nil cache has nothing
+// to apply it to.
 func (c *cache) handle(e Event) {
+	if c == nil {
+		return
+	}
 	switch e.Kind {
 	case FeedUp:
 		c.setUp(true)

@@ -287,3 +287,30 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// heartbeatOnce is a store whose feed comes up, sends one heartbeat, says
+// so on sent and then stays quiet.
+type heartbeatOnce struct {
+	session.Store
+	sent chan struct{}
+}
+
+func (s heartbeatOnce) Watch(ctx context.Context, fn func(session.Event)) error {
+	fn(session.Event{Kind: session.FeedUp})
+	fn(session.Event{Kind: session.FeedCurrent, At: time.Now()})
+	close(s.sent)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A Manager without a near-cache (CacheSize < 0) follows a feed with
+// heartbeats like any other: it once crashed on the first one.
+func TestNoCacheTakesHeartbeats(t *testing.T) {
+	store := heartbeatOnce{Store: newMemory(t), sent: make(chan struct{})}
+	m := newManager(t, store, session.Config{CacheSize: -1})
+	<-store.sent
+	token, _ := mustCreate(t, m, "user:nocache", session.Meta{})
+	if _, err := m.Load(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+}
