@@ -28,7 +28,10 @@ type HasherConfig struct {
 	// Params.Memory (PW-04). Default runtime.NumCPU().
 	MaxConcurrent int
 	// Wait is how long a call waits for a free slot before it returns
-	// ErrBusy (PW-04). Default 1 second.
+	// ErrBusy (PW-04). Default 1 second. A High call waits highPatience
+	// times as long: only running hashes and other High calls, few by
+	// their nature, are ahead of it, so on a machine slowed down by a
+	// flood it had better wait than fail.
 	Wait time.Duration
 	// MaxWaiting is how many calls may wait for a slot at once, whatever
 	// their Priority (PW-04). One more, of a priority no waiting call is
@@ -193,15 +196,23 @@ func (h *Hasher) matches(password string, stored phc) bool {
 	return subtle.ConstantTimeCompare(key, stored.key) == 1
 }
 
+// highPatience is how many times HasherConfig.Wait a High call waits.
+const highPatience = 10
+
 // acquire takes a hashing slot at ctx's Priority. It waits at most h.wait
-// for one, and no longer than ctx lasts; then it returns ErrBusy (PW-04).
+// for one (highPatience times that at High), and no longer than ctx
+// lasts; then it returns ErrBusy (PW-04).
 // With MaxWaiting calls waiting already, see HasherConfig.MaxWaiting. A
 // context that has already ended returns its error without taking a slot.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return h.slots.acquire(ctx, PriorityOf(ctx), h.wait)
+	p, wait := PriorityOf(ctx), h.wait
+	if p == High {
+		wait *= highPatience
+	}
+	return h.slots.acquire(ctx, p, wait)
 }
 
 // release frees the slot acquire took.

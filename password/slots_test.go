@@ -215,3 +215,27 @@ func BenchmarkHasherAcquire(b *testing.B) {
 		})
 	})
 }
+
+// PW-04: a High call waits highPatience times Wait for a slot, where a
+// Normal one gives up after Wait: on a machine a flood slows down, the
+// hashes ahead of a trusted sign-in may take longer than Wait.
+func TestPW04_HighWaitsLonger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const wait = time.Second
+		h := newHasher(t, HasherConfig{MaxConcurrent: 1, Wait: wait})
+		recordKDF(h, zeroKey)
+		takeAll(t, h)
+		hash := func(ctx context.Context, h *Hasher) error { _, err := h.Hash(ctx, "pw"); return err }
+		high := start(WithPriority(t.Context(), High), h, hash)
+		normal := start(t.Context(), h, hash)
+		time.Sleep(wait + time.Millisecond)
+		if err := <-normal; !errors.Is(err, ErrBusy) {
+			t.Fatalf("a Normal call after Wait: got %v, want ErrBusy", err)
+		}
+		time.Sleep((highPatience - 2) * wait) // the running hash ends before High's patience does
+		h.release()
+		if err := <-high; err != nil {
+			t.Fatalf("a High call, its slot freed after %v: %v", (highPatience-1)*wait, err)
+		}
+	})
+}
