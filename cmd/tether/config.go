@@ -429,13 +429,15 @@ func checkPostgresURL(v string) error {
 
 // redactURL returns v for an error message or a log line, with whatever may
 // be a password masked: a URL's userinfo password and the values of query
-// parameters whose names hold "pass". A value that is not plainly a URL (a
-// key=value connection string, an @ past the host, an unparsable one) may
+// parameters whose names or values hold "pass". A value that is not
+// plainly a URL (a key=value connection string, a key=value outside the
+// query, an @ past the host, an unparsable one) may
 // hold a password anywhere: only its scheme is kept, if it has one.
 func redactURL(v string) string {
 	u, err := url.Parse(v)
+	beforeQuery, _, _ := strings.Cut(v, "?")
 	if err != nil || u.Scheme == "" || u.Opaque != "" || strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") ||
-		strings.Contains(u.Path, "=") { // a key=value in the path: a password could be one
+		strings.Contains(beforeQuery, "=") { // a key=value outside the query: a password could be one
 		if scheme, _, ok := strings.Cut(v, "://"); ok && validScheme(scheme) {
 			return scheme + "://(unreadable)"
 		}
@@ -444,8 +446,8 @@ func redactURL(v string) string {
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k, vs := range q {
-			if strings.Contains(strings.ToLower(k), "pass") {
-				for i := range vs {
+			for i, v := range vs {
+				if strings.Contains(strings.ToLower(k+v), "pass") {
 					vs[i] = "xxxxx"
 				}
 			}

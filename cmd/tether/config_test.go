@@ -246,6 +246,9 @@ var redactTests = []struct{ url, want string }{
 	{"u:hunter2@db://x", "(not a URL)"},
 	{"mysql:/password=hunter2", "(not a URL)"},
 	{"mysql://db/x;password=hunter2", "mysql://(unreadable)"},
+	{"mysql://password=hunter2/x", "mysql://(unreadable)"},
+	{"mysql://password=hunter2@db/x", "mysql://(unreadable)"},
+	{"mysql://db/x?opts=password=hunter2", "mysql://db/x?opts=xxxxx"},
 }
 
 func TestRedactURL(t *testing.T) {
