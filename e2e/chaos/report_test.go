@@ -79,8 +79,8 @@ the API, that
 - **I4** no crash, no goroutine leak (counted before and after from the
   Go runtime's dump), memory bounded.
 
-This file is the report of the last run on the 2-core development
-machine, written by it:
+This file is the report of a run of ` + "`.ci/run`" + ` (CI, with -race) on the 2-core
+development machine, which writes it; by hand:
 
     TETHER_CHAOS_REPORT=$PWD/docs/reliability.md go test ./e2e/chaos -v
 
