@@ -58,7 +58,9 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 			root.Warn("data file permissions", "component", "serve", "err", err)
 		}
 	}
-	logDurability(ctx, st, root)
+	if err := checkDurability(ctx, st, c, root); err != nil {
+		return err
+	}
 	sessions, err := session.NewManager(st.sessions, session.Config{
 		IdleTimeout:     c.IdleTimeout,
 		MaxPerUser:      c.MaxSessions,
@@ -96,22 +98,6 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
 	return serveHTTP(ctx, ln, h, sessions, root)
-}
-
-// logDurability says which failures an acknowledged revocation survives,
-// and warns when a host crash could undo one (SES-15).
-func logDurability(ctx context.Context, st *stores, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, durabilityTimeout)
-	defer cancel()
-	survives, weak, err := st.durability(ctx)
-	switch {
-	case err != nil:
-		log.Warn("revocation durability unknown", "component", "serve", "err", err)
-	case weak:
-		log.Warn("revocations can be undone by a host crash", "component", "serve", "durability", survives)
-	default:
-		log.Info("revocation durability", "component", "serve", "durability", survives)
-	}
 }
 
 // firstAdminSetup returns the one-time link that creates the first admin
