@@ -39,7 +39,7 @@ type config struct {
 	Accounts        string // "" for the Data file, else a PostgreSQL URL
 	MinReplicas     int
 	RedisPrefix     string   // "" for store/redis's default
-	AcceptRisks     []string // of risks: Redis settings serve only warns about
+	AcceptRisks     []string // of riskNames: Redis settings serve only warns about
 	NodeName        string
 	StoreTimeout    time.Duration
 }

@@ -409,8 +409,8 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 		for i, r := range c.AcceptRisks {
-			if !slices.Contains(risks, r) || slices.Contains(c.AcceptRisks[:i], r) {
-				t.Fatalf("parsed config accepts risks %q, want each of %q at most once", c.AcceptRisks, risks)
+			if !slices.Contains(riskNames, r) || slices.Contains(c.AcceptRisks[:i], r) {
+				t.Fatalf("parsed config accepts risks %q, want each of %q at most once", c.AcceptRisks, riskNames)
 			}
 		}
 	})

@@ -20,13 +20,13 @@ const (
 	riskReplicas    = "replicas"
 )
 
-// risks are every name --redis-accept-risk takes, in the order serve
+// riskNames are every name --redis-accept-risk takes, in the order serve
 // reports them.
-var risks = []string{riskPersistence, riskEviction, riskReplicas}
+var riskNames = []string{riskPersistence, riskEviction, riskReplicas}
 
 // risk is a setting of the session store that serve found at start.
 type risk struct {
-	name  string // one of risks
+	name  string // one of riskNames
 	found string // what the setting is, what it does, and how to fix it
 }
 
@@ -107,13 +107,13 @@ func checkDurability(ctx context.Context, st *stores, c config, log *slog.Logger
 }
 
 // parseRisks parses --redis-accept-risk: a comma-separated list of names
-// of risks, each named once; it names every bad entry.
+// of riskNames, each named once; it names every bad entry.
 func parseRisks(v string) ([]string, error) {
 	var names, bad []string
 	for f := range strings.SplitSeq(v, ",") {
 		switch f = strings.TrimSpace(f); {
 		case f == "":
-		case !slices.Contains(risks, f):
+		case !slices.Contains(riskNames, f):
 			bad = append(bad, fmt.Sprintf("%q is not a risk", f))
 		case slices.Contains(names, f):
 			bad = append(bad, fmt.Sprintf("%q is named twice", f))
@@ -122,7 +122,7 @@ func parseRisks(v string) ([]string, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("%s: want some of %s", strings.Join(bad, "; "), strings.Join(risks, ", "))
+		return nil, fmt.Errorf("%s: want some of %s", strings.Join(bad, "; "), strings.Join(riskNames, ", "))
 	}
 	return names, nil
 }

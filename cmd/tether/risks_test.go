@@ -16,7 +16,7 @@ import (
 
 // The risks serve finds in the durability of a Redis session store, and
 // what it can't check when CONFIG GET is refused.
-func TestRedisRisks(t *testing.T) {
+func TestSES15_RedisRisks(t *testing.T) {
 	safe := redis.Durability{Local: redis.CrashProcess, Persistent: true, FsyncKnown: true, Eviction: redis.NoEviction}
 	tests := []struct {
 		name          string
