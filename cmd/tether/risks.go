@@ -48,15 +48,14 @@ func redisRisks(d redis.Durability) (found []risk, unchecked []string) {
 	case d.Eviction == "":
 		unchecked = append(unchecked, "Redis's maxmemory-policy (INFO doesn't show it): anything but noeviction "+
 			"lets Redis evict sessions and the keys that end them")
-	case d.Eviction == redis.NoEviction:
-	case strings.HasPrefix(d.Eviction, "volatile-"):
-		found = append(found, risk{riskEviction, fmt.Sprintf("maxmemory-policy is %s: when memory runs short, Redis evicts "+
-			"sessions and the index of a user's sessions, which hides a live session from its user's list of devices (SES-10). "+
-			"Fix: redis-cli CONFIG SET maxmemory-policy noeviction, then CONFIG REWRITE (or maxmemory-policy noeviction in redis.conf)", d.Eviction)})
-	default:
-		found = append(found, risk{riskEviction, fmt.Sprintf("maxmemory-policy is %s: when memory runs short, Redis may evict "+
-			"the key that ended a user's sessions (sign out everywhere, a password change), and those sessions come back. "+
-			"Fix: redis-cli CONFIG SET maxmemory-policy noeviction, then CONFIG REWRITE (or maxmemory-policy noeviction in redis.conf)", d.Eviction)})
+	case d.Eviction != redis.NoEviction:
+		does := "may evict the key that ended a user's sessions (sign out everywhere, a password change), and those sessions come back"
+		if strings.HasPrefix(d.Eviction, "volatile-") { // keys with a TTL only: not the generation
+			does = "evicts sessions and the index of a user's sessions, which hides a live session from its user's list of devices (SES-10)"
+		}
+		found = append(found, risk{riskEviction, fmt.Sprintf("maxmemory-policy is %s: when memory runs short, Redis %s. "+
+			"Fix: redis-cli CONFIG SET maxmemory-policy noeviction, then CONFIG REWRITE (or maxmemory-policy noeviction in redis.conf)",
+			d.Eviction, does)})
 	}
 	if d.MinReplicas > d.Replicas {
 		found = append(found, risk{riskReplicas, fmt.Sprintf("--redis-min-replicas is %d, but a primary has %d replica(s) online: "+
