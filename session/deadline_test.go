@@ -98,7 +98,8 @@ func TestMISC05_EveryStoreCallHasADeadline(t *testing.T) {
 }
 
 // TestMISC05_StuckStoreAnswers503: the middleware answers a request whose
-// session can't be checked with 503 (SES-11) once StoreTimeout has passed.
+// session can't be checked with 503 and Retry-After (SES-11) once
+// StoreTimeout has passed.
 func TestMISC05_StuckStoreAnswers503(t *testing.T) {
 	store := newStuckStore(t)
 	m, err := session.NewManager(store, session.Config{StoreTimeout: 10 * time.Millisecond})
@@ -112,8 +113,8 @@ func TestMISC05_StuckStoreAnswers503(t *testing.T) {
 	r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	if w.Code != http.StatusServiceUnavailable {
-		t.Errorf("got %d, want 503", w.Code)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("got %d, Retry-After %q; want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
 	}
 	<-store.deadlines
 }

@@ -87,7 +87,8 @@ type Config struct {
 	Logger *slog.Logger
 	// ErrorHandler answers a request the middleware can't serve: err is
 	// ErrDuplicateCookie (default answer 400) or a store error (default
-	// 503, SES-11). It must not serve the request as signed in.
+	// 503 with Retry-After: 1, SES-11, MISC-05). It must not serve the
+	// request as signed in.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
@@ -233,6 +234,7 @@ func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
 		http.Error(w, "duplicate session cookie", http.StatusBadRequest)
 		return
 	}
+	w.Header().Set("Retry-After", "1") // MISC-05: a store that fails is usually back soon
 	http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
 }
 

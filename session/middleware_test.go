@@ -154,6 +154,9 @@ func TestSES11_StoreErrorAnswers503(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "alice") {
 		t.Fatalf("got %d %q, want 503 and no session", w.Code, w.Body)
 	}
+	if got := w.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1 (MISC-05)", got)
+	}
 	if strings.Contains(w.Body.String(), "refused") {
 		t.Errorf("the store's error leaked into the response: %q", w.Body)
 	}

@@ -38,7 +38,8 @@ type config struct {
 	Sessions        string // "" for the Data file, else a Redis or PostgreSQL URL
 	Accounts        string // "" for the Data file, else a PostgreSQL URL
 	MinReplicas     int
-	RedisPrefix     string // "" for store/redis's default
+	RedisPrefix     string   // "" for store/redis's default
+	AcceptRisks     []string // of riskNames: Redis settings serve only warns about
 	NodeName        string
 	StoreTimeout    time.Duration
 }
@@ -92,6 +93,9 @@ var (
 	redisPrefixSetting = &setting{"redis-prefix", "TETHER_REDIS_PREFIX", "",
 		"start of every Redis key and channel, so that deployments can share a Redis; empty for \"tether:\"",
 		func(c *config, v string) error { c.RedisPrefix = v; return nil }}
+	acceptRiskSetting = &setting{"redis-accept-risk", "TETHER_REDIS_ACCEPT_RISK", "",
+		"comma-separated Redis settings serve warns about instead of refusing to start: persistence (snapshots without appendonly yes: a restart brings signed-out sessions back), eviction (a maxmemory-policy other than noeviction), replicas (fewer online than --redis-min-replicas: sign-ins fail)",
+		func(c *config, v string) (err error) { c.AcceptRisks, err = parseRisks(v); return err }}
 	maxSessionsSetting = &setting{"max-sessions", "TETHER_MAX_SESSIONS", strconv.Itoa(session.DefaultMaxPerUser),
 		fmt.Sprintf("most live sessions per user, 1 to %d; a new one past it signs out the one closest to its end (SES-13)", session.MaxPerUserLimit),
 		func(c *config, v string) (err error) { c.MaxSessions, err = parseInt(v); return err }}
@@ -109,7 +113,7 @@ var (
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
-		redisPrefixSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
+		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting}
 )
 
@@ -269,6 +273,9 @@ func (c *config) check(p problems) {
 		p.add(redisPrefixSetting, "%q: only applies to sessions in Redis (--sessions redis://...)", c.RedisPrefix)
 	} else if strings.ContainsAny(c.RedisPrefix, "{}") {
 		p.add(redisPrefixSetting, "%q: must not contain { or } (they decide which keys share a cluster slot)", c.RedisPrefix)
+	}
+	if len(c.AcceptRisks) > 0 && !inRedis {
+		p.add(acceptRiskSetting, "%q: only applies to sessions in Redis (--sessions redis://...)", strings.Join(c.AcceptRisks, ","))
 	}
 	if strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r > '~' }) {
 		p.add(nodeNameSetting, "%q: printable ASCII only (it goes in a header)", c.NodeName)

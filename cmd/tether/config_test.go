@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -200,6 +201,26 @@ var parseTests = []struct {
 	{name: "store timeout: too long", args: []string{"--store-timeout", "5001ms"}, wantErr: []string{"--store-timeout"}},
 	{name: "store timeout: zero", args: []string{"--store-timeout", "0"}, wantErr: []string{"--store-timeout"}},
 	{name: "store timeout: no unit", args: []string{"--store-timeout", "1"}, wantErr: []string{"--store-timeout"}},
+	{
+		name: "redis accept risk",
+		args: []string{"--sessions", "redis://127.0.0.1:6379/0", "--redis-accept-risk", " eviction,,replicas ,persistence"},
+		want: with(func(c *config) {
+			c.Sessions, c.AcceptRisks = "redis://127.0.0.1:6379/0", []string{riskEviction, riskReplicas, riskPersistence}
+		}),
+	},
+	{
+		name: "redis accept risk from the environment",
+		env:  map[string]string{"TETHER_SESSIONS": "redis://127.0.0.1:6379/0", "TETHER_REDIS_ACCEPT_RISK": "persistence"},
+		want: with(func(c *config) { c.Sessions, c.AcceptRisks = "redis://127.0.0.1:6379/0", []string{riskPersistence} }),
+	},
+	{name: "redis accept risk: only commas is none", args: []string{"--redis-accept-risk", ","}, want: defaultConfig},
+	{
+		name: "redis accept risk: every bad entry at once",
+		args: []string{"--sessions", "redis://127.0.0.1:6379/0", "--redis-accept-risk", "eviction,all,Eviction,eviction"},
+		wantErr: []string{`--redis-accept-risk (TETHER_REDIS_ACCEPT_RISK) "eviction,all,Eviction,eviction": "all" is not a risk; "Eviction" is not a risk; ` +
+			`"eviction" is named twice: want some of persistence, eviction, replicas`},
+	},
+	{name: "redis accept risk without redis", args: []string{"--redis-accept-risk", "eviction"}, wantErr: []string{"--redis-accept-risk"}},
 	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
 	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
 }
@@ -385,6 +406,11 @@ func FuzzParseConfig(f *testing.F) {
 		for _, p := range c.TrustedProxies {
 			if !p.IsValid() || p != p.Masked() {
 				t.Fatalf("parsed config has trusted proxy %v, want a valid masked prefix", p)
+			}
+		}
+		for i, r := range c.AcceptRisks {
+			if !slices.Contains(riskNames, r) || slices.Contains(c.AcceptRisks[:i], r) {
+				t.Fatalf("parsed config accepts risks %q, want each of %q at most once", c.AcceptRisks, riskNames)
 			}
 		}
 	})

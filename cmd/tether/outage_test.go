@@ -81,10 +81,11 @@ func (s *testServer) answers(t *testing.T, method, path, body string, status int
 	return func() bool { return s.do(t, method, path, body, nil).StatusCode == status }
 }
 
-// startRedis runs a redis-server of the test's own on a free port, with
-// nothing saved, and returns its address and process. The test may stop
-// (SIGSTOP) it: it is resumed and killed when the test ends.
-func startRedis(t *testing.T) (string, *exec.Cmd) {
+// startRedis runs a redis-server of the test's own on a free port, in a
+// directory of the test's, with conf on its command line or, if none,
+// with nothing saved; it returns its address and process. The test may
+// stop (SIGSTOP) it: it is resumed and killed when the test ends.
+func startRedis(t *testing.T, conf ...string) (string, *exec.Cmd) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	testkit.NeedService(t, "redis-server on PATH", err)
@@ -95,7 +96,10 @@ func startRedis(t *testing.T) (string, *exec.Cmd) {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+	if len(conf) == 0 {
+		conf = []string{"--save", "", "--appendonly", "no"}
+	}
+	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--daemonize", "no", "--dir", t.TempDir()}, conf...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,9 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 			root.Warn("data file permissions", "component", "serve", "err", err)
 		}
 	}
-	logDurability(ctx, st, root)
+	if err := checkDurability(ctx, st, c, root); err != nil {
+		return err
+	}
 	sessions, err := session.NewManager(st.sessions, session.Config{
 		IdleTimeout:     c.IdleTimeout,
 		MaxPerUser:      c.MaxSessions,
@@ -72,11 +74,11 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	}
 	startCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	setup, setupToken, err := firstAdminSetup(startCtx, st)
+	setupToken, err := firstAdminSetup(startCtx, st)
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(startCtx, c, st, sessions, setup, root)
+	h, err := newHandler(startCtx, c, st, sessions, root)
 	if err != nil {
 		return err
 	}
@@ -91,41 +93,28 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	url := listenURL(ln.Addr())
 	hosts := c.publicHosts()
 	root.Info("listening on "+url, "component", "serve", "data", c.Data, "hosts", strings.Join(hosts, ","))
-	if setup != nil {
+	if setupToken != "" {
 		// Only here, never in the logs; "1h" is setupTTL.
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
 	return serveHTTP(ctx, ln, h, sessions, root)
 }
 
-// logDurability says which failures an acknowledged revocation survives,
-// and warns when a host crash could undo one (SES-15).
-func logDurability(ctx context.Context, st *stores, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, durabilityTimeout)
-	defer cancel()
-	survives, weak, err := st.durability(ctx)
-	switch {
-	case err != nil:
-		log.Warn("revocation durability unknown", "component", "serve", "err", err)
-	case weak:
-		log.Warn("revocations can be undone by a host crash", "component", "serve", "durability", survives)
-	default:
-		log.Info("revocation durability", "component", "serve", "durability", survives)
-	}
-}
-
-// firstAdminSetup returns the one-time link that creates the first admin
-// when there is no user at all (PW-08), or nil.
-func firstAdminSetup(ctx context.Context, st *stores) (*server.Setup, string, error) {
+// firstAdminSetup returns the token of a new one-time link that creates
+// the first admin when there is no user at all (PW-08), or "". Every node
+// on the same account store opens it: each node starting on an empty
+// store prints a link of its own, and whichever is used first spends
+// them all.
+func firstAdminSetup(ctx context.Context, st *stores) (string, error) {
 	n, err := st.accounts.Count(ctx)
 	if err != nil || n > 0 {
-		return nil, "", err
+		return "", err
 	}
-	return server.NewSetup(time.Now, setupTTL)
+	return server.NewSetup(ctx, st.accounts, time.Now(), setupTTL)
 }
 
 // newHandler builds the server's handler and what it depends on.
-func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, setup *server.Setup, log *slog.Logger) (http.Handler, error) {
+func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, log *slog.Logger) (http.Handler, error) {
 	hasher, err := password.NewHasher(password.HasherConfig{})
 	if err != nil {
 		return nil, err
@@ -151,7 +140,6 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		Policy:         password.Policy{MinLength: c.MinPassword},
 		CSRF:           protector,
 		DeviceSecret:   deviceSecret,
-		Setup:          setup,
 		TrustedProxies: c.TrustedProxies,
 		Hosts:          c.publicHosts(),
 		Ready:          st.ready,

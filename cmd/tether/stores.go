@@ -33,10 +33,18 @@ type stores struct {
 	data     string  // the --data file if it was opened, else ""
 	db       *sql.DB // the --data file if it was opened, else nil
 	// durability says which failures an acknowledged revocation of the
-	// session store survives, and whether a host crash could undo one
-	// (SES-15).
-	durability func(ctx context.Context) (survives string, hostCrashCanUndo bool, err error)
+	// session store survives (SES-15), and which of its settings serve
+	// refuses (checkDurability).
+	durability func(ctx context.Context) (durability, error)
 	closers    []func() error // run in reverse order by Close
+}
+
+// durability is what a session store keeps of an acknowledged revocation.
+type durability struct {
+	survives         string // which failures it survives, for the log
+	hostCrashCanUndo bool
+	risks            []risk   // settings serve refuses unless accepted (redisRisks)
+	unchecked        []string // settings it couldn't read, which serve warns about
 }
 
 // accounts is an account store that also keeps the server's secrets.
@@ -129,7 +137,10 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		st.sessions = ps
-		st.durability = func(ctx context.Context) (string, bool, error) { return postgresDurability(ctx, pool) }
+		st.durability = func(ctx context.Context) (durability, error) {
+			survives, weak, err := postgresDurability(ctx, pool)
+			return durability{survives: survives, hostCrashCanUndo: weak}, err
+		}
 		st.closers = append(st.closers, ps.Close)
 	case c.Sessions != "":
 		rs, err := redis.New(ctx, c.Sessions, redis.Options{KeyPrefix: c.RedisPrefix, MinReplicas: c.MinReplicas, Logger: log,
@@ -138,9 +149,13 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		st.sessions = rs
-		st.durability = func(ctx context.Context) (string, bool, error) {
+		st.durability = func(ctx context.Context) (durability, error) {
 			d, err := rs.Durability(ctx)
-			return d.String(), d.HostCrashCanUndo(), err
+			if err != nil {
+				return durability{}, err
+			}
+			risks, unchecked := redisRisks(d)
+			return durability{survives: d.String(), hostCrashCanUndo: d.HostCrashCanUndo(), risks: risks, unchecked: unchecked}, nil
 		}
 		st.closers = append(st.closers, rs.Close)
 	default:
@@ -153,8 +168,8 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, err
 		}
 		st.sessions = ss
-		st.durability = func(context.Context) (string, bool, error) {
-			return "survives a host crash: revocations are fsynced (synchronous FULL); not the loss of the machine: one file", false, nil
+		st.durability = func(context.Context) (durability, error) {
+			return durability{survives: "survives a host crash: revocations are fsynced (synchronous FULL); not the loss of the machine: one file"}, nil
 		}
 		st.closers = append(st.closers, ss.Close)
 	}

@@ -20,8 +20,10 @@
 //	u, err = accounts.ByName(ctx, "alice") // u.Name == "alice"
 //
 // A fresh store holds no account at all (PW-08): the first admin is created
-// explicitly, with `tether user add` or the one-time setup link, which uses
-// CreateFirst so that one admin is made however many nodes show a link.
+// explicitly, with `tether user add` or a one-time setup link. The store
+// keeps the links (AddSetup), so that any node opens a link any node
+// printed, and CreateFirst spends one, so that one admin is made however
+// many nodes show a link.
 package account
 
 import (
@@ -45,6 +47,8 @@ var (
 	ErrChanged = errors.New("account: the password changed meanwhile")
 	// ErrNotFirst: CreateFirst found a user already (PW-08).
 	ErrNotFirst = errors.New("account: not the first user: a user exists already")
+	// ErrNoSetup: CreateFirst found no such setup link, or it had expired.
+	ErrNoSetup = errors.New("account: no such setup link, or it has expired")
 	// ErrInvalidName: the name can't be a user name (see CanonicalName).
 	ErrInvalidName = errors.New("account: invalid user name: use 1 to 64 of the characters a-z 0-9 . _ @ + -")
 )
@@ -72,13 +76,25 @@ type Store interface {
 	Create(ctx context.Context, u *User) error
 
 	// CreateFirst is Create, but only while the store holds no user at
-	// all: otherwise it returns ErrNotFirst and leaves the store unchanged.
-	// The check and the creation are one step for every process and node
+	// all (else ErrNotFirst) and keeps the setup link setup, unexpired at
+	// now (else ErrNoSetup); on either error it leaves the store
+	// unchanged. On success it forgets every setup link: they are spent.
+	// The checks and the creation are one step for every process and node
 	// sharing the database: of any number of concurrent CreateFirst calls
 	// on an empty store at most one succeeds, and a Create that races it
 	// either comes first (ErrNotFirst) or after. It is how the first admin
 	// is created exactly once (PW-08).
-	CreateFirst(ctx context.Context, u *User) error
+	CreateFirst(ctx context.Context, u *User, setup SetupHash, now time.Time) error
+
+	// AddSetup keeps a setup link, the hash of its token, until expires.
+	// The links are forgotten when CreateFirst spends one; until then
+	// each costs a row, as many as the nodes that started on an empty
+	// store.
+	AddSetup(ctx context.Context, setup SetupHash, expires time.Time) error
+
+	// SetupValid reports whether the store keeps the setup link setup,
+	// unexpired at now.
+	SetupValid(ctx context.Context, setup SetupHash, now time.Time) (bool, error)
 
 	// ByName returns the user whose canonical name is that of name, so
 	// "Alice" finds "alice". It returns ErrNotFound when there is none,

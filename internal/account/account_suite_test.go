@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"reflect"
@@ -55,6 +56,7 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"CreateFirstAfterCreate", testCreateFirstAfterCreate},
 		{"PW08_OneFirstAdminAcrossNodes", testOneFirstAdminAcrossNodes},
 		{"PW08_FirstAdminCheckedAndCreatedAtOnce", testFirstAdminCheckedAndCreatedAtOnce},
+		{"PW08_SetupLinksSharedAndSpentOnce", testSetupLinksSharedAndSpentOnce},
 		{"ConcurrentStarts", testConcurrentStarts},
 	}
 	for _, tc := range tests {
@@ -70,6 +72,18 @@ func mustOpen(t *testing.T, open opener, now func() time.Time) store {
 		t.Fatalf("open store: %v", err)
 	}
 	return s
+}
+
+// addSetup keeps a setup link in s, valid for an hour from now, and
+// returns its hash.
+func addSetup(t *testing.T, s Store, now time.Time) SetupHash {
+	t.Helper()
+	var h SetupHash
+	rand.Read(h[:])
+	if err := s.AddSetup(t.Context(), h, now.Add(time.Hour)); err != nil {
+		t.Fatalf("AddSetup: %v", err)
+	}
+	return h
 }
 
 func mustCreate(t *testing.T, s Store, u *User) *User {
@@ -363,11 +377,12 @@ func testCreateFirst(t *testing.T, open opener) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 	s := mustOpen(t, open, func() time.Time { return now })
 	ctx := t.Context()
-	if err := s.CreateFirst(ctx, &User{Name: "no such/name"}); !errors.Is(err, ErrInvalidName) {
+	setup := addSetup(t, s, now)
+	if err := s.CreateFirst(ctx, &User{Name: "no such/name"}, setup, now); !errors.Is(err, ErrInvalidName) {
 		t.Fatalf("CreateFirst with an invalid name: got %v, want ErrInvalidName", err)
 	}
 	u := &User{Name: " Root ", PasswordHash: "$argon2id$x", Admin: true}
-	if err := s.CreateFirst(ctx, u); err != nil {
+	if err := s.CreateFirst(ctx, u, setup, now); err != nil {
 		t.Fatalf("CreateFirst on an empty store: %v", err)
 	}
 	if u.Name != "root" || len(u.ID) != 24 || !u.Created.Equal(now) {
@@ -378,7 +393,7 @@ func testCreateFirst(t *testing.T, open opener) {
 	}
 	for _, name := range []string{"second", "root"} {
 		again := &User{Name: name, Admin: true}
-		if err := s.CreateFirst(ctx, again); !errors.Is(err, ErrNotFirst) || again.ID != "" {
+		if err := s.CreateFirst(ctx, again, addSetup(t, s, now), now); !errors.Is(err, ErrNotFirst) || again.ID != "" {
 			t.Errorf("CreateFirst(%s) once a user exists: got %v, ID %q; want ErrNotFirst, no ID", name, err, again.ID)
 		}
 	}
@@ -391,7 +406,7 @@ func testCreateFirst(t *testing.T, open opener) {
 func testCreateFirstAfterCreate(t *testing.T, open opener) {
 	mustCreate(t, mustOpen(t, open, time.Now), &User{Name: "alice"})
 	s := mustOpen(t, open, time.Now)
-	if err := s.CreateFirst(t.Context(), &User{Name: "root", Admin: true}); !errors.Is(err, ErrNotFirst) {
+	if err := s.CreateFirst(t.Context(), &User{Name: "root", Admin: true}, addSetup(t, s, time.Now()), time.Now()); !errors.Is(err, ErrNotFirst) {
 		t.Fatalf("CreateFirst after Create: got %v, want ErrNotFirst", err)
 	}
 	if n, err := s.Count(t.Context()); n != 1 || err != nil {
@@ -400,11 +415,12 @@ func testCreateFirstAfterCreate(t *testing.T, open opener) {
 }
 
 // PW-08: many nodes that see an empty database try to create the first
-// admin at once, through two connection pools (as two processes or
-// nodes): exactly one succeeds, every other gets ErrNotFirst, and both
-// pools see that one user.
+// admin at once with one setup link, through two connection pools (as
+// two processes or nodes): exactly one succeeds, every other gets
+// ErrNotFirst, and both pools see that one user.
 func testOneFirstAdminAcrossNodes(t *testing.T, open opener) {
 	stores := []store{mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)}
+	setup := addSetup(t, stores[0], time.Now())
 	const callers = 16
 	// Every caller has a connection open already, so that all of them
 	// reach the database at once when the start is given.
@@ -421,7 +437,7 @@ func testOneFirstAdminAcrossNodes(t *testing.T, open opener) {
 		users[i] = &User{Name: fmt.Sprintf("admin%d", i), Admin: true}
 		wg.Go(func() {
 			<-start
-			errs[i] = stores[i%2].CreateFirst(t.Context(), users[i])
+			errs[i] = stores[i%2].CreateFirst(t.Context(), users[i], setup, time.Now())
 		})
 	}
 	close(start)
@@ -459,23 +475,70 @@ func testFirstAdminCheckedAndCreatedAtOnce(t *testing.T, open opener) {
 	if err != nil {
 		t.Fatalf("open another store: %v", err)
 	}
+	setup := addSetup(t, s, time.Now())
 	var otherErr error
 	s.(interleaver).setCreateFirstHook(func() {
-		otherErr = other.CreateFirst(ctx, &User{Name: "bob", Admin: true})
+		otherErr = other.CreateFirst(ctx, &User{Name: "bob", Admin: true}, setup, time.Now())
 	})
 	first := &User{Name: "alice", Admin: true}
-	if err := s.CreateFirst(ctx, first); err != nil {
+	if err := s.CreateFirst(ctx, first, setup, time.Now()); err != nil {
 		t.Fatalf("CreateFirst: %v", err)
 	}
 	if otherErr == nil {
 		t.Errorf("a CreateFirst between another's check and insert: got no error, want it to wait (here: fail)")
 	}
-	if err := other.CreateFirst(ctx, &User{Name: "bob", Admin: true}); !errors.Is(err, ErrNotFirst) {
+	if err := other.CreateFirst(ctx, &User{Name: "bob", Admin: true}, setup, time.Now()); !errors.Is(err, ErrNotFirst) {
 		t.Errorf("CreateFirst once the first is done: got %v, want ErrNotFirst", err)
 	}
 	list, err := other.List(ctx)
 	if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], first) {
 		t.Fatalf("List() = %v, %v; want only %s", names(list), err, first.Name)
+	}
+}
+
+// PW-08: a setup link kept through one pool (one node) is valid through
+// another until it expires; CreateFirst refuses an unknown or expired
+// one with ErrNoSetup and changes nothing, and spends every link when it
+// creates the first admin.
+func testSetupLinksSharedAndSpentOnce(t *testing.T, open opener) {
+	ctx := t.Context()
+	now := time.Now()
+	a, b := mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)
+	linkA, linkB := addSetup(t, a, now), addSetup(t, b, now)
+	var unknown SetupHash
+	tests := []struct {
+		name  string
+		setup SetupHash
+		at    time.Time
+		want  bool
+	}{
+		{"A's link through B", linkA, now, true},
+		{"B's link through B", linkB, now, true},
+		{"unknown", unknown, now, false},
+		{"A's link a moment before it expires", linkA, now.Add(time.Hour - time.Microsecond), true},
+		{"A's link when it expires", linkA, now.Add(time.Hour), false},
+	}
+	for _, tc := range tests {
+		if got, err := b.SetupValid(ctx, tc.setup, tc.at); got != tc.want || err != nil {
+			t.Errorf("%s: SetupValid = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+		if tc.want {
+			continue
+		}
+		if err := b.CreateFirst(ctx, &User{Name: "root", Admin: true}, tc.setup, tc.at); !errors.Is(err, ErrNoSetup) {
+			t.Errorf("%s: CreateFirst got %v, want ErrNoSetup", tc.name, err)
+		}
+	}
+	if n, err := a.Count(ctx); n != 0 || err != nil {
+		t.Fatalf("after refused setups: Count() = %d, %v; want 0", n, err)
+	}
+	if err := b.CreateFirst(ctx, &User{Name: "root", Admin: true}, linkA, now); err != nil {
+		t.Fatalf("CreateFirst through B with A's link: %v", err)
+	}
+	for _, l := range []SetupHash{linkA, linkB} {
+		if got, err := a.SetupValid(ctx, l, now); got || err != nil {
+			t.Errorf("a link after the first admin: SetupValid = %v, %v; want false (spent)", got, err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -83,7 +84,7 @@ func (s *Postgres) Create(ctx context.Context, u *User) error {
 // application of the database, and a Create would not take it. Not a
 // marker row in settings: it would outlive the users it stood for, and a
 // Create would not insert it either.
-func (s *Postgres) CreateFirst(ctx context.Context, u *User) error {
+func (s *Postgres) CreateFirst(ctx context.Context, u *User, setup SetupHash, now time.Time) error {
 	name, err := CanonicalName(u.Name)
 	if err != nil {
 		return err
@@ -101,13 +102,19 @@ func (s *Postgres) CreateFirst(ctx context.Context, u *User) error {
 		if exists {
 			return ErrNotFirst
 		}
+		if live, err := postgresSetupLive(ctx, tx, setup, now); err != nil || !live {
+			return cmp.Or(err, ErrNoSetup)
+		}
 		if s.testHookCreateFirst != nil {
 			s.testHookCreateFirst()
 		}
-		_, err := tx.Exec(ctx,
+		if _, err := tx.Exec(ctx,
 			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
 			VALUES ($1, $2, $3, $4, $5, $6)`,
-			id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+			id, name, u.PasswordHash, u.Admin, u.Disabled, created); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM settings WHERE name LIKE $1`, setupRows)
 		return err
 	})
 	if err != nil {
@@ -115,6 +122,37 @@ func (s *Postgres) CreateFirst(ctx context.Context, u *User) error {
 	}
 	u.ID, u.Name, u.Created = id, name, created
 	return nil
+}
+
+// AddSetup implements Store.
+func (s *Postgres) AddSetup(ctx context.Context, setup SetupHash, expires time.Time) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)`,
+		setupKey(setup), setupValue(expires)); err != nil {
+		return fmt.Errorf("account: add setup link: %w", err)
+	}
+	return nil
+}
+
+// SetupValid implements Store.
+func (s *Postgres) SetupValid(ctx context.Context, setup SetupHash, now time.Time) (bool, error) {
+	live, err := postgresSetupLive(ctx, s.pool, setup, now)
+	if err != nil {
+		return false, fmt.Errorf("account: setup link: %w", err)
+	}
+	return live, nil
+}
+
+// postgresSetupLive reports whether q (the pool or a transaction) keeps
+// the setup link setup, unexpired at now.
+func postgresSetupLive(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, setup SetupHash, now time.Time) (bool, error) {
+	var value []byte
+	err := q.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, setupKey(setup)).Scan(&value)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && setupLive(value, now), err
 }
 
 // ByName implements Store.

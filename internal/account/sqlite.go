@@ -1,6 +1,7 @@
 package account
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -84,7 +85,7 @@ func (s *SQLite) Create(ctx context.Context, u *User) error {
 // user between the check and the insert. (On a *sql.DB opened otherwise,
 // the transaction would begin deferred: a writer that got in between would
 // make the insert fail with SQLITE_BUSY, still never a second user.)
-func (s *SQLite) CreateFirst(ctx context.Context, u *User) error {
+func (s *SQLite) CreateFirst(ctx context.Context, u *User, setup SetupHash, now time.Time) error {
 	name, err := CanonicalName(u.Name)
 	if err != nil {
 		return err
@@ -99,13 +100,19 @@ func (s *SQLite) CreateFirst(ctx context.Context, u *User) error {
 		if exists {
 			return ErrNotFirst
 		}
+		if live, err := sqliteSetupLive(ctx, tx, setup, now); err != nil || !live {
+			return cmp.Or(err, ErrNoSetup)
+		}
 		if s.testHookCreateFirst != nil {
 			s.testHookCreateFirst()
 		}
-		_, err := tx.ExecContext(ctx,
+		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
 			VALUES (?, ?, ?, ?, ?, ?)`,
-			id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+			id, name, u.PasswordHash, u.Admin, u.Disabled, created); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE name LIKE ?`, setupRows)
 		return err
 	})
 	if err != nil {
@@ -113,6 +120,37 @@ func (s *SQLite) CreateFirst(ctx context.Context, u *User) error {
 	}
 	u.ID, u.Name, u.Created = id, name, time.UnixMicro(created).UTC()
 	return nil
+}
+
+// AddSetup implements Store.
+func (s *SQLite) AddSetup(ctx context.Context, setup SetupHash, expires time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`,
+		setupKey(setup), setupValue(expires)); err != nil {
+		return fmt.Errorf("account: add setup link: %w", err)
+	}
+	return nil
+}
+
+// SetupValid implements Store.
+func (s *SQLite) SetupValid(ctx context.Context, setup SetupHash, now time.Time) (bool, error) {
+	live, err := sqliteSetupLive(ctx, s.db, setup, now)
+	if err != nil {
+		return false, fmt.Errorf("account: setup link: %w", err)
+	}
+	return live, nil
+}
+
+// sqliteSetupLive reports whether q (the database or a transaction)
+// keeps the setup link setup, unexpired at now.
+func sqliteSetupLive(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, setup SetupHash, now time.Time) (bool, error) {
+	var value []byte
+	err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, setupKey(setup)).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && setupLive(value, now), err
 }
 
 // inTx runs f in a transaction of db, committed if f returns nil.

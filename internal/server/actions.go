@@ -347,11 +347,12 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	return fresh, nil
 }
 
-// setupAdmin creates the first admin through the one-time setup link (PW-08)
-// and signs them in. It is refused once any user exists, also when another
-// node's setup link created one a moment ago: the store's CreateFirst
-// checks and creates at once for every node (s.setup only serialises the
-// uses of this node's link).
+// setupAdmin creates the first admin through a one-time setup link (PW-08),
+// printed by this node or another on the same account store, and signs
+// them in. It is refused once any user exists, also when another setup
+// created one a moment ago: the store's CreateFirst checks the link and
+// that no user exists, creates the admin and spends every link, in one
+// step for every node.
 func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name, pw string) (*account.User, *session.Session, error) {
 	ctx := r.Context()
 	if len(pw) > password.MaxBytes { // PW-04
@@ -367,25 +368,23 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 		}
 		return nil, nil, badRequest("password_rejected", err.Error())
 	}
+	// Saves hashing for a wrong link, or once a user exists; CreateFirst
+	// decides.
+	open, err := s.setupOpen(ctx, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !open {
+		return nil, nil, errSetupInvalid
+	}
 	u := &account.User{Name: canon, Admin: true}
-	err = s.setup.use(token, func() error {
-		// Saves hashing when a user exists; CreateFirst decides.
-		n, err := s.accounts.Count(ctx)
-		switch {
-		case err != nil:
-			return err
-		case n > 0:
-			return errSetupInvalid
-		}
-		if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
-			return err
-		}
-		err = s.accounts.CreateFirst(ctx, u)
-		if errors.Is(err, account.ErrNotFirst) { // a user was created since Count
-			return errSetupInvalid
-		}
-		return err
-	})
+	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
+		return nil, nil, fmt.Errorf("setup: %w", err)
+	}
+	err = s.accounts.CreateFirst(ctx, u, setupHash(token), s.now())
+	if errors.Is(err, account.ErrNotFirst) || errors.Is(err, account.ErrNoSetup) { // spent since setupOpen
+		err = errSetupInvalid
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
@@ -398,10 +397,14 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 	return u, sess, nil
 }
 
-// setupOpen reports whether token opens the setup form now: it is the
-// setup's token, unused and unexpired, and no user exists yet.
+// setupOpen reports whether token opens the setup form now: the account
+// store keeps its link, unspent and unexpired, and no user exists yet.
 func (s *server) setupOpen(ctx context.Context, token string) (bool, error) {
-	if !s.setup.valid(token) {
+	valid, err := s.accounts.SetupValid(ctx, setupHash(token), s.now())
+	if err != nil {
+		return false, fmt.Errorf("setup: %w", err)
+	}
+	if !valid {
 		return false, nil
 	}
 	n, err := s.accounts.Count(ctx)

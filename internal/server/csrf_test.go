@@ -350,11 +350,8 @@ func TestCSRF_RefusalAnswers(t *testing.T) {
 	t.Run("pre-session routes", func(t *testing.T) {
 		for _, path := range []string{"/login", "/setup"} {
 			// The setup form is there only while there are no users.
-			setup, setupToken, err := NewSetup(nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := newHarness(t, harnessOpts{setup: setup})
+			h := newHarness(t, harnessOpts{})
+			setupToken := h.newSetup()
 			// form GETs the form on a new client and returns the client, the
 			// form's fields with its token, and the pre-session cookie.
 			form := func(t *testing.T) (*client, url.Values, string) {

@@ -45,8 +45,16 @@ func (a deadlineAccounts) Create(ctx context.Context, u *account.User) error {
 	return boundedErr(ctx, a.d, func(ctx context.Context) error { return a.s.Create(ctx, u) })
 }
 
-func (a deadlineAccounts) CreateFirst(ctx context.Context, u *account.User) error {
-	return boundedErr(ctx, a.d, func(ctx context.Context) error { return a.s.CreateFirst(ctx, u) })
+func (a deadlineAccounts) CreateFirst(ctx context.Context, u *account.User, setup account.SetupHash, now time.Time) error {
+	return boundedErr(ctx, a.d, func(ctx context.Context) error { return a.s.CreateFirst(ctx, u, setup, now) })
+}
+
+func (a deadlineAccounts) AddSetup(ctx context.Context, setup account.SetupHash, expires time.Time) error {
+	return boundedErr(ctx, a.d, func(ctx context.Context) error { return a.s.AddSetup(ctx, setup, expires) })
+}
+
+func (a deadlineAccounts) SetupValid(ctx context.Context, setup account.SetupHash, now time.Time) (bool, error) {
+	return bounded(ctx, a.d, func(ctx context.Context) (bool, error) { return a.s.SetupValid(ctx, setup, now) })
 }
 
 func (a deadlineAccounts) ByName(ctx context.Context, name string) (*account.User, error) {

@@ -142,7 +142,6 @@ type harness struct {
 type harnessOpts struct {
 	free    int // throttle: failures before delays; default 100 (no throttling in most tests)
 	proxies []netip.Prefix
-	setup   *Setup
 	ready   func(context.Context) error
 	plain   bool // plain HTTP instead of TLS
 	hasher  password.HasherConfig
@@ -235,7 +234,6 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Hasher:         h.hasher,
 		CSRF:           protector,
 		DeviceSecret:   bytes.Repeat([]byte{8}, 32),
-		Setup:          o.setup,
 		AddressFree:    o.free,
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,
@@ -254,6 +252,17 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+// newSetup keeps a first-admin setup link in the harness's account store,
+// valid for DefaultSetupTTL by the harness's clock, and returns its token.
+func (h *harness) newSetup() string {
+	h.t.Helper()
+	token, err := NewSetup(h.t.Context(), h.accounts, h.clock.Now(), 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return token
 }
 
 // addUser creates a user with password pw.

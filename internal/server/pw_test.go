@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
 
@@ -449,15 +448,16 @@ func (g gatedAccounts) Create(ctx context.Context, u *account.User) error {
 	return g.Store.Create(ctx, u)
 }
 
-func (g gatedAccounts) CreateFirst(ctx context.Context, u *account.User) error {
+func (g gatedAccounts) CreateFirst(ctx context.Context, u *account.User, setup account.SetupHash, now time.Time) error {
 	g.gate.wait()
-	return g.Store.CreateFirst(ctx, u)
+	return g.Store.CreateFirst(ctx, u, setup, now)
 }
 
-// PW-08: two nodes on one empty database each print a setup link; both
-// links are used at once, both setups pass their checks and write at the
-// same moment. Exactly one admin is created; the other setup gets the
-// "invalid, expired or already used" answer and no session.
+// PW-08: two nodes on one empty database each print a setup link; each
+// link is opened on the other node, both are used at once, both setups
+// pass their checks and write at the same moment. Exactly one admin is
+// created; the other setup gets the "invalid, expired or already used"
+// answer and no session.
 func TestPW08_OneFirstAdminAcrossNodes(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "tether.db")
 	gate := newWriteGate(2)
@@ -467,14 +467,16 @@ func TestPW08_OneFirstAdminAcrossNodes(t *testing.T) {
 		fields url.Values
 	}
 	nodes := make([]*node, 2)
+	harnesses := make([]*harness, len(nodes))
+	tokens := make([]string, len(nodes))
 	for i := range nodes {
-		setup, token, err := NewSetup(nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := newHarness(t, harnessOpts{setup: setup, data: data, wrap: func(s account.Store) account.Store {
+		harnesses[i] = newHarness(t, harnessOpts{data: data, wrap: func(s account.Store) account.Store {
 			return gatedAccounts{Store: s, gate: gate}
 		}})
+		tokens[i] = harnesses[i].newSetup()
+	}
+	for i := range nodes {
+		h, token := harnesses[i], tokens[1-i] // the other node's link
 		c := h.client()
 		page := c.do(http.MethodGet, "/setup?token="+url.QueryEscape(token), nil)
 		if page.status != http.StatusOK {
@@ -545,13 +547,6 @@ func TestPW08_OneFirstAdminAcrossNodes(t *testing.T) {
 // PW-08: no account exists until the one-time setup link creates the first
 // admin; the link works once, for an hour, and never once a user exists.
 func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
-	newSetup := func(t *testing.T, now func() time.Time) (*Setup, string) {
-		s, token, err := NewSetup(now, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, token
-	}
 	submit := func(c *client, token, user, pw, confirm string) *response {
 		page := c.do(http.MethodGet, "/setup?token="+url.QueryEscape(token), nil)
 		if page.status != http.StatusOK {
@@ -564,9 +559,8 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 	}
 
 	t.Run("once", func(t *testing.T) {
-		clk := testkit.NewClock(time.Now())
-		setup, token := newSetup(t, clk.Now)
-		h := newHarness(t, harnessOpts{setup: setup})
+		h := newHarness(t, harnessOpts{})
+		token := h.newSetup()
 		c := h.client()
 		if res := c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "admin", Password: "admin"}, ""); res.status != http.StatusUnauthorized {
 			t.Fatalf("sign-in on an empty database: status %d, want 401", res.status)
@@ -596,18 +590,17 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		clk := testkit.NewClock(time.Now())
-		setup, token := newSetup(t, clk.Now)
-		h := newHarness(t, harnessOpts{setup: setup})
-		clk.Advance(DefaultSetupTTL)
+		h := newHarness(t, harnessOpts{})
+		token := h.newSetup()
+		h.clock.Advance(DefaultSetupTTL)
 		if res := h.client().do(http.MethodGet, "/setup?token="+token, nil); res.status != http.StatusNotFound {
 			t.Fatalf("after an hour: status %d, want 404", res.status)
 		}
 	})
 
 	t.Run("users exist", func(t *testing.T) {
-		setup, token := newSetup(t, nil)
-		h := newHarness(t, harnessOpts{setup: setup})
+		h := newHarness(t, harnessOpts{})
+		token := h.newSetup()
 		c := h.client()
 		page := c.do(http.MethodGet, "/setup?token="+token, nil)
 		h.addUser("alice", alicePW, false) // e.g. by `tether user add` meanwhile
@@ -624,11 +617,21 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 	})
 
 	t.Run("token", func(t *testing.T) {
-		setup, token := newSetup(t, nil)
-		if len(token) != 43 || !setup.valid(token) || setup.valid(token[1:]) || setup.valid("") {
-			t.Fatalf("token %q: want 43 base64url characters that alone open the setup", token)
+		h := newHarness(t, harnessOpts{})
+		token := h.newSetup()
+		for _, tc := range []struct {
+			token string
+			want  bool
+		}{{token, true}, {token[1:], false}, {token + "A", false}, {"", false}} {
+			res := h.client().do(http.MethodGet, "/setup?token="+url.QueryEscape(tc.token), nil)
+			if got := res.status == http.StatusOK; got != tc.want {
+				t.Errorf("GET /setup?token=%q: status %d, want the form: %v", tc.token, res.status, tc.want)
+			}
 		}
-		if _, _, err := NewSetup(nil, -time.Second); err == nil {
+		if len(token) != 43 {
+			t.Errorf("token %q: want 43 base64url characters", token)
+		}
+		if _, err := NewSetup(t.Context(), h.accounts, time.Now(), -time.Second); err == nil {
 			t.Fatalf("NewSetup with a negative ttl: got nil error")
 		}
 	})
@@ -636,7 +639,7 @@ func TestPW08_SetupCreatesFirstAdminOnce(t *testing.T) {
 	t.Run("no setup", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{})
 		if res := h.client().do(http.MethodGet, "/setup?token=x", nil); res.status != http.StatusNotFound {
-			t.Fatalf("without a Setup: status %d, want 404", res.status)
+			t.Fatalf("without a setup link: status %d, want 404", res.status)
 		}
 	})
 }

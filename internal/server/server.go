@@ -11,7 +11,6 @@
 //		Hasher:   hasher,
 //		CSRF:     protector,
 //		DeviceSecret: deviceKey, // 32+ random bytes, the same on every node
-//		Setup:    setup, // from NewSetup, nil once a user exists
 //		Ready:    db.PingContext,
 //		Hosts:    []string{"auth.example.com"}, // MISC-07; default: loopback
 //	})
@@ -19,6 +18,9 @@
 //		return err
 //	}
 //	srv := &http.Server{Addr: addr, Handler: h}
+//
+// The first admin is created through a link of NewSetup's, which every
+// server on the same account store opens (PW-08).
 //
 // Every route and every CSRF exemption is in routes.go. Each action (sign in,
 // sign out, end a session, change the password, set up the first admin) is
@@ -85,9 +87,6 @@ type Config struct {
 	// DeviceSecret keys the device cookies (PW-06): at least 32 random
 	// bytes, the same on every node.
 	DeviceSecret []byte
-	// Setup is the one-time link that creates the first admin (PW-08); nil
-	// when there is none, as once a user exists.
-	Setup *Setup
 	// AddressFree is how many sign-in attempts one client address gets
 	// before delays begin, and AddressLeak how fast that count drains
 	// (PW-06): everyone behind one NAT shares an address, so it allows
@@ -154,7 +153,7 @@ type server struct {
 	queue    *priorities // the hashing priority of sign-ins and password changes
 	policy   password.Policy
 	csrf     *csrf.Protector
-	setup    *Setup
+	now      func() time.Time
 	proxies  []netip.Prefix
 	address  throttle.Key // the allowance of a client address's key; Name set per request
 	hosts    hostSet      // the hosts it answers for
@@ -227,7 +226,7 @@ func New(cfg Config) (http.Handler, error) {
 		policy:   cfg.Policy,
 		csrf:     cfg.CSRF,
 		devices:  devices,
-		setup:    cfg.Setup,
+		now:      now,
 		proxies:  cfg.TrustedProxies,
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,

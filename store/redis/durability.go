@@ -74,7 +74,18 @@ type Durability struct {
 	// aof_delayed_fsync): each time, up to 2 s of acknowledged writes sat
 	// in memory only, and a Redis crash then would have undone them.
 	HeldBack int
+	// Eviction is the maxmemory-policy (INFO's maxmemory_policy) of a
+	// primary: one that evicts keys, if any primary does, else
+	// NoEviction; "" if INFO didn't say. Only NoEviction is safe: an
+	// allkeys-* policy may evict a user's generation and bring back the
+	// sessions it revoked, a volatile-* one a user's index, hiding a live
+	// session from its user's list (SES-10) and the cap (SES-13).
+	Eviction string
 }
+
+// NoEviction is the maxmemory-policy under which Redis evicts no key: it
+// refuses writes past maxmemory instead.
+const NoEviction = "noeviction"
 
 // SurvivesMachineLoss reports whether a revocation, once acknowledged,
 // survives losing a whole machine, the primary's: replicas acknowledged it.
@@ -111,8 +122,8 @@ func (d Durability) String() string {
 
 // Durability asks every primary how it persists its data and how many
 // replicas it has, and says which failures an acknowledged revocation
-// survives (SES-15). It reads INFO replication and persistence, and
-// CONFIG GET appendfsync and save (INFO doesn't show them).
+// survives (SES-15). It reads INFO replication, persistence and memory,
+// and CONFIG GET appendfsync and save (INFO doesn't show them).
 func (s *Store) Durability(ctx context.Context) (Durability, error) {
 	clients := map[string]rueidis.Client{s.target.String(): s.client}
 	if addrs, err := s.primaries(ctx); err != nil {
@@ -129,7 +140,7 @@ func (s *Store) Durability(ctx context.Context) (Durability, error) {
 			return Durability{}, errors.New("redis store: durability: no primary reachable")
 		}
 	}
-	d := Durability{Local: CrashHost, FsyncKnown: true, Replicas: -1, MinReplicas: s.minReplicas}
+	d := Durability{Local: CrashHost, FsyncKnown: true, Replicas: -1, MinReplicas: s.minReplicas, Eviction: NoEviction}
 	for addr, c := range clients {
 		n, err := nodeDurability(ctx, c)
 		if err != nil {
@@ -142,13 +153,29 @@ func (s *Store) Durability(ctx context.Context) (Durability, error) {
 		if d.Replicas < 0 || n.Replicas < d.Replicas {
 			d.Replicas = n.Replicas
 		}
+		if evictionRank(n.Eviction) > evictionRank(d.Eviction) {
+			d.Eviction = n.Eviction
+		}
 	}
 	return d, nil
 }
 
+// evictionRank orders maxmemory policies for Durability.Eviction, which
+// names the worst of the primaries': one that evicts, then an unknown one,
+// then NoEviction.
+func evictionRank(policy string) int {
+	switch policy {
+	case NoEviction:
+		return 0
+	case "":
+		return 1
+	}
+	return 2
+}
+
 // nodeDurability is Durability for one primary.
 func nodeDurability(ctx context.Context, c rueidis.Client) (Durability, error) {
-	text, err := c.Do(ctx, c.B().Info().Section("persistence", "replication").Build()).ToString()
+	text, err := c.Do(ctx, c.B().Info().Section("persistence", "replication", "memory").Build()).ToString()
 	if err != nil {
 		return Durability{}, fmt.Errorf("INFO: %w", err)
 	}
@@ -218,7 +245,7 @@ func classify(info, conf map[string]string) (Durability, error) {
 	}
 	fsync, fsyncKnown := conf["appendfsync"]
 	save, saveKnown := conf["save"]
-	d := Durability{FsyncKnown: fsyncKnown, Replicas: online, HeldBack: heldBack}
+	d := Durability{FsyncKnown: fsyncKnown, Replicas: online, HeldBack: heldBack, Eviction: info["maxmemory_policy"]}
 	switch {
 	case aof && fsync == "always":
 		d.Local, d.Persistent = CrashHost, true

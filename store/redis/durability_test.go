@@ -14,7 +14,8 @@ import (
 )
 
 const infoMaster = "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_delayed_fsync:0\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:2\r\n" +
-	"slave0:ip=127.0.0.1,port=7001,state=online,offset=42,lag=0\r\nslave1:ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0\r\n"
+	"slave0:ip=127.0.0.1,port=7001,state=online,offset=42,lag=0\r\nslave1:ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0\r\n" +
+	"\r\n# Memory\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
 
 func TestParseInfo(t *testing.T) {
 	tests := []struct {
@@ -24,8 +25,9 @@ func TestParseInfo(t *testing.T) {
 		{"empty", "", map[string]string{}},
 		{"sections and blank lines", infoMaster, map[string]string{
 			"loading": "0", "aof_enabled": "1", "aof_delayed_fsync": "0", "role": "master", "connected_slaves": "2",
-			"slave0": "ip=127.0.0.1,port=7001,state=online,offset=42,lag=0",
-			"slave1": "ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0"}},
+			"slave0":    "ip=127.0.0.1,port=7001,state=online,offset=42,lag=0",
+			"slave1":    "ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0",
+			"maxmemory": "0", "maxmemory_policy": "noeviction"}},
 		{"bare newlines", "role:master\naof_enabled:0\n", map[string]string{"role": "master", "aof_enabled": "0"}},
 		{"value with colons", "executable:/a:b\r\n", map[string]string{"executable": "/a:b"}},
 		{"empty value", "role:\r\n", map[string]string{"role": ""}},
@@ -68,6 +70,10 @@ func TestSES15_Classify(t *testing.T) {
 		m["aof_delayed_fsync"] = n
 		return m
 	}
+	evicting := func(m map[string]string, policy string) map[string]string {
+		m["maxmemory_policy"] = policy
+		return m
+	}
 	tests := []struct {
 		name       string
 		info, conf map[string]string
@@ -75,23 +81,27 @@ func TestSES15_Classify(t *testing.T) {
 		wantErr    bool
 	}{
 		{"aof always", info("1"), map[string]string{"appendfsync": "always", "save": ""},
-			Durability{Local: CrashHost, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
+			Durability{Local: CrashHost, Persistent: true, FsyncKnown: true, Replicas: 1, Eviction: NoEviction}, false},
 		{"aof everysec", info("1"), map[string]string{"appendfsync": "everysec", "save": "3600 1"},
-			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
+			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1, Eviction: NoEviction}, false},
 		{"aof everysec, writes held back", held(info("1"), "3"), map[string]string{"appendfsync": "everysec", "save": ""},
-			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1, HeldBack: 3}, false},
+			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1, HeldBack: 3, Eviction: NoEviction}, false},
 		{"aof, aof_delayed_fsync missing", held(info("1"), ""), map[string]string{"appendfsync": "always", "save": ""},
 			Durability{}, true},
 		{"aof no", info("1"), map[string]string{"appendfsync": "no", "save": ""},
-			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
+			Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Replicas: 1, Eviction: NoEviction}, false},
 		{"aof, CONFIG refused", info("1"), map[string]string{},
-			Durability{Local: CrashProcess, Persistent: true, Replicas: 1}, false},
+			Durability{Local: CrashProcess, Persistent: true, Replicas: 1, Eviction: NoEviction}, false},
 		{"snapshots only", info("0"), map[string]string{"appendfsync": "always", "save": "3600 1 300 100"},
-			Durability{Local: CrashNone, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
+			Durability{Local: CrashNone, Persistent: true, FsyncKnown: true, Replicas: 1, Eviction: NoEviction}, false},
 		{"nothing kept", info("0"), map[string]string{"appendfsync": "everysec", "save": ""},
-			Durability{Local: CrashHost, FsyncKnown: true, Replicas: 1}, false},
+			Durability{Local: CrashHost, FsyncKnown: true, Replicas: 1, Eviction: NoEviction}, false},
 		{"no aof, CONFIG refused", info("0"), map[string]string{},
-			Durability{Local: CrashNone, Persistent: true, Replicas: 1}, false},
+			Durability{Local: CrashNone, Persistent: true, Replicas: 1, Eviction: NoEviction}, false},
+		{"allkeys-lru", evicting(info("1"), "allkeys-lru"), map[string]string{"appendfsync": "always", "save": ""},
+			Durability{Local: CrashHost, Persistent: true, FsyncKnown: true, Replicas: 1, Eviction: "allkeys-lru"}, false},
+		{"maxmemory_policy missing", evicting(info("1"), ""), map[string]string{"appendfsync": "always", "save": ""},
+			Durability{Local: CrashHost, Persistent: true, FsyncKnown: true, Replicas: 1}, false},
 		{"a replica", map[string]string{"role": "slave", "aof_enabled": "1", "aof_delayed_fsync": "0", "connected_slaves": "0"}, nil, Durability{}, true},
 		{"aof_enabled missing", map[string]string{"role": "master", "connected_slaves": "0"}, nil, Durability{}, true},
 		{"aof_enabled 2", map[string]string{"role": "master", "aof_enabled": "2", "connected_slaves": "0"}, nil, Durability{}, true},
@@ -358,13 +368,13 @@ func TestSES15_DurabilityClusterAndSentinel(t *testing.T) {
 		store := openStore(t, tg, Options{}, "")
 		defer store.Close()
 		d, err := store.Durability(t.Context())
-		want := Durability{Local: CrashHost, FsyncKnown: true} // startCluster keeps nothing, and has no replicas
+		want := Durability{Local: CrashHost, FsyncKnown: true, Eviction: NoEviction} // startCluster keeps nothing, and has no replicas
 		if err != nil || d != want {
 			t.Errorf("got %+v, %v; want %+v", d, err, want)
 		}
 		redisCLI(t, tg.addrs[1], "config", "set", "appendonly", "yes") // appendfsync everysec: the weakest
 		d, err = store.Durability(t.Context())
-		want = Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true}
+		want = Durability{Local: CrashProcess, Persistent: true, FsyncKnown: true, Eviction: NoEviction}
 		if err != nil || d != want {
 			t.Errorf("one primary with everysec: got %+v, %v; want %+v", d, err, want)
 		}
@@ -374,7 +384,7 @@ func TestSES15_DurabilityClusterAndSentinel(t *testing.T) {
 		store := openStore(t, tg, Options{MinReplicas: 1}, "")
 		defer store.Close()
 		d, err := store.Durability(t.Context())
-		want := Durability{Local: CrashHost, FsyncKnown: true, Replicas: 1, MinReplicas: 1}
+		want := Durability{Local: CrashHost, FsyncKnown: true, Replicas: 1, MinReplicas: 1, Eviction: NoEviction}
 		if err != nil || d != want {
 			t.Errorf("got %+v, %v; want %+v", d, err, want)
 		}
