@@ -231,8 +231,8 @@ func (c *Config) setDefaults() error {
 	if c.IdleTimeout > c.AbsoluteTimeout {
 		errs = append(errs, fmt.Errorf("session: idle timeout %v is longer than absolute timeout %v", c.IdleTimeout, c.AbsoluteTimeout))
 	}
-	if !strings.HasPrefix(c.CookieName, "__Host-") || !validCookieName(c.CookieName) {
-		errs = append(errs, fmt.Errorf("session: cookie name %q must be a valid name starting with __Host- (SES-05)", c.CookieName))
+	if rest, ok := strings.CutPrefix(c.CookieName, localdev.HostPrefix); !ok || rest == "" || !validCookieName(c.CookieName) {
+		errs = append(errs, fmt.Errorf("session: cookie name %q must be a valid name: __Host- and more (SES-05)", c.CookieName))
 	}
 	if c.SameSite != http.SameSiteLaxMode && c.SameSite != http.SameSiteStrictMode {
 		errs = append(errs, errors.New("session: SameSite must be Lax or Strict (SES-05)"))
