@@ -65,6 +65,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		AbsoluteTimeout: c.AbsoluteTimeout,
 		MaxStaleness:    c.MaxStaleness,
 		StoreTimeout:    c.StoreTimeout,
+		CookieName:      server.SessionCookie,
 		Logger:          root,
 	})
 	if err != nil {
@@ -134,7 +135,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 	if err != nil {
 		return nil, err
 	}
-	protector, err := csrf.New(secret)
+	protector, err := csrf.New(secret, csrf.WithPreSessionCookie(server.PreSessionCookie))
 	if err != nil {
 		return nil, err
 	}

@@ -128,6 +128,18 @@ type Config struct {
 	Now func() time.Time
 }
 
+// The names of the server's cookies, which cmd/tether gives the session
+// Manager (session.Config.CookieName) and the csrf Protector
+// (csrf.WithPreSessionCookie): names of tether's own, not the library's
+// defaults, so that an app built on the library can run on the same host
+// name as tether (cookies are not kept apart by port) without either
+// signing the other out. The device cookie (device.go) is the server's
+// alone.
+const (
+	SessionCookie    = "__Host-tether"
+	PreSessionCookie = "__Host-tether-pre"
+)
+
 // DefaultUserCacheTTL is Config.UserCacheTTL's default: a signed-in
 // request's account read is at most this old. What takes a user's access
 // away (disabling, a password change) revokes their sessions too, which
