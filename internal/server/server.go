@@ -171,6 +171,7 @@ type server struct {
 	address  throttle.Key // the allowance of a client address's key; Name set per request
 	hosts    hostSet      // the hosts it answers for
 	refusals *sometimes   // when a refused host may be logged
+	plainLog *sometimes   // when a request over plain HTTP may be logged (transport.go)
 	failures *sometimes   // when a failed request (a store's error) may be logged
 	unready  *sometimes   // when a failed readiness check may be logged
 	ready    func(ctx context.Context) error
@@ -180,7 +181,7 @@ type server struct {
 
 // New returns the server's handler: every route of routes.go behind the
 // security headers (MISC-01), panic recovery (MISC-02), the check of the
-// Host (MISC-07), the body cap and the session check (loadSession), which
+// Host (MISC-07), the check for plain HTTP (transport.go), the body cap and the session check (loadSession), which
 // reads the session cookie once per request.
 func New(cfg Config) (http.Handler, error) {
 	var problems []error
@@ -244,6 +245,7 @@ func New(cfg Config) (http.Handler, error) {
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
 		refusals: &sometimes{interval: time.Second, now: now},
+		plainLog: &sometimes{interval: time.Minute, now: now},
 		failures: &sometimes{interval: time.Second, now: now},
 		unready:  &sometimes{interval: time.Second, now: now},
 		ready:    cfg.Ready,
@@ -266,6 +268,7 @@ func New(cfg Config) (http.Handler, error) {
 	var h http.Handler = mux
 	h = s.loadSession(h)
 	h = capBody(h)
+	h = s.checkTransport(h)
 	h = s.checkHost(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)
