@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
 )
 
 // unsafeRoute is one unsafe route that needs the session's csrf token, and
