@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/localdev"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/sqlite"
@@ -102,6 +104,10 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	url := listenURL(ln.Addr(), tlsConfig != nil)
 	hosts := c.publicHosts()
 	root.Info("listening on "+url, "component", "serve", "data", c.Data, "hosts", strings.Join(hosts, ","))
+	if tlsConfig == nil && len(c.TrustedProxies) == 0 && slices.ContainsFunc(hosts, func(h string) bool { return !localdev.Host(h) }) {
+		root.Warn("serving plain HTTP for a host other than localhost, with no --trusted-proxies for a TLS proxy in front: "+
+			"browsers will keep no sign-in cookie there; give --tls-cert and --tls-key (see HTTPS in the README)", "component", "serve")
+	}
 	if setup != nil {
 		// Only here, never in the logs; "1h" is setupTTL.
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))

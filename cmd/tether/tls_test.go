@@ -271,3 +271,25 @@ func TestServeTLS_BadCertificateRefusedAtStart(t *testing.T) {
 		t.Errorf("serve created %s before refusing the certificate (%v)", data, err)
 	}
 }
+
+// Plain HTTP for a public name, with no TLS proxy named in front, is
+// warned about at start: browsers would keep no sign-in cookie.
+func TestServePlainHTTPWarnedAtStart(t *testing.T) {
+	const warning = "serving plain HTTP for a host other than localhost"
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		warn  bool
+	}{
+		{"loopback", nil, false},
+		{"public name", []string{"--hosts", "auth.example.com"}, true},
+		{"public name behind a proxy", []string{"--hosts", "auth.example.com", "--trusted-proxies", "10.0.0.2"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServe(t, dbPath(t), tt.flags...)
+			if got := strings.Contains(s.stderr.String(), warning); got != tt.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, tt.warn, s.stderr)
+			}
+		})
+	}
+}
