@@ -1,8 +1,7 @@
 // Package localdev is the development mode of the session and csrf
 // cookies: it lets an app served over plain http://localhost keep its
-// cookies in browsers (Safari) and clients (Go's cookiejar) that drop a
-// Secure or __Host- cookie there, without weakening the cookies of any
-// real deployment.
+// cookies in browsers and clients that drop a Secure or __Host- cookie
+// there (Safari), without weakening the cookies of any real deployment.
 //
 // The cookies of package session and package csrf are __Host- and
 // Secure (SES-05): a browser keeps them only from an https:// page, or

@@ -55,14 +55,13 @@ type Config struct {
 	// name sign each other out.
 	CookieName string
 	// InsecureLocalhostHTTP is a development mode, for an app served over
-	// plain http://localhost to browsers that keep no Secure cookie there
-	// (Safari) or a client that doesn't (Go's cookiejar). When set, a
-	// request that comes over plain HTTP, straight from this machine, for
-	// localhost, 127.0.0.1 or [::1] (localdev.Local) gets its session
-	// cookie named CookieName without "__Host-", and without Secure. Every
-	// other request keeps the __Host- Secure cookie, and the first of them
-	// in a minute is logged as an error: set it only in development. Off
-	// by default.
+	// plain http://localhost to a browser or client that keeps no Secure
+	// cookie there (Safari). When set, a request that comes over plain
+	// HTTP, straight from this machine, for localhost, 127.0.0.1 or [::1]
+	// (localdev.Local) gets its session cookie named CookieName without
+	// "__Host-", and without Secure. Every other request keeps the
+	// __Host- Secure cookie, and the first of them in a minute is logged
+	// as an error: set it only in development. Off by default.
 	InsecureLocalhostHTTP bool
 	// SameSite is Lax by default; Strict is allowed; None is refused.
 	SameSite http.SameSite
