@@ -18,8 +18,13 @@ func TestPlainHTTPSaysWhy(t *testing.T) {
 	plain := *srv
 	plain.URL = "http://" + authHost + ":" + srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 	b := newBrowser(t, "alice")
+	rec := b.record(&plain)
 
 	b.fillSignIn(&plain, "alice", alicePW)
+	// Why the cross-origin check used to refuse it.
+	if x := rec.wait("POST", "/login"); x.secFetchSite != "<nil>" || x.origin != "null" {
+		t.Errorf("the form's POST over plain HTTP: Sec-Fetch-Site %s, Origin %s; want none and null", x.secFetchSite, x.origin)
+	}
 	b.mustContain("This page was loaded over plain HTTP, so your browser will not keep the sign-in cookie")
 	if text := b.text(); strings.Contains(text, "other sites") {
 		t.Errorf("sending the form over plain HTTP: the page blames other sites:\n%s", text)
