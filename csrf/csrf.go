@@ -81,18 +81,26 @@ type Protector struct {
 	// macs holds HMAC-SHA256 states keyed with the secret. The secret lives
 	// only inside them, so printing a Protector shows no key material.
 	macs *sync.Pool
+	pre  *preCookie // the pre-session cookie's name and mode
 }
 
 // New returns a Protector whose tokens are keyed with secret, which must be at
 // least 32 bytes from a cryptographically secure source and the same on every
-// node that checks tokens. New keeps its own copy of secret.
-func New(secret []byte) (*Protector, error) {
+// node that checks tokens. New keeps its own copy of secret. The options
+// name the pre-session cookie and turn on its development mode.
+func New(secret []byte, opts ...Option) (*Protector, error) {
 	if len(secret) < minSecretSize {
 		return nil, fmt.Errorf("csrf: secret is %d bytes, need at least %d random bytes", len(secret), minSecretSize)
 	}
+	pre := &preCookie{name: DefaultPreSessionCookie}
+	for _, o := range opts {
+		if err := o(pre); err != nil {
+			return nil, err
+		}
+	}
 	key := append([]byte(nil), secret...)
 	macs := &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
-	return &Protector{cop: http.NewCrossOriginProtection(), macs: macs}, nil
+	return &Protector{cop: http.NewCrossOriginProtection(), macs: macs, pre: pre}, nil
 }
 
 // WithErrorHandler returns a Protector whose handlers answer the requests
@@ -102,7 +110,7 @@ func New(secret []byte) (*Protector, error) {
 // verify on the other, and the trusted origins, so AddTrustedOrigin on
 // either applies to both. It is safe to call concurrently with requests.
 func (p *Protector) WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error)) *Protector {
-	return &Protector{ErrorHandler: f, cop: p.cop, macs: p.macs}
+	return &Protector{ErrorHandler: f, cop: p.cop, macs: p.macs, pre: p.pre}
 }
 
 // mac appends HMAC-SHA256(secret, domain || binding) to dst.

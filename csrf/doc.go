@@ -24,13 +24,32 @@
 //     origin and the token bound to a pre-session cookie, for sign-in and
 //     registration forms, which have no session yet (login CSRF, CSRF-05).
 //     [Protector.PreSessionToken] sets the cookie and returns the form's
-//     token; [ClearPreSession] expires it at sign-in.
+//     token; [Protector.ClearPreSession] expires it at sign-in.
 //   - [Protector.CheckOriginOnly] and [Protector.OriginOnlyHandler]: the
 //     origin alone, for the deliberate exemptions: requests no cookie
 //     authenticates.
 //
-// The package imports nothing from tether: any app can use it with any session
-// mechanism.
+// # HTTPS
+//
+// The pre-session cookie is __Host- and Secure, like a session cookie
+// (SES-05), named DefaultPreSessionCookie unless [WithPreSessionCookie]
+// names it after your app. Over plain HTTP at any host name but
+// localhost, a browser drops it, so the sign-in form is refused with
+// ErrNoPreSession; and a browser sends no Sec-Fetch-Site there, so a page
+// with Referrer-Policy: no-referrer (which makes its forms send Origin:
+// null) is refused with ErrCrossOrigin first. Both mean the same: serve
+// HTTPS.
+//
+// For development on http://localhost, [WithInsecureLocalhostHTTP] names
+// the pre-session cookie without "__Host-" and without Secure, but only
+// for a request that comes over plain HTTP straight from the same machine
+// for localhost, 127.0.0.1 or [::1] (see package localdev); every other
+// request keeps the secure cookie, and the first of them in a minute is
+// logged as an error. Turn on session.Config.InsecureLocalhostHTTP with
+// it.
+//
+// The package imports nothing from tether but localdev: any app can use
+// it with any session mechanism.
 //
 //	p, err := csrf.New(secret) // >= 32 random bytes, the same on every node
 //	if err != nil {
@@ -45,5 +64,5 @@
 //	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
 //		loginPage.Execute(w, map[string]string{"CSRF": p.PreSessionToken(w, r)})
 //	})
-//	mux.Handle("POST /login", p.PreSessionHandler(signIn)) // signIn calls csrf.ClearPreSession(w)
+//	mux.Handle("POST /login", p.PreSessionHandler(signIn)) // signIn calls p.ClearPreSession(w, r)
 package csrf

@@ -76,7 +76,7 @@ func ExampleProtector_PreSessionToken() {
 	})
 	mux.Handle("POST /login", p.PreSessionHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ... check the password, start a new session, set its cookie ...
-		csrf.ClearPreSession(w)
+		p.ClearPreSession(w, r)
 		fmt.Fprintln(w, "signed in as", r.PostFormValue("username"))
 	})))
 
@@ -101,7 +101,7 @@ func ExampleProtector_PreSessionToken() {
 	post(true)
 	post(false) // the token alone, as a cross-site form would send it
 	// Output:
-	// __Host-tether-pre 3600 true true
+	// __Host-pre-session 3600 true true
 	// 200 signed in as ada
 	// 403 forbidden: csrf: no pre-session cookie to bind the token to: reload the form, with cookies allowed
 }

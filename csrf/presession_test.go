@@ -1,9 +1,11 @@
 package csrf
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,7 +40,7 @@ func TestCSRF05_CheckPreSession(t *testing.T) {
 		}
 		return r
 	}
-	one := PreSessionCookie + "=" + v
+	one := DefaultPreSessionCookie + "=" + v
 	runCheck(t, func(r *http.Request, _ []byte) error { return p.CheckPreSession(r) }, []checkCase{
 		{"cookie and its token", post(one, HeaderName, tok), nil, nil},
 		{"cookie and its token in the form", withCookies(request("POST", "/login", formType, FormField+"="+tok), one), nil, nil},
@@ -48,24 +50,24 @@ func TestCSRF05_CheckPreSession(t *testing.T) {
 		{"no token", post(one), nil, ErrMissingToken},
 		{"token in the query", withCookies(request("POST", "/login?"+FormField+"="+tok, formType, "username=ada"), one), nil, ErrMissingToken},
 		{"another pre-session's token", post(one, HeaderName, otherTok), nil, ErrInvalidToken},
-		{"its token with another pre-session's cookie", post(PreSessionCookie+"="+other.Value, HeaderName, tok), nil, ErrInvalidToken},
+		{"its token with another pre-session's cookie", post(DefaultPreSessionCookie+"="+other.Value, HeaderName, tok), nil, ErrInvalidToken},
 		{"a session's token", post(one, HeaderName, p.Token(alice)), nil, ErrInvalidToken},
 		{"a session's token whose binding is the cookie", post(one, HeaderName, p.Token([]byte(v))), nil, ErrInvalidToken},
 		{"forged token", post(one, HeaderName, strings.Repeat("A", tokenLen)), nil, ErrInvalidToken},
 		{"another secret's token", post(one, HeaderName, newProtector(t, otherSecret).Token(preSessionBinding(v))), nil, ErrInvalidToken},
 		{"no cookie", post("", HeaderName, tok), nil, ErrNoPreSession},
 		{"no cookie, no token", post(""), nil, ErrNoPreSession},
-		{"the token in the cookie", post(PreSessionCookie+"="+tok, HeaderName, tok), nil, ErrNoPreSession},
+		{"the token in the cookie", post(DefaultPreSessionCookie+"="+tok, HeaderName, tok), nil, ErrNoPreSession},
 		{"cookie twice", post(one+"; "+one, HeaderName, tok), nil, ErrNoPreSession},
 		{"cookie twice, in two lines", withCookies(post(one, HeaderName, tok), one), nil, ErrNoPreSession},
-		{"cookie twice, two values", post(one+"; "+PreSessionCookie+"="+other.Value, HeaderName, tok), nil, ErrNoPreSession},
-		{"cookie under another case", post("__host-tether-pre="+v, HeaderName, tok), nil, ErrNoPreSession},
+		{"cookie twice, two values", post(one+"; "+DefaultPreSessionCookie+"="+other.Value, HeaderName, tok), nil, ErrNoPreSession},
+		{"cookie under another case", post("__host-pre-session="+v, HeaderName, tok), nil, ErrNoPreSession},
 		{"cross-site", post(one, "Sec-Fetch-Site", "cross-site", HeaderName, tok), nil, ErrCrossOrigin},
 		{"cross-site without a cookie", post("", "Sec-Fetch-Site", "cross-site"), nil, ErrCrossOrigin},
 	})
 	for _, c := range malformedPreSessions(v) {
 		t.Run("malformed: "+c.name, func(t *testing.T) {
-			got := p.CheckPreSession(post(PreSessionCookie+"="+c.value, HeaderName, p.Token(preSessionBinding(c.value))))
+			got := p.CheckPreSession(post(DefaultPreSessionCookie+"="+c.value, HeaderName, p.Token(preSessionBinding(c.value))))
 			if !errors.Is(got, ErrNoPreSession) {
 				t.Errorf("got %v, want %v", got, ErrNoPreSession)
 			}
@@ -110,9 +112,9 @@ func TestCSRF05_PreSessionToken(t *testing.T) {
 		keep    bool
 	}{
 		{"none", "", false},
-		{"good", PreSessionCookie + "=" + first.Value, true},
-		{"malformed", PreSessionCookie + "=" + first.Value[1:], false},
-		{"twice", PreSessionCookie + "=" + first.Value + "; " + PreSessionCookie + "=" + first.Value, false},
+		{"good", DefaultPreSessionCookie + "=" + first.Value, true},
+		{"malformed", DefaultPreSessionCookie + "=" + first.Value[1:], false},
+		{"twice", DefaultPreSessionCookie + "=" + first.Value + "; " + DefaultPreSessionCookie + "=" + first.Value, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/login", nil)
@@ -122,13 +124,13 @@ func TestCSRF05_PreSessionToken(t *testing.T) {
 			w := httptest.NewRecorder()
 			tok := p.PreSessionToken(w, r)
 			cs := w.Result().Cookies()
-			if len(cs) != 1 || cs[0].Name != PreSessionCookie {
-				t.Fatalf("Set-Cookie got %v, want one %s", cs, PreSessionCookie)
+			if len(cs) != 1 || cs[0].Name != DefaultPreSessionCookie {
+				t.Fatalf("Set-Cookie got %v, want one %s", cs, DefaultPreSessionCookie)
 			}
 			if got := cs[0].Value == first.Value; got != c.keep {
 				t.Errorf("kept the pre-session got %v, want %v", got, c.keep)
 			}
-			if _, ok := preSessionValue(withCookies(httptest.NewRequest("POST", "/", nil), PreSessionCookie+"="+cs[0].Value)); !ok {
+			if _, ok := p.preSessionValue(withCookies(httptest.NewRequest("POST", "/", nil), DefaultPreSessionCookie+"="+cs[0].Value)); !ok {
 				t.Errorf("new pre-session %q is not well formed", cs[0].Value)
 			}
 			if !p.Valid(preSessionBinding(cs[0].Value), tok) {
@@ -154,7 +156,7 @@ func TestCSRF05_PreSessionCookieAttributes(t *testing.T) {
 	set := httptest.NewRecorder()
 	p.PreSessionToken(set, httptest.NewRequest("GET", "/login", nil))
 	clear := httptest.NewRecorder()
-	ClearPreSession(clear)
+	p.ClearPreSession(clear, httptest.NewRequest("POST", "/login", nil))
 	for _, c := range []struct {
 		name   string
 		w      *httptest.ResponseRecorder
@@ -173,7 +175,7 @@ func TestCSRF05_PreSessionCookieAttributes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Set-Cookie %q: %v", line, err)
 			}
-			if got, want := ck.Name, "__Host-tether-pre"; got != want || !strings.HasPrefix(got, "__Host-") {
+			if got, want := ck.Name, "__Host-pre-session"; got != want || !strings.HasPrefix(got, "__Host-") {
 				t.Errorf("name got %v, want %v", got, want)
 			}
 			if !ck.Secure || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" || ck.SameSite != http.SameSiteLaxMode {
@@ -234,19 +236,19 @@ func FuzzPreSessionCookie(f *testing.F) {
 	p := newProtector(f, testSecret)
 	cookie, _ := preSession(p)
 	v := cookie.Value
-	f.Add(PreSessionCookie + "=" + v)
-	f.Add("a=1; " + PreSessionCookie + "=" + v + "; b=2")
-	f.Add(PreSessionCookie + "=" + v + "; " + PreSessionCookie + "=" + v)
-	f.Add(PreSessionCookie + `="` + v + `"`)
-	f.Add("__host-tether-pre=" + v)
+	f.Add(DefaultPreSessionCookie + "=" + v)
+	f.Add("a=1; " + DefaultPreSessionCookie + "=" + v + "; b=2")
+	f.Add(DefaultPreSessionCookie + "=" + v + "; " + DefaultPreSessionCookie + "=" + v)
+	f.Add(DefaultPreSessionCookie + `="` + v + `"`)
+	f.Add("__host-pre-session=" + v)
 	for _, c := range malformedPreSessions(v) {
-		f.Add(PreSessionCookie + "=" + c.value)
+		f.Add(DefaultPreSessionCookie + "=" + c.value)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		r := withCookies(httptest.NewRequest("POST", "/login", nil), line)
-		got, ok := preSessionValue(r)
+		got, ok := p.preSessionValue(r)
 		if ok {
-			cs := r.CookiesNamed(PreSessionCookie)
+			cs := r.CookiesNamed(DefaultPreSessionCookie)
 			if len(cs) != 1 || cs[0].Value != got {
 				t.Fatalf("accepted %q from %q, which has %d cookies of the name", got, line, len(cs))
 			}
@@ -259,7 +261,7 @@ func FuzzPreSessionCookie(f *testing.F) {
 		// raw value when it found none: good only if the parser accepted.
 		value := got
 		if !ok {
-			if cs := r.CookiesNamed(PreSessionCookie); len(cs) > 0 {
+			if cs := r.CookiesNamed(DefaultPreSessionCookie); len(cs) > 0 {
 				value = cs[0].Value
 			}
 		}
@@ -271,4 +273,91 @@ func FuzzPreSessionCookie(f *testing.F) {
 			t.Fatalf("cookie %q refused by the parser: CheckPreSession got %v, want %v", line, err, ErrNoPreSession)
 		}
 	})
+}
+
+// SES-05, CSRF-05: WithInsecureLocalhostHTTP drops __Host- and Secure
+// from the pre-session cookie only for a plain HTTP request from this
+// machine for a loopback host; for any other request the cookie set,
+// read and cleared is the __Host- Secure one, and a cookie under the
+// development name binds no form.
+func TestSES05_PreSessionInsecureLocalhostHTTPNeverWeakensOtherHosts(t *testing.T) {
+	var logs strings.Builder
+	p, err := New(testSecret, WithPreSessionCookie("__Host-app-pre"),
+		WithInsecureLocalhostHTTP(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := func(method string, change func(r *http.Request)) *http.Request {
+		r := httptest.NewRequest(method, "http://localhost:3000/login", nil)
+		r.RemoteAddr = "127.0.0.1:40000"
+		if change != nil {
+			change(r)
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		name         string
+		change       func(r *http.Request)
+		cookie       string
+		secure, kept bool
+	}{
+		{"local", nil, "app-pre", false, true},
+		{"public host", func(r *http.Request) { r.Host = "auth.example.com" }, "__Host-app-pre", true, false},
+		{"over TLS", func(r *http.Request) { r.TLS = &tls.ConnectionState{} }, "__Host-app-pre", true, false},
+		{"peer elsewhere", func(r *http.Request) { r.RemoteAddr = "192.0.2.7:4000" }, "__Host-app-pre", true, false},
+		{"through a proxy", func(r *http.Request) { r.Header.Set("X-Forwarded-For", "192.0.2.7") }, "__Host-app-pre", true, false},
+		{"https Origin", func(r *http.Request) { r.Header.Set("Origin", "https://auth.example.com") }, "__Host-app-pre", true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			tok := p.PreSessionToken(w, local("GET", tt.change))
+			p.ClearPreSession(w, local("POST", tt.change))
+			cs := w.Result().Cookies()
+			for _, c := range cs {
+				if c.Name != tt.cookie || c.Secure != tt.secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" {
+					t.Errorf("Set-Cookie %v: want %s, Secure %v, HttpOnly, Path=/, no Domain", c, tt.cookie, tt.secure)
+				}
+			}
+			// The value under the development name, with its token.
+			post := local("POST", tt.change)
+			post.Header.Set(HeaderName, tok)
+			post.AddCookie(&http.Cookie{Name: "app-pre", Value: cs[0].Value})
+			if err := p.CheckPreSession(post); (err == nil) != tt.kept {
+				t.Errorf("a pre-session cookie named app-pre: got %v, want accepted %v", err, tt.kept)
+			}
+		})
+	}
+	if n := strings.Count(logs.String(), "WithInsecureLocalhostHTTP"); n != 1 {
+		t.Errorf("the mode's misuse logged %d times, want once a minute:\n%s", n, &logs)
+	}
+}
+
+func TestWithPreSessionCookie(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"__Host-app-pre", true},
+		{"__Host-", false},
+		{"app-pre", false},
+		{"__Secure-app-pre", false},
+		{"__host-app-pre", false},
+		{"__Host-app pre", false},
+		{"__Host-app;pre", false},
+		{"", false},
+	} {
+		p, err := New(testSecret, WithPreSessionCookie(tt.name))
+		if (err == nil) != tt.ok {
+			t.Errorf("WithPreSessionCookie(%q): got %v, want ok %v", tt.name, err, tt.ok)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		w := httptest.NewRecorder()
+		p.PreSessionToken(w, httptest.NewRequest("GET", "/login", nil))
+		if c := w.Result().Cookies(); len(c) != 1 || c[0].Name != tt.name {
+			t.Errorf("WithPreSessionCookie(%q): Set-Cookie %v", tt.name, c)
+		}
+	}
 }

@@ -20,7 +20,7 @@
 //		// ... read the user's password hash and check the password ...
 //		token, s, err := m.Create(r.Context(), t, session.Meta{UserAgent: r.UserAgent()})
 //		if err != nil { ... } // ErrRevoked: the password changed meanwhile
-//		m.SetCookie(w, token, s)
+//		m.SetCookie(w, r, token, s)
 //	})
 //	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
 //		s := session.FromContext(r.Context()) // nil: not signed in
@@ -41,8 +41,9 @@
 //     longer live (signed out, revoked or expired, on any node).
 //   - SES-04: a malformed, unknown, expired or revoked token is ErrNoSession,
 //     and the middleware treats it exactly like no cookie.
-//   - SES-05: the cookie is __Host-tether, Secure, HttpOnly, Path=/, no
-//     Domain, SameSite=Lax (or Strict).
+//   - SES-05: the cookie is __Host-session (Config.CookieName), Secure,
+//     HttpOnly, Path=/, no Domain, SameSite=Lax (or Strict); see "HTTPS"
+//     below for the one exception, a development mode.
 //   - SES-06: a request with the cookie twice is refused.
 //   - SES-07: idle timeout (default 30 min) and absolute timeout (default
 //     12 h) are enforced on every load; the idle deadline is written back at
@@ -72,6 +73,24 @@
 //     answers or fails (503): a session revoked on another node is accepted
 //     here at most MaxStaleness after the revocation was acknowledged, and
 //     within milliseconds while the feed is healthy.
+//
+// # HTTPS
+//
+// A browser keeps a __Host- or Secure cookie only from an https:// page
+// (and, in Chrome and Firefox but not Safari, from http://localhost).
+// Served over plain HTTP at any other host name, an app's sign-in sets a
+// cookie the browser drops: the user lands back on the sign-in form,
+// signed out, with no error anywhere. Serve HTTPS, or terminate TLS at a
+// reverse proxy in front of the app.
+//
+// For development on http://localhost, Config.InsecureLocalhostHTTP names
+// the cookie without "__Host-" and without Secure, but only for a request
+// that comes over plain HTTP straight from the same machine for
+// localhost, 127.0.0.1 or [::1] (see package localdev): never for another
+// host, over TLS, or through a proxy, even one that rewrites Host to
+// 127.0.0.1. Those keep the secure cookie, and the first of them in a
+// minute is logged as an error. So the mode left on in production
+// weakens no real user's cookie.
 //
 // A Session is an immutable snapshot: its fields are read through
 // methods and Get returns a copy, so a handler can't change what the

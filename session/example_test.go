@@ -45,7 +45,7 @@ func Example() {
 			http.Error(w, "try again later", http.StatusServiceUnavailable)
 			return
 		}
-		m.SetCookie(w, token, s)
+		m.SetCookie(w, r, token, s)
 	})
 	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
 		s := session.FromContext(r.Context())
@@ -66,7 +66,7 @@ func Example() {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, me)
 	fmt.Println(cookie.Name, cookie.HttpOnly, cookie.Secure, w.Body)
-	// Output: __Host-tether true true user:alice
+	// Output: __Host-session true true user:alice
 }
 
 // Revoking everything of a user (a password change, "sign out everywhere")

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tetherauth/tether/localdev"
 )
 
 // Errors of the Manager.
@@ -47,8 +49,20 @@ type Config struct {
 	// SweepInterval: how often Run asks the store to forget expired sessions,
 	// when the store can (see Sweeper). Default 5 minutes.
 	SweepInterval time.Duration
-	// CookieName must start with "__Host-" (SES-05). Default "__Host-tether".
+	// CookieName must start with "__Host-" (SES-05). Default
+	// DefaultCookieName. Name it after your app: cookies are not kept
+	// apart by port, so two apps on one host name with the same cookie
+	// name sign each other out.
 	CookieName string
+	// InsecureLocalhostHTTP is a development mode, for an app served over
+	// plain http://localhost to a browser or client that keeps no Secure
+	// cookie there (Safari). When set, a request that comes over plain
+	// HTTP, straight from this machine, for localhost, 127.0.0.1 or [::1]
+	// (localdev.Local) gets its session cookie named CookieName without
+	// "__Host-", and without Secure. Every other request keeps the
+	// __Host- Secure cookie, and the first of them in a minute is logged
+	// as an error: set it only in development. Off by default.
+	InsecureLocalhostHTTP bool
 	// SameSite is Lax by default; Strict is allowed; None is refused.
 	SameSite http.SameSite
 	// MaxDataSize caps a session's data (keys and values, in bytes). Default
@@ -92,6 +106,10 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
+// DefaultCookieName is Config.CookieName's default. (tether's own server
+// names its cookie __Host-tether.)
+const DefaultCookieName = "__Host-session"
+
 // DefaultMaxPerUser is Config.MaxPerUser's default: more devices than a
 // person signs in from, few enough that listing them is cheap.
 const DefaultMaxPerUser = 100
@@ -125,8 +143,9 @@ type Sweeper interface {
 // healthy, and was vouched current within Config.MaxStaleness). It is safe
 // for concurrent use.
 type Manager struct {
-	store   Store   // the caller's, every call bounded by StoreTimeout
-	sweeper Sweeper // the caller's store if it is one, else nil
+	store   Store          // the caller's, every call bounded by StoreTimeout
+	dev     *localdev.Mode // Config.InsecureLocalhostHTTP; nil when off
+	sweeper Sweeper        // the caller's store if it is one, else nil
 	cfg     Config
 	cache   *cache
 	log     *slog.Logger
@@ -151,7 +170,12 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	sweeper, _ := store.(Sweeper)
+	var dev *localdev.Mode
+	if cfg.InsecureLocalhostHTTP {
+		dev = localdev.New(cfg.Logger.With("component", "session"), "session.Config.InsecureLocalhostHTTP", cfg.Now)
+	}
 	return &Manager{
+		dev:        dev,
 		store:      deadlineStore{Store: store, d: cfg.StoreTimeout},
 		sweeper:    sweeper,
 		cfg:        cfg,
@@ -176,7 +200,7 @@ func (c *Config) setDefaults() error {
 	def(&c.StoreTimeout, DefaultStoreTimeout)
 	c.TouchInterval = min(c.TouchInterval, c.IdleTimeout/2)
 	if c.CookieName == "" {
-		c.CookieName = "__Host-tether"
+		c.CookieName = DefaultCookieName
 	}
 	if c.SameSite == 0 || c.SameSite == http.SameSiteDefaultMode {
 		c.SameSite = http.SameSiteLaxMode
@@ -207,8 +231,8 @@ func (c *Config) setDefaults() error {
 	if c.IdleTimeout > c.AbsoluteTimeout {
 		errs = append(errs, fmt.Errorf("session: idle timeout %v is longer than absolute timeout %v", c.IdleTimeout, c.AbsoluteTimeout))
 	}
-	if !strings.HasPrefix(c.CookieName, "__Host-") || !validCookieName(c.CookieName) {
-		errs = append(errs, fmt.Errorf("session: cookie name %q must be a valid name starting with __Host- (SES-05)", c.CookieName))
+	if rest, ok := strings.CutPrefix(c.CookieName, localdev.HostPrefix); !ok || rest == "" || !validCookieName(c.CookieName) {
+		errs = append(errs, fmt.Errorf("session: cookie name %q must be a valid name: __Host- and more (SES-05)", c.CookieName))
 	}
 	if c.SameSite != http.SameSiteLaxMode && c.SameSite != http.SameSiteStrictMode {
 		errs = append(errs, errors.New("session: SameSite must be Lax or Strict (SES-05)"))

@@ -22,7 +22,7 @@ import (
 //   - else the live session, its idle deadline written back if
 //     TouchInterval has passed (SES-07).
 func (m *Manager) LoadRequest(r *http.Request) (*Session, error) {
-	cookies := r.CookiesNamed(m.cfg.CookieName)
+	cookies := r.CookiesNamed(m.CookieName(r))
 	switch len(cookies) {
 	case 0:
 		return nil, nil
@@ -68,32 +68,41 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// CookieName is the name of the session cookie.
-func (m *Manager) CookieName() string { return m.cfg.CookieName }
+// CookieName is the name of the session cookie of r: Config.CookieName,
+// or without its __Host- prefix for a local development request (see
+// Config.InsecureLocalhostHTTP).
+func (m *Manager) CookieName(r *http.Request) string {
+	name, _ := m.dev.Cookie(r, m.cfg.CookieName)
+	return name
+}
 
-// SetCookie sends token as the session cookie for s: __Host- prefix, Secure,
-// HttpOnly, Path=/, no Domain, SameSite as configured, expiring at the
-// session's absolute deadline (SES-05).
-func (m *Manager) SetCookie(w http.ResponseWriter, token string, s *Session) {
+// SetCookie sends token as the session cookie for s in the response to r:
+// __Host- prefix, Secure, HttpOnly, Path=/, no Domain, SameSite as
+// configured, expiring at the session's absolute deadline (SES-05). Only
+// Config.InsecureLocalhostHTTP drops the prefix and Secure, and only for
+// a local development request.
+func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, token string, s *Session) {
+	name, secure := m.dev.Cookie(r, m.cfg.CookieName)
 	http.SetCookie(w, &http.Cookie{
-		Name:     m.cfg.CookieName,
+		Name:     name,
 		Value:    token,
 		Path:     "/",
 		Expires:  s.abs,
-		Secure:   true,
+		Secure:   secure,
 		HttpOnly: true,
 		SameSite: m.cfg.SameSite,
 	})
 }
 
-// ClearCookie tells the client to drop the session cookie.
-func (m *Manager) ClearCookie(w http.ResponseWriter) {
+// ClearCookie tells the client of r to drop the session cookie.
+func (m *Manager) ClearCookie(w http.ResponseWriter, r *http.Request) {
+	name, secure := m.dev.Cookie(r, m.cfg.CookieName)
 	http.SetCookie(w, &http.Cookie{
-		Name:     m.cfg.CookieName,
+		Name:     name,
 		Value:    "",
 		Path:     "/",
 		MaxAge:   -1,
-		Secure:   true,
+		Secure:   secure,
 		HttpOnly: true,
 		SameSite: m.cfg.SameSite,
 	})

@@ -47,10 +47,10 @@ func TestSES04_BadTokensAreExactlyNoCookie(t *testing.T) {
 
 	want := serve(h)
 	for name, cookie := range map[string]string{
-		"malformed":  "__Host-tether=not-a-token",
-		"unknown":    "__Host-tether=" + strings.Repeat("A", 43),
-		"expired":    "__Host-tether=" + expired,
-		"revoked":    "__Host-tether=" + revoked,
+		"malformed":  "__Host-session=not-a-token",
+		"unknown":    "__Host-session=" + strings.Repeat("A", 43),
+		"expired":    "__Host-session=" + expired,
+		"revoked":    "__Host-session=" + revoked,
 		"other name": "tether=" + revoked,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -83,7 +83,8 @@ func TestSES05_CookieAttributes(t *testing.T) {
 			m := newManager(t, newMemory(t), session.Config{SameSite: tt.sameSite})
 			token, s := mustCreate(t, m, "user:alice", session.Meta{})
 			w := httptest.NewRecorder()
-			m.SetCookie(w, token, s)
+			r := httptest.NewRequest("POST", "https://app.example/login", nil)
+			m.SetCookie(w, r, token, s)
 			line := w.Header().Get("Set-Cookie")
 			c, err := http.ParseSetCookie(line)
 			if err != nil {
@@ -93,17 +94,17 @@ func TestSES05_CookieAttributes(t *testing.T) {
 			if tt.sameSite != 0 {
 				want = tt.sameSite
 			}
-			if c.Name != "__Host-tether" || c.Value != token || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.SameSite != want {
-				t.Fatalf("Set-Cookie %q: want __Host-tether, Secure, HttpOnly, Path=/, no Domain, SameSite %v", line, want)
+			if c.Name != "__Host-session" || c.Value != token || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.SameSite != want {
+				t.Fatalf("Set-Cookie %q: want __Host-session, Secure, HttpOnly, Path=/, no Domain, SameSite %v", line, want)
 			}
 			if !c.Expires.Equal(s.AbsDeadline().Truncate(time.Second)) {
 				t.Errorf("Expires %v, want the absolute deadline %v", c.Expires, s.AbsDeadline())
 			}
 
 			w = httptest.NewRecorder()
-			m.ClearCookie(w)
+			m.ClearCookie(w, r)
 			c, _ = http.ParseSetCookie(w.Header().Get("Set-Cookie"))
-			if c.Name != "__Host-tether" || c.MaxAge >= 0 || c.Value != "" || !c.Secure || c.Path != "/" {
+			if c.Name != "__Host-session" || c.MaxAge >= 0 || c.Value != "" || !c.Secure || c.Path != "/" {
 				t.Fatalf("ClearCookie: %q does not expire the cookie", w.Header().Get("Set-Cookie"))
 			}
 		})
@@ -116,9 +117,9 @@ func TestSES06_DuplicateCookieRefused(t *testing.T) {
 	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	other, _ := mustCreate(t, m, "user:mallory", session.Meta{})
 	for name, cookies := range map[string][]string{
-		"one header":  {"__Host-tether=" + other + "; __Host-tether=" + token},
-		"two headers": {"__Host-tether=" + other, "__Host-tether=" + token},
-		"same value":  {"__Host-tether=" + token + "; __Host-tether=" + token},
+		"one header":  {"__Host-session=" + other + "; __Host-session=" + token},
+		"two headers": {"__Host-session=" + other, "__Host-session=" + token},
+		"same value":  {"__Host-session=" + token + "; __Host-session=" + token},
 	} {
 		t.Run(name, func(t *testing.T) {
 			w := serve(h, cookies...)
@@ -133,7 +134,7 @@ func TestSES09_AuthenticatedResponsesNotCached(t *testing.T) {
 	m := newManager(t, newMemory(t), session.Config{})
 	h := m.Middleware(whoami)
 	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
-	w := serve(h, "__Host-tether="+token)
+	w := serve(h, "__Host-session="+token)
 	if w.Body.String() != "user:alice" {
 		t.Fatalf("got %q, want user:alice", w.Body)
 	}
@@ -150,7 +151,7 @@ func TestSES11_StoreErrorAnswers503(t *testing.T) {
 	m := newManager(t, store, session.Config{CacheSize: -1})
 	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	store.setFail(errors.New("connection refused"))
-	w := serve(m.Middleware(whoami), "__Host-tether="+token)
+	w := serve(m.Middleware(whoami), "__Host-session="+token)
 	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "alice") {
 		t.Fatalf("got %d %q, want 503 and no session", w.Code, w.Body)
 	}
@@ -170,7 +171,7 @@ func TestSES11_TouchErrorAnswers503(t *testing.T) {
 	m.Load(ctx, token) // cached: the Get below is not asked
 	clk.Advance(2 * time.Minute)
 	store.setFail(errors.New("read-only replica"))
-	if w := serve(m.Middleware(whoami), "__Host-tether="+token); w.Code != http.StatusServiceUnavailable {
+	if w := serve(m.Middleware(whoami), "__Host-session="+token); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("got %d %q, want 503", w.Code, w.Body)
 	}
 }
@@ -186,10 +187,10 @@ func TestSES11_StoreErrorsLoggedOncePerSecond(t *testing.T) {
 	store.setFail(errors.New("connection refused"))
 	h := m.Middleware(whoami)
 	for range 50 {
-		serve(h, "__Host-tether="+token)
+		serve(h, "__Host-session="+token)
 	}
 	clk.Advance(time.Second)
-	serve(h, "__Host-tether="+token)
+	serve(h, "__Host-session="+token)
 	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], "similar_errors_not_logged=49") {
 		t.Fatalf("got %d log lines %q, want 2, the second counting 49 left out", len(lines), lines)
@@ -232,7 +233,7 @@ func TestSES07_LostTouchRaceIsNotAnError(t *testing.T) {
 		}
 	}
 	clk.Advance(2 * time.Minute)
-	if w := serve(m.Middleware(whoami), "__Host-tether="+token); w.Code != http.StatusOK {
+	if w := serve(m.Middleware(whoami), "__Host-session="+token); w.Code != http.StatusOK {
 		t.Fatalf("got %d %q, want 200: a lost touch race is not an error", w.Code, w.Body)
 	}
 	if rivals != 1 {
@@ -252,7 +253,7 @@ func TestSES07_LostTouchRaceIsNotAnError(t *testing.T) {
 		}
 	}
 	clk.Advance(2 * time.Minute)
-	if w := serve(m.Middleware(whoami), "__Host-tether="+token); w.Code != http.StatusOK {
+	if w := serve(m.Middleware(whoami), "__Host-session="+token); w.Code != http.StatusOK {
 		t.Fatalf("under a storm of data writes: got %d %q, want 200", w.Code, w.Body)
 	}
 }
@@ -272,16 +273,16 @@ func FuzzLoadRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, seed := range [][2]string{
-		{"__Host-tether=LIVE", ""},
-		{"a=1; __Host-tether=LIVE; b=2", ""},
-		{`__Host-tether="LIVE"`, ""},
-		{"__Host-tether=REVOKED", ""},
-		{"__Host-tether=not-a-token", ""},
-		{"__Host-tether=" + strings.Repeat("A", 43), ""},
+		{"__Host-session=LIVE", ""},
+		{"a=1; __Host-session=LIVE; b=2", ""},
+		{`__Host-session="LIVE"`, ""},
+		{"__Host-session=REVOKED", ""},
+		{"__Host-session=not-a-token", ""},
+		{"__Host-session=" + strings.Repeat("A", 43), ""},
 		{"tether=LIVE", "__host-tether=LIVE"},
-		{"__Host-tether=REVOKED; __Host-tether=LIVE", ""},
-		{"__Host-tether=LIVE", "__Host-tether=LIVE"},
-		{"__Host-tether=LIVE=", "__Host-tether"},
+		{"__Host-session=REVOKED; __Host-session=LIVE", ""},
+		{"__Host-session=LIVE", "__Host-session=LIVE"},
+		{"__Host-session=LIVE=", "__Host-session"},
 		{"", ""},
 	} {
 		f.Add(seed[0], seed[1])
@@ -294,7 +295,7 @@ func FuzzLoadRequest(f *testing.F) {
 				r.Header.Add("Cookie", tokens.Replace(line))
 			}
 		}
-		cookies := r.CookiesNamed("__Host-tether")
+		cookies := r.CookiesNamed("__Host-session")
 		_, before := store.counts()
 		s, err := m.LoadRequest(r)
 		_, after := store.counts()

@@ -42,6 +42,8 @@ type config struct {
 	AcceptRisks     []string // of riskNames: Redis settings serve only warns about
 	NodeName        string
 	StoreTimeout    time.Duration
+	TLSCert         string // "" for plain HTTP; else with TLSKey
+	TLSKey          string
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -105,6 +107,12 @@ var (
 	storeTimeoutSetting = &setting{"store-timeout", "TETHER_STORE_TIMEOUT", "1s",
 		"every call to a store (sessions, users, throttles) gets at most this long before the request is answered 503 with Retry-After, 10ms to 5s (MISC-05)",
 		func(c *config, v string) (err error) { c.StoreTimeout, err = parseDuration(v); return err }}
+	tlsCertSetting = &setting{"tls-cert", "TETHER_TLS_CERT", "",
+		"PEM file of the TLS certificate chain, leaf first: serve HTTPS (with --tls-key); a renewed file is loaded without a restart",
+		func(c *config, v string) error { c.TLSCert = v; return nil }}
+	tlsKeySetting = &setting{"tls-key", "TETHER_TLS_KEY", "",
+		"PEM file of the TLS certificate's private key (with --tls-cert)",
+		func(c *config, v string) error { c.TLSKey = v; return nil }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -114,7 +122,7 @@ var (
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
-		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting}
+		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -282,6 +290,11 @@ func (c *config) check(p problems) {
 	}
 	if c.StoreTimeout < minStoreTimeout || c.StoreTimeout > maxStoreTimeout {
 		p.add(storeTimeoutSetting, "%v: must be from %v to %v", c.StoreTimeout, minStoreTimeout, maxStoreTimeout)
+	}
+	if c.TLSCert == "" && c.TLSKey != "" {
+		p.add(tlsCertSetting, "empty, but --tls-key is set: give both, or neither for plain HTTP")
+	} else if c.TLSKey == "" && c.TLSCert != "" {
+		p.add(tlsKeySetting, "empty, but --tls-cert is set: give both, or neither for plain HTTP")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		p.add(logFormatSetting, "%q: must be text or json", c.LogFormat)

@@ -223,6 +223,10 @@ var parseTests = []struct {
 	{name: "redis accept risk without redis", args: []string{"--redis-accept-risk", "eviction"}, wantErr: []string{"--redis-accept-risk"}},
 	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
 	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
+	{name: "tls", args: []string{"--tls-cert", "cert.pem", "--tls-key", "key.pem"}, want: with(func(c *config) { c.TLSCert, c.TLSKey = "cert.pem", "key.pem" })},
+	{name: "tls from env", env: map[string]string{"TETHER_TLS_CERT": "/etc/c.pem", "TETHER_TLS_KEY": "/etc/k.pem"}, want: with(func(c *config) { c.TLSCert, c.TLSKey = "/etc/c.pem", "/etc/k.pem" })},
+	{name: "tls: cert without key", args: []string{"--tls-cert", "cert.pem"}, wantErr: []string{"--tls-key (TETHER_TLS_KEY) empty, but --tls-cert is set: give both, or neither"}},
+	{name: "tls: key without cert", env: map[string]string{"TETHER_TLS_KEY": "key.pem"}, wantErr: []string{"--tls-cert (TETHER_TLS_CERT) empty, but --tls-key is set"}},
 }
 
 // Every bad entry of --hosts is named, with what is wrong with it.
@@ -449,6 +453,7 @@ func TestSetupLink(t *testing.T) {
 		{"http://127.0.0.1:8080", []string{"localhost", "127.0.0.1", "::1"}, "http://127.0.0.1:8080/setup?token=T"},
 		{"http://[::1]:8080", []string{"localhost", "127.0.0.1", "[::1]"}, "http://[::1]:8080/setup?token=T"},
 		{"http://127.0.0.1:8080", []string{"auth.example.com", "auth2.example.com"}, "/setup?token=T on auth.example.com"},
+		{"https://127.0.0.1:8443", []string{"localhost", "127.0.0.1", "::1"}, "https://127.0.0.1:8443/setup?token=T"},
 	}
 	for _, tt := range tests {
 		if got := setupLink(tt.url, tt.hosts, "T"); got != tt.want {
@@ -460,16 +465,19 @@ func TestSetupLink(t *testing.T) {
 func TestListenURL(t *testing.T) {
 	tests := []struct {
 		addr net.Addr
+		tls  bool
 		want string
 	}{
-		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://127.0.0.1:8080"},
-		{&net.TCPAddr{IP: net.IPv4zero, Port: 80}, "http://127.0.0.1:80"},
-		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}, "http://[::1]:8080"},
-		{&net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 443}, "http://192.0.2.7:443"},
-		{&net.UnixAddr{Name: "/run/tether.sock", Net: "unix"}, "http:///run/tether.sock"},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, false, "http://127.0.0.1:8080"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 80}, false, "http://127.0.0.1:80"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}, false, "http://[::1]:8080"},
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 443}, false, "http://192.0.2.7:443"},
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 443}, true, "https://192.0.2.7:443"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8443}, true, "https://127.0.0.1:8443"},
+		{&net.UnixAddr{Name: "/run/tether.sock", Net: "unix"}, false, "http:///run/tether.sock"},
 	}
 	for _, tt := range tests {
-		if got := listenURL(tt.addr); got != tt.want {
+		if got := listenURL(tt.addr, tt.tls); got != tt.want {
 			t.Errorf("listenURL(%v) = %q, want %q", tt.addr, got, tt.want)
 		}
 	}

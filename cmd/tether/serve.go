@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/localdev"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/sqlite"
@@ -47,6 +50,15 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	}
 	root := newLogger(e.stderr, c.LogLevel, c.LogFormat)
 	slog.SetDefault(root)
+	// The certificate is checked before anything is opened or created.
+	var tlsConfig *tls.Config
+	if c.TLSCert != "" {
+		certs, err := loadCertFiles(c.TLSCert, c.TLSKey, c.Hosts, time.Now, root.With("component", "serve"))
+		if err != nil {
+			return err
+		}
+		tlsConfig = certs.config()
+	}
 
 	st, err := openStores(ctx, c, root)
 	if err != nil {
@@ -67,6 +79,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		AbsoluteTimeout: c.AbsoluteTimeout,
 		MaxStaleness:    c.MaxStaleness,
 		StoreTimeout:    c.StoreTimeout,
+		CookieName:      server.SessionCookie,
 		Logger:          root,
 	})
 	if err != nil {
@@ -90,14 +103,18 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
-	url := listenURL(ln.Addr())
+	url := listenURL(ln.Addr(), tlsConfig != nil)
 	hosts := c.publicHosts()
 	root.Info("listening on "+url, "component", "serve", "data", c.Data, "hosts", strings.Join(hosts, ","))
+	if tlsConfig == nil && len(c.TrustedProxies) == 0 && slices.ContainsFunc(hosts, func(h string) bool { return !localdev.Host(h) }) {
+		root.Warn("serving plain HTTP for a host other than localhost, with no --trusted-proxies for a TLS proxy in front: "+
+			"browsers will keep no sign-in cookie there; give --tls-cert and --tls-key (see HTTPS in the README)", "component", "serve")
+	}
 	if setupToken != "" {
 		// Only here, never in the logs; "1h" is setupTTL.
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
-	return serveHTTP(ctx, ln, h, sessions, root)
+	return serveHTTP(ctx, ln, tlsConfig, h, sessions, root)
 }
 
 // firstAdminSetup returns the token of a new one-time link that creates
@@ -123,7 +140,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 	if err != nil {
 		return nil, err
 	}
-	protector, err := csrf.New(secret)
+	protector, err := csrf.New(secret, csrf.WithPreSessionCookie(server.PreSessionCookie))
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +164,12 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 	})
 }
 
-// serveHTTP serves h on ln, and runs the session manager's invalidation
-// feed, until ctx is done or serving fails. Then it gives the requests in
+// serveHTTP serves h on ln, over TLS with tlsConfig unless it is nil, and
+// runs the session manager's invalidation feed, until ctx is done or
+// serving fails. Then it gives the requests in
 // flight shutdownTimeout to finish, stops the manager and waits for it.
 // root is the root logger.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, sessions *session.Manager, root *slog.Logger) error {
+func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.Handler, sessions *session.Manager, root *slog.Logger) error {
 	log := root.With("component", "serve")
 	srv := &http.Server{
 		Handler:           h,
@@ -160,6 +178,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, sessions *s
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(root.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	// The manager outlives ctx until the requests in flight are done.
@@ -172,7 +191,13 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, sessions *s
 		}
 	})
 	served := make(chan error, 1)
-	wg.Go(func() { served <- srv.Serve(ln) })
+	wg.Go(func() {
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "") // the certificate comes from tlsConfig; HTTP/2 is on
+			return
+		}
+		served <- srv.Serve(ln)
+	})
 
 	var err error
 	select {
@@ -200,20 +225,24 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// listenURL returns the http URL of a listener's address, with the loopback
-// address in place of an unspecified one (0.0.0.0, ::) so that it can be
-// opened on the same machine.
-func listenURL(a net.Addr) string {
+// listenURL returns the http (or with TLS, https) URL of a listener's
+// address, with the loopback address in place of an unspecified one
+// (0.0.0.0, ::) so that it can be opened on the same machine.
+func listenURL(a net.Addr, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
-		return "http://" + a.String()
+		return scheme + a.String()
 	}
 	if ip := ap.Addr(); ip.Is4() && ip.IsUnspecified() {
 		ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
 	} else if ip.IsUnspecified() {
 		ap = netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port())
 	}
-	return "http://" + ap.String()
+	return scheme + ap.String()
 }
 
 // setupLink returns where to open the first-admin setup link: on the
@@ -222,7 +251,8 @@ func listenURL(a net.Addr) string {
 // know.
 func setupLink(url string, hosts []string, token string) string {
 	path := "/setup?token=" + token
-	listening, _, _ := net.SplitHostPort(strings.TrimPrefix(url, "http://"))
+	_, hostport, _ := strings.Cut(url, "://")
+	listening, _, _ := net.SplitHostPort(hostport)
 	for _, h := range hosts {
 		if strings.EqualFold(strings.Trim(h, "[]"), listening) {
 			return url + path

@@ -20,17 +20,25 @@ type testServer struct {
 	url            string
 	stdout, stderr *syncBuffer
 	stop           func() error // stops it and returns what run returned
+	client         *http.Client // what do asks with
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://[^\s"]+)`)
+var listeningRE = regexp.MustCompile(`listening on (https?://[^\s"]+)`)
 
 // startServe runs tether serve on the database file data and a free port,
 // with flags, until the test ends or stop is called, and returns once it
 // serves.
 func startServe(t *testing.T, data string, flags ...string) *testServer {
 	t.Helper()
+	return startServeWith(t, http.DefaultClient, data, flags...)
+}
+
+// startServeWith is startServe, asking with client (one that trusts the
+// server's certificate, say).
+func startServeWith(t *testing.T, client *http.Client, data string, flags ...string) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{stdout: new(syncBuffer), stderr: new(syncBuffer)}
+	s := &testServer{stdout: new(syncBuffer), stderr: new(syncBuffer), client: client}
 	done := make(chan error, 1)
 	args := append([]string{"tether", "serve", "--addr", "127.0.0.1:0", "--data", data}, flags...)
 	go func() {
@@ -80,7 +88,7 @@ func (s *testServer) do(t *testing.T, method, path, body string, cookie *http.Co
 		// http://127.0.0.1.
 		req.AddCookie(cookie)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := s.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

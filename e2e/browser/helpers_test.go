@@ -40,6 +40,7 @@ type exchange struct {
 	status       int64  // 0 until the answer comes
 	cookie       string // the session cookie: "sent", "blocked: REASONS" or "" (none kept)
 	secFetchSite string
+	origin       string // the Origin header, "<nil>" for none
 }
 
 // record starts recording the requests b sends to srv until the test ends.
@@ -80,6 +81,7 @@ func (b *browser) record(srv *tether) *recorder {
 			}
 			if x.cookie == "" && x.secFetchSite == "" {
 				x.secFetchSite = fmt.Sprint(ev.Headers["Sec-Fetch-Site"])
+				x.origin = fmt.Sprint(ev.Headers["Origin"])
 				for _, ac := range ev.AssociatedCookies {
 					if ac.Cookie.Name != sessionCookie && ac.Cookie.Name != preSessionCookie {
 						continue

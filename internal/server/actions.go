@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/throttle"
@@ -159,8 +158,8 @@ func (s *server) establish(w http.ResponseWriter, r *http.Request, token string,
 			return errors.Join(err, s.sessions.Revoke(r.Context(), sess))
 		}
 	}
-	s.sessions.SetCookie(w, token, sess)
-	csrf.ClearPreSession(w) // the pre-session has done its job (CSRF-05)
+	s.sessions.SetCookie(w, r, token, sess)
+	s.csrf.ClearPreSession(w, r) // the pre-session has done its job (CSRF-05)
 	return nil
 }
 
@@ -243,7 +242,7 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request) (pending bool, 
 	if sess := session.FromContext(ctx); sess != nil {
 		sid, user = sess.ID(), sess.UserID()
 	}
-	if cs := r.CookiesNamed(s.sessions.CookieName()); len(cs) == 1 {
+	if cs := r.CookiesNamed(s.sessions.CookieName(r)); len(cs) == 1 {
 		err := s.sessions.RevokeLater(ctx, cs[0].Value)
 		switch {
 		case errors.Is(err, session.ErrPending):
@@ -253,7 +252,7 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request) (pending bool, 
 		}
 	}
 	s.audit(r, "sign-out", "", "user_id", user, "session_id", sid, "pending", pending)
-	s.sessions.ClearCookie(w)
+	s.sessions.ClearCookie(w, r)
 	// Never "cookies": that clears every cookie of the registrable domain,
 	// sibling apps' sessions included. tether's own cookie is cleared
 	// above; the cache and storage are this origin's only.
@@ -276,7 +275,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request, id string
 	}
 	s.audit(r, "revoke-session", u.Name, "user_id", u.ID, "session_id", id)
 	if id == sess.ID() {
-		s.sessions.ClearCookie(w)
+		s.sessions.ClearCookie(w, r)
 		return true, nil
 	}
 	return false, nil
@@ -342,7 +341,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	}
 	s.logThrottleError(ctx, s.throttle.Reset(ctx, key))
 	// The caller's old session is dead now.
-	s.sessions.SetCookie(w, token, fresh)
+	s.sessions.SetCookie(w, r, token, fresh)
 	s.audit(r, "password-change", u.Name, "outcome", "success", "user_id", u.ID, "session_id", fresh.ID())
 	return fresh, nil
 }

@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/tetherauth/tether/csrf"
 )
 
 // unsafeRoute is one unsafe route that needs the session's csrf token, and
@@ -231,7 +229,7 @@ func TestCSRF04_JSONEndpointsRefuseOtherBodies(t *testing.T) {
 
 const (
 	csrfHeader = "X-CSRF-Token"
-	preCookie  = csrf.PreSessionCookie
+	preCookie  = PreSessionCookie
 )
 
 // CSRF-05: the sign-in form needs the token bound to the pre-session

@@ -25,7 +25,7 @@ func TestAPIFlow(t *testing.T) {
 	if me.User.ID != u.ID || me.User.Name != "alice" || !me.User.Admin || me.Session == nil || !me.Session.Current || me.CSRFToken == "" {
 		t.Fatalf("GET /api/v1/me = %+v", me)
 	}
-	if strings.Contains(res.body, u.PasswordHash) || strings.Contains(res.body, laptop.cookie("__Host-tether")) {
+	if strings.Contains(res.body, u.PasswordHash) || strings.Contains(res.body, laptop.cookie(SessionCookie)) {
 		t.Fatalf("GET /api/v1/me leaks the hash or the token: %s", res.body)
 	}
 

@@ -202,7 +202,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapThrottle != nil {
 		thr = o.wrapThrottle(thr)
 	}
-	if h.sessions, err = session.NewManager(h.store, session.Config{Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout}); err != nil {
+	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
@@ -215,7 +215,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if h.hasher, err = password.NewHasher(o.hasher); err != nil {
 		t.Fatal(err)
 	}
-	protector, err := csrf.New(bytes.Repeat([]byte{7}, 32))
+	protector, err := csrf.New(bytes.Repeat([]byte{7}, 32), csrf.WithPreSessionCookie(PreSessionCookie))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type page struct {
 	CSRF        string        // the token for the page's own forms
 	Notice      string
 	Error       string
+	// HTTPS, when not empty, is the https:// address of a page sent
+	// over plain HTTP, where signing in can't work (transport.go).
+	HTTPS string
 
 	Username   string       // sign-in and setup forms
 	SetupToken string       // setup form
@@ -96,6 +99,9 @@ func parsePages() (map[string]*template.Template, error) {
 // when r has a session, and the notice ?done= asks for.
 func (s *server) newPage(r *http.Request, title string) *page {
 	p := &page{Title: title, Notice: notices[r.URL.Query().Get("done")]}
+	if s.plainHTTP(r) {
+		p.HTTPS = httpsURL(r)
+	}
 	if sess := session.FromContext(r.Context()); sess != nil {
 		p.SignOutCSRF = s.tokenFor(sess)
 	}

@@ -127,6 +127,18 @@ type Config struct {
 	Now func() time.Time
 }
 
+// The names of the server's cookies, which cmd/tether gives the session
+// Manager (session.Config.CookieName) and the csrf Protector
+// (csrf.WithPreSessionCookie): names of tether's own, not the library's
+// defaults, so that an app built on the library can run on the same host
+// name as tether (cookies are not kept apart by port) without either
+// signing the other out. The device cookie (device.go) is the server's
+// alone.
+const (
+	SessionCookie    = "__Host-tether"
+	PreSessionCookie = "__Host-tether-pre"
+)
+
 // DefaultUserCacheTTL is Config.UserCacheTTL's default: a signed-in
 // request's account read is at most this old. What takes a user's access
 // away (disabling, a password change) revokes their sessions too, which
@@ -158,6 +170,7 @@ type server struct {
 	address  throttle.Key // the allowance of a client address's key; Name set per request
 	hosts    hostSet      // the hosts it answers for
 	refusals *sometimes   // when a refused host may be logged
+	plainLog *sometimes   // when a request over plain HTTP may be logged (transport.go)
 	failures *sometimes   // when a failed request (a store's error) may be logged
 	unready  *sometimes   // when a failed readiness check may be logged
 	ready    func(ctx context.Context) error
@@ -167,7 +180,7 @@ type server struct {
 
 // New returns the server's handler: every route of routes.go behind the
 // security headers (MISC-01), panic recovery (MISC-02), the check of the
-// Host (MISC-07), the body cap and the session check (loadSession), which
+// Host (MISC-07), the check for plain HTTP (transport.go), the body cap and the session check (loadSession), which
 // reads the session cookie once per request.
 func New(cfg Config) (http.Handler, error) {
 	var problems []error
@@ -231,6 +244,7 @@ func New(cfg Config) (http.Handler, error) {
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
 		refusals: &sometimes{interval: time.Second, now: now},
+		plainLog: &sometimes{interval: time.Minute, now: now},
 		failures: &sometimes{interval: time.Second, now: now},
 		unready:  &sometimes{interval: time.Second, now: now},
 		ready:    cfg.Ready,
@@ -253,6 +267,7 @@ func New(cfg Config) (http.Handler, error) {
 	var h http.Handler = mux
 	h = s.loadSession(h)
 	h = capBody(h)
+	h = s.checkTransport(h)
 	h = s.checkHost(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-const sessionCookie = "__Host-tether"
+const sessionCookie = SessionCookie
 
 // SES-03: signing in while signed in ends the earlier session and issues a
 // new token; neither the earlier session nor the pre-session is promoted.

@@ -1,0 +1,154 @@
+// Package localdev is the development mode of the session and csrf
+// cookies: it lets an app served over plain http://localhost keep its
+// cookies in browsers and clients that drop a Secure or __Host- cookie
+// there (Safari), without weakening the cookies of any real deployment.
+//
+// The cookies of package session and package csrf are __Host- and
+// Secure (SES-05): a browser keeps them only from an https:// page, or
+// from http://localhost in some browsers (Chrome, Firefox) and not in
+// others (Safari). Over plain HTTP at any other host name, no browser
+// keeps them and signing in can't work: serve HTTPS instead.
+//
+// With the mode on (session.Config.InsecureLocalhostHTTP,
+// csrf.WithInsecureLocalhostHTTP), a request that Local accepts gets its
+// cookie without the __Host- prefix and without Secure; every other
+// request keeps the __Host- Secure cookie, and the first of them in a
+// minute is logged as an error, since the mode has no business outside
+// development. Local accepts only what a browser sends from the machine
+// the app runs on, for a loopback host, straight to the app: a request
+// through a reverse proxy (which may rewrite Host to 127.0.0.1) is
+// refused by its forwarding headers, its peer or its Origin. So turning
+// the mode on in production can't weaken a real user's cookie.
+package localdev
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// HostPrefix is the cookie name prefix the mode drops.
+const HostPrefix = "__Host-"
+
+// logInterval is how often Mode logs the requests it keeps secure.
+const logInterval = time.Minute
+
+// Host reports whether hostport, a request's Host with or without a port,
+// names the loopback interface: localhost (in any case of its ASCII
+// letters, without a trailing dot), an IPv4 address in 127.0.0.0/8, or
+// [::1]. A browser reaches such a host only on its own machine.
+func Host(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if inner, ok := strings.CutPrefix(hostport, "["); ok {
+		host = strings.TrimSuffix(inner, "]")
+	}
+	// EqualFold folds Unicode too ("ſ" is "s"), but every letter that
+	// folds to an ASCII one is longer than a byte, so the length keeps
+	// "localhoſt" out.
+	if len(host) == len("localhost") && strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && !a.Is4In6() && a.IsLoopback()
+}
+
+// forwarding are the headers a reverse proxy adds; an app reached straight
+// from the browser sees none of them.
+var forwarding = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip"}
+
+// Local returns nil if r came over plain HTTP, straight from a browser or
+// client on this machine, for a loopback host; else why not. It asks all
+// of:
+//
+//   - no TLS (over HTTPS the __Host- Secure cookie works);
+//   - Host is a loopback host (see Host);
+//   - the peer is a loopback address;
+//   - no Forwarded, X-Forwarded-* or X-Real-IP header (a proxy's);
+//   - no Origin, or an http:// Origin of a loopback host ("null", which a
+//     page sends under Referrer-Policy: no-referrer, names no host and is
+//     refused).
+func Local(r *http.Request) error {
+	if r.TLS != nil {
+		return errors.New("it came over TLS")
+	}
+	if !Host(r.Host) {
+		return fmt.Errorf("its Host %q is not localhost, 127.0.0.1 or [::1]", truncate(r.Host))
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !peer.Addr().Unmap().IsLoopback() {
+		return fmt.Errorf("it came from %q, not from this machine", truncate(r.RemoteAddr))
+	}
+	for _, h := range forwarding {
+		if _, ok := r.Header[h]; ok {
+			return fmt.Errorf("it came through a proxy (%s)", h)
+		}
+	}
+	if o, ok := r.Header["Origin"]; ok {
+		scheme, host, _ := strings.Cut(strings.Join(o, ","), "://")
+		if scheme != "http" || !Host(host) {
+			return fmt.Errorf("its Origin %q is not an http:// page on a loopback host", truncate(strings.Join(o, ",")))
+		}
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "..."
+	}
+	return s
+}
+
+// Mode is the development mode of one component's cookies. A nil *Mode is
+// the mode turned off: Cookie always returns the secure cookie. It is safe
+// for concurrent use.
+type Mode struct {
+	log  *slog.Logger
+	now  func() time.Time
+	next atomic.Int64 // UnixNano before which nothing more is logged
+	held atomic.Int64 // requests kept secure and not logged since the last line
+}
+
+// New returns the mode turned on, logging to log (slog.Default() if nil)
+// under the name of setting, the option that turned it on.
+func New(log *slog.Logger, setting string, now func() time.Time) *Mode {
+	if log == nil {
+		log = slog.Default()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Mode{log: log.With("setting", setting), now: now}
+}
+
+// Cookie returns the name and Secure attribute of the cookie name (which
+// starts with HostPrefix) for r: name and true, unless the mode is on and
+// Local accepts r: then name without HostPrefix, and false. A request the
+// mode keeps secure, other than one over TLS, is logged as an error at
+// most once a minute, with how many were not.
+func (m *Mode) Cookie(r *http.Request, name string) (string, bool) {
+	if m == nil || r.TLS != nil {
+		return name, true
+	}
+	err := Local(r)
+	if err == nil {
+		return strings.TrimPrefix(name, HostPrefix), false
+	}
+	now, next := m.now().UnixNano(), m.next.Load()
+	if now < next || !m.next.CompareAndSwap(next, now+int64(logInterval)) {
+		m.held.Add(1)
+		return name, true
+	}
+	m.log.ErrorContext(r.Context(), "a development mode is on, but this request is not local development: "+
+		"its cookie stays "+HostPrefix+" and Secure; turn the mode off outside development",
+		"cookie", name, "reason", err.Error(), "unlogged_since_last", m.held.Swap(0))
+	return name, true
+}
