@@ -250,7 +250,7 @@ func TestCommandCancelled(t *testing.T) {
 
 // A rename keeps the user's sessions (it changes what they type, not who
 // they are); a delete ends them (SES-10), and leaves other users' alone.
-func TestRenameKeepsAndDeleteEndsSessions(t *testing.T) {
+func TestSES10_DeleteEndsSessionsRenameKeepsThem(t *testing.T) {
 	data := dbPath(t)
 	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin", "--admin")
 	mustTether(t, data, "another fine password", "user", "add", "bob", "--password-stdin")
