@@ -202,6 +202,9 @@ func TestMainProcess(t *testing.T) {
 		want int
 	}{
 		{[]string{"frobnicate"}, 2},
+		{[]string{"--help"}, 0},
+		{[]string{"user", "add", "-h"}, 0},
+		{[]string{"version"}, 0},
 		{[]string{"user", "list", "--data", filepath.Join(t.TempDir(), "no", "such", "dir.db")}, 1},
 		{[]string{"user", "list", "--data", dbPath(t)}, 0},
 	} {
