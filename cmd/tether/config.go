@@ -170,19 +170,49 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, us
 // parseName parses the command line of a command that takes one user name,
 // and returns that name in canonical form.
 func (e *env) parseName(fs *flag.FlagSet, args []string, use ...*setting) (config, string, error) {
-	c, rest, err := parseConfig(fs, args, e.getenv, use...)
+	c, names, err := e.parseNames(fs, args, []string{"NAME"}, use...)
 	if err != nil {
 		return c, "", err
 	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return c, "", usageError{err: fmt.Errorf("%s takes one user name, not %d arguments", fs.Name(), len(rest))}
-	}
-	name, err := account.CanonicalName(rest[0])
+	return c, names[0], nil
+}
+
+// parseNames parses the command line of a command that takes the user
+// names called names ("OLD", "NEW"), and returns them in canonical form.
+func (e *env) parseNames(fs *flag.FlagSet, args, names []string, use ...*setting) (config, []string, error) {
+	c, rest, err := parseConfig(fs, args, e.getenv, use...)
 	if err != nil {
-		return c, "", usageError{err: fmt.Errorf("%q: %w", rest[0], err)}
+		return c, nil, err
 	}
-	return c, name, nil
+	canonical, err := userNames(fs, rest, names...)
+	return c, canonical, err
+}
+
+// userNames returns args, the arguments left once fs parsed its flags, in
+// canonical form: one user name for each of names. A missing argument is
+// reported as required by its name, an extra one as too many.
+func userNames(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	cmd := commandName(fs)
+	if missing := names[min(len(args), len(names)):]; len(missing) > 0 {
+		fs.Usage()
+		verb := "is"
+		if len(missing) > 1 {
+			verb = "are"
+		}
+		return nil, usageError{err: fmt.Errorf("%s: %s %s required", cmd, strings.Join(missing, " and "), verb)}
+	}
+	if extra := args[len(names):]; len(extra) > 0 {
+		fs.Usage()
+		return nil, usageError{err: fmt.Errorf("%s: too many arguments: %q; it takes %s", cmd, extra, strings.Join(names, " "))}
+	}
+	canonical := make([]string, len(args))
+	for i, a := range args {
+		var err error
+		if canonical[i], err = account.CanonicalName(a); err != nil {
+			return nil, usageError{err: fmt.Errorf("%s: %s %q: %w", cmd, names[i], a, err)}
+		}
+	}
+	return canonical, nil
 }
 
 // parseNoArgs parses the command line of a command that takes no arguments
@@ -191,10 +221,14 @@ func (e *env) parseNoArgs(fs *flag.FlagSet, args []string, use ...*setting) (con
 	c, rest, err := parseConfig(fs, args, e.getenv, use...)
 	if err == nil && len(rest) > 0 {
 		fs.Usage()
-		err = usageError{err: fmt.Errorf("%s takes no arguments, got %q", fs.Name(), rest)}
+		err = usageError{err: fmt.Errorf("%s: takes no arguments, got %q", commandName(fs), rest)}
 	}
 	return c, err
 }
+
+// commandName returns the name of the command whose flags fs parses, as
+// messages say it: "user add".
+func commandName(fs *flag.FlagSet) string { return strings.TrimPrefix(fs.Name(), "tether ") }
 
 // parseInterspersed parses args with fs, allowing flags after positional
 // arguments ("user add alice --admin"), and returns the positional ones.
@@ -358,47 +392,53 @@ func parseDuration(v string) (time.Duration, error) {
 }
 
 // parsePrefixes parses a comma-separated list of IP addresses and CIDR
-// prefixes; an address is the prefix of just itself.
+// prefixes, an address being the prefix of just itself, and names every
+// bad one.
 func parsePrefixes(v string) ([]netip.Prefix, error) {
-	var prefixes []netip.Prefix
-	for f := range strings.SplitSeq(v, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
+	return parseList(v, func(f string) (netip.Prefix, error) {
 		p, err := netip.ParsePrefix(f)
 		if err != nil {
 			a, aerr := netip.ParseAddr(f)
 			if aerr != nil {
-				return nil, fmt.Errorf("%q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", f)
+				return p, errors.New("is neither an IP address nor a CIDR prefix such as 10.0.0.0/8")
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		if p != p.Masked() {
-			return nil, fmt.Errorf("%q has bits set past /%d: did you mean %v?", f, p.Bits(), p.Masked())
+			return p, fmt.Errorf("has bits set past /%d: did you mean %v?", p.Bits(), p.Masked())
 		}
-		prefixes = append(prefixes, p)
-	}
-	return prefixes, nil
+		return p, nil
+	})
 }
 
 // parseHosts parses a comma-separated list of host names and IP addresses,
 // each as server.CheckHost wants it, and names every bad one.
 func parseHosts(v string) ([]string, error) {
-	var hosts, bad []string
+	return parseList(v, func(f string) (string, error) { return f, server.CheckHost(f) })
+}
+
+// parseList parses v, a comma-separated list, with parse, one entry at a
+// time (white space around an entry and empty entries ignored). The error
+// names every entry that parse refused, with what is wrong with it, one
+// after the other: "1.2.3" is ...; "foo" is ....
+func parseList[T any](v string, parse func(entry string) (T, error)) ([]T, error) {
+	var list []T
+	var bad []string
 	for f := range strings.SplitSeq(v, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}
-		if err := server.CheckHost(f); err != nil {
+		x, err := parse(f)
+		if err != nil {
 			bad = append(bad, fmt.Sprintf("%q %v", f, err))
 			continue
 		}
-		hosts = append(hosts, f)
+		list = append(list, x)
 	}
 	if len(bad) > 0 {
 		return nil, errors.New(strings.Join(bad, "; "))
 	}
-	return hosts, nil
+	return list, nil
 }
 
 // isLoopback reports whether host, the host of a listen address, is on the

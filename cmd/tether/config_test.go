@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,12 @@ var parseTests = []struct {
 	{name: "named port", args: []string{"--addr", "127.0.0.1:http"}, wantErr: []string{"--addr"}},
 	{name: "bad proxy", args: []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, wantErr: []string{"--trusted-proxies"}},
 	{
+		name: "proxies: every bad entry at once",
+		args: []string{"--trusted-proxies", "1.2.3,foo,10.0.0.0/8"},
+		wantErr: []string{`--trusted-proxies (TETHER_TRUSTED_PROXIES) "1.2.3,foo,10.0.0.0/8": "1.2.3" is neither an IP address nor a CIDR prefix such as 10.0.0.0/8; ` +
+			`"foo" is neither an IP address nor a CIDR prefix such as 10.0.0.0/8`},
+	},
+	{
 		name: "stores elsewhere",
 		args: []string{"--sessions", "redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/main", "--redis-min-replicas", "1",
 			"--accounts", "postgres://tether@127.0.0.1/tether", "--node-name", "node-a", "--redis-prefix", "staging:"},
@@ -243,6 +250,75 @@ func TestParseConfigNamesEveryBadHost(t *testing.T) {
 	if _, after, _ := strings.Cut(err.Error(), ": "); strings.Contains(after, `"ok.example"`) {
 		t.Errorf("got %q, which names the good entry ok.example as bad", err)
 	}
+}
+
+// Every bad entry of a list is named, with what is wrong with it; good
+// entries are kept in order, white space and empty entries ignored.
+func TestParseLists(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string // the entries parsed, as strings
+		wantErr  string
+	}{
+		{"proxies", " 10.0.0.0/8 ,, 192.0.2.7,2001:db8::/32,", []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"}, ""},
+		{"proxies", "", nil, ""},
+		{"proxies", "1.2.3,foo,10.0.0.0/8", nil, `"1.2.3" is neither an IP address nor a CIDR prefix such as 10.0.0.0/8; "foo" is neither`},
+		{"proxies", "10.0.0.1/8, 10.1.0.0/8", nil, `"10.0.0.1/8" has bits set past /8: did you mean 10.0.0.0/8?; "10.1.0.0/8" has bits set past /8: did you mean 10.0.0.0/8?`},
+		{"hosts", "auth.example.com, 192.0.2.7", []string{"auth.example.com", "192.0.2.7"}, ""},
+		{"hosts", "a:1,ok.example,*.x", nil, `"a:1" has a port: leave it out, a Host matches whatever its port; "*.x" has a wildcard`},
+	}
+	for _, tt := range tests {
+		var got []string
+		var err error
+		if tt.name == "proxies" {
+			var prefixes []netip.Prefix
+			prefixes, err = parsePrefixes(tt.in)
+			for _, p := range prefixes {
+				got = append(got, p.String())
+			}
+		} else {
+			got, err = parseHosts(tt.in)
+		}
+		if tt.wantErr == "" && (err != nil || !reflect.DeepEqual(got, tt.want)) {
+			t.Errorf("%s %q: got %q, %v; want %q, nil", tt.name, tt.in, got, err, tt.want)
+		}
+		if tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)) {
+			t.Errorf("%s %q: got %q, %v; want an error starting %s", tt.name, tt.in, got, err, tt.wantErr)
+		}
+	}
+}
+
+// FuzzParseLists: whatever the list, parsePrefixes and parseHosts accept it
+// exactly when they accept each of its entries alone, then return one
+// item per entry; else the error quotes every entry refused alone.
+func FuzzParseLists(f *testing.F) {
+	for _, seed := range []string{"", " 10.0.0.0/8 ,, 192.0.2.7", "1.2.3,foo,10.0.0.0/8", "a:1,ok.example,*.x", `"q",::1`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, parse := range []func(string) (int, error){
+			func(v string) (int, error) { l, err := parsePrefixes(v); return len(l), err },
+			func(v string) (int, error) { l, err := parseHosts(v); return len(l), err },
+		} {
+			n, err := parse(v)
+			entries, bad := 0, 0
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f == "" {
+					continue
+				}
+				entries++
+				if _, alone := parse(f); alone != nil {
+					bad++
+					if err == nil || !strings.Contains(err.Error(), strconv.Quote(f)+" ") {
+						t.Fatalf("list %q: got %v, want an error naming %q", v, err, f)
+					}
+				}
+			}
+			if (bad > 0) != (err != nil) || err == nil && n != entries {
+				t.Fatalf("list %q: got %d items, %v; want %d items or an error for %d bad entries", v, n, err, entries, bad)
+			}
+		}
+	})
 }
 
 func TestParseConfigRedactsPasswords(t *testing.T) {

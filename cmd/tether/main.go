@@ -6,14 +6,26 @@
 //	tether user add alice --admin          # asks for the password twice
 //	echo "$PW" | tether user passwd alice --password-stdin
 //	tether user disable alice              # also signs alice out everywhere
-//	tether sessions list --user alice
+//	tether user rename alice alicia        # her sessions go on
+//	tether user delete alicia              # asks first; --yes does not
+//	tether sessions list alice
+//	tether version
 //
 // Every command takes --data (env TETHER_DATA) and works while a server runs
-// on the same file; run "tether help" for the list and "tether COMMAND -h"
-// for a command's flags.
+// on the same file. "tether help" lists the commands and "tether help
+// COMMAND" (or "tether COMMAND -h") shows a command's flags, on standard
+// output with exit status 0. A mistake in the command line prints the usage
+// on standard error and exits with status 2; another error exits with 1.
+//
+// A command that changes a user (user add, passwd, disable, enable, rename,
+// delete, sessions revoke) writes one audit event (PW-07) to standard error,
+// in the server's --log-format: the same record the server writes for what
+// people do over HTTP (package internal/audit), with actor=cli and the
+// operating-system user who ran it.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -48,7 +60,8 @@ type command struct {
 	args  string // its arguments, for the usage text
 	about string
 	// run runs the command with args, the command line after its name. fs
-	// is empty, for the command's flags.
+	// is empty, for the command's flags. It parses them before it does
+	// anything else: "tether help COMMAND" runs it with -h.
 	run func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 }
 
@@ -58,44 +71,110 @@ var commands = []command{
 	{"user passwd", "NAME [--password-stdin]", "set a user's password and end their sessions", userPasswd},
 	{"user disable", "NAME", "stop a user from signing in and end their sessions", userDisable},
 	{"user enable", "NAME", "let a disabled user sign in again", userEnable},
+	{"user rename", "OLD NEW", "change the name a user signs in with; their sessions go on", userRename},
+	{"user delete", "NAME [--yes]", "delete a user and end their sessions (asks first on a terminal)", userDelete},
 	{"user list", "", "list the users", userList},
-	{"sessions list", "--user NAME", "list a user's sessions", sessionsList},
-	{"sessions revoke", "--user NAME", "end all of a user's sessions (SES-10)", sessionsRevoke},
+	{"sessions list", "NAME", "list a user's sessions", sessionsList},
+	{"sessions revoke", "NAME", "end all of a user's sessions (SES-10)", sessionsRevoke},
+	{"version", "", "print tether's version, VCS revision and Go version", version},
 }
 
 // run runs the command named by args[1:] (args[0] is the program name).
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	args = args[min(1, len(args)):]
-	for _, c := range commands {
-		words := strings.Fields(c.name)
-		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
-			return c.run(ctx, e, e.flagSet(c), args[len(words):])
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", "-h", "-help", "--help":
+			return e.help(ctx, args[1:])
+		case "-version", "--version":
+			args = append([]string{"version"}, args[1:]...)
 		}
 	}
-	e.usage()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		return usageError{err: flag.ErrHelp, shown: true}
+	if c, rest, ok := findCommand(args); ok {
+		return e.runCommand(ctx, c, rest)
+	}
+	e.usage(e.stderr, commands)
+	if len(args) == 0 {
+		return usageError{err: errors.New("no command"), shown: true}
 	}
 	return usageError{err: fmt.Errorf("unknown command %q", strings.Join(args, " "))}
 }
 
-func (e *env) usage() {
-	fmt.Fprintln(e.stderr, "Usage:")
+// findCommand returns the command args name and the arguments after its name.
+func findCommand(args []string) (command, []string, bool) {
 	for _, c := range commands {
-		fmt.Fprintf(e.stderr, "  tether %s\n    \t%s\n", strings.TrimSpace(c.name+" "+c.args), c.about)
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
+			return c, args[len(words):], true
+		}
 	}
-	fmt.Fprintf(e.stderr, "Every command takes --data FILE (env %s, default %s), and --sessions and --accounts to keep those elsewhere.\n", dataSetting.env, dataSetting.def)
-	fmt.Fprintln(e.stderr, `Run "tether COMMAND -h" for a command's flags.`)
+	return command{}, nil, false
 }
 
-// flagSet returns an empty FlagSet for c whose usage describes c.
-func (e *env) flagSet(c command) *flag.FlagSet {
+// runCommand runs c with args. What its flag set prints goes to standard
+// output when the command line asked for help (-h), and the command
+// succeeds; after a mistake, it goes to standard error.
+func (e *env) runCommand(ctx context.Context, c command, args []string) error {
+	var out bytes.Buffer
+	err := c.run(ctx, e, e.flagSet(c, &out), args)
+	if errors.Is(err, flag.ErrHelp) {
+		_, err = out.WriteTo(e.stdout)
+		return err
+	}
+	_, werr := out.WriteTo(e.stderr)
+	return errors.Join(err, werr)
+}
+
+// help shows, on standard output, the usage (no words), a command's help
+// (tether help user add), or the commands that start with words (tether
+// help user).
+func (e *env) help(ctx context.Context, words []string) error {
+	if len(words) == 0 {
+		e.usage(e.stdout, commands)
+		return nil
+	}
+	if c, rest, ok := findCommand(words); ok && len(rest) == 0 {
+		return e.runCommand(ctx, c, []string{"-h"})
+	}
+	var group []command
+	for _, c := range commands {
+		if names := strings.Fields(c.name); len(names) > len(words) && slices.Equal(names[:len(words)], words) {
+			group = append(group, c)
+		}
+	}
+	if len(group) > 0 {
+		e.usage(e.stdout, group)
+		return nil
+	}
+	e.usage(e.stderr, commands)
+	return usageError{err: fmt.Errorf("help: unknown command %q", strings.Join(words, " "))}
+}
+
+// usage prints the command line of each of cmds, and how to learn more, to
+// w.
+func (e *env) usage(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "Usage:")
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  tether %s\n    \t%s\n", strings.TrimSpace(c.name+" "+c.args), c.about)
+	}
+	fmt.Fprintf(w, "Every command takes --data FILE (env %s, default %s), and --sessions and --accounts to keep those elsewhere.\n", dataSetting.env, dataSetting.def)
+	fmt.Fprintln(w, `Run "tether help COMMAND" for a command's flags.`)
+}
+
+// flagSet returns an empty FlagSet for c, printing to out, whose usage
+// describes c.
+func (e *env) flagSet(c command, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("tether "+c.name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: tether %s\n  %s\nFlags:\n", strings.TrimSpace(c.name+" "+c.args), c.about)
-		fs.PrintDefaults()
+		fmt.Fprintf(out, "Usage: tether %s\n  %s\n", strings.TrimSpace(c.name+" "+c.args), c.about)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(out, "Flags:")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,13 @@ func (s *syncBuffer) String() string {
 // standard input and an empty environment, and returns its standard output.
 func tether(ctx context.Context, t *testing.T, data, stdin string, args ...string) (string, error) {
 	t.Helper()
+	stdout, _, err := tetherOutputs(ctx, t, data, stdin, args...)
+	return stdout, err
+}
+
+// tetherOutputs is tether returning standard error too.
+func tetherOutputs(ctx context.Context, t *testing.T, data, stdin string, args ...string) (string, string, error) {
+	t.Helper()
 	var stdout, stderr syncBuffer
 	args = append([]string{"tether"}, args...)
 	if data != "" {
@@ -63,7 +71,7 @@ func tether(ctx context.Context, t *testing.T, data, stdin string, args ...strin
 	if testing.Verbose() && stderr.String() != "" {
 		t.Logf("tether %q: stderr:\n%s", args[1:], stderr.String())
 	}
-	return stdout.String(), err
+	return stdout.String(), stderr.String(), err
 }
 
 // mustTether is tether for a command that must succeed.
@@ -86,17 +94,22 @@ func TestRunUsage(t *testing.T) {
 		wantUsage bool   // the usage is printed
 	}{
 		{"no command", nil, "", true},
-		{"help", []string{"help"}, "", true},
-		{"-h", []string{"-h"}, "", true},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`, true},
 		{"unknown subcommand", []string{"user", "frobnicate"}, `unknown command "user frobnicate"`, true},
-		{"command help", []string{"user", "add", "-h"}, "", true},
+		{"help for an unknown command", []string{"help", "frobnicate"}, `help: unknown command "frobnicate"`, true},
 		{"unknown flag", []string{"user", "list", "--nope"}, "", true},
-		{"missing name", []string{"user", "add"}, "takes one user name", true},
-		{"two names", []string{"user", "disable", "alice", "bob"}, "takes one user name", true},
-		{"arguments to list", []string{"user", "list", "extra"}, "takes no arguments", true},
-		{"missing --user", []string{"sessions", "list"}, `--user ""`, true},
-		{"invalid name", []string{"user", "enable", "a b"}, "invalid user name", false},
+		{"missing name", []string{"user", "add"}, "user add: NAME is required", true},
+		{"missing new name", []string{"user", "rename", "alice"}, "user rename: NEW is required", true},
+		{"missing names", []string{"user", "rename"}, "user rename: OLD and NEW are required", true},
+		{"two names", []string{"user", "disable", "alice", "bob"}, `user disable: too many arguments: ["bob"]; it takes NAME`, true},
+		{"arguments to list", []string{"user", "list", "extra"}, "user list: takes no arguments", true},
+		{"arguments to version", []string{"version", "extra"}, "version: takes no arguments", true},
+		{"missing session user", []string{"sessions", "list"}, "sessions list: NAME is required", true},
+		{"session user twice", []string{"sessions", "revoke", "alice", "--user", "bob"}, "too many arguments", true},
+		{"invalid name", []string{"user", "enable", "a b"}, `user enable: NAME "a b": account: invalid user name`, false},
+		{"invalid new name", []string{"user", "rename", "alice", "a/b"}, `user rename: NEW "a/b": account: invalid user name`, false},
+		{"rename to the same name", []string{"user", "rename", "alice", "ALICE"}, "OLD and NEW are both alice", false},
+		{"delete without a terminal", []string{"user", "delete", "alice"}, "not a terminal to confirm on: add --yes", false},
 		{"bad setting", []string{"serve", "--log-format", "xml"}, "--log-format", false},
 	}
 	for _, tt := range tests {
@@ -121,6 +134,44 @@ func TestRunUsage(t *testing.T) {
 				t.Errorf("got stdout %q, want nothing", stdout.String())
 			}
 		})
+	}
+}
+
+// Help that was asked for, in any of the usual ways, is shown on standard
+// output, and tether exits with status 0.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string // in stdout
+	}{
+		{[]string{"help"}, []string{"Usage:", "tether user delete NAME [--yes]", "tether version"}},
+		{[]string{"-h"}, []string{"Usage:", "tether serve"}},
+		{[]string{"--help"}, []string{"Usage:", "tether sessions revoke NAME"}},
+		{[]string{"help", "user", "add"}, []string{"Usage: tether user add NAME", "-admin", "-password-stdin", "-data"}},
+		{[]string{"help", "user"}, []string{"tether user rename OLD NEW", "tether user list"}},
+		{[]string{"user", "add", "--help"}, []string{"Usage: tether user add NAME", "-admin"}},
+		{[]string{"user", "delete", "-h"}, []string{"Usage: tether user delete NAME [--yes]", "-yes", "-log-format"}},
+		{[]string{"user", "rename", "alice", "-h"}, []string{"Usage: tether user rename OLD NEW"}},
+		{[]string{"sessions", "list", "-help"}, []string{"Usage: tether sessions list NAME", "-user"}},
+		{[]string{"serve", "-h"}, []string{"Usage: tether serve", "-addr", "-trusted-proxies"}},
+		{[]string{"help", "version"}, []string{"Usage: tether version"}},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append([]string{"tether"}, tt.args...), func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+		if code := exitCode(err, &stderr); code != 0 || stderr.Len() > 0 {
+			t.Errorf("tether %q: got exit status %d, stderr %q; want 0 and nothing", tt.args, code, stderr.String())
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("tether %q: got stdout %q, want it to contain %q", tt.args, stdout.String(), want)
+			}
+		}
+	}
+	var stdout bytes.Buffer
+	run(t.Context(), []string{"tether", "help", "user"}, func(string) string { return "" }, strings.NewReader(""), &stdout, io.Discard)
+	if strings.Contains(stdout.String(), "tether serve") {
+		t.Errorf("tether help user: got %q, want only the user commands", stdout.String())
 	}
 }
 
@@ -151,6 +202,9 @@ func TestMainProcess(t *testing.T) {
 		want int
 	}{
 		{[]string{"frobnicate"}, 2},
+		{[]string{"--help"}, 0},
+		{[]string{"user", "add", "-h"}, 0},
+		{[]string{"version"}, 0},
 		{[]string{"user", "list", "--data", filepath.Join(t.TempDir(), "no", "such", "dir.db")}, 1},
 		{[]string{"user", "list", "--data", dbPath(t)}, 0},
 	} {

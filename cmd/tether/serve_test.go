@@ -203,7 +203,7 @@ func TestServeSES10_CommandsSignOutOfRunningServer(t *testing.T) {
 		wantSignIn int // status of a new sign-in afterwards
 	}{
 		{"alice", []string{"user", "disable", "alice"}, http.StatusUnauthorized},
-		{"bob", []string{"sessions", "revoke", "--user", "bob"}, http.StatusOK},
+		{"bob", []string{"sessions", "revoke", "bob"}, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {

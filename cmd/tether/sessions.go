@@ -10,13 +10,16 @@ import (
 	"unicode"
 
 	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/session"
 )
 
 // sessionsList prints the live sessions of a user, oldest first (SES-10).
 func sessionsList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	return e.forUser(ctx, fs, args, func(m *session.Manager, u *account.User) error {
-		list, err := m.List(ctx, u.ID)
+	c, name, err := e.parseUser(fs, args, storeSettings...)
+	if err != nil {
+		return err
+	}
+	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+		list, err := a.sessions.List(ctx, u.ID)
 		if err != nil {
 			return err
 		}
@@ -32,8 +35,12 @@ func sessionsList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 
 // sessionsRevoke ends every session of a user at once (SES-10).
 func sessionsRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	return e.forUser(ctx, fs, args, func(m *session.Manager, u *account.User) error {
-		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
+	c, name, err := e.parseUser(fs, args, changeSettings...)
+	if err != nil {
+		return err
+	}
+	return e.act(ctx, c, "sessions-revoke", name, func(a admin, u *account.User) error {
+		if err := a.sessions.RevokeUser(ctx, u.ID, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "ended all sessions of %s\n", u.Name)
@@ -41,22 +48,27 @@ func sessionsRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	})
 }
 
-// forUser parses the command line of a command that takes --user NAME and
-// calls do with a session manager and that user.
-func (e *env) forUser(ctx context.Context, fs *flag.FlagSet, args []string, do func(m *session.Manager, u *account.User) error) error {
-	user := fs.String("user", "", "the user's name (required)")
-	c, err := e.parseNoArgs(fs, args, storeSettings...)
-	if err != nil {
-		return err
-	}
-	name, err := account.CanonicalName(*user)
-	if err != nil {
-		fs.Usage()
-		return usageError{err: fmt.Errorf("--user %q: %w", *user, err)}
-	}
-	return withUser(ctx, c, name, func(a admin, u *account.User) error {
-		return do(a.sessions, u)
+// parseUser is parseName for the sessions commands, which also take the
+// user as --user NAME, their first style: deprecated, with a warning.
+func (e *env) parseUser(fs *flag.FlagSet, args []string, use ...*setting) (config, string, error) {
+	var byFlag []string
+	fs.Func("user", "deprecated: give NAME as the argument", func(v string) error {
+		byFlag = append(byFlag, v)
+		return nil
 	})
+	c, rest, err := parseConfig(fs, args, e.getenv, use...)
+	if err != nil {
+		return c, "", err
+	}
+	if len(byFlag) > 0 {
+		fmt.Fprintf(e.stderr, "tether: %s: --user is deprecated: write tether %[1]s NAME\n", commandName(fs))
+		rest = append(rest, byFlag...)
+	}
+	names, err := userNames(fs, rest, "NAME")
+	if err != nil {
+		return c, "", err
+	}
+	return c, names[0], nil
 }
 
 // printable replaces the characters of s that a terminal could take for

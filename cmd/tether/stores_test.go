@@ -63,10 +63,10 @@ func testServeSessionsIn(t *testing.T, flags []string, stored func() int) {
 	if stored() == 0 {
 		t.Fatal("nothing in the session store after a sign-in")
 	}
-	if out := mustTether(t, data, "", append([]string{"sessions", "list", "--user", "alice"}, flags...)...); strings.Count(out, "\n") != 2 {
+	if out := mustTether(t, data, "", append([]string{"sessions", "list", "alice"}, flags...)...); strings.Count(out, "\n") != 2 {
 		t.Fatalf("sessions list: got %q, want a header and one session", out)
 	}
-	mustTether(t, data, "", append([]string{"sessions", "revoke", "--user", "alice"}, flags...)...)
+	mustTether(t, data, "", append([]string{"sessions", "revoke", "alice"}, flags...)...)
 	s.expectSignedOut(t, cookie, time.Second)
 }
 

@@ -24,10 +24,12 @@ import (
 func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
 	admin := fs.Bool("admin", false, "make the user an administrator")
 	fromStdin := passwordStdinFlag(fs)
-	c, name, err := e.parseName(fs, args, slices.Concat(storeSettings, []*setting{minPasswordSetting})...)
+	c, name, err := e.parseName(fs, args, slices.Concat(changeSettings, []*setting{minPasswordSetting})...)
 	if err != nil {
 		return err
 	}
+	u := &account.User{Name: name, Admin: *admin}
+	defer func() { e.audit(ctx, c, "user-add", name, u.ID, err, "admin", u.Admin) }()
 	st, err := openStores(ctx, c, nil)
 	if err != nil {
 		return err
@@ -42,7 +44,7 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 	if err != nil {
 		return err
 	}
-	u := &account.User{Name: name, PasswordHash: hash, Admin: *admin}
+	u.PasswordHash = hash
 	if err := st.accounts.Create(ctx, u); err != nil {
 		return err
 	}
@@ -60,11 +62,11 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 // (CHG-04).
 func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	fromStdin := passwordStdinFlag(fs)
-	c, name, err := e.parseName(fs, args, slices.Concat(storeSettings, []*setting{minPasswordSetting})...)
+	c, name, err := e.parseName(fs, args, slices.Concat(changeSettings, []*setting{minPasswordSetting})...)
 	if err != nil {
 		return err
 	}
-	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+	return e.act(ctx, c, "user-passwd", name, func(a admin, u *account.User) error {
 		pw, err := e.readPassword(*fromStdin)
 		if err != nil {
 			return err
@@ -81,13 +83,13 @@ func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 // running server on the same stores signs them out within the session
 // store's bound (SES-10).
 func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	c, name, err := e.parseName(fs, args, storeSettings...)
+	c, name, err := e.parseName(fs, args, changeSettings...)
 	if err != nil {
 		return err
 	}
-	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+	return e.act(ctx, c, "user-disable", name, func(a admin, u *account.User) error {
 		if err := a.creds.Disable(ctx, u.ID); err != nil {
-			return fmt.Errorf("%s: %w; run tether sessions revoke --user %s", u.Name, err, u.Name)
+			return fmt.Errorf("%s: %w; run tether sessions revoke %s", u.Name, err, u.Name)
 		}
 		fmt.Fprintf(e.stdout, "disabled %s and ended all their sessions\n", u.Name)
 		return nil
@@ -96,15 +98,76 @@ func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 
 // userEnable lets a disabled user sign in again.
 func userEnable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	c, name, err := e.parseName(fs, args, storeSettings...)
+	c, name, err := e.parseName(fs, args, changeSettings...)
 	if err != nil {
 		return err
 	}
-	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+	return e.act(ctx, c, "user-enable", name, func(a admin, u *account.User) error {
 		if err := a.creds.Enable(ctx, u.ID); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "enabled %s\n", u.Name)
+		return nil
+	})
+}
+
+// userRename changes the name a user signs in with. Their id stays, and so
+// do their sessions: a rename changes what the user types, not who they
+// are.
+func userRename(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	c, names, err := e.parseNames(fs, args, []string{"OLD", "NEW"}, changeSettings...)
+	if err != nil {
+		return err
+	}
+	old, name := names[0], names[1]
+	if old == name {
+		return usageError{err: fmt.Errorf("user rename: OLD and NEW are both %s", name)}
+	}
+	return e.act(ctx, c, "user-rename", old, func(a admin, u *account.User) error {
+		err := a.creds.Rename(ctx, u.ID, name)
+		if errors.Is(err, account.ErrExists) {
+			return fmt.Errorf("user %q exists already; %s keeps its name", name, old)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "renamed %s to %s; their sessions go on\n", old, name)
+		return nil
+	}, "new_name", name)
+}
+
+// userDelete deletes a user and ends all their sessions, once confirmed on
+// the terminal or by --yes. It refuses to delete the only admin who can
+// sign in (account.ErrLastAdmin), which the store checks and applies in
+// one step.
+func userDelete(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	yes := fs.Bool("yes", false, "delete without asking; required when standard input is not a terminal")
+	c, name, err := e.parseName(fs, args, changeSettings...)
+	if err != nil {
+		return err
+	}
+	tty, isTerminal := e.terminal()
+	if !*yes && !isTerminal {
+		return usageError{err: errors.New("user delete: standard input is not a terminal to confirm on: add --yes")}
+	}
+	return e.act(ctx, c, "user-delete", name, func(a admin, u *account.User) error {
+		if !*yes {
+			ok, err := e.confirm(tty, fmt.Sprintf("Delete %s and end all their sessions? This can't be undone.", u.Name))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("not confirmed: nothing was deleted")
+			}
+		}
+		err := a.creds.Delete(ctx, u.ID)
+		if errors.Is(err, account.ErrLastAdmin) {
+			return fmt.Errorf("%s is the only admin who can sign in: make another one first (tether user add NAME --admin); nothing was deleted", u.Name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "deleted %s and ended all their sessions\n", u.Name)
 		return nil
 	})
 }
@@ -186,8 +249,8 @@ func (e *env) readPassword(fromStdin bool) (string, error) {
 		}
 		return line, nil
 	}
-	f, ok := e.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	f, ok := e.terminal()
+	if !ok {
 		return "", usageError{err: errors.New("standard input is not a terminal: give the password on standard input with --password-stdin")}
 	}
 	first, err := e.prompt(f, "Password: ")
@@ -212,4 +275,22 @@ func (e *env) prompt(tty *os.File, msg string) (string, error) {
 		return "", fmt.Errorf("reading the password: %w", err)
 	}
 	return string(b), nil
+}
+
+// terminal returns standard input if it is a terminal.
+func (e *env) terminal() (*os.File, bool) {
+	f, ok := e.stdin.(*os.File)
+	return f, ok && term.IsTerminal(int(f.Fd()))
+}
+
+// confirm asks question on the terminal tty and reports whether the answer
+// was yes.
+func (e *env) confirm(tty *os.File, question string) (bool, error) {
+	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
+	answer, err := bufio.NewReader(tty).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("reading the answer: %w", err)
+	}
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes", nil
 }

@@ -71,6 +71,13 @@ func TestUserCommands(t *testing.T) {
 		{"passwd", newPassword + "\n", []string{"user", "passwd", "alice", "--password-stdin"}, "changed the password of alice and ended all their sessions\n", false},
 		{"passwd refused", "alice\n", []string{"user", "passwd", "alice", "--password-stdin"}, "password refused", true},
 		{"passwd unknown", newPassword + "\n", []string{"user", "passwd", "zed", "--password-stdin"}, `no user "zed"`, true},
+		{"add dave", "fourth fine password", []string{"user", "add", "dave", "--password-stdin"}, "created user dave\n", false},
+		{"rename", "", []string{"user", "rename", "Dave", "Eve"}, "renamed dave to eve; their sessions go on\n", false},
+		{"rename unknown", "", []string{"user", "rename", "dave", "frank"}, `no user "dave"`, true},
+		{"rename to a taken name", "", []string{"user", "rename", "eve", "bob"}, `user "bob" exists already; eve keeps its name`, true},
+		{"delete", "", []string{"user", "delete", "EVE", "--yes"}, "deleted eve and ended all their sessions\n", false},
+		{"delete unknown", "", []string{"user", "delete", "eve", "--yes"}, `no user "eve"`, true},
+		{"delete the only admin", "", []string{"user", "delete", "alice", "--yes"}, "alice is the only admin who can sign in", true},
 	}
 	for _, s := range steps {
 		out, err := tether(t.Context(), t, data, s.stdin, s.args...)
@@ -177,7 +184,7 @@ func TestCommandsEndSessions(t *testing.T) {
 		args  []string
 	}{
 		{"CHG-02 user passwd", newPassword, []string{"user", "passwd", "alice", "--password-stdin"}},
-		{"SES-10 sessions revoke", "", []string{"sessions", "revoke", "--user", "alice"}},
+		{"SES-10 sessions revoke", "", []string{"sessions", "revoke", "alice"}},
 		{"SES-10 user disable", "", []string{"user", "disable", "alice"}},
 	}
 	for _, tt := range tests {
@@ -199,7 +206,7 @@ func TestCommandsEndSessions(t *testing.T) {
 func TestSessionsList(t *testing.T) {
 	data := dbPath(t)
 	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin")
-	if out := mustTether(t, data, "", "sessions", "list", "--user", "alice"); out != "ID  CREATED  LAST SEEN  USER AGENT  IP\n" {
+	if out := mustTether(t, data, "", "sessions", "list", "alice"); out != "ID  CREATED  LAST SEEN  USER AGENT  IP\n" {
 		t.Errorf("no sessions: got %q, want the header only", out)
 	}
 	m := newManager(t, data)
@@ -209,7 +216,11 @@ func TestSessionsList(t *testing.T) {
 	if err != nil || len(list) != 2 {
 		t.Fatalf("List = %v, %v; want 2 sessions", list, err)
 	}
-	out := mustTether(t, data, "", "sessions", "list", "--user", "ALICE")
+	out := mustTether(t, data, "", "sessions", "list", "ALICE")
+	if old, stderr, err := tetherOutputs(t.Context(), t, data, "", "sessions", "list", "--user", "ALICE"); err != nil || old != out ||
+		!strings.Contains(stderr, "--user is deprecated: write tether sessions list NAME") {
+		t.Errorf("sessions list --user ALICE: got %q, stderr %q, %v; want what sessions list ALICE printed and a deprecation warning", old, stderr, err)
+	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("got %q, want a header and 2 lines", out)
@@ -223,7 +234,7 @@ func TestSessionsList(t *testing.T) {
 			t.Errorf("line %d: got %q, want session %s, user agent %q, IP %s", i+1, line, list[i].ID(), want.agent, want.ip)
 		}
 	}
-	if _, err := tether(t.Context(), t, data, "", "sessions", "list", "--user", "zed"); err == nil || !strings.Contains(err.Error(), `no user "zed"`) {
+	if _, err := tether(t.Context(), t, data, "", "sessions", "list", "zed"); err == nil || !strings.Contains(err.Error(), `no user "zed"`) {
 		t.Errorf("unknown user: got %v, want an error naming zed", err)
 	}
 }
@@ -234,5 +245,31 @@ func TestCommandCancelled(t *testing.T) {
 	cancel()
 	if _, err := tether(ctx, t, dbPath(t), "", "user", "list"); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+// A rename keeps the user's sessions (it changes what they type, not who
+// they are); a delete ends them (SES-10), and leaves other users' alone.
+func TestSES10_DeleteEndsSessionsRenameKeepsThem(t *testing.T) {
+	data := dbPath(t)
+	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin", "--admin")
+	mustTether(t, data, "another fine password", "user", "add", "bob", "--password-stdin")
+	m := newManager(t, data)
+	a := signIn(t, m, data, "alice", session.Meta{})
+	b := signIn(t, m, data, "bob", session.Meta{})
+	mustTether(t, data, "", "user", "rename", "bob", "robert")
+	if _, err := m.Load(t.Context(), b); err != nil {
+		t.Errorf("bob's session after the rename: got %v, want it alive", err)
+	}
+	if u := lookUp(t, data, "robert"); u.Name != "robert" {
+		t.Errorf("after the rename: got %+v, want robert", u)
+	}
+	mustTether(t, data, "", "user", "delete", "robert", "--yes")
+	wantSignedOut(t, m, b, "robert's session after the delete")
+	if _, err := m.Load(t.Context(), a); err != nil {
+		t.Errorf("alice's session after robert's delete: got %v, want it alive", err)
+	}
+	if out := mustTether(t, data, "", "user", "list"); strings.Contains(out, "robert") {
+		t.Errorf("user list after the delete: got %q, want no robert", out)
 	}
 }

@@ -300,6 +300,6 @@ func (s *tether) get(path string) (status int, location, body string) {
 // from `tether sessions list`, which reads the server's database.
 func (s *tether) sessionCount(name string) int {
 	s.t.Helper()
-	out := strings.TrimSpace(s.cli("", "sessions", "list", "--user", name))
+	out := strings.TrimSpace(s.cli("", "sessions", "list", name))
 	return len(strings.Split(out, "\n")) - 1 // minus the header line
 }

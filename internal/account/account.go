@@ -49,6 +49,8 @@ var (
 	ErrNotFirst = errors.New("account: not the first user: a user exists already")
 	// ErrNoSetup: CreateFirst found no such setup link, or it had expired.
 	ErrNoSetup = errors.New("account: no such setup link, or it has expired")
+	// ErrLastAdmin: Delete would remove the only admin who can sign in.
+	ErrLastAdmin = errors.New("account: the user is the only admin who can sign in")
 	// ErrInvalidName: the name can't be a user name (see CanonicalName).
 	ErrInvalidName = errors.New("account: invalid user name: use 1 to 64 of the characters a-z 0-9 . _ @ + -")
 )
@@ -125,6 +127,22 @@ type Store interface {
 	// or returns ErrNotFound. Setting it again is not an error. It does not
 	// end the user's sessions: package credential orders that (SES-10).
 	SetDisabled(ctx context.Context, id string, disabled bool) error
+
+	// Rename gives the user with that id the canonical form of name
+	// (ErrInvalidName if it has none), or returns ErrExists if another
+	// user has it, ErrNotFound if there is no such user. Renaming a user
+	// to their own name is not an error. The id stays: a rename changes
+	// what the user types to sign in, not who they are, so their sessions
+	// go on.
+	Rename(ctx context.Context, id, name string) error
+
+	// Delete removes the user with that id, or returns ErrNotFound. It
+	// refuses, with ErrLastAdmin and leaving the store unchanged, to
+	// remove an admin who is not disabled while no other such admin
+	// exists; the check and the removal are one step for every process
+	// and node, so two Deletes of the last two admins can't both succeed.
+	// It does not end the user's sessions: package credential orders that.
+	Delete(ctx context.Context, id string) error
 }
 
 // errNotSet: a compare-and-swap of a password changed no row; whyNotSet

@@ -19,11 +19,12 @@ type store interface {
 }
 
 // interleaver is what a backend's store offers the tests that force an
-// interleaving: a hook that runs in CreateFirst between its check and its
-// insert, and another store on the same database, through another pool,
+// interleaving: hooks that run in CreateFirst between its check and its
+// insert and in Delete between its check and its removal, and another store on the same database, through another pool,
 // that fails at once where it would wait for a lock.
 type interleaver interface {
 	setCreateFirstHook(func())
+	setDeleteHook(func())
 	noWaitTwin(t *testing.T) (store, error)
 }
 
@@ -58,6 +59,11 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"PW08_FirstAdminCheckedAndCreatedAtOnce", testFirstAdminCheckedAndCreatedAtOnce},
 		{"PW08_SetupLinksSharedAndSpentOnce", testSetupLinksSharedAndSpentOnce},
 		{"ConcurrentStarts", testConcurrentStarts},
+		{"Rename", testRename},
+		{"RenameRace", testRenameRace},
+		{"Delete", testDelete},
+		{"DeleteKeepsAnAdminAcrossNodes", testDeleteKeepsAnAdminAcrossNodes},
+		{"LastAdminCheckedAndDeletedAtOnce", testLastAdminCheckedAndDeletedAtOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, fresh(t)) })
@@ -178,6 +184,8 @@ func testNotFound(t *testing.T, open opener) {
 		{"ByID unknown", func() error { _, err := s.ByID(ctx, "u_nope"); return err }},
 		{"SetPassword unknown", func() error { return s.SetPassword(ctx, "u_nope", "", "h") }},
 		{"SetDisabled unknown", func() error { return s.SetDisabled(ctx, "u_nope", true) }},
+		{"Rename unknown", func() error { return s.Rename(ctx, "u_nope", "bob") }},
+		{"Delete unknown", func() error { return s.Delete(ctx, "u_nope") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -539,6 +547,160 @@ func testSetupLinksSharedAndSpentOnce(t *testing.T, open opener) {
 		if got, err := a.SetupValid(ctx, l, now); got || err != nil {
 			t.Errorf("a link after the first admin: SetupValid = %v, %v; want false (spent)", got, err)
 		}
+	}
+}
+
+// A rename keeps the user's id, record and sign-in name canonical; a name
+// taken by another user, or invalid, changes nothing.
+func testRename(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	ctx := t.Context()
+	alice := mustCreate(t, s, &User{Name: "alice", PasswordHash: "h", Admin: true})
+	bob := mustCreate(t, s, &User{Name: "bob"})
+	tests := []struct {
+		name string
+		want error
+	}{
+		{" Alicia ", nil},
+		{"alicia", nil}, // its own name
+		{"BOB", ErrExists},
+		{"a b", ErrInvalidName},
+		{"", ErrInvalidName},
+	}
+	for _, tt := range tests {
+		if err := s.Rename(ctx, alice.ID, tt.name); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			t.Errorf("Rename(alice, %q) = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	want := *alice
+	want.Name = "alicia"
+	if got, err := s.ByName(ctx, "alicia"); err != nil || !reflect.DeepEqual(got, &want) {
+		t.Errorf("ByName(alicia) = %+v, %v; want %+v", got, err, &want)
+	}
+	if _, err := s.ByName(ctx, "alice"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ByName(alice) after the rename: got %v, want ErrNotFound", err)
+	}
+	if got, err := s.ByID(ctx, bob.ID); err != nil || !reflect.DeepEqual(got, bob) {
+		t.Errorf("bob after the renames: got %+v, %v; want %+v", got, err, bob)
+	}
+}
+
+// Two processes or nodes renaming two users to one name at once: exactly
+// one wins, the other gets ErrExists.
+func testRenameRace(t *testing.T, open opener) {
+	stores := []store{mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)}
+	users := []*User{mustCreate(t, stores[0], &User{Name: "alice"}), mustCreate(t, stores[0], &User{Name: "bob"})}
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() { errs[i] = stores[i].Rename(t.Context(), u.ID, "carol") })
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), ErrExists) {
+		t.Fatalf("two renames to one name: got %v; want one nil and one ErrExists", errs)
+	}
+	if list, err := stores[1].List(t.Context()); err != nil || !reflect.DeepEqual(names(list), []string{"alice", "carol"}) &&
+		!reflect.DeepEqual(names(list), []string{"bob", "carol"}) {
+		t.Errorf("List() = %v, %v; want carol and the loser's old name", names(list), err)
+	}
+}
+
+// Delete removes a user, except the only admin who can sign in: a
+// disabled admin doesn't count, and may go.
+func testDelete(t *testing.T, open opener) {
+	s := mustOpen(t, open, time.Now)
+	ctx := t.Context()
+	root := mustCreate(t, s, &User{Name: "root", Admin: true})
+	old := mustCreate(t, s, &User{Name: "old", Admin: true, Disabled: true})
+	bob := mustCreate(t, s, &User{Name: "bob"})
+	steps := []struct {
+		what string
+		id   string
+		want error
+	}{
+		{"a user", bob.ID, nil},
+		{"a user twice", bob.ID, ErrNotFound},
+		{"the only admin who can sign in", root.ID, ErrLastAdmin},
+		{"a disabled admin", old.ID, nil},
+	}
+	for _, st := range steps {
+		if err := s.Delete(ctx, st.id); !errors.Is(err, st.want) || (st.want == nil) != (err == nil) {
+			t.Errorf("Delete(%s) = %v, want %v", st.what, err, st.want)
+		}
+	}
+	if list, err := s.List(ctx); err != nil || !reflect.DeepEqual(list, []*User{root}) {
+		t.Fatalf("List() = %v, %v; want only root", names(list), err)
+	}
+	mustCreate(t, s, &User{Name: "second", Admin: true})
+	if err := s.Delete(ctx, root.ID); err != nil {
+		t.Errorf("Delete(root) once another admin exists: %v", err)
+	}
+	if n, err := s.Count(ctx); n != 1 || err != nil {
+		t.Errorf("Count() = %d, %v; want 1, nil", n, err)
+	}
+}
+
+// Many processes or nodes each deleting another admin at once, through
+// two connection pools: all but one succeed, and an admin is left.
+func testDeleteKeepsAnAdminAcrossNodes(t *testing.T, open opener) {
+	stores := []store{mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)}
+	const admins = 8
+	users := make([]*User, admins)
+	for i := range users {
+		users[i] = mustCreate(t, stores[0], &User{Name: fmt.Sprintf("admin%d", i), Admin: true})
+	}
+	errs := make([]error, admins)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() {
+			<-start
+			errs[i] = stores[i%2].Delete(t.Context(), u.ID)
+		})
+	}
+	close(start)
+	wg.Wait()
+	refused := 0
+	for i, err := range errs {
+		switch {
+		case errors.Is(err, ErrLastAdmin):
+			refused++
+		case err != nil:
+			t.Errorf("Delete(%s): got %v, want nil or ErrLastAdmin", users[i].Name, err)
+		}
+	}
+	if n, err := stores[1].Count(t.Context()); refused != 1 || n != 1 || err != nil {
+		t.Fatalf("%d Deletes refused, Count() = %d, %v; want 1 refused and 1 admin left", refused, n, err)
+	}
+}
+
+// Another node's Delete of the other admin, run while one node's Delete
+// is between its check and its removal, waits for it (here, its store
+// doesn't wait, and fails); once the first is done, it is refused. (Without
+// a lock around the check and the removal, both would see another admin
+// and none would be left.)
+func testLastAdminCheckedAndDeletedAtOnce(t *testing.T, open opener) {
+	ctx := t.Context()
+	s := mustOpen(t, open, time.Now)
+	alice := mustCreate(t, s, &User{Name: "alice", Admin: true})
+	bob := mustCreate(t, s, &User{Name: "bob", Admin: true})
+	other, err := s.(interleaver).noWaitTwin(t)
+	if err != nil {
+		t.Fatalf("open another store: %v", err)
+	}
+	var otherErr error
+	s.(interleaver).setDeleteHook(func() { otherErr = other.Delete(ctx, bob.ID) })
+	if err := s.Delete(ctx, alice.ID); err != nil {
+		t.Fatalf("Delete(alice): %v", err)
+	}
+	if otherErr == nil {
+		t.Errorf("a Delete between another's check and removal: got no error, want it to wait (here: fail)")
+	}
+	if err := other.Delete(ctx, bob.ID); !errors.Is(err, ErrLastAdmin) {
+		t.Errorf("Delete(bob) once alice is gone: got %v, want ErrLastAdmin", err)
+	}
+	if list, err := other.List(ctx); err != nil || !reflect.DeepEqual(list, []*User{bob}) {
+		t.Fatalf("List() = %v, %v; want only bob", names(list), err)
 	}
 }
 

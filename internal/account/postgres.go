@@ -27,6 +27,9 @@ type Postgres struct {
 	// testHookCreateFirst, if set, runs in CreateFirst between its check
 	// and its insert: tests run another CreateFirst there.
 	testHookCreateFirst func()
+	// testHookDelete, if set, runs in Delete between its check and its
+	// removal: tests run another Delete there.
+	testHookDelete func()
 }
 
 var _ Store = (*Postgres)(nil)
@@ -219,6 +222,68 @@ func (s *Postgres) SetDisabled(ctx context.Context, id string, disabled bool) er
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET disabled = $1 WHERE id = $2`, disabled, id)
 	if err := oneTag(tag, err, ErrNotFound); err != nil {
 		return fmt.Errorf("account: set disabled of %q: %w", id, err)
+	}
+	return nil
+}
+
+// Rename implements Store.
+func (s *Postgres) Rename(ctx context.Context, id, name string) error {
+	canonical, err := CanonicalName(name)
+	if err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET name = $1 WHERE id = $2`, canonical, id)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		err = ErrExists
+	}
+	if err := oneTag(tag, err, ErrNotFound); err != nil {
+		return fmt.Errorf("account: rename %q to %q: %w", id, canonical, err)
+	}
+	return nil
+}
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a UNIQUE constraint broken.
+const uniqueViolation = "23505"
+
+// Delete implements Store. Its transaction locks the user's row and the
+// rows of every admin who can sign in (FOR UPDATE, in id order, so two
+// Deletes never deadlock) before it counts them: a concurrent Delete of
+// another admin waits for it, then finds that admin's row gone and
+// counts without it. So of two Deletes of the last two admins, the
+// second finds the first's admin gone and refuses. SetDisabled, which
+// locks the row it changes, is ordered the same way; sign-ins only read
+// and never wait.
+func (s *Postgres) Delete(ctx context.Context, id string) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT id, admin AND NOT disabled FROM users
+			WHERE id = $1 OR (admin AND NOT disabled) ORDER BY id FOR UPDATE`, id)
+		var rowID string
+		var admin, found, isAdmin bool
+		otherAdmins := 0 // every row but the user's is an admin who can sign in
+		_, err := pgx.ForEachRow(rows, []any{&rowID, &admin}, func() error {
+			if rowID == id {
+				found, isAdmin = true, admin
+			} else {
+				otherAdmins++
+			}
+			return nil
+		})
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return ErrNotFound
+		case isAdmin && otherAdmins == 0:
+			return ErrLastAdmin
+		}
+		if s.testHookDelete != nil {
+			s.testHookDelete()
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		return oneTag(tag, err, ErrNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("account: delete %q: %w", id, err)
 	}
 	return nil
 }

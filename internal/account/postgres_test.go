@@ -50,6 +50,7 @@ func TestPostgresNamesCollateC(t *testing.T) {
 }
 
 func (s *Postgres) setCreateFirstHook(f func()) { s.testHookCreateFirst = f }
+func (s *Postgres) setDeleteHook(f func())      { s.testHookDelete = f }
 
 // noWaitTwin opens another pool on s's schema whose connections give up on
 // a lock another transaction holds at once (lock_timeout 1 ms: PostgreSQL

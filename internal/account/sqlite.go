@@ -24,6 +24,9 @@ type SQLite struct {
 	// testHookCreateFirst, if set, runs in CreateFirst between its check
 	// and its insert: tests run another CreateFirst there.
 	testHookCreateFirst func()
+	// testHookDelete, if set, runs in Delete between its check and its
+	// removal: tests run another Delete there.
+	testHookDelete func()
 }
 
 var _ Store = (*SQLite)(nil)
@@ -237,6 +240,53 @@ func (s *SQLite) SetDisabled(ctx context.Context, id string, disabled bool) erro
 	res, err := s.db.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
 	if err := oneRow(res, err, ErrNotFound); err != nil {
 		return fmt.Errorf("account: set disabled of %q: %w", id, err)
+	}
+	return nil
+}
+
+// Rename implements Store. OR IGNORE makes a name taken by another user
+// change no row rather than fail with the driver's constraint error.
+func (s *SQLite) Rename(ctx context.Context, id, name string) error {
+	canonical, err := CanonicalName(name)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE OR IGNORE users SET name = ? WHERE id = ?`, canonical, id)
+	if err = oneRow(res, err, ErrNotFound); errors.Is(err, ErrNotFound) {
+		if _, err = s.ByID(ctx, id); err == nil { // the user is there: the name was taken
+			err = ErrExists
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("account: rename %q to %q: %w", id, canonical, err)
+	}
+	return nil
+}
+
+// Delete implements Store. As in CreateFirst, the transaction holds
+// SQLite's write lock from its start, so no other Delete (nor a
+// SetDisabled) runs between the check and the removal.
+func (s *SQLite) Delete(ctx context.Context, id string) error {
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		var last bool
+		err := tx.QueryRowContext(ctx, `SELECT admin AND NOT disabled AND NOT EXISTS
+			(SELECT 1 FROM users WHERE admin AND NOT disabled AND id <> ?) FROM users WHERE id = ?`, id, id).Scan(&last)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		case last:
+			return ErrLastAdmin
+		}
+		if s.testHookDelete != nil {
+			s.testHookDelete()
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		return oneRow(res, err, ErrNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("account: delete %q: %w", id, err)
 	}
 	return nil
 }

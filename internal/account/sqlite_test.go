@@ -30,6 +30,7 @@ func TestSQLite(t *testing.T) {
 }
 
 func (s *SQLite) setCreateFirstHook(f func()) { s.testHookCreateFirst = f }
+func (s *SQLite) setDeleteHook(f func())      { s.testHookDelete = f }
 
 // noWaitTwin opens another store on s's file whose connection never waits
 // for a lock another holds (busy_timeout 0): it fails with SQLITE_BUSY at

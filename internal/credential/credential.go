@@ -1,8 +1,9 @@
 // Package credential owns every change to what a person signs in with —
-// their password, and whether their account may sign in at all — and the
-// order of the steps each change takes against the sign-ins racing it.
-// The server's pages, its JSON API and the command line all go through a
-// Service: nothing else writes a password hash or the disabled flag.
+// their name, their password, and whether their account may sign in or
+// exist at all — and the order of the steps each change takes against
+// the sign-ins racing it. The server's pages, its JSON API and the
+// command line all go through a Service: nothing else writes a password
+// hash, the disabled flag or a user's name, or deletes a user.
 //
 // # The ordering (SES-12)
 //
@@ -31,6 +32,13 @@
 //   - Enable: clear the flag. Nothing else: no session of the user
 //     survived the disable (SES-10), and a sign-in that began before it
 //     can't create one now.
+//   - Delete: remove the account (the store refuses to remove the only
+//     admin who can sign in, before anything changed), then revoke. A
+//     failed revocation is reported; the sessions left are refused all
+//     the same, since every signed-in request reads its account.
+//   - Rename: store the new name. Nothing else: a rename changes what the
+//     user types to sign in, not who they are; sessions carry the id, so
+//     they go on.
 //   - Rehash (inside SignIn, PW-03): after the session is created, a
 //     compare-and-swap from the hash the password was checked against, so
 //     it never overwrites a password changed meanwhile.
@@ -282,6 +290,32 @@ func (s *Service) Disable(ctx context.Context, userID string) error {
 // Enable lets the user with that id sign in again.
 func (s *Service) Enable(ctx context.Context, userID string) error {
 	if err := s.cfg.Accounts.SetDisabled(ctx, userID, false); err != nil {
+		return err
+	}
+	s.cfg.Changed(userID)
+	return nil
+}
+
+// Delete removes the user with that id and ends all their sessions. It
+// returns account.ErrLastAdmin, having changed nothing, for the only admin
+// who can sign in.
+func (s *Service) Delete(ctx context.Context, userID string) error {
+	if err := s.cfg.Accounts.Delete(ctx, userID); err != nil {
+		return err
+	}
+	s.cfg.Changed(userID)
+	if err := s.cfg.Sessions.RevokeUser(ctx, userID, nil); err != nil {
+		return fmt.Errorf("the user is deleted, but ending their sessions failed (the server refuses them anyway: they belong to no account): %w", err)
+	}
+	return nil
+}
+
+// Rename gives the user with that id the name name; their sessions go on.
+// Errors: account.ErrInvalidName, account.ErrExists, account.ErrNotFound,
+// or a store's. The new name is not checked against the user's password
+// (PW-02): nobody knows the password here.
+func (s *Service) Rename(ctx context.Context, userID, name string) error {
+	if err := s.cfg.Accounts.Rename(ctx, userID, name); err != nil {
 		return err
 	}
 	s.cfg.Changed(userID)

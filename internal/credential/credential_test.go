@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -414,4 +416,93 @@ func TestCHG02_ConcurrentChangesOneWins(t *testing.T) {
 			t.Errorf("sessions: got %d, want the winner's fresh one and the sign-in's", len(list))
 		}
 	})
+}
+
+// SES-10 / SES-12: a sign-in in flight when the user is deleted leaves no
+// session; a session from before dies with the account.
+func TestSES10_SignInRacingDelete(t *testing.T) {
+	backends(t, func(t *testing.T, nodesOf func(n int) []*node) {
+		nodes := nodesOf(2)
+		a, b := nodes[0], nodes[1]
+		u := addUser(t, a)
+		_, before, _, err := b.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := signInDuring(t, a, oldPW, func() {
+			if err := b.svc.Delete(t.Context(), u.ID); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+		})
+		if err == nil || token != "" {
+			t.Fatalf("sign-in racing a delete: got token %q, error %v; want no session", token, err)
+		}
+		if live(t, a, before) {
+			t.Error("a session from before the delete is live")
+		}
+		if _, _, _, err := a.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrUnknownUser) {
+			t.Errorf("sign-in once deleted: got %v, want ErrUnknownUser", err)
+		}
+	})
+}
+
+// Deleting the only admin who can sign in is refused before anything
+// changes: their sessions live on. A failed revocation is reported, and
+// the account is gone all the same.
+func TestDeleteRefusalsAndFailures(t *testing.T) {
+	nd := sqliteNodes(t, 1)[0]
+	u := addUser(t, nd)
+	root := &account.User{Name: "root", Admin: true}
+	if err := nd.accounts.Create(t.Context(), root); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := nd.sessions.Begin(t.Context(), root.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := nd.sessions.Create(t.Context(), tb, session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.svc.Delete(t.Context(), root.ID); !errors.Is(err, account.ErrLastAdmin) {
+		t.Errorf("Delete(root): got %v, want ErrLastAdmin", err)
+	}
+	if !live(t, nd, token) {
+		t.Error("a refused delete ended the admin's session")
+	}
+	nd.store.revokeFails.Store(true)
+	if err := nd.svc.Delete(t.Context(), u.ID); err == nil || !strings.Contains(err.Error(), "deleted, but ending their sessions failed") {
+		t.Errorf("Delete with the revocation failing: got %v, want it to say the user is deleted and the sessions not ended", err)
+	}
+	if _, err := nd.accounts.ByID(t.Context(), u.ID); !errors.Is(err, account.ErrNotFound) {
+		t.Errorf("ByID after the delete: got %v, want ErrNotFound", err)
+	}
+}
+
+// A rename changes the name a user signs in with, not who they are: their
+// sessions go on.
+func TestRenameKeepsSessions(t *testing.T) {
+	nd := sqliteNodes(t, 1)[0]
+	u := addUser(t, nd)
+	_, before, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed []string
+	nd.svc.cfg.Changed = func(id string) { changed = append(changed, id) }
+	if err := nd.svc.Rename(t.Context(), u.ID, "Alicia"); err != nil {
+		t.Fatal(err)
+	}
+	if !live(t, nd, before) || !slices.Equal(changed, []string{u.ID}) {
+		t.Errorf("after the rename: session live %v, Changed told %q; want true, [%s]", live(t, nd, before), changed, u.ID)
+	}
+	if _, _, _, err := nd.svc.SignIn(t.Context(), "alicia", oldPW, session.Meta{}); err != nil {
+		t.Errorf("sign-in with the new name: %v", err)
+	}
+	if _, _, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); !errors.Is(err, ErrUnknownUser) {
+		t.Errorf("sign-in with the old name: got %v, want ErrUnknownUser", err)
+	}
+	if err := nd.svc.Rename(t.Context(), u.ID, "a b"); !errors.Is(err, account.ErrInvalidName) {
+		t.Errorf("Rename to an invalid name: got %v, want ErrInvalidName", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
@@ -443,6 +444,5 @@ func accountThrottleKey(canon string) string { return "user:" + canon }
 // token or a cookie.
 func (s *server) audit(r *http.Request, event, user string, attrs ...any) {
 	ip := clientIP(r, s.proxies)
-	base := []any{"event", event, "user", user, "ip", ip.String(), "user_agent", r.UserAgent()}
-	s.log.InfoContext(r.Context(), "audit", append(base, attrs...)...)
+	audit.Log(r.Context(), s.log, event, user, append([]any{"ip", ip.String(), "user_agent", r.UserAgent()}, attrs...)...)
 }

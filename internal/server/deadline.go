@@ -81,6 +81,14 @@ func (a deadlineAccounts) SetDisabled(ctx context.Context, id string, disabled b
 	return boundedErr(ctx, a.d, func(ctx context.Context) error { return a.s.SetDisabled(ctx, id, disabled) })
 }
 
+func (a deadlineAccounts) Rename(ctx context.Context, id, name string) error {
+	return boundedErr(ctx, a.d, func(ctx context.Context) error { return a.s.Rename(ctx, id, name) })
+}
+
+func (a deadlineAccounts) Delete(ctx context.Context, id string) error {
+	return boundedErr(ctx, a.d, func(ctx context.Context) error { return a.s.Delete(ctx, id) })
+}
+
 // deadlineThrottle is the throttle the server calls: every call bounded
 // by d.
 type deadlineThrottle struct {
