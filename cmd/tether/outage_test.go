@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/testkit"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 	"github.com/tetherauth/tether/store/sqlite"
-	"github.com/tetherauth/tether/storetest"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -62,18 +61,11 @@ func (s *testServer) expectOutage(t *testing.T) {
 	s.expectFast503(t, "GET", "/readyz", "", nil, 500*time.Millisecond+outageMargin)
 }
 
-// waitFor polls ok every 20 ms until it holds, failing t after 15 s: it
-// waits for an event (a store answering again), it doesn't time one.
+// waitFor is testkit.WaitFor, logging how long the wait took: how long
+// the server took to recover.
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	start := time.Now()
-	for !ok() {
-		if time.Since(start) > 15*time.Second {
-			t.Fatalf("still waiting for %s after 15 s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("%s: after %v", what, time.Since(start))
+	t.Logf("%s: after %v", what, testkit.WaitFor(t, what, ok))
 }
 
 // answers reports whether a request is answered with status.
@@ -188,7 +180,7 @@ func TestServeMISC05_BlackholedPostgresFailsFast(t *testing.T) {
 // answers 503 (it writes a row; a ping would pass), and 200 again once
 // there is room.
 func TestServeMISC05_ReadyzOnAFullDisk(t *testing.T) {
-	dir := storetest.SmallDisk(t, 8<<20)
+	dir := testkit.SmallDisk(t, 8<<20)
 	data := filepath.Join(dir, "tether.db")
 	s := startServe(t, data)
 	waitFor(t, "/readyz to answer 200 with room to spare", s.answers(t, "GET", "/readyz", "", http.StatusOK))
@@ -201,7 +193,7 @@ func TestServeMISC05_ReadyzOnAFullDisk(t *testing.T) {
 	if err = errors.Join(err, db.Close()); err != nil {
 		t.Fatal(err)
 	}
-	free := storetest.FillDisk(t, dir)
+	free := testkit.FillDisk(t, dir)
 	s.expectFast503(t, "GET", "/readyz", "", nil, 500*time.Millisecond+outageMargin)
 	free()
 	waitFor(t, "/readyz to answer 200 once there is room", s.answers(t, "GET", "/readyz", "", http.StatusOK))

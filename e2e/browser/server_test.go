@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // e2e is what the tests of this binary share. TestMain owns it.
@@ -99,7 +101,7 @@ type tether struct {
 	t    *testing.T
 	URL  string // http://127.0.0.1:PORT, no trailing slash
 	data string // its SQLite file
-	log  *lockedBuffer
+	log  *testkit.Buffer
 }
 
 // startTether creates users with `tether user add NAME --password-stdin`,
@@ -110,7 +112,7 @@ func startTether(t *testing.T, users []user, extra ...string) *tether {
 	t.Helper()
 	chromium(t) // every test drives it: skip before building anything
 	bin := tetherBinary(t)
-	srv := &tether{t: t, data: filepath.Join(t.TempDir(), "tether.db"), log: &lockedBuffer{}}
+	srv := &tether{t: t, data: filepath.Join(t.TempDir(), "tether.db"), log: &testkit.Buffer{}}
 	for _, u := range users {
 		srv.cli(u.password+"\n", "user", "add", u.name, "--password-stdin")
 	}
@@ -278,22 +280,4 @@ func fileName(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -18,10 +18,6 @@ import (
 	"github.com/tetherauth/tether/internal/testkit"
 )
 
-// waitMax bounds every wait for something to happen. It only ends a test
-// that has already gone wrong: none is a time limit on speed.
-const waitMax = 30 * time.Second
-
 // password is every user's first password.
 const password = "correct horse battery staple"
 
@@ -134,7 +130,7 @@ type node struct {
 // counts the goroutines of the fresh node (see node.base).
 func (s *scenario) startNode(name string, extra ...string) *node {
 	s.t.Helper()
-	port, err := proc.FreePort()
+	port, err := testkit.FreePort()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -220,19 +216,6 @@ func (s *scenario) finish(nodes ...*node) {
 			s.t.Errorf("I4: %s has %d goroutines after the scenario, %d when fresh: a leak", n.name, g, n.base)
 		}
 	}
-}
-
-// waitFor polls cond until it is true, or fails the test after waitMax.
-func (s *scenario) waitFor(what string, cond func() bool) time.Duration {
-	s.t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > waitMax {
-			s.t.Fatalf("%s: not within %v", what, waitMax)
-		}
-		time.Sleep(proc.PollEvery)
-	}
-	return time.Since(start)
 }
 
 // status returns the status of GET url as d (0 if it got no answer).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -178,7 +179,7 @@ func TestChaosRedisKill9(t *testing.T) {
 func (s *scenario) recover(nodes []*node, from time.Time) time.Duration {
 	s.t.Helper()
 	for _, n := range nodes {
-		s.waitFor(n.name+" to be ready again", func() bool { return s.status(n.url+"/readyz", nil) == http.StatusOK })
+		testkit.WaitFor(s.t, n.name+" to be ready again", func() bool { return s.status(n.url+"/readyz", nil) == http.StatusOK })
 	}
 	return time.Since(from)
 }
@@ -331,7 +332,7 @@ func TestChaosRedisFaults(t *testing.T) {
 		if x.state != revoked {
 			t.Fatal("the probe's sign-out was not acknowledged")
 		}
-		s.waitFor(b.name+", cut off, to stop accepting a session signed out on "+a.name, func() bool {
+		testkit.WaitFor(s.t, b.name+", cut off, to stop accepting a session signed out on "+a.name, func() bool {
 			return s.ledger.check(t.Context(), b.url, x) != http.StatusOK
 		})
 		proxies[1].Set(faultnet.Pass)

@@ -211,7 +211,7 @@ func (c *cluster) startNginx(t *testing.T, bin string) {
 		upstreams = append(upstreams, n.addr)
 	}
 	for range 3 { // a free port may be taken before nginx binds it
-		port, err := proc.FreePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}

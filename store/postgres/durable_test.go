@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tetherauth/tether/storetest"
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // cluster is a PostgreSQL server the test runs on a data directory of its
@@ -32,7 +32,7 @@ type cluster struct {
 func startCluster(t *testing.T, settings ...string) *cluster {
 	t.Helper()
 	initdb, err := exec.LookPath("initdb")
-	storetest.NeedService(t, "initdb and postgres (PostgreSQL's server binaries on PATH)", err)
+	testkit.NeedService(t, "initdb and postgres (PostgreSQL's server binaries on PATH)", err)
 	c := &cluster{}
 	tmp, err := os.MkdirTemp("", "tether-pg-") // not t.TempDir: its parent is closed to the postgres user
 	if err != nil {
@@ -42,7 +42,7 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 	c.dir = filepath.Join(tmp, "data")
 	if os.Geteuid() == 0 { // postgres refuses to run as root
 		u, err := user.Lookup("postgres")
-		storetest.NeedService(t, "a postgres user to run the server as (the test runs as root)", err)
+		testkit.NeedService(t, "a postgres user to run the server as (the test runs as root)", err)
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
@@ -75,7 +75,7 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 func (c *cluster) start(t *testing.T, args []string) {
 	t.Helper()
 	bin, err := exec.LookPath("postgres")
-	storetest.NeedService(t, "postgres (PostgreSQL's server binaries on PATH)", err)
+	testkit.NeedService(t, "postgres (PostgreSQL's server binaries on PATH)", err)
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true}
 	logFile, err := os.OpenFile(filepath.Join(filepath.Dir(c.dir), "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

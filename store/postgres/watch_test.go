@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
-	"github.com/tetherauth/tether/storetest"
 )
 
 var (
@@ -34,11 +34,11 @@ func revoke(t *testing.T, s *Store, user string) {
 func TestFeedAcrossNodes(t *testing.T) {
 	newPool := pgtest.Schema(t)
 	a := openStore(t, openPool(t, newPool), "a")
-	f := storetest.Follow(t, openStore(t, openPool(t, newPool), "b"))
+	f := storekit.Follow(t, openStore(t, openPool(t, newPool), "b"))
 
 	for n := range 3 {
 		user := "user" + strconv.Itoa(n)
-		r := storetest.Record(user, n)
+		r := storekit.Record(user, n)
 		mustCreate(t, a, r) // no invalidation needed
 		mustSave(t, a, r)
 		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
@@ -61,31 +61,31 @@ func TestFeedWithinProcess(t *testing.T) {
 	if a.hub != b.hub {
 		t.Fatal("two Stores of one schema: got different hubs, want one")
 	}
-	f := storetest.Follow(t, b)
+	f := storekit.Follow(t, b)
 	revoke(t, a, "alice")
 	revoked := session.Event{Kind: session.UserRevoked, UserID: "alice"}
-	if got := storetest.Count(f.Events(), revoked); got != 1 {
-		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	if got := storekit.Count(f.Events(), revoked); got != 1 {
+		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 
 	// A marker from another node: once it arrives, so would have the echo.
 	revoke(t, openStore(t, openPool(t, newPool), "other"), "marker")
 	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
-	if got := storetest.Count(f.Events(), revoked); got != 1 {
-		t.Errorf("events: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	if got := storekit.Count(f.Events(), revoked); got != 1 {
+		t.Errorf("events: got %s, want %s once", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 }
 
 // Schemas don't hear each other, though they share a database.
 func TestFeedSchemasApart(t *testing.T) {
 	here := pgtest.Schema(t)
-	f := storetest.Follow(t, openStore(t, openPool(t, here), ""))
+	f := storekit.Follow(t, openStore(t, openPool(t, here), ""))
 	revoke(t, openStore(t, openPool(t, pgtest.Schema(t)), "elsewhere"), "alice")
 
 	revoke(t, openStore(t, openPool(t, here), "other"), "marker")
 	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
-	if got := storetest.Count(f.Events(), session.Event{Kind: session.UserRevoked, UserID: "alice"}); got != 0 {
-		t.Errorf("events: got %s, want none of the other schema", storetest.Describe(f.Events()))
+	if got := storekit.Count(f.Events(), session.Event{Kind: session.UserRevoked, UserID: "alice"}); got != 0 {
+		t.Errorf("events: got %s, want none of the other schema", storekit.Describe(f.Events()))
 	}
 }
 
@@ -120,7 +120,7 @@ func namedPool(t *testing.T, pool *pgxpool.Pool) (*pgxpool.Pool, string) {
 func TestFeedRecoversFromTerminate(t *testing.T) {
 	admin := openPool(t, pgtest.Schema(t))
 	watched, name := namedPool(t, admin)
-	f := storetest.Follow(t, openStore(t, watched, ""))
+	f := storekit.Follow(t, openStore(t, watched, ""))
 
 	var killed int
 	if err := admin.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
@@ -141,7 +141,7 @@ func TestFeedNoticesSilentConnection(t *testing.T) {
 	watched := reconfigured(t, admin, func(cfg *pgxpool.Config) {
 		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", p.port(), nil
 	})
-	f := storetest.Follow(t, openStore(t, watched, ""))
+	f := storekit.Follow(t, openStore(t, watched, ""))
 
 	p.freeze()
 	f.Await(t, 0, feedDown) // within about a heartbeat + pingTimeout
@@ -157,7 +157,7 @@ func TestFeedNoticesSilentConnection(t *testing.T) {
 func TestFeedForeignNotification(t *testing.T) {
 	newPool := pgtest.Schema(t)
 	s := openStore(t, openPool(t, newPool), "")
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 	admin := openPool(t, newPool)
 	junk := []string{"", "hello", "c0000000000000007" + hashHex + "00", "u+000000000000007alice", "C0000000000000007" + hashHex}
 	for _, payload := range junk {
@@ -175,7 +175,7 @@ func TestFeedForeignNotification(t *testing.T) {
 		want = append(want, feedDown, feedUp)
 	}
 	if got := f.Events(); !slices.Equal(got, append(want, marker)) {
-		t.Errorf("events: got %s, want %s", storetest.Describe(got), storetest.Describe(append(want, marker)))
+		t.Errorf("events: got %s, want %s", storekit.Describe(got), storekit.Describe(append(want, marker)))
 	}
 }
 
@@ -184,7 +184,7 @@ func TestFeedForeignNotification(t *testing.T) {
 func TestWatchTakesItsConnectionOut(t *testing.T) {
 	admin := openPool(t, pgtest.Schema(t))
 	pool, name := namedPool(t, admin)
-	f := storetest.Follow(t, openStore(t, pool, ""))
+	f := storekit.Follow(t, openStore(t, pool, ""))
 	if got := pool.Stat().AcquiredConns(); got != 0 {
 		t.Errorf("connections acquired from the pool while watching: got %d, want 0", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/tetherauth/tether/storetest"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // This file starts and finds the Redis servers the tests use.
@@ -49,7 +49,7 @@ func ping(addr string) error {
 // sharedRedis returns the target of the machine's Redis.
 func sharedRedis(t testing.TB) target {
 	t.Helper()
-	storetest.NeedService(t, "Redis at "+sharedAddr, ping(sharedAddr))
+	testkit.NeedService(t, "Redis at "+sharedAddr, ping(sharedAddr))
 	return target{mode: standalone, addrs: []string{sharedAddr}}
 }
 
@@ -132,34 +132,16 @@ func newTestStore(t testing.TB, tg target, node string) *Store {
 	return s
 }
 
+// redisWait bounds the waits for Redis servers to get ready: a Sentinel
+// failover takes a while.
+var redisWait = testkit.Within(time.Minute)
+
 // redisServer finds redis-server, or skips the test.
 func redisServer(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
-	storetest.NeedService(t, "redis-server (Debian package redis-server)", err)
+	testkit.NeedService(t, "redis-server (Debian package redis-server)", err)
 	return path
-}
-
-// freePort returns a port of 127.0.0.1 from 20000 to 29999 that is free,
-// and whose cluster bus port (port + 10000) is free too.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		port := 20000 + mrand.IntN(10000)
-		a, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return port
-	}
-	t.Fatal("no free port pair found")
-	return 0
 }
 
 // server is a redis-server (or Sentinel) the test started.
@@ -183,7 +165,10 @@ func startServer(t testing.TB, args ...string) *server {
 func startWithConfig(t testing.TB, conf string, args ...string) *server {
 	t.Helper()
 	bin := redisServer(t)
-	port := freePort(t)
+	port, err := testkit.FreePort(10000) // and the cluster bus port
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	confFile := filepath.Join(dir, "redis.conf") // Sentinel needs a file it can write
 	conf = strings.ReplaceAll(conf, "PORT", strconv.Itoa(port))
@@ -207,7 +192,7 @@ func (s *server) restart(t testing.TB) {
 	t.Helper()
 	s.cmd = exec.Command(s.bin, s.args...)
 	if err := s.cmd.Start(); err != nil {
-		storetest.NeedService(t, "redis-server", err)
+		testkit.NeedService(t, "redis-server", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -241,15 +226,15 @@ func startCluster(t testing.TB) target {
 		addrs = append(addrs, s.addr)
 	}
 	cli, err := exec.LookPath("redis-cli")
-	storetest.NeedService(t, "redis-cli (Debian package redis-tools)", err)
+	testkit.NeedService(t, "redis-cli (Debian package redis-tools)", err)
 	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	for _, addr := range addrs {
-		waitUntil(t, "cluster node "+addr, func() bool {
+		testkit.WaitFor(t, "cluster node "+addr, func() bool {
 			return strings.Contains(redisCLI(t, addr, "cluster", "info"), "cluster_state:ok")
-		})
+		}, redisWait)
 	}
 	return target{mode: cluster, addrs: addrs}
 }
@@ -263,15 +248,15 @@ func startSentinel(t testing.TB) (target, *server) {
 	t.Helper()
 	primary := startServer(t, "--save", "", "--appendonly", "no")
 	replica := startServer(t, "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", port(primary.addr))
-	waitUntil(t, "the replica to sync", func() bool {
+	testkit.WaitFor(t, "the replica to sync", func() bool {
 		return strings.Contains(redisCLI(t, replica.addr, "info", "replication"), "master_link_status:up")
-	})
+	}, redisWait)
 	watcher := startWithConfig(t, "sentinel monitor "+sentinelMaster+" 127.0.0.1 "+port(primary.addr)+" 1\n"+
 		"sentinel down-after-milliseconds "+sentinelMaster+" 1000\n"+
 		"sentinel failover-timeout "+sentinelMaster+" 5000\n", "--sentinel")
-	waitUntil(t, "the Sentinel to see the replica", func() bool {
+	testkit.WaitFor(t, "the Sentinel to see the replica", func() bool {
 		return strings.Contains(redisCLI(t, watcher.addr, "sentinel", "replicas", sentinelMaster), port(replica.addr))
-	})
+	}, redisWait)
 	return target{mode: sentinel, addrs: []string{watcher.addr}, master: sentinelMaster}, replica
 }
 
@@ -284,20 +269,7 @@ func port(addr string) string {
 func redisCLI(t testing.TB, addr string, args ...string) string {
 	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
-	storetest.NeedService(t, "redis-cli (Debian package redis-tools)", err)
+	testkit.NeedService(t, "redis-cli (Debian package redis-tools)", err)
 	out, _ := exec.Command(cli, append([]string{"-h", "127.0.0.1", "-p", port(addr)}, args...)...).CombinedOutput()
 	return string(out)
-}
-
-// waitUntil polls cond until it holds, failing the test after a minute.
-// It waits for servers to get ready, it times nothing.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // StartRedis starts redis-server (bin) as name on a free port of
@@ -21,7 +23,7 @@ func (r *Run) StartRedis(name, bin string, args ...string) (*Proc, string, error
 	var err error
 	for range 3 {
 		var port int
-		if port, err = FreePort(); err != nil {
+		if port, err = testkit.FreePort(); err != nil {
 			return nil, "", err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
