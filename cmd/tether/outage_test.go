@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +12,7 @@ import (
 
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 	"github.com/tetherauth/tether/store/sqlite"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
@@ -75,51 +72,17 @@ func (s *testServer) answers(t *testing.T, method, path, body string, status int
 
 // startRedis runs a redis-server of the test's own on a free port, with
 // nothing saved, and returns its address and process. The test may stop
-// (SIGSTOP) it: it is resumed and killed when the test ends.
-func startRedis(t *testing.T) (string, *exec.Cmd) {
+// (SIGSTOP) it: it is resumed and stopped when the test ends.
+func startRedis(t *testing.T) (string, *proc.Proc) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	testkit.NeedService(t, "redis-server on PATH", err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	bin := proc.NeedRedis(t)
+	run := proc.NewRun(t, "tether-outage-")
+	p, addr, err := run.StartRedis("redis", bin, "--dir", run.Dir, "--save", "", "--appendonly", "no")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGCONT)
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for redisPing(addr) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s: no PONG within 10 s: %v", addr, redisPing(addr))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return addr, cmd
-}
-
-// redisPing sends PING to addr and waits a second at most for PONG.
-func redisPing(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(time.Second))
-	fmt.Fprint(conn, "PING\r\n")
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err == nil && line != "+PONG\r\n" {
-		err = fmt.Errorf("PING answered %q", line)
-	}
-	return err
+	t.Cleanup(func() { p.Signal(syscall.SIGCONT) }) // runs before run's cleanup stops it
+	return addr, p
 }
 
 // MISC-05: a frozen Redis (SIGSTOP: connections stay open, nothing
@@ -134,11 +97,11 @@ func TestServeMISC05_FrozenRedisFailsFast(t *testing.T) {
 	s := startServe(t, data, append(flags, "--store-timeout", outageStoreTimeout.String())...)
 	waitFor(t, "a sign-in to succeed", s.answers(t, "POST", "/api/v1/login", `{"username":"alice","password":"`+alicePassword+`"}`, http.StatusOK))
 
-	if err := redis.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := redis.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	s.expectOutage(t)
-	if err := redis.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := redis.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a sign-in to succeed again", s.answers(t, "POST", "/api/v1/login", `{"username":"alice","password":"`+alicePassword+`"}`, http.StatusOK))

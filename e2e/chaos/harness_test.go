@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // password is every user's first password.
@@ -92,15 +92,6 @@ func newScenario(t *testing.T, name, what string) *scenario {
 		}
 	})
 	return s
-}
-
-// needRedis returns redis-server's path, or skips (fails when services
-// are required).
-func needRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
-	testkit.NeedService(t, "redis-server", err)
-	return bin
 }
 
 // addUsers creates the users, each with password, on the scenario's

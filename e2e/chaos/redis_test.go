@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -138,7 +138,7 @@ func TestChaosRedisKill9(t *testing.T) {
 			cutAOF},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			redisBin := needRedis(t)
+			redisBin := proc.NeedRedis(t)
 			s := newScenario(t, c.title, c.what)
 			r := s.startRedis(redisBin, "--appendonly", "yes", "--appendfsync", "always")
 			const workers = 4
@@ -277,7 +277,7 @@ func cutAOF(s *scenario, r *redisServer, sizes *aofSizes, lastAck time.Time) {
 // answering from its near-cache within maxStaleness, so a session signed
 // out on the other node is refused there within that bound.
 func TestChaosRedisFaults(t *testing.T) {
-	redisBin := needRedis(t)
+	redisBin := proc.NeedRedis(t)
 	s := newScenario(t, "Redis refused, frozen, and partitioned from one node",
 		"Two nodes, each reaching one Redis (no persistence) through a TCP proxy of the test's, under load: "+
 			"connections refused to both for 2 s; Redis frozen with SIGSTOP for 3 s; then three times, one node's path to Redis "+

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // The users' passwords: every user starts with password; those who change

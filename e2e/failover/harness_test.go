@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // masterName is the Sentinels' name of the primary.
@@ -64,8 +64,7 @@ type node struct {
 // two nodes. All is torn down when the test ends, failed or not.
 func newDeployment(t *testing.T, users ...string) *deployment {
 	t.Helper()
-	redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
-	testkit.NeedService(t, "redis-server", err)
+	redisBin := proc.NeedRedis(t)
 	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
 	d := &deployment{run: proc.NewRun(t, "tether-failover-"), Client: web.NewClient(t), redisBin: redisBin}
