@@ -20,6 +20,7 @@ import (
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
@@ -143,11 +144,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.data == "" {
 		o.data = filepath.Join(t.TempDir(), "tether.db")
 	}
-	db, err := sqlite.Open(o.data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.Open(t, o.data)
 	sessionStore, err := sqlite.New(ctx, db, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/tetherauth/tether/internal/testkit/pgtest"
 	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
 var (
@@ -104,6 +103,25 @@ func reconfigured(t *testing.T, pool *pgxpool.Pool, edit func(*pgxpool.Config)) 
 	return p
 }
 
+// proxied returns a faultnet proxy to pool's server, closed when the test
+// ends, and a new pool like pool whose connections go through it.
+func proxied(t *testing.T, pool *pgxpool.Pool) (*faultnet.Proxy, *pgxpool.Pool) {
+	t.Helper()
+	cc := pool.Config().ConnConfig
+	p, err := faultnet.Listen(net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	n, err := strconv.ParseUint(p.Addr()[len("127.0.0.1:"):], 10, 16) // faultnet listens on 127.0.0.1
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, reconfigured(t, pool, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", uint16(n), nil
+	})
+}
+
 // namedPool returns a new pool like pool whose connections carry an
 // application_name of their own, and that name: a way to find them in
 // pg_stat_activity.
@@ -137,15 +155,12 @@ func TestFeedRecoversFromTerminate(t *testing.T) {
 // found out by the ping: FeedDown, then FeedUp once it answers again.
 func TestFeedNoticesSilentConnection(t *testing.T) {
 	admin := openPool(t, pgtest.Schema(t))
-	p := startProxy(t, net.JoinHostPort(admin.Config().ConnConfig.Host, strconv.Itoa(int(admin.Config().ConnConfig.Port))))
-	watched := reconfigured(t, admin, func(cfg *pgxpool.Config) {
-		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", p.port(), nil
-	})
+	p, watched := proxied(t, admin)
 	f := storekit.Follow(t, openStore(t, watched, ""))
 
-	p.freeze()
+	p.Set(faultnet.Blackhole)
 	f.Await(t, 0, feedDown) // within about a heartbeat + pingTimeout
-	p.thaw()
+	p.Set(faultnet.Pass)
 	f.Await(t, 1, feedUp)
 	revoke(t, openStore(t, admin, "other"), "alice")
 	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "alice"})
@@ -205,79 +220,5 @@ func TestWatchTakesItsConnectionOut(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("connections outside the pool after the watch: got %d, want 0", outside())
 		}
-	}
-}
-
-// proxy forwards TCP connections to a server, and can stop forwarding
-// without closing them: a network that drops everything.
-type proxy struct {
-	ln     net.Listener
-	gate   sync.RWMutex // held to write; freeze holds it until thaw
-	frozen atomic.Bool
-}
-
-// startProxy starts a proxy to addr, stopped when the test ends.
-func startProxy(t *testing.T, addr string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	t.Cleanup(func() {
-		p.thaw()
-		ln.Close()
-	})
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", addr)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			go p.pipe(client, server)
-			go p.pipe(server, client)
-		}
-	}()
-	return p
-}
-
-func (p *proxy) port() uint16 { return uint16(p.ln.Addr().(*net.TCPAddr).Port) }
-
-// pipe copies from src to dst while the gate is open, and closes both once
-// either fails.
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.gate.RLock()
-			_, werr := dst.Write(buf[:n])
-			p.gate.RUnlock()
-			if werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// freeze stops forwarding; thaw, if frozen, starts again.
-func (p *proxy) freeze() {
-	p.gate.Lock()
-	p.frozen.Store(true)
-}
-
-func (p *proxy) thaw() {
-	if p.frozen.CompareAndSwap(true, false) {
-		p.gate.Unlock()
 	}
 }
