@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -55,12 +54,11 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testkit.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, c.port, _ = net.SplitHostPort(ln.Addr().String())
-	ln.Close()
+	c.port = strconv.Itoa(port)
 	args := []string{"-D", c.dir, "-p", c.port, "-k", tmp, "-c", "listen_addresses=127.0.0.1"}
 	for _, s := range settings {
 		args = append(args, "-c", s)

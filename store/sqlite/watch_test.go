@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest"
@@ -155,9 +155,8 @@ func TestWatchOtherProcessWithinBound(t *testing.T) {
 // missed: FeedDown, then FeedUp.
 func TestWatchMissedPrunedEntries(t *testing.T) {
 	db, path := tempDB(t)
-	var now atomic.Int64 // the writer's clock, in Unix microseconds
-	now.Store(base.UnixMicro())
-	writer := newTestStore(t, db, Options{Now: func() time.Time { return time.UnixMicro(now.Load()) }})
+	clk := testkit.NewClock(base) // the writer's
+	writer := newTestStore(t, db, Options{Now: clk.Now})
 	watched := otherProcess(t, path, Options{PollInterval: time.Millisecond})
 
 	// fn holds the watcher's poll loop on the first Changed, so that the
@@ -195,7 +194,7 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 			t.Fatalf("Delete: %v", err)
 		}
 	}
-	now.Add((changeRetention + time.Second).Microseconds())
+	clk.Advance(changeRetention + time.Second)
 	if _, err := writer.DeleteExpired(t.Context(), base); err != nil {
 		t.Fatalf("DeleteExpired: %v", err)
 	}
@@ -223,14 +222,13 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 // store's clock, whatever now it is given.
 func TestDeleteExpiredPrunesLogByStoreClock(t *testing.T) {
 	db, _ := tempDB(t)
-	var now atomic.Int64
-	now.Store(base.UnixMicro())
-	s := newTestStore(t, db, Options{Now: func() time.Time { return time.UnixMicro(now.Load()) }})
+	clk := testkit.NewClock(base)
+	s := newTestStore(t, db, Options{Now: clk.Now})
 	for n := range 3 {
 		if err := s.Delete(t.Context(), storekit.Record("alice", n).Hash); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
-		now.Add((changeRetention / 2).Microseconds())
+		clk.Advance(changeRetention / 2)
 	}
 	// Entries at base, +30 s, +60 s; the clock is at +90 s: only the first is
 	// older than a minute. The now given (far ahead) doesn't matter.
