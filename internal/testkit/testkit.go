@@ -15,7 +15,9 @@
 // part of what an app that imports a library package builds. Its
 // subpackages import more: pgtest (a PostgreSQL schema of a test's own),
 // sqlitetest (the server's SQLite file), storekit (what the store
-// backends' own tests and benchmarks share).
+// backends' own tests and benchmarks share beyond the public conformance
+// suite, storetest), proc (processes: tether built from this tree,
+// redis-server, nginx).
 package testkit
 
 import (
