@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tetherauth/tether/internal/testkit/pgtest"
 )
 
