@@ -70,14 +70,18 @@ func (s *testServer) answers(t *testing.T, method, path, body string, status int
 	return func() bool { return s.do(t, method, path, body, nil).StatusCode == status }
 }
 
-// startRedis runs a redis-server of the test's own on a free port, with
-// nothing saved, and returns its address and process. The test may stop
-// (SIGSTOP) it: it is resumed and stopped when the test ends.
-func startRedis(t *testing.T) (string, *proc.Proc) {
+// startRedis runs a redis-server of the test's own on a free port, in a
+// directory of the test's, with conf on its command line or, if none,
+// with nothing saved; it returns its address and process. The test may
+// stop (SIGSTOP) it: it is resumed and stopped when the test ends.
+func startRedis(t *testing.T, conf ...string) (string, *proc.Proc) {
 	t.Helper()
 	bin := proc.NeedRedis(t)
 	run := proc.NewRun(t, "tether-outage-")
-	p, addr, err := run.StartRedis("redis", bin, "--dir", run.Dir, "--save", "", "--appendonly", "no")
+	if len(conf) == 0 {
+		conf = []string{"--save", "", "--appendonly", "no"}
+	}
+	p, addr, err := run.StartRedis("redis", bin, append([]string{"--dir", run.Dir}, conf...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
