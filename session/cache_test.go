@@ -1,16 +1,14 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -207,8 +205,8 @@ func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
 	mem := newMemory(t)
 	store := &feedStore{recordingStore: &recordingStore{Store: mem}}
 	const bound = session.MinMaxStaleness
-	var logged lockedBuffer
-	m := newManager(t, store, session.Config{MaxStaleness: bound, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	var logged testkit.Buffer
+	m := newManager(t, store, session.Config{MaxStaleness: bound, Logger: logged.Logger()})
 	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	other, _ := mustCreate(t, m, "user:bob", session.Meta{})
 	for _, tok := range []string{token, other} {
@@ -246,7 +244,7 @@ func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("revoked session served from the silent cache for %v (bound %v)", served, bound)
-	waitFor(t, "the silence to be logged", func() bool { return strings.Contains(logged.String(), "feed silent") })
+	testkit.WaitFor(t, "the silence to be logged", func() bool { return logged.Contains("feed silent") })
 	if served > bound+session.HeartbeatInterval {
 		t.Errorf("revoked session served %v after the revocation, want at most %v + one heartbeat", served, bound)
 	}
@@ -258,7 +256,7 @@ func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
 	store.setFail(nil)
 
 	store.muted.Store(false) // heartbeats again
-	waitFor(t, "the cache to serve again", func() bool {
+	testkit.WaitFor(t, "the cache to serve again", func() bool {
 		_, before := store.counts()
 		if _, err := m.Load(ctx, other); err != nil {
 			t.Fatal(err)
@@ -266,26 +264,7 @@ func TestSES14_SilentFeedStopsCacheWithinBound(t *testing.T) {
 		_, after := store.counts()
 		return after == before
 	})
-	waitFor(t, "the recovery to be logged", func() bool { return strings.Contains(logged.String(), "feed heard again") })
-}
-
-// lockedBuffer is a log's output that the test reads while the Manager
-// writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	testkit.WaitFor(t, "the recovery to be logged", func() bool { return logged.Contains("feed heard again") })
 }
 
 // heartbeatOnce is a store whose feed comes up, sends one heartbeat, says

@@ -6,29 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/memory"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns a test clock standing at the session tests' start.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // newManager returns a Manager over store with cfg, its Run loop running
 // until the test ends, and waits until its near-cache serves.
@@ -49,22 +33,9 @@ func newManager(t testing.TB, store session.Store, cfg session.Config) *session.
 		<-done
 	})
 	if cfg.CacheSize >= 0 {
-		waitFor(t, "near-cache to come up", m.CacheUp)
+		testkit.WaitFor(t, "near-cache to come up", m.CacheUp)
 	}
 	return m
-}
-
-// waitFor polls cond until it holds, failing the test after 5 s. It waits
-// on an event, it does not time the code under test.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // newMemory returns a memory store closed when the test ends.

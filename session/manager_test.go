@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -526,7 +527,7 @@ func TestSES08_RevokeLaterSurvivesAnOutage(t *testing.T) {
 		t.Errorf("RevokeLater of a malformed token: got %v, want ErrNoSession", err)
 	}
 	store.setFail(nil)
-	waitFor(t, "the pending revocation", func() bool {
+	testkit.WaitFor(t, "the pending revocation", func() bool {
 		_, err := m.Load(ctx, token)
 		return errors.Is(err, session.ErrNoSession)
 	})

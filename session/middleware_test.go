@@ -1,18 +1,17 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -180,9 +179,9 @@ func TestSES11_TouchErrorAnswers503(t *testing.T) {
 // a second, with the count of those it left out, not one per request.
 func TestSES11_StoreErrorsLoggedOncePerSecond(t *testing.T) {
 	clk := newClock()
-	var logged bytes.Buffer
+	var logged testkit.Buffer
 	store := &recordingStore{Store: newMemory(t)}
-	m := newManager(t, store, session.Config{CacheSize: -1, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	m := newManager(t, store, session.Config{CacheSize: -1, Now: clk.Now, Logger: logged.Logger()})
 	token, _ := mustCreate(t, m, "user:alice", session.Meta{})
 	store.setFail(errors.New("connection refused"))
 	h := m.Middleware(whoami)
@@ -191,8 +190,8 @@ func TestSES11_StoreErrorsLoggedOncePerSecond(t *testing.T) {
 	}
 	clk.Advance(time.Second)
 	serve(h, "__Host-session="+token)
-	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[1], "similar_errors_not_logged=49") {
+	lines := logged.Lines()
+	if len(lines) != 2 || !strings.Contains(lines[1], `"similar_errors_not_logged":49`) {
 		t.Fatalf("got %d log lines %q, want 2, the second counting 49 left out", len(lines), lines)
 	}
 }

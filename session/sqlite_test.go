@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/sqlite"
 )
@@ -15,18 +16,11 @@ import (
 // the test ends.
 func newSQLite(t testing.TB, file string) *sqlite.Store {
 	t.Helper()
-	db, err := sqlite.Open(file)
+	store, err := sqlite.New(ctx, sqlitetest.Open(t, file), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.New(ctx, db, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		store.Close()
-		db.Close()
-	})
+	t.Cleanup(func() { store.Close() }) // before the database's close
 	return store
 }
 

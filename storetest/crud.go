@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -113,8 +114,8 @@ func testCreateReplace(t *testing.T, s session.Store, _ func() error) {
 	revoke(t, s, "alice", &old.Hash) // the old record moves to generation 1
 	old = mustGet(t, s, old.Hash)
 
-	f := Follow(t, s)
-	before := Count(f.Events(), changed(old.Hash))
+	f := storekit.Follow(t, s)
+	before := storekit.Count(f.Events(), changed(old.Hash))
 	next := newRecord("alice", 2)
 	next.Gen = 0 // ignored: the replaced record's generation counts
 	if err := s.Create(t.Context(), next, session.CreateOptions{Replace: &old.Hash}); err != nil {
@@ -204,8 +205,8 @@ func testCreateMaxPerUser(t *testing.T, s session.Store, _ func() error) {
 	if err := s.Save(t.Context(), alice[0]); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
-	f := Follow(t, s)
-	before := Count(f.Events(), changed(alice[1].Hash))
+	f := storekit.Follow(t, s)
+	before := storekit.Count(f.Events(), changed(alice[1].Hash))
 	extra := newRecord("alice", limit)
 	if err := createAt(t, s, extra, opts); err != nil {
 		t.Fatalf("create past the cap: %v", err)

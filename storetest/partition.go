@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
@@ -23,9 +24,10 @@ func (s *countedStore) Get(ctx context.Context, h session.Hash) (*session.Record
 	return s.Store.Get(ctx, h)
 }
 
-// partitionGuard bounds the waits of PartitionedNode for what a broken
-// node would never do; it guards against a hang and measures nothing.
-const partitionGuard = 30 * time.Second
+// guard bounds the suite's waits for what a broken store or node would
+// never do (a heartbeat, a revocation reaching a partitioned node); it
+// guards against a hang and measures nothing.
+const guard = 30 * time.Second
 
 // loadTimeout bounds each load PartitionedNode makes on the partitioned
 // node: a store call there hangs until its deadline.
@@ -46,20 +48,20 @@ func PartitionedNode(t *testing.T, nodeA, nodeB session.Store, p *faultnet.Proxy
 	t.Helper()
 	const user = "partitioned@example.com"
 	cfg := session.Config{MaxStaleness: maxStale}
-	a := RunManager(t, nodeA, cfg, nil)
+	a := storekit.RunManager(t, nodeA, cfg, nil)
 	counted := &countedStore{Store: nodeB}
-	b := RunManager(t, counted, cfg, nil)
+	b := storekit.RunManager(t, counted, cfg, nil)
 	ctx := t.Context()
 
 	tk, err := a.Begin(ctx, user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := a.Create(ctx, tk, session.Meta{UserAgent: UserAgent})
+	token, _, err := a.Create(ctx, tk, session.Meta{UserAgent: storekit.UserAgent})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(partitionGuard)
+	deadline := time.Now().Add(guard)
 	for cached := false; !cached; {
 		before := counted.gets.Load()
 		if _, err := b.Load(ctx, token); err != nil {
@@ -67,7 +69,7 @@ func PartitionedNode(t *testing.T, nodeA, nodeB session.Store, p *faultnet.Proxy
 		}
 		cached = counted.gets.Load() == before
 		if time.Now().After(deadline) {
-			t.Fatalf("B's near-cache never served the session within %v", partitionGuard)
+			t.Fatalf("B's near-cache never served the session within %v", guard)
 		}
 	}
 
@@ -79,7 +81,7 @@ func PartitionedNode(t *testing.T, nodeA, nodeB session.Store, p *faultnet.Proxy
 	acked := time.Now()
 	var served time.Duration
 	for refused := 0; refused < 3; {
-		if time.Since(acked) > partitionGuard {
+		if time.Since(acked) > guard {
 			t.Fatalf("B still accepts the revoked session %v after the revocation", time.Since(acked))
 		}
 		lctx, cancel := context.WithTimeout(ctx, loadTimeout)
@@ -113,8 +115,8 @@ func PartitionedNode(t *testing.T, nodeA, nodeB session.Store, p *faultnet.Proxy
 		if errors.Is(err, session.ErrNoSession) {
 			break
 		}
-		if time.Since(acked) > 2*partitionGuard {
-			t.Fatalf("B still fails %v after the partition healed: %v", partitionGuard, err)
+		if time.Since(acked) > 2*guard {
+			t.Fatalf("B still fails %v after the partition healed: %v", guard, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -128,8 +130,8 @@ func PartitionedNode(t *testing.T, nodeA, nodeB session.Store, p *faultnet.Proxy
 // through nodeA.
 func HeartbeatOrder(t *testing.T, nodeA, nodeB session.Store, n int) {
 	t.Helper()
-	f := Follow(t, nodeB)
-	ctx, cancel := context.WithTimeout(t.Context(), partitionGuard)
+	f := storekit.Follow(t, nodeB)
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
 	defer cancel()
 	// vouched waits for B's first heartbeat for a time after since and
 	// returns how often B delivered want before it.
@@ -140,7 +142,7 @@ func HeartbeatOrder(t *testing.T, nodeA, nodeB session.Store, n int) {
 		evs := f.Events()
 		for _, b := range f.Beats() {
 			if b.At.After(since) {
-				return Count(evs[:b.After], want)
+				return storekit.Count(evs[:b.After], want)
 			}
 		}
 		panic("unreachable: WaitBeats saw one")
@@ -154,7 +156,7 @@ func HeartbeatOrder(t *testing.T, nodeA, nodeB session.Store, n int) {
 		}
 		if got := vouched(time.Now(), want); got <= before {
 			t.Fatalf("revocation %d: B delivered a heartbeat vouching for a time after the revocation returned on A before the revocation (events: %s)",
-				i, Describe(f.Events()))
+				i, storekit.Describe(f.Events()))
 		}
 	}
 }

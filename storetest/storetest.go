@@ -1,12 +1,16 @@
 // Package storetest is the conformance suite every session.Store backend
-// runs, so that all backends keep the Store contract the same way.
+// runs, so that all backends keep the Store contract the same way. A new
+// backend passes it before it is used.
 //
 // A backend's test calls Run with a function that makes a fresh, empty store
 // and returns it with its close function:
 //
-//	func TestStore(t *testing.T) {
+//	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) (session.Store, func() error) {
-//			s := memory.New()
+//			s, err := mystore.Open(t.Context(), testURL(t)) // a fresh, empty store
+//			if err != nil {
+//				t.Fatal(err)
+//			}
 //			return s, s.Close
 //		})
 //	}
@@ -16,7 +20,27 @@
 //
 //	interface{ DeleteExpired(ctx context.Context, now time.Time) (int, error) }
 //
-// the suite checks it too.
+// the suite checks it too. store/memory's TestConformance is the shortest
+// complete example.
+//
+// A store that several nodes share over a network (store/redis,
+// store/postgres) also runs the suite's two checks across nodes, each
+// node a Store of its own over the same data: HeartbeatOrder (a node's
+// heartbeat never vouches for a time before a write another node saw
+// acknowledged) and PartitionedNode (a node cut off from the store stops
+// serving a revoked session within its staleness bound, then fails
+// closed: SES-14). For the second, node B reaches the store through a
+// faultnet proxy, which the check blackholes:
+//
+//	func TestSES14_PartitionedNode(t *testing.T) {
+//		p, err := faultnet.Listen(storeAddr)
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		t.Cleanup(func() { p.Close() })
+//		a, b := openNode(t, storeAddr), openNode(t, p.Addr()) // closed when the test ends
+//		storetest.PartitionedNode(t, a, b, p, session.DefaultMaxStaleness)
+//	}
 //
 // What the suite takes as equal:
 //
@@ -33,13 +57,7 @@
 //     requires are there, not that nothing else is.
 //
 // Every record is built around a fixed time, so that no test depends on the
-// clock. Follow and Feed, which the suite uses for the Watch tests, are
-// exported for a backend's own feed tests (another process, another node),
-// with Feed.Await to wait for an event, Has, Count and Describe to check
-// what a Feed delivered (Beats for its heartbeats), Record to make records
-// for a backend's own tests, Bench for the timed loop of its benchmarks,
-// and PartitionedNode for its SES-14 test of a node cut off through a
-// faultnet proxy.
+// clock.
 package storetest
 
 import (
@@ -146,28 +164,6 @@ func newRecord(user string, n int) *session.Record {
 		UserAgent:    "storetest/1.0",
 		IP:           "192.0.2.7",
 		Data:         map[string][]byte{"theme": []byte("dark")},
-	}
-}
-
-// Record returns a new record of user, distinct for every user and n (its
-// hash and public id derive from both), as a browser's session would have
-// it: a real user agent, a CSRF token among its data. It is created n
-// seconds after 2030-03-04 12:30:45 UTC, a whole second, and its Gen and
-// Version are 0: Create makes it for a user never revoked. It is for a backend's own tests and
-// benchmarks; the suite uses records of its own.
-func Record(user string, n int) *session.Record {
-	created := base.Truncate(time.Second).Add(time.Duration(n) * time.Second)
-	return &session.Record{
-		Hash:         sha256.Sum256([]byte(user + "/" + strconv.Itoa(n))),
-		ID:           user + "-" + strconv.Itoa(n),
-		UserID:       user,
-		Created:      created,
-		LastSeen:     created,
-		IdleDeadline: created.Add(30 * time.Minute),
-		AbsDeadline:  created.Add(12 * time.Hour),
-		UserAgent:    UserAgent,
-		IP:           "192.0.2.1",
-		Data:         map[string][]byte{"csrf": []byte("0123456789abcdef"), "theme": []byte("dark")},
 	}
 }
 

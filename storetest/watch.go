@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -25,12 +26,12 @@ func userRevoked(user string) session.Event {
 
 // checkDelivered fails the test unless f has delivered want more often than
 // the count given, which is what was delivered before the write.
-func checkDelivered(t *testing.T, f *Feed, op string, before int, want session.Event) int {
+func checkDelivered(t *testing.T, f *storekit.Feed, op string, before int, want session.Event) int {
 	t.Helper()
 	evs := f.Events()
-	n := Count(evs, want)
+	n := storekit.Count(evs, want)
 	if n <= before {
-		t.Errorf("%s: events when it returned: got %s, want one more %s", op, Describe(evs), Describe([]session.Event{want}))
+		t.Errorf("%s: events when it returned: got %s, want one more %s", op, storekit.Describe(evs), storekit.Describe([]session.Event{want}))
 	}
 	return n
 }
@@ -54,18 +55,18 @@ func testWatchFeedUpFirst(t *testing.T, s session.Store, _ func() error) {
 			}
 		}
 	})
-	f := Follow(t, s)
+	f := storekit.Follow(t, s)
 	close(stop)
 	wg.Wait()
 
 	if evs := f.Events(); evs[0] != feedUp {
-		t.Errorf("events: got %s, want FeedUp first", Describe(evs))
+		t.Errorf("events: got %s, want FeedUp first", storekit.Describe(evs))
 	}
 }
 
 // A write of this process reaches the watcher before the write returns.
 func testWatchDeliversBeforeReturn(t *testing.T, s session.Store, _ func() error) {
-	f := Follow(t, s)
+	f := storekit.Follow(t, s)
 	r := create(t, s, newRecord("alice", 1))
 	kept := create(t, s, newRecord("alice", 2))
 
@@ -89,12 +90,12 @@ func testWatchDeliversBeforeReturn(t *testing.T, s session.Store, _ func() error
 // Every watcher gets every invalidation, and stopping one leaves the others
 // running.
 func testWatchManyWatchers(t *testing.T, s session.Store, _ func() error) {
-	f1, f2 := Follow(t, s), Follow(t, s)
+	f1, f2 := storekit.Follow(t, s), storekit.Follow(t, s)
 	r := create(t, s, newRecord("alice", 1))
 	if err := s.Save(t.Context(), r); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
-	for _, f := range []*Feed{f1, f2} {
+	for _, f := range []*storekit.Feed{f1, f2} {
 		checkDelivered(t, f, "Save", 0, changed(r.Hash))
 	}
 
@@ -108,7 +109,7 @@ func testWatchManyWatchers(t *testing.T, s session.Store, _ func() error) {
 // After its ctx ends, Watch delivers FeedDown, returns ctx.Err() and calls
 // fn no more.
 func testWatchStopsOnCancel(t *testing.T, s session.Store, _ func() error) {
-	f := Follow(t, s)
+	f := storekit.Follow(t, s)
 	r := create(t, s, newRecord("alice", 1))
 	if err := f.Stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Watch after cancel: got error %v, want %v", err, context.Canceled)
@@ -123,11 +124,11 @@ func testWatchStopsOnCancel(t *testing.T, s session.Store, _ func() error) {
 }
 
 // checkStopped fails the test unless FeedDown is the last event of f.
-func checkStopped(t *testing.T, f *Feed) {
+func checkStopped(t *testing.T, f *storekit.Feed) {
 	t.Helper()
 	evs := f.Events()
 	if len(evs) == 0 || evs[len(evs)-1] != feedDown {
-		t.Errorf("events of a stopped watch: got %s, want FeedDown last", Describe(evs))
+		t.Errorf("events of a stopped watch: got %s, want FeedDown last", storekit.Describe(evs))
 	}
 }
 
@@ -166,7 +167,7 @@ func testClosed(t *testing.T, s session.Store, closeStore func() error) {
 // Closing a store ends its running watches: FeedDown, then Watch returns
 // ErrClosed.
 func testCloseStopsWatch(t *testing.T, s session.Store, closeStore func() error) {
-	feeds := []*Feed{Follow(t, s), Follow(t, s)}
+	feeds := []*storekit.Feed{storekit.Follow(t, s), storekit.Follow(t, s)}
 	if err := closeStore(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -183,13 +184,13 @@ func testCloseStopsWatch(t *testing.T, s session.Store, closeStore func() error)
 // them gets no caching and one with a heartbeat from the future would
 // serve a stale cache.
 func testWatchHeartbeats(t *testing.T, s session.Store, _ func() error) {
-	f := Follow(t, s)
+	f := storekit.Follow(t, s)
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(t.Context(), awaitGuard)
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
 	defer cancel()
 	const n = 5
 	if !f.WaitBeats(ctx, n, start) {
-		t.Fatalf("heartbeats after %v: got %d, want %d (one about every %v)", awaitGuard, len(f.Beats()), n, session.HeartbeatInterval)
+		t.Fatalf("heartbeats after %v: got %d, want %d (one about every %v)", guard, len(f.Beats()), n, session.HeartbeatInterval)
 	}
 	if err := f.Stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Watch after Stop: got %v, want context.Canceled", err)

@@ -11,9 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // TestMain runs main instead of the tests when the test binary is started
@@ -33,24 +34,6 @@ func tetherProcess(t *testing.T, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // tether runs a tether command on the database file data, with stdin as
 // standard input and an empty environment, and returns its standard output.
 func tether(ctx context.Context, t *testing.T, data, stdin string, args ...string) (string, error) {
@@ -62,7 +45,7 @@ func tether(ctx context.Context, t *testing.T, data, stdin string, args ...strin
 // tetherOutputs is tether returning standard error too.
 func tetherOutputs(ctx context.Context, t *testing.T, data, stdin string, args ...string) (string, string, error) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	args = append([]string{"tether"}, args...)
 	if data != "" {
 		args = append(args, "--data", data)

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,9 +11,9 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/testkit"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 	"github.com/tetherauth/tether/store/sqlite"
-	"github.com/tetherauth/tether/storetest"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -62,18 +58,11 @@ func (s *testServer) expectOutage(t *testing.T) {
 	s.expectFast503(t, "GET", "/readyz", "", nil, 500*time.Millisecond+outageMargin)
 }
 
-// waitFor polls ok every 20 ms until it holds, failing t after 15 s: it
-// waits for an event (a store answering again), it doesn't time one.
+// waitFor is testkit.WaitFor, logging how long the wait took: how long
+// the server took to recover.
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	start := time.Now()
-	for !ok() {
-		if time.Since(start) > 15*time.Second {
-			t.Fatalf("still waiting for %s after 15 s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("%s: after %v", what, time.Since(start))
+	t.Logf("%s: after %v", what, testkit.WaitFor(t, what, ok))
 }
 
 // answers reports whether a request is answered with status.
@@ -84,54 +73,20 @@ func (s *testServer) answers(t *testing.T, method, path, body string, status int
 // startRedis runs a redis-server of the test's own on a free port, in a
 // directory of the test's, with conf on its command line or, if none,
 // with nothing saved; it returns its address and process. The test may
-// stop (SIGSTOP) it: it is resumed and killed when the test ends.
-func startRedis(t *testing.T, conf ...string) (string, *exec.Cmd) {
+// stop (SIGSTOP) it: it is resumed and stopped when the test ends.
+func startRedis(t *testing.T, conf ...string) (string, *proc.Proc) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	testkit.NeedService(t, "redis-server on PATH", err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
+	bin := proc.NeedRedis(t)
+	run := proc.NewRun(t, "tether-outage-")
 	if len(conf) == 0 {
 		conf = []string{"--save", "", "--appendonly", "no"}
 	}
-	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--daemonize", "no", "--dir", t.TempDir()}, conf...)...)
-	if err := cmd.Start(); err != nil {
+	p, addr, err := run.StartRedis("redis", bin, append([]string{"--dir", run.Dir}, conf...)...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGCONT)
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for redisPing(addr) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s: no PONG within 10 s: %v", addr, redisPing(addr))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return addr, cmd
-}
-
-// redisPing sends PING to addr and waits a second at most for PONG.
-func redisPing(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(time.Second))
-	fmt.Fprint(conn, "PING\r\n")
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err == nil && line != "+PONG\r\n" {
-		err = fmt.Errorf("PING answered %q", line)
-	}
-	return err
+	t.Cleanup(func() { p.Signal(syscall.SIGCONT) }) // runs before run's cleanup stops it
+	return addr, p
 }
 
 // MISC-05: a frozen Redis (SIGSTOP: connections stay open, nothing
@@ -146,11 +101,11 @@ func TestServeMISC05_FrozenRedisFailsFast(t *testing.T) {
 	s := startServe(t, data, append(flags, "--store-timeout", outageStoreTimeout.String())...)
 	waitFor(t, "a sign-in to succeed", s.answers(t, "POST", "/api/v1/login", `{"username":"alice","password":"`+alicePassword+`"}`, http.StatusOK))
 
-	if err := redis.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := redis.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	s.expectOutage(t)
-	if err := redis.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := redis.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a sign-in to succeed again", s.answers(t, "POST", "/api/v1/login", `{"username":"alice","password":"`+alicePassword+`"}`, http.StatusOK))
@@ -192,7 +147,7 @@ func TestServeMISC05_BlackholedPostgresFailsFast(t *testing.T) {
 // answers 503 (it writes a row; a ping would pass), and 200 again once
 // there is room.
 func TestServeMISC05_ReadyzOnAFullDisk(t *testing.T) {
-	dir := storetest.SmallDisk(t, 8<<20)
+	dir := testkit.SmallDisk(t, 8<<20)
 	data := filepath.Join(dir, "tether.db")
 	s := startServe(t, data)
 	waitFor(t, "/readyz to answer 200 with room to spare", s.answers(t, "GET", "/readyz", "", http.StatusOK))
@@ -205,7 +160,7 @@ func TestServeMISC05_ReadyzOnAFullDisk(t *testing.T) {
 	if err = errors.Join(err, db.Close()); err != nil {
 		t.Fatal(err)
 	}
-	free := storetest.FillDisk(t, dir)
+	free := testkit.FillDisk(t, dir)
 	s.expectFast503(t, "GET", "/readyz", "", nil, 500*time.Millisecond+outageMargin)
 	free()
 	waitFor(t, "/readyz to answer 200 once there is room", s.answers(t, "GET", "/readyz", "", http.StatusOK))

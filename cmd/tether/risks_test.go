@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/store/redis"
 )
 
@@ -62,7 +63,7 @@ func serveRefuses(t *testing.T, data string, flags ...string) error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	stderr := new(syncBuffer)
+	stderr := new(testkit.Buffer)
 	done := make(chan error, 1)
 	args := append([]string{"tether", "serve", "--addr", "127.0.0.1:0", "--data", data}, flags...)
 	go func() {

@@ -13,12 +13,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // testServer is a tether serve that a test runs.
 type testServer struct {
 	url            string
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.Buffer
 	stop           func() error // stops it and returns what run returned
 	client         *http.Client // what do asks with
 }
@@ -38,7 +40,7 @@ func startServe(t *testing.T, data string, flags ...string) *testServer {
 func startServeWith(t *testing.T, client *http.Client, data string, flags ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{stdout: new(syncBuffer), stderr: new(syncBuffer), client: client}
+	s := &testServer{stdout: new(testkit.Buffer), stderr: new(testkit.Buffer), client: client}
 	done := make(chan error, 1)
 	args := append([]string{"tether", "serve", "--addr", "127.0.0.1:0", "--data", data}, flags...)
 	go func() {
@@ -324,7 +326,7 @@ func TestServeMISC07_ForeignHostRefused(t *testing.T) {
 // MISC-07: listening beyond loopback without --hosts, serve refuses to
 // start, and says to name the hosts.
 func TestServeMISC07_HostsNeededBeyondLoopback(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	err := run(t.Context(), []string{"tether", "serve", "--addr", "0.0.0.0:0", "--data", dbPath(t)},
 		func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
 	var uerr usageError

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 )
 
 // PW-08: two nodes on one account store each print a setup link. A link

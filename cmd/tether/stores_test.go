@@ -12,7 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/tetherauth/tether/internal/testkit"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 )
 
 // The machine's shared Redis; the test keeps to a key prefix of its own.

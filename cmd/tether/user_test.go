@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/sqlite"
@@ -138,7 +138,7 @@ func equalPrefix(got, want []string) bool {
 // server on that file would have.
 func newManager(t *testing.T, data string) *session.Manager {
 	t.Helper()
-	st, err := sqlite.New(t.Context(), testkit.OpenSQLite(t, data), sqlite.Options{})
+	st, err := sqlite.New(t.Context(), sqlitetest.Open(t, data), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

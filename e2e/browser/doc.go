@@ -18,8 +18,9 @@
 //
 // The last one writes the README's screenshots into docs/ (relative to the
 // module root). Every test also saves a screenshot of each browser's last
-// page, and the server's log, in a temporary directory that is kept, and
-// named, when a test fails (or always, with TETHER_E2E_KEEP=1).
+// page in a temporary directory, and the server's log and data in one of
+// the server's own (internal/testkit/proc); both are kept, and named, when
+// a test fails (or always, with TETHER_E2E_KEEP=1).
 // TETHER_E2E_SERVER_RACE=1 builds the server under test with -race.
 //
 // Chromium runs with the flags this machine needs: headless, no sandbox, no

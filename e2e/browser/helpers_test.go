@@ -15,10 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // A recorder keeps what the browser's network stack did with each request
@@ -113,22 +114,19 @@ func (b *browser) record(srv *tether) *recorder {
 // to path (and query), once its answer came.
 func (r *recorder) wait(method, path string) exchange {
 	r.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for {
+	var found exchange
+	testkit.WaitFor(r.t, "the browser's "+method+" "+path+" and its answer", func() bool {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		for _, id := range r.order {
 			if x := r.requests[id]; x.method == method && x.url == r.origin+path && x.status != 0 {
-				found := *x
-				r.mu.Unlock()
-				return found
+				found = *x
+				return true
 			}
 		}
-		r.mu.Unlock()
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the browser sent no %s %s, or had no answer, within %v", method, path, stepTimeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	}, testkit.Within(stepTimeout))
+	return found
 }
 
 // An attacker is a web site of someone else's: pages on another port,

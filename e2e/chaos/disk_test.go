@@ -8,20 +8,20 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/e2e/internal/web"
-	"github.com/tetherauth/tether/storetest"
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // diskSize is the size of TestChaosDiskFull's tmpfs.
 const diskSize = 16 << 20
 
 // TestChaosDiskFull: one node on a SQLite file in a small tmpfs of its
-// own (storetest.SmallDisk: root only, skipped otherwise), under load, while a file fills the
+// own (testkit.SmallDisk: root only, skipped otherwise), under load, while a file fills the
 // disk. Writes fail: sign-ins answer 503, never 500, /readyz answers 503
 // while the file can't be written, sessions already signed in still
 // work; once the filler is gone the node is ready again and nothing
 // acknowledged is lost.
 func TestChaosDiskFull(t *testing.T) {
-	disk := storetest.SmallDisk(t, diskSize) // unmounted after the run's processes stop
+	disk := testkit.SmallDisk(t, diskSize) // unmounted after the run's processes stop
 	s := newScenario(t, "Disk full on SQLite",
 		"One node on a SQLite file in a 16 MiB tmpfs of its own, under load; a file fills the disk for 3 s, then is removed.")
 	s.flags = []string{"--data", filepath.Join(disk, "tether.db")}
@@ -33,7 +33,7 @@ func TestChaosDiskFull(t *testing.T) {
 	wait := s.ledger.load(ctx, urlsOf([]*node{n}), loadOpts{workers: workers, ops: 4000, pace: 2 * time.Millisecond, passwords: true})
 	time.Sleep(time.Second)
 
-	free := storetest.FillDisk(t, disk)
+	free := testkit.FillDisk(t, disk)
 	s.fig.Faults++
 	if got := s.status(n.url+"/readyz", nil); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the disk full: got %d, want 503", got)

@@ -13,14 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
-
-// waitMax bounds every wait for something to happen. It only ends a test
-// that has already gone wrong: none is a time limit on speed.
-const waitMax = 30 * time.Second
 
 // password is every user's first password.
 const password = "correct horse battery staple"
@@ -98,15 +94,6 @@ func newScenario(t *testing.T, name, what string) *scenario {
 	return s
 }
 
-// needRedis returns redis-server's path, or skips (fails when services
-// are required).
-func needRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
-	testkit.NeedService(t, "redis-server", err)
-	return bin
-}
-
 // addUsers creates the users, each with password, on the scenario's
 // stores.
 func (s *scenario) addUsers(users ...string) {
@@ -134,7 +121,7 @@ type node struct {
 // counts the goroutines of the fresh node (see node.base).
 func (s *scenario) startNode(name string, extra ...string) *node {
 	s.t.Helper()
-	port, err := proc.FreePort()
+	port, err := testkit.FreePort()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -220,19 +207,6 @@ func (s *scenario) finish(nodes ...*node) {
 			s.t.Errorf("I4: %s has %d goroutines after the scenario, %d when fresh: a leak", n.name, g, n.base)
 		}
 	}
-}
-
-// waitFor polls cond until it is true, or fails the test after waitMax.
-func (s *scenario) waitFor(what string, cond func() bool) time.Duration {
-	s.t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > waitMax {
-			s.t.Fatalf("%s: not within %v", what, waitMax)
-		}
-		time.Sleep(proc.PollEvery)
-	}
-	return time.Since(start)
 }
 
 // status returns the status of GET url as d (0 if it got no answer).

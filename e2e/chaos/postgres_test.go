@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 

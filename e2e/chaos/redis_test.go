@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -137,7 +138,7 @@ func TestChaosRedisKill9(t *testing.T) {
 			cutAOF},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			redisBin := needRedis(t)
+			redisBin := proc.NeedRedis(t)
 			s := newScenario(t, c.title, c.what)
 			r := s.startRedis(redisBin, "--appendonly", "yes", "--appendfsync", "always")
 			const workers = 4
@@ -178,7 +179,7 @@ func TestChaosRedisKill9(t *testing.T) {
 func (s *scenario) recover(nodes []*node, from time.Time) time.Duration {
 	s.t.Helper()
 	for _, n := range nodes {
-		s.waitFor(n.name+" to be ready again", func() bool { return s.status(n.url+"/readyz", nil) == http.StatusOK })
+		testkit.WaitFor(s.t, n.name+" to be ready again", func() bool { return s.status(n.url+"/readyz", nil) == http.StatusOK })
 	}
 	return time.Since(from)
 }
@@ -276,7 +277,7 @@ func cutAOF(s *scenario, r *redisServer, sizes *aofSizes, lastAck time.Time) {
 // answering from its near-cache within maxStaleness, so a session signed
 // out on the other node is refused there within that bound.
 func TestChaosRedisFaults(t *testing.T) {
-	redisBin := needRedis(t)
+	redisBin := proc.NeedRedis(t)
 	s := newScenario(t, "Redis refused, frozen, and partitioned from one node",
 		"Two nodes, each reaching one Redis (no persistence) through a TCP proxy of the test's, under load: "+
 			"connections refused to both for 2 s; Redis frozen with SIGSTOP for 3 s; then three times, one node's path to Redis "+
@@ -331,7 +332,7 @@ func TestChaosRedisFaults(t *testing.T) {
 		if x.state != revoked {
 			t.Fatal("the probe's sign-out was not acknowledged")
 		}
-		s.waitFor(b.name+", cut off, to stop accepting a session signed out on "+a.name, func() bool {
+		testkit.WaitFor(s.t, b.name+", cut off, to stop accepting a session signed out on "+a.name, func() bool {
 			return s.ledger.check(t.Context(), b.url, x) != http.StatusOK
 		})
 		proxies[1].Set(faultnet.Pass)

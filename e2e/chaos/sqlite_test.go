@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/e2e/internal/web"
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // killRounds is how many times the SQLite node is killed under load.
@@ -86,7 +87,7 @@ func TestChaosSQLiteTwoProcesses(t *testing.T) {
 		if x.state != revoked {
 			t.Fatalf("sign-out at %s not acknowledged", from.name)
 		}
-		worst = max(worst, s.waitFor("the other node to refuse a signed-out session", func() bool {
+		worst = max(worst, testkit.WaitFor(s.t, "the other node to refuse a signed-out session", func() bool {
 			return s.ledger.check(t.Context(), to.url, x) == http.StatusUnauthorized
 		}))
 	}

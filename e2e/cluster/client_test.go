@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 )
 
@@ -176,17 +175,4 @@ func (p *probe) stop() []answer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.answers
-}
-
-// waitFor polls cond every proc.PollEvery until it is true, or fails the test
-// after timeout, saying what it waited for.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(proc.PollEvery)
-	}
 }

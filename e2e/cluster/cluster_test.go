@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // The users' passwords: every user starts with password; those who change
@@ -161,13 +162,13 @@ func testNodeRestart(t *testing.T, c *cluster) {
 	t.Cleanup(func() { p.stop() })
 
 	began := time.Now()
-	waitFor(t, 10*time.Second, "10 answers through nginx", func() bool { return p.count(began) >= 10 })
+	testkit.WaitFor(t, "10 answers through nginx", func() bool { return p.count(began) >= 10 }, testkit.Within(10*time.Second))
 	sigterm := time.Now()
 	if err := b.proc.Stop(); err != nil {
 		t.Errorf("node-b, stopped with SIGTERM: %v", err)
 	}
 	exited := time.Now()
-	waitFor(t, 10*time.Second, "30 answers through nginx with node-b down", func() bool { return p.count(exited) >= 30 })
+	testkit.WaitFor(t, "30 answers through nginx with node-b down", func() bool { return p.count(exited) >= 30 }, testkit.Within(10*time.Second))
 
 	restarted := time.Now()
 	if err := c.startNode(b, "/healthz"); err != nil {
@@ -179,7 +180,7 @@ func testNodeRestart(t *testing.T, c *cluster) {
 		healthy.Sub(restarted).Round(time.Millisecond), ms(first.At.Sub(first.Sent)))
 
 	var rejoined time.Time
-	waitFor(t, 20*time.Second, "nginx sends requests to node-b again", func() bool {
+	testkit.WaitFor(t, "nginx sends requests to node-b again", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, a := range p.answers {
@@ -189,8 +190,8 @@ func testNodeRestart(t *testing.T, c *cluster) {
 			}
 		}
 		return false
-	})
-	waitFor(t, 10*time.Second, "30 more answers through nginx", func() bool { return p.count(rejoined) >= 30 })
+	}, testkit.Within(20*time.Second))
+	testkit.WaitFor(t, "30 more answers through nginx", func() bool { return p.count(rejoined) >= 30 }, testkit.Within(10*time.Second))
 	answers := p.stop()
 
 	phases := []struct {
@@ -276,13 +277,13 @@ func testRedisRestart(t *testing.T, c *cluster) {
 		p := c.startProbe(4, 0, all...)
 		t.Cleanup(func() { p.stop() })
 		began := time.Now()
-		waitFor(t, 10*time.Second, "answers through nginx", func() bool { return p.count(began) >= 2*len(all) })
+		testkit.WaitFor(t, "answers through nginx", func() bool { return p.count(began) >= 2*len(all) }, testkit.Within(10*time.Second))
 
 		var exited time.Time
 		down, exited, up = c.restartRedis(t, keepData, func() {
 			for _, n := range c.nodes {
 				var seen []int
-				waitFor(t, 10*time.Second, n.name+" answers erin's laptop 503 while Redis is down", func() bool {
+				testkit.WaitFor(t, n.name+" answers erin's laptop 503 while Redis is down", func() bool {
 					r, err := c.Send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil)
 					if err != nil {
 						t.Fatalf("%s: %v", n.name, err)
@@ -292,11 +293,11 @@ func testRedisRestart(t *testing.T, c *cluster) {
 						t.Errorf("%s, Redis down: erin's laptop got %v, want 503 (or 200 before the node notices)", n.name, r)
 					}
 					return r.Status == http.StatusServiceUnavailable
-				})
+				}, testkit.Within(10*time.Second))
 				t.Logf("Redis down: %s answered erin's laptop %s", n.name, statusRun(seen))
 			}
 			from := time.Now()
-			waitFor(t, 10*time.Second, "answers through nginx while Redis is down", func() bool { return p.count(from) >= 2*len(all) })
+			testkit.WaitFor(t, "answers through nginx while Redis is down", func() bool { return p.count(from) >= 2*len(all) }, testkit.Within(10*time.Second))
 		})
 		after, err := proc.RedisDo(c.redis.addr, "DBSIZE")
 		if err != nil {
@@ -308,14 +309,14 @@ func testRedisRestart(t *testing.T, c *cluster) {
 		for _, n := range c.nodes {
 			var r web.Reply
 			var seen []int
-			waitFor(t, 20*time.Second, n.name+" answers erin's laptop without 503", func() bool {
+			testkit.WaitFor(t, n.name+" answers erin's laptop without 503", func() bool {
 				var err error
 				if r, err = c.Send(t.Context(), "GET", n.url+"/api/v1/me", erin, nil); err != nil {
 					t.Fatalf("%s: %v", n.name, err)
 				}
 				seen = append(seen, r.Status)
 				return r.Status != http.StatusServiceUnavailable
-			})
+			}, testkit.Within(20*time.Second))
 			if r.Status != want {
 				t.Errorf("%s, after Redis came back: erin's laptop got %v, want %d", n.name, r, want)
 			}
@@ -324,7 +325,7 @@ func testRedisRestart(t *testing.T, c *cluster) {
 		}
 		// A little traffic after every node is back.
 		back := time.Now()
-		waitFor(t, 10*time.Second, "answers through nginx", func() bool { return p.count(back) >= 2*len(all) })
+		testkit.WaitFor(t, "answers through nginx", func() bool { return p.count(back) >= 2*len(all) }, testkit.Within(10*time.Second))
 		return p.stop(), down, up
 	}
 

@@ -7,7 +7,7 @@
 // The test starts every process itself: its own redis-server on a free
 // port, with its data in the run's directory (never the machine's shared
 // Redis, which it restarts), a fresh PostgreSQL schema (see
-// store/postgres/pgtest), the nodes and nginx. TestCluster shows, through
+// internal/testkit/pgtest), the nodes and nginx. TestCluster shows, through
 // nginx, that a setup token in a URL stays out of nginx's access log, that
 // requests spread over the nodes, that a password change or a
 // revoked device is refused by every node on its next request (and prints

@@ -13,9 +13,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // nginxTemplate is the configuration the test runs, from examples/.
@@ -71,8 +71,7 @@ func newCluster(t *testing.T, sessions string, users ...string) *cluster {
 	c.pg = accounts.URL
 	c.bin = proc.BuildTether(t, c.run.Dir)
 	if sessions == sessionsInRedis {
-		redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
-		testkit.NeedService(t, "redis-server", err)
+		redisBin := proc.NeedRedis(t)
 		c.redis = c.startRedis(t, redisBin)
 	}
 
@@ -211,7 +210,7 @@ func (c *cluster) startNginx(t *testing.T, bin string) {
 		upstreams = append(upstreams, n.addr)
 	}
 	for range 3 { // a free port may be taken before nginx binds it
-		port, err := proc.FreePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/e2e/internal/web"
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // TestFailover kills the Redis primary under load and shows what issue 4
@@ -34,7 +35,7 @@ func TestFailover(t *testing.T) {
 
 	l := d.startLoad(users)
 	t.Cleanup(func() { l.finish() })
-	waitFor(t, "the load before the kill", func() bool { return enough(l.snapshot(), time.Time{}) })
+	testkit.WaitFor(t, "the load before the kill", func() bool { return enough(l.snapshot(), time.Time{}) })
 
 	// The kill, and Sentinel's failover.
 	killed := time.Now()
@@ -43,7 +44,7 @@ func TestFailover(t *testing.T) {
 	}
 	since := func(at time.Time) string { return "+" + at.Sub(killed).Round(time.Millisecond).String() }
 	var promoted, firstSwitch, switched time.Time
-	waitFor(t, "Sentinel to promote the replica", func() bool {
+	testkit.WaitFor(t, "Sentinel to promote the replica", func() bool {
 		if r, err := role(d.replica.addr); promoted.IsZero() && err == nil && r == "master" {
 			promoted = time.Now()
 		}
@@ -68,7 +69,7 @@ func TestFailover(t *testing.T) {
 	// The nodes follow: session checks are answered again, with no replica
 	// yet.
 	fails, back := make([]op, len(d.nodes)), make([]op, len(d.nodes))
-	waitFor(t, "both nodes to answer checks again after the failover", func() bool {
+	testkit.WaitFor(t, "both nodes to answer checks again after the failover", func() bool {
 		ops := bySent(l.snapshot())
 		done := true
 		for n := range d.nodes {
@@ -92,16 +93,16 @@ func TestFailover(t *testing.T) {
 	// store's ErrNotReplicated (and answer 503). Then the old primary comes
 	// back as that replica.
 	for _, nd := range d.nodes {
-		waitFor(t, nd.name+" to log ErrNotReplicated", func() bool { return notReplicated(t, nd) > 0 })
+		testkit.WaitFor(t, nd.name+" to log ErrNotReplicated", func() bool { return notReplicated(t, nd) > 0 })
 	}
 	restarted := time.Now()
 	d.restartAsReplica(t, d.primary, d.replica.addr)
-	waitFor(t, "the old primary to sync as a replica of the new one", func() bool { return linkUp(d.primary.addr) })
+	testkit.WaitFor(t, "the old primary to sync as a replica of the new one", func() bool { return linkUp(d.primary.addr) })
 	synced := time.Now()
 	t.Logf("old primary restarted as a replica of the new one (same port, same data directory, --replicaof %s) at %s, in sync at %s",
 		d.replica.addr, since(restarted), since(synced))
 	signFails, signBack := make([]op, len(d.nodes)), make([]op, len(d.nodes))
-	waitFor(t, "both nodes to sign in again after the failover", func() bool {
+	testkit.WaitFor(t, "both nodes to sign in again after the failover", func() bool {
 		ops := bySent(l.snapshot())
 		done := true
 		for n := range d.nodes {
@@ -120,7 +121,7 @@ func TestFailover(t *testing.T) {
 		since(back[0].at), d.nodes[0].name, since(back[1].at), d.nodes[1].name,
 		since(signBack[0].at), d.nodes[0].name, since(signBack[1].at), d.nodes[1].name, since(settled))
 
-	waitFor(t, "the load after the failover", func() bool { return enough(l.snapshot(), settled) })
+	testkit.WaitFor(t, "the load after the failover", func() bool { return enough(l.snapshot(), settled) })
 	ops, sessions := l.finish()
 	ops = bySent(ops)
 	writeOps(t, d, ops, killed)

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // masterName is the Sentinels' name of the primary.
@@ -26,11 +26,6 @@ const (
 	quorum          = 2                       // of the three Sentinels, how many must agree it is down
 	parallelSyncs   = 1
 )
-
-// waitMax bounds every wait of the test for something to happen. It is
-// generous, since it only ends a test that has already gone wrong: none is
-// a time limit on speed.
-const waitMax = 30 * time.Second
 
 // password is every user's password.
 const password = "correct horse battery staple"
@@ -69,8 +64,7 @@ type node struct {
 // two nodes. All is torn down when the test ends, failed or not.
 func newDeployment(t *testing.T, users ...string) *deployment {
 	t.Helper()
-	redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
-	testkit.NeedService(t, "redis-server", err)
+	redisBin := proc.NeedRedis(t)
 	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
 	d := &deployment{run: proc.NewRun(t, "tether-failover-"), Client: web.NewClient(t), redisBin: redisBin}
@@ -150,7 +144,7 @@ func (d *deployment) startRedis(t *testing.T) {
 	t.Helper()
 	d.primary = d.startServer(t, "redis-primary")
 	d.replica = d.startServer(t, "redis-replica", "--replicaof", "127.0.0.1", port(d.primary.addr))
-	waitFor(t, "the replica to sync with the primary", func() bool { return linkUp(d.replica.addr) })
+	testkit.WaitFor(t, "the replica to sync with the primary", func() bool { return linkUp(d.replica.addr) })
 
 	conf := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]s %[3]d\n"+
 		"sentinel down-after-milliseconds %[1]s %[4]d\n"+
@@ -172,7 +166,7 @@ func (d *deployment) startRedis(t *testing.T) {
 	}
 	want := fmt.Sprintf("status=ok,address=%s,slaves=1,sentinels=3", d.primary.addr)
 	for _, s := range d.sentinels {
-		waitFor(t, s.name+" to see the replica and the other Sentinels", func() bool {
+		testkit.WaitFor(t, s.name+" to see the replica and the other Sentinels", func() bool {
 			info, err := proc.RedisDo(s.addr, "INFO", "sentinel")
 			return err == nil && strings.Contains(info, want)
 		})
@@ -254,17 +248,4 @@ func linkUp(addr string) bool {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
-}
-
-// waitFor polls cond every proc.PollEvery until it is true, or fails the
-// test after waitMax, saying what it waited for.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitMax)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, waitMax)
-		}
-		time.Sleep(proc.PollEvery)
-	}
 }

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // The load, as the yardsticks of ../shared/bench-anchors are loaded (their
@@ -61,8 +61,7 @@ func BenchmarkServeAuthenticated(b *testing.B) {
 	}
 	wrkBin, err := proc.LookPath("wrk", "/usr/bin/wrk")
 	testkit.NeedService(b, "wrk (apt-get install -y wrk)", err)
-	redisBin, err := proc.LookPath("redis-server", "/usr/bin/redis-server")
-	testkit.NeedService(b, "redis-server", err)
+	redisBin := proc.NeedRedis(b)
 
 	n := startNode(b, redisBin)
 	floorURL, authURL := n.url+floorPath, n.url+authPath

@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 )
 
 // newPostgres returns an opener of stores in a fresh PostgreSQL schema.

@@ -11,11 +11,11 @@ import (
 	"testing"
 
 	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/postgres"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
 	"github.com/tetherauth/tether/store/sqlite"
 )
 
@@ -86,7 +86,7 @@ func sqliteNodes(t *testing.T, n int) []*node {
 	path := filepath.Join(t.TempDir(), "tether.db")
 	var nodes []*node
 	for range n {
-		db := testkit.OpenSQLite(t, path)
+		db := sqlitetest.Open(t, path)
 		accounts, err := account.NewSQLite(t.Context(), db)
 		if err != nil {
 			t.Fatal(err)

@@ -107,12 +107,12 @@ func TestMISC05_StoreFailuresLoggedOnceASecond(t *testing.T) {
 	for range 5 {
 		login()
 	}
-	if got := len(h.logs.records(t, "request failed")); got != 1 {
+	if got := len(h.logs.Records(t, "request failed")); got != 1 {
 		t.Fatalf("5 failures within a second logged %d lines, want 1", got)
 	}
 	h.clock.Advance(time.Second)
 	login()
-	recs := h.logs.records(t, "request failed")
+	recs := h.logs.Records(t, "request failed")
 	if len(recs) != 2 {
 		t.Fatalf("a failure a second later: %d lines in all, want 2", len(recs))
 	}
@@ -140,7 +140,7 @@ func TestMISC05_ReadyzAnswersWithinItsDeadline(t *testing.T) {
 		}
 		checkDeadline(t, <-seen, start, timeout)
 	}
-	if got := len(h.logs.records(t, "not ready")); got != 1 {
+	if got := len(h.logs.Records(t, "not ready")); got != 1 {
 		t.Errorf("3 failed probes within a second logged %d lines, want 1", got)
 	}
 }

@@ -171,7 +171,7 @@ func TestPW05_PriorityIgnoresWhetherAccountExists(t *testing.T) {
 	h.addAliceAndDisabledCarol()
 	device := h.client()
 	device.login("alice", alicePW)
-	before := len(h.logs.records(t, "audit"))
+	before := len(h.logs.Records(t, "audit"))
 	stranger := h.client()
 	stranger.guess("alice", "wrong guess", "")
 	stranger.guess("nobody", "wrong guess", "")
@@ -180,7 +180,7 @@ func TestPW05_PriorityIgnoresWhetherAccountExists(t *testing.T) {
 	device.guess("alice", "wrong guess", "")
 
 	var got []string
-	for _, rec := range h.logs.records(t, "audit")[before:] {
+	for _, rec := range h.logs.Records(t, "audit")[before:] {
 		got = append(got, fmt.Sprint(rec["user"], ":", rec["priority"]))
 	}
 	want := []string{"alice:low", "nobody:low", "carol:low", "nobody:low", "alice:high"}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
@@ -33,40 +32,6 @@ import (
 // file, argon2id at the OWASP parameters, the csrf Protector, all behind an
 // httptest TLS server so that __Host-/Secure cookies flow through a cookie
 // jar.
-
-// logBuffer collects the server's log lines (JSON) for assertions.
-type logBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// records returns the log records whose msg is msg.
-func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(b.String()) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
 
 var errStoreDown = errors.New("store down (test)")
 
@@ -135,7 +100,7 @@ type harness struct {
 	sessions *session.Manager
 	accounts *account.SQLite
 	hasher   *password.Hasher
-	logs     *logBuffer
+	logs     *testkit.Buffer
 }
 
 // harnessOpts changes how newHarness builds the server.
@@ -172,17 +137,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	h := &harness{
 		t:     t,
 		clock: testkit.NewClock(time.Now().UTC().Truncate(time.Second)), // the jar expires cookies by the real clock
-		logs:  &logBuffer{},
+		logs:  &testkit.Buffer{},
 	}
-	log := slog.New(slog.NewJSONHandler(h.logs, nil))
+	log := h.logs.Logger()
 	if o.data == "" {
 		o.data = filepath.Join(t.TempDir(), "tether.db")
 	}
-	db, err := sqlite.Open(o.data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.Open(t, o.data)
 	sessionStore, err := sqlite.New(ctx, db, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -451,18 +412,4 @@ func (c *client) pageLogin(name, pw string) *response {
 		"username":   {name},
 		"password":   {pw},
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s. It waits
-// on an event (a background retry, say), it does not time the code under
-// test.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

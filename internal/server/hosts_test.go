@@ -194,12 +194,12 @@ func TestMISC07_RefusalsLoggedOncePerSecond(t *testing.T) {
 	for range 20 {
 		rawRequest(t, addr, "GET /login HTTP/1.1\r\nHost: evil.example:8080")
 	}
-	if got := len(h.logs.records(t, msg)); got != 1 {
+	if got := len(h.logs.Records(t, msg)); got != 1 {
 		t.Fatalf("after 20 refusals within a second: %d log lines, want 1", got)
 	}
 	h.clock.Advance(time.Second)
 	rawRequest(t, addr, "GET /api/v1/me HTTP/1.1\r\nHost: rebound.example")
-	recs := h.logs.records(t, msg)
+	recs := h.logs.Records(t, msg)
 	if len(recs) != 2 {
 		t.Fatalf("a second later: %d log lines, want 2", len(recs))
 	}

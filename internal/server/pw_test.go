@@ -376,7 +376,7 @@ func TestPW07_AuditLog(t *testing.T) {
 
 	type event struct{ user, outcome, reason string }
 	var got []event
-	for _, rec := range h.logs.records(t, "audit") {
+	for _, rec := range h.logs.Records(t, "audit") {
 		if rec["event"] != "sign-in" {
 			continue
 		}

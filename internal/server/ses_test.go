@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 const sessionCookie = SessionCookie
@@ -398,7 +400,7 @@ func TestSES08_SignOutDuringOutage(t *testing.T) {
 			h.store.all.Store(false)
 			thief := h.client()
 			thief.setCookie(sessionCookie, stolen)
-			waitFor(t, "the pending sign-out", func() bool {
+			testkit.WaitFor(t, "the pending sign-out", func() bool {
 				res, _ := thief.me()
 				return res.status == http.StatusUnauthorized
 			})

@@ -143,12 +143,12 @@ func TestPlainHTTPLoggedOncePerMinute(t *testing.T) {
 	for range 5 {
 		rawRequest(t, addr, "GET /login HTTP/1.1\r\nHost: auth.example.com")
 	}
-	if got := h.logs.records(t, msg); len(got) != 1 || got[0]["host"] != "auth.example.com" {
+	if got := h.logs.Records(t, msg); len(got) != 1 || got[0]["host"] != "auth.example.com" {
 		t.Fatalf("after 5 requests within a minute: log %v, want one line naming the host", got)
 	}
 	h.clock.Advance(time.Minute)
 	rawRequest(t, addr, "GET /api/v1/me HTTP/1.1\r\nHost: auth.example.com")
-	got := h.logs.records(t, msg)
+	got := h.logs.Records(t, msg)
 	if len(got) != 2 || got[1]["unlogged_since_last"] != float64(4) {
 		t.Fatalf("a minute later: log %v, want a second line counting the 4 left out", got)
 	}

@@ -1,21 +1,28 @@
-// Package testkit holds what the server's tests share: a clock they move
-// by hand, the SQLite file the server uses, and the rule for tests that
-// need a service this machine may lack.
+// Package testkit holds what tether's tests share: a clock they move by
+// hand (Clock), a wait for something to happen (WaitFor), a buffer a test
+// reads while a logger or a process writes it (Buffer), a free port
+// (FreePort), a small disk to fill (SmallDisk, FillDisk), and the rule for
+// tests that need a service this machine may lack (NeedService).
 //
-// Library packages (session, csrf, password, store/...) don't import it:
-// they never import internal/, not even in tests. What their tests share
-// with the server's is in storetest (NeedService) and store/postgres/pgtest
-// (a fresh PostgreSQL schema).
+//	clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+//	var logs testkit.Buffer
+//	m, _ := session.NewManager(store, session.Config{Now: clk.Now, Logger: logs.Logger()})
+//	clk.Advance(time.Hour)
+//	testkit.WaitFor(t, "the feed's recovery to be logged", func() bool { return logs.Contains("feed heard again") })
+//
+// It imports only the standard library, so that the tests of every package
+// of the module can use it, the library packages' included: a test is not
+// part of what an app that imports a library package builds. Its
+// subpackages import more: pgtest (a PostgreSQL schema of a test's own),
+// sqlitetest (the server's SQLite file), storekit (what the store
+// backends' own tests and benchmarks share beyond the public conformance
+// suite, storetest), proc (processes: tether built from this tree,
+// redis-server, nginx).
 package testkit
 
 import (
-	"database/sql"
 	"sync"
-	"testing"
 	"time"
-
-	"github.com/tetherauth/tether/store/sqlite"
-	"github.com/tetherauth/tether/storetest"
 )
 
 // Clock is a clock tests move by hand; its Now can be injected wherever a
@@ -40,24 +47,4 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-// OpenSQLite opens the SQLite file at path the way the server does, and
-// closes it when the test ends.
-func OpenSQLite(t testing.TB, path string) *sql.DB {
-	t.Helper()
-	db, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// NeedService is storetest.NeedService: a test that needs a service
-// (Redis, PostgreSQL, nginx, a browser) skips without it, saying what is
-// missing, or fails when TETHER_TEST_REQUIRE_SERVICES=1.
-func NeedService(t testing.TB, what string, err error) {
-	t.Helper()
-	storetest.NeedService(t, what, err)
 }

@@ -3,7 +3,7 @@ package throttle
 import (
 	"testing"
 
-	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 )
 
 func TestPostgres(t *testing.T) {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
-	"github.com/tetherauth/tether/storetest"
 )
 
 // benchManager returns a Manager without its near-cache over a Store in a
@@ -23,11 +23,11 @@ func benchManager(b *testing.B, n int) (*Store, *session.Manager, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tokens := storetest.Sessions(b, m, "bench@example.com", n)
+	tokens := storekit.Sessions(b, m, "bench@example.com", n)
 	return s, m, tokens
 }
 
-// benchLoop runs op in b's loop (storetest.Bench) after 16 untimed calls
+// benchLoop runs op in b's loop (storekit.Bench) after 16 untimed calls
 // that prepare its statement on the pool's connections.
 func benchLoop(b *testing.B, parallel bool, op func(ctx context.Context, i int) error) {
 	b.Helper()
@@ -36,7 +36,7 @@ func benchLoop(b *testing.B, parallel bool, op func(ctx context.Context, i int) 
 			b.Fatal(err)
 		}
 	}
-	storetest.Bench(b, parallel, op)
+	storekit.Bench(b, parallel, op)
 }
 
 var benchModes = []string{"serial", "parallel"}
@@ -93,7 +93,7 @@ func BenchmarkStoreCreate(b *testing.B) {
 			var n atomic.Int64
 			benchLoop(b, mode == "parallel", func(ctx context.Context, _ int) error {
 				i := int(n.Add(1))
-				r := storetest.Record("user"+strconv.Itoa(i), i) // a user never revoked: generation 0
+				r := storekit.Record("user"+strconv.Itoa(i), i) // a user never revoked: generation 0
 				return s.Create(ctx, r, session.CreateOptions{MaxPerUser: session.DefaultMaxPerUser})
 			})
 		})
@@ -101,9 +101,9 @@ func BenchmarkStoreCreate(b *testing.B) {
 }
 
 // BenchmarkRevocationPropagation: from RevokeUser returning on node A to
-// node B refusing the session (storetest.RevocationPropagation), the two
+// node B refusing the session (storekit.RevocationPropagation), the two
 // nodes on pools of their own on one schema.
 func BenchmarkRevocationPropagation(b *testing.B) {
 	newPool := pgtest.Schema(b)
-	storetest.RevocationPropagation(b, openStore(b, openPool(b, newPool), "a"), openStore(b, openPool(b, newPool), "b"))
+	storekit.RevocationPropagation(b, openStore(b, openPool(b, newPool), "a"), openStore(b, openPool(b, newPool), "b"))
 }

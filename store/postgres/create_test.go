@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 // SES-12 across nodes: node A reads the generation before checking the
@@ -17,7 +17,7 @@ func TestSES12_CreateRacingRevokeAcrossNodes(t *testing.T) {
 
 	t.Run("revocation commits before the create starts", func(t *testing.T) {
 		a, b, _ := nodes(t)
-		r := storetest.Record(user, 1)
+		r := storekit.Record(user, 1)
 		gen := mustGeneration(t, a.Store, user)
 		if err := b.RevokeUser(t.Context(), user, nil); err != nil {
 			t.Fatalf("RevokeUser: %v", err)
@@ -31,9 +31,9 @@ func TestSES12_CreateRacingRevokeAcrossNodes(t *testing.T) {
 	// the new generation.
 	t.Run("create waits for the revocation", func(t *testing.T) {
 		a, b, admin := nodes(t)
-		old := storetest.Record(user, 0)
+		old := storekit.Record(user, 0)
 		mustCreate(t, a.Store, old)
-		r := storetest.Record(user, 1)
+		r := storekit.Record(user, 1)
 		gen := mustGeneration(t, a.Store, user)
 
 		release := lockRecord(t, admin, old.Hash)
@@ -52,7 +52,7 @@ func TestSES12_CreateRacingRevokeAcrossNodes(t *testing.T) {
 	// revocation waits for it, then bumps past the record A committed.
 	t.Run("revocation waits for the create", func(t *testing.T) {
 		a, b, admin := nodes(t)
-		r := storetest.Record(user, 1)
+		r := storekit.Record(user, 1)
 		gen := mustGeneration(t, a.Store, user)
 
 		paused, resume := pauseBeforeCommit(t, a.Store)
@@ -84,9 +84,9 @@ func TestSES12_CreateRacingRevokeAcrossNodes(t *testing.T) {
 	// for it kills the new one.
 	t.Run("revocation waits for a rotation", func(t *testing.T) {
 		a, b, admin := nodes(t)
-		old := storetest.Record(user, 0)
+		old := storekit.Record(user, 0)
 		mustCreate(t, a.Store, old)
-		r := storetest.Record(user, 1)
+		r := storekit.Record(user, 1)
 
 		paused, resume := pauseBeforeCommit(t, a.Store)
 		creating := createCall(t, a.Store, r, 0, session.CreateOptions{Replace: &old.Hash, MaxPerUser: 2})
@@ -105,10 +105,10 @@ func TestSES12_CreateRacingRevokeAcrossNodes(t *testing.T) {
 	// replaces revoked.
 	t.Run("rotation waits for the revocation", func(t *testing.T) {
 		a, b, admin := nodes(t)
-		old, other := storetest.Record(user, 0), storetest.Record(user, 1)
+		old, other := storekit.Record(user, 0), storekit.Record(user, 1)
 		mustCreate(t, a.Store, old)
 		mustCreate(t, a.Store, other)
-		r := storetest.Record(user, 2)
+		r := storekit.Record(user, 2)
 
 		release := lockRecord(t, admin, other.Hash)
 		revoking := revokeCall(t, b.Store, user)
@@ -134,10 +134,10 @@ func TestSES13_CapAcrossNodes(t *testing.T) {
 		perNode = 4 // each pool of pgtest has 4 connections
 	)
 	a, b, admin := nodes(t)
-	f := storetest.Follow(t, openStore(t, admin, "c"))
+	f := storekit.Follow(t, openStore(t, admin, "c"))
 	var all []*session.Record
 	for n := range limit - 1 {
-		r := storetest.Record(user, n)
+		r := storekit.Record(user, n)
 		mustCreate(t, a.Store, r)
 		all = append(all, r)
 	}
@@ -148,7 +148,7 @@ func TestSES13_CapAcrossNodes(t *testing.T) {
 	for i, n := range []node{a, b} {
 		var mine []*call
 		for k := range perNode {
-			r := storetest.Record(user, 100+i*perNode+k)
+			r := storekit.Record(user, 100+i*perNode+k)
 			all = append(all, r)
 			mine = append(mine, createCall(t, n.Store, r, gen, session.CreateOptions{MaxPerUser: limit}))
 		}
@@ -199,9 +199,9 @@ func TestSES03_RotateRacingDeleteAcrossNodes(t *testing.T) {
 	// commits: it then finds the record it replaces gone, and rolls back.
 	t.Run("delete commits while the rotation is under way", func(t *testing.T) {
 		a, b, admin := nodes(t)
-		old := storetest.Record(user, 0)
+		old := storekit.Record(user, 0)
 		mustCreate(t, a.Store, old)
-		r := storetest.Record(user, 1)
+		r := storekit.Record(user, 1)
 
 		release := claimHash(t, admin, r.Hash)
 		rotating := createCall(t, a.Store, r, 0, session.CreateOptions{Replace: &old.Hash, MaxPerUser: 2})
@@ -217,9 +217,9 @@ func TestSES03_RotateRacingDeleteAcrossNodes(t *testing.T) {
 	// B's Delete waits for it, then finds nothing left to delete.
 	t.Run("delete waits for the rotation", func(t *testing.T) {
 		a, b, admin := nodes(t)
-		old := storetest.Record(user, 0)
+		old := storekit.Record(user, 0)
 		mustCreate(t, a.Store, old)
-		r := storetest.Record(user, 1)
+		r := storekit.Record(user, 1)
 
 		paused, resume := pauseBeforeCommit(t, a.Store)
 		rotating := createCall(t, a.Store, r, 0, session.CreateOptions{Replace: &old.Hash, MaxPerUser: 2})
@@ -237,9 +237,9 @@ func TestSES03_RotateRacingDeleteAcrossNodes(t *testing.T) {
 	// lets go first, never are both tokens alive.
 	t.Run("both wait for the record", func(t *testing.T) {
 		a, b, admin := nodes(t)
-		old := storetest.Record(user, 0)
+		old := storekit.Record(user, 0)
 		mustCreate(t, a.Store, old)
-		r := storetest.Record(user, 1)
+		r := storekit.Record(user, 1)
 
 		release := lockRecord(t, admin, old.Hash)
 		deleting := deleteCall(t, b.Store, old.Hash)
@@ -266,25 +266,25 @@ func TestSES03_RotateRacingDeleteAcrossNodes(t *testing.T) {
 func TestFeedCreateAcrossNodes(t *testing.T) {
 	const user = "alice"
 	a, b, _ := nodes(t)
-	f := storetest.Follow(t, b.Store)
-	first, second := storetest.Record(user, 0), storetest.Record(user, 1)
+	f := storekit.Follow(t, b.Store)
+	first, second := storekit.Record(user, 0), storekit.Record(user, 1)
 	mustCreate(t, a.Store, first)
 	mustCreate(t, a.Store, second)
 
-	third := storetest.Record(user, 2)
+	third := storekit.Record(user, 2)
 	third.Gen = mustGeneration(t, a.Store, user)
 	if err := a.Create(t.Context(), third, session.CreateOptions{MaxPerUser: 2}); err != nil {
 		t.Fatalf("Create past the cap: %v", err)
 	}
 	f.Await(t, 0, session.Event{Kind: session.Changed, Hash: first.Hash}) // it expires first
 
-	rotated := storetest.Record(user, 3)
+	rotated := storekit.Record(user, 3)
 	if err := a.Create(t.Context(), rotated, session.CreateOptions{Replace: &second.Hash, MaxPerUser: 2}); err != nil {
 		t.Fatalf("rotation: %v", err)
 	}
 	f.Await(t, 0, session.Event{Kind: session.Changed, Hash: second.Hash})
-	if got := storetest.Count(f.Events(), session.Event{Kind: session.Changed, Hash: third.Hash}); got != 0 {
-		t.Errorf("events: got %s, want none of the record kept", storetest.Describe(f.Events()))
+	if got := storekit.Count(f.Events(), session.Event{Kind: session.Changed, Hash: third.Hash}); got != 0 {
+		t.Errorf("events: got %s, want none of the record kept", storekit.Describe(f.Events()))
 	}
 	checkLive(t, []*Store{a.Store, b.Store}, user, []*session.Record{third, rotated}, first.Hash, second.Hash)
 }
@@ -296,11 +296,11 @@ func TestRevokeUserDeletesRecords(t *testing.T) {
 	a, _, admin := nodes(t)
 	var records []*session.Record
 	for n := range 3 {
-		r := storetest.Record(user, n)
+		r := storekit.Record(user, n)
 		mustCreate(t, a.Store, r)
 		records = append(records, r)
 	}
-	bob := storetest.Record("bob", 1)
+	bob := storekit.Record("bob", 1)
 	mustCreate(t, a.Store, bob)
 
 	if err := a.RevokeUser(t.Context(), user, &records[1].Hash); err != nil {
@@ -326,7 +326,7 @@ func TestRevokeUserDeletesRecords(t *testing.T) {
 func TestCreateCantReuseWhatItDeletes(t *testing.T) {
 	const user = "alice"
 	s, _, _ := nodes(t)
-	old := storetest.Record(user, 0)
+	old := storekit.Record(user, 0)
 	mustCreate(t, s.Store, old)
 	for _, tc := range []struct {
 		name string
@@ -339,7 +339,7 @@ func TestCreateCantReuseWhatItDeletes(t *testing.T) {
 		{"an evicted record's id", func(r *session.Record) { r.ID = old.ID }, session.CreateOptions{MaxPerUser: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := storetest.Record(user, 1)
+			r := storekit.Record(user, 1)
 			tc.edit(r)
 			r.Gen = mustGeneration(t, s.Store, user)
 			wantError(t, "Create", s.Create(t.Context(), r, tc.opts), session.ErrConflict)

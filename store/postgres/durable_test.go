@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tetherauth/tether/storetest"
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // cluster is a PostgreSQL server the test runs on a data directory of its
@@ -32,7 +31,7 @@ type cluster struct {
 func startCluster(t *testing.T, settings ...string) *cluster {
 	t.Helper()
 	initdb, err := exec.LookPath("initdb")
-	storetest.NeedService(t, "initdb and postgres (PostgreSQL's server binaries on PATH)", err)
+	testkit.NeedService(t, "initdb and postgres (PostgreSQL's server binaries on PATH)", err)
 	c := &cluster{}
 	tmp, err := os.MkdirTemp("", "tether-pg-") // not t.TempDir: its parent is closed to the postgres user
 	if err != nil {
@@ -42,7 +41,7 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 	c.dir = filepath.Join(tmp, "data")
 	if os.Geteuid() == 0 { // postgres refuses to run as root
 		u, err := user.Lookup("postgres")
-		storetest.NeedService(t, "a postgres user to run the server as (the test runs as root)", err)
+		testkit.NeedService(t, "a postgres user to run the server as (the test runs as root)", err)
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
@@ -55,12 +54,11 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testkit.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, c.port, _ = net.SplitHostPort(ln.Addr().String())
-	ln.Close()
+	c.port = strconv.Itoa(port)
 	args := []string{"-D", c.dir, "-p", c.port, "-k", tmp, "-c", "listen_addresses=127.0.0.1"}
 	for _, s := range settings {
 		args = append(args, "-c", s)
@@ -75,7 +73,7 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 func (c *cluster) start(t *testing.T, args []string) {
 	t.Helper()
 	bin, err := exec.LookPath("postgres")
-	storetest.NeedService(t, "postgres (PostgreSQL's server binaries on PATH)", err)
+	testkit.NeedService(t, "postgres (PostgreSQL's server binaries on PATH)", err)
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true}
 	logFile, err := os.OpenFile(filepath.Join(filepath.Dir(c.dir), "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
 )
 
 // The helpers here let the tests of create_test.go force the interleavings

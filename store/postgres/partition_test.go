@@ -2,17 +2,13 @@ package postgres
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
 	"github.com/tetherauth/tether/storetest"
-	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
 // SES-14: a node whose path to PostgreSQL is blackholed (packets dropped,
@@ -21,23 +17,7 @@ import (
 // Only the test's own connections pass the proxy.
 func TestSES14_PartitionedNode(t *testing.T) {
 	direct := openPool(t, pgtest.Schema(t))
-	cc := direct.Config().ConnConfig
-	p, err := faultnet.Listen(net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	host, port, err := net.SplitHostPort(p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cut := reconfigured(t, direct, func(cfg *pgxpool.Config) {
-		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(n), nil
-	})
+	p, cut := proxied(t, direct)
 	a := openStore(t, direct, "nodea")
 	b := openStore(t, cut, "nodeb")
 	storetest.PartitionedNode(t, a, b, p, session.DefaultMaxStaleness)

@@ -8,9 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/internal/datacodec"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
 	"github.com/tetherauth/tether/storetest"
 )
 
@@ -99,7 +100,7 @@ func TestNewConcurrently(t *testing.T) {
 	if applied != 1 {
 		t.Errorf("migrations of component session recorded: got %d, want 1", applied)
 	}
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	mustCreate(t, stores[0], r)
 	for i, s := range append(stores, again) {
 		if _, err := s.Get(t.Context(), r.Hash); err != nil {
@@ -115,7 +116,7 @@ func TestCloseLeavesPool(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	mustCreate(t, s, r)
 	for i := range 2 {
 		if err := s.Close(); err != nil {
@@ -135,7 +136,7 @@ func TestCloseLeavesPool(t *testing.T) {
 func TestGetCorruptRecord(t *testing.T) {
 	pool := openPool(t, pgtest.Schema(t))
 	s := openStore(t, pool, "")
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	mustCreate(t, s, r)
 	if _, err := pool.Exec(t.Context(), `UPDATE sessions SET data = '\x01ff'`); err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ func TestGetCorruptRecord(t *testing.T) {
 // A user agent is whatever bytes the browser sent, UTF-8 or not.
 func TestUserAgentAnyBytes(t *testing.T) {
 	s := openStore(t, openPool(t, pgtest.Schema(t)), "")
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	r.UserAgent = "Mozilla/5.0 (caf\xe9\x00)"
 	mustCreate(t, s, r)
 	got, err := s.Get(t.Context(), r.Hash)
@@ -177,7 +178,7 @@ func TestIDsMustBeText(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := storetest.Record("alice", i)
+			r := storekit.Record("alice", i)
 			r.UserID, r.ID = tc.user, tc.id
 			if err := s.Create(t.Context(), r, session.CreateOptions{}); err == nil {
 				t.Fatalf("Create: got no error, want one")

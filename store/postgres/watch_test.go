@@ -5,16 +5,15 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
-	"github.com/tetherauth/tether/storetest"
+	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
 var (
@@ -34,11 +33,11 @@ func revoke(t *testing.T, s *Store, user string) {
 func TestFeedAcrossNodes(t *testing.T) {
 	newPool := pgtest.Schema(t)
 	a := openStore(t, openPool(t, newPool), "a")
-	f := storetest.Follow(t, openStore(t, openPool(t, newPool), "b"))
+	f := storekit.Follow(t, openStore(t, openPool(t, newPool), "b"))
 
 	for n := range 3 {
 		user := "user" + strconv.Itoa(n)
-		r := storetest.Record(user, n)
+		r := storekit.Record(user, n)
 		mustCreate(t, a, r) // no invalidation needed
 		mustSave(t, a, r)
 		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
@@ -61,31 +60,31 @@ func TestFeedWithinProcess(t *testing.T) {
 	if a.hub != b.hub {
 		t.Fatal("two Stores of one schema: got different hubs, want one")
 	}
-	f := storetest.Follow(t, b)
+	f := storekit.Follow(t, b)
 	revoke(t, a, "alice")
 	revoked := session.Event{Kind: session.UserRevoked, UserID: "alice"}
-	if got := storetest.Count(f.Events(), revoked); got != 1 {
-		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	if got := storekit.Count(f.Events(), revoked); got != 1 {
+		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 
 	// A marker from another node: once it arrives, so would have the echo.
 	revoke(t, openStore(t, openPool(t, newPool), "other"), "marker")
 	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
-	if got := storetest.Count(f.Events(), revoked); got != 1 {
-		t.Errorf("events: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	if got := storekit.Count(f.Events(), revoked); got != 1 {
+		t.Errorf("events: got %s, want %s once", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 }
 
 // Schemas don't hear each other, though they share a database.
 func TestFeedSchemasApart(t *testing.T) {
 	here := pgtest.Schema(t)
-	f := storetest.Follow(t, openStore(t, openPool(t, here), ""))
+	f := storekit.Follow(t, openStore(t, openPool(t, here), ""))
 	revoke(t, openStore(t, openPool(t, pgtest.Schema(t)), "elsewhere"), "alice")
 
 	revoke(t, openStore(t, openPool(t, here), "other"), "marker")
 	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
-	if got := storetest.Count(f.Events(), session.Event{Kind: session.UserRevoked, UserID: "alice"}); got != 0 {
-		t.Errorf("events: got %s, want none of the other schema", storetest.Describe(f.Events()))
+	if got := storekit.Count(f.Events(), session.Event{Kind: session.UserRevoked, UserID: "alice"}); got != 0 {
+		t.Errorf("events: got %s, want none of the other schema", storekit.Describe(f.Events()))
 	}
 }
 
@@ -104,6 +103,25 @@ func reconfigured(t *testing.T, pool *pgxpool.Pool, edit func(*pgxpool.Config)) 
 	return p
 }
 
+// proxied returns a faultnet proxy to pool's server, closed when the test
+// ends, and a new pool like pool whose connections go through it.
+func proxied(t *testing.T, pool *pgxpool.Pool) (*faultnet.Proxy, *pgxpool.Pool) {
+	t.Helper()
+	cc := pool.Config().ConnConfig
+	p, err := faultnet.Listen(net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	n, err := strconv.ParseUint(p.Addr()[len("127.0.0.1:"):], 10, 16) // faultnet listens on 127.0.0.1
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, reconfigured(t, pool, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", uint16(n), nil
+	})
+}
+
 // namedPool returns a new pool like pool whose connections carry an
 // application_name of their own, and that name: a way to find them in
 // pg_stat_activity.
@@ -120,7 +138,7 @@ func namedPool(t *testing.T, pool *pgxpool.Pool) (*pgxpool.Pool, string) {
 func TestFeedRecoversFromTerminate(t *testing.T) {
 	admin := openPool(t, pgtest.Schema(t))
 	watched, name := namedPool(t, admin)
-	f := storetest.Follow(t, openStore(t, watched, ""))
+	f := storekit.Follow(t, openStore(t, watched, ""))
 
 	var killed int
 	if err := admin.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
@@ -137,15 +155,12 @@ func TestFeedRecoversFromTerminate(t *testing.T) {
 // found out by the ping: FeedDown, then FeedUp once it answers again.
 func TestFeedNoticesSilentConnection(t *testing.T) {
 	admin := openPool(t, pgtest.Schema(t))
-	p := startProxy(t, net.JoinHostPort(admin.Config().ConnConfig.Host, strconv.Itoa(int(admin.Config().ConnConfig.Port))))
-	watched := reconfigured(t, admin, func(cfg *pgxpool.Config) {
-		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", p.port(), nil
-	})
-	f := storetest.Follow(t, openStore(t, watched, ""))
+	p, watched := proxied(t, admin)
+	f := storekit.Follow(t, openStore(t, watched, ""))
 
-	p.freeze()
+	p.Set(faultnet.Blackhole)
 	f.Await(t, 0, feedDown) // within about a heartbeat + pingTimeout
-	p.thaw()
+	p.Set(faultnet.Pass)
 	f.Await(t, 1, feedUp)
 	revoke(t, openStore(t, admin, "other"), "alice")
 	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "alice"})
@@ -157,7 +172,7 @@ func TestFeedNoticesSilentConnection(t *testing.T) {
 func TestFeedForeignNotification(t *testing.T) {
 	newPool := pgtest.Schema(t)
 	s := openStore(t, openPool(t, newPool), "")
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 	admin := openPool(t, newPool)
 	junk := []string{"", "hello", "c0000000000000007" + hashHex + "00", "u+000000000000007alice", "C0000000000000007" + hashHex}
 	for _, payload := range junk {
@@ -175,7 +190,7 @@ func TestFeedForeignNotification(t *testing.T) {
 		want = append(want, feedDown, feedUp)
 	}
 	if got := f.Events(); !slices.Equal(got, append(want, marker)) {
-		t.Errorf("events: got %s, want %s", storetest.Describe(got), storetest.Describe(append(want, marker)))
+		t.Errorf("events: got %s, want %s", storekit.Describe(got), storekit.Describe(append(want, marker)))
 	}
 }
 
@@ -184,7 +199,7 @@ func TestFeedForeignNotification(t *testing.T) {
 func TestWatchTakesItsConnectionOut(t *testing.T) {
 	admin := openPool(t, pgtest.Schema(t))
 	pool, name := namedPool(t, admin)
-	f := storetest.Follow(t, openStore(t, pool, ""))
+	f := storekit.Follow(t, openStore(t, pool, ""))
 	if got := pool.Stat().AcquiredConns(); got != 0 {
 		t.Errorf("connections acquired from the pool while watching: got %d, want 0", got)
 	}
@@ -199,85 +214,6 @@ func TestWatchTakesItsConnectionOut(t *testing.T) {
 		t.Errorf("connections outside the pool while watching: got %d, want 1", got)
 	}
 	f.Stop()
-	// The backend ends a moment after the connection is closed. The
-	// deadline guards against a hang, it measures nothing.
-	for deadline := time.Now().Add(30 * time.Second); outside() != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("connections outside the pool after the watch: got %d, want 0", outside())
-		}
-	}
-}
-
-// proxy forwards TCP connections to a server, and can stop forwarding
-// without closing them: a network that drops everything.
-type proxy struct {
-	ln     net.Listener
-	gate   sync.RWMutex // held to write; freeze holds it until thaw
-	frozen atomic.Bool
-}
-
-// startProxy starts a proxy to addr, stopped when the test ends.
-func startProxy(t *testing.T, addr string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	t.Cleanup(func() {
-		p.thaw()
-		ln.Close()
-	})
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", addr)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			go p.pipe(client, server)
-			go p.pipe(server, client)
-		}
-	}()
-	return p
-}
-
-func (p *proxy) port() uint16 { return uint16(p.ln.Addr().(*net.TCPAddr).Port) }
-
-// pipe copies from src to dst while the gate is open, and closes both once
-// either fails.
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.gate.RLock()
-			_, werr := dst.Write(buf[:n])
-			p.gate.RUnlock()
-			if werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// freeze stops forwarding; thaw, if frozen, starts again.
-func (p *proxy) freeze() {
-	p.gate.Lock()
-	p.frozen.Store(true)
-}
-
-func (p *proxy) thaw() {
-	if p.frozen.CompareAndSwap(true, false) {
-		p.gate.Unlock()
-	}
+	// The backend ends a moment after the connection is closed.
+	testkit.WaitFor(t, "no connection outside the pool after the watch", func() bool { return outside() == 0 })
 }

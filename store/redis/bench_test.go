@@ -4,18 +4,18 @@ import (
 	"context"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/redis"
-	"github.com/tetherauth/tether/storetest"
 )
 
-// sessions creates n sessions of one user through m (storetest.Sessions)
+// sessions creates n sessions of one user through m (storekit.Sessions)
 // and returns their tokens and their records. m's Config.MaxPerUser must
 // allow n.
 func sessions(b *testing.B, m *session.Manager, store *redis.Store, n int) ([]string, []*session.Record) {
 	b.Helper()
 	ctx := b.Context()
-	tokens := storetest.Sessions(b, m, "bench@example.com", n)
+	tokens := storekit.Sessions(b, m, "bench@example.com", n)
 	list, err := store.List(ctx, "bench@example.com")
 	if err != nil || len(list) != n {
 		b.Fatalf("List: %d records, %v; want %d", len(list), err, n)
@@ -31,7 +31,7 @@ func load(b *testing.B, m *session.Manager, tokens []string, parallel bool) {
 			b.Fatal(err)
 		}
 	}
-	storetest.Bench(b, parallel, func(ctx context.Context, i int) error {
+	storekit.Bench(b, parallel, func(ctx context.Context, i int) error {
 		_, err := m.Load(ctx, tokens[i%len(tokens)])
 		return err
 	})
@@ -42,7 +42,7 @@ func load(b *testing.B, m *session.Manager, tokens []string, parallel bool) {
 func BenchmarkManagerLoadCachedRedis(b *testing.B) {
 	store := redis.Nodes(b, 1)[0]
 	const n = 1024
-	m := storetest.RunManager(b, store, session.Config{MaxPerUser: n}, nil)
+	m := storekit.RunManager(b, store, session.Config{MaxPerUser: n}, nil)
 	tokens, _ := sessions(b, m, store, n)
 	load(b, m, tokens, true)
 }
@@ -59,7 +59,7 @@ func BenchmarkManagerLoadRedisMiss(b *testing.B) {
 	for _, mode := range []string{"serial", "parallel"} {
 		b.Run(mode, func(b *testing.B) {
 			store := redis.Nodes(b, 1)[0]
-			m := storetest.RunManager(b, store, session.Config{CacheSize: -1}, nil)
+			m := storekit.RunManager(b, store, session.Config{CacheSize: -1}, nil)
 			tokens, _ := sessions(b, m, store, missSessions)
 			load(b, m, tokens, mode == "parallel")
 		})
@@ -74,14 +74,14 @@ func BenchmarkRueidisGET(b *testing.B) {
 	for _, mode := range []string{"serial", "parallel"} {
 		b.Run(mode, func(b *testing.B) {
 			store := redis.Nodes(b, 1)[0]
-			m := storetest.RunManager(b, store, session.Config{CacheSize: -1}, nil)
+			m := storekit.RunManager(b, store, session.Config{CacheSize: -1}, nil)
 			_, records := sessions(b, m, store, missSessions)
 			keys := make([]string, len(records))
 			for i, r := range records {
 				keys[i] = store.RecordKey(r)
 			}
 			c := store.Client()
-			storetest.Bench(b, mode == "parallel", func(ctx context.Context, i int) error {
+			storekit.Bench(b, mode == "parallel", func(ctx context.Context, i int) error {
 				_, err := c.Do(ctx, c.B().Get().Key(keys[i%len(keys)]).Build()).ToString()
 				return err
 			})
@@ -90,8 +90,8 @@ func BenchmarkRueidisGET(b *testing.B) {
 }
 
 // BenchmarkRevocationPropagation: from RevokeUser returning on node A to
-// node B refusing the session (storetest.RevocationPropagation).
+// node B refusing the session (storekit.RevocationPropagation).
 func BenchmarkRevocationPropagation(b *testing.B) {
 	nodes := redis.Nodes(b, 2)
-	storetest.RevocationPropagation(b, nodes[0], nodes[1])
+	storekit.RevocationPropagation(b, nodes[0], nodes[1])
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 var base = time.Date(2030, time.March, 4, 12, 30, 45, 0, time.UTC)
@@ -20,7 +20,7 @@ var codecTests = []struct {
 	r    *session.Record
 }{
 	{"full", &session.Record{ID: "alice-1", Gen: 3, Version: 17, UserAgent: "ua", Created: base, AbsDeadline: base, Data: map[string][]byte{"k": []byte("v")}}},
-	{"test record", storetest.Record("alice", 1)},
+	{"test record", storekit.Record("alice", 1)},
 	{"id with a newline", &session.Record{ID: "a\nb 1 2", Gen: 1 << 60, Version: 1}},
 	{"no data", &session.Record{Created: base, LastSeen: base, IdleDeadline: base, AbsDeadline: base}},
 	{"zero times", &session.Record{UserAgent: "ua", Data: map[string][]byte{"": {}}}},

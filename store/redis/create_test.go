@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 // What Create and RevokeUser leave in Redis: nothing of the sessions they
@@ -98,11 +98,11 @@ func TestRevokeUserDeletesKeys(t *testing.T) {
 	s := newTestStore(t, tg, "")
 	var alice []*session.Record
 	for n := range 4 {
-		r := storetest.Record("alice", n)
+		r := storekit.Record("alice", n)
 		mustCreate(t, s, r, session.CreateOptions{})
 		alice = append(alice, r)
 	}
-	bob := storetest.Record("bob", 1)
+	bob := storekit.Record("bob", 1)
 	mustCreate(t, s, bob, session.CreateOptions{})
 	bobKeys := []string{userKey(s, "bob", indexKey)}
 
@@ -125,11 +125,11 @@ func TestRevokeUserDeletesKeys(t *testing.T) {
 func TestCreateEvictionDeletesKeys(t *testing.T) {
 	tg := sharedRedis(t)
 	s := newTestStore(t, tg, "")
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 	capped := session.CreateOptions{MaxPerUser: 2}
 	var alice []*session.Record
 	for n := range 4 { // each expires after the one before
-		r := storetest.Record("alice", n)
+		r := storekit.Record("alice", n)
 		mustCreate(t, s, r, capped)
 		alice = append(alice, r)
 	}
@@ -137,18 +137,18 @@ func TestCreateEvictionDeletesKeys(t *testing.T) {
 	checkKeys(t, tg, s, alice[2:], index)
 	checkIndex(t, tg, s, "alice", alice[2:]...)
 	for _, r := range alice[:2] {
-		if storetest.Count(f.Events(), session.Event{Kind: session.Changed, Hash: r.Hash}) != 1 {
-			t.Errorf("events: got %s, want the eviction of %s", storetest.Describe(f.Events()), r.ID)
+		if storekit.Count(f.Events(), session.Event{Kind: session.Changed, Hash: r.Hash}) != 1 {
+			t.Errorf("events: got %s, want the eviction of %s", storekit.Describe(f.Events()), r.ID)
 		}
 	}
 
-	rotated := storetest.Record("alice", 4)
+	rotated := storekit.Record("alice", 4)
 	mustCreate(t, s, rotated, session.CreateOptions{Replace: &alice[3].Hash, MaxPerUser: 2})
 	checkKeys(t, tg, s, []*session.Record{alice[2], rotated}, index)
 	checkIndex(t, tg, s, "alice", alice[2], rotated)
 
 	// A lower cap evicts down to it.
-	last := storetest.Record("alice", 5)
+	last := storekit.Record("alice", 5)
 	mustCreate(t, s, last, session.CreateOptions{MaxPerUser: 1})
 	checkKeys(t, tg, s, []*session.Record{last}, index)
 }
@@ -159,12 +159,12 @@ func TestCreateEvictionDeletesKeys(t *testing.T) {
 func TestCreateRefusedLeavesNoPointer(t *testing.T) {
 	tg := sharedRedis(t)
 	s := newTestStore(t, tg, "")
-	gone := storetest.Record("bob", 1)
+	gone := storekit.Record("bob", 1)
 	mustCreate(t, s, gone, session.CreateOptions{})
 	if err := s.Delete(t.Context(), gone.Hash); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	taken := storetest.Record("carol", 1)
+	taken := storekit.Record("carol", 1)
 	mustCreate(t, s, taken, session.CreateOptions{})
 
 	tests := []struct {
@@ -174,10 +174,10 @@ func TestCreateRefusedLeavesNoPointer(t *testing.T) {
 		opts session.CreateOptions
 		want error
 	}{
-		{"stale generation", storetest.Record("alice", 1), 0, session.CreateOptions{}, session.ErrRevoked},
-		{"future generation", storetest.Record("alice", 2), 2, session.CreateOptions{}, session.ErrRevoked},
-		{"replaced record deleted", storetest.Record("bob", 2), 0, session.CreateOptions{Replace: &gone.Hash}, session.ErrNotFound},
-		{"public id taken", func() *session.Record { r := storetest.Record("carol", 2); r.ID = taken.ID; return r }(), 0, session.CreateOptions{}, session.ErrConflict},
+		{"stale generation", storekit.Record("alice", 1), 0, session.CreateOptions{}, session.ErrRevoked},
+		{"future generation", storekit.Record("alice", 2), 2, session.CreateOptions{}, session.ErrRevoked},
+		{"replaced record deleted", storekit.Record("bob", 2), 0, session.CreateOptions{Replace: &gone.Hash}, session.ErrNotFound},
+		{"public id taken", func() *session.Record { r := storekit.Record("carol", 2); r.ID = taken.ID; return r }(), 0, session.CreateOptions{}, session.ErrConflict},
 	}
 	if err := s.RevokeUser(t.Context(), "alice", nil); err != nil { // alice is at generation 1
 		t.Fatalf("RevokeUser: %v", err)
@@ -223,7 +223,7 @@ func TestSES12_CreateAfterRevocationOnOtherNode(t *testing.T) {
 	}
 
 	// Before the create starts.
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	r.Gen = generation()
 	revokeOnB()
 	if err := a.Create(t.Context(), r, session.CreateOptions{}); !errors.Is(err, session.ErrRevoked) {
@@ -232,7 +232,7 @@ func TestSES12_CreateAfterRevocationOnOtherNode(t *testing.T) {
 	checkKeys(t, tg, a, nil, userKey(a, "alice", genKey))
 
 	// Between A's pointer and A's script.
-	r = storetest.Record("alice", 2)
+	r = storekit.Record("alice", 2)
 	r.Gen = generation()
 	a.afterPointer = revokeOnB
 	err := a.Create(t.Context(), r, session.CreateOptions{})
@@ -243,9 +243,9 @@ func TestSES12_CreateAfterRevocationOnOtherNode(t *testing.T) {
 	checkKeys(t, tg, a, nil, userKey(a, "alice", genKey))
 
 	// A rotation on A of a session B revoked after A's pointer.
-	old := storetest.Record("alice", 3)
+	old := storekit.Record("alice", 3)
 	mustCreate(t, a, old, session.CreateOptions{})
-	r = storetest.Record("alice", 4)
+	r = storekit.Record("alice", 4)
 	a.afterPointer = revokeOnB
 	err = a.Create(t.Context(), r, session.CreateOptions{Replace: &old.Hash})
 	a.afterPointer = nil
@@ -255,7 +255,7 @@ func TestSES12_CreateAfterRevocationOnOtherNode(t *testing.T) {
 	checkKeys(t, tg, a, nil, userKey(a, "alice", genKey))
 
 	// Read afresh: the session is made, at B's generation.
-	r = storetest.Record("alice", 5)
+	r = storekit.Record("alice", 5)
 	r.Gen = generation()
 	if err := a.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("Create on A at the current generation: %v", err)
@@ -289,7 +289,7 @@ func TestSES13_CapAcrossNodes(t *testing.T) {
 	var wg sync.WaitGroup
 	for n := range racers {
 		wg.Go(func() {
-			r := storetest.Record("alice", n)
+			r := storekit.Record("alice", n)
 			if err := nodes[n%2].Create(t.Context(), r, session.CreateOptions{MaxPerUser: limit}); err != nil {
 				t.Errorf("Create %s: %v", r.ID, err)
 			}

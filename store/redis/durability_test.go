@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 const infoMaster = "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_delayed_fsync:0\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:2\r\n" +
@@ -197,7 +198,7 @@ func crash(t *testing.T, appendfsync string, hostCrash bool) (revived int, claim
 	for i := range revocations {
 		user := "user" + strconv.Itoa(i)
 		for n := range 2 {
-			r := storetest.Record(user, n)
+			r := storekit.Record(user, n)
 			if err := store.Create(ctx, r, session.CreateOptions{}); err != nil {
 				t.Fatalf("create: %v", err)
 			}
@@ -205,9 +206,9 @@ func crash(t *testing.T, appendfsync string, hostCrash bool) (revived int, claim
 	}
 	// Redis may hold writes back in memory while an fsync is slow (see
 	// CrashProcess): wait until the creates are in the file.
-	waitUntil(t, "the creates in the append-only file", func() bool {
+	testkit.WaitFor(t, "the creates in the append-only file", func() bool {
 		return strings.Contains(redisCLI(t, srv.addr, "info", "persistence"), "aof_buffer_length:0\r\n")
-	})
+	}, redisWait)
 
 	incr := aofTail(t, srv.dir)
 	before := size(t, incr)
@@ -217,7 +218,7 @@ func crash(t *testing.T, appendfsync string, hostCrash bool) (revived int, claim
 		if i%2 == 0 {
 			err = store.RevokeUser(ctx, user, nil)
 		} else {
-			err = store.Delete(ctx, storetest.Record(user, 0).Hash)
+			err = store.Delete(ctx, storekit.Record(user, 0).Hash)
 		}
 		if err != nil {
 			t.Fatalf("revocation %d: %v", i, err)
@@ -245,9 +246,9 @@ func crash(t *testing.T, appendfsync string, hostCrash bool) (revived int, claim
 	defer after.Close()
 	for i := range revocations {
 		user := "user" + strconv.Itoa(i)
-		hashes := []session.Hash{storetest.Record(user, 0).Hash}
+		hashes := []session.Hash{storekit.Record(user, 0).Hash}
 		if i%2 == 0 { // RevokeUser ended both
-			hashes = append(hashes, storetest.Record(user, 1).Hash)
+			hashes = append(hashes, storekit.Record(user, 1).Hash)
 		}
 		for _, h := range hashes {
 			if _, err := after.Get(ctx, h); err == nil {
@@ -342,9 +343,9 @@ func BenchmarkRevokeRedisFsync(b *testing.B) {
 			primary := startServer(b, args...)
 			for range bc.replicas {
 				replica := startServer(b, append(args, "--replicaof", "127.0.0.1", port(primary.addr))...)
-				waitUntil(b, "the replica to sync", func() bool {
+				testkit.WaitFor(b, "the replica to sync", func() bool {
 					return strings.Contains(redisCLI(b, replica.addr, "info", "replication"), "master_link_status:up")
-				})
+				}, redisWait)
 			}
 			store := openStore(b, target{mode: standalone, addrs: []string{primary.addr}}, Options{MinReplicas: bc.replicas}, "")
 			defer store.Close()
@@ -353,7 +354,7 @@ func BenchmarkRevokeRedisFsync(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("%s: %v", bc.name, d)
-			storetest.Bench(b, false, func(ctx context.Context, i int) error {
+			storekit.Bench(b, false, func(ctx context.Context, i int) error {
 				return store.RevokeUser(ctx, "user"+strconv.Itoa(i%1000), nil)
 			})
 		})

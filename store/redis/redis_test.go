@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest"
 )
@@ -52,7 +54,7 @@ func TestSentinel(t *testing.T) {
 	// The replica has what was acknowledged.
 	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg), MinReplicas: 1, WaitTimeout: 10 * time.Second}, "")
 	t.Cleanup(func() { s.Close() })
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	mustCreate(t, s, r, session.CreateOptions{})
 	if err := s.RevokeUser(t.Context(), "alice", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
@@ -66,20 +68,20 @@ func TestSentinel(t *testing.T) {
 	// Two replicas can't be had: creates and revocations fail, saying why.
 	two := openStore(t, tg, Options{KeyPrefix: s.keys.prefix, MinReplicas: 2, WaitTimeout: 50 * time.Millisecond}, "")
 	t.Cleanup(func() { two.Close() })
-	if err := two.Create(t.Context(), storetest.Record("bob", 1), session.CreateOptions{}); !errors.Is(err, ErrNotReplicated) {
+	if err := two.Create(t.Context(), storekit.Record("bob", 1), session.CreateOptions{}); !errors.Is(err, ErrNotReplicated) {
 		t.Errorf("create with MinReplicas 2 and one replica: got error %v, want %v", err, ErrNotReplicated)
 	}
-	if _, err := two.Get(t.Context(), storetest.Record("bob", 1).Hash); !errors.Is(err, session.ErrNotFound) {
+	if _, err := two.Get(t.Context(), storekit.Record("bob", 1).Hash); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("Get of a create that failed: got error %v, want %v", err, session.ErrNotFound)
 	}
-	f := storetest.Follow(t, two)
+	f := storekit.Follow(t, two)
 	if err := two.RevokeUser(t.Context(), "alice", nil); !errors.Is(err, ErrNotReplicated) {
 		t.Errorf("RevokeUser with MinReplicas 2 and one replica: got error %v, want %v", err, ErrNotReplicated)
 	}
 	// The primary has the revocation all the same: so must this process's
 	// caches.
-	if revoked := (session.Event{Kind: session.UserRevoked, UserID: "alice"}); storetest.Count(f.Events(), revoked) != 1 {
-		t.Errorf("events when the failed RevokeUser returned: got %s, want %s", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	if revoked := (session.Event{Kind: session.UserRevoked, UserID: "alice"}); storekit.Count(f.Events(), revoked) != 1 {
+		t.Errorf("events when the failed RevokeUser returned: got %s, want %s", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 
 	// A primary that forgot the scripts (restarted, or promoted a moment
@@ -124,8 +126,8 @@ func TestSentinelFailover(t *testing.T) {
 	tg, _ := startSentinel(t)
 	s := openStore(t, tg, Options{KeyPrefix: testPrefix(t, tg), MinReplicas: 1, WaitTimeout: 10 * time.Second}, "")
 	t.Cleanup(func() { s.Close() })
-	f := storetest.Follow(t, s)
-	live, revoked := storetest.Record("alice", 1), storetest.Record("bob", 1)
+	f := storekit.Follow(t, s)
+	live, revoked := storekit.Record("alice", 1), storekit.Record("bob", 1)
 	mustCreate(t, s, live, session.CreateOptions{})
 	mustCreate(t, s, revoked, session.CreateOptions{})
 	if err := s.RevokeUser(t.Context(), "bob", nil); err != nil {
@@ -135,9 +137,9 @@ func TestSentinelFailover(t *testing.T) {
 
 	// Sentinel refuses (NOGOODSLAVE) until it has a fresh view of the
 	// replica.
-	waitUntil(t, "Sentinel to start a failover", func() bool {
+	testkit.WaitFor(t, "Sentinel to start a failover", func() bool {
 		return strings.Contains(redisCLI(t, tg.addrs[0], "sentinel", "failover", sentinelMaster), "OK")
-	})
+	}, redisWait)
 	f.Await(t, 0, feedDown)
 	f.Await(t, 1, feedUp)
 	if after := slices.Sorted(maps.Keys(s.client.Nodes())); slices.Equal(after, before) {
@@ -147,13 +149,13 @@ func TestSentinelFailover(t *testing.T) {
 	// creates fail with ErrNotReplicated.
 	n, start := 0, time.Now()
 	var err error
-	waitUntil(t, "a create acknowledged by the new primary and its replica", func() bool {
+	testkit.WaitFor(t, "a create acknowledged by the new primary and its replica", func() bool {
 		n++
-		if err = s.Create(t.Context(), storetest.Record("carol", n), session.CreateOptions{}); err != nil && !errors.Is(err, ErrNotReplicated) {
+		if err = s.Create(t.Context(), storekit.Record("carol", n), session.CreateOptions{}); err != nil && !errors.Is(err, ErrNotReplicated) {
 			t.Logf("create after the failover: %v", err)
 		}
 		return err == nil
-	})
+	}, redisWait)
 	t.Logf("creates acknowledged again %v after FeedUp, at try %d", time.Since(start), n)
 	if _, err := s.Get(t.Context(), live.Hash); err != nil {
 		t.Errorf("Get of the live session after the failover: %v", err)

@@ -1,22 +1,20 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/tetherauth/tether/storetest"
+
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // This file starts and finds the Redis servers the tests use.
@@ -25,31 +23,10 @@ import (
 // test keeps to a key prefix of its own and removes its keys.
 const sharedAddr = "127.0.0.1:6379"
 
-// ping sends PING to addr and waits for PONG.
-func ping(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
-	}
-	return nil
-}
-
 // sharedRedis returns the target of the machine's Redis.
 func sharedRedis(t testing.TB) target {
 	t.Helper()
-	storetest.NeedService(t, "Redis at "+sharedAddr, ping(sharedAddr))
+	testkit.NeedService(t, "Redis at "+sharedAddr, proc.RedisPing(sharedAddr))
 	return target{mode: standalone, addrs: []string{sharedAddr}}
 }
 
@@ -132,42 +109,18 @@ func newTestStore(t testing.TB, tg target, node string) *Store {
 	return s
 }
 
-// redisServer finds redis-server, or skips the test.
-func redisServer(t testing.TB) string {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	storetest.NeedService(t, "redis-server (Debian package redis-server)", err)
-	return path
-}
+// redisWait bounds the waits for Redis servers to get ready: a Sentinel
+// failover takes a while.
+var redisWait = testkit.Within(time.Minute)
 
-// freePort returns a port of 127.0.0.1 from 20000 to 29999 that is free,
-// and whose cluster bus port (port + 10000) is free too.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		port := 20000 + mrand.IntN(10000)
-		a, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return port
-	}
-	t.Fatal("no free port pair found")
-	return 0
-}
-
-// server is a redis-server (or Sentinel) the test started.
+// server is a redis-server (or Sentinel) the test started, logging to
+// redis.log in dir, its data directory.
 type server struct {
 	addr, dir string
 	bin       string
 	args      []string
-	cmd       *exec.Cmd
+	run       *proc.Run
+	proc      *proc.Proc
 }
 
 // startServer starts redis-server on a free port of 127.0.0.1 with args
@@ -178,57 +131,37 @@ func startServer(t testing.TB, args ...string) *server {
 	return startWithConfig(t, "", args...)
 }
 
-// startWithConfig is startServer with a configuration file holding conf,
-// where the port (a free one) is written as PORT.
+// startWithConfig is startServer with a configuration file holding conf.
 func startWithConfig(t testing.TB, conf string, args ...string) *server {
 	t.Helper()
-	bin := redisServer(t)
-	port := freePort(t)
-	dir := t.TempDir()
-	confFile := filepath.Join(dir, "redis.conf") // Sentinel needs a file it can write
-	conf = strings.ReplaceAll(conf, "PORT", strconv.Itoa(port))
+	bin := proc.NeedRedis(t)
+	run := proc.NewRun(t, "tether-redis-")
+	confFile := filepath.Join(run.Dir, "redis.conf") // Sentinel needs a file it can write
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{
-		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		dir:  dir,
-		bin:  bin,
-		args: append([]string{confFile, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-			"--daemonize", "no", "--logfile", filepath.Join(dir, "log")}, args...),
+	s := &server{dir: run.Dir, bin: bin, run: run, args: append([]string{confFile, "--dir", run.Dir}, args...)}
+	var err error
+	if s.proc, s.addr, err = run.StartRedis("redis", bin, s.args...); err != nil {
+		t.Fatal(err)
 	}
-	s.restart(t)
-	t.Cleanup(s.stop)
 	return s
 }
 
-// restart starts the server (again), and waits until it answers.
+// restart starts the server again on its address, after stop, and waits
+// until it answers.
 func (s *server) restart(t testing.TB) {
 	t.Helper()
-	s.cmd = exec.Command(s.bin, s.args...)
-	if err := s.cmd.Start(); err != nil {
-		storetest.NeedService(t, "redis-server", err)
+	p, err := s.run.StartRedisAt("redis", s.bin, s.addr, s.args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ping(s.addr)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
-			t.Fatalf("redis-server on %s did not start: %v\n%s", s.addr, err, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.proc = p
 }
 
-// stop kills the server and waits for it to exit.
+// stop kills the server, as a crash would, and waits for it to exit.
 func (s *server) stop() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-	}
+	s.proc.Kill()
 }
 
 // startCluster starts a Redis Cluster of three primaries and returns its
@@ -241,15 +174,15 @@ func startCluster(t testing.TB) target {
 		addrs = append(addrs, s.addr)
 	}
 	cli, err := exec.LookPath("redis-cli")
-	storetest.NeedService(t, "redis-cli (Debian package redis-tools)", err)
+	testkit.NeedService(t, "redis-cli (Debian package redis-tools)", err)
 	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	for _, addr := range addrs {
-		waitUntil(t, "cluster node "+addr, func() bool {
+		testkit.WaitFor(t, "cluster node "+addr, func() bool {
 			return strings.Contains(redisCLI(t, addr, "cluster", "info"), "cluster_state:ok")
-		})
+		}, redisWait)
 	}
 	return target{mode: cluster, addrs: addrs}
 }
@@ -263,15 +196,15 @@ func startSentinel(t testing.TB) (target, *server) {
 	t.Helper()
 	primary := startServer(t, "--save", "", "--appendonly", "no")
 	replica := startServer(t, "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", port(primary.addr))
-	waitUntil(t, "the replica to sync", func() bool {
+	testkit.WaitFor(t, "the replica to sync", func() bool {
 		return strings.Contains(redisCLI(t, replica.addr, "info", "replication"), "master_link_status:up")
-	})
+	}, redisWait)
 	watcher := startWithConfig(t, "sentinel monitor "+sentinelMaster+" 127.0.0.1 "+port(primary.addr)+" 1\n"+
 		"sentinel down-after-milliseconds "+sentinelMaster+" 1000\n"+
 		"sentinel failover-timeout "+sentinelMaster+" 5000\n", "--sentinel")
-	waitUntil(t, "the Sentinel to see the replica", func() bool {
+	testkit.WaitFor(t, "the Sentinel to see the replica", func() bool {
 		return strings.Contains(redisCLI(t, watcher.addr, "sentinel", "replicas", sentinelMaster), port(replica.addr))
-	})
+	}, redisWait)
 	return target{mode: sentinel, addrs: []string{watcher.addr}, master: sentinelMaster}, replica
 }
 
@@ -284,20 +217,7 @@ func port(addr string) string {
 func redisCLI(t testing.TB, addr string, args ...string) string {
 	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
-	storetest.NeedService(t, "redis-cli (Debian package redis-tools)", err)
+	testkit.NeedService(t, "redis-cli (Debian package redis-tools)", err)
 	out, _ := exec.Command(cli, append([]string{"-h", "127.0.0.1", "-p", port(addr)}, args...)...).CombinedOutput()
 	return string(out)
-}
-
-// waitUntil polls cond until it holds, failing the test after a minute.
-// It waits for servers to get ready, it times nothing.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

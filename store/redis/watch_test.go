@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 var (
@@ -44,11 +44,11 @@ func testFeedAcrossNodes(t *testing.T, tg target) {
 	t.Cleanup(func() { a.Close() })
 	b := openStore(t, tg, Options{KeyPrefix: prefix}, "b")
 	t.Cleanup(func() { b.Close() })
-	f := storetest.Follow(t, b)
+	f := storekit.Follow(t, b)
 
 	for n := range 6 {
 		user := "user" + strconv.Itoa(n)
-		r := storetest.Record(user, n)
+		r := storekit.Record(user, n)
 		mustCreate(t, a, r, session.CreateOptions{}) // no invalidation needed
 		mustSave(t, a, r)
 		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: r.Hash})
@@ -58,11 +58,11 @@ func testFeedAcrossNodes(t *testing.T, tg target) {
 		f.Await(t, 1, session.Event{Kind: session.Changed, Hash: r.Hash})
 
 		// A create past the cap evicts; a rotation replaces.
-		first, second := storetest.Record(user, 100+n), storetest.Record(user, 200+n)
+		first, second := storekit.Record(user, 100+n), storekit.Record(user, 200+n)
 		mustCreate(t, a, first, session.CreateOptions{MaxPerUser: 1})
 		mustCreate(t, a, second, session.CreateOptions{MaxPerUser: 1})
 		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: first.Hash})
-		third := storetest.Record(user, 300+n)
+		third := storekit.Record(user, 300+n)
 		mustCreate(t, a, third, session.CreateOptions{Replace: &second.Hash, MaxPerUser: 1})
 		f.Await(t, 0, session.Event{Kind: session.Changed, Hash: second.Hash})
 
@@ -90,13 +90,13 @@ func TestFeedWithinProcess(t *testing.T) {
 	if a.hub != b.hub {
 		t.Fatal("two Stores of one URL and prefix: got different hubs, want one")
 	}
-	f := storetest.Follow(t, b)
+	f := storekit.Follow(t, b)
 	if err := a.RevokeUser(t.Context(), "alice", nil); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 	revoked := session.Event{Kind: session.UserRevoked, UserID: "alice"}
-	if got := storetest.Count(f.Events(), revoked); got != 1 {
-		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	if got := storekit.Count(f.Events(), revoked); got != 1 {
+		t.Fatalf("events when RevokeUser returned: got %s, want %s once", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 
 	// A marker from another node: once it arrives, so would have the echo.
@@ -106,8 +106,8 @@ func TestFeedWithinProcess(t *testing.T) {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 	f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: "marker"})
-	if got := storetest.Count(f.Events(), revoked); got != 1 {
-		t.Errorf("events: got %s, want %s once", storetest.Describe(f.Events()), storetest.Describe([]session.Event{revoked}))
+	if got := storekit.Count(f.Events(), revoked); got != 1 {
+		t.Errorf("events: got %s, want %s once", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 }
 
@@ -128,7 +128,7 @@ func testFeedRecovers(t *testing.T, tg target, kill func()) {
 	t.Cleanup(func() { s.Close() })
 	other := openStore(t, tg, Options{KeyPrefix: prefix}, "other")
 	t.Cleanup(func() { other.Close() })
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 
 	kill()
 	f.Await(t, 0, feedDown)
@@ -151,16 +151,16 @@ func TestFeedRecoversFromRestart(t *testing.T) {
 	srv := startServer(t)
 	tg := target{mode: standalone, addrs: []string{srv.addr}}
 	s := newTestStore(t, tg, "")
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 
 	srv.stop()
 	f.Await(t, 0, feedDown)
-	if _, err := s.Get(t.Context(), storetest.Record("alice", 1).Hash); err == nil {
+	if _, err := s.Get(t.Context(), storekit.Record("alice", 1).Hash); err == nil {
 		t.Errorf("Get with the server down: got no error, want one")
 	}
 	srv.restart(t)
 	f.Await(t, 1, feedUp)
-	mustCreate(t, s, storetest.Record("alice", 1), session.CreateOptions{})
+	mustCreate(t, s, storekit.Record("alice", 1), session.CreateOptions{})
 }
 
 // A message on the channel that no Store sent can't be understood: the
@@ -168,7 +168,7 @@ func TestFeedRecoversFromRestart(t *testing.T) {
 func TestFeedForeignMessage(t *testing.T) {
 	tg := sharedRedis(t)
 	s := newTestStore(t, tg, "")
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 	admin := adminClient(t, tg)
 	if err := admin.Do(t.Context(), admin.B().Publish().Channel(s.keys.channel()).Message("hello").Build()).Error(); err != nil {
 		t.Fatalf("PUBLISH: %v", err)
@@ -180,7 +180,7 @@ func TestFeedForeignMessage(t *testing.T) {
 func TestWatchFeedUpWaitsForSubscription(t *testing.T) {
 	tg := sharedRedis(t)
 	s := newTestStore(t, tg, "")
-	storetest.Follow(t, s)
+	storekit.Follow(t, s)
 	admin := adminClient(t, tg)
 	n, err := admin.Do(context.Background(), admin.B().PubsubNumsub().Channel(s.keys.channel()).Build()).AsIntMap()
 	if err != nil {

@@ -4,8 +4,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 // BenchmarkStoreGet loads records by hash, in parallel, from a store of a
@@ -15,7 +15,7 @@ func BenchmarkStoreGet(b *testing.B) {
 	s := newTestStore(b, db, Options{})
 	hashes := make([]session.Hash, 1024)
 	for n := range hashes {
-		r := storetest.Record("user"+string(rune('a'+n%26)), n)
+		r := storekit.Record("user"+string(rune('a'+n%26)), n)
 		if err := s.Create(b.Context(), r, session.CreateOptions{}); err != nil {
 			b.Fatalf("create: %v", err)
 		}
@@ -41,7 +41,7 @@ func BenchmarkStoreGet(b *testing.B) {
 func BenchmarkStoreSave(b *testing.B) {
 	db, _ := tempDB(b)
 	s := newTestStore(b, db, Options{})
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	if err := s.Create(b.Context(), r, session.CreateOptions{}); err != nil {
 		b.Fatalf("create: %v", err)
 	}

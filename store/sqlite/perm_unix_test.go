@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 // withUmask runs the test under umask mask (process-wide: no test of this
@@ -28,7 +28,7 @@ func withUmask(t *testing.T, mask int) {
 func writeOnce(t *testing.T, path string) {
 	t.Helper()
 	s := newTestStore(t, openDB(t, path), Options{})
-	if err := s.Create(t.Context(), storetest.Record("alice", 1), session.CreateOptions{}); err != nil {
+	if err := s.Create(t.Context(), storekit.Record("alice", 1), session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 }

@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/storetest"
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // MISC-05: a database whose disk is full can still be read (a ping
 // passes) but not written: Writable says so, and says it is fine again
 // once there is room.
 func TestMISC05_WritableOnAFullDisk(t *testing.T) {
-	dir := storetest.SmallDisk(t, 2<<20)
+	dir := testkit.SmallDisk(t, 2<<20)
 	db := openDB(t, filepath.Join(dir, "tether.db"))
 	newTestStore(t, db, Options{})
 	if err := Writable(t.Context(), db); err != nil {
@@ -24,7 +24,7 @@ func TestMISC05_WritableOnAFullDisk(t *testing.T) {
 	if _, err := db.ExecContext(t.Context(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		t.Fatal(err)
 	}
-	free := storetest.FillDisk(t, dir)
+	free := testkit.FillDisk(t, dir)
 	if err := db.PingContext(t.Context()); err != nil {
 		t.Fatalf("ping on a full disk: %v (the point is that it passes)", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/internal/datacodec"
 	"github.com/tetherauth/tether/storetest"
@@ -168,7 +169,7 @@ func TestCloseLeavesDB(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	if err := s.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
@@ -199,7 +200,7 @@ func TestInMemory(t *testing.T) {
 	if a.hub != b.hub {
 		t.Errorf("two Stores of one in-memory *sql.DB: got different hubs, want one")
 	}
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	if err := a.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
@@ -213,7 +214,7 @@ func TestInMemory(t *testing.T) {
 func TestGetCorruptRecord(t *testing.T) {
 	db, _ := tempDB(t)
 	s := newTestStore(t, db, Options{})
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	if err := s.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
@@ -266,7 +267,7 @@ func TestSES15_RevocationsCommitSynchronousFull(t *testing.T) {
 		}
 	}
 	ctx := t.Context()
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	const normal, full = "1", "2"
 	for _, tc := range []struct {
 		op   string
@@ -276,7 +277,7 @@ func TestSES15_RevocationsCommitSynchronousFull(t *testing.T) {
 		{"Create", func() error { return s.Create(ctx, r, session.CreateOptions{}) }, normal},
 		{"Save", func() error { return s.Save(ctx, r) }, normal},
 		{"Delete", func() error { return s.Delete(ctx, r.Hash) }, full},
-		{"Create after a revocation", func() error { return s.Create(ctx, storetest.Record("alice", 2), session.CreateOptions{}) }, normal},
+		{"Create after a revocation", func() error { return s.Create(ctx, storekit.Record("alice", 2), session.CreateOptions{}) }, normal},
 		{"RevokeUser", func() error { return s.RevokeUser(ctx, "alice", nil) }, full},
 	} {
 		got = ""

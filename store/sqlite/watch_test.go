@@ -7,10 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/storetest"
 )
@@ -63,15 +64,15 @@ func otherProcess(t *testing.T, path string, opts Options) *Store {
 
 // waitBound fails the test unless f delivers ev within the bound after the
 // write returned.
-func waitBound(t *testing.T, f *storetest.Feed, ev session.Event) {
+func waitBound(t *testing.T, f *storekit.Feed, ev session.Event) {
 	t.Helper()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), bound)
 	defer cancel()
-	if !f.Wait(ctx, storetest.Has(ev)) {
-		t.Fatalf("events after %v: got %s, want %s", bound, storetest.Describe(f.Events()), storetest.Describe([]session.Event{ev}))
+	if !f.Wait(ctx, storekit.Has(ev)) {
+		t.Fatalf("events after %v: got %s, want %s", bound, storekit.Describe(f.Events()), storekit.Describe([]session.Event{ev}))
 	}
-	t.Logf("%s arrived after %v", storetest.Describe([]session.Event{ev}), time.Since(start))
+	t.Logf("%s arrived after %v", storekit.Describe([]session.Event{ev}), time.Since(start))
 }
 
 // A write through any Store of this process reaches the watchers of every
@@ -82,12 +83,12 @@ func TestWatchOtherStoresOfTheFile(t *testing.T) {
 	dbB := openDB(t, path)
 	slow := Options{PollInterval: time.Second} // no poll can help
 	a := newTestStore(t, dbA, slow)
-	feeds := []*storetest.Feed{
-		storetest.Follow(t, newTestStore(t, dbA, slow)), // same *sql.DB
-		storetest.Follow(t, newTestStore(t, dbB, slow)), // another one
+	feeds := []*storekit.Feed{
+		storekit.Follow(t, newTestStore(t, dbA, slow)), // same *sql.DB
+		storekit.Follow(t, newTestStore(t, dbB, slow)), // another one
 	}
 
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	if err := a.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -103,8 +104,8 @@ func TestWatchOtherStoresOfTheFile(t *testing.T) {
 			{Kind: session.Changed, Hash: r.Hash},
 			{Kind: session.UserRevoked, UserID: "alice"},
 		} {
-			if !storetest.Has(want)(evs) {
-				t.Errorf("watcher %d: got %s, want %s", i, storetest.Describe(evs), storetest.Describe([]session.Event{want}))
+			if !storekit.Has(want)(evs) {
+				t.Errorf("watcher %d: got %s, want %s", i, storekit.Describe(evs), storekit.Describe([]session.Event{want}))
 			}
 		}
 	}
@@ -115,9 +116,9 @@ func TestWatchOtherStoresOfTheFile(t *testing.T) {
 func TestWatchOtherDBWithinBound(t *testing.T) {
 	db, path := tempDB(t)
 	writer := newTestStore(t, db, Options{})
-	f := storetest.Follow(t, otherProcess(t, path, Options{}))
+	f := storekit.Follow(t, otherProcess(t, path, Options{}))
 
-	r := storetest.Record("alice", 1)
+	r := storekit.Record("alice", 1)
 	if err := writer.Create(t.Context(), r, session.CreateOptions{}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -129,7 +130,7 @@ func TestWatchOtherDBWithinBound(t *testing.T) {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 	waitBound(t, f, session.Event{Kind: session.UserRevoked, UserID: "alice"})
-	other := storetest.Record("bob", 1)
+	other := storekit.Record("bob", 1)
 	if err := writer.Delete(t.Context(), other.Hash); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -140,7 +141,7 @@ func TestWatchOtherDBWithinBound(t *testing.T) {
 // user; the watcher here learns of it within the bound.
 func TestWatchOtherProcessWithinBound(t *testing.T) {
 	db, path := tempDB(t)
-	f := storetest.Follow(t, newTestStore(t, db, Options{}))
+	f := storekit.Follow(t, newTestStore(t, db, Options{}))
 
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childRevokeEnv+"="+path)
@@ -154,16 +155,15 @@ func TestWatchOtherProcessWithinBound(t *testing.T) {
 // missed: FeedDown, then FeedUp.
 func TestWatchMissedPrunedEntries(t *testing.T) {
 	db, path := tempDB(t)
-	var now atomic.Int64 // the writer's clock, in Unix microseconds
-	now.Store(base.UnixMicro())
-	writer := newTestStore(t, db, Options{Now: func() time.Time { return time.UnixMicro(now.Load()) }})
+	clk := testkit.NewClock(base) // the writer's
+	writer := newTestStore(t, db, Options{Now: clk.Now})
 	watched := otherProcess(t, path, Options{PollInterval: time.Millisecond})
 
 	// fn holds the watcher's poll loop on the first Changed, so that the
 	// writer can write and prune meanwhile.
 	events := make(chan session.Event, 100)
 	release := make(chan struct{})
-	first := storetest.Record("alice", 1)
+	first := storekit.Record("alice", 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() {
@@ -180,7 +180,7 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 	expect := func(want session.Event) {
 		t.Helper()
 		if got := <-events; got != want {
-			t.Fatalf("event: got %s, want %s", storetest.Describe([]session.Event{got}), storetest.Describe([]session.Event{want}))
+			t.Fatalf("event: got %s, want %s", storekit.Describe([]session.Event{got}), storekit.Describe([]session.Event{want}))
 		}
 	}
 
@@ -190,11 +190,11 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 	}
 	expect(session.Event{Kind: session.Changed, Hash: first.Hash}) // the poll loop now waits
 	for n := 2; n <= 3; n++ {
-		if err := writer.Delete(t.Context(), storetest.Record("alice", n).Hash); err != nil {
+		if err := writer.Delete(t.Context(), storekit.Record("alice", n).Hash); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 	}
-	now.Add((changeRetention + time.Second).Microseconds())
+	clk.Advance(changeRetention + time.Second)
 	if _, err := writer.DeleteExpired(t.Context(), base); err != nil {
 		t.Fatalf("DeleteExpired: %v", err)
 	}
@@ -222,14 +222,13 @@ func TestWatchMissedPrunedEntries(t *testing.T) {
 // store's clock, whatever now it is given.
 func TestDeleteExpiredPrunesLogByStoreClock(t *testing.T) {
 	db, _ := tempDB(t)
-	var now atomic.Int64
-	now.Store(base.UnixMicro())
-	s := newTestStore(t, db, Options{Now: func() time.Time { return time.UnixMicro(now.Load()) }})
+	clk := testkit.NewClock(base)
+	s := newTestStore(t, db, Options{Now: clk.Now})
 	for n := range 3 {
-		if err := s.Delete(t.Context(), storetest.Record("alice", n).Hash); err != nil {
+		if err := s.Delete(t.Context(), storekit.Record("alice", n).Hash); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
-		now.Add((changeRetention / 2).Microseconds())
+		clk.Advance(changeRetention / 2)
 	}
 	// Entries at base, +30 s, +60 s; the clock is at +90 s: only the first is
 	// older than a minute. The now given (far ahead) doesn't matter.
@@ -253,10 +252,10 @@ func TestWatchRecoversFromDBError(t *testing.T) {
 		PollInterval: time.Millisecond,
 		Logger:       slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 	feedUp := session.Event{Kind: session.FeedUp}
 	countUp := func(n int) func([]session.Event) bool {
-		return func(evs []session.Event) bool { return storetest.Count(evs, feedUp) >= n }
+		return func(evs []session.Event) bool { return storekit.Count(evs, feedUp) >= n }
 	}
 
 	run := func(query string) {
@@ -266,15 +265,15 @@ func TestWatchRecoversFromDBError(t *testing.T) {
 		}
 	}
 	run(`ALTER TABLE session_changes RENAME TO session_changes_away`)
-	if !f.Wait(t.Context(), storetest.Has(session.Event{Kind: session.FeedDown})) {
-		t.Fatalf("events: got %s, want FeedDown", storetest.Describe(f.Events()))
+	if !f.Wait(t.Context(), storekit.Has(session.Event{Kind: session.FeedDown})) {
+		t.Fatalf("events: got %s, want FeedDown", storekit.Describe(f.Events()))
 	}
 	if countUp(2)(f.Events()) {
-		t.Fatalf("events while the log is away: got %s, want no FeedUp after FeedDown", storetest.Describe(f.Events()))
+		t.Fatalf("events while the log is away: got %s, want no FeedUp after FeedDown", storekit.Describe(f.Events()))
 	}
 	run(`ALTER TABLE session_changes_away RENAME TO session_changes`)
 	if !f.Wait(t.Context(), countUp(2)) {
-		t.Fatalf("events: got %s, want FeedUp again", storetest.Describe(f.Events()))
+		t.Fatalf("events: got %s, want FeedUp again", storekit.Describe(f.Events()))
 	}
 
 	if err := otherProcess(t, path, Options{}).RevokeUser(t.Context(), "alice", nil); err != nil {
@@ -287,7 +286,7 @@ func TestWatchRecoversFromDBError(t *testing.T) {
 func TestWatchGivesBackItsConnection(t *testing.T) {
 	db, _ := tempDB(t)
 	s := newTestStore(t, db, Options{})
-	f := storetest.Follow(t, s)
+	f := storekit.Follow(t, s)
 	if got := db.Stats().InUse; got != 1 {
 		t.Errorf("connections in use while watching: got %d, want 1", got)
 	}
@@ -309,9 +308,9 @@ func TestWatchGivesBackItsConnection(t *testing.T) {
 func TestSES14_TwoProcessesRevocationBound(t *testing.T) {
 	db, path := tempDB(t)
 	n := 0
-	delays := storetest.RevocationDelays(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}),
+	delays := storekit.RevocationDelays(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}),
 		func() bool { n++; return n <= 30 })
-	p50, p99, worst := storetest.Percentile(delays, 50), storetest.Percentile(delays, 99), storetest.Percentile(delays, 100)
+	p50, p99, worst := storekit.Percentile(delays, 50), storekit.Percentile(delays, 99), storekit.Percentile(delays, 100)
 	t.Logf("revocation to refusal on the other process, %d revocations: p50 %v, p99 %v, max %v (poll every %v)",
 		len(delays), p50, p99, worst, defaultPollInterval)
 	if limit := session.DefaultMaxStaleness; worst > limit {

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherauth/tether/e2e/internal/proc"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // CookieName is tether's session cookie (SES-05).

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/storetest"
 )
 
 // hangGuard bounds the waits for what a broken watcher would never do. It
@@ -49,7 +49,7 @@ func (r *recorder) events() []session.Event {
 func (r *recorder) check(t *testing.T, want ...session.Event) {
 	t.Helper()
 	if got := r.events(); !slices.Equal(got, want) {
-		t.Errorf("events: got %s, want %s", storetest.Describe(got), storetest.Describe(want))
+		t.Errorf("events: got %s, want %s", storekit.Describe(got), storekit.Describe(want))
 	}
 }
 

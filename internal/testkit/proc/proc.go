@@ -1,8 +1,9 @@
-// Package proc starts, stops and kills the processes of tether's
-// end-to-end tests (tether built from this tree, redis-server and its
-// Sentinels, nginx), each logging to a file in the run's directory, and
-// tears everything down when the test ends. It is shared by the packages
-// under e2e/ and holds no test of its own.
+// Package proc starts, stops and kills the processes of tether's tests
+// (tether built from this tree, redis-server and its Sentinels, nginx),
+// each logging to a file in the run's directory, and tears everything
+// down when the test ends. The end-to-end tests under e2e/ use it, and so
+// do the tests of store/redis and cmd/tether that need a Redis of their
+// own (to stop, freeze or restart it).
 //
 //	run := proc.NewRun(t, "tether-mytest-") // removed when the test passes
 //	bin := proc.BuildTether(t, run.Dir)

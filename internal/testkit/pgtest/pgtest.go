@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tetherauth/tether/storetest"
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // URLEnv names the environment variable with the URL of the
@@ -34,7 +34,7 @@ const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 // search_path set to that schema alone, so tables are created and found
 // there. The function is safe to call from several goroutines. When the
 // test ends the pools are closed and the schema dropped with what it holds.
-// If the database can't be reached, Schema calls storetest.NeedService.
+// If the database can't be reached, Schema calls testkit.NeedService.
 func Schema(t testing.TB) (newPool func() (*pgxpool.Pool, error)) {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(databaseURL())
@@ -52,7 +52,7 @@ func Schema(t testing.TB) (newPool func() (*pgxpool.Pool, error)) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
-	storetest.NeedService(t, "PostgreSQL", err)
+	testkit.NeedService(t, "PostgreSQL", err)
 	defer conn.Close(context.Background())
 	quoted := pgx.Identifier{schema}.Sanitize()
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+quoted); err != nil {

@@ -8,11 +8,23 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
+// NeedRedis returns the path of redis-server, or skips the test without
+// it (fails it when services are required: see testkit.NeedService).
+func NeedRedis(t testing.TB) string {
+	t.Helper()
+	bin, err := LookPath("redis-server", "/usr/bin/redis-server")
+	testkit.NeedService(t, "redis-server (Debian package redis-server)", err)
+	return bin
+}
+
 // StartRedis starts redis-server (bin) as name on a free port of
-// 127.0.0.1, in the foreground, with args first on its command line (a
+// 127.0.0.1 (whose cluster bus port, port+10000, is free too), in the foreground, with args first on its command line (a
 // configuration file, if any, must come first), and waits until it
 // answers PING. It returns the process and its address. A port taken
 // before the server could bind it is tried again with another, up to
@@ -21,7 +33,7 @@ func (r *Run) StartRedis(name, bin string, args ...string) (*Proc, string, error
 	var err error
 	for range 3 {
 		var port int
-		if port, err = FreePort(); err != nil {
+		if port, err = testkit.FreePort(10000); err != nil {
 			return nil, "", err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -50,8 +62,8 @@ func (r *Run) StartRedisAt(name, bin, addr string, args ...string) (*Proc, error
 	}
 	deadline := time.Now().Add(StartTimeout)
 	for {
-		pong, err := RedisDo(addr, "PING")
-		if err == nil && pong == "PONG" {
+		err := RedisPing(addr)
+		if err == nil {
 			return p, nil
 		}
 		if p.Exited() {
@@ -63,6 +75,16 @@ func (r *Run) StartRedisAt(name, bin, addr string, args ...string) (*Proc, error
 		}
 		time.Sleep(PollEvery)
 	}
+}
+
+// RedisPing sends PING to the Redis (or Sentinel) at addr and checks
+// that it answers PONG.
+func RedisPing(addr string) error {
+	pong, err := RedisDo(addr, "PING")
+	if err == nil && pong != "PONG" {
+		err = fmt.Errorf("PING to %s answered %q", addr, pong)
+	}
+	return err
 }
 
 // RedisDo sends one command to the Redis (or Sentinel) at addr and returns

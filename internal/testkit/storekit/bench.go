@@ -1,4 +1,4 @@
-package storetest
+package storekit
 
 import (
 	"context"
@@ -41,9 +41,6 @@ func Bench(b *testing.B, parallel bool, op func(ctx context.Context, i int) erro
 		}
 	})
 }
-
-// UserAgent is a browser's, for records of a realistic size.
-const UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
 // Sessions creates n sessions of user through m, each with a browser's
 // user agent and a CSRF secret in its data, as a benchmark's working set,

@@ -3,7 +3,6 @@ package proc
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/tetherauth/tether/store/postgres/pgtest"
+
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 )
 
 // ServerRaceEnv, set to 1, builds the tether binary with -race. Off by
@@ -77,16 +77,6 @@ func LookPath(name, path string) (string, error) {
 		return "", fmt.Errorf("%s is neither in PATH nor at %s (Debian package %s)", name, path, name)
 	}
 	return path, nil
-}
-
-// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Tether runs the tether binary bin with args, stdin as its input, and
