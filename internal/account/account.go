@@ -74,7 +74,10 @@ type Store interface {
 	// sets u.Name to the canonical form, u.ID to a fresh random id and
 	// u.Created to now, and returns ErrExists, leaving the store unchanged,
 	// if a user has that canonical name. Create does not check the password
-	// hash; an empty one means nobody can sign in as u.
+	// hash; an empty one means nobody can sign in as u. It spends every
+	// setup link (PW-08) in the same transaction, so that a link printed
+	// before a user was added another way can't open again if the users
+	// are deleted within its hour.
 	Create(ctx context.Context, u *User) error
 
 	// CreateFirst is Create, but only while the store holds no user at

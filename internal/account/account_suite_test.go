@@ -58,6 +58,7 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"PW08_OneFirstAdminAcrossNodes", testOneFirstAdminAcrossNodes},
 		{"PW08_FirstAdminCheckedAndCreatedAtOnce", testFirstAdminCheckedAndCreatedAtOnce},
 		{"PW08_SetupLinksSharedAndSpentOnce", testSetupLinksSharedAndSpentOnce},
+		{"PW08_CreateSpendsSetupLinks", testCreateSpendsSetupLinks},
 		{"ConcurrentStarts", testConcurrentStarts},
 		{"Rename", testRename},
 		{"RenameRace", testRenameRace},
@@ -547,6 +548,25 @@ func testSetupLinksSharedAndSpentOnce(t *testing.T, open opener) {
 		if got, err := a.SetupValid(ctx, l, now); got || err != nil {
 			t.Errorf("a link after the first admin: SetupValid = %v, %v; want false (spent)", got, err)
 		}
+	}
+}
+
+// PW-08: a user added another way (tether user add) spends every setup
+// link, so deleting that user within the link's hour doesn't reopen it.
+func testCreateSpendsSetupLinks(t *testing.T, open opener) {
+	ctx := t.Context()
+	now := time.Now()
+	s := mustOpen(t, open, time.Now)
+	link := addSetup(t, s, now)
+	bob := mustCreate(t, s, &User{Name: "bob"})
+	if err := s.Delete(ctx, bob.ID); err != nil {
+		t.Fatalf("Delete(bob): %v", err)
+	}
+	if got, err := s.SetupValid(ctx, link, now); got || err != nil {
+		t.Errorf("a link after a user was created and deleted: SetupValid = %v, %v; want false", got, err)
+	}
+	if err := s.CreateFirst(ctx, &User{Name: "root", Admin: true}, link, now); !errors.Is(err, ErrNoSetup) {
+		t.Errorf("CreateFirst with that link: got %v, want ErrNoSetup", err)
 	}
 }
 

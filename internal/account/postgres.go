@@ -60,11 +60,18 @@ func (s *Postgres) Create(ctx context.Context, u *User) error {
 	id := randomID()
 	// PostgreSQL keeps microseconds, as SQLite's store does.
 	created := s.now().Truncate(time.Microsecond).UTC()
-	tag, err := s.pool.Exec(ctx,
-		`INSERT INTO users (id, name, password_hash, admin, disabled, created)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
-		id, name, u.PasswordHash, u.Admin, u.Disabled, created)
-	if err := oneTag(tag, err, ErrExists); err != nil {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
+			id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+		if err := oneTag(tag, err, ErrExists); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM settings WHERE name LIKE $1`, setupRows)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("account: create %q: %w", name, err)
 	}
 	u.ID, u.Name, u.Created = id, name, created

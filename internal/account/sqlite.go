@@ -71,11 +71,18 @@ func (s *SQLite) Create(ctx context.Context, u *User) error {
 	}
 	id := randomID()
 	created := s.now().UnixMicro()
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO users (id, name, password_hash, admin, disabled, created)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		id, name, u.PasswordHash, u.Admin, u.Disabled, created)
-	if err := oneRow(res, err, ErrExists); err != nil {
+	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			id, name, u.PasswordHash, u.Admin, u.Disabled, created)
+		if err := oneRow(res, err, ErrExists); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM settings WHERE name LIKE ?`, setupRows)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("account: create %q: %w", name, err)
 	}
 	u.ID, u.Name, u.Created = id, name, time.UnixMicro(created).UTC()
