@@ -113,6 +113,15 @@ func newTestStore(t testing.TB, tg target, node string) *Store {
 // failover takes a while.
 var redisWait = testkit.Within(time.Minute)
 
+// skipShort skips t under go test -short: what starts its own deployment
+// of Redis servers takes seconds.
+func skipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts " + what + " of its own: skipped with -short")
+	}
+}
+
 // server is a redis-server (or Sentinel) the test started, logging to
 // redis.log in dir, its data directory.
 type server struct {
@@ -165,9 +174,10 @@ func (s *server) stop() {
 }
 
 // startCluster starts a Redis Cluster of three primaries and returns its
-// target.
+// target. Under go test -short it skips t: a cluster takes seconds to form.
 func startCluster(t testing.TB) target {
 	t.Helper()
+	skipShort(t, "a Redis Cluster")
 	var addrs []string
 	for range 3 {
 		s := startServer(t, "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
@@ -192,8 +202,10 @@ const sentinelMaster = "tethertest"
 
 // startSentinel starts a primary, a replica of it and a Sentinel watching
 // them, and returns the Sentinel deployment's target and the replica.
+// Under go test -short it skips t, as startCluster does.
 func startSentinel(t testing.TB) (target, *server) {
 	t.Helper()
+	skipShort(t, "Redis Sentinel")
 	primary := startServer(t, "--save", "", "--appendonly", "no")
 	replica := startServer(t, "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", port(primary.addr))
 	testkit.WaitFor(t, "the replica to sync", func() bool {
