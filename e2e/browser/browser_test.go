@@ -37,7 +37,7 @@ const stepTimeout = time.Minute
 // is accepted.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
-	skipShort(t)
+	testkit.SkipShort(t, "drives Chromium and a tether process")
 	path, err := exec.LookPath("chromium")
 	testkit.NeedService(t, "Chromium (apt-get install chromium)", err)
 	e2e.chromeOnce.Do(func() {
@@ -260,13 +260,5 @@ func (b *browser) mustContain(want ...string) {
 		if !strings.Contains(text, w) {
 			b.t.Fatalf("%s: the page at %s lacks %q; it says:\n%s", b.name, b.location(), w, text)
 		}
-	}
-}
-
-// skipShort skips t under go test -short: every test here drives Chromium
-// or a tether process, seconds each.
-func skipShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives Chromium and a tether process: skipped with -short")
 	}
 }

@@ -77,7 +77,7 @@ func newApp(ctx context.Context, store session.Store) (http.Handler, error) {
 		case err != nil:
 			http.Error(w, "try again later", http.StatusServiceUnavailable)
 		default:
-			csrf.ClearPreSession(w)
+			protect.ClearPreSession(w, r)
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 		}
 	})))

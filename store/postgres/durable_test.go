@@ -31,9 +31,7 @@ type cluster struct {
 // under go test -short: a cluster of its own takes seconds to start.
 func startCluster(t *testing.T, settings ...string) *cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server of its own: skipped with -short")
-	}
+	testkit.SkipShort(t, "starts a PostgreSQL server of its own")
 	initdb, err := exec.LookPath("initdb")
 	testkit.NeedService(t, "initdb and postgres (PostgreSQL's server binaries on PATH)", err)
 	c := &cluster{}

@@ -113,15 +113,6 @@ func newTestStore(t testing.TB, tg target, node string) *Store {
 // failover takes a while.
 var redisWait = testkit.Within(time.Minute)
 
-// skipShort skips t under go test -short: what starts its own deployment
-// of Redis servers takes seconds.
-func skipShort(t testing.TB, what string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts " + what + " of its own: skipped with -short")
-	}
-}
-
 // server is a redis-server (or Sentinel) the test started, logging to
 // redis.log in dir, its data directory.
 type server struct {
@@ -177,7 +168,7 @@ func (s *server) stop() {
 // target. Under go test -short it skips t: a cluster takes seconds to form.
 func startCluster(t testing.TB) target {
 	t.Helper()
-	skipShort(t, "a Redis Cluster")
+	testkit.SkipShort(t, "starts a Redis Cluster of its own")
 	var addrs []string
 	for range 3 {
 		s := startServer(t, "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
@@ -205,7 +196,7 @@ const sentinelMaster = "tethertest"
 // Under go test -short it skips t, as startCluster does.
 func startSentinel(t testing.TB) (target, *server) {
 	t.Helper()
-	skipShort(t, "Redis Sentinel")
+	testkit.SkipShort(t, "starts a Redis Sentinel deployment of its own")
 	primary := startServer(t, "--save", "", "--appendonly", "no")
 	replica := startServer(t, "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", port(primary.addr))
 	testkit.WaitFor(t, "the replica to sync", func() bool {

@@ -57,14 +57,8 @@ type Run struct {
 // as another user). When the test ends, failed or not, every process
 // still running is stopped, and the directory is removed unless the test
 // failed or TETHER_E2E_KEEP is set.
-//
-// Under go test -short it skips t: every test of a run starts processes
-// and takes seconds to minutes.
 func NewRun(t testing.TB, prefix string) *Run {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts tether, Redis, PostgreSQL or nginx processes: skipped with -short")
-	}
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
