@@ -29,7 +29,7 @@
 //
 // # Security
 //
-// The rules are those of SECURITY.md in the project's shared folder:
+// The rules are those of docs/security.md in the repository:
 //
 //   - PW-01: Policy asks for at least 8 Unicode code points (MinLength; 15
 //     is recommended) and allows up to 1024 bytes (MaxLength, at least 64).

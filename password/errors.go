@@ -18,6 +18,9 @@ var (
 	// full (HasherConfig.MaxWaiting) of calls of the same or a higher
 	// Priority (PW-04). Answer 503 (or 429) and let the client retry.
 	ErrBusy = errors.New("password: server busy, try again in a moment")
+	// ErrMismatch: Check found the password wrong, or no such user; as
+	// the message says, the two are answered alike (PW-05).
+	ErrMismatch = errors.New("wrong username or password")
 	// ErrMalformedHash: a stored hash is not an argon2id PHC string this
 	// package accepts; the error wraps the reason.
 	ErrMalformedHash = errors.New("password: malformed hash")

@@ -189,6 +189,33 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	return err
 }
 
+// Check is Verify for a sign-in that needs only a yes or a no: nil when
+// password matches encoded, else an error. Pass "" as encoded when there
+// is no such user: the password is then checked against a dummy hash, so
+// the answer takes as long as for a wrong password (PW-05). A wrong
+// password, an unknown user, a password that can't be one (ErrTooLong,
+// ErrInvalidUTF8) and a malformed stored hash all wrap ErrMismatch, to be
+// answered alike; ErrBusy (PW-04) and the context's error don't, and ask
+// for a 503. Check
+// never asks for a new hash: an app that moves its hashes to stronger
+// parameters (PW-03) calls Verify, which says when.
+func (h *Hasher) Check(ctx context.Context, password, encoded string) error {
+	known := encoded != ""
+	if !known {
+		encoded = h.dummy
+	}
+	ok, _, err := h.Verify(ctx, password, encoded)
+	switch {
+	case errors.Is(err, ErrBusy), err != nil && ctx.Err() != nil:
+		return err
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrMismatch, err)
+	case !ok || !known:
+		return ErrMismatch
+	}
+	return nil
+}
+
 // matches reports whether password derives stored's key under its salt and
 // parameters. The caller holds a hashing slot.
 func (h *Hasher) matches(password string, stored phc) bool {

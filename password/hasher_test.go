@@ -1,6 +1,7 @@
 package password
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"runtime"
@@ -257,6 +258,58 @@ func TestPW05_VerifyDummy(t *testing.T) {
 	got := calls()
 	if len(got) != 2 || got[0] != h.params || got[1] != h.params {
 		t.Errorf("got hashes with %+v, want two with %+v", got, h.params)
+	}
+}
+
+// PW-05: Check answers an unknown user as it answers a wrong password,
+// after as much hashing, and keeps only a busy hasher apart.
+func TestPW05_Check(t *testing.T) {
+	h := newHasher(t, HasherConfig{MaxConcurrent: 1, Wait: time.Millisecond})
+	encoded, err := h.Hash(t.Context(), "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	cases := []struct {
+		name          string
+		ctx           context.Context
+		password, enc string
+		want          []error // what errors.Is must find; none: nil
+		hashes        int
+	}{
+		{"right password", t.Context(), "correct horse battery staple", encoded, nil, 1},
+		{"wrong password", t.Context(), "wrong", encoded, []error{ErrMismatch}, 1},
+		{"unknown user", t.Context(), "correct horse battery staple", "", []error{ErrMismatch}, 1},
+		{"too long", t.Context(), strings.Repeat("x", MaxBytes+1), encoded, []error{ErrMismatch, ErrTooLong}, 0},
+		{"not UTF-8", t.Context(), "\xff", encoded, []error{ErrMismatch, ErrInvalidUTF8}, 0},
+		{"malformed hash", t.Context(), "correct horse battery staple", "$argon2id$", []error{ErrMismatch, ErrMalformedHash}, 0},
+		{"context done", cancelled, "correct horse battery staple", encoded, []error{context.Canceled}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := recordKDF(h, argon2idKey)
+			err := h.Check(c.ctx, c.password, c.enc)
+			if len(c.want) == 0 && err != nil {
+				t.Errorf("got %v, want nil", err)
+			}
+			for _, want := range c.want {
+				if !errors.Is(err, want) {
+					t.Errorf("got %v, want %v", err, want)
+				}
+			}
+			if n := len(calls()); n != c.hashes {
+				t.Errorf("got %d hashes, want %d", n, c.hashes)
+			}
+		})
+	}
+
+	if err := h.acquire(t.Context()); err != nil { // the one slot taken
+		t.Fatal(err)
+	}
+	defer h.release()
+	if err := h.Check(t.Context(), "wrong", encoded); !errors.Is(err, ErrBusy) || errors.Is(err, ErrMismatch) {
+		t.Errorf("busy: got %v, want ErrBusy alone", err)
 	}
 }
 

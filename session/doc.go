@@ -15,12 +15,14 @@
 //	go m.Run(ctx) // follow the store's invalidations: enables the near-cache
 //
 //	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-//		t, err := m.Begin(r.Context(), user.ID) // before reading the credential
-//		if err != nil { ... }
-//		// ... read the user's password hash and check the password ...
-//		token, s, err := m.Create(r.Context(), t, session.Meta{UserAgent: r.UserAgent()})
+//		_, err := m.SignIn(w, r, user.ID, func() error {
+//			// read the user's password hash and check the password:
+//			// SignIn has read the user's generation already (Begin)
+//		})
 //		if err != nil { ... } // ErrRevoked: the password changed meanwhile
-//		m.SetCookie(w, r, token, s)
+//	})
+//	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+//		err := m.SignOut(w, r) // behind CSRF protection; ErrPending: ends later
 //	})
 //	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
 //		s := session.FromContext(r.Context()) // nil: not signed in
@@ -30,7 +32,7 @@
 //
 // # Security
 //
-// The rules are those of SECURITY.md in the project's shared folder:
+// The rules are those of docs/security.md in the repository:
 //
 //   - SES-01: a token is 32 bytes from crypto/rand, base64url (43 characters),
 //     and carries nothing else.

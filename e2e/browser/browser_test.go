@@ -37,6 +37,7 @@ const stepTimeout = time.Minute
 // is accepted.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
+	testkit.SkipShort(t, "drives Chromium and a tether process")
 	path, err := exec.LookPath("chromium")
 	testkit.NeedService(t, "Chromium (apt-get install chromium)", err)
 	e2e.chromeOnce.Do(func() {

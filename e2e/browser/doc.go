@@ -8,7 +8,7 @@
 // the page can read (the XSS argument for HttpOnly cookies), and what the
 // back button shows after sign-out (SES-09), and which cookies it deletes
 // when told to by Clear-Site-Data (SES-08). Each test is named after the
-// rule of the project's SECURITY.md that it shows.
+// rule of docs/security.md that it shows.
 //
 // The package has only tests:
 //

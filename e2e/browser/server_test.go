@@ -59,6 +59,7 @@ func TestMain(m *testing.M) {
 // (with -race when proc.ServerRaceEnv is 1).
 func tetherBinary(t *testing.T) string {
 	t.Helper()
+	testkit.SkipShort(t, "drives Chromium and a tether process")
 	e2e.buildOnce.Do(func() { e2e.bin = proc.BuildTether(t, e2e.dir) })
 	if e2e.bin == "" {
 		t.Fatal("building tether failed in an earlier test")

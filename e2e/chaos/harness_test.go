@@ -81,6 +81,7 @@ type scenario struct {
 // section of the report). Its figures go into the report when it passes.
 func newScenario(t *testing.T, name, what string) *scenario {
 	t.Helper()
+	testkit.SkipShort(t, "starts tether, Redis and PostgreSQL processes")
 	s := &scenario{t: t, run: proc.NewRun(t, "tether-chaos-"), client: web.NewClient(t), bin: tetherBin(t)}
 	s.fig = &figures{Name: name, What: what, Command: "go test ./e2e/chaos -v -run '^" + t.Name() + "$'"}
 	s.ledger = newLedger(s)

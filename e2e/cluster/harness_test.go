@@ -67,6 +67,7 @@ func newCluster(t *testing.T, sessions string, users ...string) *cluster {
 	testkit.NeedService(t, "nginx", err)
 	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
+	testkit.SkipShort(t, "starts tether, Redis, PostgreSQL and nginx processes")
 	c := &cluster{run: proc.NewRun(t, "tether-cluster-"), Client: web.NewClient(t)}
 	c.pg = accounts.URL
 	c.bin = proc.BuildTether(t, c.run.Dir)

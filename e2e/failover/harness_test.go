@@ -67,6 +67,7 @@ func newDeployment(t *testing.T, users ...string) *deployment {
 	redisBin := proc.NeedRedis(t)
 	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
+	testkit.SkipShort(t, "starts tether, Redis and PostgreSQL processes")
 	d := &deployment{run: proc.NewRun(t, "tether-failover-"), Client: web.NewClient(t), redisBin: redisBin}
 	d.pg = accounts.URL
 	d.bin = proc.BuildTether(t, d.run.Dir)

@@ -150,16 +150,13 @@ func (s *server) logThrottleError(ctx context.Context, err error) {
 	}
 }
 
-// establish ends the request's session, if any, and sends token as the
-// cookie of sess, a new one: a session is never promoted (SES-03). It
-// drops the pre-session.
+// establish makes sess, just created with token, the session of r's
+// client (session.Manager.Establish: never a promoted session, SES-03)
+// and drops the pre-session.
 func (s *server) establish(w http.ResponseWriter, r *http.Request, token string, sess *session.Session) error {
-	if old := session.FromContext(r.Context()); old != nil {
-		if err := s.sessions.Revoke(r.Context(), old); err != nil {
-			return errors.Join(err, s.sessions.Revoke(r.Context(), sess))
-		}
+	if err := s.sessions.Establish(w, r, token, sess); err != nil {
+		return err
 	}
-	s.sessions.SetCookie(w, r, token, sess)
 	s.csrf.ClearPreSession(w, r) // the pre-session has done its job (CSRF-05)
 	return nil
 }
@@ -238,26 +235,16 @@ func (s *server) sessionsOf(r *http.Request) (*session.Session, *account.User, [
 // end is then pending: this node makes it once the store answers
 // (session.Manager.RevokeLater), and pending reports so.
 func (s *server) signOut(w http.ResponseWriter, r *http.Request) (pending bool, err error) {
-	ctx := r.Context()
 	sid, user := "", ""
-	if sess := session.FromContext(ctx); sess != nil {
+	if sess := session.FromContext(r.Context()); sess != nil {
 		sid, user = sess.ID(), sess.UserID()
 	}
-	if cs := r.CookiesNamed(s.sessions.CookieName(r)); len(cs) == 1 {
-		err := s.sessions.RevokeLater(ctx, cs[0].Value)
-		switch {
-		case errors.Is(err, session.ErrPending):
-			pending = true
-		case err != nil && !errors.Is(err, session.ErrNoSession):
-			return false, fmt.Errorf("sign out: %w", err)
-		}
+	err = s.sessions.SignOut(w, r) // the cookie, and Clear-Site-Data without "cookies"
+	pending = errors.Is(err, session.ErrPending)
+	if err != nil && !pending {
+		return false, err
 	}
 	s.audit(r, "sign-out", "", "user_id", user, "session_id", sid, "pending", pending)
-	s.sessions.ClearCookie(w, r)
-	// Never "cookies": that clears every cookie of the registrable domain,
-	// sibling apps' sessions included. tether's own cookie is cleared
-	// above; the cache and storage are this origin's only.
-	w.Header().Set("Clear-Site-Data", `"cache", "storage"`)
 	return pending, nil
 }
 

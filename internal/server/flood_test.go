@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
 
@@ -72,6 +73,7 @@ func (c *tally) String() string {
 // the cap: without priorities, the owners' attempts would find the queue
 // full of the flood's and get 503 at once.
 func TestPW06_FloodKnownDeviceSignsIn(t *testing.T) {
+	testkit.SkipShort(t, "hashes the passwords of 200 flooding clients")
 	const flooders, owners, rounds = 200, 10, 2 // 20 known-device sign-ins
 	h := newHarness(t, harnessOpts{free: 5, proxies: localProxy, hasher: password.HasherConfig{Wait: time.Minute}})
 	var names []string

@@ -92,13 +92,7 @@ func (s *server) failFor(r *http.Request) failer {
 // sessionBinding is the csrf binding of the request's session (CSRF-02).
 // Without a session it is nil, and the Protector's Handler refuses the
 // request (csrf.ErrNoBinding).
-func sessionBinding(r *http.Request) []byte {
-	sess := session.FromContext(r.Context())
-	if sess == nil {
-		return nil
-	}
-	return csrfBinding(sess)
-}
+var sessionBinding = session.CSRFBinding
 
 // csrfBinding is what the csrf tokens of sess are bound to: its public id,
 // new with every session, so tokens die with the session (SES-03).

@@ -23,3 +23,13 @@ func NeedService(t testing.TB, what string, err error) {
 	}
 	t.Skipf("skipping: %s unavailable: %v (set %s=1 to fail instead)", what, err, RequireServicesEnv)
 }
+
+// SkipShort skips t under go test -short, saying why it is slow: a test
+// that starts processes, a browser or a cluster, or hashes hundreds of
+// passwords. go test -short ./... is the fast run; CI runs everything.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("skipping with -short: %s", why)
+	}
+}

@@ -27,9 +27,11 @@ type cluster struct {
 
 // startCluster makes a data directory with initdb and starts postgres on
 // it, on a free port of 127.0.0.1, with settings added to its command
-// line. It skips the test if initdb and postgres are not installed.
+// line. It skips the test if initdb and postgres are not installed, and
+// under go test -short: a cluster of its own takes seconds to start.
 func startCluster(t *testing.T, settings ...string) *cluster {
 	t.Helper()
+	testkit.SkipShort(t, "starts a PostgreSQL server of its own")
 	initdb, err := exec.LookPath("initdb")
 	testkit.NeedService(t, "initdb and postgres (PostgreSQL's server binaries on PATH)", err)
 	c := &cluster{}

@@ -165,9 +165,10 @@ func (s *server) stop() {
 }
 
 // startCluster starts a Redis Cluster of three primaries and returns its
-// target.
+// target. Under go test -short it skips t: a cluster takes seconds to form.
 func startCluster(t testing.TB) target {
 	t.Helper()
+	testkit.SkipShort(t, "starts a Redis Cluster of its own")
 	var addrs []string
 	for range 3 {
 		s := startServer(t, "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
@@ -192,8 +193,10 @@ const sentinelMaster = "tethertest"
 
 // startSentinel starts a primary, a replica of it and a Sentinel watching
 // them, and returns the Sentinel deployment's target and the replica.
+// Under go test -short it skips t, as startCluster does.
 func startSentinel(t testing.TB) (target, *server) {
 	t.Helper()
+	testkit.SkipShort(t, "starts a Redis Sentinel deployment of its own")
 	primary := startServer(t, "--save", "", "--appendonly", "no")
 	replica := startServer(t, "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", port(primary.addr))
 	testkit.WaitFor(t, "the replica to sync", func() bool {
