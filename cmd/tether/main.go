@@ -54,7 +54,8 @@ type command struct {
 
 var commands = []command{
 	{"serve", "[flags]", "run the server", serve},
-	{"user add", "NAME [--admin] [--password-stdin]", "create a user", userAdd},
+	{"init", "[flags]", "create the database and record where sessions live, then exit", initCmd},
+	{"user add", "NAME [--admin] [--password-stdin] [--create]", "create a user", userAdd},
 	{"user passwd", "NAME [--password-stdin]", "set a user's password and end their sessions", userPasswd},
 	{"user disable", "NAME", "stop a user from signing in and end their sessions", userDisable},
 	{"user enable", "NAME", "let a disabled user sign in again", userEnable},

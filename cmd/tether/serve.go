@@ -58,6 +58,11 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 			root.Warn("data file permissions", "component", "serve", "err", err)
 		}
 	}
+	stopRecord, err := recordServe(ctx, st.accounts, c, root) // ADM-01
+	if err != nil {
+		return err
+	}
+	defer stopRecord()
 	logDurability(ctx, st, root)
 	sessions, err := session.NewManager(st.sessions, session.Config{
 		IdleTimeout:     c.IdleTimeout,

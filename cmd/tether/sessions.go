@@ -9,14 +9,12 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/session"
-)
+	"github.com/tetherauth/tether/internal/account")
 
 // sessionsList prints the live sessions of a user, oldest first (SES-10).
 func sessionsList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	return e.forUser(ctx, fs, args, func(m *session.Manager, u *account.User) error {
-		list, err := m.List(ctx, u.ID)
+	return e.forUser(ctx, fs, args, func(a admin, u *account.User) error {
+		list, err := a.sessions.List(ctx, u.ID)
 		if err != nil {
 			return err
 		}
@@ -32,8 +30,11 @@ func sessionsList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 
 // sessionsRevoke ends every session of a user at once (SES-10).
 func sessionsRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	return e.forUser(ctx, fs, args, func(m *session.Manager, u *account.User) error {
-		if err := m.RevokeUser(ctx, u.ID, nil); err != nil {
+	return e.forUser(ctx, fs, args, func(a admin, u *account.User) error {
+		if err := a.sessions.RevokeUser(ctx, u.ID, nil); err != nil {
+			return err
+		}
+		if err := a.verifyRevoked(ctx, u); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "ended all sessions of %s\n", u.Name)
@@ -42,8 +43,8 @@ func sessionsRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 }
 
 // forUser parses the command line of a command that takes --user NAME and
-// calls do with a session manager and that user.
-func (e *env) forUser(ctx context.Context, fs *flag.FlagSet, args []string, do func(m *session.Manager, u *account.User) error) error {
+// calls do with an admin and that user.
+func (e *env) forUser(ctx context.Context, fs *flag.FlagSet, args []string, do func(a admin, u *account.User) error) error {
 	user := fs.String("user", "", "the user's name (required)")
 	c, err := e.parseNoArgs(fs, args, storeSettings...)
 	if err != nil {
@@ -54,9 +55,7 @@ func (e *env) forUser(ctx context.Context, fs *flag.FlagSet, args []string, do f
 		fs.Usage()
 		return usageError{err: fmt.Errorf("--user %q: %w", *user, err)}
 	}
-	return withUser(ctx, c, name, func(a admin, u *account.User) error {
-		return do(a.sessions, u)
-	})
+	return withUser(ctx, c, name, do)
 }
 
 // printable replaces the characters of s that a terminal could take for

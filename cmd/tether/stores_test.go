@@ -54,7 +54,7 @@ func TestServeSessionsInPostgres(t *testing.T) {
 // millisecond or so; the test allows a second).
 func testServeSessionsIn(t *testing.T, flags []string, stored func() int) {
 	data := dbPath(t)
-	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin"}, flags...)...)
+	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin", "--create"}, flags...)...)
 	s := startServe(t, data, flags...)
 	cookie := s.signIn(t, `{"username":"alice","password":"`+alicePassword+`"}`)
 	if res := s.do(t, "GET", "/api/v1/me", "", cookie); res.StatusCode != http.StatusOK {

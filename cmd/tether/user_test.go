@@ -45,7 +45,7 @@ func checkPassword(t *testing.T, u *account.User, pw string, want bool) {
 }
 
 func TestUserCommands(t *testing.T) {
-	data := dbPath(t)
+	data := initDB(t)
 	steps := []struct {
 		name    string
 		stdin   string
@@ -167,7 +167,7 @@ func wantSignedOut(t *testing.T, m *session.Manager, token, why string) {
 // CHG-02: user passwd ends every session of the user; SES-10: so do user
 // disable and sessions revoke; other users keep theirs.
 func TestCommandsEndSessions(t *testing.T) {
-	data := dbPath(t)
+	data := initDB(t)
 	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin")
 	mustTether(t, data, "another fine password", "user", "add", "bob", "--password-stdin")
 	m := newManager(t, data)
@@ -197,7 +197,7 @@ func TestCommandsEndSessions(t *testing.T) {
 
 // SES-10: an admin lists a user's sessions.
 func TestSessionsList(t *testing.T) {
-	data := dbPath(t)
+	data := initDB(t)
 	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin")
 	if out := mustTether(t, data, "", "sessions", "list", "--user", "alice"); out != "ID  CREATED  LAST SEEN  USER AGENT  IP\n" {
 		t.Errorf("no sessions: got %q, want the header only", out)
@@ -232,7 +232,7 @@ func TestSessionsList(t *testing.T) {
 func TestCommandCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := tether(ctx, t, dbPath(t), "", "user", "list"); !errors.Is(err, context.Canceled) {
+	if _, err := tether(ctx, t, initDB(t), "", "user", "list"); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
 }
