@@ -9,7 +9,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/tetherauth/tether/internal/account")
+	"github.com/tetherauth/tether/internal/account"
+)
 
 // sessionsList prints the live sessions of a user, oldest first (SES-10).
 func sessionsList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
