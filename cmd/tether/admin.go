@@ -79,23 +79,25 @@ func (a admin) verifyRevoked(ctx context.Context, u *account.User) error {
 // no permission to read and write it, or, unless create, no file at all.
 func checkDataFile(path string, create bool) error {
 	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("the directory %s of the database %s is missing: create it, or pass --data (env TETHER_DATA) naming the server's file", dir, path)
-	case errors.Is(err, fs.ErrPermission):
+	_, err := os.Stat(path)
+	if errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("no permission to enter the directory %s of the database %s: run the command as the user tether serve runs as", dir, path)
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s, the directory of the database %s, is not a directory: pass another --data (env TETHER_DATA)", dir, path)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		fi, derr := os.Stat(dir)
+		switch {
+		case errors.Is(derr, fs.ErrNotExist):
+			return fmt.Errorf("the directory %s of the database %s is missing: create it, or pass --data (env TETHER_DATA) naming the server's file", dir, path)
+		case derr == nil && !fi.IsDir():
+			return fmt.Errorf("%s, the directory of the database %s, is not a directory: pass another --data (env TETHER_DATA)", dir, path)
+		case create:
+			return nil
+		default:
+			return fmt.Errorf("no database at %s: run tether serve or tether init there first, or pass --data (env TETHER_DATA) naming the server's file", path)
+		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && create:
-		return nil
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no database at %s: run tether serve or tether init there first, or pass --data (env TETHER_DATA) naming the server's file", path)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("no permission to read and write the database %s: run the command as the user tether serve runs as", path)
 	case err != nil:
