@@ -93,7 +93,7 @@ func checkDataFile(path string, create bool) error {
 		case create:
 			return nil
 		default:
-			return fmt.Errorf("no database at %s: run tether serve or tether init there first, or pass --data (env TETHER_DATA) naming the server's file", path)
+			return fmt.Errorf("no database at %s: run tether serve or tether init there first, or pass --data (env TETHER_DATA) naming the server's file", showPath(path))
 		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -104,6 +104,15 @@ func checkDataFile(path string, create bool) error {
 		return fmt.Errorf("the database %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// showPath returns path for an error, with the absolute path after a
+// relative one: run in another directory, a command looks elsewhere.
+func showPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil && abs != path {
+		return fmt.Sprintf("%s (%s)", path, abs)
+	}
+	return path
 }
 
 // dataFileError is the error of opening the --data file at path, with

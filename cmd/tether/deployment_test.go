@@ -110,7 +110,7 @@ func TestADM01_CommandsCreateNoDatabase(t *testing.T) {
 	typo := filepath.Join(t.TempDir(), "tehter.db")
 	for _, c := range adminCommands {
 		out, err := tether(t.Context(), t, "", c.stdin, c.args...)
-		wantRefused(t, strings.Join(c.args, " ")+" without --data", out, err, "no database at ./tether.db: run tether serve or tether init there first, or pass --data")
+		wantRefused(t, strings.Join(c.args, " ")+" without --data", out, err, "no database at ./tether.db ("+filepath.Join(wd, "tether.db")+"): run tether serve or tether init there first, or pass --data")
 		out, err = tether(t.Context(), t, typo, c.stdin, c.args...)
 		wantRefused(t, strings.Join(c.args, " ")+" --data "+typo, out, err, "no database at "+typo)
 	}
