@@ -59,7 +59,7 @@ var (
 		"comma-separated host names and IP addresses clients reach tether by, such as auth.example.com; a request for any other Host gets 421 (MISC-07). Empty: localhost, 127.0.0.1, ::1 and the --addr address, allowed only when --addr is a loopback address",
 		func(c *config, v string) (err error) { c.Hosts, err = parseHosts(v); return err }}
 	dataSetting = &setting{"data", "TETHER_DATA", "./tether.db",
-		"the SQLite database file, created if missing",
+		"the SQLite database file; only serve, init and user add --create create it when missing",
 		func(c *config, v string) error { c.Data = v; return nil }}
 	idleSetting = &setting{"idle-timeout", "TETHER_IDLE_TIMEOUT", "30m",
 		"a session unused this long ends (SES-07)",

@@ -3,14 +3,19 @@
 // Usage:
 //
 //	tether serve                           # http://127.0.0.1:8080, data in ./tether.db
+//	tether init                            # or: create the database and exit
 //	tether user add alice --admin          # asks for the password twice
 //	echo "$PW" | tether user passwd alice --password-stdin
 //	tether user disable alice              # also signs alice out everywhere
 //	tether sessions list --user alice
 //
-// Every command takes --data (env TETHER_DATA) and works while a server runs
-// on the same file; run "tether help" for the list and "tether COMMAND -h"
-// for a command's flags.
+// Every command reads the store settings (--data, --sessions, --accounts,
+// --redis-prefix, --redis-min-replicas) from its flags or else the same
+// TETHER_* environment as serve, and works while a server runs on the same
+// stores. serve records in the account store where the sessions live; the
+// admin commands refuse to run with other settings than that record, and
+// only serve, init and "user add --create" create a database (ADM-01). Run
+// "tether help" for the list and "tether COMMAND -h" for a command's flags.
 package main
 
 import (
@@ -86,7 +91,8 @@ func (e *env) usage() {
 	for _, c := range commands {
 		fmt.Fprintf(e.stderr, "  tether %s\n    \t%s\n", strings.TrimSpace(c.name+" "+c.args), c.about)
 	}
-	fmt.Fprintf(e.stderr, "Every command takes --data FILE (env %s, default %s), and --sessions and --accounts to keep those elsewhere.\n", dataSetting.env, dataSetting.def)
+	fmt.Fprintf(e.stderr, "Every command takes --data FILE (env %s, default %s), and --sessions, --accounts and --redis-prefix to keep those elsewhere:\n"+
+		"give an admin command the server's settings (the same TETHER_* environment); it refuses others, and creates no database.\n", dataSetting.env, dataSetting.def)
 	fmt.Fprintln(e.stderr, `Run "tether COMMAND -h" for a command's flags.`)
 }
 
