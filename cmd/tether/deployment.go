@@ -31,7 +31,9 @@ import (
 // replaces it, loudly (moving sessions from SQLite to Redis is
 // legitimate), unless a serve with the recorded settings was heard from
 // within recordLive: then two nodes would disagree, and the newcomer
-// refuses to start.
+// refuses to start, or, given only another URL of the same kind of store
+// and prefix (a proxy per node), starts with a warning (see
+// claimDeployment).
 
 // deploymentSetting is the account store's setting that holds the record.
 const deploymentSetting = "deployment"
@@ -140,37 +142,50 @@ type recording struct {
 }
 
 // claimDeployment makes the record say that the sessions live where c
-// keeps them, and returns it. It refuses to replace a record of other
-// settings while a serve with those runs (or always, unless r.mayMove).
-// A change is logged to log: a move as a warning.
+// keeps them, and returns it. While a serve with the recorded settings
+// runs, it refuses settings that conflict with them (another kind of
+// store, another Redis prefix, another SQLite file), and keeps the record
+// as it is for another URL of the same kind and prefix, most likely the
+// same store reached another way (a proxy per node), warning at start. A
+// record that no running serve backs is replaced only if r.mayMove; a
+// move is logged to log as a warning.
 func claimDeployment(ctx context.Context, acc accounts, c config, r recording, now time.Time, log *slog.Logger) (deployment, error) {
 	want := sessionStoreOf(c)
 	// Another node may write between the read and the swap: then read
 	// again. Nodes that agree settle in two rounds.
 	for range 3 {
 		old, raw, err := readDeployment(ctx, acc)
-		var d deployment
-		switch {
-		case errors.Is(err, account.ErrNoSetting):
-			d = deployment{ID: "d_" + rand.Text(), sessionStore: want, Recorded: now.UTC(), By: r.by}
-		case err != nil:
+		if err != nil && !errors.Is(err, account.ErrNoSetting) {
 			return deployment{}, err
+		}
+		live := now.Sub(old.Served) < recordLive
+		d, changed := old, true
+		switch {
+		case raw == nil:
+			d = deployment{ID: "d_" + rand.Text(), sessionStore: want, Recorded: now.UTC(), By: r.by}
 		case old.sessionStore == want:
-			if !r.serving {
-				return old, nil
+			changed = false
+		case !conflicts(old.sessionStore, want) && (live || !r.mayMove):
+			changed = false
+			if r.mayMove { // at start, not at every mark
+				log.Warn("this node reaches its session store by another URL than the one recorded: if it is not the same store, stop this node, "+
+					"since the admin commands act on the recorded one only", "component", "deployment", "deployment", old.ID,
+					"recorded", old.sessionStore.String(), "here", want.String())
 			}
-			d = old
 		case !r.mayMove:
 			return deployment{}, fmt.Errorf("the deployment record now says sessions live in %s (recorded by %s at %s), not in this node's %s: "+
 				"admin commands act there; stop this node, or restart it with %s",
 				old.sessionStore, old.By, old.Recorded.Format(time.RFC3339), want, old.flags())
-		case now.Sub(old.Served) < recordLive:
+		case live:
 			return deployment{}, fmt.Errorf("another node of this deployment keeps sessions in %s and ran %s ago (recorded by %s at %s); "+
 				"this one was given %s: start it with %s, or, to move the sessions, stop every node and start again after %s",
 				old.sessionStore, now.Sub(old.Served).Round(time.Second), old.By, old.Recorded.Format(time.RFC3339),
 				want, old.flags(), old.Served.Add(recordLive).Format(time.RFC3339))
 		default:
 			d = deployment{ID: old.ID, sessionStore: want, Recorded: now.UTC(), By: r.by}
+		}
+		if !changed && !r.serving {
+			return d, nil
 		}
 		if r.serving {
 			d.Served = now.UTC()
@@ -188,13 +203,20 @@ func claimDeployment(ctx context.Context, acc accounts, c config, r recording, n
 		case raw == nil:
 			log.Info("recorded where this deployment keeps its sessions: admin commands must use the same", "component", "deployment",
 				"deployment", d.ID, "sessions", d.sessionStore.String())
-		case old.sessionStore != want:
+		case changed:
 			log.Warn("THE SESSIONS MOVED: sessions kept elsewhere before are no longer accepted, and admin commands now need the new settings",
 				"component", "deployment", "deployment", d.ID, "from", old.sessionStore.String(), "to", want.String(), "flags", want.flags())
 		}
 		return d, nil
 	}
 	return deployment{}, errors.New("the deployment record kept changing while this node recorded its session store: are nodes starting with different settings?")
+}
+
+// conflicts reports whether session stores a and b can't be one store
+// reached by two URLs: they differ in kind or Redis prefix, or are SQLite
+// files (which have one name).
+func conflicts(a, b sessionStore) bool {
+	return a.Kind != b.Kind || a.RedisPrefix != b.RedisPrefix || a.Kind == "sqlite"
 }
 
 // checkDeployment returns nil if the record says the sessions live where

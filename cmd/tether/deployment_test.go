@@ -274,6 +274,26 @@ func TestADM01_RecordMovesOnlyWhenNoNodeRuns(t *testing.T) {
 	if again, err := claim(inRedis, serving, recordLive+recordHeartbeat); err != nil || !again.Served.Equal(start.Add(recordLive+recordHeartbeat).UTC()) {
 		t.Errorf("a serve with the recorded settings: got %+v, %v; want the record marked served", again, err)
 	}
+
+	// Another URL of the same kind and prefix while a node runs: most
+	// likely the same Redis through a proxy of this node's; it starts,
+	// warns, keeps the record and marks it served.
+	logs.Reset()
+	viaProxy := inRedis
+	viaProxy.Sessions = "redis://:hunter2@127.0.0.1:7000/0"
+	at := recordLive + 2*recordHeartbeat
+	kept, err := claim(viaProxy, serving, at)
+	if err != nil || kept.Location != "redis://:xxxxx@10.0.0.5:6379/0" || !kept.Served.Equal(start.Add(at).UTC()) {
+		t.Errorf("a node with another URL of the same Redis: got %+v, %v; want the record kept and marked", kept, err)
+	}
+	if !strings.Contains(logs.String(), "another URL than the one recorded") {
+		t.Errorf("no warning about the other URL:\n%s", logs.String())
+	}
+	otherPrefix := viaProxy
+	otherPrefix.RedisPrefix = "app2:"
+	if _, err := claim(otherPrefix, serving, at); err == nil {
+		t.Error("a node with another Redis prefix while a node runs: got no error, want a refusal")
+	}
 }
 
 // ADM-01, end to end: a second serve with other settings refuses to start

@@ -112,7 +112,7 @@ func startTether(t *testing.T, users []user, extra ...string) *tether {
 	bin := tetherBinary(t)
 	srv := &tether{t: t, data: filepath.Join(t.TempDir(), "tether.db"), log: &lockedBuffer{}}
 	for _, u := range users {
-		srv.cli(u.password+"\n", "user", "add", u.name, "--password-stdin")
+		srv.cli(u.password+"\n", "user", "add", u.name, "--password-stdin", "--create")
 	}
 
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", srv.data, "--log-format", "json"}, extra...)
