@@ -64,7 +64,7 @@ func initCmd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 func (a admin) verifyRevoked(ctx context.Context, u *account.User) error {
 	list, err := a.sessions.List(ctx, u.ID)
 	if err != nil {
-		return fmt.Errorf("ended the sessions of %s, but could not check that they are gone: %w; run tether sessions list --user %s", u.Name, err, u.Name)
+		return fmt.Errorf("could not check that the sessions of %s are gone: %w; run tether sessions list --user %s", u.Name, err, u.Name)
 	}
 	if n := len(list); n > 0 {
 		return fmt.Errorf("%d sessions of %s are live after ending them all, the newest created at %s: if %s signed in again meanwhile, "+
@@ -126,16 +126,16 @@ func dataFileError(path string, err error) error {
 	return err
 }
 
-// checkSQLiteTables returns an error unless the database file at path,
-// open as db, holds tether's tables: a command that isn't meant to
-// create them would otherwise make an empty deployment there.
-func checkSQLiteTables(ctx context.Context, db *sql.DB, path string) error {
+// checkSQLiteTable returns an error unless the database file at path,
+// open as db, holds table, as a tether database does: a command that isn't
+// meant to create one would otherwise make an empty deployment there.
+func checkSQLiteTable(ctx context.Context, db *sql.DB, path, table string) error {
 	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'users'`).Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil {
 		return fmt.Errorf("the database %s: %w", path, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%s is not a tether database (it has no users table): pass --data (env TETHER_DATA) naming the server's file, or run tether init there", path)
+		return fmt.Errorf("%s is not a tether database (it has no %s table): pass --data (env TETHER_DATA) naming the server's file, or run tether init there", path, table)
 	}
 	return nil
 }

@@ -214,6 +214,23 @@ func TestADM01_PostgresSchemaErrors(t *testing.T) {
 		t.Errorf("init: got %q", out)
 	}
 	mustTether(t, "", "", append([]string{"user", "list"}, stores...)...)
+
+	// Accounts in PostgreSQL, sessions in the --data file: the file is
+	// the session store's, named by its path.
+	other, err := pgtest.Schema(t)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := []string{"--accounts", pgtest.URL(t, other)}
+	data := dbPath(t)
+	out, err = tether(t.Context(), t, data, "", append([]string{"init"}, accounts...)...)
+	if err != nil || !strings.Contains(out, "sessions in the SQLite file "+data) {
+		t.Errorf("init with the sessions in the file: got %q, %v", out, err)
+	}
+	mustTether(t, data, alicePassword, append([]string{"user", "add", "alice", "--password-stdin"}, accounts...)...)
+	mustTether(t, data, "", append([]string{"sessions", "revoke", "--user", "alice"}, accounts...)...)
+	out, err = tether(t.Context(), t, dbPath(t), "", append([]string{"sessions", "revoke", "--user", "alice"}, accounts...)...)
+	wantRefused(t, "sessions revoke on another file", out, err, "this deployment keeps sessions in the SQLite file "+data, "run it with --data "+data+" and no --sessions")
 }
 
 // ADM-01: a database without a record (made by an older serve) is

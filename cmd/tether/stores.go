@@ -82,7 +82,9 @@ func openStoresWith(ctx context.Context, c config, log *slog.Logger, o opening) 
 		}
 	}()
 	var db *sql.DB // the --data file, opened when first needed
-	file := func() (*sql.DB, error) {
+	// file opens the --data file, which holds table (unless o.create
+	// makes it) if it is a tether database.
+	file := func(table string) (*sql.DB, error) {
 		if db != nil {
 			return db, nil
 		}
@@ -96,7 +98,7 @@ func openStoresWith(ctx context.Context, c config, log *slog.Logger, o opening) 
 		st.closers = append(st.closers, db.Close)
 		st.data, st.db = c.Data, db
 		if !o.create {
-			return db, checkSQLiteTables(ctx, db, c.Data)
+			return db, checkSQLiteTable(ctx, db, c.Data, table)
 		}
 		return db, nil
 	}
@@ -134,7 +136,7 @@ func openStoresWith(ctx context.Context, c config, log *slog.Logger, o opening) 
 			return nil, err
 		}
 	} else {
-		db, err := file()
+		db, err := file("users")
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +183,7 @@ func openStoresWith(ctx context.Context, c config, log *slog.Logger, o opening) 
 		}
 		st.closers = append(st.closers, rs.Close)
 	default:
-		db, err := file()
+		db, err := file("sessions")
 		if err != nil {
 			return nil, err
 		}
