@@ -67,9 +67,9 @@ func (a admin) verifyRevoked(ctx context.Context, u *account.User) error {
 		return fmt.Errorf("could not check that the sessions of %s are gone: %w; run tether sessions list --user %s", u.Name, err, u.Name)
 	}
 	if n := len(list); n > 0 {
-		return fmt.Errorf("%d sessions of %s are live after ending them all, the newest created at %s: if %s signed in again meanwhile, "+
-			"run tether sessions revoke --user %s again (or disable the user); else the session store lost the revocation",
-			n, u.Name, list[n-1].Created().UTC().Format(time.RFC3339), u.Name, u.Name)
+		return fmt.Errorf("the session store still lists live sessions of %s after ending them all (%d, the newest created at %s): "+
+			"if %s signed in again meanwhile, run tether sessions revoke --user %s again (or disable the user); else the store lost the revocation",
+			u.Name, n, list[n-1].Created().UTC().Format(time.RFC3339), u.Name, u.Name)
 	}
 	return nil
 }

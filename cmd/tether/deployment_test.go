@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/postgres/pgtest"
+	"github.com/tetherauth/tether/store/sqlite"
 )
 
 const aliceLogin = `{"username":"alice","password":"` + alicePassword + `"}`
@@ -379,5 +382,39 @@ func ageRecord(t *testing.T, data string, d time.Duration) {
 	}
 	if err := st.accounts.SwapSetting(t.Context(), deploymentSetting, raw, aged); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// forgetfulStore is a session store that acknowledges revocations and
+// does nothing.
+type forgetfulStore struct{ session.Store }
+
+func (forgetfulStore) RevokeUser(context.Context, string, *session.Hash) error { return nil }
+
+// ADM-01: a command that ended a user's sessions says so only once the
+// store lists none: against a store that lost the revocation, it fails.
+func TestADM01_RevocationVerified(t *testing.T) {
+	data := initDB(t)
+	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin")
+	signIn(t, newManager(t, data), data, "alice", session.Meta{})
+	st, err := sqlite.New(t.Context(), testkit.OpenSQLite(t, data), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := session.NewManager(forgetfulStore{st}, session.Config{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, alice := admin{sessions: m}, lookUp(t, data, "alice")
+	if err := a.sessions.RevokeUser(t.Context(), alice.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.verifyRevoked(t.Context(), alice); err == nil || !strings.Contains(err.Error(), "still lists live sessions of alice after ending them all (1,") {
+		t.Errorf("verifyRevoked after a lost revocation: got %v, want an error saying a session is left", err)
+	}
+	mustTether(t, data, "", "sessions", "revoke", "--user", "alice")
+	if err := a.verifyRevoked(t.Context(), alice); err != nil {
+		t.Errorf("verifyRevoked after a real revocation: %v", err)
 	}
 }
