@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,10 +214,21 @@ func claimDeployment(ctx context.Context, acc accounts, c config, r recording, n
 }
 
 // conflicts reports whether session stores a and b can't be one store
-// reached by two URLs: they differ in kind or Redis prefix, or are SQLite
-// files (which have one name).
+// reached by two URLs: they differ in kind, Redis prefix or namespace, or
+// are SQLite files (which have one name).
 func conflicts(a, b sessionStore) bool {
-	return a.Kind != b.Kind || a.RedisPrefix != b.RedisPrefix || a.Kind == "sqlite"
+	return a.Kind != b.Kind || a.RedisPrefix != b.RedisPrefix || a.Kind == "sqlite" || namespace(a.Location) != namespace(b.Location)
+}
+
+// namespace is what names a store within its server in a store URL: the
+// path (Redis's database or Sentinel's master, PostgreSQL's database) and
+// PostgreSQL's search_path.
+func namespace(location string) string {
+	u, err := url.Parse(location)
+	if err != nil {
+		return location
+	}
+	return u.Path + "?" + u.Query().Get("search_path")
 }
 
 // checkDeployment returns nil if the record says the sessions live where
@@ -240,12 +252,12 @@ func checkDeployment(ctx context.Context, acc accounts, c config) error {
 	return nil
 }
 
-// accountsPlace names the account store c uses, for an error.
+// accountsPlace names the account store c uses, for an operator.
 func accountsPlace(c config) string {
 	if c.Accounts != "" {
 		return redactURL(c.Accounts)
 	}
-	return c.Data
+	return showPath(c.Data)
 }
 
 // recordServe is serve's part of the record: it claims the record for c's

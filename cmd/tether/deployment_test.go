@@ -311,8 +311,12 @@ func TestADM01_RecordMovesOnlyWhenNoNodeRuns(t *testing.T) {
 	}
 	otherPrefix := viaProxy
 	otherPrefix.RedisPrefix = "app2:"
-	if _, err := claim(otherPrefix, serving, at); err == nil {
-		t.Error("a node with another Redis prefix while a node runs: got no error, want a refusal")
+	otherDB := viaProxy
+	otherDB.Sessions = "redis://:hunter2@127.0.0.1:7000/1"
+	for _, c := range []config{otherPrefix, otherDB} {
+		if _, err := claim(c, serving, at); err == nil {
+			t.Errorf("a node with sessions in %s while a node runs: got no error, want a refusal", sessionStoreOf(c))
+		}
 	}
 }
 
