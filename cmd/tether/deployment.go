@@ -270,25 +270,25 @@ func recordServe(ctx context.Context, acc accounts, c config, log *slog.Logger) 
 	if _, err := claimDeployment(cctx, acc, c, recording{by: by, serving: true, mayMove: true}, time.Now(), log); err != nil {
 		return nil, err
 	}
-	return keepServed(ctx, acc, c, by, log), nil
+	return keepServed(ctx, acc, c, by, recordHeartbeat, log), nil
 }
 
-// keepServed marks the record served every recordHeartbeat until the
-// returned stop is called, so that a node started with other settings
-// meanwhile refuses to start. A mark that fails is logged; one that finds
-// the record moved to other settings is logged as an error each time.
-func keepServed(ctx context.Context, acc accounts, c config, by string, log *slog.Logger) (stop func()) {
+// keepServed marks the record served every interval until the returned
+// stop is called, so that a node started with other settings meanwhile
+// refuses to start. A mark that fails, or finds the record moved to other
+// settings, is logged as an error each time.
+func keepServed(ctx context.Context, acc accounts, c config, by string, every time.Duration, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(recordHeartbeat)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
-				mctx, done := context.WithTimeout(ctx, recordHeartbeat/2)
+				mctx, done := context.WithTimeout(ctx, every/2)
 				_, err := claimDeployment(mctx, acc, c, recording{by: by, serving: true}, now, log)
 				done()
 				if err != nil && ctx.Err() == nil {

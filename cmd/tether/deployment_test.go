@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/postgres/pgtest"
@@ -356,7 +358,12 @@ func TestADM01_SecondServeWithOtherSettings(t *testing.T) {
 	if err := first.stop(); err != nil {
 		t.Fatal(err)
 	}
-	ageRecord(t, data, recordLive)
+	st, err := openStores(t.Context(), config{Data: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ageRecord(t, st.accounts, recordLive)
+	st.Close()
 	second := startServe(t, data)
 	if !strings.Contains(second.stderr.String(), "THE SESSIONS MOVED") {
 		t.Errorf("the move was not logged:\n%s", second.stderr)
@@ -366,16 +373,11 @@ func TestADM01_SecondServeWithOtherSettings(t *testing.T) {
 	mustTether(t, data, "", "user", "list")
 }
 
-// ageRecord makes the record of the database file data look as if its
-// last serve marked it d ago.
-func ageRecord(t *testing.T, data string, d time.Duration) {
+// ageRecord makes the record in acc look as if its last serve marked it d
+// ago.
+func ageRecord(t *testing.T, acc accounts, d time.Duration) {
 	t.Helper()
-	st, err := openStores(t.Context(), config{Data: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rec, raw, err := readDeployment(t.Context(), st.accounts)
+	rec, raw, err := readDeployment(t.Context(), acc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +386,7 @@ func ageRecord(t *testing.T, data string, d time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.accounts.SwapSetting(t.Context(), deploymentSetting, raw, aged); err != nil {
+	if err := acc.SwapSetting(t.Context(), deploymentSetting, raw, aged); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -420,5 +422,54 @@ func TestADM01_RevocationVerified(t *testing.T) {
 	mustTether(t, data, "", "sessions", "revoke", "--user", "alice")
 	if err := a.verifyRevoked(t.Context(), alice); err != nil {
 		t.Errorf("verifyRevoked after a real revocation: %v", err)
+	}
+}
+
+// A running serve keeps marking the record, and logs an error at each
+// mark once the record has moved to other settings under it.
+func TestADM01_KeepServed(t *testing.T) {
+	st, err := openStores(t.Context(), config{Data: dbPath(t)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	c := config{Data: "x.db"}
+	first, err := claimDeployment(t.Context(), st.accounts, c, recording{by: "serve", serving: true, mayMove: true}, time.Now(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := keepServed(t.Context(), st.accounts, c, "serve", time.Millisecond, log)
+	defer stop()
+	waitFor(t, "a mark", func() bool {
+		d, _, err := readDeployment(t.Context(), st.accounts)
+		return err == nil && d.Served.After(first.Served)
+	})
+
+	// Another node moves it (by hand: the marks keep it live), retrying
+	// when a mark gets in between.
+	for {
+		d, raw, err := readDeployment(t.Context(), st.accounts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.sessionStore = sessionStoreOf(config{Data: "x.db", Sessions: "redis://10.0.0.5:6379/0"})
+		moved, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.accounts.SwapSetting(t.Context(), deploymentSetting, raw, moved); err == nil {
+			break
+		} else if !errors.Is(err, account.ErrSettingChanged) {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the moved record logged", func() bool {
+		return strings.Contains(logs.String(), "deployment record not marked served") && strings.Contains(logs.String(), "now says sessions live in redis://10.0.0.5:6379/0")
+	})
+	stop()
+	if d, _, err := readDeployment(t.Context(), st.accounts); err != nil || d.Kind != "redis" {
+		t.Errorf("the record after the old node's marks: got %+v, %v; want it left moved", d, err)
 	}
 }
