@@ -121,8 +121,12 @@ func (s sessionStore) flags() string {
 	return f
 }
 
+// errDamagedRecord is the error of a record that doesn't parse.
+var errDamagedRecord = errors.New("the deployment record in the account store is damaged: run tether init with the server's settings to record them again")
+
 // readDeployment returns the record and its stored form; ErrNoSetting if
-// there is none.
+// there is none, errDamagedRecord (and the stored form) if it doesn't
+// parse.
 func readDeployment(ctx context.Context, acc accounts) (deployment, []byte, error) {
 	raw, err := acc.Setting(ctx, deploymentSetting)
 	if err != nil {
@@ -130,7 +134,7 @@ func readDeployment(ctx context.Context, acc accounts) (deployment, []byte, erro
 	}
 	var d deployment
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return deployment{}, nil, fmt.Errorf("the deployment record in the account store is damaged: %w", err)
+		return deployment{}, raw, fmt.Errorf("%w (%v)", errDamagedRecord, err)
 	}
 	return d, raw, nil
 }
@@ -156,13 +160,14 @@ func claimDeployment(ctx context.Context, acc accounts, c config, r recording, n
 	// again. Nodes that agree settle in two rounds.
 	for range 3 {
 		old, raw, err := readDeployment(ctx, acc)
-		if err != nil && !errors.Is(err, account.ErrNoSetting) {
+		damaged := errors.Is(err, errDamagedRecord)
+		if err != nil && !errors.Is(err, account.ErrNoSetting) && !(damaged && r.mayMove) {
 			return deployment{}, err
 		}
 		live := now.Sub(old.Served) < recordLive
 		d, changed := old, true
 		switch {
-		case raw == nil:
+		case raw == nil || damaged:
 			d = deployment{ID: "d_" + rand.Text(), sessionStore: want, Recorded: now.UTC(), By: r.by}
 		case old.sessionStore == want:
 			changed = false
@@ -201,6 +206,8 @@ func claimDeployment(ctx context.Context, acc accounts, c config, r recording, n
 			return deployment{}, fmt.Errorf("recording the deployment's session store: %w", err)
 		}
 		switch {
+		case damaged:
+			log.Warn("replaced a damaged deployment record", "component", "deployment", "deployment", d.ID, "sessions", d.sessionStore.String())
 		case raw == nil:
 			log.Info("recorded where this deployment keeps its sessions: admin commands must use the same", "component", "deployment",
 				"deployment", d.ID, "sessions", d.sessionStore.String())

@@ -238,8 +238,8 @@ func TestADM01_PostgresSchemaErrors(t *testing.T) {
 	wantRefused(t, "sessions revoke on another file", out, err, "this deployment keeps sessions in the SQLite file "+data, "run it with --data "+data+" and no --sessions")
 }
 
-// ADM-01: a database without a record (made by an older serve) is
-// refused until serve or init records one.
+// ADM-01: a database without a record (made by an older serve), or with a
+// damaged one, is refused until serve or init records one.
 func TestADM01_NoRecordRefused(t *testing.T) {
 	data := dbPath(t)
 	st, err := openStores(t.Context(), config{Data: data}, nil)
@@ -249,6 +249,24 @@ func TestADM01_NoRecordRefused(t *testing.T) {
 	st.Close()
 	out, err := tether(t.Context(), t, data, "", "user", "list")
 	wantRefused(t, "user list without a record", out, err, data+" has no record of where this deployment keeps its sessions", "run tether init with the server's settings")
+	mustTether(t, data, "", "init")
+	mustTether(t, data, "", "user", "list")
+
+	// A damaged record: refused, until init records the settings again.
+	st, err = openStores(t.Context(), config{Data: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, raw, err := readDeployment(t.Context(), st.accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.accounts.SwapSetting(t.Context(), deploymentSetting, raw, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = tether(t.Context(), t, data, "", "user", "list")
+	wantRefused(t, "user list with a damaged record", out, err, "the deployment record in the account store is damaged: run tether init with the server's settings")
 	mustTether(t, data, "", "init")
 	mustTether(t, data, "", "user", "list")
 }
