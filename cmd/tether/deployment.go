@@ -317,7 +317,12 @@ func recorder(command string) string {
 }
 
 // stderrLog is a logger for what a command that doesn't serve says about
-// the record.
+// the record: on a terminal, without the time.
 func stderrLog(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
 }
