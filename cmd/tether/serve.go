@@ -58,11 +58,6 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 			root.Warn("data file permissions", "component", "serve", "err", err)
 		}
 	}
-	stopRecord, err := recordServe(ctx, st.accounts, c, root) // ADM-01
-	if err != nil {
-		return err
-	}
-	defer stopRecord()
 	logDurability(ctx, st, root)
 	sessions, err := session.NewManager(st.sessions, session.Config{
 		IdleTimeout:     c.IdleTimeout,
@@ -75,6 +70,13 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
+	// Once the stores passed serve's checks: a node that refuses to
+	// start leaves the record alone.
+	stopRecord, err := recordServe(ctx, st.accounts, c, root) // ADM-01
+	if err != nil {
+		return err
+	}
+	defer stopRecord()
 	startCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	setup, setupToken, err := firstAdminSetup(startCtx, st)

@@ -39,11 +39,11 @@ type stores struct {
 	closers    []func() error // run in reverse order by Close
 }
 
-// accounts is an account store that also keeps the server's secrets and
-// the deployment record.
+// accounts is an account store that also keeps the server's secrets.
 type accounts interface {
 	account.Store
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
+	// Setting and SwapSetting keep the deployment record (ADM-01).
 	Setting(ctx context.Context, name string) ([]byte, error)
 	SwapSetting(ctx context.Context, name string, old, value []byte) error
 }

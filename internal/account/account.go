@@ -45,11 +45,6 @@ var (
 	ErrChanged = errors.New("account: the password changed meanwhile")
 	// ErrNotFirst: CreateFirst found a user already (PW-08).
 	ErrNotFirst = errors.New("account: not the first user: a user exists already")
-	// ErrNoSetting: Setting found no setting of that name.
-	ErrNoSetting = errors.New("account: no such setting")
-	// ErrSettingChanged: SwapSetting found another value than the one it
-	// was to replace: another writer got there first.
-	ErrSettingChanged = errors.New("account: the setting changed meanwhile")
 	// ErrInvalidName: the name can't be a user name (see CanonicalName).
 	ErrInvalidName = errors.New("account: invalid user name: use 1 to 64 of the characters a-z 0-9 . _ @ + -")
 )
@@ -171,7 +166,3 @@ func fold(r rune) (byte, bool) {
 func allowed(c byte) bool {
 	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("._@+-", c) >= 0
 }
-
-// settingKey is the settings table's key of the setting called name: apart
-// from the secrets ("secret/NAME").
-func settingKey(name string) string { return "setting/" + name }
