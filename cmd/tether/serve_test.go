@@ -50,6 +50,7 @@ func startServe(t *testing.T, data string, flags ...string) *testServer {
 	for s.url == "" {
 		select {
 		case err := <-done:
+			done <- err // for stop, which the cleanup calls: else it waits forever
 			t.Fatalf("tether serve ended before listening: %v\n%s", err, s.stderr)
 		case <-tick.C:
 			if m := listeningRE.FindStringSubmatch(s.stderr.String()); m != nil {
