@@ -31,7 +31,7 @@ func TestPW07_CommandsWriteAuditEvents(t *testing.T) {
 	if err != nil {
 		t.Skipf("no current operating-system user: %v", err)
 	}
-	data := dbPath(t)
+	data := initDB(t)
 	steps := []struct {
 		stdin   string
 		args    []string

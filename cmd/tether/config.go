@@ -62,7 +62,7 @@ var (
 		"comma-separated host names and IP addresses clients reach tether by, such as auth.example.com; a request for any other Host gets 421 (MISC-07). Empty: localhost, 127.0.0.1, ::1 and the --addr address, allowed only when --addr is a loopback address",
 		func(c *config, v string) (err error) { c.Hosts, err = parseHosts(v); return err }}
 	dataSetting = &setting{"data", "TETHER_DATA", "./tether.db",
-		"the SQLite database file, created if missing",
+		"the SQLite database file; only serve, init and user add --create create it when missing",
 		func(c *config, v string) error { c.Data = v; return nil }}
 	idleSetting = &setting{"idle-timeout", "TETHER_IDLE_TIMEOUT", "30m",
 		"a session unused this long ends (SES-07)",
@@ -84,7 +84,7 @@ var (
 		func(c *config, v string) error { c.LogFormat = v; return nil }}
 
 	sessionsSetting = &setting{"sessions", "TETHER_SESSIONS", "",
-		"where sessions live: empty for the --data file, or redis://[user:pass@]host:port/db, rediss://..., redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,h2:p2, or postgres://user@host:port/db",
+		"where sessions live: empty for the --data file, or redis://[user:pass@]host:port/db, redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,h2:p2 (rediss://, rediss-sentinel://, rediss-cluster:// with TLS), or postgres://user@host:port/db (or postgresql://)",
 		func(c *config, v string) error { c.Sessions = v; return nil }}
 	accountsSetting = &setting{"accounts", "TETHER_ACCOUNTS", "",
 		"where users and sign-in throttles live: empty for the --data file, or postgres://user@host:port/db",
@@ -290,13 +290,16 @@ func (c *config) check(p problems) {
 	if c.MinPassword < 8 || c.MinPassword > 64 {
 		p.add(minPasswordSetting, "%d: must be from 8 to 64 (PW-01: 64 characters are always allowed)", c.MinPassword)
 	}
-	if c.Sessions != "" && !isPostgresURL(c.Sessions) {
+	if scheme, _, ok := strings.Cut(c.Sessions, "://"); c.Sessions != "" && (!ok || !slices.Contains(sessionSchemes, strings.ToLower(scheme))) {
+		// Not quoted: without a scheme, the value may be all password.
+		p.add(sessionsSetting, "%s: want empty (the --data file) or a URL starting %s://", unknownScheme(scheme, ok), strings.Join(sessionSchemes, "://, "))
+	} else if c.Sessions != "" && !isPostgresURL(c.Sessions) {
 		if err := redis.CheckURL(c.Sessions); err != nil {
 			p.add(sessionsSetting, "%v", err)
 		}
 	}
-	if c.Accounts != "" && !isPostgresURL(c.Accounts) {
-		p.add(accountsSetting, "%q: want empty (the --data file) or a postgres:// URL", redactURL(c.Accounts))
+	if scheme, _, ok := strings.Cut(c.Accounts, "://"); c.Accounts != "" && !isPostgresURL(c.Accounts) {
+		p.add(accountsSetting, "%s: want empty (the --data file) or a URL starting postgres:// or postgresql://", unknownScheme(scheme, ok))
 	}
 	// A PostgreSQL URL is checked now, not first when serve connects.
 	if err := checkPostgresURL(c.Sessions); err != nil {
@@ -470,6 +473,20 @@ func (c *config) publicHosts() []string {
 		}
 	}
 	return hosts
+}
+
+// sessionSchemes are the URL schemes --sessions takes: store/redis's and
+// PostgreSQL's.
+var sessionSchemes = []string{"redis", "rediss", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster", "postgres", "postgresql"}
+
+// unknownScheme says what is wrong with a store URL whose scheme, if it has
+// one (hasScheme), tether doesn't take, quoting it only when it is plainly
+// a scheme.
+func unknownScheme(scheme string, hasScheme bool) string {
+	if hasScheme && validScheme(scheme) {
+		return fmt.Sprintf("unknown scheme %q", scheme)
+	}
+	return "no scheme"
 }
 
 func isPostgresURL(v string) bool {

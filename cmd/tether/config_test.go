@@ -615,3 +615,28 @@ func FuzzStoreURLs(f *testing.F) {
 		}
 	})
 }
+
+// The --sessions help and the error for a scheme tether doesn't take list
+// every scheme it does take, each of which parses.
+func TestSessionsSchemesListed(t *testing.T) {
+	for _, bad := range []string{"mysql://db/x", "localhost:6379", "u:hunter2@db://x", "redis+tls://db"} {
+		_, err := parseServe([]string{"--sessions", bad}, nil)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("--sessions %q: got %v, want an error without the password", bad, err)
+			continue
+		}
+		for _, s := range sessionSchemes {
+			if !strings.Contains(err.Error(), " "+s+"://") {
+				t.Errorf("--sessions %q: got %q, want it to list %s://", bad, err, s)
+			}
+		}
+	}
+	for _, s := range sessionSchemes {
+		if !strings.Contains(sessionsSetting.usage, s+"://") {
+			t.Errorf("the --sessions help doesn't name %s://: %q", s, sessionsSetting.usage)
+		}
+		if _, err := parseServe([]string{"--sessions", s + "://127.0.0.1:6379,127.0.0.1:6380/db0"}, nil); err != nil && strings.Contains(err.Error(), "scheme") {
+			t.Errorf("--sessions %s://...: got %v, want the scheme taken", s, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@
 // Usage:
 //
 //	tether serve                           # http://127.0.0.1:8080, data in ./tether.db
+//	tether init                            # or: create the database and exit
 //	tether user add alice --admin          # asks for the password twice
 //	echo "$PW" | tether user passwd alice --password-stdin
 //	tether user disable alice              # also signs alice out everywhere
@@ -11,11 +12,13 @@
 //	tether sessions list alice
 //	tether version
 //
-// Every command takes --data (env TETHER_DATA) and works while a server runs
-// on the same file. "tether help" lists the commands and "tether help
-// COMMAND" (or "tether COMMAND -h") shows a command's flags, on standard
-// output with exit status 0. A mistake in the command line prints the usage
-// on standard error and exits with status 2; another error exits with 1.
+// Every command reads the store settings (--data, --sessions, --accounts,
+// --redis-prefix, --redis-min-replicas) from its flags or else the same
+// TETHER_* environment as serve, and works while a server runs on the same
+// stores. serve records in the account store where the sessions live; the
+// admin commands refuse to run with other settings than that record, and
+// only serve, init and "user add --create" create a database (ADM-01). Run
+// "tether help" for the list and "tether COMMAND -h" for a command's flags.
 //
 // A command that changes a user (user add, passwd, disable, enable, rename,
 // delete, sessions revoke) writes one audit event (PW-07) to standard error,
@@ -67,7 +70,8 @@ type command struct {
 
 var commands = []command{
 	{"serve", "[flags]", "run the server", serve},
-	{"user add", "NAME [--admin] [--password-stdin]", "create a user", userAdd},
+	{"init", "[flags]", "create the database and record where sessions live, then exit", initCmd},
+	{"user add", "NAME [--admin] [--password-stdin] [--create]", "create a user", userAdd},
 	{"user passwd", "NAME [--password-stdin]", "set a user's password and end their sessions", userPasswd},
 	{"user disable", "NAME", "stop a user from signing in and end their sessions", userDisable},
 	{"user enable", "NAME", "let a disabled user sign in again", userEnable},
@@ -158,7 +162,8 @@ func (e *env) usage(w io.Writer, cmds []command) {
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  tether %s\n    \t%s\n", strings.TrimSpace(c.name+" "+c.args), c.about)
 	}
-	fmt.Fprintf(w, "Every command takes --data FILE (env %s, default %s), and --sessions and --accounts to keep those elsewhere.\n", dataSetting.env, dataSetting.def)
+	fmt.Fprintf(w, "Every command takes --data FILE (env %s, default %s), and --sessions, --accounts and --redis-prefix to keep those elsewhere:\n"+
+		"give an admin command the server's settings (the same TETHER_* environment); it refuses others, and creates no database.\n", dataSetting.env, dataSetting.def)
 	fmt.Fprintln(w, `Run "tether help COMMAND" for a command's flags.`)
 }
 

@@ -67,7 +67,17 @@ func mustTether(t *testing.T, data, stdin string, args ...string) string {
 	return out
 }
 
+// dbPath returns the path of a database file that doesn't exist yet.
 func dbPath(t *testing.T) string { return filepath.Join(t.TempDir(), "tether.db") }
+
+// initDB runs tether init with flags on a new database file, which admin
+// commands then take (ADM-01), and returns its path.
+func initDB(t *testing.T, flags ...string) string {
+	t.Helper()
+	data := dbPath(t)
+	mustTether(t, data, "", append([]string{"init"}, flags...)...)
+	return data
+}
 
 func TestRunUsage(t *testing.T) {
 	tests := []struct {
@@ -189,7 +199,7 @@ func TestMainProcess(t *testing.T) {
 		{[]string{"user", "add", "-h"}, 0},
 		{[]string{"version"}, 0},
 		{[]string{"user", "list", "--data", filepath.Join(t.TempDir(), "no", "such", "dir.db")}, 1},
-		{[]string{"user", "list", "--data", dbPath(t)}, 0},
+		{[]string{"user", "list", "--data", initDB(t)}, 0},
 	} {
 		err := tetherProcess(t, tt.args...).Run()
 		got := 0

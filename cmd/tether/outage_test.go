@@ -97,7 +97,7 @@ func TestServeMISC05_FrozenRedisFailsFast(t *testing.T) {
 	addr, redis := startRedis(t)
 	flags := []string{"--sessions", "redis://" + addr + "/0"}
 	data := dbPath(t)
-	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin"}, flags...)...)
+	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin", "--create"}, flags...)...)
 	s := startServe(t, data, append(flags, "--store-timeout", outageStoreTimeout.String())...)
 	waitFor(t, "a sign-in to succeed", s.answers(t, "POST", "/api/v1/login", `{"username":"alice","password":"`+alicePassword+`"}`, http.StatusOK))
 
@@ -132,7 +132,7 @@ func TestServeMISC05_BlackholedPostgresFailsFast(t *testing.T) {
 	u.Host = proxy.Addr()
 	flags := []string{"--accounts", u.String(), "--sessions", u.String()}
 	data := dbPath(t)
-	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin"}, flags...)...)
+	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin", "--create"}, flags...)...)
 	s := startServe(t, data, append(flags, "--store-timeout", outageStoreTimeout.String())...)
 	t.Cleanup(func() { proxy.Set(faultnet.Pass) }) // before the server stops: it closes its connections
 	waitFor(t, "a sign-in to succeed", s.answers(t, "POST", "/api/v1/login", `{"username":"alice","password":"`+alicePassword+`"}`, http.StatusOK))

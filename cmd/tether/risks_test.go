@@ -116,7 +116,7 @@ func TestServeSES15_RefusesUnsafeRedis(t *testing.T) {
 				}
 			}
 
-			mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin"}, flags...)...)
+			mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin", "--create"}, flags...)...)
 			s := startServe(t, data, append(flags, "--redis-accept-risk", tc.risk)...)
 			if logs := s.stderr.String(); !strings.Contains(logs, "session store risk accepted") || !strings.Contains(logs, "risk="+tc.risk) {
 				t.Errorf("got logs\n%s\nwant a warning that the %s risk is accepted", logs, tc.risk)
@@ -152,7 +152,7 @@ func TestServeSES15_ReplicasOnline(t *testing.T) {
 		return err == nil && strings.Contains(s, "state=online")
 	})
 	data := dbPath(t)
-	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin"}, flags...)...)
+	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin", "--create"}, flags...)...)
 	s := startServe(t, data, flags...)
 	s.signIn(t, `{"username":"alice","password":"`+alicePassword+`"}`)
 }

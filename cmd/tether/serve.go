@@ -85,6 +85,13 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
+	// Once the stores passed serve's checks: a node that refuses to
+	// start leaves the record alone.
+	stopRecord, err := recordServe(ctx, st.accounts, c, root) // ADM-01
+	if err != nil {
+		return err
+	}
+	defer stopRecord()
 	startCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	setupToken, err := firstAdminSetup(startCtx, st)

@@ -60,6 +60,7 @@ func startServeWith(t *testing.T, client *http.Client, data string, flags ...str
 	for s.url == "" {
 		select {
 		case err := <-done:
+			done <- err // for stop, which the cleanup calls: else it waits forever
 			t.Fatalf("tether serve ended before listening: %v\n%s", err, s.stderr)
 		case <-tick.C:
 			if m := listeningRE.FindStringSubmatch(s.stderr.String()); m != nil {

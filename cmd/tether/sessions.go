@@ -43,6 +43,9 @@ func sessionsRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 		if err := a.sessions.RevokeUser(ctx, u.ID, nil); err != nil {
 			return err
 		}
+		if err := a.verifyRevoked(ctx, u); err != nil {
+			return err
+		}
 		fmt.Fprintf(e.stdout, "ended all sessions of %s\n", u.Name)
 		return nil
 	})

@@ -24,7 +24,8 @@ func TestServePW08_SetupLinkOpensOnEveryNode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testSetupAcrossNodes(t, [2]string{dbPath(t), dbPath(t)}, []string{"--accounts", pgtest.URL(t, pool)})
+		data := dbPath(t) // the nodes' sessions, in one file (ADM-01)
+		testSetupAcrossNodes(t, [2]string{data, data}, []string{"--accounts", pgtest.URL(t, pool)})
 	})
 }
 

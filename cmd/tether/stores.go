@@ -51,6 +51,9 @@ type durability struct {
 type accounts interface {
 	account.Store
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
+	// Setting and SwapSetting keep the deployment record (ADM-01).
+	Setting(ctx context.Context, name string) ([]byte, error)
+	SwapSetting(ctx context.Context, name string, old, value []byte) error
 }
 
 // openTimeout bounds opening the stores (connecting, creating or
@@ -59,9 +62,25 @@ type accounts interface {
 // with an error after it, rather than hang (MISC-05).
 const openTimeout = 30 * time.Second
 
-// openStores opens the stores c names, creating their tables if missing,
-// within openTimeout. The stores log to log; nil logs nothing.
-func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err error) {
+// openStores opens the stores c names, creating the --data file and the
+// tables that are missing, within openTimeout: serve's way. The stores
+// log to log; nil logs nothing.
+func openStores(ctx context.Context, c config, log *slog.Logger) (*stores, error) {
+	return openStoresWith(ctx, c, log, opening{create: true})
+}
+
+// opening says how openStoresWith opens the stores.
+type opening struct {
+	// create makes the --data file and the tables if missing; else a
+	// missing file or table is an error that says so (ADM-01).
+	create bool
+	// accountsOpen, if set, runs once the account store is open, before
+	// the session store is: an error stops there.
+	accountsOpen func(ctx context.Context, acc accounts) error
+}
+
+// openStoresWith is openStores as o says.
+func openStoresWith(ctx context.Context, c config, log *slog.Logger, o opening) (_ *stores, err error) {
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	st := &stores{}
@@ -71,16 +90,24 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		}
 	}()
 	var db *sql.DB // the --data file, opened when first needed
-	file := func() (*sql.DB, error) {
+	// file opens the --data file, which holds table (unless o.create
+	// makes it) if it is a tether database.
+	file := func(table string) (*sql.DB, error) {
 		if db != nil {
 			return db, nil
 		}
+		if err := checkDataFile(c.Data, o.create); err != nil {
+			return nil, err
+		}
 		var err error
 		if db, err = sqlite.Open(c.Data); err != nil {
-			return nil, err
+			return nil, dataFileError(c.Data, err)
 		}
 		st.closers = append(st.closers, db.Close)
 		st.data, st.db = c.Data, db
+		if !o.create {
+			return db, checkSQLiteTable(ctx, db, c.Data, table)
+		}
 		return db, nil
 	}
 
@@ -107,6 +134,9 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		if err != nil {
 			return nil, fmt.Errorf("accounts: %w", err)
 		}
+		if err := checkSchema(ctx, pool, "users", o.create); err != nil {
+			return nil, fmt.Errorf("accounts: %s: %w", redactURL(c.Accounts), err)
+		}
 		if st.accounts, err = account.NewPostgres(ctx, pool); err != nil {
 			return nil, err
 		}
@@ -114,7 +144,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 			return nil, err
 		}
 	} else {
-		db, err := file()
+		db, err := file("users")
 		if err != nil {
 			return nil, err
 		}
@@ -126,11 +156,20 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		}
 	}
 
+	if o.accountsOpen != nil {
+		if err := o.accountsOpen(ctx, st.accounts); err != nil {
+			return nil, err
+		}
+	}
+
 	switch {
 	case isPostgresURL(c.Sessions):
 		pool, err := openPool(c.Sessions)
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		if err := checkSchema(ctx, pool, "sessions", o.create); err != nil {
+			return nil, fmt.Errorf("sessions: %s: %w", redactURL(c.Sessions), err)
 		}
 		ps, err := postgres.New(ctx, pool, postgres.Options{Logger: log})
 		if err != nil {
@@ -159,7 +198,7 @@ func openStores(ctx context.Context, c config, log *slog.Logger) (_ *stores, err
 		}
 		st.closers = append(st.closers, rs.Close)
 	default:
-		db, err := file()
+		db, err := file("sessions")
 		if err != nil {
 			return nil, err
 		}
@@ -241,10 +280,11 @@ type admin struct {
 	creds    *credential.Service
 }
 
-// withUser opens the stores c names and calls do with an admin over them
-// (the password policy's minimum length is c's) and the user called name.
+// withUser opens the stores c names as an admin command does
+// (openForAdmin) and calls do with an admin over them (the password
+// policy's minimum length is c's) and the user called name.
 func withUser(ctx context.Context, c config, name string, do func(a admin, u *account.User) error) (err error) {
-	st, err := openStores(ctx, c, nil)
+	st, err := openForAdmin(ctx, c)
 	if err != nil {
 		return err
 	}

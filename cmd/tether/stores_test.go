@@ -21,14 +21,22 @@ const sharedRedis = "127.0.0.1:6379"
 // Sessions in Redis, accounts in the file: serve and the admin commands
 // agree through Redis, under the --redis-prefix given.
 func TestServeSessionsInRedis(t *testing.T) {
+	prefix, client := sharedRedisPrefix(t)
+	testServeSessionsIn(t, []string{"--sessions", "redis://" + sharedRedis + "/0", "--redis-prefix", prefix}, func() int {
+		return len(scanKeys(t, client, prefix+"*"))
+	})
+}
+
+// sharedRedisPrefix skips the test if the shared Redis doesn't answer, and
+// returns a key prefix of the test's own and a client that deletes every
+// key under it when the test ends.
+func sharedRedisPrefix(t *testing.T) (string, rueidis.Client) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", sharedRedis, time.Second)
 	testkit.NeedService(t, "Redis on "+sharedRedis, err)
 	conn.Close()
 	prefix := "tethertest-cmd-" + rand.Text()[:8] + ":"
-	client := redisClient(t, prefix)
-	testServeSessionsIn(t, []string{"--sessions", "redis://" + sharedRedis + "/0", "--redis-prefix", prefix}, func() int {
-		return len(scanKeys(t, client, prefix+"*"))
-	})
+	return prefix, redisClient(t, prefix)
 }
 
 // Sessions in PostgreSQL, in a schema of the test's own; accounts in the
@@ -54,7 +62,7 @@ func TestServeSessionsInPostgres(t *testing.T) {
 // millisecond or so; the test allows a second).
 func testServeSessionsIn(t *testing.T, flags []string, stored func() int) {
 	data := dbPath(t)
-	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin"}, flags...)...)
+	mustTether(t, data, alicePassword+"\n", append([]string{"user", "add", "alice", "--password-stdin", "--create"}, flags...)...)
 	s := startServe(t, data, flags...)
 	cookie := s.signIn(t, `{"username":"alice","password":"`+alicePassword+`"}`)
 	if res := s.do(t, "GET", "/api/v1/me", "", cookie); res.StatusCode != http.StatusOK {
@@ -116,11 +124,7 @@ func TestServeSES15_SaysDurability(t *testing.T) {
 		}
 	})
 	t.Run("redis", func(t *testing.T) {
-		conn, err := net.DialTimeout("tcp", sharedRedis, time.Second)
-		testkit.NeedService(t, "Redis on "+sharedRedis, err)
-		conn.Close()
-		prefix := "tethertest-cmd-" + rand.Text()[:8] + ":"
-		redisClient(t, prefix) // removes what the test leaves under prefix
+		prefix, _ := sharedRedisPrefix(t)
 		logs := startServe(t, dbPath(t), "--sessions", "redis://"+sharedRedis+"/0", "--redis-prefix", prefix).stderr.String()
 		if !strings.Contains(logs, said) && !strings.Contains(logs, warned) {
 			t.Errorf("got logs\n%s\nwant %q or %q", logs, said, warned)

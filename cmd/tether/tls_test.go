@@ -191,7 +191,7 @@ func TestCertFilesReloadRenewed(t *testing.T) {
 func TestServeTLS_SignInOverHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	cert := newTestCert(t, dir, "auth", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), "auth.test", "127.0.0.1")
-	data := dbPath(t)
+	data := initDB(t)
 	mustTether(t, data, "correct horse battery staple\n", "user", "add", "alice", "--password-stdin")
 
 	roots := x509.NewCertPool()

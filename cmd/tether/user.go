@@ -23,6 +23,7 @@ import (
 // accounts, PW-08).
 func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
 	admin := fs.Bool("admin", false, "make the user an administrator")
+	create := fs.Bool("create", false, "create the database first if it is missing, as tether init does")
 	fromStdin := passwordStdinFlag(fs)
 	c, name, err := e.parseName(fs, args, slices.Concat(changeSettings, []*setting{minPasswordSetting})...)
 	if err != nil {
@@ -30,7 +31,12 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 	}
 	u := &account.User{Name: name, Admin: *admin}
 	defer func() { e.audit(ctx, c, "user-add", name, u.ID, err, "admin", u.Admin) }()
-	st, err := openStores(ctx, c, nil)
+	var st *stores
+	if *create {
+		st, err = openForSetup(ctx, c, "user add --create", e.stderr)
+	} else {
+		st, err = openForAdmin(ctx, c)
+	}
 	if err != nil {
 		return err
 	}
@@ -74,6 +80,9 @@ func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		if err := a.creds.SetPassword(ctx, u.ID, pw); err != nil {
 			return passwordRefused(err)
 		}
+		if err := a.verifyRevoked(ctx, u); err != nil {
+			return fmt.Errorf("changed the password of %s, but: %w", u.Name, err)
+		}
 		fmt.Fprintf(e.stdout, "changed the password of %s and ended all their sessions\n", u.Name)
 		return nil
 	})
@@ -90,6 +99,9 @@ func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	return e.act(ctx, c, "user-disable", name, func(a admin, u *account.User) error {
 		if err := a.creds.Disable(ctx, u.ID); err != nil {
 			return fmt.Errorf("%s: %w; run tether sessions revoke %s", u.Name, err, u.Name)
+		}
+		if err := a.verifyRevoked(ctx, u); err != nil {
+			return fmt.Errorf("disabled %s, but: %w", u.Name, err)
 		}
 		fmt.Fprintf(e.stdout, "disabled %s and ended all their sessions\n", u.Name)
 		return nil
@@ -167,6 +179,9 @@ func userDelete(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		if err != nil {
 			return err
 		}
+		if err := a.verifyRevoked(ctx, u); err != nil {
+			return fmt.Errorf("deleted %s, but: %w", u.Name, err)
+		}
 		fmt.Fprintf(e.stdout, "deleted %s and ended all their sessions\n", u.Name)
 		return nil
 	})
@@ -178,7 +193,7 @@ func userList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 	if err != nil {
 		return err
 	}
-	st, err := openStores(ctx, c, nil)
+	st, err := openForAdmin(ctx, c)
 	if err != nil {
 		return err
 	}

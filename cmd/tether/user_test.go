@@ -45,7 +45,7 @@ func checkPassword(t *testing.T, u *account.User, pw string, want bool) {
 }
 
 func TestUserCommands(t *testing.T) {
-	data := dbPath(t)
+	data := initDB(t)
 	steps := []struct {
 		name    string
 		stdin   string
@@ -174,7 +174,7 @@ func wantSignedOut(t *testing.T, m *session.Manager, token, why string) {
 // CHG-02: user passwd ends every session of the user; SES-10: so do user
 // disable and sessions revoke; other users keep theirs.
 func TestCommandsEndSessions(t *testing.T) {
-	data := dbPath(t)
+	data := initDB(t)
 	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin")
 	mustTether(t, data, "another fine password", "user", "add", "bob", "--password-stdin")
 	m := newManager(t, data)
@@ -204,7 +204,7 @@ func TestCommandsEndSessions(t *testing.T) {
 
 // SES-10: an admin lists a user's sessions.
 func TestSessionsList(t *testing.T) {
-	data := dbPath(t)
+	data := initDB(t)
 	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin")
 	if out := mustTether(t, data, "", "sessions", "list", "alice"); out != "ID  CREATED  LAST SEEN  USER AGENT  IP\n" {
 		t.Errorf("no sessions: got %q, want the header only", out)
@@ -243,7 +243,7 @@ func TestSessionsList(t *testing.T) {
 func TestCommandCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := tether(ctx, t, dbPath(t), "", "user", "list"); !errors.Is(err, context.Canceled) {
+	if _, err := tether(ctx, t, initDB(t), "", "user", "list"); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
 }
@@ -251,7 +251,7 @@ func TestCommandCancelled(t *testing.T) {
 // A rename keeps the user's sessions (it changes what they type, not who
 // they are); a delete ends them (SES-10), and leaves other users' alone.
 func TestSES10_DeleteEndsSessionsRenameKeepsThem(t *testing.T) {
-	data := dbPath(t)
+	data := initDB(t)
 	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin", "--admin")
 	mustTether(t, data, "another fine password", "user", "add", "bob", "--password-stdin")
 	m := newManager(t, data)

@@ -90,7 +90,7 @@ func startTether(t *testing.T, users []user, extra ...string) *tether {
 	run := proc.NewRun(t, "tether-browser-")
 	srv := &tether{t: t, data: filepath.Join(run.Dir, "tether.db")}
 	for _, u := range users {
-		srv.cli(u.password+"\n", "user", "add", u.name, "--password-stdin")
+		srv.cli(u.password+"\n", "user", "add", u.name, "--password-stdin", "--create")
 	}
 	p, err := run.Start("tether", bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", srv.data, "--log-format", "json"}, extra...)...)
 	if err != nil {

@@ -100,7 +100,7 @@ func newScenario(t *testing.T, name, what string) *scenario {
 func (s *scenario) addUsers(users ...string) {
 	s.t.Helper()
 	for _, u := range users {
-		proc.Tether(s.t, s.bin, password+"\n", append([]string{"user", "add", u, "--password-stdin"}, s.flags...)...)
+		proc.Tether(s.t, s.bin, password+"\n", append([]string{"user", "add", u, "--password-stdin", "--create"}, s.flags...)...)
 	}
 }
 

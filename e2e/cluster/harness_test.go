@@ -77,7 +77,7 @@ func newCluster(t *testing.T, sessions string, users ...string) *cluster {
 	}
 
 	for _, name := range users {
-		c.cli(t, password+"\n", "user", "add", name, "--password-stdin")
+		c.cli(t, password+"\n", "user", "add", name, "--password-stdin", "--create")
 	}
 	// The users are in the test's schema, not anywhere else: the nodes
 	// honour search_path from the URL.

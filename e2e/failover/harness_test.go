@@ -74,7 +74,7 @@ func newDeployment(t *testing.T, users ...string) *deployment {
 	d.startRedis(t)
 
 	for _, name := range users {
-		d.cli(t, password+"\n", "user", "add", name, "--password-stdin")
+		d.cli(t, password+"\n", "user", "add", name, "--password-stdin", "--create")
 	}
 	accounts.ExpectUsers(t, len(users))
 

@@ -124,7 +124,7 @@ func startNode(b *testing.B, redisBin string) *node {
 	}
 	flags := []string{"--data", filepath.Join(run.Dir, "tether.db"), "--sessions", "redis://" + redisAddr + "/0"}
 
-	proc.Tether(b, bin, password+"\n", append([]string{"user", "add", user, "--password-stdin"}, flags...)...)
+	proc.Tether(b, bin, password+"\n", append([]string{"user", "add", user, "--password-stdin", "--create"}, flags...)...)
 
 	p, err := run.Start("tether", bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...)...)
 	if err != nil {

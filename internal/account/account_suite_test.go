@@ -16,6 +16,8 @@ import (
 type store interface {
 	Store
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
+	Setting(ctx context.Context, name string) ([]byte, error)
+	SwapSetting(ctx context.Context, name string, old, value []byte) error
 }
 
 // interleaver is what a backend's store offers the tests that force an
@@ -52,6 +54,7 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"ListOrderedByName", testListOrderedByName},
 		{"Secret", testSecret},
 		{"SecretConcurrentFirstCalls", testSecretConcurrentFirstCalls},
+		{"SwapSetting", testSwapSetting},
 		{"CreateRace", testCreateRace},
 		{"CreateFirst", testCreateFirst},
 		{"CreateFirstAfterCreate", testCreateFirstAfterCreate},
@@ -296,6 +299,46 @@ func testSecret(t *testing.T, open opener) {
 	}
 	if _, err := s.Secret(ctx, "zero", 0); err == nil {
 		t.Fatal("Secret(zero, 0): got no error, want one")
+	}
+}
+
+// A setting is created once, then changed only by a writer that read its
+// current value (another node's store sees every change); the secrets are
+// apart.
+func testSwapSetting(t *testing.T, open opener) {
+	a, b := mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)
+	ctx := t.Context()
+	if v, err := a.Setting(ctx, "csrf"); !errors.Is(err, ErrNoSetting) {
+		t.Fatalf("Setting(csrf) before any = %q, %v; want ErrNoSetting", v, err)
+	}
+	steps := []struct {
+		s          store
+		old, value string // "" old: create
+		want       error
+	}{
+		{a, "", "one", nil},
+		{b, "", "two", ErrSettingChanged}, // exists already
+		{b, "two", "three", ErrSettingChanged},
+		{b, "one", "two", nil},
+		{a, "one", "three", ErrSettingChanged}, // a read "one" before b changed it
+		{a, "two", "three", nil},
+	}
+	for i, st := range steps {
+		var old []byte
+		if st.old != "" {
+			old = []byte(st.old)
+		}
+		if err := st.s.SwapSetting(ctx, "csrf", old, []byte(st.value)); !errors.Is(err, st.want) {
+			t.Errorf("step %d: SwapSetting(%q, %q) = %v, want %v", i, st.old, st.value, err, st.want)
+		}
+	}
+	for _, s := range []store{a, b} {
+		if v, err := s.Setting(ctx, "csrf"); err != nil || string(v) != "three" {
+			t.Errorf("Setting(csrf) = %q, %v; want three", v, err)
+		}
+	}
+	if secret, err := a.Secret(ctx, "csrf", 32); err != nil || len(secret) != 32 {
+		t.Errorf("Secret(csrf, 32) beside a setting csrf = %x, %v; want 32 bytes of its own", secret, err)
 	}
 }
 

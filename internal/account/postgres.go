@@ -323,6 +323,36 @@ func (s *Postgres) Secret(ctx context.Context, name string, size int) ([]byte, e
 	return secret, nil
 }
 
+// Setting returns the value of the setting called name, or ErrNoSetting,
+// as SQLite.Setting does.
+func (s *Postgres) Setting(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, settingKey(name)).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = ErrNoSetting
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: setting %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// SwapSetting sets a setting if it still holds old (nil: if it doesn't
+// exist), as SQLite.SwapSetting does.
+func (s *Postgres) SwapSetting(ctx context.Context, name string, old, value []byte) error {
+	var tag pgconn.CommandTag
+	var err error
+	if old == nil {
+		tag, err = s.pool.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, settingKey(name), value)
+	} else {
+		tag, err = s.pool.Exec(ctx, `UPDATE settings SET value = $1 WHERE name = $2 AND value = $3`, value, settingKey(name), old)
+	}
+	if err := oneTag(tag, err, ErrSettingChanged); err != nil {
+		return fmt.Errorf("account: set %q: %w", name, err)
+	}
+	return nil
+}
+
 func scanPostgresUser(row pgx.Row) (*User, error) {
 	var u User
 	if err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &u.Created); err != nil {

@@ -326,6 +326,38 @@ func (s *SQLite) Secret(ctx context.Context, name string, size int) ([]byte, err
 	return secret, nil
 }
 
+// Setting returns the value of the setting called name, or ErrNoSetting.
+// Settings are what a deployment records about itself (see
+// cmd/tether's deployment record), beside the secrets.
+func (s *SQLite) Setting(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, settingKey(name)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNoSetting
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: setting %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// SwapSetting sets the setting called name to value if it still holds
+// old, or, for a nil old, if it doesn't exist yet; ErrSettingChanged if
+// another writer got there first.
+func (s *SQLite) SwapSetting(ctx context.Context, name string, old, value []byte) error {
+	var res sql.Result
+	var err error
+	if old == nil {
+		res, err = s.db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`, settingKey(name), value)
+	} else {
+		res, err = s.db.ExecContext(ctx, `UPDATE settings SET value = ? WHERE name = ? AND value = ?`, value, settingKey(name), old)
+	}
+	if err := oneRow(res, err, ErrSettingChanged); err != nil {
+		return fmt.Errorf("account: set %q: %w", name, err)
+	}
+	return nil
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(row scanner) (*User, error) {
