@@ -108,8 +108,8 @@ func TestCHG02_ChangeEndsEverySessionButAFreshOne(t *testing.T) {
 			if res := c.json(http.MethodPost, "/api/v1/sessions/revoke-others", nil, fresh); res.status != http.StatusNoContent {
 				t.Errorf("the fresh csrf token: status %d, want 204", res.status)
 			}
-			if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, ""); res.status != http.StatusUnauthorized {
-				t.Errorf("the old password: status %d, want 401", res.status)
+			if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, ""); res.status != http.StatusForbidden {
+				t.Errorf("the old password: status %d, want 403", res.status)
 			}
 			h.client().login("alice", newPW)
 		})
@@ -146,7 +146,7 @@ func TestCHG04_RevocationFailureLeavesPasswordUnchanged(t *testing.T) {
 		t.Fatalf("change with revocation failing: status %d %s, want 503", res.status, res.body)
 	}
 	h.store.revokeUser.Store(false)
-	if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: newPW}, ""); res.status != http.StatusUnauthorized {
+	if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: newPW}, ""); res.status != http.StatusForbidden {
 		t.Fatalf("the new password works after a failed change: status %d", res.status)
 	}
 	h.client().login("alice", alicePW)

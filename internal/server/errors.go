@@ -14,13 +14,24 @@ import (
 // for programs and a message for people. It never carries the cause, which is
 // logged instead (MISC-02).
 type problem struct {
-	status     int
-	code       string
-	message    string
+	status  int
+	code    string
+	message string
+	// field names the input the problem is about, as the form and the JSON
+	// body both name it ("username", "current", ...); "" when it is about
+	// the request as a whole. A page marks that field and focuses it.
+	field      string
 	retryAfter time.Duration // sent as Retry-After when positive
 }
 
 func (p *problem) Error() string { return p.code + ": " + p.message }
+
+// about returns p as a problem about field.
+func (p *problem) about(field string) *problem {
+	q := *p
+	q.field = field
+	return &q
+}
 
 // The errors of the package: errConfig wraps every complaint of New about
 // its Config; the rest are problems the actions return as they are.
@@ -28,8 +39,8 @@ var (
 	errConfig = errors.New("server: invalid config")
 
 	errSignedOut          = &problem{status: http.StatusUnauthorized, code: "unauthenticated", message: "Sign in first."}
-	errInvalidCredentials = &problem{status: http.StatusUnauthorized, code: "invalid_credentials", message: "The username or password is wrong."}
-	errWrongPassword      = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The current password is wrong."}
+	errInvalidCredentials = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The username or password is wrong.", field: "password"}
+	errWrongPassword      = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The current password is wrong.", field: "current"}
 	errPasswordTooLong    = &problem{status: http.StatusBadRequest, code: "password_too_long", message: "Passwords are at most " + strconv.Itoa(password.MaxBytes) + " bytes."}
 	errPasswordsDiffer    = &problem{status: http.StatusBadRequest, code: "passwords_differ", message: "The two new passwords differ; type the same one twice."}
 	errNoSuchSession      = &problem{status: http.StatusNotFound, code: "not_found", message: "You have no such session; it may have ended already."}
@@ -40,13 +51,20 @@ var (
 	errBusy               = &problem{status: http.StatusServiceUnavailable, code: "busy", message: "The server is busy; try again in a moment.", retryAfter: time.Second}
 	errDuplicateCookie    = &problem{status: http.StatusBadRequest, code: "duplicate_cookie", message: "The request carries the session cookie twice; clear this site's cookies and sign in again."}
 	errInvalidUTF8        = &problem{status: http.StatusBadRequest, code: "invalid_utf8", message: "The password is not valid UTF-8 text: set the client to UTF-8 and type it again."}
-	errInvalidUTF8Name    = &problem{status: http.StatusBadRequest, code: "invalid_utf8", message: "The user name is not valid UTF-8 text: set the client to UTF-8 and type it again."}
+	errInvalidUTF8Name    = &problem{status: http.StatusBadRequest, code: "invalid_utf8", message: "The user name is not valid UTF-8 text: set the client to UTF-8 and type it again.", field: "username"}
+	errInvalidName        = &problem{status: http.StatusBadRequest, code: "invalid_name", message: "User names are 1 to 64 of the characters a-z 0-9 . _ @ + -.", field: "username"}
 	errUnavailable        = &problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "The service is temporarily unavailable; try again shortly.", retryAfter: time.Second}
 )
 
 // badRequest is a 400 with a message saying what to fix.
 func badRequest(code, message string) *problem {
 	return &problem{status: http.StatusBadRequest, code: code, message: message}
+}
+
+// missing is a 400 saying that the input field, which what describes,
+// was empty or left out.
+func missing(field, what string) *problem {
+	return &problem{status: http.StatusBadRequest, code: "missing_field", message: what + " is missing.", field: field}
 }
 
 // throttled is a 429 telling the caller how long to wait (PW-06).

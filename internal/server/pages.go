@@ -166,10 +166,8 @@ func handleLoginPage(s *server) http.Handler {
 func handleLoginForm(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PostFormValue("username")
-		err := error(errInvalidUTF8Name)
-		if utf8.ValidString(name) { // the JSON API can carry nothing else, and says so (PW-09)
-			_, _, err = s.signIn(w, r, name, r.PostFormValue("password"))
-		} else {
+		_, _, err := s.signIn(w, r, name, r.PostFormValue("password"))
+		if !utf8.ValidString(name) { // refused (PW-09), and not shown back
 			name = ""
 		}
 		if err != nil {
