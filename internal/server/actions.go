@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tetherauth/tether/csrf"
@@ -376,7 +377,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	case err != nil:
 		if p := policyProblem(err); p != nil { // the current password was right
 			s.logThrottleError(ctx, s.throttle.Reset(ctx, key))
-			return failed("password refused", p)
+			return failed("password refused", p.about("new"))
 		}
 		s.logThrottleError(ctx, s.throttle.Refund(ctx, key)) // never checked
 		return failed(refusal(err), fmt.Errorf("change password: %w", err))
@@ -406,7 +407,7 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 		if p := policyProblem(err); p != nil {
 			return nil, nil, p.about("password")
 		}
-		return nil, nil, badRequest("password_rejected", err.Error()).about("password")
+		return nil, nil, badRequest("password_rejected", sentence(err.Error())).about("password")
 	}
 	u := &account.User{Name: canon, Admin: true}
 	err = s.setup.use(token, func() error {
@@ -453,9 +454,13 @@ func (s *server) setupOpen(ctx context.Context, token string) (bool, error) {
 }
 
 // policyProblem says which password rule a new password breaks (PW-01,
-// PW-02, PW-09), or returns nil when err is no policy error; the policy's
-// errors are written to be shown as they are.
+// PW-02, PW-09), or that it is the current one, or returns nil when err is
+// none of these. The policy's errors say what to do, and are shown as
+// sentences.
 func policyProblem(err error) *problem {
+	if errors.Is(err, credential.ErrUnchanged) {
+		return errPasswordUnchanged
+	}
 	for _, rule := range []struct {
 		err  error
 		code string
@@ -468,10 +473,23 @@ func policyProblem(err error) *problem {
 		{password.ErrRepeated, "password_repeated"},
 	} {
 		if errors.Is(err, rule.err) {
-			return badRequest(rule.code, rule.err.Error())
+			return badRequest(rule.code, sentence(err.Error()))
 		}
 	}
 	return nil
+}
+
+// sentence returns s with a capital first letter and a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }
 
 // accountThrottleKey is the throttle key of a canonical account name.

@@ -158,3 +158,31 @@ func TestCHG04_RevocationFailureLeavesPasswordUnchanged(t *testing.T) {
 		t.Fatalf("the caller after a failed change: status %d, want 200", res.status)
 	}
 }
+
+// A new password that is the current one is refused, by the API and the
+// form alike, with password_unchanged; nothing changes, every session
+// lives on.
+func TestCHG01_SamePasswordIsRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	other := h.client()
+	other.login("alice", alicePW)
+	c := h.client()
+	token := c.login("alice", alicePW)
+	res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: alicePW}, token)
+	if res.status != http.StatusBadRequest {
+		t.Fatalf("API change to the same password: %d %s, want 400", res.status, res.body)
+	}
+	checkErrorShape(t, res, "password_unchanged")
+	page := c.do(http.MethodGet, "/account", nil)
+	form := c.form("/account/password", url.Values{"csrf_token": {formToken(t, page.body, "/account/password")},
+		"current": {alicePW}, "new": {alicePW}, "confirm": {alicePW}})
+	if form.status != http.StatusBadRequest || !strings.Contains(form.body, errPasswordUnchanged.message) {
+		t.Errorf("form change to the same password: status %d, want 400 saying %q", form.status, errPasswordUnchanged.message)
+	}
+	for name, cl := range map[string]*client{"the caller": c, "another session": other} {
+		if res, _ := cl.me(); res.status != http.StatusOK {
+			t.Errorf("%s after the refused changes: status %d, want 200", name, res.status)
+		}
+	}
+}

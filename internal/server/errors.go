@@ -42,6 +42,7 @@ var (
 	errInvalidCredentials = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The username or password is wrong.", field: "password"}
 	errWrongPassword      = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The current password is wrong.", field: "current"}
 	errPasswordTooLong    = &problem{status: http.StatusBadRequest, code: "password_too_long", message: "Passwords are at most " + strconv.Itoa(password.MaxBytes) + " bytes."}
+	errPasswordUnchanged  = &problem{status: http.StatusBadRequest, code: "password_unchanged", message: "The new password is the current one: choose a different one.", field: "new"}
 	errPasswordsDiffer    = &problem{status: http.StatusBadRequest, code: "passwords_differ", message: "The two new passwords differ; type the same one twice."}
 	errNoSuchSession      = &problem{status: http.StatusNotFound, code: "not_found", message: "You have no such session; it may have ended already."}
 	errSetupInvalid       = &problem{status: http.StatusNotFound, code: "setup_invalid", message: "This setup link is invalid, expired or already used. Run `tether user add NAME --admin` to create an admin."}
