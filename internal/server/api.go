@@ -37,24 +37,32 @@ func viewUser(u *account.User) userView {
 }
 
 // sessionView is a session as the API and the account page show it: its
-// public id, never its token or hash (SES-02, SES-10).
+// public id, never its token or hash (SES-02, SES-10); the device named
+// from its user agent, as the page names it; and when it ends unless used
+// again, and at the latest, however busy (SES-07).
 type sessionView struct {
-	ID        string    `json:"id"`
-	Created   time.Time `json:"created"`
-	LastSeen  time.Time `json:"last_seen"`
-	UserAgent string    `json:"user_agent"`
-	IP        string    `json:"ip"`
-	Current   bool      `json:"current"`
+	ID             string    `json:"id"`
+	Created        time.Time `json:"created"`
+	LastSeen       time.Time `json:"last_seen"`
+	IdleExpiry     time.Time `json:"idle_expiry"`
+	AbsoluteExpiry time.Time `json:"absolute_expiry"`
+	Device         string    `json:"device"`
+	UserAgent      string    `json:"user_agent"`
+	IP             string    `json:"ip"`
+	Current        bool      `json:"current"`
 }
 
 func viewSession(s, current *session.Session) sessionView {
 	return sessionView{
-		ID:        s.ID(),
-		Created:   s.Created(),
-		LastSeen:  s.LastSeen(),
-		UserAgent: s.UserAgent(),
-		IP:        s.IP(),
-		Current:   s.ID() == current.ID(),
+		ID:             s.ID(),
+		Created:        s.Created(),
+		LastSeen:       s.LastSeen(),
+		IdleExpiry:     s.IdleDeadline(),
+		AbsoluteExpiry: s.AbsDeadline(),
+		Device:         deviceName(s.UserAgent()),
+		UserAgent:      s.UserAgent(),
+		IP:             s.IP(),
+		Current:        s.ID() == current.ID(),
 	}
 }
 

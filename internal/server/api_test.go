@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // checkErrorShape fails t unless res is an error answer of the JSON API:
@@ -63,5 +64,40 @@ func TestAPINoRouteIsJSON(t *testing.T) {
 	// The pages keep the mux's answers.
 	if res := c.do(http.MethodGet, "/nowhere", nil); res.status != http.StatusNotFound || strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
 		t.Errorf("GET /nowhere: %d %s, want a plain 404", res.status, res.header.Get("Content-Type"))
+	}
+}
+
+// GET /api/v1/sessions shows each session's device as the account page
+// names it, and when it ends: unused (idle) and at the latest (SES-07),
+// in RFC 3339 like the other times of the API.
+func TestAPISessionsShowDeviceAndExpiry(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	c := h.client()
+	signedIn := h.clock.Now()
+	c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "", "User-Agent", firefox)
+	res := c.do(http.MethodGet, "/api/v1/sessions", nil)
+	var got struct {
+		Sessions []map[string]any `json:"sessions"`
+	}
+	res.decodeJSON(t, &got)
+	if len(got.Sessions) != 1 {
+		t.Fatalf("sessions: %s, want one", res.body)
+	}
+	s := got.Sessions[0]
+	for k, want := range map[string]any{
+		"device":          "Firefox on Linux",
+		"user_agent":      firefox,
+		"created":         signedIn.Format(time.RFC3339),
+		"idle_expiry":     signedIn.Add(30 * time.Minute).Format(time.RFC3339), // the session package's defaults
+		"absolute_expiry": signedIn.Add(12 * time.Hour).Format(time.RFC3339),
+	} {
+		if s[k] != want {
+			t.Errorf("%s: got %v, want %v", k, s[k], want)
+		}
+	}
+	if page := c.do(http.MethodGet, "/account", nil); !strings.Contains(page.body, ">Firefox on Linux<") {
+		t.Errorf("the account page doesn't name the device as the API does:\n%s", page.body)
 	}
 }

@@ -41,12 +41,10 @@ type page struct {
 	MinLength  int          // password forms: the policy's fewest characters
 }
 
-// deviceView is a session as the account page shows it (SES-10): the device
-// summarised from its user agent, and times relative to now with the exact
-// time alongside.
+// deviceView is a session as the account page shows it (SES-10): times
+// relative to now with the exact time alongside.
 type deviceView struct {
 	sessionView
-	Device   string // "Chrome on Linux"; the full user agent is in sessionView
 	Created  timeView
 	LastSeen timeView
 }
@@ -363,7 +361,6 @@ func viewDevices(sessions []sessionView, now time.Time) []deviceView {
 	for i, s := range sessions {
 		out[i] = deviceView{
 			sessionView: s,
-			Device:      deviceName(s.UserAgent),
 			Created:     viewTime(s.Created, now),
 			LastSeen:    viewTime(s.LastSeen, now),
 		}
