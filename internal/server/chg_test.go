@@ -96,8 +96,9 @@ func TestCHG02_ChangeEndsEverySessionButAFreshOne(t *testing.T) {
 			if res, _ := other.me(); res.status != http.StatusUnauthorized {
 				t.Errorf("another device after the change: status %d, want 401", res.status)
 			}
-			if res, _ := withCookie(h, oldCookie).me(); res.status != http.StatusUnauthorized {
-				t.Errorf("the caller's old token after the change: status %d, want 401", res.status)
+			// A client that missed the new cookie is told why it is out.
+			if res, _ := withCookie(h, oldCookie).me(); res.status != http.StatusUnauthorized || !strings.Contains(res.body, "password is changed") {
+				t.Errorf("the caller's old token after the change: %d %s, want 401 naming the password change", res.status, res.body)
 			}
 			if list, err := h.sessions.List(t.Context(), u.ID); err != nil || len(list) != 1 {
 				t.Errorf("sessions after the change: %d, %v; want 1", len(list), err)

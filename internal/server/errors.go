@@ -38,7 +38,16 @@ func (p *problem) about(field string) *problem {
 var (
 	errConfig = errors.New("server: invalid config")
 
-	errSignedOut          = &problem{status: http.StatusUnauthorized, code: "unauthenticated", message: "Sign in first."}
+	// errSignedOut is the one answer for no session cookie and for one that
+	// names no live session: the token is unknown, expired, signed out, or
+	// ended by a password change (SES-04). The store can't tell these apart
+	// (RevokeUser deletes the records), and a separate answer for a token
+	// that once existed would be an oracle; so the message names every
+	// reason, the password change among them, for the client that missed
+	// the new cookie its change was answered with.
+	errSignedOut = &problem{status: http.StatusUnauthorized, code: "unauthenticated",
+		message: "No live session: sign in. A session ends when it expires, when it is signed out, and when the account's password is changed; " +
+			"the change's answer carries the new session cookie."}
 	errInvalidCredentials = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The username or password is wrong.", field: "password"}
 	errWrongPassword      = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The current password is wrong.", field: "current"}
 	errPasswordTooLong    = &problem{status: http.StatusBadRequest, code: "password_too_long", message: "Passwords are at most " + strconv.Itoa(password.MaxBytes) + " bytes."}
