@@ -73,7 +73,7 @@ func refusedWith(res *response, form bool, p *problem) bool {
 		return false
 	}
 	if form {
-		return strings.HasPrefix(res.header.Get("Content-Type"), "text/html") && strings.Contains(res.body, html.EscapeString(p.message))
+		return strings.HasPrefix(res.header.Get("Content-Type"), "text/html") && strings.Contains(res.body, html.EscapeString(pageMessage(p)))
 	}
 	var e errorBody
 	return json.Unmarshal([]byte(res.body), &e) == nil && e.Error == p.code
@@ -316,7 +316,7 @@ func TestCSRF_RefusalAnswers(t *testing.T) {
 			if got := res.header.Get("Content-Type"); got != "text/html; charset=utf-8" {
 				t.Errorf("Content-Type %q, want a page", got)
 			}
-			if msg := html.EscapeString(want.problem.message); !strings.Contains(res.body, msg) {
+			if msg := html.EscapeString(pageMessage(want.problem)); !strings.Contains(res.body, msg) {
 				t.Errorf("page lacks %q:\n%s", msg, res.body)
 			}
 		}

@@ -54,7 +54,7 @@ var (
 	errPasswordUnchanged  = &problem{status: http.StatusBadRequest, code: "password_unchanged", message: "The new password is the current one: choose a different one.", field: "new"}
 	errPasswordsDiffer    = &problem{status: http.StatusBadRequest, code: "passwords_differ", message: "The two new passwords differ; type the same one twice."}
 	errNoSuchSession      = &problem{status: http.StatusNotFound, code: "not_found", message: "You have no such session; it may have ended already."}
-	errSetupInvalid       = &problem{status: http.StatusNotFound, code: "setup_invalid", message: "This setup link is invalid, expired or already used. Run `tether user add NAME --admin` to create an admin."}
+	errSetupInvalid       = &problem{status: http.StatusNotFound, code: "setup_invalid", message: "This setup link is invalid, expired or already used."}
 	errCrossOrigin        = &problem{status: http.StatusForbidden, code: "cross_origin", message: "Requests from other sites are refused."}
 	errCSRFMissing        = &problem{status: http.StatusForbidden, code: "csrf_token_missing", message: "The CSRF token is missing: send the csrf_token you were given in the X-CSRF-Token header, or reload the form."}
 	errCSRFInvalid        = &problem{status: http.StatusForbidden, code: "csrf_token_invalid", message: "The CSRF token is invalid or belongs to another session: fetch a fresh one, or reload the form."}
