@@ -101,3 +101,22 @@ func TestAPISessionsShowDeviceAndExpiry(t *testing.T) {
 		t.Errorf("the account page doesn't name the device as the API does:\n%s", page.body)
 	}
 }
+
+// Every message people read is a sentence: the errors of both front ends,
+// the pages' own versions of them and the notices.
+func TestMessagesAreSentences(t *testing.T) {
+	msgs := []string{misdirected}
+	for _, p := range []*problem{errSignedOut, errInvalidCredentials, errWrongPassword, errPasswordTooLong, errPasswordUnchanged,
+		errPasswordsDiffer, errNoSuchSession, errSetupInvalid, errCrossOrigin, errCSRFMissing, errCSRFInvalid, errBusy,
+		errDuplicateCookie, errInvalidUTF8, errInvalidUTF8Name, errInvalidName, errUnavailable, throttled(0), missing("x", "The x")} {
+		msgs = append(msgs, p.message, pageMessage(p))
+	}
+	for _, m := range notices {
+		msgs = append(msgs, m)
+	}
+	for _, m := range msgs {
+		if !isSentence(m) || strings.Contains(m, "`") {
+			t.Errorf("%q is not a plain sentence", m)
+		}
+	}
+}
