@@ -205,7 +205,7 @@ func TestServeSES10_CommandsSignOutOfRunningServer(t *testing.T) {
 		args       []string
 		wantSignIn int // status of a new sign-in afterwards
 	}{
-		{"alice", []string{"user", "disable", "alice"}, http.StatusUnauthorized},
+		{"alice", []string{"user", "disable", "alice"}, http.StatusForbidden}, // invalid_credentials
 		{"bob", []string{"sessions", "revoke", "bob"}, http.StatusOK},
 	}
 	for _, tt := range tests {

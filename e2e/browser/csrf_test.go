@@ -104,8 +104,8 @@ func TestCSRF01_CrossSiteFormsRefused(t *testing.T) {
 	if status, _ := srv.apiLogin("alice", alicePW); status != http.StatusOK {
 		t.Errorf("signing in with the old password: status %d, want 200 (unchanged)", status)
 	}
-	if status, _ := srv.apiLogin("alice", attackerPW); status != http.StatusUnauthorized {
-		t.Errorf("signing in with the attacker's password: status %d, want 401", status)
+	if status, _ := srv.apiLogin("alice", attackerPW); status != http.StatusForbidden {
+		t.Errorf("signing in with the attacker's password: status %d, want 403 (invalid_credentials)", status)
 	}
 }
 

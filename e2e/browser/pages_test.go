@@ -71,6 +71,43 @@ func TestPages_KeyboardOnlyAtPhoneWidth(t *testing.T) {
 	b.noSidewaysScroll()
 }
 
+// TestPages_PasswordErrorAtItsFieldOnAPhone: at 360 px wide, a password
+// change refused for a wrong current password comes back with the error
+// inside the password form, right above the field to fix, which has the
+// focus; the sign-in form keeps the name after a wrong password.
+func TestPages_PasswordErrorAtItsFieldOnAPhone(t *testing.T) {
+	t.Parallel()
+	srv := startTether(t, []user{{"alice", alicePW}})
+	b := newBrowser(t, "phone")
+	b.do(chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile))
+
+	b.fillSignIn(srv, "alice", "not my password")
+	b.mustContain("The username or password is wrong.")
+	b.mustFocus("#password")
+	if name := get(b, chromedp.Evaluate[string](`document.getElementById('username').value`)); name != "alice" {
+		t.Errorf("the name after a wrong password: %q, want alice kept", name)
+	}
+
+	b.signIn(srv, "alice", alicePW)
+	b.do(
+		chromedp.SendKeys(chromedp.ID("current"), "not my password"),
+		chromedp.SendKeys(chromedp.ID("new"), "a brand new passphrase"),
+		chromedp.SendKeys(chromedp.ID("confirm"), "a brand new passphrase"),
+	)
+	b.submit(`form[action="/account/password"] button[type=submit]`)
+	b.mustContain("The current password is wrong.")
+	b.mustFocus("#current")
+	gap := get(b, chromedp.Evaluate[int](`(() => {
+		const e = document.getElementById('form-error');
+		if (!e || !e.closest('form[action="/account/password"]')) return -1;
+		return Math.round(document.getElementById('current').getBoundingClientRect().top - e.getBoundingClientRect().bottom);
+	})()`))
+	if gap < 0 || gap > 100 {
+		t.Errorf("the error is %d px above the current password field, want inside its form and within 100 px (-1: not in the form)", gap)
+	}
+	b.noSidewaysScroll()
+}
+
 // mustFocus fails the test unless the element with the keyboard focus
 // matches the CSS selector sel.
 func (b *browser) mustFocus(sel string) {
@@ -110,7 +147,7 @@ func TestPW08_SetupLinkCreatesFirstAdmin(t *testing.T) {
 	if p := b.path(); p != "/account" {
 		t.Fatalf("after the setup form: at %s, want /account; the page says:\n%s", p, b.text())
 	}
-	b.mustContain("root", "admin", "This device")
+	b.mustContain("root", "This device")
 
 	b.open(link)
 	b.mustContain("This setup link is invalid, expired or already used.")

@@ -358,13 +358,13 @@ func (w *worker) step(ctx context.Context, i int, url string, passwords bool) {
 func (w *worker) signIn(ctx context.Context, url string) {
 	name := fmt.Sprintf("%s device %d", w.user, len(w.mine))
 	x, status := w.l.signIn(ctx, url, w.user, w.pw, web.NewDevice(name))
-	if x == nil && status == http.StatusUnauthorized && w.pwAlt != "" {
+	if x == nil && status == http.StatusForbidden && w.pwAlt != "" { // invalid_credentials
 		if x, status = w.l.signIn(ctx, url, w.user, w.pwAlt, web.NewDevice(name)); x != nil {
 			w.pw = w.pwAlt
 		}
 		w.pwAlt = ""
 	}
-	if x == nil && status == http.StatusUnauthorized && !w.l.destroyed.Load() {
+	if x == nil && status == http.StatusForbidden && !w.l.destroyed.Load() {
 		w.l.mu.Lock()
 		w.l.lost++
 		w.l.violate("I2: %s refused %s's acknowledged password", url, w.user)

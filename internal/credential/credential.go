@@ -69,6 +69,10 @@ var (
 	// password, an administrator disabled the user, ...). Nothing was
 	// changed; trying again reads the new state.
 	ErrChangedMeanwhile = errors.New("credential: the account changed meanwhile; try again")
+	// ErrUnchanged: the new password is the current one (as Verify
+	// compares them, PW-09). Keeping it would end every other session
+	// while leaving in force a password that may be known elsewhere.
+	ErrUnchanged = errors.New("credential: the new password is the current one; choose another")
 )
 
 // Config holds a Service's dependencies, all required but Changed.
@@ -200,8 +204,8 @@ func (s *Service) rehash(ctx context.Context, u *account.User, pw string) {
 // It returns a fresh session for the caller's device (meta): every other
 // session of the user, the caller's own included, is dead when it returns
 // (CHG-02). Errors: ErrWrongPassword, ErrDisabled, ErrUnknownUser, a
-// policy error, ErrChangedMeanwhile, or a store's error, in which case
-// nothing changed (CHG-04).
+// policy error, ErrUnchanged, ErrChangedMeanwhile, or a store's error, in
+// which case nothing changed (CHG-04).
 func (s *Service) ChangePassword(ctx context.Context, userID, current, next string, meta session.Meta) (string, *session.Session, error) {
 	ticket, u, err := s.begin(ctx, userID)
 	if err != nil {
@@ -239,10 +243,21 @@ func (s *Service) SetPassword(ctx context.Context, userID, next string) error {
 	return s.replace(ctx, u, hash, nil)
 }
 
-// newHash checks next against the policy for u (PW-01, PW-02) and hashes
-// it.
+// newHash checks next against the policy for u (PW-01, PW-02) and against
+// u's stored hash (ErrUnchanged), and hashes it. The second check costs a
+// Verify, but it is the one check that answers alike for the owner's
+// change, who typed the current password, and an administrator's reset,
+// who didn't, and for a hash stored before passwords were normalised.
+// A stored hash that is malformed is no password: a reset replaces it.
 func (s *Service) newHash(ctx context.Context, u *account.User, next string) (string, error) {
 	if err := s.cfg.Policy.Check(next, u.Name); err != nil {
+		return "", err
+	}
+	same, _, err := s.cfg.Hasher.Verify(ctx, next, u.PasswordHash)
+	switch {
+	case same:
+		return "", ErrUnchanged
+	case err != nil && !errors.Is(err, password.ErrMalformedHash):
 		return "", err
 	}
 	return s.cfg.Hasher.Hash(ctx, next)

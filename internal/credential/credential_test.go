@@ -17,6 +17,7 @@ import (
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/postgres"
 	"github.com/tetherauth/tether/store/sqlite"
+	"golang.org/x/text/unicode/norm"
 )
 
 const (
@@ -390,6 +391,36 @@ func TestCHG01_ChangeChecksCurrentPassword(t *testing.T) {
 	}
 	if _, _, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
 		t.Errorf("sign-in with the unchanged password: %v", err)
+	}
+}
+
+// A new password that is the current one is refused, by the owner's
+// change and an administrator's reset alike, in any spelling that is the
+// same password (PW-09), and nothing changes: every session lives on.
+func TestChangeToTheSamePasswordIsRefused(t *testing.T) {
+	const pw = "Crème brûlée for ever and ever" // è, û, é precomposed (NFC)
+	nd := sqliteNodes(t, 1)[0]
+	u := addUser(t, nd)
+	if err := nd.svc.SetPassword(t.Context(), u.ID, pw); err != nil {
+		t.Fatal(err)
+	}
+	_, token, _, err := nd.svc.SignIn(t.Context(), "alice", pw, session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, next := range []string{pw, norm.NFD.String(pw)} {
+		if _, _, err := nd.svc.ChangePassword(t.Context(), u.ID, pw, next, session.Meta{}); !errors.Is(err, ErrUnchanged) {
+			t.Errorf("change to %q: got %v, want ErrUnchanged", next, err)
+		}
+		if err := nd.svc.SetPassword(t.Context(), u.ID, next); !errors.Is(err, ErrUnchanged) {
+			t.Errorf("reset to %q: got %v, want ErrUnchanged", next, err)
+		}
+	}
+	if !live(t, nd, token) {
+		t.Errorf("a refused change ended the session")
+	}
+	if err := nd.svc.SetPassword(t.Context(), u.ID, newPW); err != nil {
+		t.Errorf("reset to another password: %v", err)
 	}
 }
 

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/audit"
@@ -27,7 +31,11 @@ import (
 // waits for the hasher at its priority (see priority.go), and every
 // outcome, refusals before any check included, is an audit event (PW-07).
 func (s *server) signIn(w http.ResponseWriter, r *http.Request, name, pw string) (*account.User, *session.Session, error) {
-	canon, _ := account.CanonicalName(name) // "" when it can't be a name: never found
+	canon, _ := account.CanonicalName(name)       // "" when it can't be a name
+	if err := checkSignIn(name, pw); err != nil { // before the throttle counts it
+		s.audit(r, "sign-in", canon, "outcome", "failure", "reason", refusal(err))
+		return nil, nil, err
+	}
 	t := s.signInThrottle(r, canon)
 	ctx, end, busy := s.prioritize(r.Context(), canon, t.device != "")
 	defer end()
@@ -35,9 +43,6 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, name, pw string)
 	failed := func(reason string, err error) (*account.User, *session.Session, error) {
 		s.audit(r, "sign-in", canon, "outcome", "failure", "reason", reason, "priority", priority)
 		return nil, nil, err
-	}
-	if len(pw) > password.MaxBytes { // PW-04: before any hashing
-		return failed("password too long", errPasswordTooLong)
 	}
 	if err := busy; err != nil {
 		return failed("busy", fmt.Errorf("sign in: %w", err))
@@ -88,10 +93,46 @@ func signInFailure(err error) (string, bool) {
 	return "", false
 }
 
+// checkSignIn refuses a sign-in that no account could accept, from what
+// was typed alone: before the throttle counts an attempt (PW-06; a typo
+// is not a guess) and before any hashing. A missing or impossible name,
+// a missing, oversized (PW-04) or non-UTF-8 (PW-09) password: none of it
+// depends on which accounts exist (PW-05).
+func checkSignIn(name, pw string) error {
+	switch {
+	case !utf8.ValidString(name):
+		return errInvalidUTF8Name
+	case strings.TrimSpace(name) == "":
+		return missing("username", "The username")
+	}
+	if _, err := account.CanonicalName(name); err != nil {
+		return errInvalidName
+	}
+	return checkPassword(pw, "password", "The password")
+}
+
+// checkPassword refuses a password that no check could accept, from the
+// field of that name, which what describes: an empty one, one longer than
+// password.MaxBytes (PW-04) or one that isn't UTF-8 (PW-09).
+func checkPassword(pw, field, what string) error {
+	switch {
+	case pw == "":
+		return missing(field, what)
+	case len(pw) > password.MaxBytes:
+		return errPasswordTooLong.about(field)
+	case !utf8.ValidString(pw):
+		return errInvalidUTF8.about(field)
+	}
+	return nil
+}
+
 // refusal names, for the audit log, why a request was refused without its
 // password being checked.
 func refusal(err error) string {
+	var p *problem
 	switch {
+	case errors.As(err, &p): // "password too long", "missing field", ...
+		return strings.ReplaceAll(p.code, "_", " ")
 	case errors.Is(err, password.ErrBusy):
 		return "busy"
 	case errors.Is(err, password.ErrInvalidUTF8):
@@ -301,8 +342,9 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 		s.audit(r, "password-change", u.Name, "outcome", "failure", "reason", reason, "user_id", u.ID)
 		return nil, err
 	}
-	if len(current) > password.MaxBytes || len(next) > password.MaxBytes { // PW-04
-		return failed("password too long", errPasswordTooLong)
+	// Before the throttle counts an attempt, and before any hashing.
+	if err := cmp.Or(checkPassword(current, "current", "The current password"), checkPassword(next, "new", "The new password")); err != nil {
+		return failed(refusal(err), err)
 	}
 	ctx, end, err := s.prioritize(ctx, u.Name, true)
 	defer end()
@@ -322,7 +364,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	case err != nil:
 		if p := policyProblem(err); p != nil { // the current password was right
 			s.logThrottleError(ctx, s.throttle.Reset(ctx, key))
-			return failed("password refused", p)
+			return failed("password refused", p.about("new"))
 		}
 		s.logThrottleError(ctx, s.throttle.Refund(ctx, key)) // never checked
 		return failed(refusal(err), fmt.Errorf("change password: %w", err))
@@ -343,17 +385,17 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, current,
 func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name, pw string) (*account.User, *session.Session, error) {
 	ctx := r.Context()
 	if len(pw) > password.MaxBytes { // PW-04
-		return nil, nil, errPasswordTooLong
+		return nil, nil, errPasswordTooLong.about("password")
 	}
 	canon, err := account.CanonicalName(name)
 	if err != nil {
-		return nil, nil, badRequest("invalid_name", "User names are 1 to 64 of the characters a-z 0-9 . _ @ + -.")
+		return nil, nil, errInvalidName
 	}
 	if err := s.policy.Check(pw, canon); err != nil {
 		if p := policyProblem(err); p != nil {
-			return nil, nil, p
+			return nil, nil, p.about("password")
 		}
-		return nil, nil, badRequest("password_rejected", err.Error())
+		return nil, nil, badRequest("password_rejected", sentence(err.Error())).about("password")
 	}
 	// Saves hashing for a wrong link, or once a user exists; CreateFirst
 	// decides.
@@ -402,9 +444,13 @@ func (s *server) setupOpen(ctx context.Context, token string) (bool, error) {
 }
 
 // policyProblem says which password rule a new password breaks (PW-01,
-// PW-02, PW-09), or returns nil when err is no policy error; the policy's
-// errors are written to be shown as they are.
+// PW-02, PW-09), or that it is the current one, or returns nil when err is
+// none of these. The policy's errors say what to do, and are shown as
+// sentences.
 func policyProblem(err error) *problem {
+	if errors.Is(err, credential.ErrUnchanged) {
+		return errPasswordUnchanged
+	}
 	for _, rule := range []struct {
 		err  error
 		code string
@@ -417,10 +463,23 @@ func policyProblem(err error) *problem {
 		{password.ErrRepeated, "password_repeated"},
 	} {
 		if errors.Is(err, rule.err) {
-			return badRequest(rule.code, rule.err.Error())
+			return badRequest(rule.code, sentence(err.Error()))
 		}
 	}
 	return nil
+}
+
+// sentence returns s with a capital first letter and a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }
 
 // accountThrottleKey is the throttle key of a canonical account name.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
@@ -36,24 +37,32 @@ func viewUser(u *account.User) userView {
 }
 
 // sessionView is a session as the API and the account page show it: its
-// public id, never its token or hash (SES-02, SES-10).
+// public id, never its token or hash (SES-02, SES-10); the device named
+// from its user agent, as the page names it; and when it ends unless used
+// again, and at the latest, however busy (SES-07).
 type sessionView struct {
-	ID        string    `json:"id"`
-	Created   time.Time `json:"created"`
-	LastSeen  time.Time `json:"last_seen"`
-	UserAgent string    `json:"user_agent"`
-	IP        string    `json:"ip"`
-	Current   bool      `json:"current"`
+	ID             string    `json:"id"`
+	Created        time.Time `json:"created"`
+	LastSeen       time.Time `json:"last_seen"`
+	IdleExpiry     time.Time `json:"idle_expiry"`
+	AbsoluteExpiry time.Time `json:"absolute_expiry"`
+	Device         string    `json:"device"`
+	UserAgent      string    `json:"user_agent"`
+	IP             string    `json:"ip"`
+	Current        bool      `json:"current"`
 }
 
 func viewSession(s, current *session.Session) sessionView {
 	return sessionView{
-		ID:        s.ID(),
-		Created:   s.Created(),
-		LastSeen:  s.LastSeen(),
-		UserAgent: s.UserAgent(),
-		IP:        s.IP(),
-		Current:   s.ID() == current.ID(),
+		ID:             s.ID(),
+		Created:        s.Created(),
+		LastSeen:       s.LastSeen(),
+		IdleExpiry:     s.IdleDeadline(),
+		AbsoluteExpiry: s.AbsDeadline(),
+		Device:         deviceName(s.UserAgent()),
+		UserAgent:      s.UserAgent(),
+		IP:             s.IP(),
+		Current:        s.ID() == current.ID(),
 	}
 }
 
@@ -181,6 +190,37 @@ func handleAPIPassword(s *server) http.Handler {
 		}
 		encode(w, http.StatusOK, csrfResponse{CSRFToken: s.tokenFor(fresh)})
 	})
+}
+
+// handleAPINoRoute answers the requests under /api/ that no route of mux
+// takes: 405 with the Allow header when a route takes the path with
+// another method, else 404; as JSON, like every answer of the API. It
+// finds the methods by asking mux which pattern each would reach, so
+// that routes.go stays the one list of routes.
+func handleAPINoRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		probe := *r // mux.Handler reads the method, host and path only
+		for _, m := range allMethods {
+			probe.Method = m
+			if _, pattern := mux.Handler(&probe); pattern != r.Pattern {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			encode(w, http.StatusNotFound, errorBody{Error: "not_found", Message: "There is no such API endpoint: the README's JSON API section lists them."})
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		encode(w, http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed", Message: "This endpoint takes only " + strings.Join(allow, ", ") + "."})
+	})
+}
+
+// allMethods are the methods handleAPINoRoute looks for, in the order
+// Allow lists them.
+var allMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace,
 }
 
 func handleHealthz() http.Handler {

@@ -96,8 +96,9 @@ func TestCHG02_ChangeEndsEverySessionButAFreshOne(t *testing.T) {
 			if res, _ := other.me(); res.status != http.StatusUnauthorized {
 				t.Errorf("another device after the change: status %d, want 401", res.status)
 			}
-			if res, _ := withCookie(h, oldCookie).me(); res.status != http.StatusUnauthorized {
-				t.Errorf("the caller's old token after the change: status %d, want 401", res.status)
+			// A client that missed the new cookie is told why it is out.
+			if res, _ := withCookie(h, oldCookie).me(); res.status != http.StatusUnauthorized || !strings.Contains(res.body, "password is changed") {
+				t.Errorf("the caller's old token after the change: %d %s, want 401 naming the password change", res.status, res.body)
 			}
 			if list, err := h.sessions.List(t.Context(), u.ID); err != nil || len(list) != 1 {
 				t.Errorf("sessions after the change: %d, %v; want 1", len(list), err)
@@ -108,8 +109,8 @@ func TestCHG02_ChangeEndsEverySessionButAFreshOne(t *testing.T) {
 			if res := c.json(http.MethodPost, "/api/v1/sessions/revoke-others", nil, fresh); res.status != http.StatusNoContent {
 				t.Errorf("the fresh csrf token: status %d, want 204", res.status)
 			}
-			if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, ""); res.status != http.StatusUnauthorized {
-				t.Errorf("the old password: status %d, want 401", res.status)
+			if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, ""); res.status != http.StatusForbidden {
+				t.Errorf("the old password: status %d, want 403", res.status)
 			}
 			h.client().login("alice", newPW)
 		})
@@ -146,7 +147,7 @@ func TestCHG04_RevocationFailureLeavesPasswordUnchanged(t *testing.T) {
 		t.Fatalf("change with revocation failing: status %d %s, want 503", res.status, res.body)
 	}
 	h.store.revokeUser.Store(false)
-	if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: newPW}, ""); res.status != http.StatusUnauthorized {
+	if res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: newPW}, ""); res.status != http.StatusForbidden {
 		t.Fatalf("the new password works after a failed change: status %d", res.status)
 	}
 	h.client().login("alice", alicePW)
@@ -156,5 +157,33 @@ func TestCHG04_RevocationFailureLeavesPasswordUnchanged(t *testing.T) {
 	}
 	if res, _ := c.me(); res.status != http.StatusOK {
 		t.Fatalf("the caller after a failed change: status %d, want 200", res.status)
+	}
+}
+
+// A new password that is the current one is refused, by the API and the
+// form alike, with password_unchanged; nothing changes, every session
+// lives on.
+func TestCHG01_SamePasswordIsRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	other := h.client()
+	other.login("alice", alicePW)
+	c := h.client()
+	token := c.login("alice", alicePW)
+	res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: alicePW, New: alicePW}, token)
+	if res.status != http.StatusBadRequest {
+		t.Fatalf("API change to the same password: %d %s, want 400", res.status, res.body)
+	}
+	checkErrorShape(t, res, "password_unchanged")
+	page := c.do(http.MethodGet, "/account", nil)
+	form := c.form("/account/password", url.Values{"csrf_token": {formToken(t, page.body, "/account/password")},
+		"current": {alicePW}, "new": {alicePW}, "confirm": {alicePW}})
+	if form.status != http.StatusBadRequest || !strings.Contains(form.body, errPasswordUnchanged.message) {
+		t.Errorf("form change to the same password: status %d, want 400 saying %q", form.status, errPasswordUnchanged.message)
+	}
+	for name, cl := range map[string]*client{"the caller": c, "another session": other} {
+		if res, _ := cl.me(); res.status != http.StatusOK {
+			t.Errorf("%s after the refused changes: status %d, want 200", name, res.status)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func refusedWith(res *response, form bool, p *problem) bool {
 		return false
 	}
 	if form {
-		return strings.HasPrefix(res.header.Get("Content-Type"), "text/html") && strings.Contains(res.body, html.EscapeString(p.message))
+		return strings.HasPrefix(res.header.Get("Content-Type"), "text/html") && strings.Contains(res.body, html.EscapeString(pageMessage(p)))
 	}
 	var e errorBody
 	return json.Unmarshal([]byte(res.body), &e) == nil && e.Error == p.code
@@ -286,13 +286,15 @@ func TestCSRF_RefusalAnswers(t *testing.T) {
 		status   int
 		problem  *problem // its code (API) or its message (page)
 		location string   // of a redirect
-		passes   bool     // not refused: any status but 403
+		passes   bool     // not refused by the CSRF checks: none of their answers
 	}
 	check := func(t *testing.T, res *response, api bool, want answer) {
 		t.Helper()
 		if want.passes {
-			if res.status == http.StatusForbidden {
-				t.Errorf("status %d %s, want the request let through", res.status, res.body)
+			for _, p := range []*problem{errCSRFMissing, errCSRFInvalid, errCrossOrigin} {
+				if res.status == p.status && (strings.Contains(res.body, `"`+p.code+`"`) || strings.Contains(res.body, html.EscapeString(p.message))) {
+					t.Errorf("status %d %s, want the request let through", res.status, res.body)
+				}
 			}
 			return
 		}
@@ -312,7 +314,7 @@ func TestCSRF_RefusalAnswers(t *testing.T) {
 			if got := res.header.Get("Content-Type"); got != "text/html; charset=utf-8" {
 				t.Errorf("Content-Type %q, want a page", got)
 			}
-			if msg := html.EscapeString(want.problem.message); !strings.Contains(res.body, msg) {
+			if msg := html.EscapeString(pageMessage(want.problem)); !strings.Contains(res.body, msg) {
 				t.Errorf("page lacks %q:\n%s", msg, res.body)
 			}
 		}

@@ -172,3 +172,59 @@ func FuzzPasswordForm(f *testing.F) {
 		}
 	})
 }
+
+var checkSignInTests = []struct {
+	name, pw, code, field string
+}{
+	{"alice", alicePW, "", ""},
+	{" Alice ", "x", "", ""},
+	{"", alicePW, "missing_field", "username"},
+	{" \t", alicePW, "missing_field", "username"},
+	{"alice", "", "missing_field", "password"},
+	{"alice smith", alicePW, "invalid_name", "username"},
+	{strings.Repeat("a", 65), alicePW, "invalid_name", "username"},
+	{"al\xffice", alicePW, "invalid_utf8", "username"},
+	{"alice", "pw\xff", "invalid_utf8", "password"},
+	{"alice", strings.Repeat("x", 1025), "password_too_long", "password"},
+	{"", "", "missing_field", "username"},
+}
+
+// checkSignIn refuses what no account could accept, naming the field.
+func TestCheckSignIn(t *testing.T) {
+	for _, tc := range checkSignInTests {
+		err := checkSignIn(tc.name, tc.pw)
+		var code, field string
+		if p, ok := err.(*problem); ok {
+			code, field = p.code, p.field
+		} else if err != nil {
+			t.Errorf("checkSignIn(%q, %q): %v, not a problem", tc.name, tc.pw, err)
+		}
+		if code != tc.code || field != tc.field {
+			t.Errorf("checkSignIn(%q, %q): code %q field %q, want %q %q", tc.name, tc.pw, code, field, tc.code, tc.field)
+		}
+	}
+}
+
+// FuzzCheckSignIn: checkSignIn lets through exactly the names that are
+// names and the passwords the hasher takes, and refuses the rest with a
+// 400 that names the field and says why in a sentence.
+func FuzzCheckSignIn(f *testing.F) {
+	for _, tc := range checkSignInTests {
+		f.Add(tc.name, tc.pw)
+	}
+	f.Fuzz(func(t *testing.T, name, pw string) {
+		_, nameErr := account.CanonicalName(name)
+		valid := utf8.ValidString(name) && nameErr == nil && pw != "" && len(pw) <= 1024 && utf8.ValidString(pw)
+		err := checkSignIn(name, pw)
+		if (err == nil) != valid {
+			t.Fatalf("checkSignIn(%q, %q) = %v, want an error: %v", name, pw, err, !valid)
+		}
+		if err == nil {
+			return
+		}
+		p, ok := err.(*problem)
+		if !ok || p.status != http.StatusBadRequest || (p.field != "username" && p.field != "password") || !isSentence(p.message) {
+			t.Fatalf("checkSignIn(%q, %q) = %#v, want a 400 about a field", name, pw, err)
+		}
+	})
+}

@@ -34,7 +34,8 @@ func appendJSONCases() []struct {
 	}{
 		{"sign-in", signedInResponse{User: user, CSRFToken: "tok-_en"}},
 		{"me", signedInResponse{User: user, CSRFToken: "t", Session: &sessionView{
-			ID: "s1", Created: created, LastSeen: created.Add(time.Second), UserAgent: "Mozilla/5.0 (X11)", IP: "2001:db8::1", Current: true,
+			ID: "s1", Created: created, LastSeen: created.Add(time.Second), IdleExpiry: created.Add(30 * time.Minute), AbsoluteExpiry: created.Add(12 * time.Hour),
+			Device: "A browser on Linux", UserAgent: "Mozilla/5.0 (X11)", IP: "2001:db8::1", Current: true,
 		}}},
 		{"zero", signedInResponse{}},
 		{"whole seconds", userView{Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}},
@@ -73,8 +74,9 @@ func FuzzAppendJSON(f *testing.F) {
 		t1 := time.Unix(sec, nsec%1e9).In(zone)
 		t2 := time.Unix(sec2, 0).UTC()
 		checkAppendJSON(t, signedInResponse{
-			User:      userView{ID: id, Name: name, Admin: flag, Created: t1},
-			Session:   &sessionView{ID: token, Created: t2, LastSeen: t1, UserAgent: agent, IP: ip, Current: !flag},
+			User: userView{ID: id, Name: name, Admin: flag, Created: t1},
+			Session: &sessionView{ID: token, Created: t2, LastSeen: t1, IdleExpiry: t2, AbsoluteExpiry: t1,
+				Device: name, UserAgent: agent, IP: ip, Current: !flag},
 			CSRFToken: token,
 		})
 	})

@@ -80,7 +80,7 @@ func capBody(next http.Handler) http.Handler {
 }
 
 // recoverPanic turns a panic into a plain 500 with nothing of the panic in
-// it (MISC-02); the panic and its stack go to the log. If the response had
+// it (MISC-02), in the JSON error shape under /api/; the panic and its stack go to the log. If the response had
 // already started, the connection is aborted instead, so that a half answer
 // can't pass for a whole one.
 func recoverPanic(log *slog.Logger, next http.Handler) http.Handler {
@@ -98,6 +98,10 @@ func recoverPanic(log *slog.Logger, next http.Handler) http.Handler {
 			h := w.Header()
 			clear(h) // no half-set cookie or content type of the failed handler
 			setSecurityHeaders(h, r)
+			if strings.HasPrefix(r.URL.Path, "/api/") { // the API's error shape, as every answer of the API
+				encode(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "The server failed to answer; the failure is logged."})
+				return
+			}
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		}()
 		next.ServeHTTP(tw, r)

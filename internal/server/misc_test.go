@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tetherauth/tether/internal/account"
 )
 
 // MISC-01: every response carries the security headers, errors included;
@@ -65,6 +67,24 @@ func TestMISC02_PanicIsPlain500(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "secret-key-material") {
 		t.Fatalf("the panic is not logged for the operator")
 	}
+}
+
+// MISC-02 under /api/: the panic's 500 has the API's error shape, with
+// nothing of the panic in it either.
+func TestMISC02_PanicUnderAPIIsJSON(t *testing.T) {
+	h := newHarness(t, harnessOpts{wrap: func(a account.Store) account.Store { return panickingAccounts{a} }})
+	res := h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "")
+	if res.status != http.StatusInternalServerError || strings.Contains(res.body, "secret-key-material") {
+		t.Fatalf("panic: %d %q, want 500 without the panic", res.status, res.body)
+	}
+	checkErrorShape(t, res, "internal")
+}
+
+// panickingAccounts panics on ByName.
+type panickingAccounts struct{ account.Store }
+
+func (panickingAccounts) ByName(context.Context, string) (*account.User, error) {
+	panic("secret-key-material in a panic")
 }
 
 // Readiness follows Config.Ready; liveness doesn't.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -32,24 +33,30 @@ type page struct {
 	User        *account.User // shown in the header when known
 	CSRF        string        // the token for the page's own forms
 	Notice      string
-	Error       string
+	// Error is what went wrong, shown next to the form ErrorIn names
+	// ("login", "setup", "password", "devices"), or as the error page's
+	// message. Invalid is the id of the field it is about, if any: that
+	// field is marked (aria-invalid), described by the error and focused.
+	Error   string
+	ErrorIn string
+	Invalid string
+	Focus   string // the id of the field to focus when none is invalid
 	// HTTPS, when not empty, is the https:// address of a page sent
 	// over plain HTTP, where signing in can't work (transport.go).
 	HTTPS string
 
 	Username   string       // sign-in and setup forms
 	SetupToken string       // setup form
+	SetupHelp  bool         // error page: how an operator creates an admin without a link
 	Devices    []deviceView // account page: the user's sessions, this one first
 	Others     int          // account page: how many of Devices are not this one
 	MinLength  int          // password forms: the policy's fewest characters
 }
 
-// deviceView is a session as the account page shows it (SES-10): the device
-// summarised from its user agent, and times relative to now with the exact
-// time alongside.
+// deviceView is a session as the account page shows it (SES-10): times
+// relative to now with the exact time alongside.
 type deviceView struct {
 	sessionView
-	Device   string // "Chrome on Linux"; the full user agent is in sessionView
 	Created  timeView
 	LastSeen timeView
 }
@@ -71,6 +78,25 @@ var notices = map[string]string{
 	"signedout": "You are signed out.",
 	"signedout-pending": "You are signed out in this browser. The server could not reach its session store to end the session there too; " +
 		"it will as soon as the store answers.",
+}
+
+// Field returns the attributes of the form field with that id: aria-invalid,
+// and the error first among the ids describedBy of what describes it, when
+// the page's error is about it; autofocus when it is the field to fix, or
+// to fill first. The ids are the templates' own, never input.
+func (p *page) Field(id string, describedBy ...string) template.HTMLAttr {
+	var b strings.Builder
+	if p.Invalid == id {
+		b.WriteString(` aria-invalid="true"`)
+		describedBy = append([]string{"form-error"}, describedBy...)
+	}
+	if len(describedBy) > 0 {
+		b.WriteString(` aria-describedby="` + strings.Join(describedBy, " ") + `"`)
+	}
+	if cmp.Or(p.Invalid, p.Focus) == id {
+		b.WriteString(" autofocus")
+	}
+	return template.HTMLAttr(b.String())
 }
 
 // parsePages parses each page's template with the shared layout.
@@ -133,11 +159,13 @@ func (s *server) failPage(w http.ResponseWriter, r *http.Request, err error) {
 	setRetryAfter(w.Header(), p.retryAfter)
 	data := s.newPage(r, "Something went wrong")
 	data.Error = pageMessage(p)
+	data.SetupHelp = p == errSetupInvalid
 	s.render(w, r, p.status, "error", data)
 }
 
-// formPage re-renders a form page after err, with a fresh token for its
-// form, keeping what the user typed in the name field.
+// formPage re-renders a form page after err, with its error next to the
+// form, on the field it is about, and a fresh token for its form; fill
+// keeps what may be kept of what the user typed (never a password).
 func (s *server) formPage(w http.ResponseWriter, r *http.Request, err error, name, title string, fill func(*page)) {
 	p := s.problemFor(r, err)
 	if p == errSignedOut || p.status == http.StatusServiceUnavailable {
@@ -146,7 +174,7 @@ func (s *server) formPage(w http.ResponseWriter, r *http.Request, err error, nam
 	}
 	setRetryAfter(w.Header(), p.retryAfter)
 	data := s.newPage(r, title)
-	data.Error = pageMessage(p)
+	data.Error, data.ErrorIn, data.Invalid = pageMessage(p), name, p.field
 	fill(data)
 	s.render(w, r, p.status, name, data)
 }
@@ -165,6 +193,7 @@ func handleLoginPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := s.newPage(r, "Sign in")
 		p.CSRF = s.csrf.PreSessionToken(w, r)
+		p.Focus = "username"
 		s.render(w, r, http.StatusOK, "login", p)
 	})
 }
@@ -172,15 +201,17 @@ func handleLoginPage(s *server) http.Handler {
 func handleLoginForm(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PostFormValue("username")
-		err := error(errInvalidUTF8Name)
-		if utf8.ValidString(name) { // the JSON API can carry nothing else, and says so (PW-09)
-			_, _, err = s.signIn(w, r, name, r.PostFormValue("password"))
-		} else {
+		_, _, err := s.signIn(w, r, name, r.PostFormValue("password"))
+		if !utf8.ValidString(name) { // refused (PW-09), and not shown back
 			name = ""
 		}
 		if err != nil {
 			s.formPage(w, r, err, "login", "Sign in", func(p *page) {
 				p.Username = name
+				p.Focus = "password"
+				if name == "" {
+					p.Focus = "username"
+				}
 				p.CSRF = s.csrf.PreSessionToken(w, r)
 			})
 			return
@@ -204,6 +235,7 @@ func handleSetupPage(s *server) http.Handler {
 		p.CSRF = s.csrf.PreSessionToken(w, r)
 		p.SetupToken = token
 		p.MinLength = s.minLength()
+		p.Focus = "username"
 		s.render(w, r, http.StatusOK, "setup", p)
 	})
 }
@@ -213,7 +245,7 @@ func handleSetupForm(s *server) http.Handler {
 		token, name, pw := r.PostFormValue("token"), r.PostFormValue("username"), r.PostFormValue("password")
 		var err error
 		if pw != r.PostFormValue("confirm") {
-			err = errPasswordsDiffer
+			err = errPasswordsDiffer.about("password")
 		} else {
 			_, _, err = s.setupAdmin(w, r, token, name, pw)
 		}
@@ -225,6 +257,7 @@ func handleSetupForm(s *server) http.Handler {
 		default:
 			s.formPage(w, r, err, "setup", "Create the first admin", func(p *page) {
 				p.Username = name
+				p.Focus = "password"
 				p.SetupToken = token
 				p.MinLength = s.minLength()
 				p.CSRF = s.csrf.PreSessionToken(w, r)
@@ -235,8 +268,8 @@ func handleSetupForm(s *server) http.Handler {
 
 // accountPage renders the account page: who you are, your devices, and the
 // forms to sign them out and change the password; with the error of a
-// failed form, if any.
-func (s *server) accountPage(w http.ResponseWriter, r *http.Request, formErr error) {
+// failed form, if any, next to that form ("devices" or "password").
+func (s *server) accountPage(w http.ResponseWriter, r *http.Request, form string, formErr error) {
 	sess, u, list, err := s.sessionsOf(r)
 	if err != nil {
 		s.failPage(w, r, err)
@@ -255,15 +288,18 @@ func (s *server) accountPage(w http.ResponseWriter, r *http.Request, formErr err
 	status := http.StatusOK
 	if formErr != nil {
 		pr := s.problemFor(r, formErr)
-		status, p.Error = pr.status, pageMessage(pr)
+		status, p.Error, p.ErrorIn, p.Invalid = pr.status, pageMessage(pr), form, pr.field
 		setRetryAfter(w.Header(), pr.retryAfter)
+		if form == "password" {
+			p.Focus = "current" // every password field is empty again
+		}
 	}
 	s.render(w, r, status, "account", p)
 }
 
 func handleAccountPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.accountPage(w, r, nil)
+		s.accountPage(w, r, "", nil)
 	})
 }
 
@@ -272,7 +308,7 @@ func handleRevokePage(s *server) http.Handler {
 		own, err := s.revokeSession(w, r, r.PathValue("id"))
 		switch {
 		case err != nil:
-			s.accountPage(w, r, err)
+			s.accountPage(w, r, "devices", err)
 		case own:
 			http.Redirect(w, r, "/login?done=signedout", http.StatusSeeOther)
 		default:
@@ -284,7 +320,7 @@ func handleRevokePage(s *server) http.Handler {
 func handleRevokeOthersPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.revokeOthers(r); err != nil {
-			s.accountPage(w, r, err)
+			s.accountPage(w, r, "devices", err)
 			return
 		}
 		http.Redirect(w, r, "/account?done=others", http.StatusSeeOther)
@@ -295,11 +331,11 @@ func handlePasswordPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next := r.PostFormValue("new")
 		if next != r.PostFormValue("confirm") {
-			s.accountPage(w, r, errPasswordsDiffer)
+			s.accountPage(w, r, "password", errPasswordsDiffer.about("new"))
 			return
 		}
 		if _, err := s.changePassword(w, r, r.PostFormValue("current"), next); err != nil {
-			s.accountPage(w, r, err)
+			s.accountPage(w, r, "password", err)
 			return
 		}
 		http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
@@ -347,10 +383,20 @@ func (s *server) minLength() int {
 	return s.policy.MinLength
 }
 
+// pageMessages replace, on a page, the messages written for programs:
+// a person can't send a header, but can reload the form.
+var pageMessages = map[string]string{
+	errCSRFMissing.code: "This form has expired. Reload the page and send it again.",
+	errCSRFInvalid.code: "This form belongs to an earlier session or has expired. Reload the page and send it again.",
+}
+
 // pageMessage is p's message for a page: with how long to wait when the
 // request was throttled (PW-06), which Retry-After tells programs but not
 // people.
 func pageMessage(p *problem) string {
+	if m, ok := pageMessages[p.code]; ok {
+		return m
+	}
 	if p.status != http.StatusTooManyRequests || p.retryAfter <= 0 {
 		return p.message
 	}
@@ -371,7 +417,6 @@ func viewDevices(sessions []sessionView, now time.Time) []deviceView {
 	for i, s := range sessions {
 		out[i] = deviceView{
 			sessionView: s,
-			Device:      deviceName(s.UserAgent),
 			Created:     viewTime(s.Created, now),
 			LastSeen:    viewTime(s.LastSeen, now),
 		}

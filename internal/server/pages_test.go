@@ -1,7 +1,9 @@
 package server
 
 import (
+	"html"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -150,5 +152,127 @@ func TestPagesForPasswordManagers(t *testing.T) {
 	}
 	if !strings.Contains(account, `aria-describedby="password-rules"`) || !strings.Contains(account, "At least 8 characters") {
 		t.Errorf("the account page's new-password field has no rules next to it")
+	}
+}
+
+// inputTag returns the <input> with that id in page, "" if none.
+func inputTag(page, id string) string {
+	return regexp.MustCompile(`<input id="` + id + `"[^>]*>`).FindString(page)
+}
+
+// formError returns the error of page and the part of page before it.
+func formError(page string) (msg, before string, ok bool) {
+	const open = `<p class="error" role="alert" id="form-error">`
+	before, rest, ok := strings.Cut(page, open)
+	msg, _, _ = strings.Cut(rest, "</p>")
+	return html.UnescapeString(msg), before, ok
+}
+
+// The pages put a form's error inside that form, as a sentence; mark the
+// field it is about (aria-invalid, described by the error) and focus it,
+// and only it; keep the username but never a password.
+func TestPagesShowErrorsAtTheirField(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addUser("alice", alicePW, false)
+	c := h.client()
+	signIn := func(name, pw string) string {
+		t.Helper()
+		page := c.do(http.MethodGet, "/login", nil)
+		return c.form("/login", url.Values{"csrf_token": {formToken(t, page.body, "/login")}, "username": {name}, "password": {pw}}).body
+	}
+	type want struct {
+		form, field, describedBy, also string
+	}
+	check := func(t *testing.T, page string, w want) {
+		t.Helper()
+		msg, before, ok := formError(page)
+		if !ok {
+			t.Fatalf("no error on the page:\n%s", page)
+		}
+		if !isSentence(msg) {
+			t.Errorf("error %q is not a sentence", msg)
+		}
+		if i := strings.LastIndex(before, "<form "); i < 0 || !strings.Contains(before[i:], `action="`+w.form+`"`) || strings.Contains(before[i:], "</form>") {
+			t.Errorf("the error is not inside the form to %s:\n%s", w.form, page)
+		}
+		tag := inputTag(page, w.field)
+		if !strings.Contains(tag, ` aria-invalid="true"`) || !strings.Contains(tag, ` aria-describedby="`+w.describedBy+`"`) || !strings.Contains(tag, " autofocus") {
+			t.Errorf("field %s: %s, want aria-invalid, aria-describedby=%q and autofocus", w.field, tag, w.describedBy)
+		}
+		if n := strings.Count(page, "autofocus"); n != 1 {
+			t.Errorf("%d fields have autofocus, want 1", n)
+		}
+		if n := strings.Count(page, "aria-invalid"); n != 1 {
+			t.Errorf("%d fields are marked invalid, want 1", n)
+		}
+		if w.also != "" && !strings.Contains(page, w.also) {
+			t.Errorf("page lacks %q", w.also)
+		}
+		for _, tag := range regexp.MustCompile(`<input [^>]*type="password"[^>]*>`).FindAllString(page, -1) {
+			if strings.Contains(tag, "value=") {
+				t.Errorf("a password field is filled in: %s", tag)
+			}
+		}
+	}
+
+	t.Run("sign-in, wrong password", func(t *testing.T) {
+		check(t, signIn("Alice", "wrong password"), want{"/login", "password", "form-error", `value="Alice"`})
+	})
+	t.Run("sign-in, impossible name", func(t *testing.T) {
+		check(t, signIn("alice smith", alicePW), want{"/login", "username", "form-error", `value="alice smith"`})
+	})
+
+	c.pageLogin("alice", alicePW)
+	change := func(current, next, confirm string) string {
+		t.Helper()
+		page := c.do(http.MethodGet, "/account", nil)
+		return c.form("/account/password", url.Values{"csrf_token": {formToken(t, page.body, "/account/password")},
+			"current": {current}, "new": {next}, "confirm": {confirm}}).body
+	}
+	t.Run("change, wrong current password", func(t *testing.T) {
+		check(t, change("wrong password", newPW, newPW), want{"/account/password", "current", "form-error", ""})
+	})
+	t.Run("change, too short", func(t *testing.T) {
+		check(t, change(alicePW, "short", "short"), want{"/account/password", "new", "form-error password-rules", "Password is too short: use at least 8 characters."})
+	})
+	t.Run("change, passwords differ", func(t *testing.T) {
+		check(t, change(alicePW, newPW, newPW+"!"), want{"/account/password", "new", "form-error password-rules", errPasswordsDiffer.message})
+	})
+	t.Run("device already gone", func(t *testing.T) {
+		page := c.do(http.MethodGet, "/account", nil)
+		res := c.form("/account/sessions/nosuch/revoke", url.Values{"csrf_token": {formToken(t, page.body, "/account/password")}})
+		msg, before, ok := formError(res.body)
+		if res.status != http.StatusNotFound || !ok || msg != errNoSuchSession.message {
+			t.Fatalf("revoking an unknown session: %d, error %q, want 404 %q", res.status, msg, errNoSuchSession.message)
+		}
+		if !strings.Contains(before, `id="devices-heading"`) || strings.Contains(before, `id="password-heading"`) {
+			t.Errorf("the error is not in the devices section:\n%s", res.body)
+		}
+	})
+}
+
+// The pages show no Markdown and tell no end user about the command line;
+// the account page shows no "admin" badge, which would mean nothing there.
+func TestPagesPlainForPeople(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.client()
+	badLink := c.do(http.MethodGet, "/setup?token=wrong", nil).body
+	h.addUser("root", alicePW, true)
+	signIn := c.do(http.MethodGet, "/login", nil).body
+	c.pageLogin("root", alicePW)
+	account := c.do(http.MethodGet, "/account", nil).body
+	for name, page := range map[string]string{"bad setup link": badLink, "sign-in": signIn, "account": account} {
+		if strings.Contains(page, "`") {
+			t.Errorf("%s page has a backtick:\n%s", name, page)
+		}
+	}
+	if strings.Contains(signIn, "tether ") {
+		t.Errorf("the sign-in page mentions a command:\n%s", signIn)
+	}
+	if !strings.Contains(badLink, "<code>tether user add NAME --admin</code>") {
+		t.Errorf("a bad setup link doesn't say how else to create an admin:\n%s", badLink)
+	}
+	if strings.Contains(account, `class="badge">admin`) {
+		t.Errorf("the account page shows an admin badge")
 	}
 }

@@ -46,6 +46,11 @@ func addRoutes(mux *http.ServeMux, s *server) {
 	mux.Handle("DELETE /api/v1/sessions/{id}", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIRevokeSession(s))))
 	mux.Handle("POST /api/v1/sessions/revoke-others", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIRevokeOthers(s))))
 	mux.Handle("POST /api/v1/password", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIPassword(s))))
+	// Any other path or method under /api/: 404 or 405 (with Allow) in the
+	// API's error shape, not the mux's plain text. It changes nothing, so
+	// it needs no CSRF check.
+	mux.Handle("/api/", handleAPINoRoute(mux))
+	mux.Handle("/api", handleAPINoRoute(mux))
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(s))
 

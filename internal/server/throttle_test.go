@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,8 +76,8 @@ func TestPW06_ParallelBurstGetsNoExtraChecks(t *testing.T) {
 			}
 			close(start)
 			wg.Wait()
-			if statuses[http.StatusUnauthorized] != sequential || statuses[http.StatusTooManyRequests] != burst-sequential {
-				t.Errorf("answers to %d parallel guesses: got %v, want %d checked (401) and the rest 429", burst, statuses, sequential)
+			if statuses[http.StatusForbidden] != sequential || statuses[http.StatusTooManyRequests] != burst-sequential {
+				t.Errorf("answers to %d parallel guesses: got %v, want %d checked (403) and the rest 429", burst, statuses, sequential)
 			}
 		})
 	}
@@ -169,8 +171,8 @@ func TestPW06_NATTyposDontLockEveryoneOut(t *testing.T) {
 	for i := range people { // one typo each, then the right password, at the address's steady rate
 		browsers[i] = h.client()
 		user := fmt.Sprint("user", i)
-		if res := browsers[i].guess(user, "a typo of mine", office); res.status != http.StatusUnauthorized {
-			t.Fatalf("%s's typo: status %d, want 401", user, res.status)
+		if res := browsers[i].guess(user, "a typo of mine", office); res.status != http.StatusForbidden {
+			t.Fatalf("%s's typo: status %d, want 403", user, res.status)
 		}
 		if res := browsers[i].guess(user, alicePW, office); res.status != http.StatusOK {
 			t.Fatalf("%s after a typo: status %d, want 200 (%d people behind the address so far)", user, res.status, i+1)
@@ -206,5 +208,93 @@ func TestPW06_OwnAccountDoesNotResetAddress(t *testing.T) {
 	}
 	if res := h.client().guess("alice", "another guess", from); res.status != http.StatusTooManyRequests {
 		t.Fatalf("a guess right after mallory's own sign-in: status %d, want 429 (the address was reset)", res.status)
+	}
+}
+
+// PW-06: a request that no password check could accept (bad JSON, a
+// missing field, an impossible name, a password too long or not UTF-8) is
+// refused with 400 before the throttle: it counts no attempt, and it is
+// never answered 429, even where the throttle already makes guesses wait.
+func TestPW06_MalformedRequestsAreNotCounted(t *testing.T) {
+	const free = 2
+	h := newHarness(t, harnessOpts{free: free})
+	h.addUser("alice", alicePW, false)
+	long := strings.Repeat("x", password.MaxBytes+1)
+	signIns := []struct {
+		name, body, code string
+	}{
+		{"bad JSON", `{"username":"alice","password":`, "bad_request"},
+		{"no password", `{"username":"alice"}`, "missing_field"},
+		{"empty password", `{"username":"alice","password":""}`, "missing_field"},
+		{"no username", `{"password":"` + alicePW + `"}`, "missing_field"},
+		{"blank username", `{"username":"  ","password":"` + alicePW + `"}`, "missing_field"},
+		{"impossible name", `{"username":"alice smith","password":"` + alicePW + `"}`, "invalid_name"},
+		{"name too long", `{"username":"` + strings.Repeat("a", 65) + `","password":"` + alicePW + `"}`, "invalid_name"},
+		{"password too long", `{"username":"alice","password":"` + long + `"}`, "password_too_long"},
+		{"password not UTF-8", `{"username":"alice","password":"pw\udc00"}`, "invalid_utf8"},
+	}
+	forms := []struct {
+		name, user, pw, code string
+	}{
+		{"no password", "alice", "", "missing_field"},
+		{"name not UTF-8", "al\xffice", alicePW, "invalid_utf8"},
+		{"password not UTF-8", "alice", "pw\xff", "invalid_utf8"},
+		{"impossible name", "alice smith", alicePW, "invalid_name"},
+	}
+	refuseAll := func(t *testing.T, c *client) {
+		t.Helper()
+		for range free + 2 {
+			for _, tc := range signIns {
+				res := c.do(http.MethodPost, "/api/v1/login", strings.NewReader(tc.body), "Content-Type", "application/json")
+				if res.status != http.StatusBadRequest || res.errorCode(t) != tc.code {
+					t.Fatalf("sign-in with %s: %d %s, want 400 %s", tc.name, res.status, res.body, tc.code)
+				}
+			}
+			for _, tc := range forms {
+				page := c.do(http.MethodGet, "/login", nil)
+				res := c.form("/login", url.Values{"csrf_token": {formToken(t, page.body, "/login")}, "username": {tc.user}, "password": {tc.pw}})
+				if res.status != http.StatusBadRequest {
+					t.Fatalf("sign-in form with %s: status %d, want 400 (%s)", tc.name, res.status, tc.code)
+				}
+			}
+		}
+	}
+
+	// untilThrottled sends a wrong guess until the throttle answers.
+	untilThrottled := func(what string, guess func() *response) {
+		t.Helper()
+		for range 2 * free { // a throttle key allows free failures, the next one waits
+			if guess().status == http.StatusTooManyRequests {
+				return
+			}
+		}
+		t.Fatalf("%s: no 429 after %d wrong guesses", what, 2*free)
+	}
+
+	c := h.client()
+	refuseAll(t, c)
+	c.login("alice", alicePW) // none of it counted
+	stranger := h.client()
+	untilThrottled("sign-in", func() *response { return stranger.guess("alice", "wrong", "") })
+	refuseAll(t, stranger) // validated before the throttle answers
+
+	// The password change: counted per session, validated first too.
+	token := c.login("alice", alicePW)
+	untilThrottled("password change", func() *response {
+		return c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: "wrong", New: newPW}, token)
+	})
+	for _, tc := range []struct {
+		name, body, code string
+	}{
+		{"bad JSON", `{"current":`, "bad_request"},
+		{"no current password", `{"new":"` + newPW + `"}`, "missing_field"},
+		{"no new password", `{"current":"` + alicePW + `"}`, "missing_field"},
+		{"current too long", `{"current":"` + long + `","new":"` + newPW + `"}`, "password_too_long"},
+		{"new too long", `{"current":"` + alicePW + `","new":"` + long + `"}`, "password_too_long"},
+	} {
+		res := c.do(http.MethodPost, "/api/v1/password", strings.NewReader(tc.body), "Content-Type", "application/json", "X-CSRF-Token", token)
+		if res.status != http.StatusBadRequest || res.errorCode(t) != tc.code {
+			t.Errorf("password change with %s, the session throttled: %d %s, want 400 %s", tc.name, res.status, res.body, tc.code)
+		}
 	}
 }
