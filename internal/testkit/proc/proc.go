@@ -150,20 +150,28 @@ func (p *Proc) wasStopped() bool {
 
 // Stop sends SIGTERM and waits for the process to exit, killing it if it
 // takes longer than StopTimeout. It returns what the process exited with,
-// or an error if it had to be killed.
+// or an error if it had to be killed. SIGTERM is sent again every second:
+// a process may refuse one and not retry (redis-server does, while it
+// writes its first append-only file after CONFIG SET appendonly yes).
 func (p *Proc) Stop() error {
 	if p.Exited() {
 		return nil
 	}
 	p.MarkStopped()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(StopTimeout):
-		p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not exit within %v of SIGTERM; killed", p.Name, StopTimeout)
+	timeout := time.After(StopTimeout)
+	again := time.NewTicker(time.Second)
+	defer again.Stop()
+	for {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+			return p.err
+		case <-again.C:
+		case <-timeout:
+			p.cmd.Process.Kill()
+			<-p.done
+			return fmt.Errorf("%s did not exit within %v of SIGTERM; killed", p.Name, StopTimeout)
+		}
 	}
 }
 
