@@ -110,15 +110,26 @@ type harnessOpts struct {
 	ready   func(context.Context) error
 	plain   bool // plain HTTP instead of TLS
 	hasher  password.HasherConfig
-	data    string                            // the SQLite file; default a new one
-	wrap    func(account.Store) account.Store // wraps the accounts the server uses
-	hosts   []string                          // Config.Hosts; default: loopback
+	data    string // the SQLite file; default a new one
+	// clock is the harness's clock; default a new one. Nodes on one data
+	// file share one: each made its own, two nodes started on either
+	// side of a second would disagree by that second, and a throttle's
+	// 1 s delay set by one would be over on the other.
+	clock *testkit.Clock
+	wrap  func(account.Store) account.Store // wraps the accounts the server uses
+	hosts []string                          // Config.Hosts; default: loopback
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
 	// storeTimeout is Config.StoreTimeout and the session Manager's,
 	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
 	// default the server's.
 	storeTimeout, readyTimeout time.Duration
+}
+
+// newHarnessClock returns a clock for harnesses, at the real time: the
+// jar expires cookies by the real clock.
+func newHarnessClock() *testkit.Clock {
+	return testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 }
 
 // slowStoreTimeout is the harness's default store timeout: the tests that
@@ -133,10 +144,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.storeTimeout == 0 {
 		o.storeTimeout = slowStoreTimeout
 	}
+	if o.clock == nil {
+		o.clock = newHarnessClock()
+	}
 	ctx := t.Context()
 	h := &harness{
 		t:     t,
-		clock: testkit.NewClock(time.Now().UTC().Truncate(time.Second)), // the jar expires cookies by the real clock
+		clock: o.clock,
 		logs:  &testkit.Buffer{},
 	}
 	log := h.logs.Logger()

@@ -468,8 +468,9 @@ func TestPW08_OneFirstAdminAcrossNodes(t *testing.T) {
 	nodes := make([]*node, 2)
 	harnesses := make([]*harness, len(nodes))
 	tokens := make([]string, len(nodes))
+	clock := newHarnessClock()
 	for i := range nodes {
-		harnesses[i] = newHarness(t, harnessOpts{data: data, wrap: func(s account.Store) account.Store {
+		harnesses[i] = newHarness(t, harnessOpts{data: data, clock: clock, wrap: func(s account.Store) account.Store {
 			return gatedAccounts{Store: s, gate: gate}
 		}})
 		tokens[i] = harnesses[i].newSetup()

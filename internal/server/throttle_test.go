@@ -56,8 +56,9 @@ func TestPW06_ParallelBurstGetsNoExtraChecks(t *testing.T) {
 		t.Run(fmt.Sprint(nodes, " node(s)"), func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "tether.db")
 			var hs []*harness
+			clock := newHarnessClock()
 			for range nodes {
-				hs = append(hs, newHarness(t, harnessOpts{free: free, data: data, hasher: patient}))
+				hs = append(hs, newHarness(t, harnessOpts{free: free, data: data, hasher: patient, clock: clock}))
 			}
 			hs[0].addUser("alice", alicePW, false)
 			start := make(chan struct{})
