@@ -169,11 +169,24 @@ func maySign(rec Record, t time.Time) bool {
 
 // signer is the record that signs at t: of those that may, the one whose
 // SignFrom came last. When none's SignFrom has come (the first key of a
-// ring, or after an emergency removal of the signing key) it is the one
-// whose SignFrom comes first: a key signs early rather than nothing
-// signs, and verifiers that refresh on an unknown kid (KEY-03) fetch it.
+// ring, or after an emergency removal of the signing key) it is the
+// waiting one: a key signs early rather than nothing signs, and verifiers
+// that refresh on an unknown kid (KEY-03) fetch it.
 func signer(recs []Record, t time.Time) (Record, bool) {
-	var active, pending *Record
+	active, pending := schedule(recs, t)
+	if active != nil {
+		return *active, true
+	}
+	if pending != nil {
+		return *pending, true
+	}
+	return Record{}, false
+}
+
+// schedule finds, among the records that may sign at t, the one whose
+// SignFrom came last (active) and the one whose SignFrom comes first
+// (pending), each nil when there is none.
+func schedule(recs []Record, t time.Time) (active, pending *Record) {
 	for i := range recs {
 		rec := &recs[i]
 		switch {
@@ -188,13 +201,7 @@ func signer(recs []Record, t time.Time) (Record, bool) {
 			}
 		}
 	}
-	if active != nil {
-		return *active, true
-	}
-	if pending != nil {
-		return *pending, true
-	}
-	return Record{}, false
+	return active, pending
 }
 
 // SigningKey returns the key to sign with now. It implements the token

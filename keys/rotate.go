@@ -72,9 +72,9 @@ func (r *Ring) Import(ctx context.Context, k *Key) error {
 
 // add is the change that adds k to recs at now.
 func (r *Ring) add(recs []Record, k *Key, now time.Time) ([]Record, error) {
-	cur, ok := signer(recs, now)
-	if ok && cur.SignFrom.After(now) {
-		return nil, fmt.Errorf("%w (key %s signs from %s)", ErrRotationPending, cur.Kid, cur.SignFrom.UTC().Format(time.RFC3339))
+	active, pending := schedule(recs, now)
+	if pending != nil {
+		return nil, fmt.Errorf("%w (key %s signs from %s)", ErrRotationPending, pending.Kid, pending.SignFrom.UTC().Format(time.RFC3339))
 	}
 	der, err := k.marshal()
 	if err != nil {
@@ -84,7 +84,7 @@ func (r *Ring) add(recs []Record, k *Key, now time.Time) ([]Record, error) {
 	if r.cfg.MasterKey != nil {
 		rec.Private, rec.Sealed = r.cfg.MasterKey.seal(k.kid, der), true
 	}
-	if !ok {
+	if active == nil {
 		return []Record{rec}, nil
 	}
 	rec.SignFrom = now.Add(r.cfg.CacheLifetime)
@@ -128,7 +128,7 @@ func (r *Ring) Retire(ctx context.Context, kid string, now bool) error {
 			rec.RemoveAt = end
 		}
 		recs[i] = rec
-		if next, ok := signer(recs, t); !ok || next.SignFrom.After(t) {
+		if active, _ := schedule(recs, t); active == nil {
 			return nil, fmt.Errorf("%s: %w", kid, ErrLastKey)
 		}
 		return []Record{rec}, nil
@@ -155,12 +155,11 @@ func (r *Ring) Due(now time.Time) bool {
 }
 
 func (r *Ring) due(recs []Record, now time.Time) bool {
-	cur, ok := signer(recs, now)
-	if !ok {
-		return true
+	active, pending := schedule(recs, now)
+	if active == nil || pending != nil {
+		return active == nil && pending == nil
 	}
-	return r.cfg.RotateEvery > 0 && !cur.SignFrom.After(now) &&
-		!now.Before(cur.SignFrom.Add(r.cfg.RotateEvery-r.cfg.CacheLifetime))
+	return r.cfg.RotateEvery > 0 && !now.Before(active.SignFrom.Add(r.cfg.RotateEvery-r.cfg.CacheLifetime))
 }
 
 // Maintain is the ring's schedule, for the server to call every minute or
