@@ -71,7 +71,9 @@ func TestThumbprintP256PadsCoordinates(t *testing.T) {
 	t.Fatal("no key with a leading zero coordinate in 5000: impossible odds")
 }
 
-func pemOf(typ string, der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}) }
+func pemOf(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
 
 func pkcs8(t testing.TB, k any) []byte {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
