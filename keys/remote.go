@@ -58,6 +58,8 @@ type Remote struct {
 	keys      map[string]JWK
 	fetched   time.Time // when keys were fetched
 	attempted time.Time // when the last fetch started
+	fetches   uint64    // fetches done, for the single flight
+	lastErr   error     // the last fetch's error
 }
 
 // NewRemote returns a Remote for cfg.URL. It fetches nothing until the
@@ -133,6 +135,9 @@ func (c *Remote) lookup(kid string) (k JWK, ok, fresh bool, err error) {
 func (c *Remote) Refresh(ctx context.Context) error { return c.refresh(ctx) }
 
 func (c *Remote) refresh(ctx context.Context) error {
+	c.mu.RLock()
+	seen := c.fetches
+	c.mu.RUnlock()
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -141,6 +146,12 @@ func (c *Remote) refresh(ctx context.Context) error {
 	defer func() { <-c.sem }()
 	now := c.cfg.Now()
 	c.mu.Lock()
+	if c.fetches != seen {
+		// A fetch ran while this one waited: its result is this one's.
+		err := c.lastErr
+		c.mu.Unlock()
+		return err
+	}
 	if !c.attempted.IsZero() && now.Sub(c.attempted) < c.cfg.MinInterval {
 		c.mu.Unlock()
 		return nil
@@ -149,6 +160,10 @@ func (c *Remote) refresh(ctx context.Context) error {
 	c.mu.Unlock()
 
 	keys, skipped, err := c.fetch(ctx)
+	c.mu.Lock()
+	c.fetches++
+	c.lastErr = err
+	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
