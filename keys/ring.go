@@ -65,9 +65,10 @@ type Ring struct {
 	st  Storage
 	cfg Config
 
-	mu   sync.RWMutex // guards the fields below
-	recs []Record
-	keys map[string]*Key // the private keys of the records not removed
+	mu      sync.RWMutex // guards the fields below
+	version uint64       // of the storage, when recs were loaded
+	recs    []Record
+	keys    map[string]*Key // the private keys of the records not removed
 }
 
 // NewRing loads the ring from st. It refuses a ring that holds sealed keys
@@ -152,7 +153,9 @@ func (r *Ring) Reload(ctx context.Context) (uint64, error) {
 		keys[rec.Kid] = k
 	}
 	r.mu.Lock()
-	r.recs, r.keys = recs, keys
+	if version >= r.version { // a Reload that read earlier must not undo a later one
+		r.recs, r.keys, r.version = recs, keys, version
+	}
 	r.mu.Unlock()
 	return version, nil
 }
