@@ -32,8 +32,8 @@ type RemoteConfig struct {
 	// (and keeps using the old one if that fails). Default 5 min.
 	RefreshAfter time.Duration
 	// MaxAge is the age after which the set is not used any more: lookups
-	// fail with ErrStale until a fetch succeeds. At least the issuer's
-	// JWKS cache lifetime plus RefreshAfter; default 1 h.
+	// fail with ErrStale until a fetch succeeds. At least RefreshAfter;
+	// default 1 h.
 	MaxAge time.Duration
 	// MinInterval is the least time between two fetches, whatever asks for
 	// them (an unknown kid, a stale set): a stream of tokens with made-up
@@ -131,7 +131,9 @@ func (c *Remote) lookup(kid string) (k JWK, ok, fresh bool, err error) {
 }
 
 // Refresh fetches the set now, unless a fetch started less than
-// MinInterval ago (it then returns nil and changes nothing).
+// MinInterval ago (it then returns nil and changes nothing). A set fetched
+// replaces the old one whole, even when it has no usable key: the issuer
+// removed them.
 func (c *Remote) Refresh(ctx context.Context) error { return c.refresh(ctx) }
 
 func (c *Remote) refresh(ctx context.Context) error {

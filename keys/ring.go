@@ -65,10 +65,11 @@ type Ring struct {
 	st  Storage
 	cfg Config
 
-	mu      sync.RWMutex // guards the fields below
-	version uint64       // of the storage, when recs were loaded
-	recs    []Record
-	keys    map[string]*Key // the private keys of the records not removed
+	mu      sync.RWMutex    // guards the fields below
+	version uint64          // of the storage, when recs were loaded
+	recs    []Record        // every record
+	live    []Record        // the records not removed when loaded: those with keys
+	keys    map[string]*Key // their private keys
 }
 
 // NewRing loads the ring from st. It refuses a ring that holds sealed keys
@@ -126,6 +127,7 @@ func (r *Ring) Reload(ctx context.Context) (uint64, error) {
 	old := r.keys
 	r.mu.RUnlock()
 	keys := make(map[string]*Key, len(recs))
+	var live []Record
 	for _, rec := range recs {
 		if rec.Sealed && r.cfg.MasterKey == nil {
 			return 0, ErrMasterKeyRequired
@@ -133,6 +135,7 @@ func (r *Ring) Reload(ctx context.Context) (uint64, error) {
 		if removed(rec, now) {
 			continue
 		}
+		live = append(live, rec)
 		if k := old[rec.Kid]; k != nil {
 			keys[rec.Kid] = k
 			continue
@@ -154,7 +157,7 @@ func (r *Ring) Reload(ctx context.Context) (uint64, error) {
 	}
 	r.mu.Lock()
 	if version >= r.version { // a Reload that read earlier must not undo a later one
-		r.recs, r.keys, r.version = recs, keys, version
+		r.recs, r.live, r.keys, r.version = recs, live, keys, version
 	}
 	r.mu.Unlock()
 	return version, nil
@@ -212,7 +215,7 @@ func schedule(recs []Record, t time.Time) (active, pending *Record) {
 func (r *Ring) SigningKey(ctx context.Context) (kid, alg string, key crypto.Signer, err error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	rec, ok := signer(r.recs, r.cfg.Now())
+	rec, ok := signer(r.live, r.cfg.Now())
 	if !ok {
 		return "", "", nil, ErrNoSigningKey
 	}
@@ -226,7 +229,7 @@ func (r *Ring) PublicKey(ctx context.Context, kid string) (alg string, key crypt
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	now := r.cfg.Now()
-	for _, rec := range r.recs {
+	for _, rec := range r.live {
 		if rec.Kid == kid && published(rec, now) {
 			k := r.keys[kid]
 			return k.alg, k.Public(), nil
@@ -241,7 +244,7 @@ func (r *Ring) JWKS(ctx context.Context) ([]byte, error) {
 	r.mu.RLock()
 	now := r.cfg.Now()
 	var set []JWK
-	for _, rec := range r.recs {
+	for _, rec := range r.live {
 		if published(rec, now) {
 			k := r.keys[rec.Kid]
 			set = append(set, JWK{Kid: k.kid, Alg: k.alg, Key: k.Public()})

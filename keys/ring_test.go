@@ -355,3 +355,26 @@ func TestNewRingRefusesConfig(t *testing.T) {
 		}
 	}
 }
+
+// A wall clock stepping back does not bring a removed key back: its
+// private key is gone, and the ring serves none of it.
+func TestRingClockStepsBack(t *testing.T) {
+	ctx := context.Background()
+	clk := testkit.NewClock(t0)
+	r := newRing(t, NewMemoryStorage(), Config{Now: clk.Now})
+	if err := r.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	a := signingKid(t, r)
+	if err := r.Retire(ctx, a, true); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(-time.Second)
+	if _, _, _, err := r.SigningKey(ctx); !errors.Is(err, ErrNoSigningKey) {
+		t.Errorf("got %v, want ErrNoSigningKey", err)
+	}
+	if got := jwksKids(t, r); len(got) != 0 {
+		t.Errorf("JWKS %v, want empty", got)
+	}
+}
