@@ -23,7 +23,8 @@ func (r *Ring) change(ctx context.Context, decide func(recs []Record, now time.T
 		r.mu.RLock()
 		recs := append([]Record(nil), r.recs...)
 		r.mu.RUnlock()
-		changes, err := decide(recs, r.cfg.Now())
+		// Times are written to the microsecond, as SQL databases keep them.
+		changes, err := decide(recs, r.cfg.Now().Truncate(time.Microsecond))
 		if err != nil || len(changes) == 0 {
 			return err
 		}

@@ -42,7 +42,8 @@ func (r Record) LogValue() slog.Value {
 // it on SQLite and PostgreSQL (a table of records keyed by kid, and one
 // row holding the ring's version). Implementations must be safe for
 // concurrent use, by several processes when they share a database; every
-// call honours ctx's deadline.
+// call honours ctx's deadline. Times must come back as they were saved, to
+// the microsecond (the Ring writes no finer ones).
 //
 // The whole ring is one unit of concurrency: every change the Ring makes
 // is a read (Load), a decision, and a conditional write (Save) of the
