@@ -1,0 +1,259 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// maxAttempts bounds how often a change is decided again after losing a
+// race with another node.
+const maxAttempts = 5
+
+// change reads the ring, lets decide say what to write, and writes it if
+// nobody else wrote meanwhile; otherwise it reads and decides again.
+// decide returns no records for "nothing to do".
+func (r *Ring) change(ctx context.Context, decide func(recs []Record, now time.Time) ([]Record, error)) error {
+	for range maxAttempts {
+		version, err := r.Reload(ctx)
+		if err != nil {
+			return err
+		}
+		r.mu.RLock()
+		recs := append([]Record(nil), r.recs...)
+		r.mu.RUnlock()
+		// Times are written to the microsecond, as SQL databases keep them.
+		changes, err := decide(recs, r.cfg.Now().Truncate(time.Microsecond))
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		if _, err = r.st.Save(ctx, version, changes); errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("keys: save the key ring: %w", err)
+		}
+		_, err = r.Reload(ctx)
+		return err
+	}
+	return fmt.Errorf("keys: the key ring kept changing under %d attempts: %w", maxAttempts, ErrConflict)
+}
+
+// Rotate adds a new key now: it is published at once and signs one
+// CacheLifetime later, and the key signing now stops then and stays
+// published MaxTokenTTL+MaxLeeway longer (KEY-02). A ring with no key
+// that may sign gets one that signs at once. It returns the new key's
+// kid; ErrRotationPending if a new key is already waiting to sign.
+func (r *Ring) Rotate(ctx context.Context) (string, error) {
+	k, err := Generate(r.cfg.Alg)
+	if err != nil {
+		return "", err
+	}
+	err = r.change(ctx, func(recs []Record, now time.Time) ([]Record, error) {
+		return r.add(recs, k, now)
+	})
+	if err != nil {
+		return "", err
+	}
+	return k.kid, nil
+}
+
+// Import adds an existing key (ParsePEM) the way Rotate adds a new one.
+func (r *Ring) Import(ctx context.Context, k *Key) error {
+	return r.change(ctx, func(recs []Record, now time.Time) ([]Record, error) {
+		for _, rec := range recs {
+			if rec.Kid == k.kid {
+				return nil, fmt.Errorf("%s: %w", k.kid, ErrKeyExists)
+			}
+		}
+		return r.add(recs, k, now)
+	})
+}
+
+// add is the change that adds k to recs at now.
+func (r *Ring) add(recs []Record, k *Key, now time.Time) ([]Record, error) {
+	active, pending := schedule(recs, now)
+	if pending != nil {
+		return nil, fmt.Errorf("%w (key %s signs from %s)", ErrRotationPending, pending.Kid, pending.SignFrom.UTC().Format(time.RFC3339))
+	}
+	der, err := k.marshal()
+	if err != nil {
+		return nil, fmt.Errorf("keys: encode key %s: %w", k.kid, err)
+	}
+	rec := Record{Kid: k.kid, Alg: k.alg, Private: der, Created: now, SignFrom: now}
+	if r.cfg.MasterKey != nil {
+		rec.Private, rec.Sealed = r.cfg.MasterKey.seal(k.kid, der), true
+	}
+	if active == nil {
+		return []Record{rec}, nil
+	}
+	rec.SignFrom = now.Add(r.cfg.CacheLifetime)
+	changes := []Record{rec}
+	for _, old := range recs {
+		if maySign(old, now) && old.SignUntil.IsZero() {
+			old.SignUntil = rec.SignFrom
+			old.RemoveAt = rec.SignFrom.Add(r.cfg.MaxTokenTTL + MaxLeeway)
+			changes = append(changes, old)
+		}
+	}
+	return changes, nil
+}
+
+// Retire takes the key kid out of service. Without now, it stops signing
+// at once and stays published until every token it signed has expired
+// (MaxTokenTTL+MaxLeeway); that is refused (ErrLastKey) when no other key
+// may sign yet. With now, an emergency (the key leaked), it is out of the
+// JWKS at once and its private key is destroyed, even when that leaves
+// nothing to sign with: then a key waiting to sign signs early, or
+// SigningKey fails until Rotate. Verifiers that cached the JWKS drop it
+// within CacheLifetime. Retiring a removed key does nothing.
+func (r *Ring) Retire(ctx context.Context, kid string, now bool) error {
+	return r.change(ctx, func(recs []Record, t time.Time) ([]Record, error) {
+		i := indexOf(recs, kid)
+		if i < 0 {
+			return nil, fmt.Errorf("%s: %w", kid, ErrNotFound)
+		}
+		rec := recs[i]
+		if removed(rec, t) {
+			return nil, nil
+		}
+		if rec.SignUntil.IsZero() || rec.SignUntil.After(t) {
+			rec.SignUntil = t
+		}
+		if now {
+			rec.RemoveAt, rec.Private, rec.Sealed = t, nil, false
+			return []Record{rec}, nil
+		}
+		if end := t.Add(r.cfg.MaxTokenTTL + MaxLeeway); rec.RemoveAt.IsZero() || rec.RemoveAt.After(end) {
+			rec.RemoveAt = end
+		}
+		recs[i] = rec
+		if active, _ := schedule(recs, t); active == nil {
+			return nil, fmt.Errorf("%s: %w", kid, ErrLastKey)
+		}
+		return []Record{rec}, nil
+	})
+}
+
+func indexOf(recs []Record, kid string) int {
+	for i, rec := range recs {
+		if rec.Kid == kid {
+			return i
+		}
+	}
+	return -1
+}
+
+// Due reports whether Maintain would add a key at now: the ring has no
+// key that may sign, or the signing key has signed for RotateEvery less
+// CacheLifetime and no new key waits. The new key then signs when the old
+// one reaches RotateEvery.
+func (r *Ring) Due(now time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.due(r.recs, now)
+}
+
+func (r *Ring) due(recs []Record, now time.Time) bool {
+	active, pending := schedule(recs, now)
+	if active == nil || pending != nil {
+		return active == nil && pending == nil
+	}
+	return r.cfg.RotateEvery > 0 && !now.Before(active.SignFrom.Add(r.cfg.RotateEvery-r.cfg.CacheLifetime))
+}
+
+// Maintain is the ring's schedule, for the server to call every minute or
+// so on every node: it reads the ring again, adds a key when one is Due,
+// destroys the private keys of removed keys, and seals the plain ones when
+// a master key is configured (KEY-04). Nodes running it at once add one
+// key between them (see Storage).
+func (r *Ring) Maintain(ctx context.Context) error {
+	return r.change(ctx, func(recs []Record, now time.Time) ([]Record, error) {
+		var changes []Record
+		for _, rec := range recs {
+			switch {
+			case len(rec.Private) > 0 && removed(rec, now):
+				rec.Private, rec.Sealed = nil, false
+			case len(rec.Private) > 0 && !rec.Sealed && r.cfg.MasterKey != nil:
+				rec.Private, rec.Sealed = r.cfg.MasterKey.seal(rec.Kid, rec.Private), true
+			default:
+				continue
+			}
+			changes = append(changes, rec)
+		}
+		if !r.due(recs, now) {
+			return changes, nil
+		}
+		k, err := Generate(r.cfg.Alg)
+		if err != nil {
+			return nil, err
+		}
+		added, err := r.add(recs, k, now)
+		if err != nil {
+			return nil, err
+		}
+		return merge(changes, added), nil
+	})
+}
+
+// merge is changes with the records of later replacing those of the same
+// kid.
+func merge(changes, later []Record) []Record {
+	for _, rec := range later {
+		if i := indexOf(changes, rec.Kid); i >= 0 {
+			changes[i] = rec
+		} else {
+			changes = append(changes, rec)
+		}
+	}
+	return changes
+}
+
+// State is where a key is in its life.
+type State string
+
+// The states of a key, in the order it goes through them.
+const (
+	Pending State = "pending" // published, waiting to sign
+	Signing State = "signing" // the key that signs now
+	Retired State = "retired" // published for the tokens it signed, signs no more
+	Removed State = "removed" // out of the JWKS
+)
+
+// Info is a key as List shows it: its record without the private key.
+type Info struct {
+	Kid, Alg                               string
+	Sealed                                 bool
+	State                                  State
+	Created, SignFrom, SignUntil, RemoveAt time.Time
+}
+
+// List reads the ring again and returns every key with its state now,
+// oldest first.
+func (r *Ring) List(ctx context.Context) ([]Info, error) {
+	if _, err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now := r.cfg.Now()
+	cur, _ := signer(r.recs, now)
+	out := make([]Info, 0, len(r.recs))
+	for _, rec := range r.recs {
+		info := Info{Kid: rec.Kid, Alg: rec.Alg, Sealed: rec.Sealed, Created: rec.Created,
+			SignFrom: rec.SignFrom, SignUntil: rec.SignUntil, RemoveAt: rec.RemoveAt}
+		switch {
+		case removed(rec, now):
+			info.State = Removed
+		case rec.Kid == cur.Kid:
+			info.State = Signing
+		case maySign(rec, now) && rec.SignFrom.After(now):
+			info.State = Pending
+		default:
+			info.State = Retired
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
