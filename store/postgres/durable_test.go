@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -71,27 +72,36 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 }
 
 // start starts postgres, in a process group of its own, and waits until
-// it accepts connections.
+// it accepts connections. A server that exits at once because the
+// processes of the one killed before still hold its shared memory (they
+// die a moment after the postmaster) is started again.
 func (c *cluster) start(t *testing.T, args []string) {
 	t.Helper()
 	bin, err := exec.LookPath("postgres")
 	testkit.NeedService(t, "postgres (PostgreSQL's server binaries on PATH)", err)
-	c.cmd = exec.Command(bin, args...)
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true}
 	logFile, err := os.OpenFile(filepath.Join(filepath.Dir(c.dir), "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close() // the child has its own copy
-	c.cmd.Stderr = logFile
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("postgres: %v", err)
+	var logged int64      // the log's size when the server was last started
+	spawn := func() {
+		if fi, err := logFile.Stat(); err == nil {
+			logged = fi.Size()
+		}
+		c.cmd = exec.Command(bin, args...)
+		c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true}
+		c.cmd.Stderr = logFile
+		if err := c.cmd.Start(); err != nil {
+			t.Fatalf("postgres: %v", err)
+		}
+		c.exited = make(chan struct{})
+		go func() {
+			c.cmd.Wait()
+			close(c.exited)
+		}()
 	}
-	c.exited = make(chan struct{})
-	go func() {
-		c.cmd.Wait()
-		close(c.exited)
-	}()
+	spawn()
 	deadline := time.Now().Add(time.Minute) // waits for the server to get ready, times nothing
 	for {
 		pool := c.pool(t)
@@ -102,6 +112,11 @@ func (c *cluster) start(t *testing.T, args []string) {
 		}
 		select {
 		case <-c.exited:
+			log, _ := os.ReadFile(logFile.Name())
+			if bytes.Contains(log[min(logged, int64(len(log))):], []byte("pre-existing shared memory block")) && time.Now().Before(deadline) {
+				spawn()
+				continue
+			}
 			deadline = time.Now() // it failed to start (the port was taken, say)
 		default:
 		}
