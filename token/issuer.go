@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"time"
 
-	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // IssuerConfig configures an Issuer.
@@ -122,16 +123,31 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 		Generation: g.Generation,
 		KeyID:      kid,
 	}
-	hb, err := json.Marshal(header{Alg: alg, Typ: "at+jwt", Kid: kid})
-	if err != nil {
-		return "", nil, fmt.Errorf("token: header: %w", err)
+	// One buffer holds the header's and the claims' JSON, then the token.
+	var o object
+	o.b = make([]byte, 0, 1024)
+	o.str("alg", alg)
+	o.str("typ", "at+jwt")
+	o.str("kid", kid)
+	hb := o.end()
+	o.str("iss", c.Issuer)
+	o.str("sub", c.Subject)
+	if len(c.Audience) == 1 {
+		o.str("aud", c.Audience[0])
+	} else {
+		o.strs("aud", c.Audience)
 	}
-	pb, err := json.Marshal(wireClaims{
-		Iss: c.Issuer, Sub: c.Subject, Aud: c.Audience, Exp: c.Expiry.Unix(), Iat: c.IssuedAt.Unix(),
-		Jti: c.ID, ClientID: c.ClientID, Scope: c.Scope, Gen: c.Generation,
-	})
-	if err != nil {
-		return "", nil, fmt.Errorf("token: claims: %w", err)
+	o.int("exp", c.Expiry.Unix())
+	o.int("iat", c.IssuedAt.Unix())
+	o.str("jti", c.ID)
+	o.str("client_id", c.ClientID)
+	if c.Scope != "" {
+		o.str("scope", c.Scope)
+	}
+	o.uint("gen", c.Generation)
+	pb := o.end()
+	if o.err != nil {
+		return "", nil, fmt.Errorf("token: claims: %w", o.err)
 	}
 	out := make([]byte, 0, b64.EncodedLen(len(hb))+b64.EncodedLen(len(pb))+b64.EncodedLen(132)+2)
 	out = b64.AppendEncode(out, hb)
@@ -147,4 +163,65 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 		return "", nil, fmt.Errorf("token: %d bytes: larger than a verifier accepts (%d)", len(out), MaxSize)
 	}
 	return string(out), c, nil
+}
+
+// object writes JSON objects into one buffer, member by member, in the
+// order of RFC 9068's examples: a typed encoder of two small objects that
+// json.Marshal would spend 6 % of Issue on (see the package doc).
+// jsontext quotes the strings; names are constants of this file.
+type object struct {
+	b     []byte
+	start int   // where the current object starts in b
+	err   error // the first error (a string that is not UTF-8)
+}
+
+func (o *object) name(n string) {
+	if len(o.b) == o.start {
+		o.b = append(o.b, '{')
+	} else {
+		o.b = append(o.b, ',')
+	}
+	o.b = append(append(append(o.b, '"'), n...), '"', ':')
+}
+
+func (o *object) str(n, v string) {
+	o.name(n)
+	o.quote(v)
+}
+
+func (o *object) quote(v string) {
+	var err error
+	if o.b, err = jsontext.AppendQuote(o.b, v); err != nil && o.err == nil {
+		o.err = err
+	}
+}
+
+func (o *object) strs(n string, vs []string) {
+	o.name(n)
+	o.b = append(o.b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			o.b = append(o.b, ',')
+		}
+		o.quote(v)
+	}
+	o.b = append(o.b, ']')
+}
+
+func (o *object) int(n string, v int64) {
+	o.name(n)
+	o.b = strconv.AppendInt(o.b, v, 10)
+}
+
+func (o *object) uint(n string, v uint64) {
+	o.name(n)
+	o.b = strconv.AppendUint(o.b, v, 10)
+}
+
+// end closes the current object and returns it; the next starts after it.
+func (o *object) end() []byte {
+	o.b = append(o.b, '}')
+	obj := o.b[o.start:]
+	o.start = len(o.b)
+	return obj
 }

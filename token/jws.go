@@ -44,10 +44,10 @@ type wireClaims struct {
 	Aud      audience                  `json:"aud"`
 	Exp      int64                     `json:"exp"`
 	Iat      int64                     `json:"iat"`
-	Nbf      int64                     `json:"nbf,omitzero"`
+	Nbf      int64                     `json:"nbf"`
 	Jti      string                    `json:"jti"`
 	ClientID string                    `json:"client_id"`
-	Scope    string                    `json:"scope,omitzero"`
+	Scope    string                    `json:"scope"`
 	Gen      uint64                    `json:"gen"`
 	Extra    map[string]jsontext.Value `json:",unknown"`
 }
@@ -55,16 +55,8 @@ type wireClaims struct {
 // claimNames are the members wireClaims names, for the case-variant check.
 var claimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "gen"}
 
-// audience is aud: one string or an array of strings (RFC 7519 §4.1.3),
-// written as a string when it holds one.
+// audience is aud: one string or an array of strings (RFC 7519 §4.1.3).
 type audience []string
-
-func (a audience) MarshalJSON() ([]byte, error) {
-	if len(a) == 1 {
-		return json.Marshal(a[0])
-	}
-	return json.Marshal([]string(a))
-}
 
 func (a *audience) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
