@@ -113,6 +113,7 @@ func TestJWT03_KeysAndHeaders(t *testing.T) {
 		{"unknown kid", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k9"}`), ErrUnknownKey},
 		{"kid in another case", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"K1"}`), ErrUnknownKey},
 		{"no kid", withHead(`{"alg":"EdDSA","typ":"at+jwt"}`), ErrUnknownKey},
+		{"kid too long", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"` + strings.Repeat("k", 129) + `"}`), ErrUnknownKey},
 		{"jku", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","jku":"https://evil.example/jwks"}`), nil},
 		{"x5u", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","x5u":"https://evil.example/cert"}`), nil},
 		{"jwk", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","jwk":{"kty":"OKP","crv":"Ed25519","x":"AA"}}`), nil},
@@ -396,6 +397,27 @@ func TestJWT12_SubjectNamespaces(t *testing.T) {
 	} {
 		if _, _, err := newIssuer(t).Issue(context.Background(), g); err == nil {
 			t.Errorf("subject %q for client %q issued, want refused", g.Subject, g.ClientID)
+		}
+	}
+}
+
+// TestWriteError: each kind of failure gets its RFC 6750 answer, and a
+// verifier that could not decide never lets a request through.
+func TestWriteError(t *testing.T) {
+	for _, c := range []struct {
+		err    error
+		status int
+		auth   string
+	}{
+		{ErrNoToken, 401, "Bearer"},
+		{invalid(ErrExpired, "x"), 401, `Bearer error="invalid_token"`},
+		{ErrInsufficientScope, 403, `Bearer error="insufficient_scope"`},
+		{errors.New("token: key set: store down"), 503, ""},
+	} {
+		w := httptest.NewRecorder()
+		WriteError(w, c.err)
+		if w.Code != c.status || w.Header().Get("WWW-Authenticate") != c.auth {
+			t.Errorf("%v: got %d %q, want %d %q", c.err, w.Code, w.Header().Get("WWW-Authenticate"), c.status, c.auth)
 		}
 	}
 }

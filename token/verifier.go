@@ -14,6 +14,11 @@ import (
 // MaxLeeway is the most clock skew a Verifier may allow (JWT-04).
 const MaxLeeway = 60 * time.Second
 
+// maxKid bounds the kid a KeySet is asked about: tether's are RFC 7638
+// thumbprints (43 characters), and a remote key set may fetch on an
+// unknown one.
+const maxKid = 128
+
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
 	// Issuer is the exact iss to accept (JWT-05). Required.
@@ -128,8 +133,8 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Claims, error) {
 	if !slices.Contains(v.cfg.Algorithms, h.Alg) {
 		return nil, invalid(nil, "algorithm not allowed")
 	}
-	if h.Kid == "" {
-		return nil, invalid(ErrUnknownKey, "no kid")
+	if h.Kid == "" || len(h.Kid) > maxKid {
+		return nil, invalid(ErrUnknownKey, "no kid, or one too long")
 	}
 	alg, key, err := v.cfg.Keys.PublicKey(ctx, h.Kid)
 	if err != nil {
