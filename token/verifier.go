@@ -98,7 +98,12 @@ type refusal struct {
 
 func (r *refusal) Error() string { return "token: invalid access token: " + r.why }
 
-func (r *refusal) Unwrap() []error { return []error{ErrInvalid, r.kind} }
+func (r *refusal) Unwrap() []error {
+	if r.kind == nil {
+		return []error{ErrInvalid}
+	}
+	return []error{ErrInvalid, r.kind}
+}
 
 // invalid is a refusal because of why; kind is nil or a specific sentinel.
 func invalid(kind error, why string) error { return &refusal{kind, why} }
