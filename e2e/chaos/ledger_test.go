@@ -125,8 +125,14 @@ func (l *ledger) lastAck() time.Time {
 // one), and returns the session, or nil if the sign-in was not answered
 // 200, and the answer's status.
 func (l *ledger) signIn(ctx context.Context, url, user, pw string, d *web.Device) (*sess, int) {
+	return l.signInVia(ctx, l.s.client, url, user, pw, d)
+}
+
+// signInVia is signIn through the client c: a flood's, whose connections
+// come and go, apart from those a real browser keeps.
+func (l *ledger) signInVia(ctx context.Context, c *web.Client, url, user, pw string, d *web.Device) (*sess, int) {
 	prev, _ := d.State()
-	r, err := l.s.client.Send(ctx, http.MethodPost, url+"/api/v1/login", d, map[string]string{"username": user, "password": pw})
+	r, err := c.Send(ctx, http.MethodPost, url+"/api/v1/login", d, map[string]string{"username": user, "password": pw})
 	if !l.answered(ctx, "sign-in of "+user, true, r, err) || r.Status != http.StatusOK {
 		return nil, r.Status
 	}
