@@ -101,14 +101,17 @@ deadlines need an injected clock, which the binary can't take:
 session is never revived by a step back).
 `
 
-// writeReport writes the report to the file ReportEnv names, if any.
+// writeReport writes the report to the file ReportEnv names, if any, and
+// if a scenario ran: a run of no scenario (go test -list, which .ci/fuzz
+// runs with .ci/run's environment, or -run matching none) leaves the last
+// report alone.
 func writeReport() error {
 	path := os.Getenv(ReportEnv)
-	if path == "" {
-		return nil
-	}
 	reportMu.Lock()
 	defer reportMu.Unlock()
+	if path == "" || len(reports) == 0 {
+		return nil
+	}
 	var b strings.Builder
 	b.WriteString(reportHead)
 	for _, f := range reports {
