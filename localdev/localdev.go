@@ -29,8 +29,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"time"
+
+	"github.com/tetherauth/tether/internal/sometimes"
 )
 
 // HostPrefix is the cookie name prefix the mode drops.
@@ -111,10 +112,8 @@ func truncate(s string) string {
 // the mode turned off: Cookie always returns the secure cookie. It is safe
 // for concurrent use.
 type Mode struct {
-	log  *slog.Logger
-	now  func() time.Time
-	next atomic.Int64 // UnixNano before which nothing more is logged
-	held atomic.Int64 // requests kept secure and not logged since the last line
+	log    *slog.Logger
+	logged *sometimes.Gate // when a request kept secure may be logged
 }
 
 // New returns the mode turned on, logging to log (slog.Default() if nil)
@@ -123,10 +122,7 @@ func New(log *slog.Logger, setting string, now func() time.Time) *Mode {
 	if log == nil {
 		log = slog.Default()
 	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Mode{log: log.With("setting", setting), now: now}
+	return &Mode{log: log.With("setting", setting), logged: sometimes.New(logInterval, now)}
 }
 
 // Cookie returns the name and Secure attribute of the cookie name (which
@@ -142,13 +138,10 @@ func (m *Mode) Cookie(r *http.Request, name string) (string, bool) {
 	if err == nil {
 		return strings.TrimPrefix(name, HostPrefix), false
 	}
-	now, next := m.now().UnixNano(), m.next.Load()
-	if now < next || !m.next.CompareAndSwap(next, now+int64(logInterval)) {
-		m.held.Add(1)
-		return name, true
+	if held, ok := m.logged.Let(); ok {
+		m.log.ErrorContext(r.Context(), "a development mode is on, but this request is not local development: "+
+			"its cookie stays "+HostPrefix+" and Secure; turn the mode off outside development",
+			"cookie", name, "reason", err.Error(), "unlogged_since_last", held)
 	}
-	m.log.ErrorContext(r.Context(), "a development mode is on, but this request is not local development: "+
-		"its cookie stays "+HostPrefix+" and Secure; turn the mode off outside development",
-		"cookie", name, "reason", err.Error(), "unlogged_since_last", m.held.Swap(0))
 	return name, true
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherauth/tether/internal/sometimes"
 	"github.com/tetherauth/tether/localdev"
 )
 
@@ -153,8 +154,7 @@ type Manager struct {
 	// sessions are checked against it rather than the coarse clock.
 	exactClock bool
 
-	lastStoreLog      atomic.Int64 // Unix ns of the middleware's last store-error line
-	storeErrsUnlogged atomic.Int64 // store errors left out of the log since
+	storeLog *sometimes.Gate // when the middleware may log a store error: once a second
 
 	pendingMu sync.Mutex        // guards pending
 	pending   map[Hash]struct{} // revocations RevokeLater could not make yet
@@ -175,6 +175,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		dev = localdev.New(cfg.Logger.With("component", "session"), "session.Config.InsecureLocalhostHTTP", cfg.Now)
 	}
 	return &Manager{
+		storeLog:   sometimes.New(time.Second, cfg.Now),
 		dev:        dev,
 		store:      deadlineStore{Store: store, d: cfg.StoreTimeout},
 		sweeper:    sweeper,

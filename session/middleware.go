@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 )
 
 // LoadRequest is the session check of Middleware on its own, for a server
@@ -112,11 +111,7 @@ func (m *Manager) ClearCookie(w http.ResponseWriter, r *http.Request) {
 // second with the count of those it left out: while the store is down,
 // every request fails, and one line per request would drown the log.
 func (m *Manager) logStoreError(ctx context.Context, err error) {
-	now := m.cfg.Now().UnixNano()
-	last := m.lastStoreLog.Load()
-	if now-last < int64(time.Second) || !m.lastStoreLog.CompareAndSwap(last, now) {
-		m.storeErrsUnlogged.Add(1)
-		return
+	if held, ok := m.storeLog.Let(); ok {
+		m.log.ErrorContext(ctx, "loading session", "err", err, "similar_errors_not_logged", held)
 	}
-	m.log.ErrorContext(ctx, "loading session", "err", err, "similar_errors_not_logged", m.storeErrsUnlogged.Swap(0))
 }

@@ -235,7 +235,7 @@ func handleHealthz() http.Handler {
 func handleReadyz(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := boundedErr(r.Context(), s.readyFor, s.ready); err != nil {
-			if held, ok := s.unready.let(); ok {
+			if held, ok := s.unready.Let(); ok {
 				s.log.ErrorContext(r.Context(), "not ready", "err", err, "unlogged_since_last", held)
 			}
 			setRetryAfter(w.Header(), time.Second)

@@ -107,7 +107,7 @@ func (s *server) problemFor(r *http.Request, err error) *problem {
 	case errors.Is(err, csrf.ErrInvalidToken):
 		return errCSRFInvalid
 	}
-	if held, ok := s.failures.let(); ok { // a store that is down fails every request: one line a second
+	if held, ok := s.failures.Let(); ok { // a store that is down fails every request: one line a second
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err,
 			"unlogged_since_last", held)
 	}

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"time"
 )
 
 // The hosts the server answers for (MISC-07).
@@ -235,26 +233,4 @@ func lowerASCII(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// sometimes lets an event through at most once per interval, and counts
-// the others: the refusals of a flood of foreign-host requests become one
-// log line a second. It is safe for concurrent use.
-type sometimes struct {
-	interval time.Duration
-	now      func() time.Time
-	next     atomic.Int64 // UnixNano before which no event goes through
-	held     atomic.Int64 // events held back since the last one let through
-}
-
-// let reports whether an event may go through now, and if so how many were
-// held back since the last one that did.
-func (s *sometimes) let() (held int64, ok bool) {
-	now := s.now().UnixNano()
-	next := s.next.Load()
-	if now < next || !s.next.CompareAndSwap(next, now+int64(s.interval)) {
-		s.held.Add(1)
-		return 0, false
-	}
-	return s.held.Swap(0), true
 }

@@ -49,7 +49,7 @@ func (s *server) checkHost(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if held, ok := s.refusals.let(); ok {
+		if held, ok := s.refusals.Let(); ok {
 			s.log.WarnContext(r.Context(), "refused a request for another host (MISC-07)",
 				"host", truncate(r.Host, 100), "path", truncate(r.URL.Path, 100),
 				"ip", clientIP(r, s.proxies), "unlogged_since_last", held)

@@ -42,6 +42,7 @@ import (
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/credential"
+	"github.com/tetherauth/tether/internal/sometimes"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
@@ -167,12 +168,12 @@ type server struct {
 	csrf     *csrf.Protector
 	now      func() time.Time
 	proxies  []netip.Prefix
-	address  throttle.Key // the allowance of a client address's key; Name set per request
-	hosts    hostSet      // the hosts it answers for
-	refusals *sometimes   // when a refused host may be logged
-	plainLog *sometimes   // when a request over plain HTTP may be logged (transport.go)
-	failures *sometimes   // when a failed request (a store's error) may be logged
-	unready  *sometimes   // when a failed readiness check may be logged
+	address  throttle.Key    // the allowance of a client address's key; Name set per request
+	hosts    hostSet         // the hosts it answers for
+	refusals *sometimes.Gate // when a refused host may be logged
+	plainLog *sometimes.Gate // when a request over plain HTTP may be logged (transport.go)
+	failures *sometimes.Gate // when a failed request (a store's error) may be logged
+	unready  *sometimes.Gate // when a failed readiness check may be logged
 	ready    func(ctx context.Context) error
 	readyFor time.Duration // ready's deadline
 	pages    map[string]*template.Template
@@ -243,10 +244,10 @@ func New(cfg Config) (http.Handler, error) {
 		proxies:  cfg.TrustedProxies,
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
-		refusals: &sometimes{interval: time.Second, now: now},
-		plainLog: &sometimes{interval: time.Minute, now: now},
-		failures: &sometimes{interval: time.Second, now: now},
-		unready:  &sometimes{interval: time.Second, now: now},
+		refusals: sometimes.New(time.Second, now),
+		plainLog: sometimes.New(time.Minute, now),
+		failures: sometimes.New(time.Second, now),
+		unready:  sometimes.New(time.Second, now),
 		ready:    cfg.Ready,
 		readyFor: cmp.Or(cfg.ReadyTimeout, DefaultReadyTimeout),
 		pages:    pages,

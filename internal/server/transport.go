@@ -87,7 +87,7 @@ func (s *server) checkTransport(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if held, ok := s.plainLog.let(); ok {
+		if held, ok := s.plainLog.Let(); ok {
 			s.log.WarnContext(r.Context(), "a request came over plain HTTP for a host other than localhost: browsers keep no sign-in cookie there; "+
 				"serve HTTPS (--tls-cert, --tls-key), or have the TLS proxy in front send X-Forwarded-Proto and name it in --trusted-proxies",
 				"host", truncate(r.Host, 100), "path", truncate(r.URL.Path, 100),
