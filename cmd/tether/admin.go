@@ -64,11 +64,11 @@ func initCmd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 func (a admin) verifyRevoked(ctx context.Context, u *account.User) error {
 	list, err := a.sessions.List(ctx, u.ID)
 	if err != nil {
-		return fmt.Errorf("could not check that the sessions of %s are gone: %w; run tether sessions list --user %s", u.Name, err, u.Name)
+		return fmt.Errorf("could not check that the sessions of %s are gone: %w; run tether sessions list %s", u.Name, err, u.Name)
 	}
 	if n := len(list); n > 0 {
 		return fmt.Errorf("the session store still lists live sessions of %s after ending them all (%d, the newest created at %s): "+
-			"if %s signed in again meanwhile, run tether sessions revoke --user %s again (or disable the user); else the store lost the revocation",
+			"if %s signed in again meanwhile, run tether sessions revoke %s again (or disable the user); else the store lost the revocation",
 			u.Name, n, list[n-1].Created().UTC().Format(time.RFC3339), u.Name, u.Name)
 	}
 	return nil
