@@ -492,3 +492,70 @@ func TestADM01_KeepServed(t *testing.T) {
 		t.Errorf("the record after the old node's marks: got %+v, %v; want it left moved", d, err)
 	}
 }
+
+// racingAccounts runs between once before its first SwapSetting: another
+// node's whole claim, between this node's read of the record and its
+// write.
+type racingAccounts struct {
+	accounts
+	between func()
+}
+
+func (a *racingAccounts) SwapSetting(ctx context.Context, name string, old, value []byte) error {
+	if f := a.between; f != nil {
+		a.between = nil
+		f()
+	}
+	return a.accounts.SwapSetting(ctx, name, old, value)
+}
+
+// ADM-01: two nodes starting at once on an account store with no record
+// yet, forced to interleave: the second reads no record, the first claims
+// it, then the second writes. With other settings, the second refuses to
+// start, and the record names the first's; with the same settings, both
+// start and the record has one deployment id.
+func TestADM01_ConcurrentClaims(t *testing.T) {
+	redisConf := config{Sessions: "redis://127.0.0.1:6379/0", RedisPrefix: "adm01-race:"}
+	for _, tc := range []struct {
+		name        string
+		first, then config
+		wantRefused bool
+	}{
+		{"other settings", redisConf, config{}, true},
+		{"same settings", redisConf, redisConf, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := dbPath(t)
+			st, err := openStores(t.Context(), config{Data: data}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			log := slog.New(slog.DiscardHandler)
+			serving := recording{by: "serve on test", serving: true, mayMove: true}
+			now := time.Now()
+			var first deployment
+			var firstErr error
+			racing := &racingAccounts{accounts: st.accounts, between: func() {
+				tc.first.Data = data
+				first, firstErr = claimDeployment(t.Context(), st.accounts, tc.first, serving, now, log)
+			}}
+			tc.then.Data = data
+			second, err := claimDeployment(t.Context(), racing, tc.then, serving, now, log)
+			if firstErr != nil {
+				t.Fatalf("the first claim: %v", firstErr)
+			}
+			if tc.wantRefused {
+				if err == nil || !strings.Contains(err.Error(), "another node of this deployment keeps sessions in redis://") {
+					t.Fatalf("the second claim, with other settings: got %v, want a refusal naming the first's store", err)
+				}
+			} else if err != nil || second.ID != first.ID {
+				t.Fatalf("the second claim, with the same settings: got %+v, %v; want deployment %s", second, err, first.ID)
+			}
+			rec, _, err := readDeployment(t.Context(), st.accounts)
+			if err != nil || rec.ID != first.ID || rec.sessionStore != sessionStoreOf(tc.first) {
+				t.Errorf("the record: got %+v, %v; want the first claim's %+v", rec, err, first)
+			}
+		})
+	}
+}
