@@ -273,6 +273,18 @@ func (s *stores) ready(ctx context.Context) error {
 	return nil
 }
 
+// adminStoreTimeout bounds each account-store call an admin command
+// makes once the stores are open (MISC-05): longer than serve's
+// --store-timeout, since a command may wait its turn behind a busy
+// server's writes, and no page waits on it.
+const adminStoreTimeout = 10 * time.Second
+
+// users is the account store as an admin command calls it: every call
+// bounded by adminStoreTimeout.
+func (s *stores) users() account.Store {
+	return server.BoundedAccounts(s.accounts, adminStoreTimeout)
+}
+
 // admin is what an admin command acts through: a session manager and the
 // credential service over the stores (see withUser).
 type admin struct {
@@ -289,7 +301,8 @@ func withUser(ctx context.Context, c config, name string, do func(a admin, u *ac
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	u, err := st.accounts.ByName(ctx, name)
+	users := st.users()
+	u, err := users.ByName(ctx, name)
 	if errors.Is(err, account.ErrNotFound) {
 		return fmt.Errorf("no user %q: see tether user list", name)
 	}
@@ -305,7 +318,7 @@ func withUser(ctx context.Context, c config, name string, do func(a admin, u *ac
 		return err
 	}
 	creds, err := credential.New(credential.Config{
-		Accounts: st.accounts,
+		Accounts: users,
 		Sessions: m,
 		Hasher:   hasher,
 		Policy:   password.Policy{MinLength: c.MinPassword},

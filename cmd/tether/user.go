@@ -41,7 +41,7 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	if _, err := st.accounts.ByName(ctx, name); err == nil {
+	if _, err := st.users().ByName(ctx, name); err == nil {
 		return fmt.Errorf("user %q exists already", name)
 	} else if !errors.Is(err, account.ErrNotFound) {
 		return err
@@ -51,7 +51,7 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 		return err
 	}
 	u.PasswordHash = hash
-	if err := st.accounts.Create(ctx, u); err != nil {
+	if err := st.users().Create(ctx, u); err != nil {
 		return err
 	}
 	role := "user"
@@ -198,7 +198,7 @@ func userList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	users, err := st.accounts.List(ctx)
+	users, err := st.users().List(ctx)
 	if err != nil {
 		return err
 	}

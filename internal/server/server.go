@@ -233,7 +233,7 @@ func New(cfg Config) (http.Handler, error) {
 	s := &server{
 		log:      log.With("component", "server"),
 		sessions: cfg.Sessions,
-		accounts: deadlineAccounts{s: cfg.Accounts, d: storeTimeout},
+		accounts: BoundedAccounts(cfg.Accounts, storeTimeout),
 		throttle: deadlineThrottle{t: cfg.Throttle, d: storeTimeout},
 		hasher:   cfg.Hasher,
 		queue:    newPriorities(),
