@@ -67,9 +67,9 @@ func NewClient(t testing.TB) *Client {
 }
 
 // A Device is one browser of a user: its session cookie and CSRF token,
-// kept by hand. The cookie is __Host- and Secure, which a cookie jar never
-// sends over plain http, even to 127.0.0.1. A Device is safe for
-// concurrent use.
+// kept by hand, so that copies of a device, and what the ledger knows of
+// it, are explicit rather than whatever a cookie jar decides to keep. A
+// Device is safe for concurrent use.
 type Device struct {
 	Name string // its User-Agent
 	// From, if not empty, is sent as X-Forwarded-For: the address the
