@@ -495,12 +495,17 @@ func isPostgresURL(v string) bool {
 
 // checkPostgresURL returns what is wrong with v if it is a PostgreSQL URL
 // that pgxpool would refuse, without connecting; nil for anything else.
-// pgx's message quotes the URL with its passwords masked (FuzzStoreURLs).
+// pgx's message quotes the URL with its password masked, which it does
+// right only for a URL that net/url reads: for any other, the message is
+// ours, quoting no more than redactURL does (FuzzStoreURLs).
 func checkPostgresURL(v string) error {
 	if !isPostgresURL(v) {
 		return nil
 	}
 	_, err := pgxpool.ParseConfig(v)
+	if err != nil && strings.Contains(redactURL(v), "(unreadable)") {
+		return fmt.Errorf("cannot parse %s: %v", redactURL(v), errPoolURL)
+	}
 	return err
 }
 
