@@ -158,6 +158,34 @@ type Store interface {
 	// FeedCurrent gets its cache used only for MaxStaleness after each
 	// FeedUp.
 	Watch(ctx context.Context, fn func(Event)) error
+
+	// RevokeToken puts jti, the id of an access token or a personal
+	// access token, on the denylist until exp, its token's expiry, in one
+	// durable write (acknowledged like RevokeUser: once it would survive
+	// what the store's configuration says it survives, SES-15). Revoking a
+	// jti again is not an error; the later exp wins. A store may forget an
+	// entry once its exp has passed (JWT-09: the list stays small because
+	// tokens are short-lived). It is an invalidation on the feed:
+	// Event{Kind: TokenRevoked, JTI: jti, Exp: exp}. Subjects' generations
+	// (revoking every token of a subject) are Generation and RevokeUser,
+	// called with the subject ("client:billing", "user:u_...") as userID.
+	RevokeToken(ctx context.Context, jti string, exp time.Time) error
+
+	// TokenRevoked reports whether jti is on the denylist (an entry past
+	// its exp may be reported either way: the token is expired anyway).
+	TokenRevoked(ctx context.Context, jti string) (bool, error)
+
+	// RevokedTokens returns the denylist: every entry whose exp is after
+	// now, in any order (entries past it may be included). It is what a
+	// verifier that has just subscribed (or lost the feed) reads before it
+	// trusts its view again: the snapshot of the revocation stream.
+	RevokedTokens(ctx context.Context, now time.Time) ([]RevokedToken, error)
+}
+
+// RevokedToken is an entry of the token denylist (Store.RevokeToken).
+type RevokedToken struct {
+	JTI string
+	Exp time.Time
 }
 
 // CreateOptions are the conditions and side effects of Store.Create.
@@ -187,6 +215,9 @@ const (
 	// FeedCurrent: a heartbeat; every invalidation committed before
 	// Event.At has been delivered (see Store.Watch).
 	FeedCurrent
+	// TokenRevoked: Event.JTI is on the denylist until Event.Exp (see
+	// Store.RevokeToken).
+	TokenRevoked
 )
 
 // HeartbeatInterval is how often a Store's Watch delivers FeedCurrent
@@ -197,6 +228,8 @@ const HeartbeatInterval = 100 * time.Millisecond
 type Event struct {
 	Kind   EventKind
 	Hash   Hash      // for Changed
-	UserID string    // for UserRevoked
+	UserID string    // for UserRevoked (a user's id, or a token subject's "client:..."/"user:...")
 	At     time.Time // for FeedCurrent: when the store vouched the feed current (read with its monotonic clock)
+	JTI    string    // for TokenRevoked
+	Exp    time.Time // for TokenRevoked: when the entry may be forgotten
 }

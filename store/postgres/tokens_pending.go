@@ -1,0 +1,21 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tetherauth/tether/session"
+)
+
+// Placeholders until the token denylist is built here (issue 11).
+
+func (s *Store) RevokeToken(context.Context, string, time.Time) error { return errors.ErrUnsupported }
+
+func (s *Store) TokenRevoked(context.Context, string) (bool, error) {
+	return false, errors.ErrUnsupported
+}
+
+func (s *Store) RevokedTokens(context.Context, time.Time) ([]session.RevokedToken, error) {
+	return nil, errors.ErrUnsupported
+}
