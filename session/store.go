@@ -159,33 +159,43 @@ type Store interface {
 	// FeedUp.
 	Watch(ctx context.Context, fn func(Event)) error
 
-	// RevokeToken puts jti, the id of an access token or a personal
-	// access token, on the denylist until exp, its token's expiry, in one
+	// RevokeToken puts r on the token denylist until r.Exp, in one
 	// durable write (acknowledged like RevokeUser: once it would survive
-	// what the store's configuration says it survives, SES-15). Revoking a
-	// jti again is not an error; the later exp wins. A store may forget an
-	// entry once its exp has passed (JWT-09: the list stays small because
-	// tokens are short-lived). It is an invalidation on the feed:
-	// Event{Kind: TokenRevoked, JTI: jti, Exp: exp}. Subjects' generations
-	// (revoking every token of a subject) are Generation and RevokeUser,
+	// what the store's configuration says it survives, SES-15). r is one
+	// token (r.JTI, the id of an access token or a personal access token,
+	// and r.Exp its expiry) or every token of a subject older than a
+	// generation (r.Subject and r.Gen, after a RevokeUser of the subject;
+	// r.Exp the expiry of the longest-lived token it can concern), so that
+	// a verifier that reads only the denylist (a remote one, following the
+	// revocation stream) learns of both. Revoking again is not an error;
+	// the later Exp and the greater Gen win. A store may forget an entry
+	// once its Exp has passed (JWT-09: the list stays small because tokens
+	// are short-lived). It is an invalidation on the feed: Event{Kind:
+	// TokenRevoked, Revocation: r}.
+	//
+	// Subjects' generations themselves are Generation and RevokeUser,
 	// called with the subject ("client:billing", "user:u_...") as userID.
-	RevokeToken(ctx context.Context, jti string, exp time.Time) error
+	RevokeToken(ctx context.Context, r Revocation) error
 
 	// TokenRevoked reports whether jti is on the denylist (an entry past
-	// its exp may be reported either way: the token is expired anyway).
+	// its Exp may be reported either way: the token is expired anyway).
 	TokenRevoked(ctx context.Context, jti string) (bool, error)
 
-	// RevokedTokens returns the denylist: every entry whose exp is after
-	// now, in any order (entries past it may be included). It is what a
-	// verifier that has just subscribed (or lost the feed) reads before it
-	// trusts its view again: the snapshot of the revocation stream.
-	RevokedTokens(ctx context.Context, now time.Time) ([]RevokedToken, error)
+	// Revocations returns the denylist: every entry whose Exp is after
+	// now, in any order (entries past it may be included), one per jti and
+	// one per subject (its greatest Gen). It is what a verifier that has
+	// just subscribed (or lost the feed) reads before it trusts its view
+	// again: the snapshot of the revocation stream.
+	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
 }
 
-// RevokedToken is an entry of the token denylist (Store.RevokeToken).
-type RevokedToken struct {
-	JTI string
-	Exp time.Time
+// Revocation is an entry of the token denylist (Store.RevokeToken): one
+// token, by JTI, or every token of Subject whose generation is below Gen.
+type Revocation struct {
+	JTI     string
+	Subject string
+	Gen     uint64
+	Exp     time.Time
 }
 
 // CreateOptions are the conditions and side effects of Store.Create.
@@ -215,7 +225,7 @@ const (
 	// FeedCurrent: a heartbeat; every invalidation committed before
 	// Event.At has been delivered (see Store.Watch).
 	FeedCurrent
-	// TokenRevoked: Event.JTI is on the denylist until Event.Exp (see
+	// TokenRevoked: Event.Revocation is on the denylist (see
 	// Store.RevokeToken).
 	TokenRevoked
 )
@@ -230,6 +240,6 @@ type Event struct {
 	Hash   Hash      // for Changed
 	UserID string    // for UserRevoked (a user's id, or a token subject's "client:..."/"user:...")
 	At     time.Time // for FeedCurrent: when the store vouched the feed current (read with its monotonic clock)
-	JTI    string    // for TokenRevoked
-	Exp    time.Time // for TokenRevoked: when the entry may be forgotten
+	// Revocation is the denylist entry, for TokenRevoked.
+	Revocation Revocation
 }
