@@ -24,8 +24,11 @@
 // complete example.
 //
 // A store that several nodes share over a network (store/redis,
-// store/postgres) also runs the suite's two checks across nodes, each
-// node a Store of its own over the same data: HeartbeatOrder (a node's
+// store/postgres, and store/sqlite's processes sharing a file) also runs
+// the suite's checks across nodes, each node a Store of its own over the
+// same data: TokenFeedAcrossNodes (the token denylist is one list, and a
+// revocation through one node reaches the other's watchers), and, over a
+// network, HeartbeatOrder (a node's
 // heartbeat never vouches for a time before a write another node saw
 // acknowledged) and PartitionedNode (a node cut off from the store stops
 // serving a revoked session within its staleness bound, then fails
@@ -121,6 +124,13 @@ func Run(t *testing.T, newStore func(t *testing.T) (session.Store, func() error)
 		{"WatchManyWatchers", testWatchManyWatchers},
 		{"WatchStopsOnCancel", testWatchStopsOnCancel},
 		{"SES14_WatchHeartbeats", testWatchHeartbeats},
+		{"JWT09_RevokeToken", testJWT09RevokeToken},
+		{"RevocationsMerge", testRevocationsMerge},
+		{"RevocationsExpired", testRevocationsExpired},
+		{"RevokeTokenInvalid", testRevokeTokenInvalid},
+		{"CHG03_SubjectGenerations", testCHG03SubjectGenerations},
+		{"WatchTokenRevoked", testWatchTokenRevoked},
+		{"RevocationsDeadline", testRevocationsDeadline},
 		{"Closed", testClosed},
 		{"CloseStopsWatch", testCloseStopsWatch},
 	}

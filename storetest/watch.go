@@ -153,6 +153,9 @@ func testClosed(t *testing.T, s session.Store, closeStore func() error) {
 		{"RevokeUser", func() error { return s.RevokeUser(ctx, "alice", nil) }},
 		{"RevokeUser with keep", func() error { return s.RevokeUser(ctx, "alice", &r.Hash) }},
 		{"Watch", func() error { return s.Watch(ctx, func(session.Event) {}) }},
+		{"RevokeToken", func() error { return s.RevokeToken(ctx, jtiEntry("jti-1", 10)) }},
+		{"TokenRevoked", func() error { _, err := s.TokenRevoked(ctx, "jti-1"); return err }},
+		{"Revocations", func() error { _, err := s.Revocations(ctx, base); return err }},
 	}
 	if x, ok := s.(expirer); ok {
 		tests = append(tests, call{"DeleteExpired", func() error { _, err := x.DeleteExpired(ctx, base); return err }})

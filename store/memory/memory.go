@@ -11,6 +11,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ type Store struct {
 	ids      map[string]session.Hash
 	byUser   map[string]map[session.Hash]*session.Record // the records of each user: per-user operations never walk the others
 	gens     map[string]uint64
+	denied   map[string]session.Revocation // the token denylist, by denylist.Key
 	watchers map[*func(session.Event)]struct{}
 }
 
@@ -45,6 +47,7 @@ func New() *Store {
 		ids:      make(map[string]session.Hash),
 		byUser:   make(map[string]map[session.Hash]*session.Record),
 		gens:     make(map[string]uint64),
+		denied:   make(map[string]session.Revocation),
 		watchers: make(map[*func(session.Event)]struct{}),
 	}
 }
@@ -280,7 +283,8 @@ func (s *Store) RevokeUser(_ context.Context, userID string, keep *session.Hash)
 }
 
 // DeleteExpired implements session.Sweeper. It also forgets records
-// revoked by their user's generation.
+// revoked by their user's generation, and the denylist's entries whose Exp
+// is at or before now (not counted).
 func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -294,6 +298,7 @@ func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
+	maps.DeleteFunc(s.denied, func(_ string, r session.Revocation) bool { return !r.Exp.After(now) })
 	return n, nil
 }
 

@@ -199,6 +199,12 @@ func Describe(evs []session.Event) string {
 			parts[i] = "UserRevoked(" + ev.UserID + ")"
 		case session.FeedCurrent:
 			parts[i] = "FeedCurrent"
+		case session.TokenRevoked:
+			if r := ev.Revocation; r.JTI != "" {
+				parts[i] = "TokenRevoked(jti " + r.JTI + ")"
+			} else {
+				parts[i] = "TokenRevoked(" + r.Subject + " gen " + strconv.FormatUint(r.Gen, 10) + ")"
+			}
 		default:
 			parts[i] = "Kind(" + strconv.Itoa(int(ev.Kind)) + ")"
 		}
