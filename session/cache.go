@@ -41,13 +41,14 @@ type cacheShard struct {
 	_  [32]byte // pad to 64 bytes: shards on separate cache lines
 }
 
-// newCache returns a cache for about size sessions, or nil when size < 0
-// (no caching). A nil *cache is valid and caches nothing.
+// newCache returns a cache for about size sessions. With size < 0 it
+// caches nothing, but still follows the feed's health (Manager.Current).
 func newCache(size int, maxStale time.Duration) *cache {
+	c := &cache{start: time.Now(), maxStale: int64(maxStale - 2*clockTick)}
 	if size < 0 {
-		return nil
+		return c // no shard has a map: nothing is put, nothing found
 	}
-	c := &cache{perShard: max(1, size/cacheShards), start: time.Now(), maxStale: int64(maxStale - 2*clockTick)}
+	c.perShard = max(1, size/cacheShards)
 	for i := range c.shards {
 		c.shards[i].m = make(map[Hash]*Session)
 	}
@@ -62,7 +63,7 @@ func (c *cache) shard(h Hash) *cacheShard { return &c.shards[h[0]%cacheShards] }
 // session while the feed's last heartbeat is, by the coarse monotonic
 // clock plus its worst lag, older than maxStale (SES-14).
 func (c *cache) get(h Hash) *Session {
-	if c == nil || !c.up.Load() || c.stale() {
+	if !c.serving() {
 		return nil
 	}
 	sh := c.shard(h)
@@ -85,15 +86,17 @@ const clockTick = 10 * time.Millisecond
 // monotonic one from the machine's (staleness is about the network, not
 // about a test's clock).
 func (c *cache) tick(now time.Time) {
-	if c != nil {
-		c.now.Store(now.UnixNano())
-		c.elapsed.Store(int64(time.Since(c.start)))
-	}
+	c.now.Store(now.UnixNano())
+	c.elapsed.Store(int64(time.Since(c.start)))
 }
 
 // stale reports whether the feed's last heartbeat is, by the coarse
 // monotonic clock plus its worst lag, older than maxStale.
 func (c *cache) stale() bool { return c.elapsed.Load()-c.current.Load() > c.maxStale }
+
+// serving reports whether entries may be served: the feed is up and not
+// stale.
+func (c *cache) serving() bool { return c.up.Load() && !c.stale() }
 
 // vouch records that the feed was current at at (a heartbeat, or FeedUp),
 // unless a later time was vouched for already.
@@ -108,17 +111,12 @@ func (c *cache) vouch(at time.Time) {
 }
 
 // snapshot returns the epoch to pass to put for a read that starts now.
-func (c *cache) snapshot() uint64 {
-	if c == nil {
-		return 0
-	}
-	return c.epoch.Load()
-}
+func (c *cache) snapshot() uint64 { return c.epoch.Load() }
 
 // put caches s unless the feed is down or an invalidation arrived since
 // epoch was taken. A full shard drops an arbitrary entry.
 func (c *cache) put(s *Session, epoch uint64) {
-	if c == nil || !c.up.Load() {
+	if c.perShard == 0 || !c.up.Load() {
 		return
 	}
 	sh := c.shard(s.hash)
@@ -138,9 +136,6 @@ func (c *cache) put(s *Session, epoch uint64) {
 
 // remove drops h.
 func (c *cache) remove(h Hash) {
-	if c == nil {
-		return
-	}
 	c.epoch.Add(1)
 	sh := c.shard(h)
 	sh.mu.Lock()
@@ -152,9 +147,6 @@ func (c *cache) remove(h Hash) {
 // revoking a user is rare, and a walk of even 64k entries is well under a
 // millisecond, cheaper than keeping a per-user index on every put.
 func (c *cache) removeUser(userID string) {
-	if c == nil {
-		return
-	}
 	c.epoch.Add(1)
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -173,9 +165,6 @@ func (c *cache) removeUser(userID string) {
 // now: nothing cached before is left, and what is cached after is read
 // after the feed was sure to hear every change.
 func (c *cache) setUp(up bool) {
-	if c == nil {
-		return
-	}
 	if !up {
 		c.up.Store(false)
 	} else {
@@ -193,12 +182,8 @@ func (c *cache) setUp(up bool) {
 	}
 }
 
-// handle applies one event of the store's feed; a nil cache has nothing
-// to apply it to.
+// handle applies one event of the store's feed.
 func (c *cache) handle(e Event) {
-	if c == nil {
-		return
-	}
 	switch e.Kind {
 	case FeedUp:
 		c.setUp(true)

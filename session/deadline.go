@@ -61,3 +61,21 @@ func (s deadlineStore) RevokeUser(ctx context.Context, userID string, keep *Hash
 	defer cancel()
 	return s.Store.RevokeUser(ctx, userID, keep)
 }
+
+func (s deadlineStore) RevokeToken(ctx context.Context, r Revocation) error {
+	ctx, cancel := context.WithTimeout(ctx, s.d)
+	defer cancel()
+	return s.Store.RevokeToken(ctx, r)
+}
+
+func (s deadlineStore) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.d)
+	defer cancel()
+	return s.Store.TokenRevoked(ctx, jti)
+}
+
+func (s deadlineStore) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.d)
+	defer cancel()
+	return s.Store.Revocations(ctx, now)
+}

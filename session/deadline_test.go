@@ -47,6 +47,15 @@ func (s *stuckStore) List(ctx context.Context, _ string) ([]*session.Record, err
 func (s *stuckStore) RevokeUser(ctx context.Context, _ string, _ *session.Hash) error {
 	return s.hang(ctx)
 }
+func (s *stuckStore) RevokeToken(ctx context.Context, _ session.Revocation) error {
+	return s.hang(ctx)
+}
+func (s *stuckStore) TokenRevoked(ctx context.Context, _ string) (bool, error) {
+	return false, s.hang(ctx)
+}
+func (s *stuckStore) Revocations(ctx context.Context, _ time.Time) ([]session.Revocation, error) {
+	return nil, s.hang(ctx)
+}
 
 // TestMISC05_EveryStoreCallHasADeadline: with a store that never answers,
 // every Manager operation gets a context bounded by StoreTimeout, and fails
@@ -70,6 +79,13 @@ func TestMISC05_EveryStoreCallHasADeadline(t *testing.T) {
 		{"RevokeUser", func(ctx context.Context) error { return m.RevokeUser(ctx, "u1", nil) }},
 		{"List", func(ctx context.Context) error { _, err := m.List(ctx, "u1"); return err }},
 		{"RevokeLater", func(ctx context.Context) error { return m.RevokeLater(ctx, token) }},
+		{"RevokeToken", func(ctx context.Context) error {
+			return m.RevokeToken(ctx, session.Revocation{JTI: "j", Exp: time.Now().Add(time.Minute)})
+		}},
+		{"TokenRevoked", func(ctx context.Context) error { _, err := m.TokenRevoked(ctx, "j"); return err }},
+		{"Revocations", func(ctx context.Context) error { _, err := m.Revocations(ctx); return err }},
+		{"SubjectGeneration", func(ctx context.Context) error { _, err := m.SubjectGeneration(ctx, "client:c"); return err }},
+		{"RevokeSubject", func(ctx context.Context) error { _, err := m.RevokeSubject(ctx, "client:c"); return err }},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {

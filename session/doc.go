@@ -98,6 +98,20 @@
 // methods and Get returns a copy, so a handler can't change what the
 // near-cache hands to later requests.
 //
+// # Tokens
+//
+// The same store keeps the state of machines' access tokens (DESIGN's one
+// revocation model): a denylist of jtis kept until their expiry
+// (RevokeToken, TokenRevoked, Revocations; JWT-09), and a generation per
+// token subject ("client:billing", "user:u_..."), which is a user's
+// generation under the subject's name (SubjectGeneration, RevokeSubject:
+// one write kills every token of the subject, even one issued in the same
+// second, CHG-03). RevokeSubject also puts the new generation on the
+// denylist, so a verifier that only follows the denylist learns of it.
+// Config.OnEvent hands every feed event, TokenRevoked among them, to a
+// view of the denylist kept beside the near-cache, and Current says when
+// that view may be trusted (SES-14).
+//
 // # Session data
 //
 // A session carries a little application data (Get, String, Int; Put,

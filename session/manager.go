@@ -92,6 +92,21 @@ type Config struct {
 	// context with a sooner deadline keeps it. Default
 	// DefaultStoreTimeout.
 	StoreTimeout time.Duration
+	// TokenMaxLifetime is the longest an access token tether issues may
+	// live: RevokeSubject keeps a subject's entry on the denylist this
+	// long, past the end of every token it concerns. Default
+	// DefaultTokenMaxLifetime.
+	TokenMaxLifetime time.Duration
+	// OnEvent, if set, gets every event of the store's feed (Store.Watch)
+	// once the near-cache has handled it, in Run: so that another view
+	// of the store (the server's view of the token denylist, say) follows
+	// the Manager's one feed instead of a Watch of its own. It is called
+	// from the store's writers and from the feed's goroutine, concurrently:
+	// it must be quick and safe for concurrent use, and must not call the
+	// store (nor the Manager's methods that do). Between a FeedDown and the
+	// next FeedUp, events may have been missed; Current tells when the feed
+	// can be trusted.
+	OnEvent func(Event)
 	// Now is the clock. Default time.Now. The Manager never lets it go
 	// back: a wall clock stepped back (an NTP step, a VM restored from a
 	// snapshot) stands still until it catches up, so no idle or absolute
@@ -199,6 +214,7 @@ func (c *Config) setDefaults() error {
 	def(&c.SweepInterval, 5*time.Minute)
 	def(&c.MaxStaleness, DefaultMaxStaleness)
 	def(&c.StoreTimeout, DefaultStoreTimeout)
+	def(&c.TokenMaxLifetime, DefaultTokenMaxLifetime)
 	c.TouchInterval = min(c.TouchInterval, c.IdleTimeout/2)
 	if c.CookieName == "" {
 		c.CookieName = DefaultCookieName
@@ -226,7 +242,7 @@ func (c *Config) setDefaults() error {
 		c.ErrorHandler = defaultErrorHandler
 	}
 	var errs []error
-	if c.IdleTimeout < 0 || c.AbsoluteTimeout < 0 || c.TouchInterval < 0 || c.SweepInterval < 0 || c.StoreTimeout < 0 {
+	if c.IdleTimeout < 0 || c.AbsoluteTimeout < 0 || c.TouchInterval < 0 || c.SweepInterval < 0 || c.StoreTimeout < 0 || c.TokenMaxLifetime < 0 {
 		errs = append(errs, errors.New("session: timeouts and intervals must be positive"))
 	}
 	if c.IdleTimeout > c.AbsoluteTimeout {
@@ -632,6 +648,9 @@ func (m *Manager) Run(ctx context.Context) error {
 				wasUp.Store(true)
 			}
 			m.cache.handle(e)
+			if m.cfg.OnEvent != nil {
+				m.cfg.OnEvent(e)
+			}
 		})
 		m.cache.setUp(false)
 		if ctx.Err() != nil {
@@ -658,7 +677,7 @@ func (m *Manager) tickClock(ctx context.Context) {
 	silent := false
 	every(ctx, clockTick, func() {
 		m.cache.tick(m.cfg.Now())
-		if m.cache == nil || !m.cache.up.Load() { // Run logs a lost feed
+		if !m.cache.up.Load() { // Run logs a lost feed
 			return
 		}
 		if s := m.cache.stale(); s != silent {
