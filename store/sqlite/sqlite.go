@@ -19,7 +19,9 @@
 // New creates, if missing, the tables sessions (records keyed by the
 // token's hash, a unique public id, an index on user and creation time),
 // session_generations (each revoked user's generation; a user without a row
-// is at generation 0) and session_changes (the change log below). Times are
+// is at generation 0), token_denylist (the token denylist, one row per jti
+// or subject, with its expiry; Store.RevokeToken) and session_changes (the
+// change log below). Times are
 // kept as Unix microseconds, in UTC; session data as one compact binary
 // value.
 //
@@ -31,7 +33,7 @@
 //     same file in this process before the write returns, whichever *sql.DB
 //     and Store either was opened with;
 //   - every invalidation (a Save, a Delete, a Create that replaces or evicts, a
-//     RevokeUser) also appends an entry to the change log, in the write's
+//     RevokeUser, a RevokeToken) also appends an entry to the change log, in the write's
 //     transaction. Each Watch checks the file's PRAGMA data_version on a
 //     connection of its own every Options.PollInterval and, when it moved,
 //     reads the log entries it has not seen. So a write of another process
@@ -46,7 +48,8 @@
 //     moment turns the cache off. A poll that finds nothing costs one
 //     PRAGMA, about 20 µs (BenchmarkFeedPoll).
 //
-// DeleteExpired prunes log entries older than a minute. A watcher that finds
+// DeleteExpired prunes log entries older than a minute, and the denylist
+// of entries expired by the time it is given. A watcher that finds
 // entries it never read pruned (it was stalled that long) can't tell what
 // it missed: it delivers FeedDown, then FeedUp. A database error in the poll
 // loop also delivers FeedDown; the loop retries with a growing delay (from
@@ -284,6 +287,9 @@ func newStore(ctx context.Context, db *sql.DB, opts Options, key hubKey) (*Store
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("sqlite store: create tables: %w", err)
 	}
+	if err := addRevocationColumn(ctx, db); err != nil {
+		return nil, fmt.Errorf("sqlite store: add the change log's revocation column: %w", err)
+	}
 	stmts := []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -365,9 +371,38 @@ CREATE TABLE IF NOT EXISTS session_generations (
 	gen     INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS session_changes (
-	seq     INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even once pruned
-	at      INTEGER NOT NULL,                  -- by Options.Now, for pruning
-	origin  INTEGER NOT NULL,                  -- the writing process and file (hub.origin)
-	hash    BLOB,                              -- a changed or deleted record, or
-	user_id TEXT                               -- a revoked user
-);`
+	seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even once pruned
+	at         INTEGER NOT NULL,                  -- by Options.Now, for pruning
+	origin     INTEGER NOT NULL,                  -- the writing process and file (hub.origin)
+	hash       BLOB,                              -- a changed or deleted record, or
+	user_id    TEXT,                              -- a revoked user, or
+	revocation TEXT                               -- a token denylist entry (denylist.Encode); added by addRevocationColumn to older files
+);
+CREATE TABLE IF NOT EXISTS token_denylist (
+	jti     TEXT NOT NULL,    -- a revoked token's id, or ''
+	subject TEXT NOT NULL,    -- a revoked subject, or '' (never both: denylist.Check)
+	gen     INTEGER NOT NULL, -- the subject's generation its tokens must have reached
+	exp     INTEGER NOT NULL, -- when the entry may be forgotten
+	PRIMARY KEY (jti, subject)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS token_denylist_exp ON token_denylist (exp);`
+
+// addRevocationColumn brings the change log of a file made before the
+// token denylist up to date, once, whichever process opens it first:
+// the check and the change are one transaction, which takes the write
+// lock as it begins (BEGIN IMMEDIATE, see Open).
+func addRevocationColumn(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var has bool
+	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_table_info('session_changes') WHERE name = 'revocation')`).Scan(&has)
+	if err == nil && !has {
+		_, err = tx.ExecContext(ctx, `ALTER TABLE session_changes ADD COLUMN revocation TEXT`)
+	}
+	if err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
+}

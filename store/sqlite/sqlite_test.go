@@ -256,6 +256,8 @@ func TestOpenNewFileConcurrently(t *testing.T) {
 // SES-15: revocations commit with synchronous FULL, fsynced before they
 // return; other writes with NORMAL; and the connection a revocation used
 // goes back to the pool with NORMAL.
+// TestSES15_RevocationsCommitSynchronousFull: a revocation, of sessions or
+// of tokens, is fsynced before it is acknowledged.
 func TestSES15_RevocationsCommitSynchronousFull(t *testing.T) {
 	db, _ := tempDB(t)
 	db.SetMaxOpenConns(1) // one connection: the one every write uses
@@ -279,6 +281,9 @@ func TestSES15_RevocationsCommitSynchronousFull(t *testing.T) {
 		{"Delete", func() error { return s.Delete(ctx, r.Hash) }, full},
 		{"Create after a revocation", func() error { return s.Create(ctx, storekit.Record("alice", 2), session.CreateOptions{}) }, normal},
 		{"RevokeUser", func() error { return s.RevokeUser(ctx, "alice", nil) }, full},
+		{"RevokeToken", func() error {
+			return s.RevokeToken(ctx, session.Revocation{JTI: "jti-1", Exp: base})
+		}, full},
 	} {
 		got = ""
 		if err := tc.do(); err != nil {
@@ -291,4 +296,20 @@ func TestSES15_RevocationsCommitSynchronousFull(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&got); err != nil || got != normal {
 		t.Errorf("the pool's connection after the revocations: synchronous %s, %v; want %s", got, err, normal)
 	}
+}
+
+// A file made before the token denylist (its change log without the
+// revocation column) is brought up to date by the first New, and a
+// revocation goes through its change log to another process.
+func TestNewUpgradesOlderFile(t *testing.T) {
+	db, path := tempDB(t)
+	_, err := db.ExecContext(t.Context(), `CREATE TABLE session_changes (
+		seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, origin INTEGER NOT NULL, hash BLOB, user_id TEXT)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second New finds the column there
+		newTestStore(t, db, Options{})
+	}
+	storetest.TokenFeedAcrossNodes(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/internal/datacodec"
+	"github.com/tetherauth/tether/store/internal/denylist"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -56,7 +57,7 @@ const (
 	WHERE hash = ?1 AND version = ?12
 		AND gen >= IFNULL((SELECT g.gen FROM session_generations g WHERE g.user_id = sessions.user_id), 0)`
 
-	logChangeSQL = `INSERT INTO session_changes (at, origin, hash, user_id) VALUES (?, ?, ?, ?)`
+	logChangeSQL = `INSERT INTO session_changes (at, origin, hash, user_id, revocation) VALUES (?, ?, ?, ?, ?)`
 )
 
 // Get returns the live record stored under h, or session.ErrNotFound.
@@ -355,7 +356,8 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, keep *session.Has
 
 // DeleteExpired removes the records whose Expiry is at or before now and
 // returns how many it removed. It also prunes the change log of entries
-// older than a minute by Options.Now. It is the optional capability the
+// older than a minute by Options.Now, and the token denylist of entries
+// whose Exp is at or before now (not counted). It is the optional capability the
 // Manager calls from Run.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	var n int64
@@ -365,6 +367,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			return nil, err
 		}
 		if n, err = res.RowsAffected(); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM token_denylist WHERE exp <= ?`, now.UnixMicro()); err != nil {
 			return nil, err
 		}
 		cutoff := s.now().Add(-changeRetention).UnixMicro()
@@ -380,13 +385,16 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 // logged appends ev to the change log in tx and returns it, for write to
 // publish once tx is committed.
 func (s *Store) logged(ctx context.Context, tx *sql.Tx, ev session.Event) ([]session.Event, error) {
-	var hash, user any // NULL unless set
-	if ev.Kind == session.Changed {
+	var hash, user, revocation any // NULL unless set
+	switch ev.Kind {
+	case session.Changed:
 		hash = ev.Hash[:]
-	} else {
+	case session.TokenRevoked:
+		revocation = denylist.Encode(ev.Revocation)
+	default:
 		user = ev.UserID
 	}
-	_, err := tx.StmtContext(ctx, s.logChange).ExecContext(ctx, s.now().UnixMicro(), s.hub.origin, hash, user)
+	_, err := tx.StmtContext(ctx, s.logChange).ExecContext(ctx, s.now().UnixMicro(), s.hub.origin, hash, user, revocation)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/internal/datacodec"
+	"github.com/tetherauth/tether/store/internal/denylist"
 	"github.com/tetherauth/tether/store/internal/feed"
 )
 
@@ -17,7 +18,7 @@ import (
 // last seq ever given, pruned or not) with every entry after ?, one per
 // row; or the mark alone in a row of NULLs when there is none. It returns
 // no row at all before the first entry.
-const readChangesSQL = `SELECT q.seq, c.seq, c.origin, c.hash, c.user_id
+const readChangesSQL = `SELECT q.seq, c.seq, c.origin, c.hash, c.user_id, c.revocation
 	FROM sqlite_sequence q LEFT JOIN session_changes c ON c.seq > ?
 	WHERE q.name = 'session_changes'
 	ORDER BY c.seq`
@@ -128,9 +129,9 @@ func (s *Store) readChanges(ctx context.Context, conn *sql.Conn, last int64) (ev
 		var (
 			seq, origin sql.NullInt64
 			hash        []byte
-			user        sql.NullString
+			user, rev   sql.NullString
 		)
-		if err := rows.Scan(&high, &seq, &origin, &hash, &user); err != nil {
+		if err := rows.Scan(&high, &seq, &origin, &hash, &user, &rev); err != nil {
 			return nil, 0, 0, fmt.Errorf("read change log: %w", err)
 		}
 		if !seq.Valid {
@@ -145,6 +146,12 @@ func (s *Store) readChanges(ctx context.Context, conn *sql.Conn, last int64) (ev
 			evs = append(evs, session.Event{Kind: session.Changed, Hash: session.Hash(hash)})
 		case user.Valid:
 			evs = append(evs, session.Event{Kind: session.UserRevoked, UserID: user.String})
+		case rev.Valid:
+			r, err := denylist.Parse(rev.String)
+			if err != nil {
+				return nil, 0, 0, fmt.Errorf("read change log: entry %d: %w: %w", seq.Int64, datacodec.ErrCorrupt, err)
+			}
+			evs = append(evs, session.Event{Kind: session.TokenRevoked, Revocation: r})
 		default:
 			return nil, 0, 0, fmt.Errorf("read change log: entry %d: %w", seq.Int64, datacodec.ErrCorrupt)
 		}

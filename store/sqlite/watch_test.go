@@ -324,3 +324,10 @@ func TestSES14_HeartbeatOrder(t *testing.T) {
 	db, path := tempDB(t)
 	storetest.HeartbeatOrder(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}), 10)
 }
+
+// JWT-09: the token denylist is the file's: a revocation through one
+// process reaches the other's watcher (by the change log) and reads.
+func TestTokenFeedAcrossProcesses(t *testing.T) {
+	db, path := tempDB(t)
+	storetest.TokenFeedAcrossNodes(t, newTestStore(t, db, Options{}), otherProcess(t, path, Options{}))
+}
