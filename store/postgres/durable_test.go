@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/session"
 )
 
 // cluster is a PostgreSQL server the test runs on a data directory of its
@@ -176,6 +177,10 @@ func TestSES15_PostgresRevocationsSurviveCrashWithSynchronousCommitOff(t *testin
 		if err := store.RevokeUser(ctx, "revoked"+strconv.Itoa(i), nil); err != nil {
 			t.Fatalf("RevokeUser: %v", err)
 		}
+		r := session.Revocation{JTI: "revoked" + strconv.Itoa(i), Exp: time.Now().Add(time.Hour)}
+		if err := store.RevokeToken(ctx, r); err != nil {
+			t.Fatalf("RevokeToken: %v", err)
+		}
 	}
 	if _, err := pool.Exec(ctx, `INSERT INTO session_generations (user_id, gen) VALUES ('plain', 1)`); err != nil {
 		t.Fatal(err)
@@ -186,15 +191,16 @@ func TestSES15_PostgresRevocationsSurviveCrashWithSynchronousCommitOff(t *testin
 
 	pool = c.pool(t)
 	defer pool.Close()
-	var revocations, plain int
-	err = pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE user_id LIKE 'revoked%'), count(*) FILTER (WHERE user_id = 'plain')
-		FROM session_generations`).Scan(&revocations, &plain)
+	var revocations, tokens, plain int
+	err = pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE user_id LIKE 'revoked%'), count(*) FILTER (WHERE user_id = 'plain'),
+		(SELECT count(*) FROM token_denylist WHERE jti LIKE 'revoked%')
+		FROM session_generations`).Scan(&revocations, &plain, &tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("after the crash: %d of %d revocations, %d of 1 plain write (synchronous_commit off)", revocations, n, plain)
-	if revocations != n {
-		t.Errorf("%d of %d acknowledged revocations survived the crash, want all", revocations, n)
+	t.Logf("after the crash: %d of %d user and %d of %d token revocations, %d of 1 plain write (synchronous_commit off)", revocations, n, tokens, n, plain)
+	if revocations != n || tokens != n {
+		t.Errorf("%d and %d of %d acknowledged user and token revocations survived the crash, want all", revocations, tokens, n)
 	}
 	if plain != 0 {
 		t.Error("the plain write made last survived: the crash lost nothing, so the test proves nothing")

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/denylist"
 	"github.com/tetherauth/tether/store/internal/feed"
 )
 
@@ -67,18 +68,23 @@ var errCorrupt = errors.New("corrupt feed message")
 
 // Feed messages are text (a notification's payload is): a kind, the writing
 // hub's origin in 16 lowercase hex digits, then what changed: a token hash
-// in 64 lowercase hex digits, or a user id.
+// in 64 lowercase hex digits, a user id, or a token denylist entry
+// (denylist.Encode).
 const (
-	changedMsg = 'c'
-	revokedMsg = 'u'
-	msgHeader  = 1 + 16
+	changedMsg      = 'c'
+	revokedMsg      = 'u'
+	tokenRevokedMsg = 't'
+	msgHeader       = 1 + 16
 )
 
-// message returns the feed message of ev, a Changed or UserRevoked event,
-// written by a hub of the given origin.
+// message returns the feed message of ev, a Changed, UserRevoked or
+// TokenRevoked event, written by a hub of the given origin.
 func message(origin uint64, ev session.Event) string {
-	if ev.Kind == session.Changed {
+	switch ev.Kind {
+	case session.Changed:
 		return fmt.Sprintf("%s%x", changedPrefix(origin), ev.Hash)
+	case session.TokenRevoked:
+		return fmt.Sprintf("%c%016x%s", tokenRevokedMsg, origin, denylist.Encode(ev.Revocation))
 	}
 	return fmt.Sprintf("%c%016x%s", revokedMsg, origin, ev.UserID)
 }
@@ -113,6 +119,12 @@ func parseMessage(m string) (origin uint64, ev session.Event, err error) {
 		}
 	case revokedMsg:
 		ev = session.Event{Kind: session.UserRevoked, UserID: what}
+	case tokenRevokedMsg:
+		r, err := denylist.Parse(what)
+		if err != nil {
+			return 0, session.Event{}, fmt.Errorf("%w: %w", errCorrupt, err)
+		}
+		ev = session.Event{Kind: session.TokenRevoked, Revocation: r}
 	default:
 		return 0, session.Event{}, fmt.Errorf("%w: kind %q", errCorrupt, m[0])
 	}

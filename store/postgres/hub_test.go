@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,6 +28,12 @@ var messageTests = []struct {
 	{"revoked", "u0000000000000007alice", session.Event{Kind: session.UserRevoked, UserID: "alice"}},
 	{"revoked, user id of any text", "u0000000000000007ü:{ }", session.Event{Kind: session.UserRevoked, UserID: "ü:{ }"}},
 	{"revoked, empty user id", "u0000000000000007", session.Event{Kind: session.UserRevoked}},
+	{"token revoked", "t0000000000000007j0 1893760245123456 jti:1", session.Event{Kind: session.TokenRevoked,
+		Revocation: session.Revocation{JTI: "jti:1", Exp: time.UnixMicro(1893760245123456).UTC()}}},
+	{"subject revoked", "t0000000000000007s3 1893760245123456 client:billing", session.Event{Kind: session.TokenRevoked,
+		Revocation: session.Revocation{Subject: "client:billing", Gen: 3, Exp: time.UnixMicro(1893760245123456).UTC()}}},
+	{"token revoked, corrupt entry", "t0000000000000007j1 1893760245123456 jti:1", session.Event{}},
+	{"token revoked, no entry", "t0000000000000007", session.Event{}},
 	{"empty", "", session.Event{}},
 	{"not a message", "hello", session.Event{}},
 	{"header cut short", "c000000000000007", session.Event{}},
@@ -75,7 +82,7 @@ func FuzzParseMessage(f *testing.F) {
 			}
 			return
 		}
-		if ev.Kind != session.Changed && ev.Kind != session.UserRevoked {
+		if ev.Kind != session.Changed && ev.Kind != session.UserRevoked && ev.Kind != session.TokenRevoked {
 			t.Errorf("parseMessage(%q): got %+v and no error", in, ev)
 		}
 		if back := message(origin, ev); back != in {

@@ -23,8 +23,10 @@
 // (records keyed by the token's SHA-256, so that neither the database nor
 // the notifications below ever hold a token (SES-02); a unique public id;
 // an index on user, creation time and hash for List, one on expiry for
-// DeleteExpired) and session_generations (each user's generation, from a
-// user's first Create on; a user without a row is at generation 0).
+// DeleteExpired), session_generations (each user's generation, from a
+// user's first Create on; a user without a row is at generation 0) and
+// token_denylist (Store.RevokeToken: one row per revoked jti or subject,
+// with its expiry, which DeleteExpired prunes).
 // Package pgmigrate applies the numbered migrations, as component
 // "session", once however many nodes start at the same time. Times are
 // timestamptz (microseconds); session data is one compact binary value
@@ -61,7 +63,7 @@
 // not among them, but is dead by generation (see revokeSQL), and goes with
 // the next RevokeUser or DeleteExpired.
 //
-// A revocation (Delete, RevokeUser) commits with synchronous_commit on,
+// A revocation (Delete, RevokeUser, RevokeToken) commits with synchronous_commit on,
 // set in its own statement, even where the server, database or role
 // default is off: it is acknowledged only once its WAL is on disk (and on
 // the synchronous standbys that synchronous_standby_names names), so a
@@ -72,16 +74,17 @@
 // # Invalidation feed
 //
 // Every invalidating write (a Save, a Delete, a Create that replaces or
-// evicts records, once per record, a RevokeUser) notifies, in its own
+// evicts records, once per record, a RevokeUser, a RevokeToken) notifies, in its own
 // transaction (pg_notify), the schema's channel: "tether_sessions:" and
 // the schema's name, or, where that would pass PostgreSQL's 63 bytes, "tether_sessions#" and 32 hex digits of the
 // name's SHA-256. Notifications are per database: schemas of the same name
 // in two databases don't hear each other. PostgreSQL delivers a
 // notification when its transaction commits, never before, so no node hears
 // of a change it can't read yet. The payload is text: a kind (c: a changed
-// or deleted record; u: a revoked user), the writing process's origin in 16
-// hex digits, then the record's hash in 64 hex digits, or the user id. A
-// user id of more than about 7,900 bytes doesn't fit in a notification
+// or deleted record; u: a revoked user; t: a token denylist entry), the
+// writing process's origin in 16 hex digits, then the record's hash in 64
+// hex digits, the user id, or the entry (store/internal/denylist's text
+// form, its id at most 1,024 bytes). A user id of more than about 7,900 bytes doesn't fit in a notification
 // (8,000 bytes at most): RevokeUser fails for such a user.
 //
 // Watch takes a connection out of the pool for itself (it no longer counts

@@ -249,14 +249,18 @@ func (s *Store) invalidate(ctx context.Context, ev session.Event, sql string, ar
 }
 
 // DeleteExpired removes the records whose Expiry is at or before now and
-// returns how many it removed. It is the optional capability the Manager
-// calls from Run.
+// returns how many it removed, and the token denylist's entries whose Exp
+// is at or before now (not counted). It is the optional capability the
+// Manager calls from Run.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	const op = "delete expired sessions"
 	if s.watches.Closed() {
 		return 0, closedError(op)
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expiry <= $1`, now)
+	if err == nil {
+		_, err = s.pool.Exec(ctx, `DELETE FROM token_denylist WHERE exp <= $1`, now)
+	}
 	if err != nil {
 		return 0, s.fail(op, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/tetherauth/tether/internal/testkit/pgtest"
 	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/storetest"
 	"github.com/tetherauth/tether/storetest/faultnet"
 )
 
@@ -216,4 +217,11 @@ func TestWatchTakesItsConnectionOut(t *testing.T) {
 	f.Stop()
 	// The backend ends a moment after the connection is closed.
 	testkit.WaitFor(t, "no connection outside the pool after the watch", func() bool { return outside() == 0 })
+}
+
+// JWT-09: the token denylist is the schema's: a revocation through node A
+// reaches node B's watcher by NOTIFY, and B reads it back.
+func TestTokenFeedAcrossNodes(t *testing.T) {
+	newPool := pgtest.Schema(t)
+	storetest.TokenFeedAcrossNodes(t, openStore(t, openPool(t, newPool), "a"), openStore(t, openPool(t, newPool), "b"))
 }
