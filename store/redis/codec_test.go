@@ -153,6 +153,11 @@ var messageTests = []struct {
 	{"changed", "c\x00\x00\x00\x00\x00\x00\x00\x07" + strings.Repeat("h", 32), session.Event{Kind: session.Changed, Hash: session.Hash([]byte(strings.Repeat("h", 32)))}},
 	{"revoked", "u\x00\x00\x00\x00\x00\x00\x00\x07alice", session.Event{Kind: session.UserRevoked, UserID: "alice"}},
 	{"revoked, empty user", "u\x00\x00\x00\x00\x00\x00\x00\x07", session.Event{Kind: session.UserRevoked}},
+	{"token revoked", "t\x00\x00\x00\x00\x00\x00\x00\x07j0 1893760245123456 jti:1", session.Event{Kind: session.TokenRevoked,
+		Revocation: session.Revocation{JTI: "jti:1", Exp: time.UnixMicro(1893760245123456).UTC()}}},
+	{"subject revoked", "t\x00\x00\x00\x00\x00\x00\x00\x07s2 1893760245123456 client:billing", session.Event{Kind: session.TokenRevoked,
+		Revocation: session.Revocation{Subject: "client:billing", Gen: 2, Exp: time.UnixMicro(1893760245123456).UTC()}}},
+	{"token revoked, corrupt entry", "t\x00\x00\x00\x00\x00\x00\x00\x07j0 01 jti", session.Event{}},
 	{"empty", "", session.Event{}},
 	{"short header", "c\x00\x00", session.Event{}},
 	{"short hash", "c\x00\x00\x00\x00\x00\x00\x00\x07abc", session.Event{}},
@@ -183,7 +188,7 @@ func FuzzParseMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		_, ev, err := parseMessage(in)
-		if err == nil && ev.Kind != session.Changed && ev.Kind != session.UserRevoked {
+		if err == nil && ev.Kind != session.Changed && ev.Kind != session.UserRevoked && ev.Kind != session.TokenRevoked {
 			t.Errorf("parseMessage(%q): got %+v and no error", in, ev)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/store/internal/denylist"
 	"github.com/tetherauth/tether/store/internal/feed"
 )
 
@@ -37,11 +38,13 @@ func newHub(key hubKey) *hub {
 }
 
 // Feed messages are a kind, the writing hub's origin (8 bytes, big
-// endian) and what changed: a token hash (32 bytes) or a user id.
+// endian) and what changed: a token hash (32 bytes), a user id, or a
+// token denylist entry (denylist.Encode).
 const (
-	changedMsg = 'c'
-	revokedMsg = 'u'
-	msgHeader  = 1 + 8
+	changedMsg      = 'c'
+	revokedMsg      = 'u'
+	tokenRevokedMsg = 't'
+	msgHeader       = 1 + 8
 )
 
 // message returns the feed message of kind about what.
@@ -69,6 +72,12 @@ func parseMessage(m string) (origin uint64, ev session.Event, err error) {
 		ev = session.Event{Kind: session.Changed, Hash: session.Hash([]byte(what))}
 	case revokedMsg:
 		ev = session.Event{Kind: session.UserRevoked, UserID: what}
+	case tokenRevokedMsg:
+		r, err := denylist.Parse(what)
+		if err != nil {
+			return 0, ev, fmt.Errorf("%w: feed message: %w", errCorrupt, err)
+		}
+		ev = session.Event{Kind: session.TokenRevoked, Revocation: r}
 	default:
 		return 0, ev, fmt.Errorf("%w: feed message of kind %q", errCorrupt, m[0])
 	}

@@ -64,6 +64,15 @@ func idKey(user, id string) string                 { return user + "d:" + id }
 // of the session under that hash.
 func (k keys) pointer(hexHash string) string { return k.prefix + "t:{" + hexHash + "}" }
 
+// denylist is the hash of the token denylist's entries (field
+// denylist.Key, value denylist.Encode), and denylistExpiry the sorted set
+// of the same fields scored by Exp (Unix ms), by which a write forgets
+// the expired ones. Both share the hash tag {d}, unlike any user's
+// ({u:...}) or pointer's ({hex}): one slot, so that one script changes
+// both.
+func (k keys) denylist() string       { return k.prefix + "{d}:e" }
+func (k keys) denylistExpiry() string { return k.prefix + "{d}:x" }
+
 // channel is the pub/sub channel of the invalidation feed.
 func (k keys) channel() string { return k.prefix + "feed" }
 

@@ -46,6 +46,15 @@
 //	             kept record's; it expires with its last entry
 //	P t:{H}      the pointer: U, the owner of the session under H, expiring at
 //	             the absolute deadline
+//	P{d}:e       the token denylist (Store.RevokeToken): a hash of each jti's or
+//	             subject's entry (field "j:JTI" or "s:SUBJECT", value the entry
+//	             in store/internal/denylist's text form)
+//	P{d}:x       the same fields scored by their Exp (Unix ms): every RevokeToken
+//	             first forgets the entries expired by Redis's clock
+//
+// The denylist's two keys share the hash tag {d}, so one script changes
+// both (in a Cluster, on one primary); it is small (tokens are
+// short-lived), and a verifier reads it whole only when its feed comes up.
 //
 // Everything of one user shares the hash tag {u:U} and so one cluster
 // slot: List, Create and RevokeUser never cross shards, and every change of
@@ -100,8 +109,8 @@
 //
 // # Invalidation feed
 //
-// Every invalidating write (Save, Delete, RevokeUser, and Create for each
-// record it replaces or evicts) publishes, from inside its script and so
+// Every invalidating write (Save, Delete, RevokeUser, RevokeToken, and
+// Create for each record it replaces or evicts) publishes, from inside its script and so
 // atomically with it, a message on the channel P feed. Watch subscribes to it on a
 // connection of its own and delivers FeedUp once Redis has confirmed the
 // subscription. A write through a Store reaches every watcher of this
@@ -141,7 +150,7 @@
 // # Replication
 //
 // With Options.MinReplicas set, Create and every revocation (Delete,
-// RevokeUser) returns only once that many replicas acknowledged
+// RevokeUser, RevokeToken) returns only once that many replicas acknowledged
 // the write (WAIT, on the write's connection), so that a failover can't
 // bring a revoked session back; fewer by Options.WaitTimeout is an error
 // wrapping ErrNotReplicated. The write itself stays on the primary: a

@@ -64,6 +64,14 @@ func TestSentinel(t *testing.T) {
 	if err != nil || gen != "1" {
 		t.Errorf("generation on the replica when RevokeUser returned: got %q, %v; want \"1\"", gen, err)
 	}
+	tok := session.Revocation{JTI: "jti-1", Exp: time.Now().Add(time.Hour)}
+	if err := s.RevokeToken(t.Context(), tok); err != nil {
+		t.Fatalf("RevokeToken: %v", err)
+	}
+	onReplicaClient := adminClient(t, onReplica)
+	if ok, err := onReplicaClient.Do(t.Context(), onReplicaClient.B().Hexists().Key(s.keys.denylist()).Field("j:jti-1").Build()).AsBool(); err != nil || !ok {
+		t.Errorf("denylist entry on the replica when RevokeToken returned: got %v, %v; want true", ok, err)
+	}
 
 	// Two replicas can't be had: creates and revocations fail, saying why.
 	two := openStore(t, tg, Options{KeyPrefix: s.keys.prefix, MinReplicas: 2, WaitTimeout: 50 * time.Millisecond}, "")
@@ -82,6 +90,12 @@ func TestSentinel(t *testing.T) {
 	// caches.
 	if revoked := (session.Event{Kind: session.UserRevoked, UserID: "alice"}); storekit.Count(f.Events(), revoked) != 1 {
 		t.Errorf("events when the failed RevokeUser returned: got %s, want %s", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
+	}
+	if err := two.RevokeToken(t.Context(), tok); !errors.Is(err, ErrNotReplicated) {
+		t.Errorf("RevokeToken with MinReplicas 2 and one replica: got error %v, want %v", err, ErrNotReplicated)
+	}
+	if revoked := (session.Event{Kind: session.TokenRevoked, Revocation: tok}); storekit.Count(f.Events(), revoked) != 1 {
+		t.Errorf("events when the failed RevokeToken returned: got %s, want %s", storekit.Describe(f.Events()), storekit.Describe([]session.Event{revoked}))
 	}
 
 	// A primary that forgot the scripts (restarted, or promoted a moment

@@ -2,11 +2,13 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 
 	"github.com/tetherauth/tether/internal/testkit/storekit"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/storetest"
 )
 
 var (
@@ -71,6 +73,10 @@ func testFeedAcrossNodes(t *testing.T, tg target) {
 		}
 		f.Await(t, 0, session.Event{Kind: session.UserRevoked, UserID: user})
 	}
+	if err := f.Stop(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch: %v", err)
+	}
+	storetest.TokenFeedAcrossNodes(t, a, b) // JWT-09: one denylist, in its own slot
 }
 
 func TestFeedAcrossNodes(t *testing.T) {

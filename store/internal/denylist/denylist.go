@@ -67,7 +67,9 @@ func Check(r session.Revocation) error {
 }
 
 // Key is r's key: entries of one key merge. A jti and a subject spelled
-// alike have different keys.
+// alike have different keys. It is the entry's kind as Encode writes it
+// ('j' or 's'), a colon and the id: store/redis's script rebuilds the
+// entry's Encode from it.
 func Key(r session.Revocation) string {
 	if r.JTI != "" {
 		return "j:" + r.JTI
