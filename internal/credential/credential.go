@@ -25,9 +25,11 @@
 //     every session of the user but the fresh one. If the revocation
 //     can't be written, the hash is swapped back and the change is
 //     reported as failed (CHG-04).
+//     By default the revocation ends the user's tokens too (their token
+//     subject's generation, CHG-03), unless Config.KeepTokensOnPasswordChange.
 //   - SetPassword (an administrator): the same without the current
 //     password and without a fresh session.
-//   - Disable: set the flag, then revoke. A failed revocation is reported;
+//   - Disable: set the flag, then revoke the sessions and the tokens. A failed revocation is reported;
 //     the flag stays set, since every sign-in and signed-in page checks it.
 //   - Enable: clear the flag. Nothing else: no session of the user
 //     survived the disable (SES-10), and a sign-in that began before it
@@ -53,6 +55,7 @@ import (
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
+	"github.com/tetherauth/tether/token"
 )
 
 // Errors of a Service, for errors.Is. The first three are the reasons a
@@ -85,6 +88,12 @@ type Config struct {
 	// Changed is told the id of every user whose record a Service changed,
 	// once the change is stored (the server drops its cached copy).
 	Changed func(userID string)
+	// KeepTokensOnPasswordChange leaves the user's tokens (personal access
+	// tokens, and access tokens with the user as subject) alive when the
+	// password changes. By default a password change ends them with the
+	// sessions: whoever knew the old password may have made one. Disabling
+	// or deleting a user always ends them.
+	KeepTokensOnPasswordChange bool
 }
 
 // Service performs sign-ins and credential changes in the order the
@@ -273,6 +282,9 @@ func (s *Service) replace(ctx context.Context, u *account.User, hash string, kee
 	}
 	s.cfg.Changed(u.ID)
 	err := s.cfg.Sessions.RevokeUser(ctx, u.ID, keep)
+	if err == nil && !s.cfg.KeepTokensOnPasswordChange {
+		err = s.revokeTokens(ctx, u.ID)
+	}
 	if err == nil {
 		return nil
 	}
@@ -296,8 +308,8 @@ func (s *Service) Disable(ctx context.Context, userID string) error {
 		return err
 	}
 	s.cfg.Changed(userID)
-	if err := s.cfg.Sessions.RevokeUser(ctx, userID, nil); err != nil {
-		return fmt.Errorf("the user is disabled, but ending their sessions failed: %w", err)
+	if err := s.revokeAll(ctx, userID); err != nil {
+		return fmt.Errorf("the user is disabled, but ending their sessions and tokens failed: %w", err)
 	}
 	return nil
 }
@@ -319,8 +331,25 @@ func (s *Service) Delete(ctx context.Context, userID string) error {
 		return err
 	}
 	s.cfg.Changed(userID)
+	if err := s.revokeAll(ctx, userID); err != nil {
+		return fmt.Errorf("the user is deleted, but ending their sessions and tokens failed (the server refuses them anyway: they belong to no account): %w", err)
+	}
+	return nil
+}
+
+// revokeAll ends every session and every token of the user with that id.
+func (s *Service) revokeAll(ctx context.Context, userID string) error {
 	if err := s.cfg.Sessions.RevokeUser(ctx, userID, nil); err != nil {
-		return fmt.Errorf("the user is deleted, but ending their sessions failed (the server refuses them anyway: they belong to no account): %w", err)
+		return err
+	}
+	return s.revokeTokens(ctx, userID)
+}
+
+// revokeTokens ends every token of the user with that id in one write: the
+// generation of their token subject (CHG-03).
+func (s *Service) revokeTokens(ctx context.Context, userID string) error {
+	if _, err := s.cfg.Sessions.RevokeSubject(ctx, token.UserSubject(userID)); err != nil {
+		return fmt.Errorf("ending the user's tokens: %w", err)
 	}
 	return nil
 }

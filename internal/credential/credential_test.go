@@ -17,6 +17,7 @@ import (
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/postgres"
 	"github.com/tetherauth/tether/store/sqlite"
+	"github.com/tetherauth/tether/token"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -58,10 +59,19 @@ func (h *hookedAccounts) SetPassword(ctx context.Context, id, old, hash string) 
 	return h.Store.SetPassword(ctx, id, old, hash)
 }
 
-// failingSessions is a session store whose RevokeUser can be made to fail.
+// failingSessions is a session store whose RevokeUser, or its
+// RevokeToken, can be made to fail.
 type failingSessions struct {
 	session.Store
-	revokeFails atomic.Bool
+	revokeFails      atomic.Bool
+	revokeTokenFails atomic.Bool
+}
+
+func (f *failingSessions) RevokeToken(ctx context.Context, r session.Revocation) error {
+	if f.revokeTokenFails.Load() {
+		return errors.New("store down (test)")
+	}
+	return f.Store.RevokeToken(ctx, r)
 }
 
 func (f *failingSessions) RevokeUser(ctx context.Context, userID string, keep *session.Hash) error {
@@ -502,7 +512,7 @@ func TestDeleteRefusalsAndFailures(t *testing.T) {
 		t.Error("a refused delete ended the admin's session")
 	}
 	nd.store.revokeFails.Store(true)
-	if err := nd.svc.Delete(t.Context(), u.ID); err == nil || !strings.Contains(err.Error(), "deleted, but ending their sessions failed") {
+	if err := nd.svc.Delete(t.Context(), u.ID); err == nil || !strings.Contains(err.Error(), "deleted, but ending their sessions and tokens failed") {
 		t.Errorf("Delete with the revocation failing: got %v, want it to say the user is deleted and the sessions not ended", err)
 	}
 	if _, err := nd.accounts.ByID(t.Context(), u.ID); !errors.Is(err, account.ErrNotFound) {
@@ -535,5 +545,74 @@ func TestRenameKeepsSessions(t *testing.T) {
 	}
 	if err := nd.svc.Rename(t.Context(), u.ID, "a b"); !errors.Is(err, account.ErrInvalidName) {
 		t.Errorf("Rename to an invalid name: got %v, want ErrInvalidName", err)
+	}
+}
+
+// CHG-03: a password change, a disable and a delete end the user's tokens
+// in one write (their token subject's generation, read on another node);
+// with KeepTokensOnPasswordChange a password change leaves them.
+func TestCHG03_CredentialChangesEndTokens(t *testing.T) {
+	backends(t, func(t *testing.T, nodes func(n int) []*node) {
+		ns := nodes(2)
+		a, b := ns[0], ns[1]
+		u := addUser(t, a)
+		subject := token.UserSubject(u.ID)
+		gen := func() uint64 {
+			t.Helper()
+			g, err := b.sessions.SubjectGeneration(t.Context(), subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}
+		before := gen()
+		if err := a.svc.SetPassword(t.Context(), u.ID, newPW); err != nil {
+			t.Fatal(err)
+		}
+		if g := gen(); g <= before {
+			t.Errorf("after a password change: generation %d, want past %d", g, before)
+		}
+		keep := *a.svc
+		keep.cfg.KeepTokensOnPasswordChange = true
+		before = gen()
+		if err := keep.SetPassword(t.Context(), u.ID, "yet another passphrase, long enough"); err != nil {
+			t.Fatal(err)
+		}
+		if g := gen(); g != before {
+			t.Errorf("after a password change keeping tokens: generation %d, want %d", g, before)
+		}
+		for _, change := range []func() error{
+			func() error { return a.svc.Disable(t.Context(), u.ID) },
+			func() error { return a.svc.Delete(t.Context(), u.ID) },
+		} {
+			before = gen()
+			if err := change(); err != nil {
+				t.Fatal(err)
+			}
+			if g := gen(); g <= before {
+				t.Errorf("generation %d, want past %d", g, before)
+			}
+		}
+	})
+}
+
+// CHG-04: when the tokens can't be ended, the password change is undone
+// and reported, like when the sessions can't.
+func TestCHG04_FailedTokenRevocationChangesNothing(t *testing.T) {
+	nd := sqliteNodes(t, 1)[0]
+	u := addUser(t, nd)
+	nd.store.revokeTokenFails.Store(true)
+	if err := nd.svc.SetPassword(t.Context(), u.ID, newPW); err == nil {
+		t.Fatal("SetPassword with the token revocation failing: got no error")
+	}
+	if err := nd.svc.Disable(t.Context(), u.ID); err == nil || !strings.Contains(err.Error(), "tokens") {
+		t.Errorf("Disable with the token revocation failing: got %v, want an error about the tokens", err)
+	}
+	nd.store.revokeTokenFails.Store(false)
+	if err := nd.svc.Enable(t.Context(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := nd.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+		t.Errorf("sign-in with the old password after the failed change: %v", err)
 	}
 }
