@@ -170,29 +170,51 @@ func whyNotSet(ctx context.Context, s Store, id string, err error) error {
 // "\u212Aelvin", spelt with a KELVIN SIGN), then 1 to MaxNameLen characters
 // of a-z 0-9 . _ @ + -. Anything else gives ErrInvalidName.
 func CanonicalName(s string) (string, error) {
+	return canonical(s, namePunct, ErrInvalidName)
+}
+
+// CanonicalClientID returns the form of an OAuth 2.0 client id that the
+// store keeps: folded and trimmed as CanonicalName folds user names, then
+// 1 to MaxNameLen characters of a-z 0-9 . _ - (no @ or +, so that an id
+// never reads as an address). Anything else gives ErrInvalidClientID. The
+// store looks clients up by the exact id (a client_id on the wire is
+// compared as it is sent); only the operator's commands canonicalise.
+func CanonicalClientID(s string) (string, error) {
+	return canonical(s, clientPunct, ErrInvalidClientID)
+}
+
+// The punctuation allowed, besides a-z and 0-9, in a user name and in a
+// client id.
+const (
+	namePunct   = "._@+-"
+	clientPunct = "._-"
+)
+
+// canonical trims s, folds its case and returns it if it is 1 to
+// MaxNameLen characters of a-z 0-9 and punct; otherwise invalid.
+func canonical(s, punct string, invalid error) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", ErrInvalidName
+		return "", invalid
 	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
 		c, ok := fold(r)
-		if !ok || b.Len() == MaxNameLen {
-			return "", ErrInvalidName
+		if !ok || !allowed(c, punct) || b.Len() == MaxNameLen {
+			return "", invalid
 		}
 		b.WriteByte(c)
 	}
 	return b.String(), nil
 }
 
-// fold maps r to the allowed ASCII character of its simple case-folding
-// orbit, if it has one: 'A' and 'a' to 'a', KELVIN SIGN to 'k', LONG S to 's'.
+// fold maps r to the ASCII character of its simple case-folding orbit, if
+// it has one: 'A' and 'a' to 'a', KELVIN SIGN to 'k', LONG S to 's'.
 func fold(r rune) (byte, bool) {
 	for f := r; ; {
 		if f < utf8.RuneSelf {
-			c := byte(unicode.ToLower(f))
-			return c, allowed(c)
+			return byte(unicode.ToLower(f)), true
 		}
 		if f = unicode.SimpleFold(f); f == r {
 			return 0, false
@@ -200,6 +222,6 @@ func fold(r rune) (byte, bool) {
 	}
 }
 
-func allowed(c byte) bool {
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("._@+-", c) >= 0
+func allowed(c byte, punct string) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(punct, c) >= 0
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/tetherauth/tether/store/postgres/pgmigrate"
 )
 
-// Postgres is the Store kept in tables users and settings of a PostgreSQL
-// schema (the first in the connections' search_path), for several nodes
-// sharing their accounts. It keeps the Store contract exactly as SQLite
-// does, errors included.
+// Postgres is the Store, Clients and PATs, and the KeyStorage, kept in
+// tables of a PostgreSQL schema (the first in the connections'
+// search_path), for several nodes sharing their accounts. It keeps every
+// contract exactly as SQLite does, errors included.
 type Postgres struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
@@ -30,9 +30,16 @@ type Postgres struct {
 	// testHookDelete, if set, runs in Delete between its check and its
 	// removal: tests run another Delete there.
 	testHookDelete func()
+	// testHookSaveKeys, if set, runs in KeyStorage's Save between its
+	// check of the version and its commit: tests run another Save there.
+	testHookSaveKeys func()
 }
 
-var _ Store = (*Postgres)(nil)
+var (
+	_ Store   = (*Postgres)(nil)
+	_ Clients = (*Postgres)(nil)
+	_ PATs    = (*Postgres)(nil)
+)
 
 //go:embed postgres/*.sql
 var migrations embed.FS
@@ -57,7 +64,7 @@ func (s *Postgres) Create(ctx context.Context, u *User) error {
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	// PostgreSQL keeps microseconds, as SQLite's store does.
 	created := s.now().Truncate(time.Microsecond).UTC()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -99,7 +106,7 @@ func (s *Postgres) CreateFirst(ctx context.Context, u *User, setup SetupHash, no
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	created := s.now().Truncate(time.Microsecond).UTC()
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
@@ -193,15 +200,9 @@ func (s *Postgres) user(ctx context.Context, column, v string) (*User, error) {
 
 // List implements Store.
 func (s *Postgres) List(ctx context.Context) ([]*User, error) {
-	rows, _ := s.pool.Query(ctx, columns+`ORDER BY name`)
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*User, error) {
-		return scanPostgresUser(row)
-	})
+	users, err := pgRows(ctx, s.pool, scanPostgresUser, columns+`ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("account: list: %w", err)
-	}
-	if users == nil {
-		users = []*User{}
 	}
 	return users, nil
 }

@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// SQLite is the Store kept in tables users and settings of a SQLite
-// database, usually the one file the server shares with its session store
-// (see store/sqlite.Open). Several processes may use the same file.
+// SQLite is the Store, Clients and PATs, and the KeyStorage, kept in
+// tables of a SQLite database, usually the one file the server shares
+// with its session store (see store/sqlite.Open). Several processes may
+// use the same file. Times are kept in Unix microseconds.
 type SQLite struct {
 	db  *sql.DB
 	now func() time.Time
@@ -27,9 +28,16 @@ type SQLite struct {
 	// testHookDelete, if set, runs in Delete between its check and its
 	// removal: tests run another Delete there.
 	testHookDelete func()
+	// testHookSaveKeys, if set, runs in KeyStorage's Save between its
+	// check of the version and its commit: tests run another Save there.
+	testHookSaveKeys func()
 }
 
-var _ Store = (*SQLite)(nil)
+var (
+	_ Store   = (*SQLite)(nil)
+	_ Clients = (*SQLite)(nil)
+	_ PATs    = (*SQLite)(nil)
+)
 
 const schema = `
 CREATE TABLE IF NOT EXISTS users (
@@ -44,6 +52,46 @@ CREATE TABLE IF NOT EXISTS settings (
 	name  TEXT PRIMARY KEY,
 	value BLOB NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS clients (
+	id          TEXT PRIMARY KEY,
+	secret_hash BLOB NOT NULL,
+	scopes      TEXT NOT NULL, -- a JSON array of strings, sorted
+	audiences   TEXT NOT NULL, -- the same
+	max_ttl     INTEGER NOT NULL, -- nanoseconds
+	disabled    INTEGER NOT NULL,
+	created     INTEGER NOT NULL
+) STRICT;
+-- Delete removes a user's tokens itself, in its transaction, because
+-- PRAGMA foreign_keys is a setting of each connection; the reference
+-- refuses orphans on connections that have it (store/sqlite.Open's).
+CREATE TABLE IF NOT EXISTS pats (
+	id        TEXT PRIMARY KEY,
+	user_id   TEXT NOT NULL REFERENCES users (id),
+	name      TEXT NOT NULL,
+	hash      BLOB NOT NULL UNIQUE,
+	scopes    TEXT NOT NULL, -- as in clients
+	created   INTEGER NOT NULL,
+	expires   INTEGER NOT NULL,
+	last_used INTEGER -- NULL: never used
+) STRICT;
+CREATE INDEX IF NOT EXISTS pats_user ON pats (user_id, created);
+-- The signing keys (package keys' Storage) and the ring's version, in
+-- its one row.
+CREATE TABLE IF NOT EXISTS signing_keys (
+	kid        TEXT PRIMARY KEY,
+	alg        TEXT NOT NULL,
+	private    BLOB NOT NULL,
+	sealed     INTEGER NOT NULL,
+	created    INTEGER NOT NULL,
+	sign_from  INTEGER NOT NULL,
+	sign_until INTEGER, -- NULL: no end planned
+	remove_at  INTEGER  -- the same
+) STRICT;
+CREATE TABLE IF NOT EXISTS key_ring (
+	one     INTEGER PRIMARY KEY CHECK (one = 1),
+	version INTEGER NOT NULL -- 0: never saved
+) STRICT;
+INSERT INTO key_ring (one, version) VALUES (1, 0) ON CONFLICT DO NOTHING;
 `
 
 // NewSQLite returns the store kept in db, creating its tables if they are
@@ -69,9 +117,9 @@ func (s *SQLite) Create(ctx context.Context, u *User) error {
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	created := s.now().UnixMicro()
-	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, nil, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -100,9 +148,9 @@ func (s *SQLite) CreateFirst(ctx context.Context, u *User, setup SetupHash, now 
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	created := s.now().UnixMicro()
-	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, nil, func(tx *sql.Tx) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
 			return err
@@ -163,9 +211,10 @@ func sqliteSetupLive(ctx context.Context, q interface {
 	return err == nil && setupLive(value, now), err
 }
 
-// inTx runs f in a transaction of db, committed if f returns nil.
-func inTx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+// inTx runs f in a transaction of db, begun with opts, committed if f
+// returns nil.
+func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, f func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -205,20 +254,8 @@ func user(ctx context.Context, stmt *sql.Stmt, column, v string) (*User, error) 
 
 // List implements Store.
 func (s *SQLite) List(ctx context.Context) ([]*User, error) {
-	rows, err := s.db.QueryContext(ctx, columns+`ORDER BY name`)
+	users, err := sqliteRows(ctx, s.db, scanUser, columns+`ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("account: list: %w", err)
-	}
-	defer rows.Close()
-	users := []*User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("account: list: %w", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("account: list: %w", err)
 	}
 	return users, nil
@@ -274,7 +311,7 @@ func (s *SQLite) Rename(ctx context.Context, id, name string) error {
 // SQLite's write lock from its start, so no other Delete (nor a
 // SetDisabled) runs between the check and the removal.
 func (s *SQLite) Delete(ctx context.Context, id string) error {
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.db, nil, func(tx *sql.Tx) error {
 		var last bool
 		err := tx.QueryRowContext(ctx, `SELECT admin AND NOT disabled AND NOT EXISTS
 			(SELECT 1 FROM users WHERE admin AND NOT disabled AND id <> ?) FROM users WHERE id = ?`, id, id).Scan(&last)
@@ -288,6 +325,9 @@ func (s *SQLite) Delete(ctx context.Context, id string) error {
 		}
 		if s.testHookDelete != nil {
 			s.testHookDelete()
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pats WHERE user_id = ?`, id); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		return oneRow(res, err, ErrNotFound)
@@ -385,9 +425,9 @@ func oneRow(res sql.Result, err, none error) error {
 	return nil
 }
 
-// randomID returns "u_" and 128 random bits in base64url.
-func randomID() string {
+// randomID returns prefix and 128 random bits in base64url.
+func randomID(prefix string) string {
 	var b [16]byte
 	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
-	return "u_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
