@@ -24,6 +24,27 @@
 // keeps the links (AddSetup), so that any node opens a link any node
 // printed, and CreateFirst spends one, so that one admin is made however
 // many nodes show a link.
+//
+// # Machines
+//
+// Both stores also keep what machines need (issue 11): OAuth 2.0 clients
+// (Clients), personal access tokens (PATs), and the signing keys, through
+// KeyStorage, a keys.Storage for keys.NewRing. Secrets are made here
+// (NewClientSecret, NewPAT: a prefix, 256 random bits in base62, and for a
+// token a CRC-32 checksum that ParsePAT checks before any store lookup) and
+// kept only as their SHA-256 (HashSecret), never an argon2id hash: they
+// are random, and checking one must not cost a password hash's CPU.
+// Deleting a user deletes their tokens in the same transaction. The key
+// ring is one unit of concurrency: Save is a compare-and-swap of the
+// ring's version row, so two nodes rotating at once add one key.
+//
+//	secret, h := account.NewClientSecret() // print secret once
+//	err := accounts.CreateClient(ctx, &account.Client{ID: "ci-bot", SecretHash: h, Scopes: []string{"deploy"}})
+//	...
+//	h, err = account.ParsePAT(bearer) // ErrMalformedPAT: refuse at once
+//	pat, err := accounts.PATByHash(ctx, h)
+//	...
+//	ring, err := keys.NewRing(ctx, accounts.KeyStorage(), keys.Config{MasterKey: master})
 package account
 
 import (

@@ -141,34 +141,39 @@ func testKeyStorageSaveRace(t *testing.T, open opener) {
 	}
 }
 
-// Many nodes save on one version at once, through two pools: exactly one
-// Save wins, and only its record is kept.
+// Many nodes save on one version at once, through two pools, on a new
+// ring and on one saved before: exactly one Save wins each time, and only
+// its record is added.
 func testKeyStorageConcurrentSaves(t *testing.T, open opener) {
 	stores := []keys.Storage{mustOpen(t, open, time.Now).KeyStorage(), mustOpen(t, open, time.Now).KeyStorage()}
-	_, version := mustLoad(t, stores[0])
-	const callers = 8
-	recs := make([]keys.Record, callers)
-	errs := make([]error, callers)
-	var wg sync.WaitGroup
-	for i := range callers {
-		recs[i] = record(fmt.Sprintf("k%d", i), false)
-		wg.Go(func() { _, errs[i] = stores[i%2].Save(t.Context(), version, recs[i:i+1]) })
-	}
-	wg.Wait()
-	var won []keys.Record
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			won = append(won, recs[i])
-		case !errors.Is(err, keys.ErrConflict):
-			t.Errorf("caller %d: got %v, want nil or ErrConflict", i, err)
+	var kept []keys.Record
+	for round := range 2 {
+		_, version := mustLoad(t, stores[0])
+		const callers = 8
+		recs := make([]keys.Record, callers)
+		errs := make([]error, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			recs[i] = record(fmt.Sprintf("k%d-%d", round, i), false)
+			wg.Go(func() { _, errs[i] = stores[i%2].Save(t.Context(), version, recs[i:i+1]) })
 		}
-	}
-	if len(won) != 1 {
-		t.Fatalf("%d Saves of one version won, want exactly 1", len(won))
-	}
-	if got, _ := mustLoad(t, stores[1]); sameRecords(got, won) != "" {
-		t.Errorf("Load after the race: %s", sameRecords(got, won))
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+				kept = append(kept, recs[i])
+			case !errors.Is(err, keys.ErrConflict):
+				t.Errorf("round %d, caller %d: got %v, want nil or ErrConflict", round, i, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d Saves of version %d won, want exactly 1", round, won, version)
+		}
+		if got, _ := mustLoad(t, stores[1]); sameRecords(got, kept) != "" {
+			t.Errorf("round %d: Load after the race: %s", round, sameRecords(got, kept))
+		}
 	}
 }
 

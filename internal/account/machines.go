@@ -172,14 +172,23 @@ const (
 		RETURNING id, user_id, name, hash, scopes, created, expires, last_used`
 	touchPAT = `UPDATE pats SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`
 
-	keyRingVersion = `SELECT version FROM key_ring`
-	keyRecords     = `SELECT kid, alg, private, sealed, created, sign_from, sign_until, remove_at FROM signing_keys ORDER BY kid`
-	// bumpKeyRing is Save's compare-and-swap: it changes no row if the
-	// version is not $1 (ErrConflict).
-	bumpKeyRing     = `UPDATE key_ring SET version = version + 1 WHERE version = $1`
+	// The ring's version is 0 until its row exists: a store opened by a
+	// command that only reads writes nothing.
+	keyRingVersion  = `SELECT coalesce(max(version), 0) FROM key_ring`
+	keyRecords      = `SELECT kid, alg, private, sealed, created, sign_from, sign_until, remove_at FROM signing_keys ORDER BY kid`
 	upsertKeyRecord = `INSERT INTO signing_keys (kid, alg, private, sealed, created, sign_from, sign_until, remove_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private = excluded.private, sealed = excluded.sealed,
 			created = excluded.created, sign_from = excluded.sign_from,
 			sign_until = excluded.sign_until, remove_at = excluded.remove_at`
 )
+
+// swapKeyRing returns Save's compare-and-swap of the ring's version, from
+// version to version+1: a statement that changes one row, or none if the
+// version is another (ErrConflict).
+func swapKeyRing(version uint64) (stmt string, args []any) {
+	if version == 0 {
+		return `INSERT INTO key_ring (one, version) VALUES (true, 1) ON CONFLICT DO NOTHING`, nil
+	}
+	return `UPDATE key_ring SET version = version + 1 WHERE version = $1`, []any{int64(version)}
+}

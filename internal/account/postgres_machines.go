@@ -170,13 +170,14 @@ func (k postgresKeys) Load(ctx context.Context) ([]keys.Record, uint64, error) {
 	return recs, version, nil
 }
 
-// Save implements keys.Storage. Its UPDATE of the version row locks the
-// row until the commit; under READ COMMITTED, a concurrent Save of the
-// same version waits for it, then finds the version changed and updates
-// nothing (ErrConflict).
+// Save implements keys.Storage. Its write of the version row (swapKeyRing)
+// locks the row until the commit; under READ COMMITTED, a concurrent Save
+// of the same version waits for it, then finds the version changed, or
+// the row there, and writes nothing (ErrConflict).
 func (k postgresKeys) Save(ctx context.Context, version uint64, recs []keys.Record) (uint64, error) {
 	err := pgx.BeginTxFunc(ctx, k.s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, bumpKeyRing, int64(version))
+		stmt, args := swapKeyRing(version)
+		tag, err := tx.Exec(ctx, stmt, args...)
 		if err := oneTag(tag, err, keys.ErrConflict); err != nil {
 			return err
 		}

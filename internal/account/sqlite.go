@@ -89,9 +89,8 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS key_ring (
 	one     INTEGER PRIMARY KEY CHECK (one = 1),
-	version INTEGER NOT NULL -- 0: never saved
+	version INTEGER NOT NULL -- no row: never saved, version 0
 ) STRICT;
-INSERT INTO key_ring (one, version) VALUES (1, 0) ON CONFLICT DO NOTHING;
 `
 
 // NewSQLite returns the store kept in db, creating its tables if they are

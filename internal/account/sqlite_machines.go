@@ -165,7 +165,8 @@ func (k sqliteKeys) Load(ctx context.Context) ([]keys.Record, uint64, error) {
 // runs between its check of the version and its commit.
 func (k sqliteKeys) Save(ctx context.Context, version uint64, recs []keys.Record) (uint64, error) {
 	err := inTx(ctx, k.s.db, nil, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, bumpKeyRing, int64(version))
+		stmt, args := swapKeyRing(version)
+		res, err := tx.ExecContext(ctx, stmt, args...)
 		if err := oneRow(res, err, keys.ErrConflict); err != nil {
 			return err
 		}

@@ -38,6 +38,5 @@ CREATE TABLE signing_keys (
 
 CREATE TABLE key_ring (
 	one     boolean PRIMARY KEY CHECK (one),
-	version bigint NOT NULL -- 0: never saved
+	version bigint NOT NULL -- no row: never saved, version 0
 );
-INSERT INTO key_ring (one, version) VALUES (true, 0);
