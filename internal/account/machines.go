@@ -148,17 +148,9 @@ func newPAT(p *PAT, now time.Time) (PAT, error) {
 	return n, nil
 }
 
-// secretHash sets *h to b, a hash read from a store.
-func secretHash(h *SecretHash, b []byte) error {
-	if len(b) != len(h) {
-		return fmt.Errorf("a secret hash of %d bytes, not %d", len(b), len(h))
-	}
-	copy(h[:], b)
-	return nil
-}
-
-// The statements both backends run: SQLite reads $1 as PostgreSQL does,
-// and so do ON CONFLICT and RETURNING.
+// The statements of the machine part (machinestore.go), which both
+// backends run: SQLite reads $1 as PostgreSQL does, and so do ON CONFLICT
+// and RETURNING.
 const (
 	clientColumns = `SELECT id, secret_hash, scopes, audiences, max_ttl, disabled, created FROM clients `
 	insertClient  = `INSERT INTO clients (id, secret_hash, scopes, audiences, max_ttl, disabled, created)
@@ -168,7 +160,12 @@ const (
 	deleteClient      = `DELETE FROM clients WHERE id = $1`
 
 	patColumns = `SELECT id, user_id, name, hash, scopes, created, expires, last_used `
-	deletePAT  = `DELETE FROM pats WHERE id = $1 AND user_id = $2
+	// insertPAT inserts no row if there is no user $2. (PostgreSQL
+	// infers the types of its parameters from the columns, as it does
+	// for VALUES.)
+	insertPAT = `INSERT INTO pats (id, user_id, name, hash, scopes, created, expires)
+		SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2`
+	deletePAT = `DELETE FROM pats WHERE id = $1 AND user_id = $2
 		RETURNING id, user_id, name, hash, scopes, created, expires, last_used`
 	touchPAT = `UPDATE pats SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`
 

@@ -17,22 +17,19 @@ import (
 	"github.com/tetherauth/tether/store/postgres/pgmigrate"
 )
 
-// Postgres is the Store, Clients and PATs, and the KeyStorage, kept in
-// tables of a PostgreSQL schema (the first in the connections'
+// Postgres is the Store, Clients and PATs, and the KeyStorage (machines),
+// kept in tables of a PostgreSQL schema (the first in the connections'
 // search_path), for several nodes sharing their accounts. It keeps every
 // contract exactly as SQLite does, errors included.
 type Postgres struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	machines // Clients, PATs, KeyStorage; the clock
+	pool     *pgxpool.Pool
 	// testHookCreateFirst, if set, runs in CreateFirst between its check
 	// and its insert: tests run another CreateFirst there.
 	testHookCreateFirst func()
 	// testHookDelete, if set, runs in Delete between its check and its
 	// removal: tests run another Delete there.
 	testHookDelete func()
-	// testHookSaveKeys, if set, runs in KeyStorage's Save between its
-	// check of the version and its commit: tests run another Save there.
-	testHookSaveKeys func()
 }
 
 var (
@@ -55,7 +52,7 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool) (*Postgres, error) {
 	if _, err := pgmigrate.Run(ctx, pool, "account", files); err != nil {
 		return nil, fmt.Errorf("account: %w", err)
 	}
-	return &Postgres{pool: pool, now: time.Now}, nil
+	return &Postgres{pool: pool, machines: machines{q: pgDB{q: pool, pool: pool}, now: time.Now}}, nil
 }
 
 // Create implements Store.
@@ -200,7 +197,7 @@ func (s *Postgres) user(ctx context.Context, column, v string) (*User, error) {
 
 // List implements Store.
 func (s *Postgres) List(ctx context.Context) ([]*User, error) {
-	users, err := pgRows(ctx, s.pool, scanPostgresUser, columns+`ORDER BY name`)
+	users, err := list(ctx, s.q, scanPostgresUser, columns+`ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("account: list: %w", err)
 	}
@@ -354,7 +351,7 @@ func (s *Postgres) SwapSetting(ctx context.Context, name string, old, value []by
 	return nil
 }
 
-func scanPostgresUser(row pgx.Row) (*User, error) {
+func scanPostgresUser(row scanner) (*User, error) {
 	var u User
 	if err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &u.Created); err != nil {
 		return nil, err
@@ -363,13 +360,8 @@ func scanPostgresUser(row pgx.Row) (*User, error) {
 	return &u, nil
 }
 
-// oneTag returns err, or else none if tag says exactly one row changed.
+// oneTag returns err, or else none if tag says not exactly one row
+// changed.
 func oneTag(tag pgconn.CommandTag, err, none error) error {
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return none
-	}
-	return nil
+	return one(tag.RowsAffected(), err, none)
 }

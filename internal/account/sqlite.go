@@ -11,13 +11,13 @@ import (
 	"time"
 )
 
-// SQLite is the Store, Clients and PATs, and the KeyStorage, kept in
-// tables of a SQLite database, usually the one file the server shares
+// SQLite is the Store, Clients and PATs, and the KeyStorage (machines),
+// kept in tables of a SQLite database, usually the one file the server shares
 // with its session store (see store/sqlite.Open). Several processes may
 // use the same file. Times are kept in Unix microseconds.
 type SQLite struct {
-	db  *sql.DB
-	now func() time.Time
+	machines // Clients, PATs, KeyStorage; the clock
+	db       *sql.DB
 	// byID and byName are prepared once: every signed-in page reads its
 	// user by id, and compiling the query each time was a good part of the
 	// cost.
@@ -28,9 +28,6 @@ type SQLite struct {
 	// testHookDelete, if set, runs in Delete between its check and its
 	// removal: tests run another Delete there.
 	testHookDelete func()
-	// testHookSaveKeys, if set, runs in KeyStorage's Save between its
-	// check of the version and its commit: tests run another Save there.
-	testHookSaveKeys func()
 }
 
 var (
@@ -99,7 +96,7 @@ func NewSQLite(ctx context.Context, db *sql.DB) (*SQLite, error) {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("account: create tables: %w", err)
 	}
-	s := &SQLite{db: db, now: time.Now}
+	s := &SQLite{db: db, machines: machines{q: sqliteDB{q: db, db: db}, now: time.Now}}
 	var err error
 	if s.byID, err = db.PrepareContext(ctx, columns+`WHERE id = ?`); err != nil {
 		return nil, fmt.Errorf("account: prepare: %w", err)
@@ -253,7 +250,7 @@ func user(ctx context.Context, stmt *sql.Stmt, column, v string) (*User, error) 
 
 // List implements Store.
 func (s *SQLite) List(ctx context.Context) ([]*User, error) {
-	users, err := sqliteRows(ctx, s.db, scanUser, columns+`ORDER BY name`)
+	users, err := list(ctx, s.q, scanUser, columns+`ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("account: list: %w", err)
 	}
@@ -409,19 +406,13 @@ func scanUser(row scanner) (*User, error) {
 	return &u, nil
 }
 
-// oneRow returns err, or else none if res changed exactly one row.
+// oneRow returns err, or else none if res changed not exactly one row.
 func oneRow(res sql.Result, err, none error) error {
 	if err != nil {
 		return err
 	}
 	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n != 1 {
-		return none
-	}
-	return nil
+	return one(n, err, none)
 }
 
 // randomID returns prefix and 128 random bits in base64url.

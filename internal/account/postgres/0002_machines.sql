@@ -1,12 +1,13 @@
 -- What the store keeps for machines (issue 11), as in the SQLite store
--- (sqlite.go): OAuth 2.0 clients, personal access tokens, and the
--- signing keys with their ring's version. Ids compare byte by byte, as in
--- 0001.
+-- (sqlite.go), with the same statements (machines.go): OAuth 2.0 clients,
+-- personal access tokens, and the signing keys with their ring's version.
+-- Ids compare byte by byte, as in 0001. Sets of strings are JSON arrays in
+-- text, as SQLite keeps them, so that both read them the same way.
 CREATE TABLE clients (
 	id          text COLLATE "C" PRIMARY KEY CHECK (id ~ '^[a-z0-9._-]{1,64}$'),
 	secret_hash bytea NOT NULL CHECK (length(secret_hash) = 32),
-	scopes      text[] NOT NULL, -- sorted, no duplicates
-	audiences   text[] NOT NULL, -- the same
+	scopes      text NOT NULL, -- a JSON array of strings, sorted, no duplicates
+	audiences   text NOT NULL, -- the same
 	max_ttl     bigint NOT NULL CHECK (max_ttl >= 0), -- nanoseconds
 	disabled    boolean NOT NULL,
 	created     timestamptz NOT NULL
@@ -18,7 +19,7 @@ CREATE TABLE pats (
 	user_id   text COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	name      text NOT NULL,
 	hash      bytea NOT NULL UNIQUE CHECK (length(hash) = 32),
-	scopes    text[] NOT NULL,
+	scopes    text NOT NULL, -- as in clients
 	created   timestamptz NOT NULL,
 	expires   timestamptz NOT NULL,
 	last_used timestamptz -- NULL: never used
