@@ -89,7 +89,7 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"KeyStorageRoundTrip", testKeyStorageRoundTrip},
 		{"KeyStorageSaveRace", testKeyStorageSaveRace},
 		{"KeyStorageConcurrentSaves", testKeyStorageConcurrentSaves},
-		{"KEY02_KeyRingAcrossNodes", testKeyRingAcrossNodes},
+		{"KEY04_SealedKeyRingAcrossNodes", testKeyRingAcrossNodes},
 		{"MISC05_StoreErrorsFailClosed", testMachineStoreErrors},
 	}
 	for _, tc := range tests {
