@@ -24,6 +24,27 @@
 // keeps the links (AddSetup), so that any node opens a link any node
 // printed, and CreateFirst spends one, so that one admin is made however
 // many nodes show a link.
+//
+// # Machines
+//
+// Both stores also keep what machines need (issue 11): OAuth 2.0 clients
+// (Clients), personal access tokens (PATs), and the signing keys, through
+// KeyStorage, a keys.Storage for keys.NewRing. Secrets are made here
+// (NewClientSecret, NewPAT: a prefix, 256 random bits in base62, and for a
+// token a CRC-32 checksum that ParsePAT checks before any store lookup) and
+// kept only as their SHA-256 (HashSecret), never an argon2id hash: they
+// are random, and checking one must not cost a password hash's CPU.
+// Deleting a user deletes their tokens in the same transaction. The key
+// ring is one unit of concurrency: Save is a compare-and-swap of the
+// ring's version row, so two nodes rotating at once add one key.
+//
+//	secret, h := account.NewClientSecret() // print secret once
+//	err := accounts.CreateClient(ctx, &account.Client{ID: "ci-bot", SecretHash: h, Scopes: []string{"deploy"}})
+//	...
+//	h, err = account.ParsePAT(bearer) // ErrMalformedPAT: refuse at once
+//	pat, err := accounts.PATByHash(ctx, h)
+//	...
+//	ring, err := keys.NewRing(ctx, accounts.KeyStorage(), keys.Config{MasterKey: master})
 package account
 
 import (
@@ -170,29 +191,51 @@ func whyNotSet(ctx context.Context, s Store, id string, err error) error {
 // "\u212Aelvin", spelt with a KELVIN SIGN), then 1 to MaxNameLen characters
 // of a-z 0-9 . _ @ + -. Anything else gives ErrInvalidName.
 func CanonicalName(s string) (string, error) {
+	return canonical(s, namePunct, ErrInvalidName)
+}
+
+// CanonicalClientID returns the form of an OAuth 2.0 client id that the
+// store keeps: folded and trimmed as CanonicalName folds user names, then
+// 1 to MaxNameLen characters of a-z 0-9 . _ - (no @ or +, so that an id
+// never reads as an address). Anything else gives ErrInvalidClientID. The
+// store looks clients up by the exact id (a client_id on the wire is
+// compared as it is sent); only the operator's commands canonicalise.
+func CanonicalClientID(s string) (string, error) {
+	return canonical(s, clientPunct, ErrInvalidClientID)
+}
+
+// The punctuation allowed, besides a-z and 0-9, in a user name and in a
+// client id.
+const (
+	namePunct   = "._@+-"
+	clientPunct = "._-"
+)
+
+// canonical trims s, folds its case and returns it if it is 1 to
+// MaxNameLen characters of a-z 0-9 and punct; otherwise invalid.
+func canonical(s, punct string, invalid error) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", ErrInvalidName
+		return "", invalid
 	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
 		c, ok := fold(r)
-		if !ok || b.Len() == MaxNameLen {
-			return "", ErrInvalidName
+		if !ok || !allowed(c, punct) || b.Len() == MaxNameLen {
+			return "", invalid
 		}
 		b.WriteByte(c)
 	}
 	return b.String(), nil
 }
 
-// fold maps r to the allowed ASCII character of its simple case-folding
-// orbit, if it has one: 'A' and 'a' to 'a', KELVIN SIGN to 'k', LONG S to 's'.
+// fold maps r to the ASCII character of its simple case-folding orbit, if
+// it has one: 'A' and 'a' to 'a', KELVIN SIGN to 'k', LONG S to 's'.
 func fold(r rune) (byte, bool) {
 	for f := r; ; {
 		if f < utf8.RuneSelf {
-			c := byte(unicode.ToLower(f))
-			return c, allowed(c)
+			return byte(unicode.ToLower(f)), true
 		}
 		if f = unicode.SimpleFold(f); f == r {
 			return 0, false
@@ -200,6 +243,6 @@ func fold(r rune) (byte, bool) {
 	}
 }
 
-func allowed(c byte) bool {
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("._@+-", c) >= 0
+func allowed(c byte, punct string) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(punct, c) >= 0
 }

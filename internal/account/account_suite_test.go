@@ -9,12 +9,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetherauth/tether/keys"
 )
 
-// store is what the suite checks of every backend: the Store contract and
-// the server's secrets.
+// store is what the suite checks of every backend: the Store, Clients and
+// PATs contracts, the signing keys' storage and the server's secrets.
 type store interface {
 	Store
+	Clients
+	PATs
+	KeyStorage() keys.Storage
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
 	Setting(ctx context.Context, name string) ([]byte, error)
 	SwapSetting(ctx context.Context, name string, old, value []byte) error
@@ -22,11 +27,14 @@ type store interface {
 
 // interleaver is what a backend's store offers the tests that force an
 // interleaving: hooks that run in CreateFirst between its check and its
-// insert and in Delete between its check and its removal, and another store on the same database, through another pool,
-// that fails at once where it would wait for a lock.
+// insert, in Delete between its check and its removal and in KeyStorage's
+// Save between its check of the version and its commit, and another
+// store on the same database, through another pool, that fails at once
+// where it would wait for a lock.
 type interleaver interface {
 	setCreateFirstHook(func())
 	setDeleteHook(func())
+	setSaveKeysHook(func())
 	noWaitTwin(t *testing.T) (store, error)
 }
 
@@ -68,6 +76,21 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"Delete", testDelete},
 		{"DeleteKeepsAnAdminAcrossNodes", testDeleteKeepsAnAdminAcrossNodes},
 		{"LastAdminCheckedAndDeletedAtOnce", testLastAdminCheckedAndDeletedAtOnce},
+		{"ClientRoundTrip", testClientRoundTrip},
+		{"ClientListOrderedByID", testClientListOrderedByID},
+		{"ClientErrors", testClientErrors},
+		{"ClientUpdates", testClientUpdates},
+		{"ClientCreateRace", testClientCreateRace},
+		{"PATRoundTrip", testPATRoundTrip},
+		{"PATErrors", testPATErrors},
+		{"TouchAndDeletePAT", testTouchAndDeletePAT},
+		{"DeleteUserDeletesPATs", testDeleteUserDeletesPATs},
+		{"PATOfUserBeingDeleted", testPATOfUserBeingDeleted},
+		{"KeyStorageRoundTrip", testKeyStorageRoundTrip},
+		{"KeyStorageSaveRace", testKeyStorageSaveRace},
+		{"KeyStorageConcurrentSaves", testKeyStorageConcurrentSaves},
+		{"KEY04_SealedKeyRingAcrossNodes", testKeyRingAcrossNodes},
+		{"MISC05_StoreErrorsFailClosed", testMachineStoreErrors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, fresh(t)) })

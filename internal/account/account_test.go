@@ -70,7 +70,7 @@ func FuzzCanonicalName(f *testing.F) {
 			t.Fatalf("CanonicalName(%q) = %q: got length %d, want 1..%d", in, got, len(got), MaxNameLen)
 		}
 		for i := range len(got) {
-			if !allowed(got[i]) {
+			if !allowed(got[i], namePunct) {
 				t.Fatalf("CanonicalName(%q) = %q: got byte %q, want only a-z 0-9 . _ @ + -", in, got, got[i])
 			}
 		}

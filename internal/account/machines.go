@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // What the account store keeps for machines (issue 11): OAuth 2.0 clients
@@ -26,7 +29,13 @@ var (
 	ErrInvalidClientID = errors.New("account: invalid client id: use 1 to 64 of the characters a-z 0-9 . _ -")
 	// ErrPATNotFound: no personal access token with that id (or hash).
 	ErrPATNotFound = errors.New("account: personal access token not found")
+	// ErrInvalidPAT: a personal access token to create has no name of 1
+	// to MaxPATNameLen bytes of UTF-8, or no expiry.
+	ErrInvalidPAT = errors.New("account: invalid personal access token: give it a name of 1 to 100 bytes and an expiry")
 )
+
+// MaxPATNameLen is the longest name of a personal access token, in bytes.
+const MaxPATNameLen = 100
 
 // SecretHash is the SHA-256 of a client secret or a personal access token.
 type SecretHash [sha256.Size]byte
@@ -45,9 +54,10 @@ type Client struct {
 // Clients keeps the OAuth 2.0 clients. Implementations are safe for
 // concurrent use by every process and node sharing the database.
 type Clients interface {
-	// CreateClient adds c, setting c.Created to now; ErrClientExists,
-	// leaving the store unchanged, if a client has that id;
-	// ErrInvalidClientID if c.ID is not canonical.
+	// CreateClient adds c, setting c.Created to now and sorting c.Scopes
+	// and c.Audiences without duplicates; ErrClientExists, leaving the
+	// store unchanged, if a client has that id; ErrInvalidClientID if c.ID
+	// is not canonical; an error if c.MaxTTL is negative.
 	CreateClient(ctx context.Context, c *Client) error
 	// Client returns the client with that id, or ErrClientNotFound.
 	Client(ctx context.Context, id string) (*Client, error)
@@ -79,8 +89,10 @@ type PAT struct {
 // PATs keeps personal access tokens. Implementations are safe for
 // concurrent use by every process and node sharing the database.
 type PATs interface {
-	// CreatePAT adds p, setting p.ID and p.Created; ErrNotFound if there
-	// is no user p.UserID.
+	// CreatePAT adds p, setting p.ID and p.Created, sorting p.Scopes
+	// without duplicates and p.Expires to the microsecond; ErrNotFound if
+	// there is no user p.UserID, ErrInvalidPAT if p has no valid name or
+	// no expiry.
 	CreatePAT(ctx context.Context, p *PAT) error
 	// PATByHash returns the token whose hash is h, or ErrPATNotFound.
 	PATByHash(ctx context.Context, h SecretHash) (*PAT, error)
@@ -93,4 +105,87 @@ type PATs interface {
 	// than the last use recorded. Touching a deleted token is not an
 	// error.
 	TouchPAT(ctx context.Context, id string, t time.Time) error
+}
+
+// The stores keep times to the microsecond, in UTC, and sets of strings
+// sorted without duplicates; an empty set is nil. Both backends prepare
+// what they write with these, so that what they read back is equal.
+
+// micro returns t as the stores keep it.
+func micro(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// set returns the strings of s sorted, without duplicates, in a slice of
+// its own; nil if there are none.
+func set(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(s)))
+}
+
+// newClient checks c before CreateClient and returns the record to
+// insert: c's fields as the store keeps them, created at now.
+func newClient(c *Client, now time.Time) (Client, error) {
+	if id, err := CanonicalClientID(c.ID); err != nil || id != c.ID {
+		return Client{}, ErrInvalidClientID
+	}
+	if c.MaxTTL < 0 {
+		return Client{}, fmt.Errorf("account: client %q: negative MaxTTL %v", c.ID, c.MaxTTL)
+	}
+	n := *c
+	n.Scopes, n.Audiences, n.Created = set(c.Scopes), set(c.Audiences), micro(now)
+	return n, nil
+}
+
+// newPAT checks p before CreatePAT and returns the record to insert:
+// p's fields as the store keeps them, with a fresh id, created at now.
+func newPAT(p *PAT, now time.Time) (PAT, error) {
+	if p.Name == "" || len(p.Name) > MaxPATNameLen || !utf8.ValidString(p.Name) || p.Expires.IsZero() {
+		return PAT{}, ErrInvalidPAT
+	}
+	n := *p
+	n.ID, n.Scopes, n.Created, n.Expires, n.LastUsed = randomID("pat_"), set(p.Scopes), micro(now), micro(p.Expires), time.Time{}
+	return n, nil
+}
+
+// The statements of the machine part (machinestore.go), which both
+// backends run: SQLite reads $1 as PostgreSQL does, and so do ON CONFLICT
+// and RETURNING.
+const (
+	clientColumns = `SELECT id, secret_hash, scopes, audiences, max_ttl, disabled, created FROM clients `
+	insertClient  = `INSERT INTO clients (id, secret_hash, scopes, audiences, max_ttl, disabled, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`
+	setClientSecret   = `UPDATE clients SET secret_hash = $1 WHERE id = $2`
+	setClientDisabled = `UPDATE clients SET disabled = $1 WHERE id = $2`
+	deleteClient      = `DELETE FROM clients WHERE id = $1`
+
+	patColumns = `SELECT id, user_id, name, hash, scopes, created, expires, last_used `
+	// insertPAT inserts no row if there is no user $2. (PostgreSQL
+	// infers the types of its parameters from the columns, as it does
+	// for VALUES.)
+	insertPAT = `INSERT INTO pats (id, user_id, name, hash, scopes, created, expires)
+		SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2`
+	deletePAT = `DELETE FROM pats WHERE id = $1 AND user_id = $2
+		RETURNING id, user_id, name, hash, scopes, created, expires, last_used`
+	touchPAT = `UPDATE pats SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`
+
+	// The ring's version is 0 until its row exists: a store opened by a
+	// command that only reads writes nothing.
+	keyRingVersion  = `SELECT coalesce(max(version), 0) FROM key_ring`
+	keyRecords      = `SELECT kid, alg, private, sealed, created, sign_from, sign_until, remove_at FROM signing_keys ORDER BY kid`
+	upsertKeyRecord = `INSERT INTO signing_keys (kid, alg, private, sealed, created, sign_from, sign_until, remove_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private = excluded.private, sealed = excluded.sealed,
+			created = excluded.created, sign_from = excluded.sign_from,
+			sign_until = excluded.sign_until, remove_at = excluded.remove_at`
+)
+
+// swapKeyRing returns Save's compare-and-swap of the ring's version, from
+// version to version+1: a statement that changes one row, or none if the
+// version is another (ErrConflict).
+func swapKeyRing(version uint64) (stmt string, args []any) {
+	if version == 0 {
+		return `INSERT INTO key_ring (one, version) VALUES (true, 1) ON CONFLICT DO NOTHING`, nil
+	}
+	return `UPDATE key_ring SET version = version + 1 WHERE version = $1`, []any{int64(version)}
 }

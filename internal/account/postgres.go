@@ -17,13 +17,13 @@ import (
 	"github.com/tetherauth/tether/store/postgres/pgmigrate"
 )
 
-// Postgres is the Store kept in tables users and settings of a PostgreSQL
-// schema (the first in the connections' search_path), for several nodes
-// sharing their accounts. It keeps the Store contract exactly as SQLite
-// does, errors included.
+// Postgres is the Store, Clients and PATs, and the KeyStorage (machines),
+// kept in tables of a PostgreSQL schema (the first in the connections'
+// search_path), for several nodes sharing their accounts. It keeps every
+// contract exactly as SQLite does, errors included.
 type Postgres struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	machines // Clients, PATs, KeyStorage; the clock
+	pool     *pgxpool.Pool
 	// testHookCreateFirst, if set, runs in CreateFirst between its check
 	// and its insert: tests run another CreateFirst there.
 	testHookCreateFirst func()
@@ -32,7 +32,11 @@ type Postgres struct {
 	testHookDelete func()
 }
 
-var _ Store = (*Postgres)(nil)
+var (
+	_ Store   = (*Postgres)(nil)
+	_ Clients = (*Postgres)(nil)
+	_ PATs    = (*Postgres)(nil)
+)
 
 //go:embed postgres/*.sql
 var migrations embed.FS
@@ -48,7 +52,7 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool) (*Postgres, error) {
 	if _, err := pgmigrate.Run(ctx, pool, "account", files); err != nil {
 		return nil, fmt.Errorf("account: %w", err)
 	}
-	return &Postgres{pool: pool, now: time.Now}, nil
+	return &Postgres{pool: pool, machines: machines{q: pgDB{q: pool, pool: pool}, now: time.Now}}, nil
 }
 
 // Create implements Store.
@@ -57,7 +61,7 @@ func (s *Postgres) Create(ctx context.Context, u *User) error {
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	// PostgreSQL keeps microseconds, as SQLite's store does.
 	created := s.now().Truncate(time.Microsecond).UTC()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -99,7 +103,7 @@ func (s *Postgres) CreateFirst(ctx context.Context, u *User, setup SetupHash, no
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	created := s.now().Truncate(time.Microsecond).UTC()
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
@@ -193,15 +197,9 @@ func (s *Postgres) user(ctx context.Context, column, v string) (*User, error) {
 
 // List implements Store.
 func (s *Postgres) List(ctx context.Context) ([]*User, error) {
-	rows, _ := s.pool.Query(ctx, columns+`ORDER BY name`)
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*User, error) {
-		return scanPostgresUser(row)
-	})
+	users, err := list(ctx, s.q, scanPostgresUser, columns+`ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("account: list: %w", err)
-	}
-	if users == nil {
-		users = []*User{}
 	}
 	return users, nil
 }
@@ -353,7 +351,7 @@ func (s *Postgres) SwapSetting(ctx context.Context, name string, old, value []by
 	return nil
 }
 
-func scanPostgresUser(row pgx.Row) (*User, error) {
+func scanPostgresUser(row scanner) (*User, error) {
 	var u User
 	if err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &u.Created); err != nil {
 		return nil, err
@@ -362,13 +360,8 @@ func scanPostgresUser(row pgx.Row) (*User, error) {
 	return &u, nil
 }
 
-// oneTag returns err, or else none if tag says exactly one row changed.
+// oneTag returns err, or else none if tag says not exactly one row
+// changed.
 func oneTag(tag pgconn.CommandTag, err, none error) error {
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return none
-	}
-	return nil
+	return one(tag.RowsAffected(), err, none)
 }

@@ -51,6 +51,7 @@ func TestPostgresNamesCollateC(t *testing.T) {
 
 func (s *Postgres) setCreateFirstHook(f func()) { s.testHookCreateFirst = f }
 func (s *Postgres) setDeleteHook(f func())      { s.testHookDelete = f }
+func (s *Postgres) setSaveKeysHook(f func())    { s.testHookSaveKeys = f }
 
 // noWaitTwin opens another pool on s's schema whose connections give up on
 // a lock another transaction holds at once (lock_timeout 1 ms: PostgreSQL

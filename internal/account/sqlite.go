@@ -11,12 +11,13 @@ import (
 	"time"
 )
 
-// SQLite is the Store kept in tables users and settings of a SQLite
-// database, usually the one file the server shares with its session store
-// (see store/sqlite.Open). Several processes may use the same file.
+// SQLite is the Store, Clients and PATs, and the KeyStorage (machines),
+// kept in tables of a SQLite database, usually the one file the server shares
+// with its session store (see store/sqlite.Open). Several processes may
+// use the same file. Times are kept in Unix microseconds.
 type SQLite struct {
-	db  *sql.DB
-	now func() time.Time
+	machines // Clients, PATs, KeyStorage; the clock
+	db       *sql.DB
 	// byID and byName are prepared once: every signed-in page reads its
 	// user by id, and compiling the query each time was a good part of the
 	// cost.
@@ -29,7 +30,11 @@ type SQLite struct {
 	testHookDelete func()
 }
 
-var _ Store = (*SQLite)(nil)
+var (
+	_ Store   = (*SQLite)(nil)
+	_ Clients = (*SQLite)(nil)
+	_ PATs    = (*SQLite)(nil)
+)
 
 const schema = `
 CREATE TABLE IF NOT EXISTS users (
@@ -44,6 +49,45 @@ CREATE TABLE IF NOT EXISTS settings (
 	name  TEXT PRIMARY KEY,
 	value BLOB NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS clients (
+	id          TEXT PRIMARY KEY,
+	secret_hash BLOB NOT NULL,
+	scopes      TEXT NOT NULL, -- a JSON array of strings, sorted
+	audiences   TEXT NOT NULL, -- the same
+	max_ttl     INTEGER NOT NULL, -- nanoseconds
+	disabled    INTEGER NOT NULL,
+	created     INTEGER NOT NULL
+) STRICT;
+-- Delete removes a user's tokens itself, in its transaction, because
+-- PRAGMA foreign_keys is a setting of each connection; the reference
+-- refuses orphans on connections that have it (store/sqlite.Open's).
+CREATE TABLE IF NOT EXISTS pats (
+	id        TEXT PRIMARY KEY,
+	user_id   TEXT NOT NULL REFERENCES users (id),
+	name      TEXT NOT NULL,
+	hash      BLOB NOT NULL UNIQUE,
+	scopes    TEXT NOT NULL, -- as in clients
+	created   INTEGER NOT NULL,
+	expires   INTEGER NOT NULL,
+	last_used INTEGER -- NULL: never used
+) STRICT;
+CREATE INDEX IF NOT EXISTS pats_user ON pats (user_id, created);
+-- The signing keys (package keys' Storage) and the ring's version, in
+-- its one row.
+CREATE TABLE IF NOT EXISTS signing_keys (
+	kid        TEXT PRIMARY KEY,
+	alg        TEXT NOT NULL,
+	private    BLOB NOT NULL,
+	sealed     INTEGER NOT NULL,
+	created    INTEGER NOT NULL,
+	sign_from  INTEGER NOT NULL,
+	sign_until INTEGER, -- NULL: no end planned
+	remove_at  INTEGER  -- the same
+) STRICT;
+CREATE TABLE IF NOT EXISTS key_ring (
+	one     INTEGER PRIMARY KEY CHECK (one = 1),
+	version INTEGER NOT NULL -- no row: never saved, version 0
+) STRICT;
 `
 
 // NewSQLite returns the store kept in db, creating its tables if they are
@@ -52,7 +96,7 @@ func NewSQLite(ctx context.Context, db *sql.DB) (*SQLite, error) {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("account: create tables: %w", err)
 	}
-	s := &SQLite{db: db, now: time.Now}
+	s := &SQLite{db: db, machines: machines{q: sqliteDB{q: db, db: db}, now: time.Now}}
 	var err error
 	if s.byID, err = db.PrepareContext(ctx, columns+`WHERE id = ?`); err != nil {
 		return nil, fmt.Errorf("account: prepare: %w", err)
@@ -69,9 +113,9 @@ func (s *SQLite) Create(ctx context.Context, u *User) error {
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	created := s.now().UnixMicro()
-	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, nil, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO users (id, name, password_hash, admin, disabled, created)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -100,9 +144,9 @@ func (s *SQLite) CreateFirst(ctx context.Context, u *User, setup SetupHash, now 
 	if err != nil {
 		return err
 	}
-	id := randomID()
+	id := randomID("u_")
 	created := s.now().UnixMicro()
-	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, nil, func(tx *sql.Tx) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
 			return err
@@ -163,9 +207,10 @@ func sqliteSetupLive(ctx context.Context, q interface {
 	return err == nil && setupLive(value, now), err
 }
 
-// inTx runs f in a transaction of db, committed if f returns nil.
-func inTx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+// inTx runs f in a transaction of db, begun with opts, committed if f
+// returns nil.
+func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, f func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -205,20 +250,8 @@ func user(ctx context.Context, stmt *sql.Stmt, column, v string) (*User, error) 
 
 // List implements Store.
 func (s *SQLite) List(ctx context.Context) ([]*User, error) {
-	rows, err := s.db.QueryContext(ctx, columns+`ORDER BY name`)
+	users, err := list(ctx, s.q, scanUser, columns+`ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("account: list: %w", err)
-	}
-	defer rows.Close()
-	users := []*User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("account: list: %w", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("account: list: %w", err)
 	}
 	return users, nil
@@ -274,7 +307,7 @@ func (s *SQLite) Rename(ctx context.Context, id, name string) error {
 // SQLite's write lock from its start, so no other Delete (nor a
 // SetDisabled) runs between the check and the removal.
 func (s *SQLite) Delete(ctx context.Context, id string) error {
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.db, nil, func(tx *sql.Tx) error {
 		var last bool
 		err := tx.QueryRowContext(ctx, `SELECT admin AND NOT disabled AND NOT EXISTS
 			(SELECT 1 FROM users WHERE admin AND NOT disabled AND id <> ?) FROM users WHERE id = ?`, id, id).Scan(&last)
@@ -288,6 +321,9 @@ func (s *SQLite) Delete(ctx context.Context, id string) error {
 		}
 		if s.testHookDelete != nil {
 			s.testHookDelete()
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pats WHERE user_id = ?`, id); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		return oneRow(res, err, ErrNotFound)
@@ -370,24 +406,18 @@ func scanUser(row scanner) (*User, error) {
 	return &u, nil
 }
 
-// oneRow returns err, or else none if res changed exactly one row.
+// oneRow returns err, or else none if res changed not exactly one row.
 func oneRow(res sql.Result, err, none error) error {
 	if err != nil {
 		return err
 	}
 	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n != 1 {
-		return none
-	}
-	return nil
+	return one(n, err, none)
 }
 
-// randomID returns "u_" and 128 random bits in base64url.
-func randomID() string {
+// randomID returns prefix and 128 random bits in base64url.
+func randomID(prefix string) string {
 	var b [16]byte
 	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
-	return "u_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
