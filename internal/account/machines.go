@@ -45,7 +45,7 @@ type Client struct {
 	ID         string // the client_id, canonical (CanonicalClientID), chosen by the operator
 	SecretHash SecretHash
 	Scopes     []string      // the scopes it may ask for; sorted, no duplicates
-	Audiences  []string      // the audiences (resource indicators) it may ask for; sorted, no duplicates; the first is the default
+	Audiences  []string      // the audiences (resource indicators) it may ask for, in the order given, no duplicates; the first is the default
 	MaxTTL     time.Duration // its tokens' longest lifetime; 0: the server's cap
 	Disabled   bool
 	Created    time.Time // set by Clients.CreateClient
@@ -54,8 +54,9 @@ type Client struct {
 // Clients keeps the OAuth 2.0 clients. Implementations are safe for
 // concurrent use by every process and node sharing the database.
 type Clients interface {
-	// CreateClient adds c, setting c.Created to now and sorting c.Scopes
-	// and c.Audiences without duplicates; ErrClientExists, leaving the
+	// CreateClient adds c, setting c.Created to now, sorting c.Scopes and
+	// dropping duplicates from both c.Scopes and c.Audiences (whose order
+	// stays: the first is the default); ErrClientExists, leaving the
 	// store unchanged, if a client has that id; ErrInvalidClientID if c.ID
 	// is not canonical; an error if c.MaxTTL is negative.
 	CreateClient(ctx context.Context, c *Client) error
@@ -123,6 +124,18 @@ func set(s []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(s)))
 }
 
+// unique returns s without its duplicates, in the order of their first
+// appearance.
+func unique(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // newClient checks c before CreateClient and returns the record to
 // insert: c's fields as the store keeps them, created at now.
 func newClient(c *Client, now time.Time) (Client, error) {
@@ -133,7 +146,7 @@ func newClient(c *Client, now time.Time) (Client, error) {
 		return Client{}, fmt.Errorf("account: client %q: negative MaxTTL %v", c.ID, c.MaxTTL)
 	}
 	n := *c
-	n.Scopes, n.Audiences, n.Created = set(c.Scopes), set(c.Audiences), micro(now)
+	n.Scopes, n.Audiences, n.Created = set(c.Scopes), unique(c.Audiences), micro(now)
 	return n, nil
 }
 

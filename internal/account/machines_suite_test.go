@@ -43,8 +43,10 @@ func testClientRoundTrip(t *testing.T, open opener) {
 	b := mustOpen(t, open, time.Now)
 	_, h := NewClientSecret()
 	c := mustCreateClient(t, a, &Client{ID: "ci-bot", SecretHash: h, Scopes: []string{"write", "read", "write"},
-		Audiences: []string{"api://y", "api://x"}, MaxTTL: 5*time.Minute + time.Nanosecond, Disabled: true})
-	want := &Client{ID: "ci-bot", SecretHash: h, Scopes: []string{"read", "write"}, Audiences: []string{"api://x", "api://y"},
+		Audiences: []string{"api://y", "api://x", "api://y"}, MaxTTL: 5*time.Minute + time.Nanosecond, Disabled: true})
+	// Scopes are a set; the audiences keep their order: the first is the
+	// default.
+	want := &Client{ID: "ci-bot", SecretHash: h, Scopes: []string{"read", "write"}, Audiences: []string{"api://y", "api://x"},
 		MaxTTL: 5*time.Minute + time.Nanosecond, Disabled: true, Created: time.Date(2026, 3, 4, 4, 6, 7, 8000, time.UTC)}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("CreateClient set %+v, want %+v", c, want)

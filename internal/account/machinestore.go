@@ -53,7 +53,7 @@ func (m *machines) CreateClient(ctx context.Context, c *Client) error {
 	if err != nil {
 		return err
 	}
-	changed, err := m.q.exec(ctx, insertClient, n.ID, n.SecretHash[:], jsonSet(n.Scopes), jsonSet(n.Audiences),
+	changed, err := m.q.exec(ctx, insertClient, n.ID, n.SecretHash[:], jsonList(n.Scopes), jsonList(n.Audiences),
 		int64(n.MaxTTL), n.Disabled, m.q.time(n.Created))
 	if err := one(changed, err, ErrClientExists); err != nil {
 		return fmt.Errorf("account: create client %q: %w", c.ID, err)
@@ -117,7 +117,7 @@ func (m *machines) CreatePAT(ctx context.Context, p *PAT) error {
 	if err != nil {
 		return err
 	}
-	changed, err := m.q.exec(ctx, insertPAT, n.ID, n.UserID, n.Name, n.Hash[:], jsonSet(n.Scopes),
+	changed, err := m.q.exec(ctx, insertPAT, n.ID, n.UserID, n.Name, n.Hash[:], jsonList(n.Scopes),
 		m.q.time(n.Created), m.q.time(n.Expires))
 	if err := one(changed, err, ErrNotFound); err != nil {
 		return fmt.Errorf("account: create personal access token of %q: %w", p.UserID, err)
@@ -248,7 +248,7 @@ func one(changed int64, err, none error) error {
 
 func scanClient(row scanner) (*Client, error) {
 	var c Client
-	err := row.Scan(&c.ID, hashDest{&c.SecretHash}, setDest{&c.Scopes}, setDest{&c.Audiences}, (*int64)(&c.MaxTTL),
+	err := row.Scan(&c.ID, hashDest{&c.SecretHash}, listDest{&c.Scopes}, listDest{&c.Audiences}, (*int64)(&c.MaxTTL),
 		&c.Disabled, timeDest{&c.Created})
 	if err != nil {
 		return nil, err
@@ -258,7 +258,7 @@ func scanClient(row scanner) (*Client, error) {
 
 func scanPAT(row scanner) (*PAT, error) {
 	var p PAT
-	err := row.Scan(&p.ID, &p.UserID, &p.Name, hashDest{&p.Hash}, setDest{&p.Scopes},
+	err := row.Scan(&p.ID, &p.UserID, &p.Name, hashDest{&p.Hash}, listDest{&p.Scopes},
 		timeDest{&p.Created}, timeDest{&p.Expires}, timeDest{&p.LastUsed})
 	if err != nil {
 		return nil, err
@@ -303,10 +303,11 @@ func (d hashDest) Scan(v any) error {
 	return nil
 }
 
-// setDest reads a set of strings: a JSON array of them (jsonSet).
-type setDest struct{ s *[]string }
+// listDest reads a list of strings as jsonList wrote it, in its order;
+// an empty one is nil.
+type listDest struct{ s *[]string }
 
-func (d setDest) Scan(v any) error {
+func (d listDest) Scan(v any) error {
 	var text []byte
 	switch v := v.(type) {
 	case string:
@@ -318,13 +319,16 @@ func (d setDest) Scan(v any) error {
 	if err := json.Unmarshal(text, &list); err != nil {
 		return fmt.Errorf("a set of strings: %w", err)
 	}
-	*d.s = set(list)
+	if len(list) == 0 {
+		list = nil
+	}
+	*d.s = list
 	return nil
 }
 
-// jsonSet is how both databases keep a set of strings: a JSON array, in
-// a text column.
-func jsonSet(s []string) string {
+// jsonList is how both databases keep a list of strings (scopes, a
+// client's audiences): a JSON array, in a text column.
+func jsonList(s []string) string {
 	if s == nil {
 		return "[]"
 	}
