@@ -123,9 +123,14 @@ type Config struct {
 	// a user it read from Accounts, rather than read it again (see
 	// userCache). Default: DefaultUserCacheTTL; negative: no caching.
 	UserCacheTTL time.Duration
-	// Now is the server's clock: the user cache's, and the one that keeps
-	// the log lines of refused hosts a second apart. Default: time.Now.
+	// Now is the server's clock: the user cache's, the tokens', and the
+	// one that keeps the log lines of refused hosts a second apart.
+	// Default: time.Now.
 	Now func() time.Time
+	// Tokens configures the OAuth 2.0 endpoints for machines (oauth2.go):
+	// the token endpoint, revocation, introspection, the JWKS and the
+	// metadata. Default nil: they are not served (404).
+	Tokens *Tokens
 }
 
 // The names of the server's cookies, which cmd/tether gives the session
@@ -177,6 +182,9 @@ type server struct {
 	ready    func(ctx context.Context) error
 	readyFor time.Duration // ready's deadline
 	pages    map[string]*template.Template
+	// storeTimeout bounds each call to a store (MISC-05).
+	storeTimeout time.Duration
+	oauth        *oauth // nil: no OAuth endpoints
 }
 
 // New returns the server's handler: every route of routes.go behind the
@@ -214,6 +222,14 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: Hosts: %w", errConfig, err))
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	oauth, err := newOAuth(cfg.Tokens, now)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
@@ -224,10 +240,6 @@ func New(cfg Config) (http.Handler, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
 	}
 	storeTimeout := cmp.Or(cfg.StoreTimeout, DefaultStoreTimeout)
 	s := &server{
@@ -251,6 +263,9 @@ func New(cfg Config) (http.Handler, error) {
 		ready:    cfg.Ready,
 		readyFor: cmp.Or(cfg.ReadyTimeout, DefaultReadyTimeout),
 		pages:    pages,
+
+		storeTimeout: storeTimeout,
+		oauth:        oauth,
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
 	s.creds, err = credential.New(credential.Config{
