@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -230,22 +231,38 @@ func TestSES11_TokenStoreDown(t *testing.T) {
 // allowance even the right secret waits (a burst of guesses gets no more
 // tries), and right secrets give their attempt back.
 func TestPW06_ClientSecretThrottled(t *testing.T) {
-	oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{free: 3}})
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
+	oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{free: 3, proxies: []netip.Prefix{loopback}}})
 	secret := oh.addBilling()
+	other := oh.addClient("other", nil, []string{apiBilling}, 0)
 	form := url.Values{"grant_type": {"client_credentials"}}
+	from := func(ip string) []string { return []string{"X-Forwarded-For", ip} }
 	for range 10 { // successes don't add up
 		oh.token("billing", secret, nil)
 	}
 	for range 4 { // the allowance, and the first attempt past it
-		oauthError(t, oh.post(tokenPath, "billing", "guess", form), http.StatusUnauthorized, codeInvalidClient)
+		oauthError(t, oh.post(tokenPath, "billing", "guess", form, from("192.0.2.1")...), http.StatusUnauthorized, codeInvalidClient)
 	}
-	res := oh.post(tokenPath, "billing", "guess", form)
-	oauthError(t, res, http.StatusTooManyRequests, codeUnavailable)
-	if res.header.Get("Retry-After") == "" {
-		t.Error("no Retry-After")
+	for _, tc := range []struct {
+		name, id, secret, ip string
+	}{
+		{"another guess", "billing", "guess", "192.0.2.1"},
+		{"the right secret", "billing", secret, "192.0.2.1"},
+		{"the client from another address", "billing", secret, "198.51.100.1"},
+		{"another client from the address", "other", other, "192.0.2.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := oh.post(tokenPath, tc.id, tc.secret, form, from(tc.ip)...)
+			oauthError(t, res, http.StatusTooManyRequests, codeUnavailable)
+			if res.header.Get("Retry-After") == "" {
+				t.Error("no Retry-After")
+			}
+		})
 	}
-	oauthError(t, oh.post(tokenPath, "billing", secret, form), http.StatusTooManyRequests, codeUnavailable)
-	oauthError(t, oh.post(revokePath, "billing", secret, url.Values{"token": {"x"}}), http.StatusTooManyRequests, codeUnavailable)
+	oauthError(t, oh.post(revokePath, "billing", secret, url.Values{"token": {"x"}}, from("192.0.2.1")...), http.StatusTooManyRequests, codeUnavailable)
+	if res := oh.post(tokenPath, "other", other, form, from("198.51.100.1")...); res.status != http.StatusOK {
+		t.Errorf("another client from another address: status %d", res.status)
+	}
 	oh.clock.Advance(time.Hour)
 	oh.token("billing", secret, nil)
 }
