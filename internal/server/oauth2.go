@@ -145,17 +145,12 @@ func newOAuth(t *Tokens, now func() time.Time) (*oauth, error) {
 	if err := checkIssuerURL(t.Issuer); err != nil {
 		problems = append(problems, err)
 	}
-	for _, f := range []struct {
-		name  string
-		unset bool
-	}{
-		{"Keys", t.Keys == nil},
-		{"Clients", t.Clients == nil},
-		{"Revocations", t.Revocations == nil},
-	} {
-		if f.unset {
-			problems = append(problems, fmt.Errorf("Tokens.%s is required", f.name))
-		}
+	for _, name := range unsetFields(
+		field{"Keys", t.Keys == nil},
+		field{"Clients", t.Clients == nil},
+		field{"Revocations", t.Revocations == nil},
+	) {
+		problems = append(problems, fmt.Errorf("Tokens.%s is required", name))
 	}
 	ttl, maxTTL := t.TTL, t.MaxTTL
 	if maxTTL == 0 {

@@ -115,21 +115,24 @@ type tokenResponse struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
-// handleToken is POST /oauth2/token: the client credentials grant (RFC
-// 6749 §4.4).
-func handleToken(s *server) http.Handler {
+// handleOAuth answers an OAuth request with what answer returns: JSON
+// and 200, or the error (failOAuth). Neither is cached: Cache-Control:
+// no-store, as every answer of the server, and Pragma: no-cache, as RFC
+// 6749 §5.1 asks of a token's.
+func handleOAuth[T any](s *server, answer func(*http.Request) (T, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.issueToken(r)
+		res, err := answer(r)
 		if err != nil {
 			s.failOAuth(w, r, err)
 			return
 		}
-		w.Header().Set("Pragma", "no-cache") // and Cache-Control: no-store, as every answer (§5.1)
+		w.Header().Set("Pragma", "no-cache")
 		encode(w, http.StatusOK, res)
 	})
 }
 
-// issueToken checks a token request and issues its token: the scope
+// issueToken answers POST /oauth2/token, the client credentials grant
+// (RFC 6749 §4.4): it checks the request and issues its token: the scope
 // asked for, a subset of the client's (all of them when none is asked
 // for); the audiences asked for by resource (RFC 8707) or audience, among
 // the client's (its first when none is asked for); the lifetime of

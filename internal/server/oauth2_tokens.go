@@ -162,20 +162,9 @@ type introspection struct {
 	TokenType string `json:"token_type,omitempty"`
 }
 
-// handleIntrospect is POST /oauth2/introspect (RFC 7662, INT-01): an
+// introspect answers POST /oauth2/introspect (RFC 7662, INT-01): an
 // authenticated client asks whether a token is active, and gets its
 // claims when it is one the client may see (verifyFor).
-func handleIntrospect(s *server) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.introspect(r)
-		if err != nil {
-			s.failOAuth(w, r, err)
-			return
-		}
-		encode(w, http.StatusOK, res)
-	})
-}
-
 func (s *server) introspect(r *http.Request) (*introspection, error) {
 	c, tok, err := s.tokenRequest(r, "token-introspect")
 	if err != nil {

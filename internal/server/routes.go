@@ -85,9 +85,9 @@ func addRoutes(mux *http.ServeMux, s *server) {
 // neither Sec-Fetch-Site nor Origin, and pass.
 func addOAuthRoutes(mux *http.ServeMux, s *server) {
 	oauthCSRF := s.csrf.WithErrorHandler(csrfFailer(s.failOAuth))
-	mux.Handle("POST "+tokenPath, oauthCSRF.OriginOnlyHandler(handleToken(s)))
+	mux.Handle("POST "+tokenPath, oauthCSRF.OriginOnlyHandler(handleOAuth(s, s.issueToken)))
 	mux.Handle("POST "+revokePath, oauthCSRF.OriginOnlyHandler(handleRevoke(s)))
-	mux.Handle("POST "+introspectPath, oauthCSRF.OriginOnlyHandler(handleIntrospect(s)))
+	mux.Handle("POST "+introspectPath, oauthCSRF.OriginOnlyHandler(handleOAuth(s, s.introspect)))
 	mux.Handle("/oauth2/", handleNoRoute(mux, s.failOAuth, errNoOAuthEndpoint))
 	mux.Handle("GET "+jwksPath, handleJWKS(s))
 	mux.Handle("GET "+metadataPath, handleMetadata(s))

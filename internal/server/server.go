@@ -158,6 +158,24 @@ const (
 	DefaultAddressLeak = 2 * time.Minute
 )
 
+// field is a required field of a config: its name, and whether it is
+// unset.
+type field struct {
+	name  string
+	unset bool
+}
+
+// unsetFields returns the names of the fields that are unset.
+func unsetFields(fields ...field) []string {
+	var names []string
+	for _, f := range fields {
+		if f.unset {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
+
 // server holds what the handlers need; New builds it from Config.
 type server struct {
 	log      *slog.Logger
@@ -193,20 +211,15 @@ type server struct {
 // reads the session cookie once per request.
 func New(cfg Config) (http.Handler, error) {
 	var problems []error
-	for _, f := range []struct {
-		name  string
-		unset bool
-	}{
-		{"Sessions", cfg.Sessions == nil},
-		{"Accounts", cfg.Accounts == nil},
-		{"Throttle", cfg.Throttle == nil},
-		{"Hasher", cfg.Hasher == nil},
-		{"CSRF", cfg.CSRF == nil},
-		{"Ready", cfg.Ready == nil},
-	} {
-		if f.unset {
-			problems = append(problems, fmt.Errorf("%w: %s is required", errConfig, f.name))
-		}
+	for _, name := range unsetFields(
+		field{"Sessions", cfg.Sessions == nil},
+		field{"Accounts", cfg.Accounts == nil},
+		field{"Throttle", cfg.Throttle == nil},
+		field{"Hasher", cfg.Hasher == nil},
+		field{"CSRF", cfg.CSRF == nil},
+		field{"Ready", cfg.Ready == nil},
+	) {
+		problems = append(problems, fmt.Errorf("%w: %s is required", errConfig, name))
 	}
 	if cfg.StoreTimeout < 0 || cfg.ReadyTimeout < 0 {
 		problems = append(problems, fmt.Errorf("%w: StoreTimeout and ReadyTimeout must be positive, or 0 for their defaults", errConfig))
