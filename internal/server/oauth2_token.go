@@ -147,7 +147,7 @@ func (s *server) issueToken(r *http.Request) (*tokenResponse, error) {
 		return nil, err
 	}
 	failed := func(reason string, err error) (*tokenResponse, error) {
-		s.audit(r, event, "", "client_id", creds.id, "outcome", "failure", "reason", reason)
+		s.audit(r, event, "", "client_id", printable(creds.id), "outcome", "failure", "reason", reason)
 		return nil, err
 	}
 	switch gt := f.get("grant_type"); gt {

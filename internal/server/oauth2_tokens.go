@@ -78,7 +78,8 @@ func notActive(err error) error {
 
 // handleRevoke is POST /oauth2/revoke (RFC 7009, REV-01): an
 // authenticated client revokes one of its own access tokens, which goes
-// on the denylist by its jti until its exp (JWT-09). The answer is 200
+// on the denylist by its jti until its exp, and token.MaxLeeway after
+// (JWT-09). The answer is 200
 // with an empty body whether or not anything was revoked: for another
 // client's token, an unknown, invalid or expired one, or a personal
 // access token, which are not a client's to revoke. It is an error only
@@ -114,7 +115,9 @@ func (s *server) revokeToken(r *http.Request) error {
 		return nil
 	}
 	err = boundedErr(ctx, s.storeTimeout, func(ctx context.Context) error {
-		return s.oauth.revs.RevokeToken(ctx, session.Revocation{JTI: claims.ID, Exp: claims.Expiry})
+		// Kept past exp by the most leeway a verifier may allow, which
+		// accepts the token that much longer (JWT-04).
+		return s.oauth.revs.RevokeToken(ctx, session.Revocation{JTI: claims.ID, Exp: claims.Expiry.Add(token.MaxLeeway)})
 	})
 	if err != nil {
 		s.audit(r, event, "", "client_id", c.ID, "outcome", "failure", "reason", "store error", "jti", claims.ID)

@@ -1,7 +1,9 @@
 // Package server is tether's HTTP server: the pages people sign in with, the
-// JSON API behind them, health and readiness. It wires the library packages
-// (session, csrf, password) to the account store and the sign-in throttle;
-// cmd/tether builds a Config and serves what New returns:
+// JSON API behind them, health and readiness, and, when Config.Tokens is
+// set, the OAuth 2.0 endpoints machines get tokens from (oauth2.go). It
+// wires the library packages (session, csrf, password, token, keys) to the
+// account store and the sign-in throttle; cmd/tether builds a Config and
+// serves what New returns:
 //
 //	h, err := server.New(server.Config{
 //		Logger:   logger,
@@ -13,6 +15,10 @@
 //		DeviceSecret: deviceKey, // 32+ random bytes, the same on every node
 //		Ready:    db.PingContext,
 //		Hosts:    []string{"auth.example.com"}, // MISC-07; default: loopback
+//		Tokens: &server.Tokens{ // optional: the OAuth 2.0 endpoints
+//			Issuer: "https://auth.example.com", Keys: ring, // *keys.Ring
+//			Clients: accounts, Revocations: sessions,
+//		},
 //	})
 //	if err != nil {
 //		return err
