@@ -28,12 +28,13 @@ import (
 
 // memClients is account.Clients in memory. onClient, when set, runs in
 // Client before it answers: a hook to force an interleaving; fail makes
-// every method fail.
+// every method fail; with stuck set, Client hangs (see hang).
 type memClients struct {
 	mu       sync.Mutex // guards clients
 	clients  map[string]*account.Client
 	onClient func(id string)
 	fail     atomic.Bool
+	stuck    chan time.Time
 }
 
 var _ account.Clients = (*memClients)(nil)
@@ -58,6 +59,9 @@ func (m *memClients) CreateClient(ctx context.Context, c *account.Client) error 
 func (m *memClients) Client(ctx context.Context, id string) (*account.Client, error) {
 	if m.onClient != nil {
 		m.onClient(id)
+	}
+	if m.stuck != nil {
+		return nil, hang(ctx, m.stuck)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -115,18 +119,23 @@ func (m *memClients) DeleteClient(ctx context.Context, id string) error {
 }
 
 // memRevocations is TokenRevocations over token.MemoryRevocations; fail
-// makes every method fail, failRevoke RevokeToken only.
+// makes every method fail, failRevoke RevokeToken only; with stuck set,
+// every method hangs (see hang).
 type memRevocations struct {
 	*token.MemoryRevocations
 	mu         sync.Mutex           // guards revoked
 	revoked    []session.Revocation // what RevokeToken was given
 	fail       atomic.Bool
 	failRevoke atomic.Bool
+	stuck      chan time.Time
 }
 
 var _ TokenRevocations = (*memRevocations)(nil)
 
 func (m *memRevocations) Check(ctx context.Context, subject string, gen uint64, jti string) error {
+	if m.stuck != nil {
+		return hang(ctx, m.stuck)
+	}
 	if m.fail.Load() {
 		return errStoreDown
 	}
@@ -134,6 +143,9 @@ func (m *memRevocations) Check(ctx context.Context, subject string, gen uint64, 
 }
 
 func (m *memRevocations) RevokeToken(ctx context.Context, r session.Revocation) error {
+	if m.stuck != nil {
+		return hang(ctx, m.stuck)
+	}
 	if m.fail.Load() || m.failRevoke.Load() {
 		return errStoreDown
 	}
@@ -145,6 +157,9 @@ func (m *memRevocations) RevokeToken(ctx context.Context, r session.Revocation) 
 }
 
 func (m *memRevocations) SubjectGeneration(ctx context.Context, subject string) (uint64, error) {
+	if m.stuck != nil {
+		return 0, hang(ctx, m.stuck)
+	}
 	if m.fail.Load() {
 		return 0, errStoreDown
 	}

@@ -226,6 +226,62 @@ func TestSES11_TokenStoreDown(t *testing.T) {
 	t.Run("recovers", func(t *testing.T) { oh.token("billing", secret, nil) })
 }
 
+// TestMISC05_OAuthStuckStores: a client store, a revocation state or a
+// throttle that stops answering fails the request with 503 and
+// Retry-After once the store timeout has passed, never a hang.
+func TestMISC05_OAuthStuckStores(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	form := url.Values{"grant_type": {"client_credentials"}}
+	for _, tc := range []struct {
+		name  string
+		path  string
+		stick func(oh *oauthHarness, seen chan time.Time)
+	}{
+		{"clients", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.clients.stuck = seen }},
+		{"generations", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.revs.stuck = seen }},
+		{"revocation check", introspectPath, func(oh *oauthHarness, seen chan time.Time) { oh.revs.stuck = seen }},
+		{"revocation", revokePath, func(oh *oauthHarness, seen chan time.Time) { oh.revs.stuck = seen }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{storeTimeout: timeout}})
+			secret := oh.addBilling()
+			form := url.Values{"grant_type": {"client_credentials"}, "token": {oh.token("billing", secret, nil).AccessToken}}
+			seen := make(chan time.Time, 10)
+			tc.stick(oh, seen)
+			start := time.Now()
+			res := oh.post(tc.path, "billing", secret, form)
+			oauthError(t, res, http.StatusServiceUnavailable, codeUnavailable)
+			if res.header.Get("Retry-After") == "" {
+				t.Error("no Retry-After")
+			}
+			checkDeadline(t, <-seen, start, timeout)
+		})
+	}
+	t.Run("throttle", func(t *testing.T) {
+		seen := make(chan time.Time, 10)
+		oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{storeTimeout: timeout,
+			wrapThrottle: func(th Throttle) Throttle { return stuckThrottle{th, seen} }}})
+		start := time.Now()
+		oauthError(t, oh.post(tokenPath, "billing", oh.addBilling(), form), http.StatusServiceUnavailable, codeUnavailable)
+		checkDeadline(t, <-seen, start, timeout)
+	})
+}
+
+// TestSES11_TokenNoSigningKey: a ring with no key to sign with (after an
+// emergency removal) answers 503, not a token and not a 500.
+func TestSES11_TokenNoSigningKey(t *testing.T) {
+	oh := newOAuthHarness(t, oauthOpts{})
+	secret := oh.addBilling()
+	kid, _, _, err := oh.ring.SigningKey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oh.ring.Retire(t.Context(), kid, true); err != nil {
+		t.Fatal(err)
+	}
+	oauthError(t, oh.post(tokenPath, "billing", secret, url.Values{"grant_type": {"client_credentials"}}), http.StatusServiceUnavailable, codeUnavailable)
+}
+
 // TestPW06_ClientSecretThrottled: failed client authentications count
 // per client and per address before the secret is checked; past the
 // allowance even the right secret waits (a burst of guesses gets no more
