@@ -192,12 +192,12 @@ func handleAPIPassword(s *server) http.Handler {
 	})
 }
 
-// handleAPINoRoute answers the requests under /api/ that no route of mux
-// takes: 405 with the Allow header when a route takes the path with
-// another method, else 404; as JSON, like every answer of the API. It
-// finds the methods by asking mux which pattern each would reach, so
-// that routes.go stays the one list of routes.
-func handleAPINoRoute(mux *http.ServeMux) http.Handler {
+// handleNoRoute answers the requests under a prefix (/api/, /oauth2/)
+// that no route of mux takes, with fail, the prefix's answer to errors:
+// 405 with the Allow header when a route takes the path with another
+// method, else notFound. It finds the methods by asking mux which pattern
+// each would reach, so that routes.go stays the one list of routes.
+func handleNoRoute(mux *http.ServeMux, fail failer, notFound *problem) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		probe := *r // mux.Handler reads the method, host and path only
@@ -208,15 +208,18 @@ func handleAPINoRoute(mux *http.ServeMux) http.Handler {
 			}
 		}
 		if len(allow) == 0 {
-			encode(w, http.StatusNotFound, errorBody{Error: "not_found", Message: "There is no such API endpoint: the README's JSON API section lists them."})
+			fail(w, r, notFound)
 			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		encode(w, http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed", Message: "This endpoint takes only " + strings.Join(allow, ", ") + "."})
+		fail(w, r, &problem{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "This endpoint takes only " + strings.Join(allow, ", ") + "."})
 	})
 }
 
-// allMethods are the methods handleAPINoRoute looks for, in the order
+// errNoEndpoint answers a path under /api/ that names no endpoint.
+var errNoEndpoint = &problem{status: http.StatusNotFound, code: "not_found", message: "There is no such API endpoint: the README's JSON API section lists them."}
+
+// allMethods are the methods handleNoRoute looks for, in the order
 // Allow lists them.
 var allMethods = []string{
 	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,

@@ -80,11 +80,14 @@ func (s *server) loadSession(next http.Handler) http.Handler {
 	})
 }
 
-// failFor is how a request's path answers errors: JSON under /api/, pages
-// elsewhere.
+// failFor is how a request's path answers errors: JSON under /api/, RFC
+// 6749's JSON at the OAuth endpoints, pages elsewhere.
 func (s *server) failFor(r *http.Request) failer {
-	if strings.HasPrefix(r.URL.Path, "/api/") {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/api/"):
 		return s.failJSON
+	case isOAuthPath(r.URL.Path):
+		return s.failOAuth
 	}
 	return s.failPage
 }

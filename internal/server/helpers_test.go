@@ -120,6 +120,8 @@ type harnessOpts struct {
 	hosts []string                          // Config.Hosts; default: loopback
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
+	// tokens, when set, gives Config.Tokens for the server's own URL.
+	tokens func(url string) *Tokens
 	// storeTimeout is Config.StoreTimeout and the session Manager's,
 	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
 	// default the server's.
@@ -201,6 +203,16 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrap != nil {
 		accounts = o.wrap(accounts)
 	}
+	h.srv = httptest.NewUnstartedServer(nil) // its listener, hence its URL, before its handler
+	t.Cleanup(h.srv.Close)
+	var tokens *Tokens
+	if o.tokens != nil {
+		scheme := "https://"
+		if o.plain {
+			scheme = "http://"
+		}
+		tokens = o.tokens(scheme + h.srv.Listener.Addr().String())
+	}
 	handler, err := New(Config{
 		Logger:         log,
 		Sessions:       h.sessions,
@@ -216,16 +228,17 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Now:            h.clock.Now,
 		StoreTimeout:   o.storeTimeout,
 		ReadyTimeout:   o.readyTimeout,
+		Tokens:         tokens,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.srv.Config.Handler = handler
 	if o.plain {
-		h.srv = httptest.NewServer(handler)
+		h.srv.Start()
 	} else {
-		h.srv = httptest.NewTLSServer(handler)
+		h.srv.StartTLS()
 	}
-	t.Cleanup(h.srv.Close)
 	return h
 }
 

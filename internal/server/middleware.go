@@ -36,7 +36,8 @@ const misdirected = "This server does not answer for the host name in the reques
 
 // checkHost answers 421 Misdirected Request to a request whose Host is not
 // one of s.hosts (MISC-07: DNS rebinding; see hosts.go), a missing Host
-// included: in plain text, or as JSON under /api/. It runs before anything
+// included: in plain text, or as JSON under /api/ and at the OAuth
+// endpoints. It runs before anything
 // else reads the request (the session cookie above all), and the refusals
 // are logged at most once a second, so that a flood can't drown the log.
 //
@@ -54,11 +55,14 @@ func (s *server) checkHost(next http.Handler) http.Handler {
 				"host", truncate(r.Host, 100), "path", truncate(r.URL.Path, 100),
 				"ip", clientIP(r, s.proxies), "unlogged_since_last", held)
 		}
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/api/"):
 			encode(w, http.StatusMisdirectedRequest, errorBody{Error: "misdirected", Message: misdirected})
-			return
+		case isOAuthPath(r.URL.Path):
+			s.failOAuth(w, r, &problem{status: http.StatusMisdirectedRequest, message: misdirected})
+		default:
+			http.Error(w, misdirected, http.StatusMisdirectedRequest)
 		}
-		http.Error(w, misdirected, http.StatusMisdirectedRequest)
 	})
 }
 
@@ -80,7 +84,8 @@ func capBody(next http.Handler) http.Handler {
 }
 
 // recoverPanic turns a panic into a plain 500 with nothing of the panic in
-// it (MISC-02), in the JSON error shape under /api/; the panic and its stack go to the log. If the response had
+// it (MISC-02), in the JSON error shapes under /api/ and at the OAuth
+// endpoints; the panic and its stack go to the log. If the response had
 // already started, the connection is aborted instead, so that a half answer
 // can't pass for a whole one.
 func recoverPanic(log *slog.Logger, next http.Handler) http.Handler {
@@ -98,8 +103,13 @@ func recoverPanic(log *slog.Logger, next http.Handler) http.Handler {
 			h := w.Header()
 			clear(h) // no half-set cookie or content type of the failed handler
 			setSecurityHeaders(h, r)
-			if strings.HasPrefix(r.URL.Path, "/api/") { // the API's error shape, as every answer of the API
-				encode(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "The server failed to answer; the failure is logged."})
+			const failed = "The server failed to answer; the failure is logged."
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/api/"): // the API's error shape, as every answer of the API
+				encode(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: failed})
+				return
+			case isOAuthPath(r.URL.Path):
+				encode(w, http.StatusInternalServerError, oauthErrorBody{Error: codeServerError, Description: failed})
 				return
 			}
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)

@@ -49,8 +49,8 @@ func addRoutes(mux *http.ServeMux, s *server) {
 	// Any other path or method under /api/: 404 or 405 (with Allow) in the
 	// API's error shape, not the mux's plain text. It changes nothing, so
 	// it needs no CSRF check.
-	mux.Handle("/api/", handleAPINoRoute(mux))
-	mux.Handle("/api", handleAPINoRoute(mux))
+	mux.Handle("/api/", handleNoRoute(mux, api, errNoEndpoint))
+	mux.Handle("/api", handleNoRoute(mux, api, errNoEndpoint))
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(s))
 
@@ -66,4 +66,29 @@ func addRoutes(mux *http.ServeMux, s *server) {
 	mux.Handle("POST /account/password", signedIn(pages, pagesCSRF.Handler(sessionBinding, handlePasswordPage(s))))
 	mux.Handle("POST /logout", signOutGuard(pages, pagesCSRF, handleLogoutPage(s))) // the same exemption as the API's
 	mux.Handle("GET /static/", handleStatic())
+
+	if s.oauth != nil {
+		addOAuthRoutes(mux, s)
+	}
+}
+
+// addOAuthRoutes registers the OAuth 2.0 endpoints for machines
+// (oauth2.go). Their errors are RFC 6749's JSON.
+//
+// CSRF exemption: the OAuth endpoints take no csrf token. Machines call
+// them, with no cookie: each request carries the client's own credentials
+// (Basic, or client_secret in the form), which a cross-site page doesn't
+// have, and nothing in them reads the session. They are still checked for
+// origin (CSRF-01), so that a browser that holds Basic credentials for
+// tether (typed at the challenge of an invalid_client answer) can't be
+// made to use them from another site; clients other than browsers send
+// neither Sec-Fetch-Site nor Origin, and pass.
+func addOAuthRoutes(mux *http.ServeMux, s *server) {
+	oauthCSRF := s.csrf.WithErrorHandler(csrfFailer(s.failOAuth))
+	mux.Handle("POST "+tokenPath, oauthCSRF.OriginOnlyHandler(handleOAuth(s, s.issueToken)))
+	mux.Handle("POST "+revokePath, oauthCSRF.OriginOnlyHandler(handleRevoke(s)))
+	mux.Handle("POST "+introspectPath, oauthCSRF.OriginOnlyHandler(handleOAuth(s, s.introspect)))
+	mux.Handle("/oauth2/", handleNoRoute(mux, s.failOAuth, errNoOAuthEndpoint))
+	mux.Handle("GET "+jwksPath, handleJWKS(s))
+	mux.Handle("GET "+metadataPath, handleMetadata(s))
 }

@@ -1,7 +1,9 @@
 // Package server is tether's HTTP server: the pages people sign in with, the
-// JSON API behind them, health and readiness. It wires the library packages
-// (session, csrf, password) to the account store and the sign-in throttle;
-// cmd/tether builds a Config and serves what New returns:
+// JSON API behind them, health and readiness, and, when Config.Tokens is
+// set, the OAuth 2.0 endpoints machines get tokens from (oauth2.go). It
+// wires the library packages (session, csrf, password, token, keys) to the
+// account store and the sign-in throttle; cmd/tether builds a Config and
+// serves what New returns:
 //
 //	h, err := server.New(server.Config{
 //		Logger:   logger,
@@ -13,6 +15,10 @@
 //		DeviceSecret: deviceKey, // 32+ random bytes, the same on every node
 //		Ready:    db.PingContext,
 //		Hosts:    []string{"auth.example.com"}, // MISC-07; default: loopback
+//		Tokens: &server.Tokens{ // optional: the OAuth 2.0 endpoints
+//			Issuer: "https://auth.example.com", Keys: ring, // *keys.Ring
+//			Clients: accounts, Revocations: sessions,
+//		},
 //	})
 //	if err != nil {
 //		return err
@@ -123,9 +129,14 @@ type Config struct {
 	// a user it read from Accounts, rather than read it again (see
 	// userCache). Default: DefaultUserCacheTTL; negative: no caching.
 	UserCacheTTL time.Duration
-	// Now is the server's clock: the user cache's, and the one that keeps
-	// the log lines of refused hosts a second apart. Default: time.Now.
+	// Now is the server's clock: the user cache's, the tokens', and the
+	// one that keeps the log lines of refused hosts a second apart.
+	// Default: time.Now.
 	Now func() time.Time
+	// Tokens configures the OAuth 2.0 endpoints for machines (oauth2.go):
+	// the token endpoint, revocation, introspection, the JWKS and the
+	// metadata. Default nil: they are not served (404).
+	Tokens *Tokens
 }
 
 // The names of the server's cookies, which cmd/tether gives the session
@@ -153,6 +164,24 @@ const (
 	DefaultAddressLeak = 2 * time.Minute
 )
 
+// field is a required field of a config: its name, and whether it is
+// unset.
+type field struct {
+	name  string
+	unset bool
+}
+
+// unsetFields returns the names of the fields that are unset.
+func unsetFields(fields ...field) []string {
+	var names []string
+	for _, f := range fields {
+		if f.unset {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
+
 // server holds what the handlers need; New builds it from Config.
 type server struct {
 	log      *slog.Logger
@@ -177,6 +206,9 @@ type server struct {
 	ready    func(ctx context.Context) error
 	readyFor time.Duration // ready's deadline
 	pages    map[string]*template.Template
+	// storeTimeout bounds each call to a store (MISC-05).
+	storeTimeout time.Duration
+	oauth        *oauth // nil: no OAuth endpoints
 }
 
 // New returns the server's handler: every route of routes.go behind the
@@ -185,20 +217,15 @@ type server struct {
 // reads the session cookie once per request.
 func New(cfg Config) (http.Handler, error) {
 	var problems []error
-	for _, f := range []struct {
-		name  string
-		unset bool
-	}{
-		{"Sessions", cfg.Sessions == nil},
-		{"Accounts", cfg.Accounts == nil},
-		{"Throttle", cfg.Throttle == nil},
-		{"Hasher", cfg.Hasher == nil},
-		{"CSRF", cfg.CSRF == nil},
-		{"Ready", cfg.Ready == nil},
-	} {
-		if f.unset {
-			problems = append(problems, fmt.Errorf("%w: %s is required", errConfig, f.name))
-		}
+	for _, name := range unsetFields(
+		field{"Sessions", cfg.Sessions == nil},
+		field{"Accounts", cfg.Accounts == nil},
+		field{"Throttle", cfg.Throttle == nil},
+		field{"Hasher", cfg.Hasher == nil},
+		field{"CSRF", cfg.CSRF == nil},
+		field{"Ready", cfg.Ready == nil},
+	) {
+		problems = append(problems, fmt.Errorf("%w: %s is required", errConfig, name))
 	}
 	if cfg.StoreTimeout < 0 || cfg.ReadyTimeout < 0 {
 		problems = append(problems, fmt.Errorf("%w: StoreTimeout and ReadyTimeout must be positive, or 0 for their defaults", errConfig))
@@ -214,6 +241,14 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: Hosts: %w", errConfig, err))
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	oauth, err := newOAuth(cfg.Tokens, now)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
@@ -224,10 +259,6 @@ func New(cfg Config) (http.Handler, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
 	}
 	storeTimeout := cmp.Or(cfg.StoreTimeout, DefaultStoreTimeout)
 	s := &server{
@@ -251,6 +282,9 @@ func New(cfg Config) (http.Handler, error) {
 		ready:    cfg.Ready,
 		readyFor: cmp.Or(cfg.ReadyTimeout, DefaultReadyTimeout),
 		pages:    pages,
+
+		storeTimeout: storeTimeout,
+		oauth:        oauth,
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
 	s.creds, err = credential.New(credential.Config{

@@ -75,7 +75,8 @@ func forwardedHTTPS(r *http.Request, trusted []netip.Prefix) bool {
 // it logs that requests come over plain HTTP (at most once a minute,
 // counting those it left out), and
 //
-//   - answers the API with insecure_transport;
+//   - answers the API with insecure_transport, and the OAuth endpoints
+//     with invalid_request (the .well-known documents are public: GET);
 //   - answers an unsafe request to the pages with a page that says why
 //     (the forms can't work);
 //   - lets GET and HEAD of the pages through: they show the notice (see
@@ -96,6 +97,8 @@ func (s *server) checkTransport(next http.Handler) http.Handler {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/api/"):
 			s.failJSON(w, r, errInsecureTransport)
+		case strings.HasPrefix(r.URL.Path, "/oauth2/"): // a client secret or a token in the clear
+			s.failOAuth(w, r, errInsecureTransport)
 		case r.Method == http.MethodGet || r.Method == http.MethodHead:
 			next.ServeHTTP(w, r)
 		default:
