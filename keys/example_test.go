@@ -2,7 +2,6 @@ package keys_test
 
 import (
 	"context"
-	"crypto"
 	"crypto/ed25519"
 	"fmt"
 	"net/http"
@@ -10,17 +9,14 @@ import (
 	"strconv"
 
 	"github.com/tetherauth/tether/keys"
+	"github.com/tetherauth/tether/token"
 )
 
 // The token package's interfaces, which Ring and Remote implement.
 var (
-	_ interface {
-		PublicKey(ctx context.Context, kid string) (alg string, key crypto.PublicKey, err error)
-	} = (*keys.Remote)(nil)
-	_ interface {
-		SigningKey(ctx context.Context) (kid, alg string, key crypto.Signer, err error)
-		PublicKey(ctx context.Context, kid string) (alg string, key crypto.PublicKey, err error)
-	} = (*keys.Ring)(nil)
+	_ token.KeySet = (*keys.Remote)(nil)
+	_ token.KeySet = (*keys.Ring)(nil)
+	_ token.Signer = (*keys.Ring)(nil)
 )
 
 // An issuer's ring publishes its JWKS; a resource server's Remote fetches

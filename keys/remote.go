@@ -111,11 +111,11 @@ func (c *Remote) PublicKey(ctx context.Context, kid string) (alg string, key cry
 	if k, ok, _, err = c.lookup(kid); ok {
 		return k.Alg, k.Key, nil
 	}
-	return "", nil, err
+	return "", nil, err // nil for an unknown kid, as token.KeySet says: the token is refused
 }
 
 // lookup finds kid in the set: fresh says the set is younger than
-// RefreshAfter; err says why a miss is one (ErrStale or ErrUnknownKey).
+// RefreshAfter; err is ErrStale when the set is too old to use.
 func (c *Remote) lookup(kid string) (k JWK, ok, fresh bool, err error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -124,10 +124,7 @@ func (c *Remote) lookup(kid string) (k JWK, ok, fresh bool, err error) {
 		return JWK{}, false, false, ErrStale
 	}
 	k, ok = c.keys[kid]
-	if !ok {
-		return JWK{}, false, false, ErrUnknownKey
-	}
-	return k, true, age < c.cfg.RefreshAfter, nil
+	return k, ok, ok && age < c.cfg.RefreshAfter, nil
 }
 
 // Refresh fetches the set now, unless a fetch started less than

@@ -21,8 +21,6 @@ var (
 	// ErrNoSigningKey: the ring has no key that may sign (a new ring, or
 	// after an emergency removal): run Maintain or Rotate.
 	ErrNoSigningKey = errors.New("keys: the key ring has no key to sign with: rotate to add one")
-	// ErrUnknownKey: no published key has that kid.
-	ErrUnknownKey = errors.New("keys: no published key has that kid")
 	// ErrRotationPending: a new key is already waiting to sign.
 	ErrRotationPending = errors.New("keys: a new key is already published and waiting to sign: retire it, or wait until it signs")
 	// ErrLastKey: retiring the key would leave nothing to sign with.
@@ -223,8 +221,10 @@ func (r *Ring) SigningKey(ctx context.Context) (kid, alg string, key crypto.Sign
 	return k.kid, k.alg, k.priv, nil
 }
 
-// PublicKey returns the published key named kid and its one algorithm. It
-// implements the token package's KeySet.
+// PublicKey returns the published key named kid and its one algorithm; for
+// a kid it doesn't publish, a nil key and a nil error, as the token
+// package's KeySet, which it implements, says (the verifier refuses the
+// token: 401, not 503).
 func (r *Ring) PublicKey(ctx context.Context, kid string) (alg string, key crypto.PublicKey, err error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -235,7 +235,7 @@ func (r *Ring) PublicKey(ctx context.Context, kid string) (alg string, key crypt
 			return k.alg, k.Public(), nil
 		}
 	}
-	return "", nil, ErrUnknownKey
+	return "", nil, nil
 }
 
 // JWKS returns the key set to publish now: every published key, public

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/keys"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/token"
 )
@@ -66,11 +65,9 @@ func (s *server) verifyFor(ctx context.Context, caller *account.Client, tok stri
 	return nil, errNotActive
 }
 
-// notActive turns the errors that refuse a token into errNotActive. The
-// key ring answers a kid it doesn't publish with keys.ErrUnknownKey where
-// token.KeySet says "nil key, nil error": it is a refusal too.
+// notActive turns the errors that refuse a token into errNotActive.
 func notActive(err error) error {
-	if errors.Is(err, token.ErrInvalid) || errors.Is(err, keys.ErrUnknownKey) {
+	if errors.Is(err, token.ErrInvalid) {
 		return errNotActive
 	}
 	return err
