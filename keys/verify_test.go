@@ -38,7 +38,7 @@ func TestJWT03_UnknownKidIsInvalid(t *testing.T) {
 	}
 	grant := token.Grant{Subject: token.ClientSubject("ci"), ClientID: "ci", Audience: []string{"api://x"}, TTL: time.Minute}
 	for name, signer := range map[string]token.Signer{
-		"a forger's key": token.StaticKeys{KID: "forged", Alg: token.EdDSA, Key: forger},
+		"a forger's key":              token.StaticKeys{KID: "forged", Alg: token.EdDSA, Key: forger},
 		"the ring's kid, another key": token.StaticKeys{KID: kid, Alg: token.EdDSA, Key: forger},
 	} {
 		iss, err := token.NewIssuer(token.IssuerConfig{Issuer: "https://auth.example.com", Keys: signer})
