@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/keys"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/redis"
 )
@@ -44,6 +45,10 @@ type config struct {
 	StoreTimeout    time.Duration
 	TLSCert         string // "" for plain HTTP; else with TLSKey
 	TLSKey          string
+	Issuer          string        // "" for defaultIssuer's
+	TokenMaxTTL     time.Duration // the longest access token lifetime
+	KeyRotation     time.Duration // how long a signing key signs; 0: only on tether keys rotate
+	KeyAlg          string        // the algorithm of the keys the ring makes
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -113,16 +118,33 @@ var (
 	tlsKeySetting = &setting{"tls-key", "TETHER_TLS_KEY", "",
 		"PEM file of the TLS certificate's private key (with --tls-cert)",
 		func(c *config, v string) error { c.TLSKey = v; return nil }}
+	issuerSetting = &setting{"issuer", "TETHER_ISSUER", "",
+		"the URL access tokens name as their issuer (iss) and the OAuth metadata serves, https:// (http:// only for a loopback host); empty: https:// and the first of --hosts, or http:// and --addr without --hosts",
+		func(c *config, v string) error { c.Issuer = v; return nil }}
+	tokenMaxTTLSetting = &setting{"token-max-ttl", "TETHER_TOKEN_MAX_TTL", "1h",
+		fmt.Sprintf("longest lifetime of an access token, %v to %v: a client asking for more gets this; a retired signing key stays published this long (JWT-04, KEY-02)", minTokenTTL, maxTokenTTL),
+		func(c *config, v string) (err error) { c.TokenMaxTTL, err = parseDuration(v); return err }}
+	keyRotationSetting = &setting{"key-rotation", "TETHER_KEY_ROTATION", "720h",
+		"how long a signing key signs before the server replaces it, at least 1h; 0: only on tether keys rotate (KEY-02)",
+		func(c *config, v string) (err error) { c.KeyRotation, err = parseDuration(v); return err }}
+	keyAlgSetting = &setting{"key-alg", "TETHER_KEY_ALG", keys.EdDSA,
+		"algorithm of the signing keys the server makes: EdDSA (Ed25519) or ES256 (P-256)",
+		func(c *config, v string) error { c.KeyAlg = v; return nil }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
+
+	// tokenSettings shape the access tokens and their keys: serve and the
+	// keys commands take them.
+	tokenSettings = []*setting{issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting}
 
 	// storeSettings say where the data is: every command takes them.
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
-		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting}
+		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
+		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -189,9 +211,16 @@ func (e *env) parseNames(fs *flag.FlagSet, args, names []string, use ...*setting
 }
 
 // userNames returns args, the arguments left once fs parsed its flags, in
-// canonical form: one user name for each of names. A missing argument is
-// reported as required by its name, an extra one as too many.
+// canonical form: one user name for each of names (canonicalArgs).
 func userNames(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	return canonicalArgs(fs, args, account.CanonicalName, names...)
+}
+
+// canonicalArgs returns args, the arguments left once fs parsed its
+// flags, in the canonical form canon gives: one for each of names. A
+// missing argument is reported as required by its name, an extra one as
+// too many.
+func canonicalArgs(fs *flag.FlagSet, args []string, canon func(string) (string, error), names ...string) ([]string, error) {
 	cmd := commandName(fs)
 	if missing := names[min(len(args), len(names)):]; len(missing) > 0 {
 		fs.Usage()
@@ -208,7 +237,7 @@ func userNames(fs *flag.FlagSet, args []string, names ...string) ([]string, erro
 	canonical := make([]string, len(args))
 	for i, a := range args {
 		var err error
-		if canonical[i], err = account.CanonicalName(a); err != nil {
+		if canonical[i], err = canon(a); err != nil {
 			return nil, usageError{err: fmt.Errorf("%s: %s %q: %w", cmd, names[i], a, err)}
 		}
 	}
@@ -325,6 +354,7 @@ func (c *config) check(p problems) {
 	if strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r > '~' }) {
 		p.add(nodeNameSetting, "%q: printable ASCII only (it goes in a header)", c.NodeName)
 	}
+	c.checkTokens(p)
 	if c.StoreTimeout < minStoreTimeout || c.StoreTimeout > maxStoreTimeout {
 		p.add(storeTimeoutSetting, "%v: must be from %v to %v", c.StoreTimeout, minStoreTimeout, maxStoreTimeout)
 	}

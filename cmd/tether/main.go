@@ -80,6 +80,17 @@ var commands = []command{
 	{"user list", "", "list the users", userList},
 	{"sessions list", "NAME", "list a user's sessions", sessionsList},
 	{"sessions revoke", "NAME", "end all of a user's sessions (SES-10)", sessionsRevoke},
+	{"client add", "ID --scopes S1,S2 --audience URI[,URI] [--max-ttl 10m]", "register a machine client (OAuth 2.0 client credentials); prints its secret once", clientAdd},
+	{"client list", "", "list the machine clients", clientList},
+	{"client rotate-secret", "ID [--revoke]", "give a client a new secret, printed once; the old one stops working", clientRotateSecret},
+	{"client disable", "ID", "stop a client getting tokens and end those it has", clientDisable},
+	{"client enable", "ID", "let a disabled client get tokens again", clientEnable},
+	{"client delete", "ID", "delete a client and end every token it has", clientDelete},
+	{"keys list", "", "list the token signing keys and their states", keysList},
+	{"keys rotate", "", "add a signing key: published now, it signs once verifiers' cached key sets hold it (KEY-02)", keysRotate},
+	{"keys retire", "KID [--now]", "stop a key signing; --now: unpublish and destroy it at once, for a leaked key (KEY-02)", keysRetire},
+	{"keys import", "FILE.pem", "add an existing Ed25519 or P-256 private key to the ring, to sign once published long enough", keysImport},
+	{"keys master-key", "", "print a new random master key for " + masterKeyEnv + ", which seals the signing keys at rest (KEY-04)", keysMasterKey},
 	{"version", "", "print tether's version, VCS revision and Go version", version},
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/internal/throttle"
+	"github.com/tetherauth/tether/keys"
 	"github.com/tetherauth/tether/password"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/postgres"
@@ -47,9 +48,14 @@ type durability struct {
 	unchecked        []string // settings it couldn't read, which serve warns about
 }
 
-// accounts is an account store that also keeps the server's secrets.
+// accounts is an account store that also keeps the server's secrets and
+// what machine tokens need: the clients, the personal access tokens and
+// the signing keys.
 type accounts interface {
 	account.Store
+	account.Clients
+	account.PATs
+	KeyStorage() keys.Storage
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
 	// Setting and SwapSetting keep the deployment record (ADM-01).
 	Setting(ctx context.Context, name string) ([]byte, error)
