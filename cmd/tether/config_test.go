@@ -32,6 +32,9 @@ var defaultConfig = config{
 	LogLevel:        slog.LevelInfo,
 	LogFormat:       "text",
 	StoreTimeout:    time.Second,
+	TokenMaxTTL:     time.Hour,
+	KeyRotation:     720 * time.Hour,
+	KeyAlg:          "EdDSA",
 }
 
 // with returns the default config changed by f.
@@ -169,6 +172,16 @@ var parseTests = []struct {
 	{name: "SES14 max staleness too short", args: []string{"--max-staleness", "399ms"}, wantErr: []string{"--max-staleness (TETHER_MAX_STALENESS) 399ms: must be from 400ms to 10s"}},
 	{name: "SES14 max staleness too long", args: []string{"--max-staleness", "1m"}, wantErr: []string{"--max-staleness"}},
 	{name: "SES14 max staleness not a duration", args: []string{"--max-staleness", "1"}, wantErr: []string{"--max-staleness"}},
+	{name: "token settings", args: []string{"--issuer", "https://auth.example.com/", "--token-max-ttl", "10m", "--key-rotation", "0", "--key-alg", "ES256"},
+		want: with(func(c *config) {
+			c.Issuer, c.TokenMaxTTL, c.KeyRotation, c.KeyAlg = "https://auth.example.com/", 10*time.Minute, 0, "ES256"
+		})},
+	{name: "issuer over http on loopback", env: map[string]string{"TETHER_ISSUER": "http://127.0.0.1:8080"}, want: with(func(c *config) { c.Issuer = "http://127.0.0.1:8080" })},
+	{name: "token settings: every problem at once",
+		args:    []string{"--issuer", "http://auth.example.com", "--token-max-ttl", "25h", "--key-rotation", "30m", "--key-alg", "RS256"},
+		wantErr: []string{"--issuer (TETHER_ISSUER) \"http://auth.example.com\": must start https://", "--token-max-ttl (TETHER_TOKEN_MAX_TTL) 25h0m0s: must be from 1m0s to 24h0m0s", "--key-rotation", "--key-alg (TETHER_KEY_ALG) \"RS256\": want EdDSA or ES256"}},
+	{name: "issuer with a query", args: []string{"--issuer", "https://auth.example.com/?x=1"}, wantErr: []string{"--issuer (TETHER_ISSUER) \"https://auth.example.com/?x=1\": must have no query or fragment"}},
+	{name: "issuer not a URL", args: []string{"--issuer", "auth.example.com"}, wantErr: []string{"--issuer (TETHER_ISSUER) \"auth.example.com\": want a URL"}},
 	{name: "min replicas without redis", args: []string{"--redis-min-replicas", "2"}, wantErr: []string{"--redis-min-replicas"}},
 	{name: "redis prefix without redis", args: []string{"--redis-prefix", "x:"}, wantErr: []string{"--redis-prefix"}},
 	{
@@ -637,6 +650,24 @@ func TestSessionsSchemesListed(t *testing.T) {
 		}
 		if _, err := parseServe([]string{"--sessions", s + "://127.0.0.1:6379,127.0.0.1:6380/db0"}, nil); err != nil && strings.Contains(err.Error(), "scheme") {
 			t.Errorf("--sessions %s://...: got %v, want the scheme taken", s, err)
+		}
+	}
+}
+
+func TestIssuer(t *testing.T) {
+	tests := []struct {
+		c      config
+		listen string
+		want   string
+	}{
+		{with(func(c *config) {}), "http://127.0.0.1:41234", "http://127.0.0.1:41234"},
+		{with(func(c *config) { c.Hosts = []string{"auth.example.com", "10.0.0.1"} }), "http://10.0.0.1:8080", "https://auth.example.com"},
+		{with(func(c *config) { c.Hosts = []string{"2001:db8::1"} }), "http://[::]:8080", "https://[2001:db8::1]"},
+		{with(func(c *config) { c.Hosts, c.Issuer = []string{"a.example"}, "https://auth.example.com/tether/" }), "", "https://auth.example.com/tether"},
+	}
+	for _, tt := range tests {
+		if got := tt.c.issuer(tt.listen); got != tt.want {
+			t.Errorf("issuer(%+v, %q) = %q, want %q", tt.c.Hosts, tt.listen, got, tt.want)
 		}
 	}
 }
