@@ -78,6 +78,7 @@ var parseTests = []struct {
 			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5, MaxStaleness: 2 * time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
 			LogLevel:       slog.LevelDebug, LogFormat: "json", StoreTimeout: 2 * time.Second,
+			TokenMaxTTL: time.Hour, KeyRotation: 720 * time.Hour, KeyAlg: "EdDSA",
 		},
 	},
 	{
@@ -89,6 +90,7 @@ var parseTests = []struct {
 			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000, MaxStaleness: time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
 			StoreTimeout: 300 * time.Millisecond,
+			TokenMaxTTL:  time.Hour, KeyRotation: 720 * time.Hour, KeyAlg: "EdDSA",
 		},
 	},
 	{

@@ -29,11 +29,6 @@ const (
 // longer than the JWKS cache lifetime it is published ahead of.
 const minKeyRotation = time.Hour
 
-// masterKeyEnv is the environment variable of the master key that seals
-// the signing keys at rest (KEY-04). It has no flag: a flag's value shows
-// in the process list.
-const masterKeyEnv = "TETHER_MASTER_KEY"
-
 // checkTokens adds to p what is wrong with c's token settings.
 func (c *config) checkTokens(p problems) {
 	if c.Issuer != "" {
@@ -92,16 +87,17 @@ func hostPort(host string) string {
 }
 
 // ringConfig returns the configuration of the key ring c and the
-// environment describe: the master key, if set, from masterKeyEnv.
+// environment describe: the master key, if set, from keys.MasterKeyEnv.
+// It has no flag: a flag's value shows in the process list.
 func ringConfig(c config, getenv func(string) string) (keys.Config, error) {
 	cfg := keys.Config{Alg: c.KeyAlg, MaxTokenTTL: c.TokenMaxTTL, RotateEvery: c.KeyRotation}
 	if c.KeyRotation == 0 {
 		cfg.RotateEvery = -1
 	}
-	if v := getenv(masterKeyEnv); v != "" {
+	if v := getenv(keys.MasterKeyEnv); v != "" {
 		mk, err := keys.ParseMasterKey(v)
 		if err != nil {
-			return cfg, fmt.Errorf("%s: %w", masterKeyEnv, err)
+			return cfg, fmt.Errorf("%s: %w", keys.MasterKeyEnv, err)
 		}
 		cfg.MasterKey = mk
 	}
@@ -109,8 +105,7 @@ func ringConfig(c config, getenv func(string) string) (keys.Config, error) {
 }
 
 // openRing loads the key ring of st, as c and the environment configure
-// it, and says what to do when it is sealed with a master key not given
-// (KEY-04).
+// it; a ring sealed with a master key not given is refused (KEY-04).
 func openRing(ctx context.Context, st *stores, c config, getenv func(string) string) (*keys.Ring, error) {
 	cfg, err := ringConfig(c, getenv)
 	if err != nil {
@@ -118,14 +113,7 @@ func openRing(ctx context.Context, st *stores, c config, getenv func(string) str
 	}
 	ctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
 	defer cancel()
-	r, err := keys.NewRing(ctx, st.accounts.KeyStorage(), cfg)
-	switch {
-	case errors.Is(err, keys.ErrMasterKeyRequired):
-		return nil, fmt.Errorf("%w: set %s to the master key the server was given", err, masterKeyEnv)
-	case errors.Is(err, keys.ErrMasterKeyWrong):
-		return nil, fmt.Errorf("%w: %s is not the master key the server was given", err, masterKeyEnv)
-	}
-	return r, err
+	return keys.NewRing(ctx, st.accounts.KeyStorage(), cfg)
 }
 
 // withRing opens the stores c names as an admin command does and calls do
@@ -286,12 +274,12 @@ func keysImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (e
 	})
 }
 
-// keysMasterKey prints a new random master key for masterKeyEnv.
+// keysMasterKey prints a new random master key for keys.MasterKeyEnv.
 func keysMasterKey(_ context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	if _, err := e.parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s=%s\n", masterKeyEnv, keys.NewMasterKey())
+	fmt.Fprintf(e.stdout, "%s=%s\n", keys.MasterKeyEnv, keys.NewMasterKey())
 	return nil
 }
 

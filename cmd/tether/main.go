@@ -39,6 +39,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/tetherauth/tether/keys"
 )
 
 func main() {
@@ -90,7 +92,7 @@ var commands = []command{
 	{"keys rotate", "", "add a signing key: published now, it signs once verifiers' cached key sets hold it (KEY-02)", keysRotate},
 	{"keys retire", "KID [--now]", "stop a key signing; --now: unpublish and destroy it at once, for a leaked key (KEY-02)", keysRetire},
 	{"keys import", "FILE.pem", "add an existing Ed25519 or P-256 private key to the ring, to sign once published long enough", keysImport},
-	{"keys master-key", "", "print a new random master key for " + masterKeyEnv + ", which seals the signing keys at rest (KEY-04)", keysMasterKey},
+	{"keys master-key", "", "print a new random master key for " + keys.MasterKeyEnv + ", which seals the signing keys at rest (KEY-04)", keysMasterKey},
 	{"version", "", "print tether's version, VCS revision and Go version", version},
 }
 
