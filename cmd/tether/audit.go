@@ -28,20 +28,20 @@ func (e *env) auditLog(c config) *slog.Logger {
 // change, the user called name, with id userID ("" when unknown), as
 // auditCLI does.
 func (e *env) audit(ctx context.Context, c config, event, name, userID string, err error, attrs ...any) {
-	e.auditCLI(ctx, c, event, name, err, slices.Concat([]any{"user_id", userID}, attrs)...)
+	e.auditCLI(ctx, c, event, name, []any{"user_id", userID}, err, attrs...)
 }
 
 // auditCLI writes the audit event of a command that changed, or failed to
-// change, something of user's ("" for none: a key, a client): the outcome
-// (with err as the reason of a failure), actor=cli and the
-// operating-system user who ran the command, then attrs. Never a password
-// or a secret.
-func (e *env) auditCLI(ctx context.Context, c config, event, user string, err error, attrs ...any) {
+// change, something of user's ("" for none: a key, a client): ids (what
+// it acted on: the user's id, the key's kid, ...), the outcome (with err as
+// the reason of a failure), actor=cli and the operating-system user who
+// ran the command, then attrs. Never a password or a secret.
+func (e *env) auditCLI(ctx context.Context, c config, event, user string, ids []any, err error, attrs ...any) {
 	outcome := []any{"outcome", "success"}
 	if err != nil {
 		outcome = []any{"outcome", "failure", "reason", err.Error()}
 	}
-	audit.Log(ctx, e.auditLog(c), event, user, slices.Concat(outcome, []any{"actor", "cli", "os_user", osUser()}, attrs)...)
+	audit.Log(ctx, e.auditLog(c), event, user, slices.Concat(ids, outcome, []any{"actor", "cli", "os_user", osUser()}, attrs)...)
 }
 
 // act runs do as withUser does, on the user called name, and writes the

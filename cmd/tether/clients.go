@@ -265,5 +265,5 @@ func checkAudience(s string) (string, error) {
 
 // auditClient writes the audit event of a client command on client id.
 func (e *env) auditClient(ctx context.Context, c config, event, id string, err error, attrs ...any) {
-	e.auditCLI(ctx, c, event, "", err, append([]any{"client_id", id}, attrs...)...)
+	e.auditCLI(ctx, c, event, "", []any{"client_id", id}, err, attrs...)
 }

@@ -285,5 +285,5 @@ func keysMasterKey(_ context.Context, e *env, fs *flag.FlagSet, args []string) e
 
 // auditKey writes the audit event of a keys command on the key kid.
 func (e *env) auditKey(ctx context.Context, c config, event, kid string, err error, attrs ...any) {
-	e.auditCLI(ctx, c, event, "", err, append([]any{"kid", kid}, attrs...)...)
+	e.auditCLI(ctx, c, event, "", []any{"kid", kid}, err, attrs...)
 }

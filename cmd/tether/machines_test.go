@@ -227,3 +227,26 @@ func TestADM01_MachineCommandsCreateNothing(t *testing.T) {
 		}
 	}
 }
+
+// PW-07: the client and keys commands write audit events naming what they
+// acted on, and never a secret.
+func TestPW07_MachineCommandsWriteAuditEvents(t *testing.T) {
+	data := initDB(t)
+	for _, s := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"client", "add", "ci", "--scopes", "deploy", "--audience", "api://x"}, "event=client-add user=\"\" client_id=ci outcome=success actor=cli"},
+		{[]string{"client", "rotate-secret", "ci"}, "event=client-rotate-secret user=\"\" client_id=ci outcome=success"},
+		{[]string{"client", "disable", "nobody"}, "event=client-disable user=\"\" client_id=nobody outcome=failure"},
+		{[]string{"keys", "rotate"}, "event=keys-rotate user=\"\" kid="},
+	} {
+		out, stderr, _ := tetherEnv(t, nil, "", append(s.args, "--data", data)...)
+		if !strings.Contains(stderr, s.want) {
+			t.Errorf("tether %q: stderr %q, want %q", s.args, stderr, s.want)
+		}
+		if m := secretLine.FindStringSubmatch(out); m != nil && strings.Contains(stderr, m[1]) {
+			t.Errorf("tether %q: the audit event repeats the secret", s.args)
+		}
+	}
+}
