@@ -85,6 +85,13 @@ type PAT struct {
 	Created  time.Time
 	Expires  time.Time // mandatory
 	LastUsed time.Time // zero: never used
+	// Gen is the generation of the user's token subject
+	// (token.UserSubject) read when the token was made, before the
+	// request making it was checked (as SES-12 orders sign-ins): the
+	// token is live only while Gen is at least the subject's current
+	// generation, so a password change, a disable or a "revoke
+	// everything" racing its creation kills it too (CHG-03).
+	Gen uint64
 }
 
 // PATs keeps personal access tokens. Implementations are safe for
@@ -172,14 +179,14 @@ const (
 	setClientDisabled = `UPDATE clients SET disabled = $1 WHERE id = $2`
 	deleteClient      = `DELETE FROM clients WHERE id = $1`
 
-	patColumns = `SELECT id, user_id, name, hash, scopes, created, expires, last_used `
+	patColumns = `SELECT id, user_id, name, hash, scopes, created, expires, last_used, gen `
 	// insertPAT inserts no row if there is no user $2. (PostgreSQL
 	// infers the types of its parameters from the columns, as it does
 	// for VALUES.)
-	insertPAT = `INSERT INTO pats (id, user_id, name, hash, scopes, created, expires)
-		SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2`
+	insertPAT = `INSERT INTO pats (id, user_id, name, hash, scopes, created, expires, gen)
+		SELECT $1, id, $3, $4, $5, $6, $7, $8 FROM users WHERE id = $2`
 	deletePAT = `DELETE FROM pats WHERE id = $1 AND user_id = $2
-		RETURNING id, user_id, name, hash, scopes, created, expires, last_used`
+		RETURNING id, user_id, name, hash, scopes, created, expires, last_used, gen`
 	touchPAT = `UPDATE pats SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`
 
 	// The ring's version is 0 until its row exists: a store opened by a

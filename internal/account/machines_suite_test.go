@@ -201,7 +201,7 @@ func testClientCreateRace(t *testing.T, open opener) {
 
 // A token comes back, by hash, in its user's list and through another
 // pool, as CreatePAT set it: a fresh id, Created now and Expires to the
-// microsecond, its scopes sorted.
+// microsecond, its scopes sorted, its generation as given.
 func testPATRoundTrip(t *testing.T, open opener) {
 	now := time.Date(2026, 3, 4, 5, 6, 7, 8009, time.UTC)
 	clock := now // each call of the store's clock is a second later: alice, bob, then the token
@@ -211,9 +211,9 @@ func testPATRoundTrip(t *testing.T, open opener) {
 	bob := mustCreate(t, a, &User{Name: "bob"})
 	_, h := NewPAT()
 	expires := time.Date(2026, 4, 4, 5, 6, 7, 8009, time.FixedZone("X", -7200))
-	p := mustCreatePAT(t, a, &PAT{UserID: alice.ID, Name: "laptop script ✓", Hash: h, Scopes: []string{"b", "a", "b"}, Expires: expires})
+	p := mustCreatePAT(t, a, &PAT{UserID: alice.ID, Name: "laptop script ✓", Hash: h, Scopes: []string{"b", "a", "b"}, Expires: expires, Gen: 1 << 40})
 	want := &PAT{ID: p.ID, UserID: alice.ID, Name: "laptop script ✓", Hash: h, Scopes: []string{"a", "b"},
-		Created: now.Add(3 * time.Second).Truncate(time.Microsecond), Expires: time.Date(2026, 4, 4, 7, 6, 7, 8000, time.UTC)}
+		Created: now.Add(3 * time.Second).Truncate(time.Microsecond), Expires: time.Date(2026, 4, 4, 7, 6, 7, 8000, time.UTC), Gen: 1 << 40}
 	if len(p.ID) != 26 || !strings.HasPrefix(p.ID, "pat_") || !reflect.DeepEqual(p, want) {
 		t.Errorf("CreatePAT set %+v, want %+v and an id of pat_ and 22 characters", p, want)
 	}

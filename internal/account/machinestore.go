@@ -118,7 +118,7 @@ func (m *machines) CreatePAT(ctx context.Context, p *PAT) error {
 		return err
 	}
 	changed, err := m.q.exec(ctx, insertPAT, n.ID, n.UserID, n.Name, n.Hash[:], jsonList(n.Scopes),
-		m.q.time(n.Created), m.q.time(n.Expires))
+		m.q.time(n.Created), m.q.time(n.Expires), int64(n.Gen))
 	if err := one(changed, err, ErrNotFound); err != nil {
 		return fmt.Errorf("account: create personal access token of %q: %w", p.UserID, err)
 	}
@@ -258,11 +258,13 @@ func scanClient(row scanner) (*Client, error) {
 
 func scanPAT(row scanner) (*PAT, error) {
 	var p PAT
+	var gen int64
 	err := row.Scan(&p.ID, &p.UserID, &p.Name, hashDest{&p.Hash}, listDest{&p.Scopes},
-		timeDest{&p.Created}, timeDest{&p.Expires}, timeDest{&p.LastUsed})
+		timeDest{&p.Created}, timeDest{&p.Expires}, timeDest{&p.LastUsed}, &gen)
 	if err != nil {
 		return nil, err
 	}
+	p.Gen = uint64(gen)
 	return &p, nil
 }
 

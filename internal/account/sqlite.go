@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS pats (
 	scopes    TEXT NOT NULL, -- as in clients
 	created   INTEGER NOT NULL,
 	expires   INTEGER NOT NULL,
-	last_used INTEGER -- NULL: never used
+	last_used INTEGER, -- NULL: never used
+	gen       INTEGER NOT NULL -- the user's token generation when it was made
 ) STRICT;
 CREATE INDEX IF NOT EXISTS pats_user ON pats (user_id, created);
 -- The signing keys (package keys' Storage) and the ring's version, in

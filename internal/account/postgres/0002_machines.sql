@@ -22,7 +22,8 @@ CREATE TABLE pats (
 	scopes    text NOT NULL, -- as in clients
 	created   timestamptz NOT NULL,
 	expires   timestamptz NOT NULL,
-	last_used timestamptz -- NULL: never used
+	last_used timestamptz, -- NULL: never used
+	gen       bigint NOT NULL CHECK (gen >= 0) -- the user's token generation when it was made
 );
 CREATE INDEX pats_user ON pats (user_id, created);
 
