@@ -35,11 +35,52 @@ import (
 
 var errStoreDown = errors.New("store down (test)")
 
-// failingStore wraps a session.Store; its methods fail while told to.
+// failingStore wraps a session.Store; its methods fail while told to,
+// and its token revocation state's hang while stuck is set (see hang).
 type failingStore struct {
 	session.Store
-	all        atomic.Bool // every method fails
-	revokeUser atomic.Bool // RevokeUser fails
+	all         atomic.Bool // every method fails
+	revokeUser  atomic.Bool // RevokeUser fails
+	revokeToken atomic.Bool // RevokeToken fails
+	stuck       atomic.Pointer[chan time.Time]
+	// afterGeneration, when set, runs once, after the next Generation of
+	// its subject has read its answer: a hook to force an interleaving.
+	afterGeneration atomic.Pointer[generationHook]
+}
+
+// generationHook is a failingStore's afterGeneration.
+type generationHook struct {
+	subject string
+	run     func()
+}
+
+// fails returns what a method of the token revocation state fails with,
+// if it does, once it has hung while stuck.
+func (f *failingStore) fails(ctx context.Context) error {
+	if seen := f.stuck.Load(); seen != nil {
+		return hang(ctx, *seen)
+	}
+	if f.all.Load() {
+		return errStoreDown
+	}
+	return nil
+}
+
+func (f *failingStore) RevokeToken(ctx context.Context, r session.Revocation) error {
+	if err := f.fails(ctx); err != nil {
+		return err
+	}
+	if f.revokeToken.Load() {
+		return errStoreDown
+	}
+	return f.Store.RevokeToken(ctx, r)
+}
+
+func (f *failingStore) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	if err := f.fails(ctx); err != nil {
+		return false, err
+	}
+	return f.Store.TokenRevoked(ctx, jti)
 }
 
 func (f *failingStore) Get(ctx context.Context, h session.Hash) (*session.Record, error) {
@@ -50,10 +91,14 @@ func (f *failingStore) Get(ctx context.Context, h session.Hash) (*session.Record
 }
 
 func (f *failingStore) Generation(ctx context.Context, userID string) (uint64, error) {
-	if f.all.Load() {
-		return 0, errStoreDown
+	if err := f.fails(ctx); err != nil {
+		return 0, err
 	}
-	return f.Store.Generation(ctx, userID)
+	gen, err := f.Store.Generation(ctx, userID)
+	if h := f.afterGeneration.Load(); h != nil && h.subject == userID && f.afterGeneration.CompareAndSwap(h, nil) {
+		h.run()
+	}
+	return gen, err
 }
 
 func (f *failingStore) Create(ctx context.Context, r *session.Record, opts session.CreateOptions) error {
@@ -99,6 +144,7 @@ type harness struct {
 	store    *failingStore
 	sessions *session.Manager
 	accounts *account.SQLite
+	pats     *PATCheck // over accounts (wrapped by harnessOpts.wrapPATs), fed by sessions' feed
 	hasher   *password.Hasher
 	logs     *testkit.Buffer
 }
@@ -120,8 +166,12 @@ type harnessOpts struct {
 	hosts []string                          // Config.Hosts; default: loopback
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
-	// tokens, when set, gives Config.Tokens for the server's own URL.
-	tokens func(url string) *Tokens
+	// tokens, when set, gives Config.Tokens for the harness and the
+	// server's own URL.
+	tokens func(h *harness, url string) *Tokens
+	// wrapPATs wraps the personal access tokens the server and h.pats
+	// use.
+	wrapPATs func(account.PATs) account.PATs
 	// storeTimeout is Config.StoreTimeout and the session Manager's,
 	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
 	// default the server's.
@@ -179,16 +229,28 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapThrottle != nil {
 		thr = o.wrapThrottle(thr)
 	}
-	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout}); err != nil {
+	var pats account.PATs = h.accounts
+	if o.wrapPATs != nil {
+		pats = o.wrapPATs(pats)
+	}
+	onEvent := func(e session.Event) { h.pats.Handle(e) } // h.pats is set before the feed runs
+	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if h.pats, err = NewPATCheck(PATCheckConfig{PATs: pats, Revocations: StoreRevocations{h.sessions}, StoreTimeout: o.storeTimeout, Now: h.clock.Now, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
+	done := make(chan struct{}, 2)
 	go func() {
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		h.sessions.Run(runCtx)
 	}()
-	t.Cleanup(func() { stop(); <-done })
+	go func() {
+		defer func() { done <- struct{}{} }()
+		h.pats.Run(runCtx)
+	}()
+	t.Cleanup(func() { stop(); <-done; <-done })
 	if h.hasher, err = password.NewHasher(o.hasher); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +273,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		if o.plain {
 			scheme = "http://"
 		}
-		tokens = o.tokens(scheme + h.srv.Listener.Addr().String())
+		tokens = o.tokens(h, scheme+h.srv.Listener.Addr().String())
 	}
 	handler, err := New(Config{
 		Logger:         log,
@@ -229,6 +291,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		StoreTimeout:   o.storeTimeout,
 		ReadyTimeout:   o.readyTimeout,
 		Tokens:         tokens,
+		PATs:           pats,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -63,8 +63,9 @@ type Tokens struct {
 	// Revocations is the revocation state of tokens: the denylist and the
 	// subjects' generations (a *session.Manager).
 	Revocations TokenRevocations
-	// PATs checks personal access tokens at introspection; nil: a
-	// personal access token is never active.
+	// PATs checks personal access tokens at introspection (a
+	// *PATCheck); nil: a personal access token is never active. Every
+	// client that authenticates may introspect them.
 	PATs PATChecker
 	// TTL is the lifetime of a token, cut to the client's MaxTTL when it
 	// has one; at most MaxTTL. Default DefaultTokenTTL, or MaxTTL when
@@ -108,17 +109,13 @@ type TokenRevocations interface {
 	SubjectGeneration(ctx context.Context, subject string) (uint64, error)
 }
 
-// PATPrefix starts every personal access token: introspection gives the
-// tokens that have it to Tokens.PATs, and verifies the others as JWTs.
-const PATPrefix = "tether_pat_"
-
-// PATChecker checks a personal access token (PATPrefix...) for
+// PATChecker checks a personal access token (account.PATPrefix...) for
 // introspection. CheckPAT returns the token's claims when it is live:
 // Subject token.UserSubject(owner), Scope, IssuedAt (its creation),
-// Expiry, ID (its public id), and Audience, the audiences it may be shown
-// to (see verifyFor). A token that is not live (malformed, unknown,
-// expired, revoked) is an error wrapping token.ErrInvalid; any other
-// error means it could not tell, and introspection answers 503.
+// Expiry, ID (its public id) and Generation; the caller must not change
+// them. A token that is not live (malformed, unknown, expired, revoked)
+// is an error wrapping token.ErrInvalid; any other error means it could
+// not tell, and introspection answers 503. PATCheck implements it.
 type PATChecker interface {
 	CheckPAT(ctx context.Context, tok string) (*token.Claims, error)
 }

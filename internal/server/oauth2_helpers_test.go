@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,158 +18,41 @@ import (
 	"github.com/tetherauth/tether/token"
 )
 
-// The OAuth endpoints' tests run on the harness's real stack with a real
-// key ring (package keys, in memory) and two stand-ins, for the parts
-// being written beside this one: memClients for account.Clients (until
-// account.SQLite implements it) and memRevocations for the session
-// Manager's revocation methods, over token.MemoryRevocations.
+// The OAuth endpoints' tests run on the harness's real stack: the
+// clients in its account.SQLite, the revocation state in its session
+// Manager over store/sqlite (StoreRevocations), with a real key ring
+// (package keys, in memory). hookedClients and the harness's
+// failingStore make them fail or hang on demand.
 
-// memClients is account.Clients in memory. onClient, when set, runs in
-// Client before it answers: a hook to force an interleaving; fail makes
-// every method fail; with stuck set, Client hangs (see hang).
-type memClients struct {
-	mu       sync.Mutex // guards clients
-	clients  map[string]*account.Client
-	onClient func(id string)
+// hookedClients is the harness's account.Clients with hooks on Client:
+// onClient, when set, runs before it answers, to force an interleaving;
+// fail makes it fail; with stuck set, it hangs (see hang).
+type hookedClients struct {
+	account.Clients
+	onClient atomic.Pointer[func(id string)]
 	fail     atomic.Bool
-	stuck    chan time.Time
+	stuck    atomic.Pointer[chan time.Time]
 }
 
-var _ account.Clients = (*memClients)(nil)
-
-func newMemClients() *memClients { return &memClients{clients: map[string]*account.Client{}} }
-
-func (m *memClients) CreateClient(ctx context.Context, c *account.Client) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail.Load() {
-		return errStoreDown
+func (c *hookedClients) Client(ctx context.Context, id string) (*account.Client, error) {
+	if f := c.onClient.Load(); f != nil {
+		(*f)(id)
 	}
-	if _, ok := m.clients[c.ID]; ok {
-		return account.ErrClientExists
+	if seen := c.stuck.Load(); seen != nil {
+		return nil, hang(ctx, *seen)
 	}
-	c.Created = time.Now()
-	cp := *c
-	m.clients[c.ID] = &cp
-	return nil
-}
-
-func (m *memClients) Client(ctx context.Context, id string) (*account.Client, error) {
-	if m.onClient != nil {
-		m.onClient(id)
-	}
-	if m.stuck != nil {
-		return nil, hang(ctx, m.stuck)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail.Load() {
+	if c.fail.Load() {
 		return nil, errStoreDown
 	}
-	c, ok := m.clients[id]
-	if !ok {
-		return nil, account.ErrClientNotFound
-	}
-	cp := *c
-	return &cp, nil
-}
-
-func (m *memClients) ClientList(ctx context.Context) ([]*account.Client, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*account.Client
-	for _, c := range m.clients {
-		cp := *c
-		out = append(out, &cp)
-	}
-	slices.SortFunc(out, func(a, b *account.Client) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
-}
-
-// change applies f to client id.
-func (m *memClients) change(id string, f func(c *account.Client)) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.clients[id]
-	if !ok {
-		return account.ErrClientNotFound
-	}
-	f(c)
-	return nil
-}
-
-func (m *memClients) SetClientSecret(ctx context.Context, id string, h account.SecretHash) error {
-	return m.change(id, func(c *account.Client) { c.SecretHash = h })
-}
-
-func (m *memClients) SetClientDisabled(ctx context.Context, id string, disabled bool) error {
-	return m.change(id, func(c *account.Client) { c.Disabled = disabled })
-}
-
-func (m *memClients) DeleteClient(ctx context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.clients[id]; !ok {
-		return account.ErrClientNotFound
-	}
-	delete(m.clients, id)
-	return nil
-}
-
-// memRevocations is TokenRevocations over token.MemoryRevocations; fail
-// makes every method fail, failRevoke RevokeToken only; with stuck set,
-// every method hangs (see hang).
-type memRevocations struct {
-	*token.MemoryRevocations
-	mu         sync.Mutex           // guards revoked
-	revoked    []session.Revocation // what RevokeToken was given
-	fail       atomic.Bool
-	failRevoke atomic.Bool
-	stuck      chan time.Time
-}
-
-var _ TokenRevocations = (*memRevocations)(nil)
-
-func (m *memRevocations) Check(ctx context.Context, subject string, gen uint64, jti string) error {
-	if m.stuck != nil {
-		return hang(ctx, m.stuck)
-	}
-	if m.fail.Load() {
-		return errStoreDown
-	}
-	return m.MemoryRevocations.Check(ctx, subject, gen, jti)
-}
-
-func (m *memRevocations) RevokeToken(ctx context.Context, r session.Revocation) error {
-	if m.stuck != nil {
-		return hang(ctx, m.stuck)
-	}
-	if m.fail.Load() || m.failRevoke.Load() {
-		return errStoreDown
-	}
-	m.mu.Lock()
-	m.revoked = append(m.revoked, r)
-	m.mu.Unlock()
-	m.RevokeID(r.JTI, r.Exp)
-	return nil
-}
-
-func (m *memRevocations) SubjectGeneration(ctx context.Context, subject string) (uint64, error) {
-	if m.stuck != nil {
-		return 0, hang(ctx, m.stuck)
-	}
-	if m.fail.Load() {
-		return 0, errStoreDown
-	}
-	return m.Generation(subject), nil
+	return c.Clients.Client(ctx, id)
 }
 
 // oauthHarness is a harness serving the OAuth endpoints.
 type oauthHarness struct {
 	*harness
 	ring    *keys.Ring
-	clients *memClients
-	revs    *memRevocations
+	clients *hookedClients
+	revs    StoreRevocations
 	issuer  string
 }
 
@@ -188,10 +69,12 @@ func newOAuthHarness(t testing.TB, o oauthOpts) *oauthHarness {
 		o.clock = newHarnessClock()
 	}
 	ring := testRing(t, o.clock.Now)
-	oh := &oauthHarness{ring: ring, clients: newMemClients(), revs: &memRevocations{MemoryRevocations: token.NewMemoryRevocations(o.clock.Now)}}
-	o.harnessOpts.tokens = func(u string) *Tokens {
+	oh := &oauthHarness{ring: ring}
+	o.harnessOpts.tokens = func(h *harness, u string) *Tokens {
 		oh.issuer = u
-		tk := &Tokens{Issuer: u, Keys: ring, Clients: oh.clients, Revocations: oh.revs}
+		oh.clients = &hookedClients{Clients: h.accounts}
+		oh.revs = StoreRevocations{h.sessions}
+		tk := &Tokens{Issuer: u, Keys: ring, Clients: oh.clients, Revocations: oh.revs, PATs: h.pats}
 		if o.tokens != nil {
 			o.tokens(tk)
 		}
@@ -199,6 +82,24 @@ func newOAuthHarness(t testing.TB, o oauthOpts) *oauthHarness {
 	}
 	oh.harness = newHarness(t, o.harnessOpts)
 	return oh
+}
+
+// revoked returns the denylist's entries of single tokens (by jti).
+func (oh *oauthHarness) revoked() []session.Revocation {
+	oh.t.Helper()
+	list, err := oh.sessions.Revocations(oh.t.Context())
+	if err != nil {
+		oh.t.Fatal(err)
+	}
+	return slices.DeleteFunc(list, func(r session.Revocation) bool { return r.JTI == "" })
+}
+
+// revokeSubject ends every token of subject (CHG-03).
+func (oh *oauthHarness) revokeSubject(subject string) {
+	oh.t.Helper()
+	if _, err := oh.sessions.RevokeSubject(oh.t.Context(), subject); err != nil {
+		oh.t.Fatal(err)
+	}
 }
 
 // testRing is a key ring in memory with its first key, on clock now.
@@ -219,7 +120,7 @@ func (oh *oauthHarness) addClient(id string, scopes, audiences []string, maxTTL 
 	oh.t.Helper()
 	secret := rand.Text() + rand.Text()
 	c := &account.Client{ID: id, SecretHash: sha256.Sum256([]byte(secret)), Scopes: scopes, Audiences: audiences, MaxTTL: maxTTL}
-	if err := oh.clients.CreateClient(oh.t.Context(), c); err != nil {
+	if err := oh.accounts.CreateClient(oh.t.Context(), c); err != nil {
 		oh.t.Fatal(err)
 	}
 	return secret

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/token"
 )
 
@@ -100,7 +101,7 @@ func TestJWT04_TokenLifetimeCapped(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.wantConfigError {
-				_, err := newOAuth(&Tokens{Issuer: "https://a.example", Keys: testRing(t, time.Now), Clients: newMemClients(), Revocations: &memRevocations{}, TTL: tc.ttl}, time.Now)
+				_, err := newOAuth(&Tokens{Issuer: "https://a.example", Keys: testRing(t, time.Now), Clients: &account.SQLite{}, Revocations: StoreRevocations{}, TTL: tc.ttl}, time.Now)
 				if err == nil {
 					t.Fatal("a lifetime over the cap was accepted")
 				}
@@ -211,7 +212,7 @@ func TestSES11_TokenStoreDown(t *testing.T) {
 		fail func(bool)
 	}{
 		{"clients", oh.clients.fail.Store},
-		{"generations", oh.revs.fail.Store},
+		{"generations", oh.store.all.Store},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fail(true)
@@ -237,10 +238,10 @@ func TestMISC05_OAuthStuckStores(t *testing.T) {
 		path  string
 		stick func(oh *oauthHarness, seen chan time.Time)
 	}{
-		{"clients", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.clients.stuck = seen }},
-		{"generations", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.revs.stuck = seen }},
-		{"revocation check", introspectPath, func(oh *oauthHarness, seen chan time.Time) { oh.revs.stuck = seen }},
-		{"revocation", revokePath, func(oh *oauthHarness, seen chan time.Time) { oh.revs.stuck = seen }},
+		{"clients", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.clients.stuck.Store(&seen) }},
+		{"generations", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }},
+		{"revocation check", introspectPath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }},
+		{"revocation", revokePath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{storeTimeout: timeout}})
@@ -358,9 +359,10 @@ func TestPW07_TokenAudit(t *testing.T) {
 func TestCHG03_TokenCarriesGenerationReadBeforeCheck(t *testing.T) {
 	oh := newOAuthHarness(t, oauthOpts{})
 	secret := oh.addBilling()
-	oh.clients.onClient = func(id string) { oh.revs.RevokeSubject(token.ClientSubject(id)) }
+	revoke := func(id string) { oh.revokeSubject(token.ClientSubject(id)) }
+	oh.clients.onClient.Store(&revoke)
 	out := oh.token("billing", secret, nil)
-	oh.clients.onClient = nil
+	oh.clients.onClient.Store(nil)
 	if _, err := oh.verifier(apiBilling).Verify(t.Context(), out.AccessToken); !errors.Is(err, token.ErrRevoked) {
 		t.Fatalf("got %v, want ErrRevoked", err)
 	}

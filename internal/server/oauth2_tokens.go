@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,19 +28,18 @@ var errNoToken = oauthProblem(codeInvalidRequest, "The token parameter is missin
 // or audience, malformed, expired, revoked or signed by a key not in the
 // ring is errNotActive; any other error means the key ring or the
 // revocation state could not answer, within the store timeout. A
-// personal access token (PATPrefix) goes to Tokens.PATs, under the same
-// rule.
+// personal access token (account.PATPrefix) goes to Tokens.PATs: it has
+// no audience, and is active for every client that authenticates (an
+// enabled one), since the resource servers that accept personal access
+// tokens are registered clients that introspect them.
 func (s *server) verifyFor(ctx context.Context, caller *account.Client, tok string) (*token.Claims, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
 	defer cancel()
-	if strings.HasPrefix(tok, PATPrefix) {
+	if strings.HasPrefix(tok, account.PATPrefix) {
 		if s.oauth.pats == nil {
 			return nil, errNotActive
 		}
 		c, err := s.oauth.pats.CheckPAT(ctx, tok)
-		if err == nil && !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(caller.Audiences, a) }) {
-			return nil, errNotActive
-		}
 		return c, notActive(err)
 	}
 	for _, aud := range caller.Audiences {
@@ -154,6 +152,7 @@ type introspection struct {
 	Scope     string `json:"scope,omitempty"`
 	ClientID  string `json:"client_id,omitempty"`
 	Subject   string `json:"sub,omitempty"`
+	Username  string `json:"username,omitempty"`
 	Audience  any    `json:"aud,omitempty"` // a string, or an array of several
 	Issuer    string `json:"iss,omitempty"`
 	Expiry    int64  `json:"exp,omitempty"`
@@ -164,7 +163,10 @@ type introspection struct {
 
 // introspect answers POST /oauth2/introspect (RFC 7662, INT-01): an
 // authenticated client asks whether a token is active, and gets its
-// claims when it is one the client may see (verifyFor).
+// claims when it is one the client may see (verifyFor). A personal
+// access token's answer has scope, sub, username (its owner's name now),
+// exp, iat and token_type: it has no client, audience or issuer claim,
+// and its id is the person's to see, not the resource server's.
 func (s *server) introspect(r *http.Request) (*introspection, error) {
 	c, tok, err := s.tokenRequest(r, "token-introspect")
 	if err != nil {
@@ -176,6 +178,9 @@ func (s *server) introspect(r *http.Request) (*introspection, error) {
 		return &introspection{}, nil
 	case err != nil:
 		return nil, fmt.Errorf("introspect: %w", err)
+	}
+	if strings.HasPrefix(tok, account.PATPrefix) {
+		return s.introspectPAT(r.Context(), claims)
 	}
 	res := &introspection{
 		Active:    true,
@@ -193,6 +198,27 @@ func (s *server) introspect(r *http.Request) (*introspection, error) {
 		res.Audience = claims.Audience[0]
 	}
 	return res, nil
+}
+
+// introspectPAT is introspect's answer for a live personal access token
+// of claims; not active when its owner is gone.
+func (s *server) introspectPAT(ctx context.Context, claims *token.Claims) (*introspection, error) {
+	u, err := s.users.get(ctx, strings.TrimPrefix(claims.Subject, token.UserPrefix))
+	switch {
+	case errors.Is(err, account.ErrNotFound):
+		return &introspection{}, nil
+	case err != nil:
+		return nil, fmt.Errorf("introspect: %w", err)
+	}
+	return &introspection{
+		Active:    true,
+		Scope:     claims.Scope,
+		Subject:   claims.Subject,
+		Username:  u.Name,
+		Expiry:    claims.Expiry.Unix(),
+		IssuedAt:  claims.IssuedAt.Unix(),
+		TokenType: "Bearer",
+	}, nil
 }
 
 // handleJWKS is GET /.well-known/jwks.json: the ring's public keys

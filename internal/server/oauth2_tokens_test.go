@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/keys"
 	"github.com/tetherauth/tether/token"
 )
@@ -98,10 +99,10 @@ func TestINT01_InactiveIsExactlyActiveFalse(t *testing.T) {
 		{name: "garbage", caller: "billing", secret: secret, tok: "not a token"},
 		{name: "a token of another client's audience", caller: "other", secret: other, tok: live},
 		{name: "revoked by jti", caller: "billing", secret: secret, tok: revoked},
-		{name: "revoked by subject", caller: "billing", secret: secret, tok: subject, before: func() { oh.revs.RevokeSubject("client:billing") }},
+		{name: "revoked by subject", caller: "billing", secret: secret, tok: subject, before: func() { oh.revokeSubject("client:billing") }},
 		{name: "unknown kid", caller: "billing", secret: secret, tok: forged},
 		{name: "another issuer", caller: "billing", secret: secret, tok: foreignIssuer},
-		{name: "personal access token without a checker", caller: "billing", secret: secret, tok: PATPrefix + "abc"},
+		{name: "personal access token without a checker", caller: "billing", secret: secret, tok: account.PATPrefix + "abc"},
 		{name: "expired", caller: "billing", secret: secret, tok: expired, before: func() { oh.clock.Advance(DefaultTokenTTL) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,58 +142,9 @@ func TestINT01_Errors(t *testing.T) {
 	oauthError(t, oh.introspect("billing", "wrong", tok), http.StatusUnauthorized, codeInvalidClient)
 	oauthError(t, oh.post(introspectPath, "billing", secret, url.Values{"token_type_hint": {"access_token"}}), http.StatusBadRequest, codeInvalidRequest)
 	oauthError(t, oh.post(introspectPath, "billing", secret, url.Values{"token": {tok, tok}}), http.StatusBadRequest, codeInvalidRequest)
-	oh.revs.fail.Store(true)
-	defer oh.revs.fail.Store(false)
+	oh.store.all.Store(true)
+	defer oh.store.all.Store(false)
 	oauthError(t, oh.introspect("billing", secret, tok), http.StatusServiceUnavailable, codeUnavailable)
-}
-
-// patChecker is a PATChecker of one token, or failing with err.
-type patChecker struct {
-	tok    string
-	claims *token.Claims
-	err    error
-}
-
-func (p patChecker) CheckPAT(ctx context.Context, tok string) (*token.Claims, error) {
-	switch {
-	case p.err != nil:
-		return nil, p.err
-	case tok != p.tok:
-		return nil, fmt.Errorf("%w: unknown personal access token", token.ErrInvalid)
-	}
-	return p.claims, nil
-}
-
-func TestINT01_PersonalAccessTokens(t *testing.T) {
-	pat := PATPrefix + "secret"
-	now := time.Now().Truncate(time.Second)
-	claims := &token.Claims{Subject: "user:u1", Audience: []string{apiBilling}, Scope: "invoices:read", IssuedAt: now, Expiry: now.Add(time.Hour), ID: "pat_1"}
-	for _, tc := range []struct {
-		name   string
-		pats   patChecker
-		tok    string
-		status int
-		body   string
-	}{
-		{name: "live", pats: patChecker{tok: pat, claims: claims}, tok: pat, status: 200,
-			body: fmt.Sprintf(`{"active":true,"scope":"invoices:read","sub":"user:u1","aud":%q,"exp":%d,"iat":%d,"jti":"pat_1","token_type":"Bearer"}`+"\n", apiBilling, claims.Expiry.Unix(), now.Unix())},
-		{name: "unknown", pats: patChecker{tok: pat, claims: claims}, tok: PATPrefix + "other", status: 200, body: inactive},
-		{name: "for another audience", pats: patChecker{tok: pat, claims: &token.Claims{Audience: []string{"https://x.example"}}}, tok: pat, status: 200, body: inactive},
-		{name: "store down", pats: patChecker{err: errStoreDown}, tok: pat, status: 503},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			oh := newOAuthHarness(t, oauthOpts{tokens: func(tk *Tokens) { tk.PATs = tc.pats }})
-			secret := oh.addBilling()
-			res := oh.introspect("billing", secret, tc.tok)
-			if tc.status != http.StatusOK {
-				oauthError(t, res, tc.status, codeUnavailable)
-				return
-			}
-			if res.status != tc.status || res.body != tc.body {
-				t.Errorf("got %d %s\nwant %d %s", res.status, res.body, tc.status, tc.body)
-			}
-		})
-	}
 }
 
 func TestREV01_RevokeOwnToken(t *testing.T) {
@@ -210,8 +162,8 @@ func TestREV01_RevokeOwnToken(t *testing.T) {
 	if res := oh.introspect("billing", secret, tok); res.body != inactive {
 		t.Errorf("introspection after revocation: %s", res.body)
 	}
-	if len(oh.revs.revoked) != 1 || oh.revs.revoked[0].JTI != c.ID || !oh.revs.revoked[0].Exp.Equal(c.Expiry.Add(token.MaxLeeway)) {
-		t.Errorf("denylist entries %+v, want the token's jti until its exp and the most leeway (JWT-09)", oh.revs.revoked)
+	if revoked := oh.revoked(); len(revoked) != 1 || revoked[0].JTI != c.ID || !revoked[0].Exp.Equal(c.Expiry.Add(token.MaxLeeway)) {
+		t.Errorf("denylist entries %+v, want the token's jti until its exp and the most leeway (JWT-09)", revoked)
 	}
 	recs := oh.logs.Records(t, "audit")
 	last := recs[len(recs)-1]
@@ -233,22 +185,22 @@ func TestREV01_NotRevokedButOK(t *testing.T) {
 	for _, tc := range []struct{ name, tok string }{
 		{"another client's token", tok},
 		{"garbage", "garbage"},
-		{"a personal access token", PATPrefix + "x"},
+		{"a personal access token", account.PATPrefix + "x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			oh.revoke("thief", thief, tc.tok)
 		})
 	}
-	if len(oh.revs.revoked) != 0 {
-		t.Fatalf("revoked %+v", oh.revs.revoked)
+	if revoked := oh.revoked(); len(revoked) != 0 {
+		t.Fatalf("revoked %+v", revoked)
 	}
 	if _, err := oh.verifier(apiBilling).Verify(t.Context(), tok); err != nil {
 		t.Errorf("billing's token after thief's revocation: %v", err)
 	}
 	oh.clock.Advance(DefaultTokenTTL)
 	oh.revoke("billing", secret, expired)
-	if len(oh.revs.revoked) != 0 {
-		t.Fatalf("an expired token went on the denylist: %+v", oh.revs.revoked)
+	if revoked := oh.revoked(); len(revoked) != 0 {
+		t.Fatalf("an expired token went on the denylist: %+v", revoked)
 	}
 }
 
@@ -262,16 +214,16 @@ func TestREV01_Errors(t *testing.T) {
 	oauthError(t, oh.client().do(http.MethodGet, revokePath, nil), http.StatusMethodNotAllowed, codeInvalidRequest)
 
 	// A revocation that can't be written is not reported done (SES-15).
-	oh.revs.failRevoke.Store(true)
+	oh.store.revokeToken.Store(true)
 	oauthError(t, oh.post(revokePath, "billing", secret, url.Values{"token": {tok}}), http.StatusServiceUnavailable, codeUnavailable)
-	oh.revs.failRevoke.Store(false)
+	oh.store.revokeToken.Store(false)
 	if _, err := oh.verifier(apiBilling).Verify(t.Context(), tok); err != nil {
 		t.Errorf("after a failed revocation: %v", err)
 	}
 	// Nor one whose token can't be checked.
-	oh.revs.fail.Store(true)
+	oh.store.all.Store(true)
 	oauthError(t, oh.post(revokePath, "billing", secret, url.Values{"token": {tok}}), http.StatusServiceUnavailable, codeUnavailable)
-	oh.revs.fail.Store(false)
+	oh.store.all.Store(false)
 }
 
 // TestCHG03_RevokedClientTokensDead: raising the client subject's
@@ -281,7 +233,7 @@ func TestCHG03_RevokedClientTokensDead(t *testing.T) {
 	oh := newOAuthHarness(t, oauthOpts{})
 	secret := oh.addBilling()
 	old := oh.token("billing", secret, nil).AccessToken
-	oh.revs.RevokeSubject("client:billing")
+	oh.revokeSubject("client:billing")
 	if _, err := oh.verifier(apiBilling).Verify(t.Context(), old); !errors.Is(err, token.ErrRevoked) {
 		t.Errorf("got %v, want ErrRevoked", err)
 	}
@@ -377,7 +329,7 @@ func TestOAuthOff(t *testing.T) {
 
 func TestOAuthConfig(t *testing.T) {
 	ring := testRing(t, time.Now)
-	ok := Tokens{Issuer: "https://auth.example", Keys: ring, Clients: newMemClients(), Revocations: &memRevocations{}}
+	ok := Tokens{Issuer: "https://auth.example", Keys: ring, Clients: &account.SQLite{}, Revocations: StoreRevocations{}}
 	for _, tc := range []struct {
 		name   string
 		change func(*Tokens)

@@ -51,6 +51,32 @@ type page struct {
 	Devices    []deviceView // account page: the user's sessions, this one first
 	Others     int          // account page: how many of Devices are not this one
 	MinLength  int          // password forms: the policy's fewest characters
+
+	// The account page's personal access tokens, when the server has
+	// them (PATsOn): the list, the form's values after an error, the
+	// longest lifetime in days, and a token just made, shown this once.
+	PATsOn     bool
+	PATs       []patRow
+	PATForm    patRequest
+	PATMaxDays int
+	NewPAT     string
+	NewPATName string
+}
+
+// patRow is a personal access token as the account page lists it.
+type patRow struct {
+	patView
+	Created  timeView
+	LastUsed *timeView // nil: never used
+}
+
+// FormDays is the lifetime the token form shows: the one asked for, else
+// the default's.
+func (p *page) FormDays() int {
+	if d := p.PATForm.ExpiresInDays; d != nil && *d > 0 {
+		return *d
+	}
+	return min(int(DefaultPATTTL/(24*time.Hour)), p.PATMaxDays)
 }
 
 // deviceView is a session as the account page shows it (SES-10): times
@@ -72,10 +98,11 @@ type timeView struct {
 // notices are the messages a redirect after a form can ask for with
 // ?done=...; nothing else of the query is shown.
 var notices = map[string]string{
-	"password":  "Your password was changed. Every other device was signed out.",
-	"revoked":   "That device was signed out.",
-	"others":    "Every other device was signed out.",
-	"signedout": "You are signed out.",
+	"password":    "Your password was changed. Every other device was signed out.",
+	"revoked":     "That device was signed out.",
+	"others":      "Every other device was signed out.",
+	"signedout":   "You are signed out.",
+	"pat-revoked": "That personal access token was revoked: it no longer works anywhere.",
 	"signedout-pending": "You are signed out in this browser. The server could not reach its session store to end the session there too; " +
 		"it will as soon as the store answers.",
 }
@@ -266,10 +293,12 @@ func handleSetupForm(s *server) http.Handler {
 	})
 }
 
-// accountPage renders the account page: who you are, your devices, and the
-// forms to sign them out and change the password; with the error of a
-// failed form, if any, next to that form ("devices" or "password").
-func (s *server) accountPage(w http.ResponseWriter, r *http.Request, form string, formErr error) {
+// accountPage renders the account page: who you are, your devices, your
+// personal access tokens, and the forms to sign devices out, make and
+// revoke tokens and change the password; with the error of a failed
+// form, if any, next to that form ("devices", "tokens" or "password").
+// fill, if not nil, adds what the form's handler has to show.
+func (s *server) accountPage(w http.ResponseWriter, r *http.Request, form string, formErr error, fill func(*page)) {
 	sess, u, list, err := s.sessionsOf(r)
 	if err != nil {
 		s.failPage(w, r, err)
@@ -278,13 +307,33 @@ func (s *server) accountPage(w http.ResponseWriter, r *http.Request, form string
 	p := s.newPage(r, "Your account")
 	p.User = u
 	p.CSRF = p.SignOutCSRF
-	p.Devices = viewDevices(viewSessions(list, sess), time.Now())
+	now := time.Now()
+	p.Devices = viewDevices(viewSessions(list, sess), now)
 	for _, d := range p.Devices {
 		if !d.Current {
 			p.Others++
 		}
 	}
 	p.MinLength = s.minLength()
+	if s.pats != nil {
+		_, pats, err := s.patsOf(r)
+		if err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		p.PATsOn, p.PATMaxDays = true, int(s.patMaxTTL/(24*time.Hour))
+		for _, t := range pats {
+			row := patRow{patView: viewPAT(t), Created: viewTime(t.Created, now)}
+			if !t.LastUsed.IsZero() {
+				last := viewTime(t.LastUsed, now)
+				row.LastUsed = &last
+			}
+			p.PATs = append(p.PATs, row)
+		}
+	}
+	if fill != nil {
+		fill(p)
+	}
 	status := http.StatusOK
 	if formErr != nil {
 		pr := s.problemFor(r, formErr)
@@ -299,7 +348,7 @@ func (s *server) accountPage(w http.ResponseWriter, r *http.Request, form string
 
 func handleAccountPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.accountPage(w, r, "", nil)
+		s.accountPage(w, r, "", nil, nil)
 	})
 }
 
@@ -308,7 +357,7 @@ func handleRevokePage(s *server) http.Handler {
 		own, err := s.revokeSession(w, r, r.PathValue("id"))
 		switch {
 		case err != nil:
-			s.accountPage(w, r, "devices", err)
+			s.accountPage(w, r, "devices", err, nil)
 		case own:
 			http.Redirect(w, r, "/login?done=signedout", http.StatusSeeOther)
 		default:
@@ -320,7 +369,7 @@ func handleRevokePage(s *server) http.Handler {
 func handleRevokeOthersPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.revokeOthers(r); err != nil {
-			s.accountPage(w, r, "devices", err)
+			s.accountPage(w, r, "devices", err, nil)
 			return
 		}
 		http.Redirect(w, r, "/account?done=others", http.StatusSeeOther)
@@ -331,11 +380,11 @@ func handlePasswordPage(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next := r.PostFormValue("new")
 		if next != r.PostFormValue("confirm") {
-			s.accountPage(w, r, "password", errPasswordsDiffer.about("new"))
+			s.accountPage(w, r, "password", errPasswordsDiffer.about("new"), nil)
 			return
 		}
 		if _, err := s.changePassword(w, r, r.PostFormValue("current"), next); err != nil {
-			s.accountPage(w, r, "password", err)
+			s.accountPage(w, r, "password", err, nil)
 			return
 		}
 		http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)

@@ -46,6 +46,11 @@ func addRoutes(mux *http.ServeMux, s *server) {
 	mux.Handle("DELETE /api/v1/sessions/{id}", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIRevokeSession(s))))
 	mux.Handle("POST /api/v1/sessions/revoke-others", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIRevokeOthers(s))))
 	mux.Handle("POST /api/v1/password", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIPassword(s))))
+	if s.pats != nil { // personal access tokens (pats.go)
+		mux.Handle("GET /api/v1/tokens", signedIn(api, handleAPIPATs(s)))
+		mux.Handle("POST /api/v1/tokens", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPICreatePAT(s))))
+		mux.Handle("DELETE /api/v1/tokens/{id}", signedIn(api, apiCSRF.Handler(sessionBinding, handleAPIRevokePAT(s))))
+	}
 	// Any other path or method under /api/: 404 or 405 (with Allow) in the
 	// API's error shape, not the mux's plain text. It changes nothing, so
 	// it needs no CSRF check.
@@ -64,6 +69,10 @@ func addRoutes(mux *http.ServeMux, s *server) {
 	mux.Handle("POST /account/sessions/{id}/revoke", signedIn(pages, pagesCSRF.Handler(sessionBinding, handleRevokePage(s))))
 	mux.Handle("POST /account/revoke-others", signedIn(pages, pagesCSRF.Handler(sessionBinding, handleRevokeOthersPage(s))))
 	mux.Handle("POST /account/password", signedIn(pages, pagesCSRF.Handler(sessionBinding, handlePasswordPage(s))))
+	if s.pats != nil {
+		mux.Handle("POST /account/tokens", signedIn(pages, pagesCSRF.Handler(sessionBinding, handleCreatePATPage(s))))
+		mux.Handle("POST /account/tokens/{id}/revoke", signedIn(pages, pagesCSRF.Handler(sessionBinding, handleRevokePATPage(s))))
+	}
 	mux.Handle("POST /logout", signOutGuard(pages, pagesCSRF, handleLogoutPage(s))) // the same exemption as the API's
 	mux.Handle("GET /static/", handleStatic())
 

@@ -133,6 +133,14 @@ type Config struct {
 	// one that keeps the log lines of refused hosts a second apart.
 	// Default: time.Now.
 	Now func() time.Time
+	// PATs keeps personal access tokens (the account store): with it, a
+	// person makes, lists and revokes theirs on the account page and at
+	// /api/v1/tokens (pats.go). Default nil: neither is served. Checking
+	// them is Tokens.PATs' (a *PATCheck over the same store).
+	PATs account.PATs
+	// PATMaxTTL caps a personal access token's lifetime (--pat-max-ttl);
+	// at least a day. Default DefaultPATMaxTTL.
+	PATMaxTTL time.Duration
 	// Tokens configures the OAuth 2.0 endpoints for machines (oauth2.go):
 	// the token endpoint, revocation, introspection, the JWKS and the
 	// metadata. Default nil: they are not served (404).
@@ -209,6 +217,10 @@ type server struct {
 	// storeTimeout bounds each call to a store (MISC-05).
 	storeTimeout time.Duration
 	oauth        *oauth // nil: no OAuth endpoints
+	// pats keeps personal access tokens, whose lifetime is at most
+	// patMaxTTL; nil: none are served.
+	pats      account.PATs
+	patMaxTTL time.Duration
 }
 
 // New returns the server's handler: every route of routes.go behind the
@@ -226,6 +238,9 @@ func New(cfg Config) (http.Handler, error) {
 		field{"Ready", cfg.Ready == nil},
 	) {
 		problems = append(problems, fmt.Errorf("%w: %s is required", errConfig, name))
+	}
+	if cfg.PATMaxTTL != 0 && cfg.PATMaxTTL < 24*time.Hour {
+		problems = append(problems, fmt.Errorf("%w: PATMaxTTL %v: must be at least a day, or 0 for its default", errConfig, cfg.PATMaxTTL))
 	}
 	if cfg.StoreTimeout < 0 || cfg.ReadyTimeout < 0 {
 		problems = append(problems, fmt.Errorf("%w: StoreTimeout and ReadyTimeout must be positive, or 0 for their defaults", errConfig))
@@ -285,6 +300,8 @@ func New(cfg Config) (http.Handler, error) {
 
 		storeTimeout: storeTimeout,
 		oauth:        oauth,
+		pats:         cfg.PATs,
+		patMaxTTL:    cmp.Or(cfg.PATMaxTTL, DefaultPATMaxTTL),
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
 	s.creds, err = credential.New(credential.Config{
