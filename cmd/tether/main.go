@@ -21,7 +21,7 @@
 // "tether help" for the list and "tether COMMAND -h" for a command's flags.
 //
 // A command that changes a user (user add, passwd, disable, enable, rename,
-// delete, sessions revoke) writes one audit event (PW-07) to standard error,
+// delete, sessions revoke, tokens revoke) writes one audit event (PW-07) to standard error,
 // in the server's --log-format: the same record the server writes for what
 // people do over HTTP (package internal/audit), with actor=cli and the
 // operating-system user who ran it.
@@ -82,6 +82,8 @@ var commands = []command{
 	{"user list", "", "list the users", userList},
 	{"sessions list", "NAME", "list a user's sessions", sessionsList},
 	{"sessions revoke", "NAME", "end all of a user's sessions (SES-10)", sessionsRevoke},
+	{"tokens list", "NAME", "list a user's personal access tokens", tokensList},
+	{"tokens revoke", "NAME ID", "revoke one of a user's personal access tokens, everywhere at once", tokensRevoke},
 	{"client add", "ID --scopes S1,S2 --audience URI[,URI] [--max-ttl 10m]", "register a machine client (OAuth 2.0 client credentials); prints its secret once", clientAdd},
 	{"client list", "", "list the machine clients", clientList},
 	{"client rotate-secret", "ID [--revoke]", "give a client a new secret, printed once; the old one stops working", clientRotateSecret},
