@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tetherauth/tether/internal/account"
 )
 
 // The parsers of what an OAuth client sends: the form of its request and
@@ -168,20 +170,11 @@ func clientAuth(authorization []string, f oauthForm) (clientCreds, error) {
 }
 
 // possibleClient reports whether c could be any client's credentials:
-// an id of 1 to 64 of a-z 0-9 . _ - (the store's canonical form, compared
-// exactly, as RFC 6749 compares client ids) and a secret of at most
-// maxSecret bytes. Checked before the throttle counts an attempt: a
+// an id in the store's canonical form (account.CanonicalClientID),
+// compared exactly, as RFC 6749 compares client ids, and a secret of at
+// most maxSecret bytes. Checked before the throttle counts an attempt: a
 // malformed request is not a guess.
 func possibleClient(c clientCreds) bool {
-	if len(c.id) == 0 || len(c.id) > 64 || len(c.secret) > maxSecret {
-		return false
-	}
-	for i := 0; i < len(c.id); i++ {
-		switch b := c.id[i]; {
-		case 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '.', b == '_', b == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	id, err := account.CanonicalClientID(c.id)
+	return err == nil && id == c.id && len(c.secret) <= maxSecret
 }

@@ -221,6 +221,9 @@ func TestPossibleClient(t *testing.T) {
 		{clientCreds{id: "a", secret: strings.Repeat("s", maxSecret+1)}, false},
 		{clientCreds{id: "Billing", secret: "s"}, false},
 		{clientCreds{id: "a b", secret: "s"}, false},
+		{clientCreds{id: " billing", secret: "s"}, false},
+		{clientCreds{id: "billing\n", secret: "s"}, false},
+		{clientCreds{id: "ｂilling", secret: "s"}, false}, // a fullwidth b, which folding would turn into b
 		{clientCreds{id: "", secret: "s"}, false},
 	} {
 		if got := possibleClient(tc.c); got != tc.want {

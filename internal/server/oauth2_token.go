@@ -223,16 +223,22 @@ func parseScope(scope string) ([]string, error) {
 	bad := oauthProblem(codeInvalidScope, "The scope is malformed: scope tokens of printable ASCII but double quote and backslash, separated by single spaces.")
 	var out []string
 	for sc := range strings.SplitSeq(scope, " ") {
-		if sc == "" {
+		if !isScopeToken(sc) {
 			return nil, bad
-		}
-		for i := 0; i < len(sc); i++ {
-			if c := sc[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-				return nil, bad
-			}
 		}
 		out = append(out, sc)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// isScopeToken reports whether s is a scope token of RFC 6749 §3.3: one
+// or more of the characters %x21 / %x23-5B / %x5D-7E.
+func isScopeToken(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
 }

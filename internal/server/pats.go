@@ -104,7 +104,7 @@ func newPATRecord(req patRequest, now time.Time, maxTTL time.Duration) (*account
 	if name == "" || len(name) > account.MaxPATNameLen || !utf8.ValidString(name) || strings.ContainsFunc(name, isControl) {
 		return nil, errPATName
 	}
-	if len(req.Scopes) > MaxPATScopes || slices.ContainsFunc(req.Scopes, func(s string) bool { return !validScope(s) }) {
+	if len(req.Scopes) > MaxPATScopes || slices.ContainsFunc(req.Scopes, func(s string) bool { return !isScopeToken(s) || len(s) > maxScopeLen }) {
 		return nil, errPATScopes
 	}
 	maxDays := int(maxTTL / (24 * time.Hour))
@@ -134,20 +134,6 @@ func newPATRecord(req patRequest, now time.Time, maxTTL time.Duration) (*account
 
 // isControl reports whether r is a control character.
 func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }
-
-// validScope reports whether s is a scope-token of RFC 6749 §3.3, of at
-// most maxScopeLen characters.
-func validScope(s string) bool {
-	if s == "" || len(s) > maxScopeLen {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
-			return false
-		}
-	}
-	return true
-}
 
 // createPAT makes a personal access token for the request's user and
 // returns it, to be shown once, with what the store keeps.
