@@ -15,21 +15,24 @@ import (
 // in the database file data, as the account page does, and returns it.
 func addPAT(t *testing.T, data, name, label string) *account.PAT {
 	t.Helper()
+	_, h := account.NewPAT()
+	p := &account.PAT{UserID: lookUp(t, data, name).ID, Name: label, Hash: h, Scopes: []string{"b", "a"}, Expires: time.Now().Add(time.Hour)}
+	if err := testStores(t, data).accounts.CreatePAT(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testStores opens the stores of the database file data until the test
+// ends.
+func testStores(t *testing.T, data string) *stores {
+	t.Helper()
 	st, err := openStores(t.Context(), config{Data: data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	u, err := st.accounts.ByName(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, h := account.NewPAT()
-	p := &account.PAT{UserID: u.ID, Name: label, Hash: h, Scopes: []string{"b", "a"}, Expires: time.Now().Add(time.Hour)}
-	if err := st.accounts.CreatePAT(t.Context(), p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // TestJWT09_TokensCommands: tokens list shows a user's tokens; tokens
@@ -50,11 +53,7 @@ func TestJWT09_TokensCommands(t *testing.T) {
 		{name: "list after", args: []string{"tokens", "list", "alice"}, want: "ID  NAME  SCOPES  CREATED  EXPIRES  LAST USED\n"},
 		{name: "no id", args: []string{"tokens", "revoke", "alice"}, want: "ID is required", wantErr: true},
 	})
-	st, err := openStores(t.Context(), config{Data: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testStores(t, data)
 	m, err := session.NewManager(st.sessions, session.Config{})
 	if err != nil {
 		t.Fatal(err)
