@@ -3,6 +3,7 @@ package revocation
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,9 @@ import (
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// quiet is the tests' logger.
+var quiet = slog.New(slog.DiscardHandler)
 
 var errOutage = errors.New("test: the store is unreachable")
 
@@ -37,6 +41,7 @@ type source struct {
 	mu      sync.Mutex // guards the fields below
 	deny    map[string]session.Revocation
 	deliver func(session.Event) // the feed's callback while Watch runs
+	stop    func()              // ends the Watch that runs
 }
 
 var _ Source = (*source)(nil)
@@ -126,9 +131,9 @@ func (s *source) revokeSubject(t *testing.T, subject string) uint64 {
 }
 
 // follow runs the store's Watch into v, as a Manager with OnEvent:
-// v.Handle does, until the returned stop is called (or the test ends),
-// and returns once the feed is up.
-func (s *source) follow(t *testing.T, v *View) (stop func()) {
+// v.Handle does, until unfollow is called (or the test ends), and returns
+// once the feed is up.
+func (s *source) follow(t *testing.T, v *View) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	fn := func(e session.Event) {
@@ -140,26 +145,31 @@ func (s *source) follow(t *testing.T, v *View) (stop func()) {
 		}
 		v.Handle(e)
 	}
-	s.mu.Lock()
-	s.deliver = fn
-	s.mu.Unlock()
 	go func() {
 		defer close(done)
 		s.store.Watch(ctx, fn)
 	}()
 	testkit.WaitFor(t, "the feed to be up", s.up.Load)
 	var once sync.Once
-	stop = func() {
+	stop := func() {
 		once.Do(func() {
 			cancel()
 			<-done
-			s.mu.Lock()
-			s.deliver = nil
-			s.mu.Unlock()
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	s.mu.Lock()
+	s.deliver, s.stop = fn, stop
+	s.mu.Unlock()
+}
+
+// unfollow ends the Watch that follow started: the View gets FeedDown.
+func (s *source) unfollow() {
+	s.mu.Lock()
+	stop := s.stop
+	s.deliver, s.stop = nil, nil
+	s.mu.Unlock()
+	stop()
 }
 
 // newView returns a View over s, following its feed, with Run running
@@ -169,6 +179,7 @@ func newView(t *testing.T, s *source, cfg ViewConfig) *View {
 	if cfg.Now == nil {
 		cfg.Now = s.clk.Now
 	}
+	cfg.Logger = quiet
 	v, err := NewView(s, cfg)
 	if err != nil {
 		t.Fatal(err)

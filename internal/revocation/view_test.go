@@ -97,15 +97,15 @@ func TestSES14_ViewAsksStoreWhenFeedNotCurrent(t *testing.T) {
 // loads when it comes back, and the View answers from memory again.
 func TestSES14_ViewLoadsSnapshotOnFeedUp(t *testing.T) {
 	s := newSource(t)
-	v, err := NewView(s, ViewConfig{Now: s.clk.Now})
+	v, err := NewView(s, ViewConfig{Now: s.clk.Now, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.revoke(s.jti("before"), false)
 	run(t, v.Run)
-	stop := s.follow(t, v)
+	s.follow(t, v)
 	testkit.WaitFor(t, "the snapshot to be loaded", v.loaded.Load)
-	stop()
+	s.unfollow()
 	if v.loaded.Load() {
 		t.Fatal("memory still trusted after FeedDown")
 	}
@@ -121,7 +121,7 @@ func TestSES14_ViewLoadsSnapshotOnFeedUp(t *testing.T) {
 // A snapshot that can't be read is retried; meanwhile Check asks the store.
 func TestSES14_ViewRetriesSnapshot(t *testing.T) {
 	s := newSource(t)
-	v, err := NewView(s, ViewConfig{Now: s.clk.Now})
+	v, err := NewView(s, ViewConfig{Now: s.clk.Now, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
