@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 )
@@ -19,7 +20,8 @@ type RevocationStreamConfig struct {
 	URL string
 	// Client makes the requests. Its Timeout must be 0 (it would cut the
 	// stream): the stream bounds the connection itself (see
-	// MaxStaleness). Default: a Client of http.DefaultTransport.
+	// MaxStaleness). Default: a Client of http.DefaultTransport that
+	// follows no redirect (the credentials go to URL only).
 	Client *http.Client
 	// Authorize adds the client's credentials to each request, e.g.
 	// r.SetBasicAuth(clientID, secret). nil: none.
@@ -72,8 +74,8 @@ var _ Revocations = (*RevocationStream)(nil)
 // heard nothing yet: Check fails until Run has received a heartbeat.
 func NewRevocationStream(cfg RevocationStreamConfig) (*RevocationStream, error) {
 	var errs []error
-	if cfg.URL == "" {
-		errs = append(errs, errors.New("URL is required"))
+	if u, err := url.Parse(cfg.URL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		errs = append(errs, fmt.Errorf("URL %q is not an http(s) URL", cfg.URL))
 	}
 	if cfg.Client != nil && cfg.Client.Timeout != 0 {
 		errs = append(errs, errors.New("Client.Timeout must be 0: it would cut the stream"))
@@ -85,7 +87,7 @@ func NewRevocationStream(cfg RevocationStreamConfig) (*RevocationStream, error) 
 		return nil, fmt.Errorf("token.NewRevocationStream: %w", err)
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.MaxStaleness == 0 {
 		cfg.MaxStaleness = 5 * time.Second

@@ -357,6 +357,8 @@ func TestRevocationStreamReconnects(t *testing.T) {
 func TestNewRevocationStreamConfig(t *testing.T) {
 	for name, cfg := range map[string]RevocationStreamConfig{
 		"no URL":         {},
+		"not http":       {URL: "ftp://a.example/x"},
+		"relative":       {URL: "/oauth2/revocations"},
 		"client timeout": {URL: "https://a.example", Client: &http.Client{Timeout: time.Second}},
 		"negative":       {URL: "https://a.example", MaxStaleness: -1},
 	} {

@@ -440,3 +440,19 @@ func FuzzLastEventID(f *testing.F) {
 		}
 	})
 }
+
+// A response writer that can't take write deadlines (a middleware's
+// wrapper without Unwrap) is refused, rather than streamed to without
+// deadlines.
+func TestMISC05_StreamNeedsWriteDeadlines(t *testing.T) {
+	v := newView(t, newSource(t), ViewConfig{})
+	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(*http.Request) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	st.ServeHTTP(w, httptest.NewRequest("GET", "/oauth2/revocations", nil))
+	if w.Code != http.StatusInternalServerError || subscribers(v) != 0 {
+		t.Fatalf("got %d with %d subscribers, want 500 and none", w.Code, subscribers(v))
+	}
+}

@@ -1,0 +1,172 @@
+package revocation
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/token"
+)
+
+// remote is a resource server's side of the tests across the pieces: a
+// token.Verifier whose revocations come from a token.RevocationStream that
+// follows this package's Stream, on a test clock shared with the issuer.
+type remote struct {
+	iss    *token.Issuer
+	v      *token.Verifier
+	follow *token.RevocationStream
+	cut    atomic.Bool // the server refuses the stream, as one cut off does
+	srv    *httptest.Server
+}
+
+const maxStaleness = 5 * time.Second
+
+func newRemote(t *testing.T, s *source, v *View) *remote {
+	t.Helper()
+	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(r *http.Request) error {
+		if id, secret, ok := r.BasicAuth(); !ok || id != "rs" || secret != "secret" {
+			return errNoAuth
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := &remote{}
+	rm.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rm.cut.Load() {
+			http.Error(w, "cut", http.StatusServiceUnavailable)
+			return
+		}
+		st.ServeHTTP(w, r)
+	}))
+	t.Cleanup(rm.srv.Close)
+	keys := token.StaticKeys{KID: "k1", Alg: token.EdDSA, Key: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
+	if rm.iss, err = token.NewIssuer(token.IssuerConfig{Issuer: "https://auth.example.com", Keys: keys, Now: s.clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+	rm.follow, err = token.NewRevocationStream(token.RevocationStreamConfig{
+		URL: rm.srv.URL, Client: rm.srv.Client(), Authorize: func(r *http.Request) error { r.SetBasicAuth("rs", "secret"); return nil },
+		MaxStaleness: maxStaleness, ReconnectDelay: time.Millisecond, Now: s.clk.Now, Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, rm.follow.Run)
+	if rm.v, err = token.NewVerifier(token.VerifierConfig{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+		Keys: keys, Revocations: rm.follow, Now: s.clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+	return rm
+}
+
+// issue returns a token of subject carrying its current generation.
+func (rm *remote) issue(t *testing.T, s *source, subject string) (string, *token.Claims) {
+	t.Helper()
+	gen, err := s.store.Generation(context.Background(), subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, c, err := rm.iss.Issue(context.Background(), token.Grant{Subject: subject, ClientID: "billing",
+		Audience: []string{"https://api.example.com"}, Scope: "invoices:read", Generation: gen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, c
+}
+
+// verifies waits until the remote verifier's answer to tok is want: nil,
+// token.ErrRevoked or token.ErrRevocationsStale.
+func (rm *remote) verifies(t *testing.T, tok string, want error) {
+	t.Helper()
+	testkit.WaitFor(t, "the remote verifier to answer "+errString(want), func() bool {
+		_, err := rm.v.Verify(context.Background(), tok)
+		return errors.Is(err, want) && (want != nil || err == nil)
+	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "nil"
+	}
+	return err.Error()
+}
+
+// JWT-09 and CHG-03 across the pieces: a revocation at the server (a jti;
+// every token of a subject, including one issued in the same second)
+// reaches a resource server following the stream, which refuses.
+func TestJWT09_RemoteVerifierRefusesRevokedToken(t *testing.T) {
+	s := newSource(t)
+	v := newView(t, s, ViewConfig{})
+	rm := newRemote(t, s, v)
+	tok1, c1 := rm.issue(t, s, "client:billing")
+	tok2, _ := rm.issue(t, s, "client:billing")
+	rm.verifies(t, tok1, nil)
+	s.revoke(s.jti(c1.ID), true)
+	rm.verifies(t, tok1, token.ErrRevoked)
+	rm.verifies(t, tok2, nil)
+}
+
+func TestCHG03_RemoteVerifierRefusesRevokedSubject(t *testing.T) {
+	s := newSource(t)
+	v := newView(t, s, ViewConfig{})
+	rm := newRemote(t, s, v)
+	old, _ := rm.issue(t, s, "user:u_1")
+	rm.verifies(t, old, nil)
+	s.revokeSubject(t, "user:u_1")
+	fresh, _ := rm.issue(t, s, "user:u_1") // the same second: only the generation tells them apart
+	rm.verifies(t, old, token.ErrRevoked)
+	rm.verifies(t, fresh, nil)
+}
+
+// SES-14's bound for a remote verifier: cut off from the stream, it fails
+// closed once MaxStaleness has passed since the last heartbeat, and
+// recovers by itself when the server is back, catching up on what it
+// missed (Last-Event-ID).
+func TestSES14_RemoteVerifierCutOff(t *testing.T) {
+	s := newSource(t)
+	v := newView(t, s, ViewConfig{})
+	rm := newRemote(t, s, v)
+	tok1, c1 := rm.issue(t, s, "client:billing")
+	tok2, _ := rm.issue(t, s, "client:billing")
+	rm.verifies(t, tok1, nil)
+
+	rm.cut.Store(true)
+	rm.srv.CloseClientConnections()
+	s.revoke(s.jti(c1.ID), true) // missed by the remote verifier
+	rm.verifies(t, tok1, nil)    // within the bound
+	s.clk.Advance(maxStaleness + time.Millisecond)
+	rm.verifies(t, tok1, token.ErrRevocationsStale)
+	rm.verifies(t, tok2, token.ErrRevocationsStale)
+
+	rm.cut.Store(false)
+	rm.verifies(t, tok2, nil)
+	rm.verifies(t, tok1, token.ErrRevoked)
+}
+
+// The stream ends with the server's feed; the remote verifier goes stale
+// past its bound and comes back with the feed, through a new snapshot
+// that holds what was revoked meanwhile.
+func TestSES14_RemoteVerifierAcrossFeedLoss(t *testing.T) {
+	s := newSource(t)
+	v := newView(t, s, ViewConfig{})
+	rm := newRemote(t, s, v)
+	tok1, c1 := rm.issue(t, s, "client:billing")
+	tok2, _ := rm.issue(t, s, "client:billing")
+	rm.verifies(t, tok1, nil)
+
+	s.unfollow()
+	s.revoke(s.jti(c1.ID), false) // while the feed is down: only in the store
+	s.clk.Advance(maxStaleness + time.Millisecond)
+	rm.verifies(t, tok2, token.ErrRevocationsStale)
+
+	s.follow(t, v)
+	rm.verifies(t, tok2, nil)
+	rm.verifies(t, tok1, token.ErrRevoked)
+}
