@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,20 +90,12 @@ func NewRevocationStream(cfg RevocationStreamConfig) (*RevocationStream, error) 
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	if cfg.MaxStaleness == 0 {
-		cfg.MaxStaleness = 5 * time.Second
-	}
-	if cfg.ReconnectDelay == 0 {
-		cfg.ReconnectDelay = 100 * time.Millisecond
-	}
-	if cfg.Revocations == nil {
-		cfg.Revocations = NewMemoryRevocations(cfg.Now)
-	}
+	cfg.MaxStaleness = cmp.Or(cfg.MaxStaleness, 5*time.Second)
+	cfg.ReconnectDelay = cmp.Or(cfg.ReconnectDelay, 100*time.Millisecond)
+	cfg.Revocations = cmp.Or(cfg.Revocations, NewMemoryRevocations(cfg.Now))
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	s := &RevocationStream{cfg: cfg, mem: cfg.Revocations, log: cfg.Logger.With("component", "revocation-stream"), start: cfg.Now()}
 	s.heard.Store(-int64(cfg.MaxStaleness) - 1)

@@ -18,6 +18,8 @@ import (
 // token.Verifier whose revocations come from a token.RevocationStream that
 // follows this package's Stream, on a test clock shared with the issuer.
 type remote struct {
+	s      *source
+	view   *View
 	iss    *token.Issuer
 	v      *token.Verifier
 	follow *token.RevocationStream
@@ -27,8 +29,10 @@ type remote struct {
 
 const maxStaleness = 5 * time.Second
 
-func newRemote(t *testing.T, s *source, v *View) *remote {
+func newRemote(t *testing.T) *remote {
 	t.Helper()
+	s := newSource(t)
+	v := newView(t, s, ViewConfig{})
 	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(r *http.Request) error {
 		if id, secret, ok := r.BasicAuth(); !ok || id != "rs" || secret != "secret" {
 			return errNoAuth
@@ -38,7 +42,7 @@ func newRemote(t *testing.T, s *source, v *View) *remote {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rm := &remote{}
+	rm := &remote{s: s, view: v}
 	rm.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rm.cut.Load() {
 			http.Error(w, "cut", http.StatusServiceUnavailable)
@@ -67,9 +71,9 @@ func newRemote(t *testing.T, s *source, v *View) *remote {
 }
 
 // issue returns a token of subject carrying its current generation.
-func (rm *remote) issue(t *testing.T, s *source, subject string) (string, *token.Claims) {
+func (rm *remote) issue(t *testing.T, subject string) (string, *token.Claims) {
 	t.Helper()
-	gen, err := s.store.Generation(context.Background(), subject)
+	gen, err := rm.s.store.Generation(context.Background(), subject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +106,10 @@ func errString(err error) string {
 // every token of a subject, including one issued in the same second)
 // reaches a resource server following the stream, which refuses.
 func TestJWT09_RemoteVerifierRefusesRevokedToken(t *testing.T) {
-	s := newSource(t)
-	v := newView(t, s, ViewConfig{})
-	rm := newRemote(t, s, v)
-	tok1, c1 := rm.issue(t, s, "client:billing")
-	tok2, _ := rm.issue(t, s, "client:billing")
+	rm := newRemote(t)
+	s := rm.s
+	tok1, c1 := rm.issue(t, "client:billing")
+	tok2, _ := rm.issue(t, "client:billing")
 	rm.verifies(t, tok1, nil)
 	s.revoke(s.jti(c1.ID), true)
 	rm.verifies(t, tok1, token.ErrRevoked)
@@ -114,13 +117,12 @@ func TestJWT09_RemoteVerifierRefusesRevokedToken(t *testing.T) {
 }
 
 func TestCHG03_RemoteVerifierRefusesRevokedSubject(t *testing.T) {
-	s := newSource(t)
-	v := newView(t, s, ViewConfig{})
-	rm := newRemote(t, s, v)
-	old, _ := rm.issue(t, s, "user:u_1")
+	rm := newRemote(t)
+	s := rm.s
+	old, _ := rm.issue(t, "user:u_1")
 	rm.verifies(t, old, nil)
 	s.revokeSubject(t, "user:u_1")
-	fresh, _ := rm.issue(t, s, "user:u_1") // the same second: only the generation tells them apart
+	fresh, _ := rm.issue(t, "user:u_1") // the same second: only the generation tells them apart
 	rm.verifies(t, old, token.ErrRevoked)
 	rm.verifies(t, fresh, nil)
 }
@@ -130,11 +132,10 @@ func TestCHG03_RemoteVerifierRefusesRevokedSubject(t *testing.T) {
 // recovers by itself when the server is back, catching up on what it
 // missed (Last-Event-ID).
 func TestSES14_RemoteVerifierCutOff(t *testing.T) {
-	s := newSource(t)
-	v := newView(t, s, ViewConfig{})
-	rm := newRemote(t, s, v)
-	tok1, c1 := rm.issue(t, s, "client:billing")
-	tok2, _ := rm.issue(t, s, "client:billing")
+	rm := newRemote(t)
+	s := rm.s
+	tok1, c1 := rm.issue(t, "client:billing")
+	tok2, _ := rm.issue(t, "client:billing")
 	rm.verifies(t, tok1, nil)
 
 	rm.cut.Store(true)
@@ -154,11 +155,10 @@ func TestSES14_RemoteVerifierCutOff(t *testing.T) {
 // past its bound and comes back with the feed, through a new snapshot
 // that holds what was revoked meanwhile.
 func TestSES14_RemoteVerifierAcrossFeedLoss(t *testing.T) {
-	s := newSource(t)
-	v := newView(t, s, ViewConfig{})
-	rm := newRemote(t, s, v)
-	tok1, c1 := rm.issue(t, s, "client:billing")
-	tok2, _ := rm.issue(t, s, "client:billing")
+	rm := newRemote(t)
+	s := rm.s
+	tok1, c1 := rm.issue(t, "client:billing")
+	tok2, _ := rm.issue(t, "client:billing")
 	rm.verifies(t, tok1, nil)
 
 	s.unfollow()
@@ -166,7 +166,7 @@ func TestSES14_RemoteVerifierAcrossFeedLoss(t *testing.T) {
 	s.clk.Advance(maxStaleness + time.Millisecond)
 	rm.verifies(t, tok2, token.ErrRevocationsStale)
 
-	s.follow(t, v)
+	s.follow(t, rm.view)
 	rm.verifies(t, tok2, nil)
 	rm.verifies(t, tok1, token.ErrRevoked)
 }

@@ -176,6 +176,16 @@ func (s *source) unfollow() {
 // and the snapshot loaded.
 func newView(t *testing.T, s *source, cfg ViewConfig) *View {
 	t.Helper()
+	v := newIdleView(t, s, cfg)
+	s.follow(t, v)
+	testkit.WaitFor(t, "the snapshot to be loaded", v.loaded.Load)
+	return v
+}
+
+// newIdleView returns a View over s with Run running, not following the
+// feed yet.
+func newIdleView(t *testing.T, s *source, cfg ViewConfig) *View {
+	t.Helper()
 	if cfg.Now == nil {
 		cfg.Now = s.clk.Now
 	}
@@ -185,8 +195,6 @@ func newView(t *testing.T, s *source, cfg ViewConfig) *View {
 		t.Fatal(err)
 	}
 	run(t, v.Run)
-	s.follow(t, v)
-	testkit.WaitFor(t, "the snapshot to be loaded", v.loaded.Load)
 	return v
 }
 

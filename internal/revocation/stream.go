@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,21 +60,11 @@ func NewStream(v *View, cfg StreamConfig) (*Stream, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("revocation.NewStream: %w", err)
 	}
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = time.Second
-	}
-	if cfg.MaxSubscribers == 0 {
-		cfg.MaxSubscribers = 1024
-	}
-	if cfg.Buffer == 0 {
-		cfg.Buffer = 1024
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = 10 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, time.Second)
+	cfg.MaxSubscribers = cmp.Or(cfg.MaxSubscribers, 1024)
+	cfg.Buffer = cmp.Or(cfg.Buffer, 1024)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 10*time.Second)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	return &Stream{view: v, cfg: cfg, log: cfg.Logger.With("component", "revocation")}, nil
 }
 

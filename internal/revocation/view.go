@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,21 +82,12 @@ func NewView(src Source, cfg ViewConfig) (*View, error) {
 	if cfg.Timeout < 0 || cfg.MaxSubjects < 0 || cfg.History < 0 {
 		return nil, errors.New("revocation.NewView: Timeout, MaxSubjects and History must not be negative")
 	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&cfg.MaxSubjects, 65536)
-	def(&cfg.History, 4096)
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Second
-	}
+	cfg.MaxSubjects = cmp.Or(cfg.MaxSubjects, 65536)
+	cfg.History = cmp.Or(cfg.History, 4096)
+	cfg.Timeout = cmp.Or(cfg.Timeout, 2*time.Second)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	v := &View{
 		src: src, cfg: cfg, log: cfg.Logger.With("component", "revocation"),

@@ -97,12 +97,8 @@ func TestSES14_ViewAsksStoreWhenFeedNotCurrent(t *testing.T) {
 // loads when it comes back, and the View answers from memory again.
 func TestSES14_ViewLoadsSnapshotOnFeedUp(t *testing.T) {
 	s := newSource(t)
-	v, err := NewView(s, ViewConfig{Now: s.clk.Now, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newIdleView(t, s, ViewConfig{})
 	s.revoke(s.jti("before"), false)
-	run(t, v.Run)
 	s.follow(t, v)
 	testkit.WaitFor(t, "the snapshot to be loaded", v.loaded.Load)
 	s.unfollow()
@@ -118,15 +114,11 @@ func TestSES14_ViewLoadsSnapshotOnFeedUp(t *testing.T) {
 	checkIs(t, v, "client:a", 0, "while down", token.ErrRevoked)
 }
 
-// A snapshot that can't be read is retried; meanwhile Check asks the store.
+// A snapshot that can't be read is retried until it is.
 func TestSES14_ViewRetriesSnapshot(t *testing.T) {
 	s := newSource(t)
-	v, err := NewView(s, ViewConfig{Now: s.clk.Now, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newIdleView(t, s, ViewConfig{})
 	s.failing.Store(true)
-	run(t, v.Run)
 	s.follow(t, v)
 	if v.loaded.Load() {
 		t.Fatal("loaded from a failing store")
