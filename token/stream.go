@@ -37,7 +37,9 @@ type RevocationStreamConfig struct {
 	// MaxStaleness, and usually within milliseconds. Default 5 s.
 	MaxStaleness time.Duration
 	// ReconnectDelay is the wait before reconnecting after a failure,
-	// doubled on each failure in a row up to 30 s, with jitter. Default
+	// doubled on each failure in a row up to 5 s (a follower cut off
+	// fails closed, so it should not wait long once the server is back),
+	// with jitter. Default
 	// 100 ms.
 	ReconnectDelay time.Duration
 	// Revocations receives what the stream says. Default: a new
@@ -50,7 +52,7 @@ type RevocationStreamConfig struct {
 }
 
 // maxReconnectDelay caps RevocationStreamConfig.ReconnectDelay's growth.
-const maxReconnectDelay = 30 * time.Second
+const maxReconnectDelay = 5 * time.Second
 
 // RevocationStream follows a tether server's revocation stream and keeps a
 // MemoryRevocations up to date with it, so that a resource server's

@@ -106,6 +106,22 @@ func (v *View) subscribe(lastID string, limit, buffer int) (*subscriber, start, 
 	return s, st, nil
 }
 
+// vouches reports whether a heartbeat may be sent to s: the View is
+// current and has not lost its feed since s subscribed. (A subscriber is
+// dropped when the feed is lost, before the View can be current again: if
+// ready saw the new up period, gone is seen closed.)
+func (v *View) vouches(s *subscriber) bool {
+	if !v.ready() {
+		return false
+	}
+	select {
+	case <-s.gone:
+		return false
+	default:
+		return true
+	}
+}
+
 // unsubscribe forgets s, unless the hub dropped it already.
 func (v *View) unsubscribe(s *subscriber) {
 	v.mu.Lock()
@@ -118,6 +134,11 @@ func (v *View) unsubscribe(s *subscriber) {
 // ServeHTTP follows the stream until the client goes, the View's feed is
 // lost, or the client falls behind.
 func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	if err := s.cfg.Authorize(r); err != nil {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
@@ -174,7 +195,7 @@ func (s *Stream) serve(r *http.Request, out *sse, sub *subscriber, st start) err
 	beat := time.NewTicker(s.cfg.Heartbeat)
 	defer beat.Stop()
 	for due := true; ; {
-		if due && s.view.ready() {
+		if due && s.view.vouches(sub) {
 			out.event("heartbeat", "", "")
 		}
 		if err := out.flush(); err != nil {

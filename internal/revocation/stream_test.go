@@ -203,7 +203,16 @@ func TestStreamRefusals(t *testing.T) {
 	v := newView(t, s, ViewConfig{})
 	srv := serve(t, v, StreamConfig{MaxSubscribers: 1})
 
-	resp, err := srv.Client().Get(srv.URL) // no credentials
+	resp, err := srv.Client().Post(srv.URL, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: got %d, want 405", resp.StatusCode)
+	}
+
+	resp, err = srv.Client().Get(srv.URL) // no credentials
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +281,27 @@ func TestSES14_NoHeartbeatWhileStale(t *testing.T) {
 	}
 	s.stale.Store(false)
 	f.want(t, event{"heartbeat", "", ""})
+}
+
+// A subscription that outlived a loss of the feed gets no heartbeat, even
+// once the View is current again: it may have missed revocations (its
+// handler, slow to see that it was dropped, must not vouch for it).
+func TestSES14_NoHeartbeatAcrossFeedLoss(t *testing.T) {
+	s := newSource(t)
+	v := newView(t, s, ViewConfig{})
+	sub, _, err := v.subscribe("", 10, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.vouches(sub) {
+		t.Fatal("no heartbeat for a live subscription")
+	}
+	s.unfollow()
+	s.follow(t, v)
+	testkit.WaitFor(t, "the snapshot to be loaded again", v.loaded.Load)
+	if v.vouches(sub) {
+		t.Fatal("a heartbeat for a subscription from before the feed was lost")
+	}
 }
 
 // A subscriber whose queue is full is dropped, not waited for.
