@@ -29,7 +29,7 @@ type remote struct {
 
 const maxStaleness = 5 * time.Second
 
-func newRemote(t *testing.T) *remote {
+func newRemote(t testing.TB) *remote {
 	t.Helper()
 	s := newSource(t)
 	v := newView(t, s, ViewConfig{})

@@ -133,7 +133,7 @@ func (s *source) revokeSubject(t *testing.T, subject string) uint64 {
 // follow runs the store's Watch into v, as a Manager with OnEvent:
 // v.Handle does, until unfollow is called (or the test ends), and returns
 // once the feed is up.
-func (s *source) follow(t *testing.T, v *View) {
+func (s *source) follow(t testing.TB, v *View) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	fn := func(e session.Event) {
@@ -174,7 +174,7 @@ func (s *source) unfollow() {
 
 // newView returns a View over s, following its feed, with Run running
 // and the snapshot loaded.
-func newView(t *testing.T, s *source, cfg ViewConfig) *View {
+func newView(t testing.TB, s *source, cfg ViewConfig) *View {
 	t.Helper()
 	v := newIdleView(t, s, cfg)
 	s.follow(t, v)
@@ -184,7 +184,7 @@ func newView(t *testing.T, s *source, cfg ViewConfig) *View {
 
 // newIdleView returns a View over s with Run running, not following the
 // feed yet.
-func newIdleView(t *testing.T, s *source, cfg ViewConfig) *View {
+func newIdleView(t testing.TB, s *source, cfg ViewConfig) *View {
 	t.Helper()
 	if cfg.Now == nil {
 		cfg.Now = s.clk.Now
@@ -199,7 +199,7 @@ func newIdleView(t *testing.T, s *source, cfg ViewConfig) *View {
 }
 
 // run runs fn until the test ends.
-func run(t *testing.T, fn func(context.Context) error) {
+func run(t testing.TB, fn func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

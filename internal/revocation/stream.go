@@ -94,11 +94,11 @@ func (v *View) subscribe(lastID string, limit, buffer int) (*subscriber, start, 
 		return nil, start{}, errFull
 	}
 	var st start
-	epoch, seq, err := parseID(lastID)
-	missed, ok := v.hub.since(epoch, seq)
-	if err == nil && ok {
-		st.missed = missed
-	} else {
+	resumed := false
+	if epoch, seq, err := parseID(lastID); err == nil {
+		st.missed, resumed = v.hub.since(epoch, seq)
+	}
+	if !resumed {
 		st.snapshot, st.id = v.entries(), formatID(v.hub.epoch, v.hub.seq)
 	}
 	s := &subscriber{ch: make(chan item, buffer), gone: make(chan struct{})}
