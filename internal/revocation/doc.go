@@ -3,8 +3,11 @@
 // ones (resource servers built on package token), through the stream GET
 // /oauth2/revocations that token.RevocationStream follows.
 //
-//	view, _ := revocation.NewView(manager, revocation.ViewConfig{})
-//	// session.Config{OnEvent: view.Handle}; go view.Run(ctx)
+//	var view *revocation.View // set before manager.Run starts
+//	manager, _ := session.NewManager(store, session.Config{OnEvent: func(e session.Event) { view.Handle(e) }})
+//	view, _ = revocation.NewView(manager, revocation.ViewConfig{})
+//	go view.Run(ctx)
+//	go manager.Run(ctx)
 //	verifier, _ := token.NewVerifier(token.VerifierConfig{..., Revocations: view})
 //	stream, _ := revocation.NewStream(view, revocation.StreamConfig{Authorize: authenticateClient})
 //	mux.Handle("GET /oauth2/revocations", stream)

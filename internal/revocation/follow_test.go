@@ -111,7 +111,7 @@ func TestJWT09_RemoteVerifierRefusesRevokedToken(t *testing.T) {
 	tok1, c1 := rm.issue(t, "client:billing")
 	tok2, _ := rm.issue(t, "client:billing")
 	rm.verifies(t, tok1, nil)
-	s.revoke(s.jti(c1.ID), true)
+	s.revokeJTI(t, c1.ID)
 	rm.verifies(t, tok1, token.ErrRevoked)
 	rm.verifies(t, tok2, nil)
 }
@@ -140,8 +140,8 @@ func TestSES14_RemoteVerifierCutOff(t *testing.T) {
 
 	rm.cut.Store(true)
 	rm.srv.CloseClientConnections()
-	s.revoke(s.jti(c1.ID), true) // missed by the remote verifier
-	rm.verifies(t, tok1, nil)    // within the bound
+	s.revokeJTI(t, c1.ID)     // missed by the remote verifier
+	rm.verifies(t, tok1, nil) // within the bound
 	s.clk.Advance(maxStaleness + time.Millisecond)
 	rm.verifies(t, tok1, token.ErrRevocationsStale)
 	rm.verifies(t, tok2, token.ErrRevocationsStale)
@@ -162,7 +162,7 @@ func TestSES14_RemoteVerifierAcrossFeedLoss(t *testing.T) {
 	rm.verifies(t, tok1, nil)
 
 	s.unfollow()
-	s.revoke(s.jti(c1.ID), false) // while the feed is down: only in the store
+	s.revokeJTI(t, c1.ID) // while the feed is down: only in the store
 	s.clk.Advance(maxStaleness + time.Millisecond)
 	rm.verifies(t, tok2, token.ErrRevocationsStale)
 

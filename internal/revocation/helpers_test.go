@@ -21,27 +21,26 @@ var quiet = slog.New(slog.DiscardHandler)
 
 var errOutage = errors.New("test: the store is unreachable")
 
-// source stands in for session.Manager, which implements Source, over a
-// real store/memory Store: subjects' generations and the feed (FeedUp,
-// UserRevoked, FeedDown) are the store's. The denylist is kept here,
-// because store/memory's RevokeToken is still a placeholder answering
-// ErrUnsupported on this branch; once the backends keep it, RevokeToken,
-// TokenRevoked and Revocations go to the store and deny goes.
+// source is the View's Source in the tests: a real session.Manager over
+// a real store/memory Store, whose feed reaches the View through
+// Config.OnEvent, as in the server; around it, the faults a test injects:
+// a feed not heard within its bound (stale), a store that can't be
+// reached (failing), and a hook in SubjectGeneration.
 type source struct {
+	*session.Manager
 	store *memory.Store
 	clk   *testkit.Clock
 
-	up      atomic.Bool // between FeedUp and FeedDown, as the Manager tracks it
 	stale   atomic.Bool // the feed is up but not heard within the bound
 	failing atomic.Bool // every call fails, as with a store that is unreachable
 	// afterGen, when set, runs when SubjectGeneration has read the store
 	// and before it answers: a test's hook to interleave events there.
 	afterGen atomic.Pointer[func()]
 
-	mu      sync.Mutex // guards the fields below
-	deny    map[string]session.Revocation
-	deliver func(session.Event) // the feed's callback while Watch runs
-	stop    func()              // ends the Watch that runs
+	view atomic.Pointer[View] // where OnEvent sends the feed's events
+
+	mu   sync.Mutex // guards stop
+	stop func()     // ends the Manager's Run, when it runs
 }
 
 var _ Source = (*source)(nil)
@@ -49,59 +48,44 @@ var _ Source = (*source)(nil)
 func newSource(t testing.TB) *source {
 	st := memory.New()
 	t.Cleanup(func() { st.Close() })
-	return &source{store: st, clk: testkit.NewClock(t0), deny: map[string]session.Revocation{}}
+	s := &source{store: st, clk: testkit.NewClock(t0)}
+	m, err := session.NewManager(st, session.Config{Now: s.clk.Now, Logger: quiet, OnEvent: func(e session.Event) {
+		if v := s.view.Load(); v != nil {
+			v.Handle(e)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Manager = m
+	return s
 }
 
-func (s *source) Current() bool { return s.up.Load() && !s.stale.Load() }
+func (s *source) Current() bool { return s.Manager.Current() && !s.stale.Load() }
 
-func (s *source) TokenRevoked(_ context.Context, jti string) (bool, error) {
+func (s *source) TokenRevoked(ctx context.Context, jti string) (bool, error) {
 	if s.failing.Load() {
 		return false, errOutage
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.deny["jti:"+jti]
-	return ok, nil
+	return s.Manager.TokenRevoked(ctx, jti)
 }
 
 func (s *source) SubjectGeneration(ctx context.Context, subject string) (uint64, error) {
 	if s.failing.Load() {
 		return 0, errOutage
 	}
-	g, err := s.store.Generation(ctx, subject)
+	g, err := s.Manager.SubjectGeneration(ctx, subject)
 	if f := s.afterGen.Load(); f != nil {
 		(*f)()
 	}
 	return g, err
 }
 
-func (s *source) Revocations(context.Context) ([]session.Revocation, error) {
+func (s *source) Revocations(ctx context.Context) ([]session.Revocation, error) {
 	if s.failing.Load() {
 		return nil, errOutage
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var list []session.Revocation
-	for _, r := range s.deny {
-		list = append(list, r)
-	}
-	return list, nil
-}
-
-// revoke puts r on the denylist; with announce, its event goes out on the
-// feed (if it is up), else it is lost the way a dropped message is.
-func (s *source) revoke(r session.Revocation, announce bool) {
-	key := "jti:" + r.JTI
-	if r.JTI == "" {
-		key = "sub:" + r.Subject
-	}
-	s.mu.Lock()
-	s.deny[key] = r
-	deliver := s.deliver
-	s.mu.Unlock()
-	if announce && deliver != nil {
-		deliver(session.Event{Kind: session.TokenRevoked, Revocation: r})
-	}
+	return s.Manager.Revocations(ctx)
 }
 
 // jti is the denylist entry of jti, a token expiring an hour from the
@@ -110,46 +94,35 @@ func (s *source) jti(jti string) session.Revocation {
 	return session.Revocation{JTI: jti, Exp: s.clk.Now().Add(time.Hour)}
 }
 
-// revokeJTI revokes jti, its event on the feed.
-func (s *source) revokeJTI(jti string) { s.revoke(s.jti(jti), true) }
-
-// revokeSubject bumps subject's generation in the store and puts the
-// subject's entry on the denylist, as Manager.RevokeSubject does; it
-// returns the new generation.
-func (s *source) revokeSubject(t *testing.T, subject string) uint64 {
+// revokeJTI puts jti on the denylist.
+func (s *source) revokeJTI(t testing.TB, jti string) {
 	t.Helper()
-	ctx := context.Background()
-	if err := s.store.RevokeUser(ctx, subject, nil); err != nil {
+	if err := s.RevokeToken(context.Background(), s.jti(jti)); err != nil {
 		t.Fatal(err)
 	}
-	g, err := s.store.Generation(ctx, subject)
+}
+
+// revokeSubject revokes every token of subject so far and returns its new
+// generation.
+func (s *source) revokeSubject(t testing.TB, subject string) uint64 {
+	t.Helper()
+	g, err := s.RevokeSubject(context.Background(), subject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.revoke(session.Revocation{Subject: subject, Gen: g, Exp: s.clk.Now().Add(time.Hour)}, true)
 	return g
 }
 
-// follow runs the store's Watch into v, as a Manager with OnEvent:
-// v.Handle does, until unfollow is called (or the test ends), and returns
-// once the feed is up.
+// follow runs the Manager, its feed going to v, until unfollow is called
+// (or the test ends), and returns once the feed is current.
 func (s *source) follow(t testing.TB, v *View) {
+	s.view.Store(v)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	fn := func(e session.Event) {
-		switch e.Kind {
-		case session.FeedUp:
-			s.up.Store(true)
-		case session.FeedDown:
-			s.up.Store(false)
-		}
-		v.Handle(e)
-	}
 	go func() {
 		defer close(done)
-		s.store.Watch(ctx, fn)
+		s.Run(ctx)
 	}()
-	testkit.WaitFor(t, "the feed to be up", s.up.Load)
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -159,15 +132,16 @@ func (s *source) follow(t testing.TB, v *View) {
 	}
 	t.Cleanup(stop)
 	s.mu.Lock()
-	s.deliver, s.stop = fn, stop
+	s.stop = stop
 	s.mu.Unlock()
+	testkit.WaitFor(t, "the feed to be current", s.Manager.Current)
 }
 
-// unfollow ends the Watch that follow started: the View gets FeedDown.
+// unfollow stops the Manager's Run: the View gets FeedDown.
 func (s *source) unfollow() {
 	s.mu.Lock()
 	stop := s.stop
-	s.deliver, s.stop = nil, nil
+	s.stop = nil
 	s.mu.Unlock()
 	stop()
 }

@@ -124,7 +124,7 @@ func revokeEvent(id, data string) event { return event{"revoke", id, data} }
 func TestJWT09_StreamSnapshotThenRevocations(t *testing.T) {
 	s := newSource(t)
 	v := newView(t, s, ViewConfig{})
-	s.revokeJTI("j1")
+	s.revokeJTI(t, "j1")
 	g := s.revokeSubject(t, "client:billing")
 	srv := serve(t, v, StreamConfig{})
 	f := connect(t, srv, "", http.StatusOK)
@@ -151,7 +151,7 @@ func TestJWT09_StreamSnapshotThenRevocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.revokeJTI("j2")
+	s.revokeJTI(t, "j2")
 	f.want(t, revokeEvent(formatID(epoch, seq+1), fmt.Sprintf(`{"jti":"j2","exp":%d}`, exp)))
 }
 
@@ -165,8 +165,8 @@ func TestStreamResumes(t *testing.T) {
 	f := connect(t, srv, "", http.StatusOK)
 	last := f.want(t, event{"snapshot", "*", "0"})[0].id
 	f.resp.Body.Close()
-	s.revokeJTI("j1")
-	s.revokeJTI("j2")
+	s.revokeJTI(t, "j1")
+	s.revokeJTI(t, "j2")
 
 	// Within the history: what was missed, then the heartbeat.
 	f = connect(t, srv, last, http.StatusOK)
@@ -180,7 +180,7 @@ func TestStreamResumes(t *testing.T) {
 	f.want(t, event{"heartbeat", "", ""})
 	f.resp.Body.Close()
 
-	s.revokeJTI("j3") // the history of 2 holds j2 and j3
+	s.revokeJTI(t, "j3") // the history of 2 holds j2 and j3
 	epoch, seq, _ := parseID(last)
 	for _, id := range []string{
 		formatID(epoch, seq-2), // older than the history
@@ -272,10 +272,10 @@ func TestSES14_NoHeartbeatWhileStale(t *testing.T) {
 	f := connect(t, srv, "", http.StatusOK)
 	f.want(t, event{"snapshot", "*", "0"}, event{"heartbeat", "", ""})
 	s.stale.Store(true)
-	s.revokeJTI("j1")
+	s.revokeJTI(t, "j1")
 	for f.next(t, true).kind == "heartbeat" { // the ones written before
 	}
-	s.revokeJTI("j2")
+	s.revokeJTI(t, "j2")
 	if e := f.next(t, true); e.kind != "revoke" {
 		t.Fatalf("got %+v while stale, want the revocation", e)
 	}
@@ -312,13 +312,13 @@ func TestStreamDropsSlowSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.revokeJTI("j1")
+	s.revokeJTI(t, "j1")
 	select {
 	case <-sub.gone:
 		t.Fatal("dropped with room in its queue")
 	default:
 	}
-	s.revokeJTI("j2")
+	s.revokeJTI(t, "j2")
 	<-sub.gone
 	if n := subscribers(v); n != 0 {
 		t.Fatalf("%d subscribers left", n)
@@ -383,7 +383,7 @@ func TestMISC03_StreamOutlivesServerTimeouts(t *testing.T) {
 	for time.Since(start) < 100*time.Millisecond { // five times the timeouts
 		f.want(t, event{"heartbeat", "", ""})
 	}
-	s.revokeJTI("j1")
+	s.revokeJTI(t, "j1")
 	if e := f.next(t, false); e.kind != "revoke" {
 		t.Fatalf("got %+v", e)
 	}

@@ -32,6 +32,8 @@ type Source interface {
 	Current() bool
 }
 
+var _ Source = (*session.Manager)(nil)
+
 // ViewConfig configures a View. Every field has a default.
 type ViewConfig struct {
 	// Timeout bounds each call to the Source (MISC-05). Default 2 s.

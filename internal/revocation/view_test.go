@@ -24,7 +24,7 @@ func TestJWT09_ViewRevokesByJTI(t *testing.T) {
 	s := newSource(t)
 	v := newView(t, s, ViewConfig{})
 	checkIs(t, v, "client:a", 0, "j1", nil)
-	s.revokeJTI("j1")
+	s.revokeJTI(t, "j1")
 	checkIs(t, v, "client:a", 0, "j1", token.ErrRevoked)
 	checkIs(t, v, "client:a", 0, "j2", nil)
 	// From memory: with the store unreachable, the revoked jti is still
@@ -81,16 +81,19 @@ func TestCHG03_GenerationReadRacingRevocation(t *testing.T) {
 func TestSES14_ViewAsksStoreWhenFeedNotCurrent(t *testing.T) {
 	s := newSource(t)
 	v := newView(t, s, ViewConfig{})
-	s.revoke(s.jti("lost"), false) // its event is lost
-	// While the feed is current, the View answers from memory: the feed
-	// vouches that nothing was missed, so "lost" stands for an event that
-	// is still on its way, within the bound.
-	checkIs(t, v, "client:a", 0, "lost", nil)
-	s.stale.Store(true) // the feed is not heard within the bound
-	checkIs(t, v, "client:a", 0, "lost", token.ErrRevoked)
-	s.stale.Store(false)
-	s.up.Store(false) // nor when it is down
-	checkIs(t, v, "client:a", 0, "lost", token.ErrRevoked)
+	checkIs(t, v, "client:a", 0, "j1", nil) // caches the subject's generation
+	s.revokeJTI(t, "j0")
+	s.failing.Store(true)
+	// While the feed is current, the View answers from memory...
+	checkIs(t, v, "client:a", 0, "j1", nil)
+	checkIs(t, v, "client:a", 0, "j0", token.ErrRevoked)
+	// ...and once it is not heard within its bound, from the store only.
+	s.stale.Store(true)
+	checkIs(t, v, "client:a", 0, "j1", errOutage)
+	checkIs(t, v, "client:a", 0, "j0", errOutage)
+	s.failing.Store(false)
+	checkIs(t, v, "client:a", 0, "j0", token.ErrRevoked)
+	checkIs(t, v, "client:a", 0, "j1", nil)
 }
 
 // Revocations made while the feed was down are in the snapshot the View
@@ -98,14 +101,14 @@ func TestSES14_ViewAsksStoreWhenFeedNotCurrent(t *testing.T) {
 func TestSES14_ViewLoadsSnapshotOnFeedUp(t *testing.T) {
 	s := newSource(t)
 	v := newIdleView(t, s, ViewConfig{})
-	s.revoke(s.jti("before"), false)
+	s.revokeJTI(t, "before")
 	s.follow(t, v)
 	testkit.WaitFor(t, "the snapshot to be loaded", v.loaded.Load)
 	s.unfollow()
 	if v.loaded.Load() {
 		t.Fatal("memory still trusted after FeedDown")
 	}
-	s.revoke(s.jti("while down"), false)
+	s.revokeJTI(t, "while down")
 	checkIs(t, v, "client:a", 0, "while down", token.ErrRevoked) // from the store
 	s.follow(t, v)
 	testkit.WaitFor(t, "the snapshot to be loaded again", v.loaded.Load)
