@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/token"
 )
 
@@ -152,6 +153,14 @@ func TestSES11_ViewStoreErrorFailsClosed(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("got %d, want 503", w.Code)
 	}
+
+	// The store itself failing: closed, it ends the feed, and answers
+	// every call with ErrClosed.
+	s.failing.Store(false)
+	s.stale.Store(false)
+	s.store.Close()
+	testkit.WaitFor(t, "the feed to be lost", func() bool { return !v.ready() })
+	checkIs(t, v, "client:a", 0, "j1", session.ErrClosed)
 }
 
 // The cached path allocates nothing (BenchmarkRevocationCheck measures it).
