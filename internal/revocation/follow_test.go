@@ -102,16 +102,24 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// newRemoteWithTokens returns a remote verifier following the stream and
+// two tokens of one client that it accepts, the first with its jti.
+func newRemoteWithTokens(t *testing.T) (rm *remote, tok1, jti1, tok2 string) {
+	rm = newRemote(t)
+	tok1, c1 := rm.issue(t, "client:billing")
+	tok2, _ = rm.issue(t, "client:billing")
+	rm.verifies(t, tok1, nil)
+	rm.verifies(t, tok2, nil)
+	return rm, tok1, c1.ID, tok2
+}
+
 // JWT-09 and CHG-03 across the pieces: a revocation at the server (a jti;
 // every token of a subject, including one issued in the same second)
 // reaches a resource server following the stream, which refuses.
 func TestJWT09_RemoteVerifierRefusesRevokedToken(t *testing.T) {
-	rm := newRemote(t)
+	rm, tok1, jti1, tok2 := newRemoteWithTokens(t)
 	s := rm.s
-	tok1, c1 := rm.issue(t, "client:billing")
-	tok2, _ := rm.issue(t, "client:billing")
-	rm.verifies(t, tok1, nil)
-	s.revokeJTI(t, c1.ID)
+	s.revokeJTI(t, jti1)
 	rm.verifies(t, tok1, token.ErrRevoked)
 	rm.verifies(t, tok2, nil)
 }
@@ -132,15 +140,12 @@ func TestCHG03_RemoteVerifierRefusesRevokedSubject(t *testing.T) {
 // recovers by itself when the server is back, catching up on what it
 // missed (Last-Event-ID).
 func TestSES14_RemoteVerifierCutOff(t *testing.T) {
-	rm := newRemote(t)
+	rm, tok1, jti1, tok2 := newRemoteWithTokens(t)
 	s := rm.s
-	tok1, c1 := rm.issue(t, "client:billing")
-	tok2, _ := rm.issue(t, "client:billing")
-	rm.verifies(t, tok1, nil)
 
 	rm.cut.Store(true)
 	rm.srv.CloseClientConnections()
-	s.revokeJTI(t, c1.ID)     // missed by the remote verifier
+	s.revokeJTI(t, jti1)      // missed by the remote verifier
 	rm.verifies(t, tok1, nil) // within the bound
 	s.clk.Advance(maxStaleness + time.Millisecond)
 	rm.verifies(t, tok1, token.ErrRevocationsStale)
@@ -155,14 +160,11 @@ func TestSES14_RemoteVerifierCutOff(t *testing.T) {
 // past its bound and comes back with the feed, through a new snapshot
 // that holds what was revoked meanwhile.
 func TestSES14_RemoteVerifierAcrossFeedLoss(t *testing.T) {
-	rm := newRemote(t)
+	rm, tok1, jti1, tok2 := newRemoteWithTokens(t)
 	s := rm.s
-	tok1, c1 := rm.issue(t, "client:billing")
-	tok2, _ := rm.issue(t, "client:billing")
-	rm.verifies(t, tok1, nil)
 
 	s.unfollow()
-	s.revokeJTI(t, c1.ID) // while the feed is down: only in the store
+	s.revokeJTI(t, jti1) // while the feed is down: only in the store
 	s.clk.Advance(maxStaleness + time.Millisecond)
 	rm.verifies(t, tok2, token.ErrRevocationsStale)
 
