@@ -41,7 +41,7 @@ func BenchmarkRevocationCheck(b *testing.B) {
 // 99th percentile (the target: p99 under 100 ms from
 // /oauth2/revoke answering).
 func BenchmarkRevocationStream(b *testing.B) {
-	rm := newRemote(b)
+	rm := newRemote(b, backends[0].open(b))
 	ctx := context.Background()
 	testkit.WaitFor(b, "the remote verifier to be current", rm.follow.Current)
 	var delays []time.Duration

@@ -29,9 +29,9 @@ type remote struct {
 
 const maxStaleness = 5 * time.Second
 
-func newRemote(t testing.TB) *remote {
+func newRemote(t testing.TB, store closer) *remote {
 	t.Helper()
-	s := newSource(t)
+	s := newSourceOn(t, store)
 	v := newView(t, s, ViewConfig{})
 	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(r *http.Request) error {
 		if id, secret, ok := r.BasicAuth(); !ok || id != "rs" || secret != "secret" {
@@ -104,8 +104,8 @@ func errString(err error) string {
 
 // newRemoteWithTokens returns a remote verifier following the stream and
 // two tokens of one client that it accepts, the first with its jti.
-func newRemoteWithTokens(t *testing.T) (rm *remote, tok1, jti1, tok2 string) {
-	rm = newRemote(t)
+func newRemoteWithTokens(t *testing.T, st closer) (rm *remote, tok1, jti1, tok2 string) {
+	rm = newRemote(t, st)
 	tok1, c1 := rm.issue(t, "client:billing")
 	tok2, _ = rm.issue(t, "client:billing")
 	rm.verifies(t, tok1, nil)
@@ -113,26 +113,35 @@ func newRemoteWithTokens(t *testing.T) (rm *remote, tok1, jti1, tok2 string) {
 	return rm, tok1, c1.ID, tok2
 }
 
+// onEachBackend runs test on a new store of each backend.
+func onEachBackend(t *testing.T, test func(t *testing.T, st closer)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b.open(t)) })
+	}
+}
+
 // JWT-09 and CHG-03 across the pieces: a revocation at the server (a jti;
 // every token of a subject, including one issued in the same second)
 // reaches a resource server following the stream, which refuses.
 func TestJWT09_RemoteVerifierRefusesRevokedToken(t *testing.T) {
-	rm, tok1, jti1, tok2 := newRemoteWithTokens(t)
-	s := rm.s
-	s.revokeJTI(t, jti1)
-	rm.verifies(t, tok1, token.ErrRevoked)
-	rm.verifies(t, tok2, nil)
+	onEachBackend(t, func(t *testing.T, st closer) {
+		rm, tok1, jti1, tok2 := newRemoteWithTokens(t, st)
+		rm.s.revokeJTI(t, jti1)
+		rm.verifies(t, tok1, token.ErrRevoked)
+		rm.verifies(t, tok2, nil)
+	})
 }
 
 func TestCHG03_RemoteVerifierRefusesRevokedSubject(t *testing.T) {
-	rm := newRemote(t)
-	s := rm.s
-	old, _ := rm.issue(t, "user:u_1")
-	rm.verifies(t, old, nil)
-	s.revokeSubject(t, "user:u_1")
-	fresh, _ := rm.issue(t, "user:u_1") // the same second: only the generation tells them apart
-	rm.verifies(t, old, token.ErrRevoked)
-	rm.verifies(t, fresh, nil)
+	onEachBackend(t, func(t *testing.T, st closer) {
+		rm := newRemote(t, st)
+		old, _ := rm.issue(t, "user:u_1")
+		rm.verifies(t, old, nil)
+		rm.s.revokeSubject(t, "user:u_1")
+		fresh, _ := rm.issue(t, "user:u_1") // the same second: only the generation tells them apart
+		rm.verifies(t, old, token.ErrRevoked)
+		rm.verifies(t, fresh, nil)
+	})
 }
 
 // SES-14's bound for a remote verifier: cut off from the stream, it fails
@@ -140,35 +149,35 @@ func TestCHG03_RemoteVerifierRefusesRevokedSubject(t *testing.T) {
 // recovers by itself when the server is back, catching up on what it
 // missed (Last-Event-ID).
 func TestSES14_RemoteVerifierCutOff(t *testing.T) {
-	rm, tok1, jti1, tok2 := newRemoteWithTokens(t)
-	s := rm.s
+	onEachBackend(t, func(t *testing.T, st closer) {
+		rm, tok1, jti1, tok2 := newRemoteWithTokens(t, st)
+		rm.cut.Store(true)
+		rm.srv.CloseClientConnections()
+		rm.s.revokeJTI(t, jti1)   // missed by the remote verifier
+		rm.verifies(t, tok1, nil) // within the bound
+		rm.s.clk.Advance(maxStaleness + time.Millisecond)
+		rm.verifies(t, tok1, token.ErrRevocationsStale)
+		rm.verifies(t, tok2, token.ErrRevocationsStale)
 
-	rm.cut.Store(true)
-	rm.srv.CloseClientConnections()
-	s.revokeJTI(t, jti1)      // missed by the remote verifier
-	rm.verifies(t, tok1, nil) // within the bound
-	s.clk.Advance(maxStaleness + time.Millisecond)
-	rm.verifies(t, tok1, token.ErrRevocationsStale)
-	rm.verifies(t, tok2, token.ErrRevocationsStale)
-
-	rm.cut.Store(false)
-	rm.verifies(t, tok2, nil)
-	rm.verifies(t, tok1, token.ErrRevoked)
+		rm.cut.Store(false)
+		rm.verifies(t, tok2, nil)
+		rm.verifies(t, tok1, token.ErrRevoked)
+	})
 }
 
 // The stream ends with the server's feed; the remote verifier goes stale
 // past its bound and comes back with the feed, through a new snapshot
 // that holds what was revoked meanwhile.
 func TestSES14_RemoteVerifierAcrossFeedLoss(t *testing.T) {
-	rm, tok1, jti1, tok2 := newRemoteWithTokens(t)
-	s := rm.s
+	onEachBackend(t, func(t *testing.T, st closer) {
+		rm, tok1, jti1, tok2 := newRemoteWithTokens(t, st)
+		rm.s.unfollow()
+		rm.s.revokeJTI(t, jti1) // while the feed is down: only in the store
+		rm.s.clk.Advance(maxStaleness + time.Millisecond)
+		rm.verifies(t, tok2, token.ErrRevocationsStale)
 
-	s.unfollow()
-	s.revokeJTI(t, jti1) // while the feed is down: only in the store
-	s.clk.Advance(maxStaleness + time.Millisecond)
-	rm.verifies(t, tok2, token.ErrRevocationsStale)
-
-	s.follow(t, rm.view)
-	rm.verifies(t, tok2, nil)
-	rm.verifies(t, tok1, token.ErrRevoked)
+		rm.s.follow(t, rm.view)
+		rm.verifies(t, tok2, nil)
+		rm.verifies(t, tok1, token.ErrRevoked)
+	})
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/memory"
+	"github.com/tetherauth/tether/store/sqlite"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -28,7 +31,7 @@ var errOutage = errors.New("test: the store is unreachable")
 // reached (failing), and a hook in SubjectGeneration.
 type source struct {
 	*session.Manager
-	store *memory.Store
+	store closer
 	clk   *testkit.Clock
 
 	stale   atomic.Bool // the feed is up but not heard within the bound
@@ -45,8 +48,33 @@ type source struct {
 
 var _ Source = (*source)(nil)
 
-func newSource(t testing.TB) *source {
-	st := memory.New()
+// closer is a store the tests can close.
+type closer interface {
+	session.Store
+	Close() error
+}
+
+// backends are the stores the tests across the pieces run on: each
+// returns a new, empty one, closed when the test ends.
+var backends = []struct {
+	name string
+	open func(t testing.TB) closer
+}{
+	{"memory", func(testing.TB) closer { return memory.New() }},
+	{"sqlite", func(t testing.TB) closer {
+		st, err := sqlite.New(context.Background(), sqlitetest.Open(t, filepath.Join(t.TempDir(), "tether.db")), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}},
+}
+
+// newSource returns a source over a store/memory Store.
+func newSource(t testing.TB) *source { return newSourceOn(t, backends[0].open(t)) }
+
+// newSourceOn returns a source over st.
+func newSourceOn(t testing.TB, st closer) *source {
 	t.Cleanup(func() { st.Close() })
 	s := &source{store: st, clk: testkit.NewClock(t0)}
 	m, err := session.NewManager(st, session.Config{Now: s.clk.Now, Logger: quiet, OnEvent: func(e session.Event) {
