@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
 	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/session"
 	"github.com/tetherauth/tether/store/memory"
+	"github.com/tetherauth/tether/store/postgres"
 	"github.com/tetherauth/tether/store/sqlite"
 )
 
@@ -63,6 +65,17 @@ var backends = []struct {
 	{"memory", func(testing.TB) closer { return memory.New() }},
 	{"sqlite", func(t testing.TB) closer {
 		st, err := sqlite.New(context.Background(), sqlitetest.Open(t, filepath.Join(t.TempDir(), "tether.db")), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}},
+	{"postgres", func(t testing.TB) closer {
+		pool, err := pgtest.Schema(t)()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := postgres.New(t.Context(), pool, postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
