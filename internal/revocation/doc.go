@@ -56,8 +56,8 @@
 // id is where the stream resumes from. Then each new revocation comes as
 // a revoke event with an id. A follower that reconnects sends the last id
 // it got as Last-Event-ID: if this node still holds what came after it
-// (its recent history, View.History revocations of the same up period of
-// its feed), it gets those revoke events and no snapshot; otherwise (an
+// (its recent history: the last ViewConfig.History revocations of the
+// current up period of its feed), it gets those revoke events and no snapshot; otherwise (an
 // id of another node, of before the feed was lost, too old, malformed) it
 // gets the snapshot again.
 //
@@ -74,7 +74,8 @@
 // or FeedUp: it starts a new history, so the follower's next connection
 // gets a snapshot), when the subscriber's queue of revocations is full
 // (StreamConfig.Buffer: it resumes from its last id), or when a write
-// misses its deadline (StreamConfig.WriteTimeout). It answers 401 when
-// Authorize refuses, and 503 with Retry-After while the View is not
-// current or StreamConfig.MaxSubscribers are connected.
+// misses its deadline (StreamConfig.WriteTimeout). It answers 405 to
+// anything but GET, 401 when Authorize refuses, and 503 with Retry-After
+// while the View is not current or StreamConfig.MaxSubscribers are
+// connected; a follower retries all of them.
 package revocation
