@@ -5,13 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/keys"
 )
 
@@ -32,7 +32,7 @@ const minKeyRotation = time.Hour
 // checkTokens adds to p what is wrong with c's token settings.
 func (c *config) checkTokens(p problems) {
 	if c.Issuer != "" {
-		if err := checkIssuer(c.Issuer); err != nil {
+		if err := server.CheckIssuer(c.Issuer); err != nil {
 			p.add(issuerSetting, "%q: %v", c.Issuer, err)
 		}
 	}
@@ -45,24 +45,6 @@ func (c *config) checkTokens(p problems) {
 	if c.KeyAlg != keys.EdDSA && c.KeyAlg != keys.ES256 {
 		p.add(keyAlgSetting, "%q: want %s or %s", c.KeyAlg, keys.EdDSA, keys.ES256)
 	}
-}
-
-// checkIssuer returns what is wrong with iss as an issuer identifier (RFC
-// 8414 §2): an https URL with a host and no query or fragment; http only
-// for a loopback host, where a developer runs tether without TLS.
-func checkIssuer(iss string) error {
-	u, err := url.Parse(iss)
-	switch {
-	case err != nil || u.Host == "" || u.Opaque != "" || u.User != nil:
-		return errors.New("want a URL such as https://auth.example.com")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return errors.New("must have no query or fragment (RFC 8414)")
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-		return nil
-	}
-	return errors.New("must start https:// (http:// only for localhost, 127.0.0.1 or ::1)")
 }
 
 // issuer returns the issuer identifier of a server configured by c that

@@ -94,6 +94,19 @@ func (s *server) authenticate(r *http.Request, creds clientCreds, event string, 
 	return c, nil
 }
 
+// authorizeFollower authenticates a client that follows the revocation
+// stream (GET /oauth2/revocations): any enabled client, by HTTP Basic (a
+// GET has no form), counted by the throttle like every client
+// authentication.
+func (s *server) authorizeFollower(r *http.Request) error {
+	creds, err := clientAuth(r.Header.Values("Authorization"), nil)
+	if err != nil {
+		return err
+	}
+	_, err = s.authenticate(r, creds, "revocations-follow", nil)
+	return err
+}
+
 // clientKeys are the throttle keys of a client's authentication: its
 // caller's address (shared with sign-ins, and as lenient, since one
 // address may run many clients) and the client id, which gets the same
