@@ -75,7 +75,7 @@
 // gets a snapshot), when the subscriber's queue of revocations is full
 // (StreamConfig.Buffer: it resumes from its last id), or when a write
 // misses its deadline (StreamConfig.WriteTimeout). It answers 405 to
-// anything but GET, 401 when Authorize refuses, and 503 with Retry-After
+// anything but GET, what Authorize answers when it refuses, and 503 with Retry-After
 // while the View is not current or StreamConfig.MaxSubscribers are
 // connected; a follower retries all of them.
 package revocation

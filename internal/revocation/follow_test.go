@@ -33,12 +33,10 @@ func newRemote(t testing.TB, store closer) *remote {
 	t.Helper()
 	s := newSourceOn(t, store)
 	v := newView(t, s, ViewConfig{})
-	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(r *http.Request) error {
-		if id, secret, ok := r.BasicAuth(); !ok || id != "rs" || secret != "secret" {
-			return errNoAuth
-		}
-		return nil
-	}})
+	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: refuseUnless(func(r *http.Request) bool {
+		id, secret, ok := r.BasicAuth()
+		return ok && id == "rs" && secret == "secret"
+	})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,10 @@ import (
 // StreamConfig configures a Stream. Authorize is required; the other
 // fields have defaults.
 type StreamConfig struct {
-	// Authorize authenticates a request to follow the stream: nil lets it
-	// follow, an error answers 401. Required.
-	Authorize func(*http.Request) error
+	// Authorize authenticates a request to follow the stream and reports
+	// whether it may; when it may not, Authorize has answered it (401 for
+	// bad credentials, 503 when it could not check them, ...). Required.
+	Authorize func(w http.ResponseWriter, r *http.Request) bool
 	// Heartbeat is how often a heartbeat is sent while the View is current.
 	// Default 1 s.
 	Heartbeat time.Duration
@@ -139,8 +140,7 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if err := s.cfg.Authorize(r); err != nil {
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	if !s.cfg.Authorize(w, r) {
 		return
 	}
 	var lastID string

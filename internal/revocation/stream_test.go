@@ -2,7 +2,6 @@ package revocation
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -25,19 +24,27 @@ type follower struct {
 	r    *bufio.Reader
 }
 
-var errNoAuth = errors.New("no credentials")
+// letFollow is a StreamConfig.Authorize that lets every request follow.
+func letFollow(http.ResponseWriter, *http.Request) bool { return true }
+
+// refuseUnless is a StreamConfig.Authorize that lets a request follow when
+// ok says so, and answers 401 otherwise.
+func refuseUnless(ok func(*http.Request) bool) func(http.ResponseWriter, *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if !ok(r) {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+}
 
 // serve starts a server of v's stream, which lets a request follow when
 // it carries the header X-Test-Auth.
 func serve(t *testing.T, v *View, cfg StreamConfig) *httptest.Server {
 	t.Helper()
 	cfg.Logger = quiet
-	cfg.Authorize = func(r *http.Request) error {
-		if r.Header.Get("X-Test-Auth") == "" {
-			return errNoAuth
-		}
-		return nil
-	}
+	cfg.Authorize = refuseUnless(func(r *http.Request) bool { return r.Header.Get("X-Test-Auth") != "" })
 	st, err := NewStream(v, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +360,7 @@ func (w *stuckWriter) Write(b []byte) (int, error) {
 func TestMISC05_StreamWriteDeadline(t *testing.T) {
 	s := newSource(t)
 	v := newView(t, s, ViewConfig{})
-	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(*http.Request) error { return nil }, WriteTimeout: time.Millisecond})
+	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: letFollow, WriteTimeout: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +376,7 @@ func TestMISC05_StreamWriteDeadline(t *testing.T) {
 func TestMISC03_StreamOutlivesServerTimeouts(t *testing.T) {
 	s := newSource(t)
 	v := newView(t, s, ViewConfig{})
-	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(*http.Request) error { return nil }, Heartbeat: 2 * time.Millisecond})
+	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: letFollow, Heartbeat: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,9 +402,9 @@ func TestNewStreamConfig(t *testing.T) {
 		v   *View
 		cfg StreamConfig
 	}{
-		"no View":      {nil, StreamConfig{Authorize: func(*http.Request) error { return nil }}},
+		"no View":      {nil, StreamConfig{Authorize: letFollow}},
 		"no Authorize": {v, StreamConfig{}},
-		"negative":     {v, StreamConfig{Logger: quiet, Authorize: func(*http.Request) error { return nil }, Buffer: -1}},
+		"negative":     {v, StreamConfig{Logger: quiet, Authorize: letFollow, Buffer: -1}},
 	} {
 		if _, err := NewStream(c.v, c.cfg); err == nil {
 			t.Errorf("%s: got no error", name)
@@ -476,7 +483,7 @@ func FuzzLastEventID(f *testing.F) {
 // deadlines.
 func TestMISC05_StreamNeedsWriteDeadlines(t *testing.T) {
 	v := newView(t, newSource(t), ViewConfig{})
-	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: func(*http.Request) error { return nil }})
+	st, err := NewStream(v, StreamConfig{Logger: quiet, Authorize: letFollow})
 	if err != nil {
 		t.Fatal(err)
 	}
