@@ -32,6 +32,20 @@
 // nothing depends on iat. Revocations is the view a Verifier consults;
 // MemoryRevocations keeps it in memory.
 //
+// A resource server that verifies tokens offline learns of revocations
+// from RevocationStream, which follows its issuer's stream (tether's GET
+// /oauth2/revocations, Server-Sent Events: the live denylist on connect,
+// then each revocation, and a heartbeat every second) into a
+// MemoryRevocations, and resumes after a lost connection from the last
+// event it got (Last-Event-ID). It is the Verifier's Revocations: a
+// revoked token is refused within milliseconds, with no call per request.
+// What it can't promise, it doesn't pretend: when no heartbeat has come
+// within its MaxStaleness (the issuer unreachable, or itself cut off from
+// its store), every Check fails with ErrRevocationsStale, which the
+// Verifier turns into a refusal that WriteError answers 503, until the
+// stream is back. The parser of the stream is strict: anything tether's
+// server doesn't send ends the connection, which is then made again.
+//
 // # Security
 //
 // The rules are those of docs/security.md in the repository:

@@ -28,6 +28,11 @@ var (
 	// ErrRevoked: the token's jti is on the denylist, or its subject's
 	// generation has moved past the token's. Revocations.Check returns it.
 	ErrRevoked = errors.New("token: revoked")
+	// ErrRevocationsStale: a RevocationStream has not heard from its
+	// server within its staleness bound, so it can't tell whether a token
+	// was revoked; the verifier refuses the token (fail closed), and
+	// WriteError answers 503, not 401.
+	ErrRevocationsStale = errors.New("token: revocation stream not heard within its staleness bound")
 	// ErrNoToken: the request carries no bearer token.
 	ErrNoToken = errors.New("token: no bearer token in the request")
 	// ErrInsufficientScope: the token is valid but lacks a required scope.

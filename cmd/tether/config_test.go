@@ -181,9 +181,9 @@ var parseTests = []struct {
 	{name: "issuer over http on loopback", env: map[string]string{"TETHER_ISSUER": "http://127.0.0.1:8080"}, want: with(func(c *config) { c.Issuer = "http://127.0.0.1:8080" })},
 	{name: "token settings: every problem at once",
 		args:    []string{"--issuer", "http://auth.example.com", "--token-max-ttl", "25h", "--key-rotation", "30m", "--key-alg", "RS256"},
-		wantErr: []string{"--issuer (TETHER_ISSUER) \"http://auth.example.com\": must start https://", "--token-max-ttl (TETHER_TOKEN_MAX_TTL) 25h0m0s: must be from 1m0s to 24h0m0s", "--key-rotation", "--key-alg (TETHER_KEY_ALG) \"RS256\": want EdDSA or ES256"}},
-	{name: "issuer with a query", args: []string{"--issuer", "https://auth.example.com/?x=1"}, wantErr: []string{"--issuer (TETHER_ISSUER) \"https://auth.example.com/?x=1\": must have no query or fragment"}},
-	{name: "issuer not a URL", args: []string{"--issuer", "auth.example.com"}, wantErr: []string{"--issuer (TETHER_ISSUER) \"auth.example.com\": want a URL"}},
+		wantErr: []string{"--issuer (TETHER_ISSUER) \"http://auth.example.com\": must be https (http only on a loopback host)", "--token-max-ttl (TETHER_TOKEN_MAX_TTL) 25h0m0s: must be from 1m0s to 24h0m0s", "--key-rotation", "--key-alg (TETHER_KEY_ALG) \"RS256\": want EdDSA or ES256"}},
+	{name: "issuer with a query", args: []string{"--issuer", "https://auth.example.com/?x=1"}, wantErr: []string{"--issuer (TETHER_ISSUER) \"https://auth.example.com/?x=1\": must be an https URL with a host and no user, query or fragment"}},
+	{name: "issuer not a URL", args: []string{"--issuer", "auth.example.com"}, wantErr: []string{"--issuer (TETHER_ISSUER) \"auth.example.com\": must be an https URL"}},
 	{name: "min replicas without redis", args: []string{"--redis-min-replicas", "2"}, wantErr: []string{"--redis-min-replicas"}},
 	{name: "redis prefix without redis", args: []string{"--redis-prefix", "x:"}, wantErr: []string{"--redis-prefix"}},
 	{

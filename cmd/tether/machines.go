@@ -5,13 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tetherauth/tether/internal/server"
+	"github.com/tetherauth/tether/internal/sometimes"
 	"github.com/tetherauth/tether/keys"
 )
 
@@ -32,7 +34,7 @@ const minKeyRotation = time.Hour
 // checkTokens adds to p what is wrong with c's token settings.
 func (c *config) checkTokens(p problems) {
 	if c.Issuer != "" {
-		if err := checkIssuer(c.Issuer); err != nil {
+		if err := server.CheckIssuer(c.Issuer); err != nil {
 			p.add(issuerSetting, "%q: %v", c.Issuer, err)
 		}
 	}
@@ -45,24 +47,6 @@ func (c *config) checkTokens(p problems) {
 	if c.KeyAlg != keys.EdDSA && c.KeyAlg != keys.ES256 {
 		p.add(keyAlgSetting, "%q: want %s or %s", c.KeyAlg, keys.EdDSA, keys.ES256)
 	}
-}
-
-// checkIssuer returns what is wrong with iss as an issuer identifier (RFC
-// 8414 §2): an https URL with a host and no query or fragment; http only
-// for a loopback host, where a developer runs tether without TLS.
-func checkIssuer(iss string) error {
-	u, err := url.Parse(iss)
-	switch {
-	case err != nil || u.Host == "" || u.Opaque != "" || u.User != nil:
-		return errors.New("want a URL such as https://auth.example.com")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return errors.New("must have no query or fragment (RFC 8414)")
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-		return nil
-	}
-	return errors.New("must start https:// (http:// only for localhost, 127.0.0.1 or ::1)")
 }
 
 // issuer returns the issuer identifier of a server configured by c that
@@ -286,4 +270,56 @@ func keysMasterKey(_ context.Context, e *env, fs *flag.FlagSet, args []string) e
 // auditKey writes the audit event of a keys command on the key kid.
 func (e *env) auditKey(ctx context.Context, c config, event, kid string, err error, attrs ...any) {
 	e.auditCLI(ctx, c, event, "", []any{"kid", kid}, err, attrs...)
+}
+
+// ringRefresh is how often serve runs the key ring's schedule, which
+// reads the ring again: a key retired --now on one node, or by a command,
+// stops verifying on every node within it, and a rotation is seen well
+// within the JWKS cache lifetime it waits.
+const ringRefresh = 5 * time.Second
+
+// startRing opens the key ring of st for serve and runs its schedule once,
+// so that a new deployment has a key to sign with before it serves. It
+// warns when the private keys are kept unsealed (KEY-04).
+func startRing(ctx context.Context, st *stores, c config, getenv func(string) string, log *slog.Logger) (*keys.Ring, error) {
+	r, err := openRing(ctx, st, c, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("key ring: %w", err)
+	}
+	if getenv(keys.MasterKeyEnv) == "" {
+		log.Warn("the token signing keys are kept unsealed in the account store: set "+keys.MasterKeyEnv+
+			" (tether keys master-key makes one) to seal them (KEY-04)", "component", "serve")
+	}
+	ctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
+	defer cancel()
+	if err := r.Maintain(ctx); err != nil {
+		return nil, fmt.Errorf("key ring: %w", err)
+	}
+	return r, nil
+}
+
+// maintainRing runs r's schedule every ringRefresh until ctx is done,
+// each run bounded by adminStoreTimeout; a failed run is logged, at most
+// once a minute, and tried again at the next.
+func maintainRing(ctx context.Context, r *keys.Ring, log *slog.Logger) error {
+	log = log.With("component", "keys")
+	failures := sometimes.New(time.Minute, nil)
+	t := time.NewTicker(ringRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		mctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
+		err := r.Maintain(mctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		if held, ok := failures.Let(); ok {
+			log.Warn("key ring schedule failed; trying again", "err", err, "retry_in", ringRefresh, "failures_not_logged", held)
+		}
+	}
 }

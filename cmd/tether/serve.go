@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/localdev"
 	"github.com/tetherauth/tether/password"
@@ -73,16 +74,24 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err := checkDurability(ctx, st, c, root); err != nil {
 		return err
 	}
+	// The revocation view follows the manager's feed (OnEvent); it is
+	// set before the manager runs, and so before any event.
+	var view *revocation.View
 	sessions, err := session.NewManager(st.sessions, session.Config{
-		IdleTimeout:     c.IdleTimeout,
-		MaxPerUser:      c.MaxSessions,
-		AbsoluteTimeout: c.AbsoluteTimeout,
-		MaxStaleness:    c.MaxStaleness,
-		StoreTimeout:    c.StoreTimeout,
-		CookieName:      server.SessionCookie,
-		Logger:          root,
+		IdleTimeout:      c.IdleTimeout,
+		MaxPerUser:       c.MaxSessions,
+		AbsoluteTimeout:  c.AbsoluteTimeout,
+		MaxStaleness:     c.MaxStaleness,
+		StoreTimeout:     c.StoreTimeout,
+		CookieName:       server.SessionCookie,
+		TokenMaxLifetime: c.TokenMaxTTL,
+		OnEvent:          func(e session.Event) { view.Handle(e) },
+		Logger:           root,
 	})
 	if err != nil {
+		return err
+	}
+	if view, err = revocation.NewView(sessions, revocation.ViewConfig{Timeout: c.StoreTimeout, Logger: root}); err != nil {
 		return err
 	}
 	// Once the stores passed serve's checks: a node that refuses to
@@ -98,19 +107,32 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(startCtx, c, st, sessions, root)
+	ring, err := startRing(startCtx, st, c, e.getenv, root)
 	if err != nil {
 		return err
-	}
-	if c.NodeName != "" {
-		h = withNodeName(h, c.NodeName)
 	}
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
 	}
+	defer ln.Close() // in case serving never starts; closing twice is harmless
 	url := listenURL(ln.Addr(), tlsConfig != nil)
+	tokens := &server.Tokens{
+		Issuer:      c.issuer(url),
+		Keys:        ring,
+		Clients:     st.accounts,
+		Revocations: tokenState{view, sessions},
+		Feed:        view,
+		MaxTTL:      c.TokenMaxTTL,
+	}
+	h, err := newHandler(startCtx, c, st, sessions, tokens, root)
+	if err != nil {
+		return err
+	}
+	if c.NodeName != "" {
+		h = withNodeName(h, c.NodeName)
+	}
 	hosts := c.publicHosts()
 	root.Info("listening on "+url, "component", "serve", "data", c.Data, "hosts", strings.Join(hosts, ","))
 	if tlsConfig == nil && len(c.TrustedProxies) == 0 && slices.ContainsFunc(hosts, func(h string) bool { return !localdev.Host(h) }) {
@@ -121,7 +143,24 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		// Only here, never in the logs; "1h" is setupTTL.
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
-	return serveHTTP(ctx, ln, tlsConfig, h, sessions, root)
+	return serveHTTP(ctx, ln, tlsConfig, h, root,
+		worker{"session manager", sessions.Run},
+		worker{"revocation view", view.Run},
+		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root) }})
+}
+
+// tokenState is the revocation state of access tokens the server's OAuth
+// endpoints use (server.TokenRevocations): the node's view for checks, the
+// manager for revocations and generations, both over the session store.
+type tokenState struct {
+	*revocation.View
+	*session.Manager
+}
+
+// Check is the view's: the ambiguity of the two embedded types' methods
+// is settled here.
+func (t tokenState) Check(ctx context.Context, subject string, gen uint64, jti string) error {
+	return t.View.Check(ctx, subject, gen, jti)
 }
 
 // firstAdminSetup returns the token of a new one-time link that creates
@@ -138,7 +177,7 @@ func firstAdminSetup(ctx context.Context, st *stores) (string, error) {
 }
 
 // newHandler builds the server's handler and what it depends on.
-func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, log *slog.Logger) (http.Handler, error) {
+func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, tokens *server.Tokens, log *slog.Logger) (http.Handler, error) {
 	hasher, err := password.NewHasher(password.HasherConfig{})
 	if err != nil {
 		return nil, err
@@ -168,15 +207,23 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		Hosts:          c.publicHosts(),
 		Ready:          st.ready,
 		StoreTimeout:   c.StoreTimeout,
+		Tokens:         tokens,
 	})
 }
 
+// A worker is something serve runs beside the HTTP server until it stops:
+// the session manager's invalidation feed, the revocation view, the key
+// ring's schedule.
+type worker struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
 // serveHTTP serves h on ln, over TLS with tlsConfig unless it is nil, and
-// runs the session manager's invalidation feed, until ctx is done or
-// serving fails. Then it gives the requests in
-// flight shutdownTimeout to finish, stops the manager and waits for it.
-// root is the root logger.
-func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.Handler, sessions *session.Manager, root *slog.Logger) error {
+// runs workers, until ctx is done or serving fails. Then it gives the
+// requests in flight shutdownTimeout to finish, stops the workers and
+// waits for them. root is the root logger.
+func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.Handler, root *slog.Logger, workers ...worker) error {
 	log := root.With("component", "serve")
 	srv := &http.Server{
 		Handler:           h,
@@ -188,15 +235,17 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h ht
 		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(root.With("component", "http").Handler(), slog.LevelWarn),
 	}
-	// The manager outlives ctx until the requests in flight are done.
+	// The workers outlive ctx until the requests in flight are done.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := sessions.Run(runCtx); err != nil {
-			log.Error("session manager stopped", "err", err)
-		}
-	})
+	for _, w := range workers {
+		wg.Go(func() {
+			if err := w.run(runCtx); err != nil && runCtx.Err() == nil {
+				log.Error(w.name+" stopped", "err", err)
+			}
+		})
+	}
 	served := make(chan error, 1)
 	wg.Go(func() {
 		if tlsConfig != nil {

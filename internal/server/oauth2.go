@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/keys"
 	"github.com/tetherauth/tether/localdev"
 	"github.com/tetherauth/tether/session"
@@ -67,6 +68,11 @@ type Tokens struct {
 	// *PATCheck); nil: a personal access token is never active. Every
 	// client that authenticates may introspect them.
 	PATs PATChecker
+	// Feed is the node's revocation view, which GET /oauth2/revocations
+	// streams to remote verifiers (any enabled client may follow it,
+	// authenticated as at the token endpoint by HTTP Basic); nil: no
+	// stream.
+	Feed *revocation.View
 	// TTL is the lifetime of a token, cut to the client's MaxTTL when it
 	// has one; at most MaxTTL. Default DefaultTokenTTL, or MaxTTL when
 	// that is shorter (JWT-04).
@@ -128,6 +134,8 @@ type oauth struct {
 	clients   account.Clients
 	revs      TokenRevocations
 	pats      PATChecker
+	feed      *revocation.View
+	stream    http.Handler // GET /oauth2/revocations, when feed is set
 	ttl       time.Duration
 	metadata  []byte // the RFC 8414 document
 	now       func() time.Time
@@ -139,8 +147,10 @@ func newOAuth(t *Tokens, now func() time.Time) (*oauth, error) {
 		return nil, nil
 	}
 	var problems []error
-	if err := checkIssuerURL(t.Issuer); err != nil {
-		problems = append(problems, err)
+	if t.Issuer == "" {
+		problems = append(problems, errors.New("Tokens.Issuer is required"))
+	} else if err := CheckIssuer(t.Issuer); err != nil {
+		problems = append(problems, fmt.Errorf("Tokens.Issuer %q: %w", t.Issuer, err))
 	}
 	for _, name := range unsetFields(
 		field{"Keys", t.Keys == nil},
@@ -170,6 +180,7 @@ func newOAuth(t *Tokens, now func() time.Time) (*oauth, error) {
 		clients:   t.Clients,
 		revs:      t.Revocations,
 		pats:      t.PATs,
+		feed:      t.Feed,
 		ttl:       ttl,
 		now:       now,
 	}
@@ -179,20 +190,18 @@ func newOAuth(t *Tokens, now func() time.Time) (*oauth, error) {
 	return o, nil
 }
 
-// checkIssuerURL refuses an issuer that RFC 8414 §2 doesn't allow: it
-// must be an https URL (http on a loopback host, for development) with a
-// host and no query, fragment or user.
-func checkIssuerURL(s string) error {
+// CheckIssuer refuses an issuer identifier that RFC 8414 §2 doesn't
+// allow: it must be an https URL (http on a loopback host, for
+// development) with a host and no query, fragment or user.
+func CheckIssuer(s string) error {
 	u, err := url.Parse(s)
 	switch {
-	case s == "":
-		return errors.New("Tokens.Issuer is required")
 	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(s, "#"):
-		return fmt.Errorf("Tokens.Issuer %q: must be an https URL with no user, query or fragment", s)
+		return errors.New("must be an https URL with a host and no user, query or fragment, such as https://auth.example.com")
 	case u.Scheme == "https", u.Scheme == "http" && localdev.Host(u.Host):
 		return nil
 	}
-	return fmt.Errorf("Tokens.Issuer %q: must be https (http only on a loopback host)", s)
+	return errors.New("must be https (http only on a loopback host)")
 }
 
 // The OAuth endpoints' paths.
@@ -202,6 +211,7 @@ const (
 	introspectPath = "/oauth2/introspect"
 	jwksPath       = "/.well-known/jwks.json"
 	metadataPath   = "/.well-known/oauth-authorization-server"
+	streamPath     = "/oauth2/revocations"
 )
 
 // isOAuthPath reports whether the errors of path are answered in RFC 6749

@@ -94,6 +94,23 @@ func (s *server) authenticate(r *http.Request, creds clientCreds, event string, 
 	return c, nil
 }
 
+// authorizeFollower authenticates a client that follows the revocation
+// stream (GET /oauth2/revocations): any enabled client, by HTTP Basic (a
+// GET has no form), counted by the throttle like every client
+// authentication. A refusal is answered as at the token endpoint: 401
+// invalid_client, 429 throttled, 503 when a store can't tell.
+func (s *server) authorizeFollower(w http.ResponseWriter, r *http.Request) bool {
+	creds, err := clientAuth(r.Header.Values("Authorization"), nil)
+	if err == nil {
+		_, err = s.authenticate(r, creds, "revocations-follow", nil)
+	}
+	if err != nil {
+		s.failOAuth(w, r, err)
+		return false
+	}
+	return true
+}
+
 // clientKeys are the throttle keys of a client's authentication: its
 // caller's address (shared with sign-ins, and as lenient, since one
 // address may run many clients) and the client id, which gets the same

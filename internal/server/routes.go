@@ -100,4 +100,7 @@ func addOAuthRoutes(mux *http.ServeMux, s *server) {
 	mux.Handle("/oauth2/", handleNoRoute(mux, s.failOAuth, errNoOAuthEndpoint))
 	mux.Handle("GET "+jwksPath, handleJWKS(s))
 	mux.Handle("GET "+metadataPath, handleMetadata(s))
+	if s.oauth.stream != nil {
+		mux.Handle("GET "+streamPath, s.oauth.stream)
+	}
 }

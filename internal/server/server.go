@@ -48,6 +48,7 @@ import (
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/credential"
+	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/sometimes"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
@@ -302,6 +303,11 @@ func New(cfg Config) (http.Handler, error) {
 		oauth:        oauth,
 		pats:         cfg.PATs,
 		patMaxTTL:    cmp.Or(cfg.PATMaxTTL, DefaultPATMaxTTL),
+	}
+	if oauth != nil && oauth.feed != nil {
+		if oauth.stream, err = revocation.NewStream(oauth.feed, revocation.StreamConfig{Authorize: s.authorizeFollower, Logger: log}); err != nil {
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
 	s.creds, err = credential.New(credential.Config{
