@@ -25,12 +25,41 @@ import (
 // harness's PATCheck over its account store (counted by countingPATs).
 
 // countingPATs is the harness's account.PATs, counting the lookups and
-// last-use writes that reach it; fail makes PATByHash fail.
+// last-use writes that reach it; fail makes PATByHash fail, and failOn
+// the method it names.
 type countingPATs struct {
 	account.PATs
 	byHash  atomic.Int64
 	touches atomic.Int64
 	fail    atomic.Bool
+	failOn  atomic.Pointer[string]
+}
+
+// failing reports whether method must fail.
+func (c *countingPATs) failing(method string) bool {
+	m := c.failOn.Load()
+	return m != nil && *m == method
+}
+
+func (c *countingPATs) PATList(ctx context.Context, userID string) ([]*account.PAT, error) {
+	if c.failing("PATList") {
+		return nil, errStoreDown
+	}
+	return c.PATs.PATList(ctx, userID)
+}
+
+func (c *countingPATs) CreatePAT(ctx context.Context, p *account.PAT) error {
+	if c.failing("CreatePAT") {
+		return errStoreDown
+	}
+	return c.PATs.CreatePAT(ctx, p)
+}
+
+func (c *countingPATs) DeletePAT(ctx context.Context, userID, id string) (*account.PAT, error) {
+	if c.failing("DeletePAT") {
+		return nil, errStoreDown
+	}
+	return c.PATs.DeletePAT(ctx, userID, id)
 }
 
 func (c *countingPATs) PATByHash(ctx context.Context, h account.SecretHash) (*account.PAT, error) {
@@ -294,6 +323,79 @@ func FuzzPATRequest(f *testing.F) {
 			t.Errorf("accepted expiry %v", p.Expires)
 		}
 	})
+}
+
+// TestSES11_PATStoreErrors: a store that fails makes or revokes nothing
+// it doesn't report: 503 with Retry-After; a revocation that reached the
+// denylist but not the deletion is reported as failed, and the token is
+// dead all the same.
+func TestSES11_PATStoreErrors(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{})
+	made := ph.mustCreate(map[string]any{"name": "ci"})
+	fail := func(method string) func() { return func() { ph.patStore.failOn.Store(&method) } }
+	for _, tc := range []struct {
+		name   string
+		fail   func()
+		create bool // the request is a creation, else a revocation of made
+		dead   bool // made is dead after it
+	}{
+		{"list on create", fail("PATList"), true, false},
+		{"create", fail("CreatePAT"), true, false},
+		{"generation", func() { ph.harness.store.all.Store(true) }, true, false},
+		{"list on revoke", fail("PATList"), false, false},
+		{"denylist", func() { ph.harness.store.revokeToken.Store(true) }, false, false},
+		{"delete", fail("DeletePAT"), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fail()
+			var res *response
+			if tc.create {
+				res = ph.create(map[string]any{"name": "more"})
+			} else {
+				res = ph.alice.json(http.MethodDelete, "/api/v1/tokens/"+made.ID, nil, ph.csrf)
+			}
+			ph.patStore.failOn.Store(nil)
+			ph.harness.store.all.Store(false)
+			ph.harness.store.revokeToken.Store(false)
+			if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+				t.Errorf("got %d %s, want 503 with Retry-After", res.status, res.body)
+			}
+			if list := ph.list(); len(list) != 1 || list[0].ID != made.ID {
+				t.Errorf("tokens after the failure: %+v, want only the first", list)
+			}
+			if ph.active(made.Token) == tc.dead {
+				t.Errorf("the first token active: %v, want %v", !tc.dead, !tc.dead)
+			}
+		})
+	}
+}
+
+// TestPATCreateRefused: no token is made for a session ended, or past
+// the cap of tokens per user.
+func TestPATCreateRefused(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{})
+	u := ph.userID("alice")
+	ph.harness.store.afterGeneration.Store(&generationHook{subject: token.UserSubject(u), run: func() {
+		if err := ph.sessions.RevokeUser(t.Context(), u, nil); err != nil {
+			t.Error(err)
+		}
+	}})
+	if res := ph.create(map[string]any{"name": "raced"}); res.status != http.StatusUnauthorized {
+		t.Errorf("creation racing the end of the session: %d %s, want 401", res.status, res.body)
+	}
+	if list, err := ph.accounts.PATList(t.Context(), u); err != nil || len(list) != 0 {
+		t.Fatalf("tokens %v, %v; want none", list, err)
+	}
+	ph.csrf = ph.alice.login("alice", alicePW)
+	for range MaxPATsPerUser {
+		_, h := account.NewPAT()
+		if err := ph.accounts.CreatePAT(t.Context(), &account.PAT{UserID: u, Name: "x", Hash: h, Expires: ph.clock.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := ph.create(map[string]any{"name": "one more"}); res.status != http.StatusConflict || res.errorCode(t) != "too_many_tokens" {
+		t.Errorf("past the cap: %d %s, want 409 too_many_tokens", res.status, res.body)
+	}
 }
 
 // TestSES02_PATStoredAsHash: the store keeps the token's SHA-256, never
