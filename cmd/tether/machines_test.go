@@ -278,3 +278,20 @@ func TestCHG03_PasswdEndsTokens(t *testing.T) {
 		t.Errorf("after user passwd keeping tokens: generation %d, want 1", g)
 	}
 }
+
+// KEY-04: serve refuses to start on a sealed key ring without the master
+// key it was sealed with, and says which variable to set.
+func TestServeKEY04_SealedRingNeedsTheMasterKey(t *testing.T) {
+	data := initDB(t)
+	withKey := map[string]string{keys.MasterKeyEnv: keys.NewMasterKey()}
+	runSteps(t, data, []step{{name: "rotate sealed", env: withKey, args: []string{"keys", "rotate"}, want: "added key "}})
+	for name, env := range map[string]map[string]string{
+		"without": nil,
+		"another": {keys.MasterKeyEnv: keys.NewMasterKey()},
+	} {
+		_, _, err := tetherEnv(t, env, "", "serve", "--data", data, "--addr", "127.0.0.1:0")
+		if err == nil || !strings.Contains(err.Error(), keys.MasterKeyEnv) {
+			t.Errorf("serve %s the master key: got %v, want a refusal naming %s", name, err, keys.MasterKeyEnv)
+		}
+	}
+}
