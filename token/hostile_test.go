@@ -2,11 +2,6 @@ package token_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -16,24 +11,6 @@ import (
 	"github.com/tetherauth/tether/internal/testkit/hostile"
 	"github.com/tetherauth/tether/token"
 )
-
-// newKey is a new private key for alg.
-func newKey(t testing.TB, alg string) crypto.Signer {
-	t.Helper()
-	var (
-		k   crypto.Signer
-		err error
-	)
-	if alg == token.ES256 {
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	} else {
-		_, k, err = ed25519.GenerateKey(rand.Reader)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // hostileVerifier is a Verifier of one key of alg, allowing both
 // algorithms (so that a key bound to one is what refuses the other,
@@ -45,8 +22,8 @@ func hostileVerifier(t testing.TB, alg string, leeway time.Duration) (*token.Ver
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	valid := hostile.Valid{
 		Issuer: "https://auth.example.com", Audience: "https://api.example.com", ClientID: "svc",
-		Key: hostile.Key{KID: "k1", Alg: alg, Signer: newKey(t, alg)}, Now: now, Leeway: leeway,
-		Removed: &hostile.Key{KID: "k0", Alg: alg, Signer: newKey(t, alg)}, RevokedJTI: "revoked-jti",
+		Key: hostile.Key{KID: "k1", Alg: alg, Signer: hostile.NewKey(t, alg)}, Now: now, Leeway: leeway,
+		Removed: &hostile.Key{KID: "k0", Alg: alg, Signer: hostile.NewKey(t, alg)}, RevokedJTI: "revoked-jti",
 	}
 	revs := token.NewMemoryRevocations(func() time.Time { return now })
 	revs.RevokeID(valid.RevokedJTI, now.Add(time.Hour))

@@ -276,7 +276,7 @@ func (b *builder) signature() {
 	const rule = "JWT-01"
 	parts := strings.Split(b.good, ".")
 	other := strings.Split(b.claims(members{"scope": "admin", "sub": "client:" + b.v.ClientID}), ".")
-	b.add(rule, "signed by a stranger's key under the valid kid", jws(b.t, b.head, b.body, stranger(b.t, b.v.Key.Alg)))
+	b.add(rule, "signed by a stranger's key under the valid kid", jws(b.t, b.head, b.body, NewKey(b.t, b.v.Key.Alg)))
 	b.add(rule, "the claims of another token under this one's signature", parts[0]+"."+other[1]+"."+parts[2])
 	b.add(rule, "a bit of the signature flipped", parts[0]+"."+parts[1]+"."+flipFirst(parts[2]))
 	b.add(rule, "the signature truncated", b.good[:len(b.good)-4])
@@ -297,7 +297,7 @@ func (b *builder) algorithm() {
 	b.add(rule, "alg none, a valid signature", b.sign(none, b.body))
 	b.add(rule, "HS256 keyed with the public key's bytes", hs256(hs, b.body, raw))
 	b.add(rule, "HS256 keyed with the public key's PEM", hs256(hs, b.body, pemText))
-	b.add(rule, other+" header on the "+alg+" key, signed by a stranger's "+other+" key", b.header(members{"alg": other}, stranger(b.t, other)))
+	b.add(rule, other+" header on the "+alg+" key, signed by a stranger's "+other+" key", b.header(members{"alg": other}, NewKey(b.t, other)))
 	b.add(rule, other+" header over the "+alg+" key's own signature", b.header(members{"alg": other}, nil))
 	b.add(rule, "alg in another case", b.header(members{"alg": swapCase(alg)}, nil))
 	b.add(rule, "alg missing", b.header(members{"alg": nil}, nil))
@@ -340,7 +340,7 @@ func (b *builder) keys() {
 		b.add(rule, m.name+" in the header of a validly signed token", b.header(members{m.name: m.value}, nil))
 	}
 
-	evil := stranger(b.t, b.v.Key.Alg)
+	evil := NewKey(b.t, b.v.Key.Alg)
 	embedded := jwkOf(b.t, evil.Public())
 	b.add("KEY-01", "a stranger's jwk in the header, signed by it, under the valid kid", b.header(members{"jwk": embedded}, evil))
 	b.add("KEY-01", "a stranger's jwk in the header, signed by it, under its own kid", b.header(members{"jwk": embedded, "kid": "attacker"}, evil))

@@ -16,8 +16,8 @@ import (
 func valid(t *testing.T, alg string) Valid {
 	return Valid{
 		Issuer: "https://auth.example.com", Audience: "https://api.example.com", ClientID: "svc",
-		Key: Key{KID: "k1", Alg: alg, Signer: stranger(t, alg)}, Now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
-		Removed: &Key{KID: "k0", Alg: alg, Signer: stranger(t, alg)}, RevokedJTI: "revoked", Leeway: time.Minute,
+		Key: Key{KID: "k1", Alg: alg, Signer: NewKey(t, alg)}, Now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
+		Removed: &Key{KID: "k0", Alg: alg, Signer: NewKey(t, alg)}, RevokedJTI: "revoked", Leeway: time.Minute,
 	}
 }
 

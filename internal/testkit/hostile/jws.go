@@ -152,8 +152,9 @@ func jwkOf(t testing.TB, pub crypto.PublicKey) members {
 	return members{"kty": "EC", "crv": "P-256", "x": b64.EncodeToString(raw[1:33]), "y": b64.EncodeToString(raw[33:])}
 }
 
-// stranger is a key of alg that no key set holds.
-func stranger(t testing.TB, alg string) crypto.Signer {
+// NewKey is a new private key of alg (EdDSA or ES256), from crypto/rand:
+// the cases' strangers, and a test's own keys.
+func NewKey(t testing.TB, alg string) crypto.Signer {
 	t.Helper()
 	var (
 		key crypto.Signer
