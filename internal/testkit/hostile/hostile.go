@@ -459,8 +459,13 @@ func (b *builder) hygiene() {
 	withHead := func(member string) string { return b.sign(appendMember(b.head, member), b.body) }
 	withClaim := func(member string) string { return b.sign(b.head, appendMember(b.body, member)) }
 	later := b.v.Now.Unix() + 600
-	b.add(rule, "alg twice in the header", b.sign(`{"alg":"none",`+strings.TrimPrefix(b.head, "{"), b.body))
-	b.add(rule, "kid twice in the header", withHead(`"kid":"attacker"`))
+	// A member twice, once with the valid value: first for a parser that
+	// keeps the first, last for one that keeps the last.
+	first := func(member string) string { return b.sign("{"+member+","+strings.TrimPrefix(b.head, "{"), b.body) }
+	b.add(rule, "alg twice in the header, the valid one last", first(`"alg":"none"`))
+	b.add(rule, "alg twice in the header, the valid one first", withHead(`"alg":"none"`))
+	b.add(rule, "kid twice in the header, the valid one last", first(`"kid":"attacker"`))
+	b.add(rule, "kid twice in the header, the valid one first", withHead(`"kid":"attacker"`))
 	b.add(rule, "Alg beside alg in the header", withHead(`"Alg":"none"`))
 	b.add(rule, "kid a number", b.header(members{"kid": 1}, nil))
 	b.add(rule, "sub twice", withClaim(`"sub":"user:root"`))
