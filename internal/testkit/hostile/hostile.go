@@ -66,6 +66,7 @@ import (
 
 // Key is a signing key as a key set names it.
 type Key struct {
+	// KID names it in the key set.
 	KID string
 	// Alg is the algorithm the key is bound to: EdDSA or ES256.
 	Alg string
@@ -154,7 +155,9 @@ const validJTI = "hostile-valid-jti"
 // maxSize is the largest token a verifier decodes (JWT-07).
 const maxSize = 8 << 10
 
-// Token is the valid token: every case is it with one thing wrong.
+// Token is the valid token: every case is it with one thing wrong. With
+// an ES256 key, whose signatures are randomized, each call gives another
+// text of the same token.
 func (v Valid) Token(t testing.TB) string {
 	t.Helper()
 	v = v.defaults(t)
