@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ed25519"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -53,24 +50,10 @@ func TestJWT01_SignatureBeforeClaims(t *testing.T) {
 }
 
 func TestJWT02_Algorithms(t *testing.T) {
-	v, _ := newVerifier(t, nil)
-	pub := []byte(edPriv.Public().(ed25519.PublicKey))
-	hs := func() string {
-		in := b64.EncodeToString([]byte(`{"alg":"HS256","typ":"at+jwt","kid":"k1"}`)) + "." + b64.EncodeToString([]byte(claimsJSON(nil)))
-		m := hmac.New(sha256.New, pub)
-		m.Write([]byte(in))
-		return in + "." + b64.EncodeToString(m.Sum(nil))
-	}()
-	refuse(t, v, []hostile{
-		{"alg none, empty signature", b64.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt","kid":"k1"}`)) + "." + b64.EncodeToString([]byte(claimsJSON(nil))) + ".", nil},
-		{"alg none, some signature", forge(`{"alg":"none","typ":"at+jwt","kid":"k1"}`, claimsJSON(nil), EdDSA, edPriv), nil},
-		{"HS256 keyed with the public key", hs, nil},
-		{"ES256 header on the EdDSA key", forge(`{"alg":"ES256","typ":"at+jwt","kid":"k1"}`, claimsJSON(nil), EdDSA, edPriv), nil},
-		{"alg in another case", forge(`{"alg":"eddsa","typ":"at+jwt","kid":"k1"}`, claimsJSON(nil), EdDSA, edPriv), nil},
-		{"alg missing", forge(`{"typ":"at+jwt","kid":"k1"}`, claimsJSON(nil), EdDSA, edPriv), nil},
-	})
-	// A key bound to ES256 is refused for EdDSA, and ES256 is refused
-	// where the allowlist lacks it.
+	// none, HS256 and a stranger's key of the other algorithm are in
+	// the shared table (hostile_test.go). In a set of two keys, each is
+	// refused for the other's algorithm, and ES256 is refused where the
+	// allowlist lacks it.
 	both := keysOf{"k1": edKeys, "k2": ecKeys}
 	v2, _ := newVerifier(t, func(c *VerifierConfig) { c.Keys = both; c.Algorithms = []string{EdDSA, ES256} })
 	refuse(t, v2, []hostile{
@@ -114,12 +97,6 @@ func TestJWT03_KeysAndHeaders(t *testing.T) {
 		{"kid in another case", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"K1"}`), ErrUnknownKey},
 		{"no kid", withHead(`{"alg":"EdDSA","typ":"at+jwt"}`), ErrUnknownKey},
 		{"kid too long", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"` + strings.Repeat("k", 129) + `"}`), ErrUnknownKey},
-		{"jku", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","jku":"https://evil.example/jwks"}`), nil},
-		{"x5u", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","x5u":"https://evil.example/cert"}`), nil},
-		{"jwk", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","jwk":{"kty":"OKP","crv":"Ed25519","x":"AA"}}`), nil},
-		{"x5c", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","x5c":["MIIB"]}`), nil},
-		{"crit", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","crit":["exp"],"exp":1}`), nil},
-		{"b64 false", withHead(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","b64":false}`), nil},
 	})
 	// A key set that can't answer fails closed, and is not a token fault.
 	vf, _ := newVerifier(t, func(c *VerifierConfig) { c.Keys = failingKeys{} })
@@ -131,14 +108,10 @@ func TestJWT03_KeysAndHeaders(t *testing.T) {
 func TestJWT04_Times(t *testing.T) {
 	v, _ := newVerifier(t, nil)
 	refuse(t, v, []hostile{
-		{"exp missing", good(claimsJSON(map[string]any{"exp": nil})), nil},
 		{"exp passed", good(claimsJSON(map[string]any{"exp": t0.Add(-time.Second).Unix(), "iat": t0.Add(-time.Minute).Unix()})), ErrExpired},
 		{"exp now", good(claimsJSON(map[string]any{"exp": t0.Unix(), "iat": t0.Add(-time.Minute).Unix()})), ErrExpired},
 		{"nbf in the future", good(claimsJSON(map[string]any{"nbf": t0.Add(time.Second).Unix()})), ErrNotYetValid},
 		{"iat in the future", good(claimsJSON(map[string]any{"iat": t0.Add(time.Second).Unix()})), ErrNotYetValid},
-		{"iat missing", good(claimsJSON(map[string]any{"iat": nil})), nil},
-		{"lifetime over 24 h", good(claimsJSON(map[string]any{"exp": t0.Add(25 * time.Hour).Unix()})), nil},
-		{"exp before iat", good(claimsJSON(map[string]any{"iat": t0.Unix(), "exp": t0.Add(-time.Second).Unix()})), nil},
 	})
 	for _, l := range []time.Duration{61 * time.Second, time.Hour, -time.Second} {
 		if _, err := NewVerifier(VerifierConfig{Issuer: testIss, Audience: testAud, Keys: edKeys, Leeway: l}); err == nil {
@@ -179,10 +152,6 @@ func TestJWT04_LeewayEdges(t *testing.T) {
 func TestJWT05_IssuerAudience(t *testing.T) {
 	v, _ := newVerifier(t, nil)
 	refuse(t, v, []hostile{
-		{"another issuer", good(claimsJSON(map[string]any{"iss": "https://evil.example.com"})), nil},
-		{"issuer with a trailing slash", good(claimsJSON(map[string]any{"iss": testIss + "/"})), nil},
-		{"issuer in another case", good(claimsJSON(map[string]any{"iss": strings.ToUpper(testIss)})), nil},
-		{"iss missing", good(claimsJSON(map[string]any{"iss": nil})), nil},
 		{"aud missing", good(claimsJSON(map[string]any{"aud": nil})), ErrAudience},
 		{"aud another", good(claimsJSON(map[string]any{"aud": "https://other.example.com"})), ErrAudience},
 		{"aud array without ours", good(claimsJSON(map[string]any{"aud": []string{"a", "b"}})), ErrAudience},
@@ -197,20 +166,8 @@ func TestJWT06_TypAndRequiredClaims(t *testing.T) {
 	withTyp := func(typ string) string {
 		return forge(`{"alg":"EdDSA","typ":`+typ+`,"kid":"k1"}`, claimsJSON(nil), EdDSA, edPriv)
 	}
-	refuse(t, v, []hostile{
-		{"typ missing", forge(`{"alg":"EdDSA","kid":"k1"}`, claimsJSON(nil), EdDSA, edPriv), nil},
-		{"typ JWT", withTyp(`"JWT"`), nil},
-		{"typ application/jwt", withTyp(`"application/jwt"`), nil},
-		{"typ with a parameter", withTyp(`"at+jwt; q=1"`), nil},
-		{"typ a number", withTyp(`1`), nil},
-		{"sub missing", good(claimsJSON(map[string]any{"sub": nil})), nil},
-		{"client_id missing", good(claimsJSON(map[string]any{"client_id": nil})), nil},
-		{"jti missing", good(claimsJSON(map[string]any{"jti": nil})), nil},
-		{"jti empty", good(claimsJSON(map[string]any{"jti": ""})), nil},
-		{"scope an array", good(claimsJSON(map[string]any{"scope": []string{"read"}})), nil},
-		{"scope with two spaces", good(claimsJSON(map[string]any{"scope": "read  write"})), nil},
-		{"scope with a quote", good(claimsJSON(map[string]any{"scope": `read "write"`})), nil},
-	})
+	// The refused typs and claims are in the shared table
+	// (hostile_test.go); these spellings of at+jwt are accepted.
 	for _, typ := range []string{`"at+jwt"`, `"AT+JWT"`, `"application/at+jwt"`, `"Application/At+Jwt"`} {
 		accept(t, v, withTyp(typ))
 	}
@@ -256,25 +213,9 @@ func TestJWT08_JSONHygiene(t *testing.T) {
 	v, _ := newVerifier(t, nil)
 	c := claimsJSON(nil)
 	withMember := func(m string) string { return good(c[:len(c)-1] + "," + m + "}") }
-	refuse(t, v, []hostile{
-		{"duplicate alg in the header", forge(`{"alg":"none","alg":"EdDSA","typ":"at+jwt","kid":"k1"}`, c, EdDSA, edPriv), nil},
-		{"duplicate kid in the header", forge(`{"alg":"EdDSA","typ":"at+jwt","kid":"k9","kid":"k1"}`, c, EdDSA, edPriv), nil},
-		{"header member in another case", forge(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1","Alg":"none"}`, c, EdDSA, edPriv), nil},
-		{"duplicate sub", withMember(`"sub":"user:root"`), nil},
-		{"duplicate exp", withMember(`"exp":4102444800`), nil},
-		{"duplicate unregistered claim", withMember(`"x":1,"x":2`), nil},
-		{"exp in another case", withMember(`"EXP":4102444800`), nil},
-		{"sub in another case", withMember(`"Sub":"user:root"`), nil},
-		{"exp a string", good(claimsJSON(map[string]any{"exp": "1893553745"})), nil},
-		{"exp a fraction", withMember(`"nbf":1.5`), nil},
-		{"aud a number", good(claimsJSON(map[string]any{"aud": 1})), nil},
-		{"gen negative", good(claimsJSON(map[string]any{"gen": -1})), nil},
-		{"gen a string", good(claimsJSON(map[string]any{"gen": "1"})), nil},
-		{"invalid UTF-8", withMember("\"x\":\"\xff\""), nil},
-		{"claims an array", good(`[` + c + `]`), nil},
-		{"header an array", forge(`[`+goodHead+`]`, c, EdDSA, edPriv), nil},
-	})
-	// Claims it doesn't know, in their own names, are allowed.
+	// Duplicates, case variants and wrong types are in the shared table
+	// (hostile_test.go); claims it doesn't know, in their own names, are
+	// allowed.
 	accept(t, v, withMember(`"acr":"mfa","auth_time":1`))
 }
 
@@ -384,12 +325,9 @@ func TestJWT11_NotFromURLQuery(t *testing.T) {
 
 func TestJWT12_SubjectNamespaces(t *testing.T) {
 	v, _ := newVerifier(t, nil)
-	refuse(t, v, []hostile{
-		{"no namespace", good(claimsJSON(map[string]any{"sub": "svc"})), nil},
-		{"client subject of another client", good(claimsJSON(map[string]any{"sub": "client:other"})), nil},
-		{"empty user", good(claimsJSON(map[string]any{"sub": "user:"})), nil},
-		{"namespace in another case", good(claimsJSON(map[string]any{"sub": "Client:svc"})), nil},
-	})
+	// The colliding subjects are in the shared table (hostile_test.go);
+	// a user may have a client's name, and the issuer refuses to sign a
+	// subject outside its namespace.
 	accept(t, v, good(claimsJSON(map[string]any{"sub": "user:svc"})))
 	for _, g := range []Grant{
 		{Subject: "svc", ClientID: "svc", Audience: []string{testAud}},

@@ -49,11 +49,13 @@ type config struct {
 	TokenMaxTTL     time.Duration // the longest access token lifetime
 	KeyRotation     time.Duration // how long a signing key signs; 0: only on tether keys rotate
 	KeyAlg          string        // the algorithm of the keys the ring makes
+	KeepTokens      bool          // a password change leaves the user's tokens alive
 }
 
 // A setting is one option: a flag, the environment variable used when the
 // flag is not given, the default used when neither is, and how to store the
-// value in a config.
+// value in a config. A setting whose default is "false" is a switch:
+// --flag alone sets it, --flag=false clears it.
 type setting struct {
 	flag, env, def, usage string
 	set                   func(c *config, v string) error
@@ -130,6 +132,9 @@ var (
 	keyAlgSetting = &setting{"key-alg", "TETHER_KEY_ALG", keys.EdDSA,
 		"algorithm of the signing keys the server makes: EdDSA (Ed25519) or ES256 (P-256)",
 		func(c *config, v string) error { c.KeyAlg = v; return nil }}
+	keepTokensSetting = &setting{"keep-tokens-on-password-change", "TETHER_KEEP_TOKENS_ON_PASSWORD_CHANGE", "false",
+		"true: a password change leaves the user's personal access tokens alive; by default they end with the sessions, since whoever knew the old password may have made one (CHG-03)",
+		func(c *config, v string) (err error) { c.KeepTokens, err = strconv.ParseBool(v); return err }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -144,7 +149,7 @@ var (
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
-		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting}
+		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -168,7 +173,12 @@ func (s *setting) value(fs *flag.FlagSet, getenv func(string) string) string {
 // error lists every problem at once, one per setting.
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, use ...*setting) (config, []string, error) {
 	for _, s := range use {
-		fs.String(s.flag, s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
+		if s.def == "false" { // a switch: --flag alone means true
+			fs.Bool(s.flag, false, usage)
+		} else {
+			fs.String(s.flag, s.def, usage)
+		}
 	}
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {

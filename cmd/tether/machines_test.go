@@ -51,6 +51,13 @@ func runSteps(t *testing.T, data string, steps []step) []string {
 // the session store of the database file data.
 func clientGeneration(t *testing.T, data, id string) uint64 {
 	t.Helper()
+	return subjectGeneration(t, data, token.ClientSubject(id))
+}
+
+// subjectGeneration returns the generation of a token subject in the
+// session store of the database file data.
+func subjectGeneration(t *testing.T, data, subject string) uint64 {
+	t.Helper()
 	st, err := openStores(t.Context(), config{Data: data}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +67,7 @@ func clientGeneration(t *testing.T, data, id string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := m.SubjectGeneration(t.Context(), token.ClientSubject(id))
+	g, err := m.SubjectGeneration(t.Context(), subject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +254,44 @@ func TestPW07_MachineCommandsWriteAuditEvents(t *testing.T) {
 		}
 		if m := secretLine.FindStringSubmatch(out); m != nil && strings.Contains(stderr, m[1]) {
 			t.Errorf("tether %q: the audit event repeats the secret", s.args)
+		}
+	}
+}
+
+// CHG-03: tether user passwd ends the user's tokens with their sessions,
+// unless --keep-tokens-on-password-change.
+func TestCHG03_PasswdEndsTokens(t *testing.T) {
+	data := initDB(t)
+	mustTether(t, data, alicePassword+"\n", "user", "add", "alice", "--password-stdin")
+	subject := token.UserSubject(lookUp(t, data, "alice").ID)
+	if out := mustTether(t, data, newPassword+"\n", "user", "passwd", "alice", "--password-stdin"); !strings.Contains(out, "sessions and tokens") {
+		t.Errorf("user passwd: %q", out)
+	}
+	if g := subjectGeneration(t, data, subject); g != 1 {
+		t.Errorf("after user passwd: generation %d, want 1", g)
+	}
+	out := mustTether(t, data, alicePassword+"\n", "user", "passwd", "alice", "--password-stdin", "--keep-tokens-on-password-change")
+	if !strings.Contains(out, "their tokens go on") {
+		t.Errorf("user passwd --keep-tokens-on-password-change: %q", out)
+	}
+	if g := subjectGeneration(t, data, subject); g != 1 {
+		t.Errorf("after user passwd keeping tokens: generation %d, want 1", g)
+	}
+}
+
+// KEY-04: serve refuses to start on a sealed key ring without the master
+// key it was sealed with, and says which variable to set.
+func TestServeKEY04_SealedRingNeedsTheMasterKey(t *testing.T) {
+	data := initDB(t)
+	withKey := map[string]string{keys.MasterKeyEnv: keys.NewMasterKey()}
+	runSteps(t, data, []step{{name: "rotate sealed", env: withKey, args: []string{"keys", "rotate"}, want: "added key "}})
+	for name, env := range map[string]map[string]string{
+		"without": nil,
+		"another": {keys.MasterKeyEnv: keys.NewMasterKey()},
+	} {
+		_, _, err := tetherEnv(t, env, "", "serve", "--data", data, "--addr", "127.0.0.1:0")
+		if err == nil || !strings.Contains(err.Error(), keys.MasterKeyEnv) {
+			t.Errorf("serve %s the master key: got %v, want a refusal naming %s", name, err, keys.MasterKeyEnv)
 		}
 	}
 }

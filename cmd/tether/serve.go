@@ -195,19 +195,21 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		return nil, err
 	}
 	return server.New(server.Config{
-		Logger:         log,
-		Sessions:       sessions,
-		Accounts:       st.accounts,
-		Throttle:       st.throttle,
-		Hasher:         hasher,
-		Policy:         password.Policy{MinLength: c.MinPassword},
-		CSRF:           protector,
-		DeviceSecret:   deviceSecret,
-		TrustedProxies: c.TrustedProxies,
-		Hosts:          c.publicHosts(),
-		Ready:          st.ready,
-		StoreTimeout:   c.StoreTimeout,
-		Tokens:         tokens,
+		Logger:   log,
+		Sessions: sessions,
+		Accounts: st.accounts,
+		Throttle: st.throttle,
+		Hasher:   hasher,
+		Policy:   password.Policy{MinLength: c.MinPassword},
+
+		KeepTokensOnPasswordChange: c.KeepTokens,
+		CSRF:                       protector,
+		DeviceSecret:               deviceSecret,
+		TrustedProxies:             c.TrustedProxies,
+		Hosts:                      c.publicHosts(),
+		Ready:                      st.ready,
+		StoreTimeout:               c.StoreTimeout,
+		Tokens:                     tokens,
 	})
 }
 

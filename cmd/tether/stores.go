@@ -328,6 +328,8 @@ func withUser(ctx context.Context, c config, name string, do func(a admin, u *ac
 		Sessions: m,
 		Hasher:   hasher,
 		Policy:   password.Policy{MinLength: c.MinPassword},
+
+		KeepTokensOnPasswordChange: c.KeepTokens,
 	})
 	if err != nil {
 		return err

@@ -68,7 +68,7 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 // (CHG-04).
 func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	fromStdin := passwordStdinFlag(fs)
-	c, name, err := e.parseName(fs, args, slices.Concat(changeSettings, []*setting{minPasswordSetting})...)
+	c, name, err := e.parseName(fs, args, slices.Concat(changeSettings, []*setting{minPasswordSetting, keepTokensSetting})...)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,11 @@ func userPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		if err := a.verifyRevoked(ctx, u); err != nil {
 			return fmt.Errorf("changed the password of %s, but: %w", u.Name, err)
 		}
-		fmt.Fprintf(e.stdout, "changed the password of %s and ended all their sessions\n", u.Name)
+		ended := "all their sessions and tokens"
+		if c.KeepTokens {
+			ended = "all their sessions (their tokens go on: --keep-tokens-on-password-change)"
+		}
+		fmt.Fprintf(e.stdout, "changed the password of %s and ended %s\n", u.Name, ended)
 		return nil
 	})
 }
@@ -103,7 +107,7 @@ func userDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 		if err := a.verifyRevoked(ctx, u); err != nil {
 			return fmt.Errorf("disabled %s, but: %w", u.Name, err)
 		}
-		fmt.Fprintf(e.stdout, "disabled %s and ended all their sessions\n", u.Name)
+		fmt.Fprintf(e.stdout, "disabled %s and ended all their sessions and tokens\n", u.Name)
 		return nil
 	})
 }
@@ -182,7 +186,7 @@ func userDelete(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		if err := a.verifyRevoked(ctx, u); err != nil {
 			return fmt.Errorf("deleted %s, but: %w", u.Name, err)
 		}
-		fmt.Fprintf(e.stdout, "deleted %s and ended all their sessions\n", u.Name)
+		fmt.Fprintf(e.stdout, "deleted %s and ended all their sessions and tokens\n", u.Name)
 		return nil
 	})
 }

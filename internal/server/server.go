@@ -89,6 +89,10 @@ type Config struct {
 	// Policy decides which new passwords are acceptable. Zero value: the
 	// password package's defaults.
 	Policy password.Policy
+	// KeepTokensOnPasswordChange leaves a person's tokens (personal
+	// access tokens) alive when their password changes; by default they
+	// end with the sessions (CHG-03, see credential.Config).
+	KeepTokensOnPasswordChange bool
 	// CSRF checks the origin of unsafe requests and their session-bound
 	// tokens.
 	CSRF *csrf.Protector
@@ -316,6 +320,8 @@ func New(cfg Config) (http.Handler, error) {
 		Hasher:   s.hasher,
 		Policy:   s.policy,
 		Changed:  s.users.forget,
+
+		KeepTokensOnPasswordChange: cfg.KeepTokensOnPasswordChange,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)

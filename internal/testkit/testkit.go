@@ -17,7 +17,8 @@
 // sqlitetest (the server's SQLite file), storekit (what the store
 // backends' own tests and benchmarks share beyond the public conformance
 // suite, storetest), proc (processes: tether built from this tree,
-// redis-server, nginx).
+// redis-server, nginx), hostile (the hostile access tokens every verifier
+// must refuse, by rule).
 package testkit
 
 import (
