@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/testkit/hostile"
+	"github.com/tetherauth/tether/session"
 )
 
 // newHostileHarness is an oauth harness with the client billing (its
@@ -43,7 +44,9 @@ func newHostileHarness(t *testing.T) (*oauthHarness, string, hostile.Valid) {
 		Removed:    &hostile.Key{KID: removedKID, Alg: removedAlg, Signer: removedKey},
 		RevokedJTI: "revoked-jti",
 	}
-	oh.revs.RevokeID(valid.RevokedJTI, now.Add(time.Hour))
+	if err := oh.sessions.RevokeToken(ctx, session.Revocation{JTI: valid.RevokedJTI, Exp: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	if res := oh.introspect("billing", secret, valid.Token(t)); res.status != http.StatusOK || !strings.HasPrefix(res.body, `{"active":true`) {
 		t.Fatalf("the valid token: status %d %s, want active", res.status, res.body)
 	}
@@ -103,11 +106,8 @@ func TestREV01_HostileTable(t *testing.T) {
 			}
 		})
 	}
-	oh.revs.mu.Lock()
-	revoked := oh.revs.revoked
-	oh.revs.mu.Unlock()
-	if len(revoked) != 0 {
-		t.Errorf("revoked %v, want nothing", revoked)
+	if revoked := oh.revoked(); len(revoked) != 1 || revoked[0].JTI != valid.RevokedJTI {
+		t.Errorf("denylist %v, want only the case's revoked jti: nothing revoked", revoked)
 	}
 	if res := oh.introspect("billing", secret, valid.Token(t)); !strings.HasPrefix(res.body, `{"active":true`) {
 		t.Errorf("the valid token after the cases: %s, want active", res.body)
