@@ -252,3 +252,14 @@ func (rs *resourceServer) mustWhoami(t *testing.T, tok string, status int) whoam
 	}
 	return w
 }
+
+// ready reports whether the resource server's /readyz answers 200: its
+// revocation stream is current.
+func (rs *resourceServer) ready(t *testing.T) bool {
+	t.Helper()
+	r, err := rs.h.web.Send(t.Context(), "GET", rs.url+"/readyz", nil, nil)
+	if err != nil {
+		t.Fatalf("GET /readyz: %v", err)
+	}
+	return r.Status == http.StatusOK
+}
