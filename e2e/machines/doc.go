@@ -15,7 +15,8 @@
 //     worst of the delay from /oauth2/revoke's answer to the first refusal
 //     (issue 11's target for the p99: under 100 ms on loopback); then
 //     `tether client disable`, another process, whose revocation reaches
-//     the server through the store's feed.
+//     tether through its store's feed. It runs with tether's sessions in
+//     its SQLite file and in a redis-server of the test's own.
 //   - TestStreamCut: tether stopped, the resource server refuses every
 //     token (503) once the stream has been silent for its -max-staleness,
 //     and accepts them again by itself when tether is back.
@@ -29,12 +30,11 @@
 // they also write them as Markdown to FILE, which is how docs/machines.md
 // is made:
 //
-//	go test ./e2e/machines -v                                      # skips TestJoseVerifies without node and npm
+//	go test ./e2e/machines -v                                      # skips without node and npm, or redis-server
 //	TETHER_MACHINES_REPORT=$PWD/docs/machines.md go test ./e2e/machines -v
 //	TETHER_TEST_REQUIRE_SERVICES=1 go test ./e2e/machines          # fails without them (CI)
 //
 // Every process keeps its log in the run's directory; set TETHER_E2E_KEEP=1
-// to keep it (it is always kept when a test fails). Tether's sessions,
-// accounts and keys are in its default SQLite file. The tests skip with
-// -short.
+// to keep it (it is always kept when a test fails). Tether's accounts and
+// keys are in its default SQLite file. The tests skip with -short.
 package machines

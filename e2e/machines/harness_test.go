@@ -33,24 +33,44 @@ const (
 // A harness is one `tether serve` with its data in the run's directory,
 // and the resource servers a test starts.
 type harness struct {
-	run  *proc.Run
-	bin  string // tether
-	data string // tether's SQLite file: accounts, sessions, keys
-	url  string // http://127.0.0.1:PORT: tether's, the same after a restart; also the issuer
-	web  *web.Client
+	run   *proc.Run
+	bin   string   // tether
+	flags []string // the store flags of every tether command
+	url   string   // http://127.0.0.1:PORT: tether's, the same after a restart; also the issuer
+	web   *web.Client
 
 	tether *proc.Proc
 	rsBin  string // the resource server's binary, once built
 }
 
-// newHarness builds tether and starts it on a free port of 127.0.0.1.
-// Everything is torn down when the test ends.
-func newHarness(t *testing.T) *harness {
+// Where tether keeps its sessions, and so its revocations.
+const (
+	sessionsInSQLite = "sqlite" // the default: its --data file, with everything else
+	sessionsInRedis  = "redis"  // a redis-server of the test's own
+)
+
+// newHarness builds tether and starts it on a free port of 127.0.0.1, its
+// accounts and keys in its SQLite file, its sessions there too or in a
+// redis-server of its own (skipped without redis-server, or failed under
+// TETHER_TEST_REQUIRE_SERVICES=1). Everything is torn down when the test
+// ends.
+func newHarness(t *testing.T, sessions string) *harness {
 	t.Helper()
+	var redisBin string
+	if sessions == sessionsInRedis {
+		redisBin = proc.NeedRedis(t)
+	}
 	testkit.SkipShort(t, "starts tether and resource-server processes")
 	h := &harness{run: proc.NewRun(t, "tether-machines-"), web: web.NewClient(t)}
+	h.flags = []string{"--data", filepath.Join(h.run.Dir, "tether.db")}
+	if sessions == sessionsInRedis {
+		_, addr, err := h.run.StartRedis("redis", redisBin, "--dir", h.run.Dir, "--save", "", "--appendonly", "no")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.flags = append(h.flags, "--sessions", "redis://"+addr+"/0")
+	}
 	h.bin = proc.BuildTether(t, h.run.Dir)
-	h.data = filepath.Join(h.run.Dir, "tether.db")
 	h.startTether(t)
 	return h
 }
@@ -63,7 +83,7 @@ func (h *harness) startTether(t *testing.T) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	p, err := h.run.Start("tether", h.bin, "serve", "--addr", addr, "--log-format", "json", "--data", h.data)
+	p, err := h.run.Start("tether", h.bin, append([]string{"serve", "--addr", addr, "--log-format", "json"}, h.flags...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +98,10 @@ func (h *harness) startTether(t *testing.T) {
 	}
 }
 
-// cli runs a tether command on tether's data and returns its output.
+// cli runs a tether command on tether's stores and returns its output.
 func (h *harness) cli(t *testing.T, args ...string) string {
 	t.Helper()
-	return proc.Tether(t, h.bin, "", append(args, "--data", h.data)...)
+	return proc.Tether(t, h.bin, "", append(args, h.flags...)...)
 }
 
 // addClient registers a client of the resource server's audience with

@@ -112,7 +112,7 @@ func (j *jose) verify(t *testing.T, jwksURL, issuer, audience, tok string) verdi
 // token, signed with a new key, verifies.
 func TestJoseVerifies(t *testing.T) {
 	j := needNode(t)
-	h := newHarness(t)
+	h := newHarness(t, sessionsInSQLite)
 	j.install(t, h)
 	secret := h.addClient(t, "reports", whoamiScope)
 	cc, ctx := h.credentials(t, "reports", secret, whoamiScope)

@@ -16,7 +16,7 @@ import (
 // route's scope is answered 403 insufficient_scope, and no token, another
 // audience's token or a forged one 401 (JWT-10).
 func TestClientCredentials(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, sessionsInSQLite)
 	rs := h.startResourceServer(t, 5*time.Second)
 	secret := h.addClient(t, "reports", whoamiScope+","+otherScope)
 
@@ -72,9 +72,16 @@ const refusalWait = 30 * time.Second
 // by the resource server, which learns it from the revocation stream; the
 // delay from /oauth2/revoke's answer to the first refusal is measured.
 // Then `tether client disable`, run as another process, ends the
-// client's remaining token at the resource server too.
+// client's remaining token at the resource server too. It runs with the
+// sessions in tether's SQLite file, and in Redis.
 func TestRevocationReachesResourceServer(t *testing.T) {
-	h := newHarness(t)
+	for _, sessions := range []string{sessionsInSQLite, sessionsInRedis} {
+		t.Run(sessions, func(t *testing.T) { testRevocationReachesResourceServer(t, sessions) })
+	}
+}
+
+func testRevocationReachesResourceServer(t *testing.T, sessions string) {
+	h := newHarness(t, sessions)
 	rs := h.startResourceServer(t, 5*time.Second)
 	secret := h.addClient(t, "reports", whoamiScope)
 	cc, ctx := h.credentials(t, "reports", secret, whoamiScope)
@@ -99,7 +106,7 @@ func TestRevocationReachesResourceServer(t *testing.T) {
 	took := testkit.WaitFor(t, "the resource server to refuse the token of a disabled client", func() bool {
 		return rs.whoami(t, tok).Status == http.StatusUnauthorized
 	})
-	record(t, "tether client disable (another process, through the SQLite feed): the client's token refused by the resource server %v after the command returned", ms(took))
+	record(t, "tether client disable (another process, through the store's feed): the client's token refused by the resource server %v after the command returned", ms(took))
 	if _, err := cc.Token(ctx); err == nil {
 		t.Error("a disabled client got a token")
 	}

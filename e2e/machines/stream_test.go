@@ -21,7 +21,7 @@ const cutStaleness = 2 * time.Second
 // reconnects by itself and accepts the token again, and a revocation
 // reaches it as before.
 func TestStreamCut(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, sessionsInSQLite)
 	rs := h.startResourceServer(t, cutStaleness)
 	secret := h.addClient(t, "reports", whoamiScope)
 	cc, ctx := h.credentials(t, "reports", secret, whoamiScope)
