@@ -33,9 +33,10 @@ func record(t *testing.T, format string, args ...any) {
 const reportHead = `# Machine tokens end to end
 
 Figures of the last run of ` + "`e2e/machines`" + ` (see its package doc): a
-` + "`tether serve`" + ` built from the tree, its data in SQLite, and
-` + "`examples/resource-server`" + ` following its revocation stream, every
-process on 127.0.0.1 of one machine (2 shared cores). Made with
+` + "`tether serve`" + ` built from the tree (its accounts and keys in SQLite,
+its sessions in SQLite or in Redis), and ` + "`examples/resource-server`" + `
+following its revocation stream, every process on 127.0.0.1 of one
+machine (2 shared cores). Made with
 
     TETHER_MACHINES_REPORT=$PWD/docs/machines.md go test ./e2e/machines -v
 
