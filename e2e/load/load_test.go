@@ -56,14 +56,7 @@ const (
 // rather than a database round trip. (With --accounts postgres://... the
 // account read of /api/v1/me costs more.)
 func BenchmarkServeAuthenticated(b *testing.B) {
-	if os.Getenv(proc.ServerRaceEnv) == "1" {
-		b.Skipf("skipping: %s=1 builds tether with -race, which a load test must not measure", proc.ServerRaceEnv)
-	}
-	wrkBin, err := proc.LookPath("wrk", "/usr/bin/wrk")
-	testkit.NeedService(b, "wrk (apt-get install -y wrk)", err)
-	redisBin := proc.NeedRedis(b)
-
-	n := startNode(b, redisBin)
+	wrkBin, n := startLoad(b)
 	floorURL, authURL := n.url+floorPath, n.url+authPath
 	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
 	var floor, auth load
@@ -77,14 +70,35 @@ func BenchmarkServeAuthenticated(b *testing.B) {
 	// have been measured as a fast 401 (runWrk fails on any non-2xx).
 	n.client.Must(b, http.StatusOK, "GET", authURL, n.device, nil)
 
-	pct := 100 * auth.rate() / floor.rate()
-	b.Logf("%d round(s) of %v per endpoint: GET %s %.0f req/s, GET %s %.0f req/s: %.1f%%",
-		rounds, wrkDuration, floorPath, floor.rate(), authPath, auth.rate(), pct)
+	reportRates(b, rounds, floor, auth, "me", "GET "+authPath)
+	b.ReportMetric(float64(redisCmds)/float64(auth.requests), "redis-cmds/me-req")
+}
+
+// startLoad skips a benchmark of a tether built with -race, or without wrk
+// or redis-server (failing instead under TETHER_TEST_REQUIRE_SERVICES=1),
+// and starts the node. It returns wrk's path and the node.
+func startLoad(b *testing.B) (string, *node) {
+	b.Helper()
+	if os.Getenv(proc.ServerRaceEnv) == "1" {
+		b.Skipf("skipping: %s=1 builds tether with -race, which a load test must not measure", proc.ServerRaceEnv)
+	}
+	wrkBin, err := proc.LookPath("wrk", "/usr/bin/wrk")
+	testkit.NeedService(b, "wrk (apt-get install -y wrk)", err)
+	return wrkBin, startNode(b, proc.NeedRedis(b))
+}
+
+// reportRates logs and reports the requests per second of the floor and
+// of the measured endpoint (name in the metrics, what in the log), and
+// the second as a percentage of the first. ns/op, the length of a round,
+// is left out.
+func reportRates(b *testing.B, rounds int, floor, measured load, name, what string) {
+	pct := 100 * measured.rate() / floor.rate()
+	b.Logf("%d round(s) of %v per endpoint: GET %s %.0f req/s, %s %.0f req/s: %.1f%%",
+		rounds, wrkDuration, floorPath, floor.rate(), what, measured.rate(), pct)
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(floor.rate(), "healthz-req/s")
-	b.ReportMetric(auth.rate(), "me-req/s")
-	b.ReportMetric(pct, "me-%-of-healthz")
-	b.ReportMetric(float64(redisCmds)/float64(auth.requests), "redis-cmds/me-req")
+	b.ReportMetric(measured.rate(), name+"-req/s")
+	b.ReportMetric(pct, name+"-%-of-healthz")
 }
 
 // alternate runs floor and measured in alternating slices, wrkSlices of

@@ -5,9 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/tetherauth/tether/internal/testkit"
-	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // The machine client of the token benchmark (issue 11).
@@ -41,14 +38,7 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 // per second of each and the second as a percentage of the first; issue 11
 // sets no target. ns/op, the length of a round, is left out.
 func BenchmarkTokenEndpoint(b *testing.B) {
-	if os.Getenv(proc.ServerRaceEnv) == "1" {
-		b.Skipf("skipping: %s=1 builds tether with -race, which a load test must not measure", proc.ServerRaceEnv)
-	}
-	wrkBin, err := proc.LookPath("wrk", "/usr/bin/wrk")
-	testkit.NeedService(b, "wrk (apt-get install -y wrk)", err)
-	redisBin := proc.NeedRedis(b)
-
-	n := startNode(b, redisBin)
+	wrkBin, n := startLoad(b)
 	script := filepath.Join(b.TempDir(), "token.lua")
 	if err := os.WriteFile(script, []byte(tokenRequest), 0o600); err != nil {
 		b.Fatal(err)
@@ -58,12 +48,5 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	rounds := alternate(b, func() { floor.add(runWrk(b, wrkBin, tokenConnections, n.url+floorPath)) }, func() {
 		tokens.add(runWrk(b, wrkBin, tokenConnections, n.url+tokenPath, "-s", script, "-H", basic))
 	})
-
-	pct := 100 * tokens.rate() / floor.rate()
-	b.Logf("%d round(s) of %v per endpoint: GET %s %.0f req/s, POST %s %.0f req/s: %.1f%%",
-		rounds, wrkDuration, floorPath, floor.rate(), tokenPath, tokens.rate(), pct)
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(floor.rate(), "healthz-req/s")
-	b.ReportMetric(tokens.rate(), "token-req/s")
-	b.ReportMetric(pct, "token-%-of-healthz")
+	reportRates(b, rounds, floor, tokens, "token", "POST "+tokenPath)
 }
