@@ -12,12 +12,12 @@ import (
 // short, so that the test doesn't wait long for it.
 const cutStaleness = 2 * time.Second
 
-// TestStreamCut: with tether gone (killed: a stopped tether waits for the
-// stream's connection to end; see the report), the resource server, cut off from
-// the revocation stream, goes on accepting a valid token only until the
-// stream has been silent for its -max-staleness, then refuses every token
-// with 503 (fail closed: it can't know what was revoked meanwhile), and
-// reports not ready. When tether is back on the same address, it
+// TestStreamCut: with tether gone (killed, as a crash would; a stop is
+// TestStopWithFollower's), the resource server, cut off from the
+// revocation stream, goes on accepting a valid token only until the stream
+// has been silent for its -max-staleness, then refuses every token with
+// 503 (fail closed: it can't know what was revoked meanwhile), and reports
+// not ready. When tether is back on the same address, it
 // reconnects by itself and accepts the token again, and a revocation
 // reaches it as before.
 func TestStreamCut(t *testing.T) {
@@ -57,7 +57,22 @@ func TestStreamCut(t *testing.T) {
 	revoked := h.revoke(t, "reports", secret, tok)
 	refused, _ := rs.refused(t, tok)
 	record(t, "after the reconnection, a revocation refused %v after its answer", ms(refused.Sub(revoked)))
-	if err := rs.proc.Stop(); err != nil { // before tether, whose shutdown waits for the stream
+	if err := rs.proc.Stop(); err != nil { // before tether: see TestStopWithFollower
 		t.Error(err)
 	}
+}
+
+// TestStopWithFollower: `tether serve` stopped (SIGTERM) while a resource
+// server follows its revocation stream ends the stream and exits cleanly,
+// as it does without one; the follower then fails closed after its bound,
+// as in TestStreamCut.
+func TestStopWithFollower(t *testing.T) {
+	h := newHarness(t, sessionsInSQLite)
+	rs := h.startResourceServer(t, cutStaleness)
+	if err := h.tether.Stop(); err != nil {
+		t.Errorf("tether stopped with a follower of its revocation stream: %v", err)
+	}
+	testkit.WaitFor(t, "the resource server to report its stream lost", func() bool {
+		return !rs.ready(t)
+	})
 }
