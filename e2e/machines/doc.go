@@ -20,6 +20,8 @@
 //   - TestStreamCut: tether stopped, the resource server refuses every
 //     token (503) once the stream has been silent for its -max-staleness,
 //     and accepts them again by itself when tether is back.
+//   - TestStopWithFollower: tether stopped with SIGTERM while a resource
+//     server follows its stream exits cleanly.
 //   - TestJoseVerifies: Node's jose package from the npm registry
 //     (testdata/package.json pins it; npm ci installs it into the run's
 //     directory, never into the tree) verifies tether's tokens from the
