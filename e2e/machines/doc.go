@@ -17,7 +17,7 @@
 //     `tether client disable`, another process, whose revocation reaches
 //     tether through its store's feed. It runs with tether's sessions in
 //     its SQLite file and in a redis-server of the test's own.
-//   - TestStreamCut: tether stopped, the resource server refuses every
+//   - TestStreamCut: tether killed, the resource server refuses every
 //     token (503) once the stream has been silent for its -max-staleness,
 //     and accepts them again by itself when tether is back.
 //   - TestStopWithFollower: tether stopped with SIGTERM while a resource
