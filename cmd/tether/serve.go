@@ -144,9 +144,9 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
 	return serveHTTP(ctx, ln, tlsConfig, h, root,
-		worker{"session manager", sessions.Run},
-		worker{"revocation view", view.Run},
-		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root) }})
+		worker{"session manager", sessions.Run, nil},
+		worker{"revocation view", view.Run, view.EndStreams},
+		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root) }, nil})
 }
 
 // tokenState is the revocation state of access tokens the server's OAuth
@@ -219,6 +219,10 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 type worker struct {
 	name string
 	run  func(ctx context.Context) error
+	// shutdown, if set, is called as the HTTP server starts shutting
+	// down, to end the long requests the worker serves (the revocation
+	// streams), which the graceful shutdown would otherwise wait for.
+	shutdown func()
 }
 
 // serveHTTP serves h on ln, over TLS with tlsConfig unless it is nil, and
@@ -242,6 +246,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h ht
 	defer stopRun()
 	var wg sync.WaitGroup
 	for _, w := range workers {
+		if w.shutdown != nil {
+			srv.RegisterOnShutdown(w.shutdown)
+		}
 		wg.Go(func() {
 			if err := w.run(runCtx); err != nil && runCtx.Err() == nil {
 				log.Error(w.name+" stopped", "err", err)

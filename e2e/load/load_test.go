@@ -56,64 +56,87 @@ const (
 // rather than a database round trip. (With --accounts postgres://... the
 // account read of /api/v1/me costs more.)
 func BenchmarkServeAuthenticated(b *testing.B) {
+	wrkBin, n := startLoad(b)
+	floorURL, authURL := n.url+floorPath, n.url+authPath
+	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
+	var floor, auth load
+	var redisCmds int64
+	rounds := alternate(b, func() { floor.add(runWrk(b, wrkBin, wrkConnections, floorURL)) }, func() {
+		before := redisCommands(b, n.redis)
+		auth.add(runWrk(b, wrkBin, wrkConnections, authURL, "-H", cookie))
+		redisCmds += redisCommands(b, n.redis) - before
+	})
+	// The session must have lasted through the load: a refused one would
+	// have been measured as a fast 401 (runWrk fails on any non-2xx).
+	n.client.Must(b, http.StatusOK, "GET", authURL, n.device, nil)
+
+	reportRates(b, rounds, floor, auth, "me", "GET "+authPath)
+	b.ReportMetric(float64(redisCmds)/float64(auth.requests), "redis-cmds/me-req")
+}
+
+// startLoad skips a benchmark of a tether built with -race, or without wrk
+// or redis-server (failing instead under TETHER_TEST_REQUIRE_SERVICES=1),
+// and starts the node. It returns wrk's path and the node.
+func startLoad(b *testing.B) (string, *node) {
+	b.Helper()
 	if os.Getenv(proc.ServerRaceEnv) == "1" {
 		b.Skipf("skipping: %s=1 builds tether with -race, which a load test must not measure", proc.ServerRaceEnv)
 	}
 	wrkBin, err := proc.LookPath("wrk", "/usr/bin/wrk")
 	testkit.NeedService(b, "wrk (apt-get install -y wrk)", err)
-	redisBin := proc.NeedRedis(b)
+	return wrkBin, startNode(b, proc.NeedRedis(b))
+}
 
-	n := startNode(b, redisBin)
-	floorURL, authURL := n.url+floorPath, n.url+authPath
-	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
-	var floor, auth load
-	var redisCmds int64
-	loadFloor := func() { floor.add(runWrk(b, wrkBin, floorURL)) }
-	loadAuth := func() {
-		before := redisCommands(b, n.redis)
-		auth.add(runWrk(b, wrkBin, authURL, cookie))
-		redisCmds += redisCommands(b, n.redis) - before
-	}
+// reportRates logs and reports the requests per second of the floor and
+// of the measured endpoint (name in the metrics, what in the log), and
+// the second as a percentage of the first. ns/op, the length of a round,
+// is left out.
+func reportRates(b *testing.B, rounds int, floor, measured load, name, what string) {
+	pct := 100 * measured.rate() / floor.rate()
+	b.Logf("%d round(s) of %v per endpoint: GET %s %.0f req/s, %s %.0f req/s: %.1f%%",
+		rounds, wrkDuration, floorPath, floor.rate(), what, measured.rate(), pct)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(floor.rate(), "healthz-req/s")
+	b.ReportMetric(measured.rate(), name+"-req/s")
+	b.ReportMetric(pct, name+"-%-of-healthz")
+}
+
+// alternate runs floor and measured in alternating slices, wrkSlices of
+// each per round (floor, measured, measured, floor, floor, ...), for as
+// many rounds as b asks, and returns how many that was.
+func alternate(b *testing.B, floor, measured func()) int {
 	rounds := 0
 	for b.Loop() {
 		for i := range wrkSlices {
-			if i%2 == 0 { // healthz, me, me, healthz, healthz, ...
-				loadFloor()
-				loadAuth()
+			if i%2 == 0 {
+				floor()
+				measured()
 			} else {
-				loadAuth()
-				loadFloor()
+				measured()
+				floor()
 			}
 		}
 		rounds++
 	}
-	// The session must have lasted through the load: a refused one would
-	// have been measured as a fast 401 (runWrk fails on any non-2xx).
-	n.client.Must(b, http.StatusOK, "GET", authURL, n.device, nil)
-
-	pct := 100 * auth.rate() / floor.rate()
-	b.Logf("%d round(s) of %v per endpoint: GET %s %.0f req/s, GET %s %.0f req/s: %.1f%%",
-		rounds, wrkDuration, floorPath, floor.rate(), authPath, auth.rate(), pct)
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(floor.rate(), "healthz-req/s")
-	b.ReportMetric(auth.rate(), "me-req/s")
-	b.ReportMetric(pct, "me-%-of-healthz")
-	b.ReportMetric(float64(redisCmds)/float64(auth.requests), "redis-cmds/me-req")
+	return rounds
 }
 
-// A node is the one tether node under load, with a signed-in session.
+// A node is the one tether node under load, with a signed-in session and
+// a machine client.
 type node struct {
 	url    string // http://127.0.0.1:PORT
 	redis  string // its Redis's address
 	client *web.Client
 	device *web.Device // signed in as user
 	cookie string      // device's session token
+	secret string      // the secret of the client clientID
 }
 
 // startNode builds tether, starts a redis-server of the benchmark's own on
 // a free port (no persistence), creates the user, starts `tether serve` on
 // a free port with sessions in that Redis and accounts in the SQLite file,
-// and signs in. All is torn down when the benchmark ends.
+// and signs in. It also adds the machine client clientID. All is torn
+// down when the benchmark ends.
 func startNode(b *testing.B, redisBin string) *node {
 	b.Helper()
 	run := proc.NewRun(b, "tether-load-")
@@ -125,6 +148,11 @@ func startNode(b *testing.B, redisBin string) *node {
 	flags := []string{"--data", filepath.Join(run.Dir, "tether.db"), "--sessions", "redis://" + redisAddr + "/0"}
 
 	proc.Tether(b, bin, password+"\n", append([]string{"user", "add", user, "--password-stdin", "--create"}, flags...)...)
+	out := proc.Tether(b, bin, "", append([]string{"client", "add", clientID, "--scopes", clientScope, "--audience", clientAudience}, flags...)...)
+	_, secret, ok := strings.Cut(out, "client_secret=")
+	if !ok {
+		b.Fatalf("tether client add printed no client_secret=:\n%s", out)
+	}
 
 	p, err := run.Start("tether", bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...)...)
 	if err != nil {
@@ -134,7 +162,7 @@ func startNode(b *testing.B, redisBin string) *node {
 	if err != nil {
 		b.Fatal(err)
 	}
-	n := &node{url: url, redis: redisAddr, client: web.NewClient(b)}
+	n := &node{url: url, redis: redisAddr, client: web.NewClient(b), secret: strings.TrimSpace(secret)}
 	if err := n.client.WaitOK(p, url+"/readyz"); err != nil {
 		b.Fatal(err)
 	}
@@ -166,16 +194,15 @@ var (
 	wrkFailures = regexp.MustCompile(`(?m)^\s*(Non-2xx or 3xx responses|Socket errors):.*$`)
 )
 
-// runWrk loads GET url with wrk, sending headers, and fails the benchmark
-// if any response was not 2xx or any connection failed.
-func runWrk(b *testing.B, wrkBin, url string, headers ...string) load {
+// runWrk loads url with wrk for one slice over connections connections,
+// with extra arguments of wrk's (-H HEADER, -s SCRIPT; GET unless a script
+// says otherwise), and fails the benchmark if any response was not 2xx or
+// any connection failed.
+func runWrk(b *testing.B, wrkBin string, connections int, url string, extra ...string) load {
 	b.Helper()
-	args := []string{"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(wrkConnections),
+	args := []string{"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(connections),
 		"-d", strconv.Itoa(int(wrkDuration/wrkSlices/time.Second)) + "s"} // wrk takes whole s, m or h
-	for _, h := range headers {
-		args = append(args, "-H", h)
-	}
-	cmd := exec.CommandContext(b.Context(), wrkBin, append(args, url)...)
+	cmd := exec.CommandContext(b.Context(), wrkBin, append(append(args, extra...), url)...)
 	cmd.Env = proc.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {

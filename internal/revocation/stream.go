@@ -73,6 +73,7 @@ func NewStream(v *View, cfg StreamConfig) (*Stream, error) {
 var (
 	errNotReady = errors.New("revocation: the denylist is not current")
 	errFull     = errors.New("revocation: too many subscribers")
+	errEnded    = errors.New("revocation: the streams have ended: the server is stopping")
 )
 
 // start is what a new subscriber is sent before the revocations queued
@@ -88,6 +89,9 @@ type start struct {
 func (v *View) subscribe(lastID string, limit, buffer int) (*subscriber, start, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.ended {
+		return nil, start{}, errEnded
+	}
 	if !v.ready() {
 		return nil, start{}, errNotReady
 	}

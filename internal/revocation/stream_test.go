@@ -270,6 +270,25 @@ func TestSES14_StreamEndsWhenFeedLost(t *testing.T) {
 	}
 }
 
+// EndStreams, at a server's shutdown, ends every subscription, which would
+// otherwise hold the graceful shutdown until its deadline, and refuses new
+// ones with 503, so that followers go elsewhere.
+func TestEndStreams(t *testing.T) {
+	s := newSource(t)
+	v := newView(t, s, ViewConfig{})
+	srv := serve(t, v, StreamConfig{})
+	f := connect(t, srv, "", http.StatusOK)
+	f.want(t, event{"snapshot", "*", "0"})
+	v.EndStreams()
+	if _, err := f.r.ReadString('\x00'); err == nil {
+		t.Fatal("the stream went on after EndStreams")
+	}
+	connect(t, srv, "", http.StatusServiceUnavailable)
+	if err := v.Check(t.Context(), "client:a", 0, "j1"); err != nil {
+		t.Errorf("Check after EndStreams: %v", err)
+	}
+}
+
 // Heartbeats stop while the View is not current: a follower's staleness
 // bound runs from the last one.
 func TestSES14_NoHeartbeatWhileStale(t *testing.T) {

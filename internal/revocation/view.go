@@ -71,6 +71,7 @@ type View struct {
 	subjects map[string]session.Revocation // the denylist's subject entries: a floor for generations
 	gens     map[string]uint64             // generations read from the Source, dropped by UserRevoked
 	hub      hub
+	ended    bool // EndStreams was called: no more subscribers
 }
 
 var _ token.Revocations = (*View)(nil)
@@ -217,6 +218,20 @@ func (v *View) Handle(e session.Event) {
 			default:
 			}
 		}
+	}
+}
+
+// EndStreams ends every stream's subscription and refuses new ones (503,
+// as while the View is not current): for a server shutting down, whose
+// graceful shutdown waits for its connections to end
+// (http.Server.RegisterOnShutdown). Followers reconnect, to another node
+// or to this one once it is back. Check goes on answering.
+func (v *View) EndStreams() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ended = true
+	for s := range v.hub.subs {
+		v.hub.drop(s)
 	}
 }
 

@@ -23,18 +23,26 @@ const ServerRaceEnv = "TETHER_E2E_SERVER_RACE"
 // binary's path.
 func BuildTether(t testing.TB, dir string) string {
 	t.Helper()
+	return Build(t, dir, "tether", "github.com/tetherauth/tether/cmd/tether")
+}
+
+// Build builds the main package pkg of this module (such as an example
+// the tests run as a process) into dir as name, with -race when
+// TETHER_E2E_SERVER_RACE=1, and returns the binary's path.
+func Build(t testing.TB, dir, name, pkg string) string {
+	t.Helper()
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
-		t.Fatalf("building tether needs the go command: %v", err)
+		t.Fatalf("building %s needs the go command: %v", pkg, err)
 	}
-	bin := filepath.Join(dir, "tether")
+	bin := filepath.Join(dir, name)
 	args := []string{"build", "-o", bin}
 	if os.Getenv(ServerRaceEnv) == "1" {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command(gocmd, append(args, "github.com/tetherauth/tether/cmd/tether")...)
+	cmd := exec.Command(gocmd, append(args, pkg)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/tether: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }
