@@ -50,6 +50,7 @@ type config struct {
 	KeyRotation     time.Duration // how long a signing key signs; 0: only on tether keys rotate
 	KeyAlg          string        // the algorithm of the keys the ring makes
 	KeepTokens      bool          // a password change leaves the user's tokens alive
+	PATMaxTTL       time.Duration // the longest personal access token lifetime
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -132,6 +133,9 @@ var (
 	keyAlgSetting = &setting{"key-alg", "TETHER_KEY_ALG", keys.EdDSA,
 		"algorithm of the signing keys the server makes: EdDSA (Ed25519) or ES256 (P-256)",
 		func(c *config, v string) error { c.KeyAlg = v; return nil }}
+	patMaxTTLSetting = &setting{"pat-max-ttl", "TETHER_PAT_MAX_TTL", "8760h",
+		"longest lifetime of a personal access token, at least 24h; a person may ask for less (default 30 days), never more",
+		func(c *config, v string) (err error) { c.PATMaxTTL, err = parseDuration(v); return err }}
 	keepTokensSetting = &setting{"keep-tokens-on-password-change", "TETHER_KEEP_TOKENS_ON_PASSWORD_CHANGE", "false",
 		"true: a password change leaves the user's personal access tokens alive; by default they end with the sessions, since whoever knew the old password may have made one (CHG-03)",
 		func(c *config, v string) (err error) { c.KeepTokens, err = strconv.ParseBool(v); return err }}
@@ -149,7 +153,7 @@ var (
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
-		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting}
+		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -365,6 +369,9 @@ func (c *config) check(p problems) {
 		p.add(nodeNameSetting, "%q: printable ASCII only (it goes in a header)", c.NodeName)
 	}
 	c.checkTokens(p)
+	if c.PATMaxTTL < 24*time.Hour {
+		p.add(patMaxTTLSetting, "%v: must be at least 24h", c.PATMaxTTL)
+	}
 	if c.StoreTimeout < minStoreTimeout || c.StoreTimeout > maxStoreTimeout {
 		p.add(storeTimeoutSetting, "%v: must be from %v to %v", c.StoreTimeout, minStoreTimeout, maxStoreTimeout)
 	}

@@ -35,6 +35,7 @@ var defaultConfig = config{
 	TokenMaxTTL:     time.Hour,
 	KeyRotation:     720 * time.Hour,
 	KeyAlg:          "EdDSA",
+	PATMaxTTL:       8760 * time.Hour,
 }
 
 // with returns the default config changed by f.
@@ -78,7 +79,7 @@ var parseTests = []struct {
 			Addr: "127.0.0.1:0", Hosts: []string{"localhost", "[::1]"}, Data: "/tmp/x.db", IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, MinPassword: 15, MaxSessions: 5, MaxStaleness: 2 * time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")},
 			LogLevel:       slog.LevelDebug, LogFormat: "json", StoreTimeout: 2 * time.Second,
-			TokenMaxTTL: time.Hour, KeyRotation: 720 * time.Hour, KeyAlg: "EdDSA",
+			TokenMaxTTL: time.Hour, KeyRotation: 720 * time.Hour, KeyAlg: "EdDSA", PATMaxTTL: 8760 * time.Hour,
 		},
 	},
 	{
@@ -90,7 +91,7 @@ var parseTests = []struct {
 			Addr: ":9000", Hosts: []string{"auth.example.com", "192.0.2.7"}, Data: "env.db", IdleTimeout: 10 * time.Minute, AbsoluteTimeout: 2 * time.Hour, MinPassword: 12, MaxSessions: 10000, MaxStaleness: time.Second,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, LogLevel: slog.LevelWarn, LogFormat: "json",
 			StoreTimeout: 300 * time.Millisecond,
-			TokenMaxTTL:  time.Hour, KeyRotation: 720 * time.Hour, KeyAlg: "EdDSA",
+			TokenMaxTTL:  time.Hour, KeyRotation: 720 * time.Hour, KeyAlg: "EdDSA", PATMaxTTL: 8760 * time.Hour,
 		},
 	},
 	{
@@ -178,6 +179,8 @@ var parseTests = []struct {
 		want: with(func(c *config) {
 			c.Issuer, c.TokenMaxTTL, c.KeyRotation, c.KeyAlg = "https://auth.example.com/", 10*time.Minute, 0, "ES256"
 		})},
+	{name: "pat max ttl", args: []string{"--pat-max-ttl", "720h"}, want: with(func(c *config) { c.PATMaxTTL = 720 * time.Hour })},
+	{name: "pat max ttl too short", args: []string{"--pat-max-ttl", "23h"}, wantErr: []string{"--pat-max-ttl (TETHER_PAT_MAX_TTL) 23h0m0s: must be at least 24h"}},
 	{name: "issuer over http on loopback", env: map[string]string{"TETHER_ISSUER": "http://127.0.0.1:8080"}, want: with(func(c *config) { c.Issuer = "http://127.0.0.1:8080" })},
 	{name: "token settings: every problem at once",
 		args:    []string{"--issuer", "http://auth.example.com", "--token-max-ttl", "25h", "--key-rotation", "30m", "--key-alg", "RS256"},

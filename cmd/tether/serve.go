@@ -77,6 +77,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	// The revocation view follows the manager's feed (OnEvent); it is
 	// set before the manager runs, and so before any event.
 	var view *revocation.View
+	var pats *server.PATCheck
 	sessions, err := session.NewManager(st.sessions, session.Config{
 		IdleTimeout:      c.IdleTimeout,
 		MaxPerUser:       c.MaxSessions,
@@ -85,13 +86,18 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		StoreTimeout:     c.StoreTimeout,
 		CookieName:       server.SessionCookie,
 		TokenMaxLifetime: c.TokenMaxTTL,
-		OnEvent:          func(e session.Event) { view.Handle(e) },
+		OnEvent:          func(e session.Event) { view.Handle(e); pats.Handle(e) },
 		Logger:           root,
 	})
 	if err != nil {
 		return err
 	}
 	if view, err = revocation.NewView(sessions, revocation.ViewConfig{Timeout: c.StoreTimeout, Logger: root}); err != nil {
+		return err
+	}
+	pats, err = server.NewPATCheck(server.PATCheckConfig{PATs: st.accounts, Revocations: server.StoreRevocations{Manager: sessions},
+		StoreTimeout: c.StoreTimeout, Logger: root})
+	if err != nil {
 		return err
 	}
 	// Once the stores passed serve's checks: a node that refuses to
@@ -124,6 +130,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		Clients:     st.accounts,
 		Revocations: tokenState{view, sessions},
 		Feed:        view,
+		PATs:        pats,
 		MaxTTL:      c.TokenMaxTTL,
 	}
 	h, err := newHandler(startCtx, c, st, sessions, tokens, root)
@@ -146,6 +153,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	return serveHTTP(ctx, ln, tlsConfig, h, root,
 		worker{"session manager", sessions.Run, nil},
 		worker{"revocation view", view.Run, view.EndStreams},
+		worker{"personal access tokens", pats.Run, nil},
 		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root) }, nil})
 }
 
@@ -210,6 +218,8 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		Ready:                      st.ready,
 		StoreTimeout:               c.StoreTimeout,
 		Tokens:                     tokens,
+		PATs:                       st.accounts,
+		PATMaxTTL:                  c.PATMaxTTL,
 	})
 }
 

@@ -292,10 +292,12 @@ func (s *stores) users() account.Store {
 }
 
 // admin is what an admin command acts through: a session manager and the
-// credential service over the stores (see withUser).
+// credential service over the stores, and the personal access tokens (see
+// withUser).
 type admin struct {
 	sessions *session.Manager
 	creds    *credential.Service
+	pats     account.PATs
 }
 
 // withUser opens the stores c names as an admin command does
@@ -334,5 +336,5 @@ func withUser(ctx context.Context, c config, name string, do func(a admin, u *ac
 	if err != nil {
 		return err
 	}
-	return do(admin{sessions: m, creds: creds}, u)
+	return do(admin{sessions: m, creds: creds, pats: st.accounts}, u)
 }

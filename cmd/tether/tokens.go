@@ -20,8 +20,10 @@ func tokensList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	return withPATs(ctx, c, name, func(pats account.PATs, _ *session.Manager, u *account.User) error {
-		list, err := pats.PATList(ctx, u.ID)
+	return withUser(ctx, c, name, func(a admin, u *account.User) error {
+		ctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
+		defer cancel()
+		list, err := a.pats.PATList(ctx, u.ID)
 		if err != nil {
 			return err
 		}
@@ -50,10 +52,10 @@ func tokensRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	}
 	name, _ := account.CanonicalName(words[0]) // "" when it can't be a name: not found
 	id := words[1]
-	var userID string
-	defer func() { e.audit(ctx, c, "pat-revoke", name, userID, err, "pat_id", id) }()
-	return withPATs(ctx, c, words[0], func(pats account.PATs, m *session.Manager, u *account.User) error {
-		userID = u.ID
+	return e.act(ctx, c, "pat-revoke", name, func(a admin, u *account.User) error {
+		ctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
+		defer cancel()
+		pats, m := a.pats, a.sessions
 		list, err := pats.PATList(ctx, u.ID)
 		if err != nil {
 			return err
@@ -77,31 +79,5 @@ func tokensRevoke(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 		}
 		fmt.Fprintf(e.stdout, "revoked personal access token %s (%s) of %s\n", p.ID, printable(p.Name), u.Name)
 		return nil
-	})
-}
-
-// withPATs opens the stores c names as an admin command does and calls do
-// with the personal access tokens, a session manager over the session
-// store (for the denylist) and the user called name, every store call
-// bounded by adminStoreTimeout.
-func withPATs(ctx context.Context, c config, name string, do func(pats account.PATs, m *session.Manager, u *account.User) error) (err error) {
-	st, err := openForAdmin(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, st.Close()) }()
-	ctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
-	defer cancel()
-	u, err := st.users().ByName(ctx, name)
-	if errors.Is(err, account.ErrNotFound) {
-		return fmt.Errorf("no user %q: see tether user list", name)
-	}
-	if err != nil {
-		return err
-	}
-	m, err := session.NewManager(st.sessions, session.Config{})
-	if err != nil {
-		return err
-	}
-	return do(st.accounts, m, u)
+	}, "pat_id", id)
 }

@@ -24,7 +24,7 @@ func TestPAT_AccountPage(t *testing.T) {
 	b := newBrowser(t, "laptop")
 	b.signIn(srv, "alice", alicePW)
 	if !b.has("#tokens-heading") {
-		t.Skip("this tether serve has no personal access tokens: its wiring sets no server.Config.PATs")
+		t.Fatalf("the account page has no personal access tokens section:\n%s", b.text())
 	}
 	b.mustContain("Personal access tokens", "You have no personal access token.")
 	b.do(chromedp.SendKeys(chromedp.ID("name"), "deploy script"), chromedp.SendKeys(chromedp.ID("scopes"), "repo:read repo:write"))
