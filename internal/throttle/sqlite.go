@@ -57,7 +57,7 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*SQLite, error) {
 // of N parallel attempts is allowed exactly as many as N sequential ones
 // would be. No keys: 0. On an error nothing is counted.
 func (t *SQLite) Attempt(ctx context.Context, keys ...Key) (time.Duration, error) {
-	return t.cfg.attempt(ctx, keys, t.attempt)
+	return t.cfg.call(ctx, "attempt", keys, t.attempt)
 }
 
 func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error) {
@@ -68,26 +68,10 @@ func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error)
 	}
 	defer tx.Rollback()
 
-	rows, err := tx.QueryContext(ctx,
-		`SELECT key, count, last_failure FROM login_failures WHERE key IN (`+params(len(keys))+`)`,
-		anys(names(keys))...)
+	recs, err := sqliteRecords(ctx, tx, names(keys))
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	recs := make(map[string]record, len(keys))
-	for rows.Next() {
-		var key string
-		var n, last int64
-		if err := rows.Scan(&key, &n, &last); err != nil {
-			return 0, err
-		}
-		recs[key] = record{count: n, last: time.UnixMicro(last)}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-
 	wait, next := t.cfg.reserve(keys, recs, now)
 	if wait > 0 {
 		return wait, nil // rolled back: nothing counted
@@ -104,6 +88,45 @@ func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error)
 		return 0, fmt.Errorf("forget old attempts: %w", err)
 	}
 	return 0, tx.Commit()
+}
+
+// Wait returns how long an attempt under keys must still wait, as Attempt
+// would decide it now, without counting anything: 0 where Attempt would
+// count one, else the longest wait of the keys, never more than
+// Config.Max. It only reads, in WAL mode beside any writer, so it waits
+// for no attempt and costs no write: check with it first where only
+// failures need counting (see "Checking first" in the package doc). No
+// keys: 0. On an error, 0 and the error: the caller must refuse.
+func (t *SQLite) Wait(ctx context.Context, keys ...Key) (time.Duration, error) {
+	return t.cfg.waitFor(ctx, keys, func(ctx context.Context, names []string) (map[string]record, error) {
+		return sqliteRecords(ctx, t.db, names)
+	})
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// sqliteRecords reads the records of the keys named: none for a key without one.
+func sqliteRecords(ctx context.Context, q querier, names []string) (map[string]record, error) {
+	rows, err := q.QueryContext(ctx,
+		`SELECT key, count, last_failure FROM login_failures WHERE key IN (`+params(len(names))+`)`,
+		anys(names)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	recs := make(map[string]record, len(names))
+	for rows.Next() {
+		var key string
+		var n, last int64
+		if err := rows.Scan(&key, &n, &last); err != nil {
+			return nil, err
+		}
+		recs[key] = record{count: n, last: time.UnixMicro(last)}
+	}
+	return recs, rows.Err()
 }
 
 // Refund undoes one reserved attempt under each of keys (its count goes
