@@ -66,7 +66,7 @@ func runThrottleSuite(t *testing.T, fresh func(t *testing.T) database) {
 		{"PW06_WaitIsAttemptsDecision", testWaitIsAttemptsDecision},
 		{"PW06_WaitCountsNothing", testWaitCountsNothing},
 		{"PW06_WaitBurstBoundedByConcurrency", testWaitBurstBoundedByConcurrency},
-		{"PW06_WaitFailsClosed", testWaitFailsClosed},
+		{"WaitKeepsItsDeadline", testWaitKeepsItsDeadline},
 		{"RejectsBadConfig", testRejectsBadConfig},
 		{"ConcurrentStarts", testConcurrentStarts},
 	}
@@ -440,7 +440,8 @@ func testConcurrentCallsNeverDeadlock(t *testing.T, db database) {
 }
 
 // Every call that fails returns an error and changes nothing: not the
-// keys' counts, nor those of the keys it got to before failing.
+// keys' counts, nor those of the keys it got to before failing. A Wait
+// that fails never answers 0 without an error: the caller refuses.
 func testFailuresChangeNothing(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
 	cfg := Config{Free: 1, Base: time.Second, Now: clk.Now}
@@ -452,30 +453,37 @@ func testFailuresChangeNothing(t *testing.T, db database) {
 	closeDB()
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
-	attempt := func(ctx context.Context, th throttler, keys ...Key) error {
-		wait, err := th.Attempt(ctx, keys...)
+	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	// decide calls Attempt or Wait, which must return 0 with its error.
+	decide := func(f func(context.Context, ...Key) (time.Duration, error), ctx context.Context, keys ...Key) error {
+		wait, err := f(ctx, keys...)
 		if wait != 0 {
-			t.Errorf("Attempt(%v) = %v, %v; want 0 with an error", keys, wait, err)
+			t.Errorf("Attempt or Wait(%v) = %v, %v; want 0 with an error", keys, wait, err)
 		}
 		return err
 	}
+	negative := Key{Name: "user:alice", Free: -1}
 	tests := []struct {
 		name    string
 		counted int // attempts counted under key before the call: 1 for
 		// Attempt, which would count one more; 2 for Refund and Reset,
-		// which would bring the count below Free+1.
+		// which would bring the count below Free+1, and for Wait, which
+		// would answer 0 if it failed open.
 		call func(key string) error
 	}{
-		{"attempt, context cancelled", 1,
-			func(key string) error { return attempt(cancelled, th, Key{Name: key}) }},
-		{"attempt, database closed", 1,
-			func(key string) error { return attempt(t.Context(), closed, Key{Name: key}) }},
+		{"attempt, context cancelled", 1, func(key string) error { return decide(th.Attempt, cancelled, Key{Name: key}) }},
+		{"attempt, deadline passed", 1, func(key string) error { return decide(th.Attempt, expired, Key{Name: key}) }},
+		{"attempt, database closed", 1, func(key string) error { return decide(closed.Attempt, t.Context(), Key{Name: key}) }},
 		{"attempt, another key's write fails", 1,
-			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{Name: brokenKey, Free: 5}) }},
-		{"attempt, a negative allowance", 1,
 			func(key string) error {
-				return attempt(t.Context(), th, Key{Name: key}, Key{Name: "user:alice", Free: -1})
+				return decide(th.Attempt, t.Context(), Key{Name: key}, Key{Name: brokenKey, Free: 5})
 			}},
+		{"attempt, a negative allowance", 1, func(key string) error { return decide(th.Attempt, t.Context(), Key{Name: key}, negative) }},
+		{"wait, context cancelled", 2, func(key string) error { return decide(th.Wait, cancelled, Key{Name: key}) }},
+		{"wait, deadline passed", 2, func(key string) error { return decide(th.Wait, expired, Key{Name: key}) }},
+		{"wait, database closed", 2, func(key string) error { return decide(closed.Wait, t.Context(), Key{Name: key}) }},
+		{"wait, a negative allowance", 2, func(key string) error { return decide(th.Wait, t.Context(), Key{Name: key}, negative) }},
 		{"refund, context cancelled", 2, func(key string) error { return th.Refund(cancelled, key) }},
 		{"refund, database closed", 2, func(key string) error { return closed.Refund(t.Context(), key) }},
 		{"refund, another key's write fails", 2,
@@ -639,43 +647,19 @@ func testWaitBurstBoundedByConcurrency(t *testing.T, db database) {
 	wantAttempt(t, nodes[1], 2*time.Second, key.Name)
 }
 
-// A Wait that fails returns an error, never a wait of 0 without one: the
-// caller refuses (fails closed). It keeps to its context's deadline,
-// also when the database stops answering.
-func testWaitFailsClosed(t *testing.T, db database) {
-	clk := testkit.NewClock(start)
-	cfg := Config{Free: 1, Base: time.Second, Now: clk.Now}
-	th := mustOpen(t, db, cfg)
-	closed, closeDB, err := db.open(cfg)
-	if err != nil {
-		t.Fatal(err)
+// A Wait keeps to its context's deadline when the database stops
+// answering, and then fails: the caller refuses.
+func testWaitKeepsItsDeadline(t *testing.T, db database) {
+	if db.blockReads == nil {
+		t.Skip("no read of this backend waits for a writer")
 	}
-	closeDB()
-	cancelled, cancel := context.WithCancel(t.Context())
-	cancel()
-	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	th := mustOpen(t, db, Config{})
+	db.blockReads(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	key := Key{Name: "ip:192.0.2.1"}
-	// wantError fails the test unless Wait fails, with an error that says
-	// the deadline passed if deadline is set.
-	wantError := func(name string, ctx context.Context, th throttler, deadline bool, keys ...Key) {
-		t.Helper()
-		wait, err := th.Wait(ctx, keys...)
-		if err == nil || wait != 0 {
-			t.Errorf("%s: Wait = %v, %v; want 0 and an error", name, wait, err)
-		} else if deadline && !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s: Wait: %v; want an error that says the deadline passed", name, err)
-		}
-	}
-	wantError("context cancelled", cancelled, th, false, key)
-	wantError("deadline passed", expired, th, true, key)
-	wantError("database closed", t.Context(), closed, false, key)
-	wantError("a negative allowance", t.Context(), th, false, key, Key{Name: "user:alice", Free: -1})
-	if db.blockReads != nil {
-		db.blockReads(t)
-		stuck, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-		defer cancel()
-		wantError("the database stopped answering", stuck, th, true, key)
+	wait, err := th.Wait(ctx, Key{Name: "ip:192.0.2.1"})
+	if err == nil || wait != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait with reads blocked = %v, %v; want 0 and an error that says the deadline passed", wait, err)
 	}
 }
 
