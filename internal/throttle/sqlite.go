@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/bits"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,6 +23,10 @@ import (
 type SQLite struct {
 	db  *sql.DB
 	cfg Config
+	// reads holds the statements that read the records of keys (see
+	// records), by how many keys they take, each prepared on first use:
+	// preparing the query costs about as much as running it.
+	reads sync.Map // int → *sql.Stmt
 }
 
 // The table keeps its name from when it counted failures only.
@@ -62,13 +68,17 @@ func (t *SQLite) Attempt(ctx context.Context, keys ...Key) (time.Duration, error
 
 func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error) {
 	now := t.cfg.Now()
+	read, args, err := t.records(ctx, names(keys)) // before the transaction takes a connection
+	if err != nil {
+		return 0, err
+	}
 	tx, err := t.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see SQLite
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
 
-	recs, err := sqliteRecords(ctx, tx, names(keys))
+	recs, err := scanRecords(tx.StmtContext(ctx, read).QueryContext(ctx, args...))
 	if err != nil {
 		return 0, err
 	}
@@ -99,25 +109,47 @@ func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error)
 // keys: 0. On an error, 0 and the error: the caller must refuse.
 func (t *SQLite) Wait(ctx context.Context, keys ...Key) (time.Duration, error) {
 	return t.cfg.waitFor(ctx, keys, func(ctx context.Context, names []string) (map[string]record, error) {
-		return sqliteRecords(ctx, t.db, names)
+		read, args, err := t.records(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		return scanRecords(read.QueryContext(ctx, args...))
 	})
 }
 
-// querier is a *sql.DB or a *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+// records returns the statement that reads the records of the keys named,
+// and its arguments. To keep the statements few whatever the numbers of
+// keys callers use, a statement takes a power of two of keys, the last
+// name repeated to fill it.
+func (t *SQLite) records(ctx context.Context, names []string) (*sql.Stmt, []any, error) {
+	n := 1 << bits.Len(uint(len(names)-1))
+	args := anys(names)
+	for len(args) < n {
+		args = append(args, names[len(names)-1])
+	}
+	if s, ok := t.reads.Load(n); ok {
+		return s.(*sql.Stmt), args, nil
+	}
+	s, err := t.db.PrepareContext(ctx,
+		`SELECT key, count, last_failure FROM login_failures WHERE key IN (`+params(n)+`)`)
+	if err != nil {
+		return nil, nil, err
+	}
+	if prev, loaded := t.reads.LoadOrStore(n, s); loaded { // another call prepared it first
+		s.Close()
+		s = prev.(*sql.Stmt)
+	}
+	return s, args, nil
 }
 
-// sqliteRecords reads the records of the keys named: none for a key without one.
-func sqliteRecords(ctx context.Context, q querier, names []string) (map[string]record, error) {
-	rows, err := q.QueryContext(ctx,
-		`SELECT key, count, last_failure FROM login_failures WHERE key IN (`+params(len(names))+`)`,
-		anys(names)...)
+// scanRecords reads what a query of records returns: none for a key
+// without one.
+func scanRecords(rows *sql.Rows, err error) (map[string]record, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	recs := make(map[string]record, len(names))
+	recs := make(map[string]record)
 	for rows.Next() {
 		var key string
 		var n, last int64
