@@ -31,9 +31,9 @@ func BenchmarkServeMe(b *testing.B) {
 }
 
 // BenchmarkTokenEndpoint: POST /oauth2/token, client credentials with
-// Basic authentication, on the harness's stack: the throttle's attempt
-// and refund (two SQLite writes), the generation and the client (in
-// memory here), SHA-256 of the secret, an EdDSA signature.
+// Basic authentication, on the harness's stack: the throttle's read (a
+// right secret counts nothing), the generation and the client (in memory
+// here), SHA-256 of the secret, an EdDSA signature.
 func BenchmarkTokenEndpoint(b *testing.B) {
 	oh := newOAuthHarness(b, oauthOpts{harnessOpts: harnessOpts{plain: true}})
 	auth := basic("billing", oh.addBilling())

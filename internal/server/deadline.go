@@ -108,6 +108,10 @@ func (t deadlineThrottle) Attempt(ctx context.Context, keys ...throttle.Key) (ti
 	return bounded(ctx, t.d, func(ctx context.Context) (time.Duration, error) { return t.t.Attempt(ctx, keys...) })
 }
 
+func (t deadlineThrottle) Wait(ctx context.Context, keys ...throttle.Key) (time.Duration, error) {
+	return bounded(ctx, t.d, func(ctx context.Context) (time.Duration, error) { return t.t.Wait(ctx, keys...) })
+}
+
 func (t deadlineThrottle) Refund(ctx context.Context, keys ...string) error {
 	return boundedErr(ctx, t.d, func(ctx context.Context) error { return t.t.Refund(ctx, keys...) })
 }

@@ -29,13 +29,17 @@ func (s stuckAccounts) ByName(ctx context.Context, _ string) (*account.User, err
 	return nil, hang(ctx, s.seen)
 }
 
-// stuckThrottle is a throttle whose Attempt never answers.
+// stuckThrottle is a throttle whose Attempt and Wait never answer.
 type stuckThrottle struct {
 	Throttle
 	seen chan time.Time
 }
 
 func (s stuckThrottle) Attempt(ctx context.Context, _ ...throttle.Key) (time.Duration, error) {
+	return 0, hang(ctx, s.seen)
+}
+
+func (s stuckThrottle) Wait(ctx context.Context, _ ...throttle.Key) (time.Duration, error) {
 	return 0, hang(ctx, s.seen)
 }
 

@@ -38,13 +38,18 @@ var errClientAuth = oauthProblem(codeInvalidClient, "Client authentication faile
 
 // authenticate checks a client's credentials and returns the client.
 // Unknown, wrong and disabled all answer errClientAuth after the same
-// work (a SHA-256 and a constant-time comparison; SecretHash). The
-// attempt counts before the secret is checked, under the client's id and
-// the caller's address (PW-06; clientKeys), and is given back when the
-// secret is right. With gen set, it reads the generation of the client's
-// subject into *gen before it reads the client (CHG-03): a revocation
-// that comes after the check then kills the token the generation goes
-// into. event names the audit event of a failure.
+// work (a SHA-256 and a constant-time comparison; SecretHash), and count
+// as a failed attempt under the client's id and the caller's address
+// (PW-06; clientKeys). The secret is checked only once the throttle has
+// read that neither key must wait, and a right one counts nothing, so it
+// costs a read and no write; a burst of parallel wrong guesses may all
+// be checked before the first is counted, which is harmless against a
+// 256-bit secret (package throttle, "Checking first"). A failure the
+// throttle doesn't count gets no verdict: 503 when it fails, 429 when it
+// refuses. With gen set, it reads the generation of the client's subject
+// into *gen before it reads the client (CHG-03): a revocation that comes
+// after the check then kills the token the generation goes into. event
+// names the audit event of a failure.
 func (s *server) authenticate(r *http.Request, creds clientCreds, event string, gen *uint64) (*account.Client, error) {
 	ctx := r.Context()
 	failed := func(reason string, err error) (*account.Client, error) {
@@ -55,25 +60,37 @@ func (s *server) authenticate(r *http.Request, creds clientCreds, event string, 
 		return failed("malformed credentials", errClientAuth)
 	}
 	keys := s.clientKeys(r, creds.id)
-	if wait, err := s.throttle.Attempt(ctx, keys...); err != nil {
-		return failed("throttle unavailable", fmt.Errorf("client authentication: throttle: %w", err))
-	} else if wait > 0 {
-		return failed("throttled", throttled(wait))
+	// refused is the reason and the answer when the throttle's wait or
+	// err refuses the request; a nil error otherwise.
+	refused := func(wait time.Duration, err error) (string, error) {
+		switch {
+		case err != nil:
+			return "throttle unavailable", fmt.Errorf("client authentication: throttle: %w", err)
+		case wait > 0:
+			return "throttled", throttled(wait)
+		}
+		return "", nil
 	}
-	giveBack := func() { s.logThrottleError(ctx, s.throttle.Refund(ctx, keyNames(keys)...)) }
+	if reason, err := refused(s.throttle.Wait(ctx, keys...)); err != nil {
+		return failed(reason, err)
+	}
+	countFailure := func(reason string) (*account.Client, error) {
+		if why, err := refused(s.throttle.Attempt(ctx, keys...)); err != nil {
+			return failed(reason+", not counted: "+why, err)
+		}
+		return failed(reason, errClientAuth)
+	}
 	if gen != nil {
 		g, err := bounded(ctx, s.storeTimeout, func(ctx context.Context) (uint64, error) {
 			return s.oauth.revs.SubjectGeneration(ctx, token.ClientSubject(creds.id))
 		})
 		if err != nil {
-			giveBack() // never checked
 			return failed("store error", fmt.Errorf("client authentication: generation: %w", err))
 		}
 		*gen = g
 	}
 	c, err := bounded(ctx, s.storeTimeout, func(ctx context.Context) (*account.Client, error) { return s.oauth.clients.Client(ctx, creds.id) })
 	if err != nil && !errors.Is(err, account.ErrClientNotFound) {
-		giveBack()
 		return failed("store error", fmt.Errorf("client authentication: %w", err))
 	}
 	want := dummySecretHash
@@ -84,21 +101,20 @@ func (s *server) authenticate(r *http.Request, creds clientCreds, event string, 
 	switch {
 	case subtle.ConstantTimeCompare(got[:], want[:]) != 1 || c == nil:
 		if c == nil {
-			return failed("unknown client", errClientAuth)
+			return countFailure("unknown client")
 		}
-		return failed("wrong secret", errClientAuth)
+		return countFailure("wrong secret")
 	case c.Disabled:
-		return failed("disabled client", errClientAuth)
+		return countFailure("disabled client")
 	}
-	giveBack()
 	return c, nil
 }
 
 // authorizeFollower authenticates a client that follows the revocation
 // stream (GET /oauth2/revocations): any enabled client, by HTTP Basic (a
-// GET has no form), counted by the throttle like every client
-// authentication. A refusal is answered as at the token endpoint: 401
-// invalid_client, 429 throttled, 503 when a store can't tell.
+// GET has no form), throttled like every client authentication. A
+// refusal is answered as at the token endpoint: 401 invalid_client, 429
+// throttled, 503 when a store can't tell.
 func (s *server) authorizeFollower(w http.ResponseWriter, r *http.Request) bool {
 	creds, err := clientAuth(r.Header.Values("Authorization"), nil)
 	if err == nil {

@@ -1,16 +1,20 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/token"
 )
 
@@ -284,9 +288,8 @@ func TestSES11_TokenNoSigningKey(t *testing.T) {
 }
 
 // TestPW06_ClientSecretThrottled: failed client authentications count
-// per client and per address before the secret is checked; past the
-// allowance even the right secret waits (a burst of guesses gets no more
-// tries), and right secrets give their attempt back.
+// per client and per address; past the allowance even the right secret
+// waits, and right secrets count nothing.
 func TestPW06_ClientSecretThrottled(t *testing.T) {
 	loopback := netip.MustParsePrefix("127.0.0.0/8")
 	oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{free: 3, proxies: []netip.Prefix{loopback}}})
@@ -322,6 +325,124 @@ func TestPW06_ClientSecretThrottled(t *testing.T) {
 	}
 	oh.clock.Advance(time.Hour)
 	oh.token("billing", secret, nil)
+}
+
+// TestPW06_ClientThrottleChecksFirst: the throttle is read before the
+// secret is checked and only failures count (package throttle, "Checking
+// first"): a right secret from an address past its allowance is refused,
+// whichever client its failures were against; from a fresh address the
+// right secret passes, as often as it is sent, until the client id's own
+// allowance is used up by failures, and then it waits too.
+func TestPW06_ClientThrottleChecksFirst(t *testing.T) {
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
+	var writes atomic.Int64
+	oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{free: 3, proxies: []netip.Prefix{loopback},
+		wrapThrottle: func(th Throttle) Throttle { return writingThrottle{th, &writes} }}})
+	secret := oh.addBilling()
+	oh.addClient("other", nil, []string{apiBilling}, 0)
+	form := url.Values{"grant_type": {"client_credentials"}}
+	post := func(id, secret, ip string) *response {
+		return oh.post(tokenPath, id, secret, form, "X-Forwarded-For", ip)
+	}
+	wantStatus := func(what string, res *response, status int) {
+		t.Helper()
+		if res.status != status {
+			t.Fatalf("%s: status %d, want %d: %s", what, res.status, status, res.body)
+		}
+		if status == http.StatusTooManyRequests && res.header.Get("Retry-After") == "" {
+			t.Errorf("%s: 429 without Retry-After", what)
+		}
+	}
+	const attacker = "192.0.2.1"
+	for _, id := range []string{"billing", "billing", "other", "other"} { // the address: 4 failures, past its 3
+		wantStatus("a guess", post(id, "guess", attacker), http.StatusUnauthorized)
+	}
+	wantStatus("the right secret from the address", post("billing", secret, attacker), http.StatusTooManyRequests)
+	before := writes.Load()
+	for i := range 10 { // billing: 2 failures, within its 3
+		wantStatus(fmt.Sprint("the right secret from a fresh address, ", i), post("billing", secret, "198.51.100.1"), http.StatusOK)
+	}
+	if n := writes.Load() - before; n != 0 {
+		t.Errorf("10 right secrets made %d throttle writes, want none", n)
+	}
+	wantStatus("a third guess at billing", post("billing", "guess", "198.51.100.2"), http.StatusUnauthorized)
+	wantStatus("the right secret, billing's allowance just used", post("billing", secret, "198.51.100.3"), http.StatusOK)
+	wantStatus("a fourth guess at billing", post("billing", "guess", "198.51.100.4"), http.StatusUnauthorized)
+	wantStatus("the right secret, billing past its allowance", post("billing", secret, "198.51.100.5"), http.StatusTooManyRequests)
+	wantStatus("another client from a fresh address", post("other", "guess", "198.51.100.6"), http.StatusUnauthorized)
+}
+
+// writingThrottle counts the calls to its writes, Attempt and Refund.
+type writingThrottle struct {
+	Throttle
+	writes *atomic.Int64
+}
+
+func (w writingThrottle) Attempt(ctx context.Context, keys ...throttle.Key) (time.Duration, error) {
+	w.writes.Add(1)
+	return w.Throttle.Attempt(ctx, keys...)
+}
+
+func (w writingThrottle) Refund(ctx context.Context, keys ...string) error {
+	w.writes.Add(1)
+	return w.Throttle.Refund(ctx, keys...)
+}
+
+// passingThrottle is a throttle whose Wait always lets the request
+// through, as a read made before a concurrent request's failure was
+// counted does, and whose Attempt fails with err when it is set.
+type passingThrottle struct {
+	Throttle
+	err error
+}
+
+func (p passingThrottle) Wait(context.Context, ...throttle.Key) (time.Duration, error) { return 0, nil }
+
+func (p passingThrottle) Attempt(ctx context.Context, keys ...throttle.Key) (time.Duration, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	return p.Throttle.Attempt(ctx, keys...)
+}
+
+// TestPW06_ClientFailureUncountedGetsNoVerdict: a failed client
+// authentication is answered invalid_client only once the throttle has
+// counted it. When the throttle refuses to count it (a burst's guesses
+// all passed the read: the trade-off of checking first), the answer is
+// 429, and when the throttle fails, 503: a guess that isn't counted
+// learns nothing. A right secret is checked and answered all the same.
+func TestPW06_ClientFailureUncountedGetsNoVerdict(t *testing.T) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	t.Run("refused", func(t *testing.T) {
+		oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{free: 3,
+			wrapThrottle: func(th Throttle) Throttle { return passingThrottle{Throttle: th} }}})
+		secret := oh.addBilling()
+		for range 4 { // counted: the allowance and the first past it
+			oauthError(t, oh.post(tokenPath, "billing", "guess", form), http.StatusUnauthorized, codeInvalidClient)
+		}
+		res := oh.post(tokenPath, "billing", "guess", form)
+		oauthError(t, res, http.StatusTooManyRequests, codeUnavailable)
+		if res.header.Get("Retry-After") == "" {
+			t.Error("no Retry-After")
+		}
+		oh.token("billing", secret, nil)
+		if !oh.logs.Contains("wrong secret, not counted: throttled") {
+			t.Error("the uncounted failure is not in the audit log")
+		}
+	})
+	t.Run("throttle fails", func(t *testing.T) {
+		oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{
+			wrapThrottle: func(th Throttle) Throttle { return passingThrottle{th, errStoreDown} }}})
+		secret := oh.addBilling()
+		for _, guess := range []string{"billing", "nobody"} {
+			res := oh.post(tokenPath, guess, "guess", form)
+			oauthError(t, res, http.StatusServiceUnavailable, codeUnavailable)
+			if res.header.Get("Retry-After") == "" {
+				t.Error("no Retry-After")
+			}
+		}
+		oh.token("billing", secret, nil)
+	})
 }
 
 // TestPW07_TokenAudit: issuance and its refusals are audit events, with

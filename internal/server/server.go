@@ -57,13 +57,19 @@ import (
 
 // Throttle slows down password guessing with growing delays per key (PW-06).
 // The server counts sign-ins under a key per client address and one per
-// account (or one per device that signed in before), and password changes
-// under a key per session. throttle.SQLite and throttle.Postgres implement
-// it, shared by every process and node on the same database.
+// account (or one per device that signed in before), password changes
+// under a key per session, and OAuth client authentications under a key
+// per client address and one per client id. throttle.SQLite and
+// throttle.Postgres implement it, shared by every process and node on the
+// same database.
 type Throttle interface {
 	// Attempt counts one attempt under every key, atomically, unless one of
 	// them must still wait: then it counts nothing and returns the wait.
 	Attempt(ctx context.Context, keys ...throttle.Key) (time.Duration, error)
+	// Wait returns the wait Attempt would return now, counting nothing:
+	// client authentication checks with it first and counts failures
+	// only, since a client secret is too long to guess.
+	Wait(ctx context.Context, keys ...throttle.Key) (time.Duration, error)
 	// Refund takes one counted attempt back from each of keys: the attempt
 	// was right, or its password was never checked.
 	Refund(ctx context.Context, keys ...string) error

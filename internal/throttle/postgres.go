@@ -60,7 +60,7 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Postgres
 // of N parallel attempts is allowed exactly as many as N sequential ones
 // would be. No keys: 0. On an error nothing is counted.
 func (t *Postgres) Attempt(ctx context.Context, keys ...Key) (time.Duration, error) {
-	return t.cfg.attempt(ctx, keys, t.attempt)
+	return t.cfg.call(ctx, "attempt", keys, t.attempt)
 }
 
 func (t *Postgres) attempt(ctx context.Context, keys []Key) (time.Duration, error) {
@@ -77,13 +77,8 @@ func (t *Postgres) attempt(ctx context.Context, keys []Key) (time.Duration, erro
 		SELECT key, 0, $2 FROM unnest($1::text[]) AS k (key) ORDER BY key COLLATE "C"
 		ON CONFLICT (key) DO UPDATE SET count = f.count
 		RETURNING key, count, last_failure`, names(keys), now)
-	recs := make(map[string]record, len(keys))
-	var key string
-	var r record
-	if _, err := pgx.ForEachRow(rows, []any{&key, &r.count, &r.last}, func() error {
-		recs[key] = r
-		return nil
-	}); err != nil {
+	recs, err := postgresRecords(rows)
+	if err != nil {
 		return 0, err
 	}
 
@@ -110,6 +105,33 @@ func (t *Postgres) attempt(ctx context.Context, keys []Key) (time.Duration, erro
 		return 0, fmt.Errorf("forget old attempts: %w", err)
 	}
 	return 0, tx.Commit(ctx)
+}
+
+// Wait returns how long an attempt under keys must still wait, as Attempt
+// would decide it now, without counting anything: 0 where Attempt would
+// count one, else the longest wait of the keys, never more than
+// Config.Max. It only reads, taking no row lock, so it waits for no
+// attempt and costs no write: check with it first where only failures
+// need counting (see "Checking first" in the package doc). No keys: 0. On
+// an error, 0 and the error: the caller must refuse.
+func (t *Postgres) Wait(ctx context.Context, keys ...Key) (time.Duration, error) {
+	return t.cfg.waitFor(ctx, keys, func(ctx context.Context, names []string) (map[string]record, error) {
+		rows, _ := t.pool.Query(ctx, `SELECT key, count, last_failure FROM login_failures WHERE key = ANY($1)`, names)
+		return postgresRecords(rows)
+	})
+}
+
+// postgresRecords reads rows of key, count and last failure, the error of their
+// query included: none for a key without one.
+func postgresRecords(rows pgx.Rows) (map[string]record, error) {
+	recs := make(map[string]record)
+	var key string
+	var r record
+	_, err := pgx.ForEachRow(rows, []any{&key, &r.count, &r.last}, func() error {
+		recs[key] = r
+		return nil
+	})
+	return recs, err
 }
 
 // Refund undoes one reserved attempt under each of keys (its count goes

@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"context"
 	"testing"
 
 	"github.com/tetherauth/tether/internal/testkit/pgtest"
@@ -30,6 +31,20 @@ func TestPostgres(t *testing.T) {
 				}
 				if err != nil {
 					t.Fatalf("break writes: %v", err)
+				}
+			},
+			blockReads: func(t *testing.T) {
+				pool, err := newPool()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tx, err := pool.Begin(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { tx.Rollback(context.Background()) })
+				if _, err := tx.Exec(t.Context(), `LOCK TABLE login_failures IN ACCESS EXCLUSIVE MODE`); err != nil {
+					t.Fatalf("block reads: %v", err)
 				}
 			},
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/bits"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,6 +23,10 @@ import (
 type SQLite struct {
 	db  *sql.DB
 	cfg Config
+	// reads holds the statements that read the records of keys (see
+	// records), by how many keys they take, each prepared on first use:
+	// preparing the query costs about as much as running it.
+	reads sync.Map // int → *sql.Stmt
 }
 
 // The table keeps its name from when it counted failures only.
@@ -57,37 +63,25 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*SQLite, error) {
 // of N parallel attempts is allowed exactly as many as N sequential ones
 // would be. No keys: 0. On an error nothing is counted.
 func (t *SQLite) Attempt(ctx context.Context, keys ...Key) (time.Duration, error) {
-	return t.cfg.attempt(ctx, keys, t.attempt)
+	return t.cfg.call(ctx, "attempt", keys, t.attempt)
 }
 
 func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error) {
 	now := t.cfg.Now()
+	read, args, err := t.records(ctx, names(keys)) // before the transaction takes a connection
+	if err != nil {
+		return 0, err
+	}
 	tx, err := t.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see SQLite
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
 
-	rows, err := tx.QueryContext(ctx,
-		`SELECT key, count, last_failure FROM login_failures WHERE key IN (`+params(len(keys))+`)`,
-		anys(names(keys))...)
+	recs, err := scanRecords(tx.StmtContext(ctx, read).QueryContext(ctx, args...))
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	recs := make(map[string]record, len(keys))
-	for rows.Next() {
-		var key string
-		var n, last int64
-		if err := rows.Scan(&key, &n, &last); err != nil {
-			return 0, err
-		}
-		recs[key] = record{count: n, last: time.UnixMicro(last)}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-
 	wait, next := t.cfg.reserve(keys, recs, now)
 	if wait > 0 {
 		return wait, nil // rolled back: nothing counted
@@ -104,6 +98,67 @@ func (t *SQLite) attempt(ctx context.Context, keys []Key) (time.Duration, error)
 		return 0, fmt.Errorf("forget old attempts: %w", err)
 	}
 	return 0, tx.Commit()
+}
+
+// Wait returns how long an attempt under keys must still wait, as Attempt
+// would decide it now, without counting anything: 0 where Attempt would
+// count one, else the longest wait of the keys, never more than
+// Config.Max. It only reads, in WAL mode beside any writer, so it waits
+// for no attempt and costs no write: check with it first where only
+// failures need counting (see "Checking first" in the package doc). No
+// keys: 0. On an error, 0 and the error: the caller must refuse.
+func (t *SQLite) Wait(ctx context.Context, keys ...Key) (time.Duration, error) {
+	return t.cfg.waitFor(ctx, keys, func(ctx context.Context, names []string) (map[string]record, error) {
+		read, args, err := t.records(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		return scanRecords(read.QueryContext(ctx, args...))
+	})
+}
+
+// records returns the statement that reads the records of the keys named,
+// and its arguments. To keep the statements few whatever the numbers of
+// keys callers use, a statement takes a power of two of keys, the last
+// name repeated to fill it.
+func (t *SQLite) records(ctx context.Context, names []string) (*sql.Stmt, []any, error) {
+	n := 1 << bits.Len(uint(len(names)-1))
+	args := anys(names)
+	for len(args) < n {
+		args = append(args, names[len(names)-1])
+	}
+	if s, ok := t.reads.Load(n); ok {
+		return s.(*sql.Stmt), args, nil
+	}
+	s, err := t.db.PrepareContext(ctx,
+		`SELECT key, count, last_failure FROM login_failures WHERE key IN (`+params(n)+`)`)
+	if err != nil {
+		return nil, nil, err
+	}
+	if prev, loaded := t.reads.LoadOrStore(n, s); loaded { // another call prepared it first
+		s.Close()
+		s = prev.(*sql.Stmt)
+	}
+	return s, args, nil
+}
+
+// scanRecords reads what a query of records returns: none for a key
+// without one.
+func scanRecords(rows *sql.Rows, err error) (map[string]record, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	recs := make(map[string]record)
+	for rows.Next() {
+		var key string
+		var n, last int64
+		if err := rows.Scan(&key, &n, &last); err != nil {
+			return nil, err
+		}
+		recs[key] = record{count: n, last: time.UnixMicro(last)}
+	}
+	return recs, rows.Err()
 }
 
 // Refund undoes one reserved attempt under each of keys (its count goes

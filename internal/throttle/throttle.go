@@ -30,6 +30,37 @@
 //		t.Reset(ctx, account) // the account only: see Reset
 //		t.Refund(ctx, ip)     // a right password was no guess
 //	}
+//
+// # Checking first
+//
+// Attempt's guarantee costs a write before every check, and one more to
+// give a right password's attempt back. Passwords are worth it: people
+// choose them, and every extra guess at one is a real chance. A secret of
+// 256 random bits, such as an OAuth client's, is not: guessing one is
+// hopeless, so what a throttle must do there is keep a flood of wrong
+// secrets from costing the store, and slow down a client id under
+// attack, not make every right secret pay two writes. For such secrets
+// Wait reads, without writing, whether the keys must still wait; the
+// caller refuses if so, else checks the secret, and counts an attempt
+// only when it was wrong:
+//
+//	if wait, err := t.Wait(ctx, keys...); err != nil || wait > 0 {
+//		// 503 on err, else 429 with Retry-After: wait
+//	}
+//	if !check(ctx, secret) {
+//		wait, err := t.Attempt(ctx, keys...) // the failure, counted
+//		// 503 on err, 429 if wait > 0 (nothing counted), else the failure's answer
+//	}
+//
+// A right secret then costs one read. The trade-off is PW-06's "an
+// attempt counts before it is checked": a burst of parallel wrong
+// guesses may all pass Wait before the first of them is counted, so each
+// time a key's delay ends it allows up to as many checks as the burst
+// has guesses in flight, instead of one. Failures still count one by one
+// (those Attempt refuses count nothing), so the delays grow as they
+// would. Bounded by the concurrency, the extra checks are harmless
+// against a 256-bit secret; against passwords they would not be, so
+// sign-ins keep Attempt before the check.
 package throttle
 
 import (
@@ -168,47 +199,77 @@ func (c *Config) keys(keys []Key) ([]Key, error) {
 	return out, nil
 }
 
-// reserve decides an attempt at now under keys (as c.keys returns them),
-// whose records are recs (a key without one has nothing counted; a record
-// older than Forget counts as none). If any key must still wait, it
-// returns the longest wait and no records: nothing is to be written.
-// Otherwise it returns 0 and, in the order of keys, the record of each key
-// with the attempt counted. Both backends decide with it, holding the
-// keys' rows locked from their read to their write.
-func (c *Config) reserve(keys []Key, recs map[string]record, now time.Time) (time.Duration, []record) {
+// standing is record r of key k as it stands at now: counting nothing
+// once older than Forget, less what k's leak has drained since.
+func (c *Config) standing(k Key, r record, now time.Time) record {
+	if !r.last.After(now.Add(-c.Forget)) {
+		r.count = 0
+	} else if k.Leak > 0 && now.After(r.last) {
+		r.count = max(0, r.count-int64(now.Sub(r.last)/k.Leak))
+	}
+	return r
+}
+
+// longestWait is how long an attempt at now under keys (as c.keys returns
+// them), whose records are recs, must still wait: the longest of their
+// waits. A key without a record has nothing counted.
+func (c *Config) longestWait(keys []Key, recs map[string]record, now time.Time) time.Duration {
 	var wait time.Duration
+	for _, k := range keys {
+		r := c.standing(k, recs[k.Name], now)
+		wait = max(wait, c.wait(r.count, k.Free, r.last, now))
+	}
+	return wait
+}
+
+// reserve decides an attempt at now under keys (as c.keys returns them),
+// whose records are recs. If any key must still wait, it returns the
+// longest wait and no records: nothing is to be written. Otherwise it
+// returns 0 and, in the order of keys, the record of each key with the
+// attempt counted. Both backends decide with it, holding the keys' rows
+// locked from their read to their write.
+func (c *Config) reserve(keys []Key, recs map[string]record, now time.Time) (time.Duration, []record) {
+	if wait := c.longestWait(keys, recs, now); wait > 0 {
+		return wait, nil
+	}
 	next := make([]record, len(keys))
 	for i, k := range keys {
-		r := recs[k.Name]
-		if !r.last.After(now.Add(-c.Forget)) {
-			r.count = 0
-		} else if k.Leak > 0 && now.After(r.last) {
-			r.count = max(0, r.count-int64(now.Sub(r.last)/k.Leak))
-		}
-		wait = max(wait, c.wait(r.count, k.Free, r.last, now))
+		r := c.standing(k, recs[k.Name], now)
 		next[i] = record{count: r.count + 1, last: now}
 		if r.last.After(now) { // another process's clock is ahead: keep its time
 			next[i].last = r.last
 		}
 	}
-	if wait > 0 {
-		return wait, nil
-	}
 	return 0, next
 }
 
-// attempt is the Attempt of both backends around their reserve, which
-// runs the decision in one transaction on keys as c.keys returns them.
-func (c *Config) attempt(ctx context.Context, keys []Key, reserve func(context.Context, []Key) (time.Duration, error)) (time.Duration, error) {
+// call is the Attempt or the Wait (op) of both backends around their f,
+// which runs it on keys as c.keys returns them: Attempt's f decides in one
+// transaction (reserve), Wait's reads (waitFor).
+func (c *Config) call(ctx context.Context, op string, keys []Key, f func(context.Context, []Key) (time.Duration, error)) (time.Duration, error) {
 	keys, err := c.keys(keys)
 	if err != nil || len(keys) == 0 {
 		return 0, err
 	}
-	wait, err := reserve(ctx, keys)
+	wait, err := f(ctx, keys)
 	if err != nil {
-		return 0, fmt.Errorf("throttle: attempt: %w", err)
+		return 0, fmt.Errorf("throttle: %s: %w", op, err)
 	}
 	return wait, nil
+}
+
+// waitFor is the Wait of both backends around their read, which returns
+// the records of the keys named (none for a key without one), in one
+// statement that takes no lock a writer would wait for.
+func (c *Config) waitFor(ctx context.Context, keys []Key, read func(context.Context, []string) (map[string]record, error)) (time.Duration, error) {
+	return c.call(ctx, "wait", keys, func(ctx context.Context, keys []Key) (time.Duration, error) {
+		now := c.Now()
+		recs, err := read(ctx, names(keys))
+		if err != nil {
+			return 0, err
+		}
+		return c.longestWait(keys, recs, now), nil
+	})
 }
 
 // names returns the names of keys, in their order.

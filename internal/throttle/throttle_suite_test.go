@@ -3,6 +3,7 @@ package throttle
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 // Throttle interface).
 type throttler interface {
 	Attempt(ctx context.Context, keys ...Key) (time.Duration, error)
+	Wait(ctx context.Context, keys ...Key) (time.Duration, error)
 	Refund(ctx context.Context, keys ...string) error
 	Reset(ctx context.Context, keys ...string) error
 }
@@ -32,6 +34,11 @@ type database struct {
 	// under brokenKey fail, in every connection, as a full disk or a lost
 	// connection makes a write fail halfway through a call.
 	breakWrites func(t *testing.T)
+	// blockReads makes every later read of the table wait, in every
+	// other connection, until the test ends, as a store that stopped
+	// answering does. nil for a backend where no read waits (SQLite in
+	// WAL mode: a reader never waits for a writer).
+	blockReads func(t *testing.T)
 }
 
 // brokenKey is the key whose writes database.breakWrites makes fail. It
@@ -56,6 +63,10 @@ func runThrottleSuite(t *testing.T, fresh func(t *testing.T) database) {
 		{"PW06_ParallelBurstGetsNoExtraAttempts", testParallelBurstGetsNoExtraAttempts},
 		{"PW06_ConcurrentCallsNeverDeadlock", testConcurrentCallsNeverDeadlock},
 		{"PW06_FailuresChangeNothing", testFailuresChangeNothing},
+		{"PW06_WaitIsAttemptsDecision", testWaitIsAttemptsDecision},
+		{"PW06_WaitCountsNothing", testWaitCountsNothing},
+		{"PW06_WaitBurstBoundedByConcurrency", testWaitBurstBoundedByConcurrency},
+		{"WaitKeepsItsDeadline", testWaitKeepsItsDeadline},
 		{"RejectsBadConfig", testRejectsBadConfig},
 		{"ConcurrentStarts", testConcurrentStarts},
 	}
@@ -429,7 +440,8 @@ func testConcurrentCallsNeverDeadlock(t *testing.T, db database) {
 }
 
 // Every call that fails returns an error and changes nothing: not the
-// keys' counts, nor those of the keys it got to before failing.
+// keys' counts, nor those of the keys it got to before failing. A Wait
+// that fails never answers 0 without an error: the caller refuses.
 func testFailuresChangeNothing(t *testing.T, db database) {
 	clk := testkit.NewClock(start)
 	cfg := Config{Free: 1, Base: time.Second, Now: clk.Now}
@@ -441,30 +453,37 @@ func testFailuresChangeNothing(t *testing.T, db database) {
 	closeDB()
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
-	attempt := func(ctx context.Context, th throttler, keys ...Key) error {
-		wait, err := th.Attempt(ctx, keys...)
+	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	// decide calls Attempt or Wait, which must return 0 with its error.
+	decide := func(f func(context.Context, ...Key) (time.Duration, error), ctx context.Context, keys ...Key) error {
+		wait, err := f(ctx, keys...)
 		if wait != 0 {
-			t.Errorf("Attempt(%v) = %v, %v; want 0 with an error", keys, wait, err)
+			t.Errorf("Attempt or Wait(%v) = %v, %v; want 0 with an error", keys, wait, err)
 		}
 		return err
 	}
+	negative := Key{Name: "user:alice", Free: -1}
 	tests := []struct {
 		name    string
 		counted int // attempts counted under key before the call: 1 for
 		// Attempt, which would count one more; 2 for Refund and Reset,
-		// which would bring the count below Free+1.
+		// which would bring the count below Free+1, and for Wait, which
+		// would answer 0 if it failed open.
 		call func(key string) error
 	}{
-		{"attempt, context cancelled", 1,
-			func(key string) error { return attempt(cancelled, th, Key{Name: key}) }},
-		{"attempt, database closed", 1,
-			func(key string) error { return attempt(t.Context(), closed, Key{Name: key}) }},
+		{"attempt, context cancelled", 1, func(key string) error { return decide(th.Attempt, cancelled, Key{Name: key}) }},
+		{"attempt, deadline passed", 1, func(key string) error { return decide(th.Attempt, expired, Key{Name: key}) }},
+		{"attempt, database closed", 1, func(key string) error { return decide(closed.Attempt, t.Context(), Key{Name: key}) }},
 		{"attempt, another key's write fails", 1,
-			func(key string) error { return attempt(t.Context(), th, Key{Name: key}, Key{Name: brokenKey, Free: 5}) }},
-		{"attempt, a negative allowance", 1,
 			func(key string) error {
-				return attempt(t.Context(), th, Key{Name: key}, Key{Name: "user:alice", Free: -1})
+				return decide(th.Attempt, t.Context(), Key{Name: key}, Key{Name: brokenKey, Free: 5})
 			}},
+		{"attempt, a negative allowance", 1, func(key string) error { return decide(th.Attempt, t.Context(), Key{Name: key}, negative) }},
+		{"wait, context cancelled", 2, func(key string) error { return decide(th.Wait, cancelled, Key{Name: key}) }},
+		{"wait, deadline passed", 2, func(key string) error { return decide(th.Wait, expired, Key{Name: key}) }},
+		{"wait, database closed", 2, func(key string) error { return decide(closed.Wait, t.Context(), Key{Name: key}) }},
+		{"wait, a negative allowance", 2, func(key string) error { return decide(th.Wait, t.Context(), Key{Name: key}, negative) }},
 		{"refund, context cancelled", 2, func(key string) error { return th.Refund(cancelled, key) }},
 		{"refund, database closed", 2, func(key string) error { return closed.Refund(t.Context(), key) }},
 		{"refund, another key's write fails", 2,
@@ -491,6 +510,156 @@ func testFailuresChangeNothing(t *testing.T, db database) {
 		if got, want := allowed(t, th, Key{Name: key(i)}), 2-tt.counted; got != want {
 			t.Errorf("%s: then %d attempts allowed, want %d as before the call", tt.name, got, want)
 		}
+	}
+}
+
+// PW-06: Wait answers what Attempt would decide at that moment (0 where
+// it would count the attempt, else the same wait), through growing
+// delays, allowances of their own, leaks, keys given twice, a clock
+// ahead on another node, and forgetting.
+func testWaitIsAttemptsDecision(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	cfg := Config{Free: 2, Base: time.Second, Max: 10 * time.Second, Forget: time.Hour, Now: clk.Now}
+	behind := mustOpen(t, db, cfg)
+	cfg.Now = func() time.Time { return clk.Now().Add(time.Minute) }
+	ahead := mustOpen(t, db, cfg)
+	ip := Key{Name: "ip:192.0.2.1", Free: 4, Leak: 3 * time.Second}
+	alice, bob := Key{Name: "user:alice"}, Key{Name: "user:bob", Free: 1}
+	sets := [][]Key{{alice}, {ip, alice}, {bob, ip}, {alice, {Name: alice.Name, Free: 1}}, {ip}, nil}
+	advances := []time.Duration{0, 0, 700 * time.Millisecond, 0, 2 * time.Second, 0, 0, 5 * time.Second}
+	check := func(step int, th throttler, keys []Key) time.Duration {
+		t.Helper()
+		wait, err := th.Wait(t.Context(), keys...)
+		if err != nil {
+			t.Fatalf("step %d: Wait(%v): %v", step, keys, err)
+		}
+		got, err := th.Attempt(t.Context(), keys...)
+		if err != nil || got != wait {
+			t.Fatalf("step %d: Wait(%v) = %v, then Attempt = %v, %v; want the same", step, keys, wait, got, err)
+		}
+		return wait
+	}
+	refused := 0
+	for i := range 200 {
+		clk.Advance(advances[i%len(advances)])
+		th := behind
+		if i%7 == 0 {
+			th = ahead
+		}
+		if check(i, th, sets[i%len(sets)]) > 0 {
+			refused++
+		}
+	}
+	if refused == 0 || refused == 200 {
+		t.Fatalf("%d of 200 attempts refused: the steps test nothing", refused)
+	}
+	clk.Advance(time.Hour + time.Minute) // past Forget, even for the clock ahead
+	for _, keys := range sets {
+		if wait, err := behind.Wait(t.Context(), keys...); err != nil || wait != 0 {
+			t.Errorf("after Forget: Wait(%v) = %v, %v; want 0, nil", keys, wait, err)
+		}
+	}
+}
+
+// PW-06: Wait writes nothing: however often it is called, within the
+// allowance or past it, the keys allow as many attempts and wait as long
+// as before.
+func testWaitCountsNothing(t *testing.T, db database) {
+	clk := testkit.NewClock(start)
+	th := mustOpen(t, db, Config{Free: 2, Base: time.Second, Now: clk.Now})
+	keys := keysOf("ip:192.0.2.1", "user:alice")
+	wantWait := func(want time.Duration) {
+		t.Helper()
+		for range 20 {
+			if got, err := th.Wait(t.Context(), keys...); err != nil || got != want {
+				t.Fatalf("Wait = %v, %v; want %v, nil", got, err, want)
+			}
+		}
+	}
+	wantWait(0)
+	if got := allowed(t, th, keys...); got != 3 {
+		t.Fatalf("after Waits: %d attempts allowed, want 3", got)
+	}
+	wantWait(time.Second)
+	clk.Advance(400 * time.Millisecond)
+	wantWait(600 * time.Millisecond)
+	clk.Advance(600 * time.Millisecond)
+	wantWait(0)
+	wantAttempt(t, th, 0, "ip:192.0.2.1", "user:alice")
+	wantAttempt(t, th, 2*time.Second, "ip:192.0.2.1", "user:alice") // 4 counted, not more
+}
+
+// PW-06, checking first (see the package doc): when a burst of callers
+// all call Wait before any of them counts its failure, every one of them
+// gets to check, up to the burst's size, each time a delay ends; but the
+// failures count one by one as Attempt allows them, so the delays grow
+// exactly as without the burst. The interleaving is forced: every Wait,
+// then every Attempt.
+func testWaitBurstBoundedByConcurrency(t *testing.T, db database) {
+	const burst = 32
+	clk := testkit.NewClock(start)
+	cfg := Config{Free: 3, Base: time.Second, Now: clk.Now}
+	nodes := []throttler{mustOpen(t, db, cfg), mustOpen(t, db, cfg)}
+	key := Key{Name: "client:billing"}
+	round := func(wantCounted int, wantRefused time.Duration) {
+		t.Helper()
+		var checks, counted [burst]bool
+		var waits [burst]time.Duration
+		var wg sync.WaitGroup
+		for i := range burst {
+			wg.Go(func() {
+				wait, err := nodes[i%2].Wait(t.Context(), key)
+				checks[i] = err == nil && wait == 0
+			})
+		}
+		wg.Wait() // no failure counted yet
+		for i := range burst {
+			if !checks[i] {
+				t.Fatalf("Wait %d of the burst refused: want every one let through to check", i)
+			}
+			wg.Go(func() { // each check failed: count it
+				wait, err := nodes[i%2].Attempt(t.Context(), key)
+				if err != nil {
+					t.Errorf("Attempt %d: %v", i, err)
+				}
+				counted[i], waits[i] = wait == 0, wait
+			})
+		}
+		wg.Wait()
+		got := 0
+		for i := range burst {
+			if counted[i] {
+				got++
+			} else if waits[i] != wantRefused {
+				t.Errorf("Attempt %d waits %v, want %v", i, waits[i], wantRefused)
+			}
+		}
+		if got != wantCounted {
+			t.Errorf("%d of %d failures counted, want %d", got, burst, wantCounted)
+		}
+	}
+	round(cfg.Free+1, time.Second)
+	if wait, err := nodes[0].Wait(t.Context(), key); err != nil || wait != time.Second {
+		t.Fatalf("after the burst: Wait = %v, %v; want 1s, nil (Free+1 counted)", wait, err)
+	}
+	clk.Advance(time.Second)
+	round(1, 2*time.Second) // the delay ended: the burst checks again, one failure counts
+	wantAttempt(t, nodes[1], 2*time.Second, key.Name)
+}
+
+// A Wait keeps to its context's deadline when the database stops
+// answering, and then fails: the caller refuses.
+func testWaitKeepsItsDeadline(t *testing.T, db database) {
+	if db.blockReads == nil {
+		t.Skip("no read of this backend waits for a writer")
+	}
+	th := mustOpen(t, db, Config{})
+	db.blockReads(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	wait, err := th.Wait(ctx, Key{Name: "ip:192.0.2.1"})
+	if err == nil || wait != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait with reads blocked = %v, %v; want 0 and an error that says the deadline passed", wait, err)
 	}
 }
 
