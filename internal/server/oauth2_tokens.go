@@ -182,6 +182,11 @@ func (s *server) introspect(r *http.Request) (*introspection, error) {
 	if strings.HasPrefix(tok, account.PATPrefix) {
 		return s.introspectPAT(r.Context(), claims)
 	}
+	if live, err := s.clientLive(r.Context(), c, claims.ClientID); err != nil {
+		return nil, fmt.Errorf("introspect: %w", err)
+	} else if !live {
+		return &introspection{}, nil
+	}
 	res := &introspection{
 		Active:    true,
 		Scope:     claims.Scope,
@@ -200,8 +205,29 @@ func (s *server) introspect(r *http.Request) (*introspection, error) {
 	return res, nil
 }
 
+// clientLive reports whether the client id a token was issued to still
+// exists and is enabled (caller is the introspecting client, read
+// already). Disabling or deleting a client ends its tokens by their
+// subject's generation; this check holds that on the server's own
+// verifiers even if the session store lost what it kept (its data
+// wiped): the account store, where the client is, is the durable one.
+func (s *server) clientLive(ctx context.Context, caller *account.Client, id string) (bool, error) {
+	c := caller
+	if c.ID != id {
+		var err error
+		c, err = bounded(ctx, s.storeTimeout, func(ctx context.Context) (*account.Client, error) { return s.oauth.clients.Client(ctx, id) })
+		if errors.Is(err, account.ErrClientNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return !c.Disabled, nil
+}
+
 // introspectPAT is introspect's answer for a live personal access token
-// of claims; not active when its owner is gone.
+// of claims; not active when its owner is gone or disabled.
 func (s *server) introspectPAT(ctx context.Context, claims *token.Claims) (*introspection, error) {
 	u, err := s.users.get(ctx, strings.TrimPrefix(claims.Subject, token.UserPrefix))
 	switch {
@@ -209,6 +235,8 @@ func (s *server) introspectPAT(ctx context.Context, claims *token.Claims) (*intr
 		return &introspection{}, nil
 	case err != nil:
 		return nil, fmt.Errorf("introspect: %w", err)
+	case u.Disabled:
+		return &introspection{}, nil
 	}
 	return &introspection{
 		Active:    true,

@@ -406,3 +406,29 @@ func TestOAuthErrorsAreJSON(t *testing.T) {
 		})
 	}
 }
+
+// INT-01: a token of a client that was disabled or deleted is inactive at
+// introspection even when its subject's generation was never raised (the
+// session store lost it: its data wiped), because the client is read from
+// the account store, the durable one.
+func TestINT01_TokenOfGoneClientInactive(t *testing.T) {
+	oh := newOAuthHarness(t, oauthOpts{})
+	secret := oh.addBilling()
+	ci := oh.addClient("ci", []string{"deploy"}, []string{apiBilling}, 0)
+	tok := oh.token("ci", ci, nil).AccessToken
+	if res := oh.introspect("billing", secret, tok); res.status != http.StatusOK || !strings.Contains(res.body, `"active":true`) {
+		t.Fatalf("a live token: %d %s", res.status, res.body)
+	}
+	if err := oh.clients.SetClientDisabled(t.Context(), "ci", true); err != nil {
+		t.Fatal(err)
+	}
+	if res := oh.introspect("billing", secret, tok); res.status != http.StatusOK || res.body != inactive {
+		t.Errorf("a disabled client's token: %d %s, want %s", res.status, res.body, inactive)
+	}
+	if err := oh.clients.DeleteClient(t.Context(), "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if res := oh.introspect("billing", secret, tok); res.status != http.StatusOK || res.body != inactive {
+		t.Errorf("a deleted client's token: %d %s, want %s", res.status, res.body, inactive)
+	}
+}
