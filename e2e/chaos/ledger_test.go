@@ -54,6 +54,12 @@ type ledger struct {
 	stale      time.Duration   // the longest a revoked session was accepted after its acknowledgement
 	latencies  []time.Duration // of every answered request
 	violations int             // of I1 to I3
+	tok        tokenTally      // machine tokens, when the scenario has them (tokens_test.go)
+
+	// Set by enableTokens: the resource server's client, which
+	// introspects, and the remote verifier.
+	rs     *machine
+	remote *remote
 }
 
 // maxReported is how many violations a scenario reports one by one; the
@@ -264,10 +270,8 @@ func (l *ledger) fill(f *figures) {
 	if l.violations > maxReported {
 		l.s.t.Errorf("%d violations in all; the first %d are above", l.violations, maxReported)
 	}
-	if n := len(l.latencies); n > 0 {
-		slices.Sort(l.latencies)
-		f.P99 = l.latencies[min(n-1, n*99/100)]
-	}
+	f.P99 = percentiles(l.latencies)[1]
+	l.fillTokens(f)
 }
 
 // The load's bounds: each worker does at most ops operations, one every
@@ -289,7 +293,9 @@ type worker struct {
 	pw    string // the password
 	pwAlt string // the password a change not acknowledged may have set; "" if none
 	mine  []*sess
-	n     int // password changes, for fresh passwords
+	n     int      // password changes, for fresh passwords
+	m     *machine // its client, when the scenario has tokens
+	toks  []*tok   // the tokens it got
 }
 
 // load runs o.workers workers (users "user-0", "user-1", …, created by
@@ -347,6 +353,8 @@ func (w *worker) step(ctx context.Context, i int, url string, passwords bool) {
 		w.signIn(ctx, url)
 	case i%15 == 7 && len(lv) > 1:
 		w.l.signOut(ctx, url, lv[0])
+	case w.m != nil && i%5 == 1:
+		w.tokenStep(ctx, i, url)
 	case passwords && i%50 == 25:
 		w.n++
 		pw := fmt.Sprintf("%s %s %d", w.user, password, w.n)

@@ -28,11 +28,42 @@ type figures struct {
 	Recovery   time.Duration // the longest from a fault's end to the service answering again
 	P99        time.Duration // of every answered request
 	Notes      []string      // other figures, one line each
+	Tokens     *tokenFigures // nil: the scenario had no machine tokens
+}
+
+// tokenFigures are what a scenario measured of machine tokens.
+type tokenFigures struct {
+	Issued        int              // acknowledged issuances
+	Revoked       int              // acknowledged revocations
+	Refused       int              // introspections of a revoked token answered inactive
+	RemoteRefused int              // remote verifications of a revoked token refused as revoked
+	FailClosed    int              // remote verifications refused for want of a heartbeat
+	Lost          int              // acknowledged issuances or revocations undone: must be 0
+	Stale         time.Duration    // the longest a node called a revoked token active
+	RemoteStale   time.Duration    // the longest the remote verifier accepted one
+	Delay         [3]time.Duration // the probes' revocation to a node's refusal: p50, p99, max
+	RemoteDelay   [3]time.Duration // the same, to the remote verifier's refusal
+}
+
+func (f *tokenFigures) String() string {
+	return fmt.Sprintf("tokens: issued %d, revoked %d, refused %d by nodes and %d remotely, remote fail-closed %d, lost %d, "+
+		"staleness %v (bound %v) at nodes and %v (bound %v) remotely, revocation to refusal p50/p99/max %v at nodes and %v remotely",
+		f.Issued, f.Revoked, f.Refused, f.RemoteRefused, f.FailClosed, f.Lost, ms(f.Stale), ms(maxStaleness), ms(f.RemoteStale),
+		ms(maxStaleness+remoteStaleness), msAll(f.Delay), msAll(f.RemoteDelay))
+}
+
+// msAll is ms of each of ds, joined by slashes.
+func msAll(ds [3]time.Duration) string {
+	return fmt.Sprintf("%v / %v / %v", ms(ds[0]), ms(ds[1]), ms(ds[2]))
 }
 
 func (f *figures) String() string {
-	return fmt.Sprintf("acknowledged %d, faults %d, refused %d, lost %d, staleness %v (bound %v), recovery %v, 503s %d, p99 %v, requests %d",
+	s := fmt.Sprintf("acknowledged %d, faults %d, refused %d, lost %d, staleness %v (bound %v), recovery %v, 503s %d, p99 %v, requests %d",
 		f.Acked, f.Faults, f.Refused, f.Lost, ms(f.Staleness), ms(f.StaleBound), ms(f.Recovery), f.N503, ms(f.P99), f.Requests)
+	if f.Tokens != nil {
+		s += "; " + f.Tokens.String()
+	}
+	return s
 }
 
 // note adds a line to the scenario's figures.
@@ -120,6 +151,14 @@ func writeReport() error {
 		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 		fmt.Fprintf(&b, "| %d | %d | %d | %d | %v (%v) | %v | %d | %v | %d |\n\n",
 			f.Acked, f.Faults, f.Refused, f.Lost, ms(f.Staleness), ms(f.StaleBound), ms(f.Recovery), f.N503, ms(f.P99), f.Requests)
+		if t := f.Tokens; t != nil {
+			b.WriteString("Machine tokens:\n\n")
+			b.WriteString("| issued | revoked | refused (nodes / remote) | remote fail-closed | lost | staleness at nodes (bound) | remote staleness (bound) | revocation to refusal, p50 / p99 / max: nodes | remote |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+			fmt.Fprintf(&b, "| %d | %d | %d / %d | %d | %d | %v (%v) | %v (%v) | %s | %s |\n\n",
+				t.Issued, t.Revoked, t.Refused, t.RemoteRefused, t.FailClosed, t.Lost, ms(t.Stale), ms(maxStaleness),
+				ms(t.RemoteStale), ms(maxStaleness+remoteStaleness), msAll(t.Delay), msAll(t.RemoteDelay))
+		}
 		for _, n := range f.Notes {
 			fmt.Fprintf(&b, "- %s\n", n)
 		}

@@ -15,16 +15,22 @@ const killRounds = 5
 
 // TestChaosSQLiteKill9: one node on its SQLite file, killed with SIGKILL
 // under load and started again on the same file, killRounds times. Every
-// acknowledged sign-in, sign-out and password change must survive each
-// crash (SQLite's WAL: a committed transaction outlives the process).
+// acknowledged sign-in, sign-out and password change, and every
+// acknowledged token revocation, must survive each crash (SQLite's WAL: a
+// committed transaction outlives the process); the remote verifier, its
+// stream gone with the node, fails closed and follows the new node.
 func TestChaosSQLiteKill9(t *testing.T) {
 	s := newScenario(t, "One node on SQLite: kill -9 under load",
 		"One `tether serve` on its SQLite file; four users sign in, check their sessions, sign some out and change their passwords, "+
-			"while the node is killed with SIGKILL and started again on the same file, 5 times. After each restart every session of the ledger is checked.")
+			"while the node is killed with SIGKILL and started again on the same file, 5 times. After each restart every session of the ledger is checked. "+
+			"Machine tokens: each user's client gets tokens and revokes some, checked by introspection and by a remote verifier following the node's stream; "+
+			"after each restart every token of the ledger is checked at both.")
 	s.flags = []string{"--data", s.dataFile("tether.db")}
 	const workers = 4
 	s.addUsers(users(workers)...)
 	n := s.startNode("node")
+	s.enableTokens(workers, n, n.url)
+	s.probeTokens([]*node{n})
 	urls := func() []string { return []string{n.url} }
 
 	for range killRounds {
@@ -43,6 +49,7 @@ func TestChaosSQLiteKill9(t *testing.T) {
 		s.fig.Recovery = max(s.fig.Recovery, time.Since(killed))
 		s.ledger.down.Store(false)
 		s.ledger.verify(t.Context(), n.url)
+		s.ledger.verifyTokens(t.Context(), n.url)
 		s.sample(n)
 	}
 	s.finish(n)
