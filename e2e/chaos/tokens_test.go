@@ -20,6 +20,7 @@ import (
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/proc"
 	"github.com/tetherauth/tether/keys"
+	"github.com/tetherauth/tether/storetest/faultnet"
 	"github.com/tetherauth/tether/token"
 )
 
@@ -297,7 +298,16 @@ func (l *ledger) judge(verifier string, x *tok, accepted bool, sent, at time.Tim
 	switch {
 	case x.state == revoked && accepted:
 		*stale = max(*stale, at.Sub(x.ackAt))
-		if late := sent.Sub(x.ackAt); late > bound {
+		late := sent.Sub(x.ackAt)
+		switch {
+		case late <= bound:
+		case l.destroyed.Load():
+			// Sessions die with the store's data; a token doesn't: it is
+			// self-contained, and its revocation was in that data.
+			l.tok.lost++
+			l.violate("I1: %s accepted token %s of %s %v after its revocation was acknowledged: "+
+				"the session store's data was destroyed, and the revocation with it", verifier, x.jti, x.m.id, late)
+		default:
 			l.tok.lost++
 			l.violate("I1: %s accepted token %s of %s %v after its revocation was acknowledged (bound %v)", verifier, x.jti, x.m.id, late, bound)
 		}
@@ -488,4 +498,40 @@ func percentiles(ds []time.Duration) [3]time.Duration {
 	}
 	slices.Sort(ds)
 	return [3]time.Duration{ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)], ds[len(ds)-1]}
+}
+
+// cutRemote blackholes p, the remote verifier's path to its stream, and
+// revokes a token at base meanwhile: the verifier may accept it only
+// within its bound (judge), must fail closed once no heartbeat came for
+// remoteStaleness, and, the path healed, must hear its stream again by
+// itself and refuse the token as revoked.
+func (s *scenario) cutRemote(p *faultnet.Proxy, base string) {
+	s.t.Helper()
+	l, ctx := s.ledger, s.t.Context()
+	m := s.addMachine("cut-off", "read")
+	x := l.issue(ctx, base, m)
+	if x == nil {
+		s.t.Fatal("a token for the cut-off remote verifier was refused")
+	}
+	testkit.WaitFor(s.t, "the remote verifier to hear its stream before the cut", l.remote.stream.Current)
+	p.Set(faultnet.Blackhole)
+	cut := time.Now()
+	s.fig.Faults++
+	l.revoke(ctx, base, x)
+	if x.state != revoked {
+		s.t.Fatal("the revocation while the remote verifier is cut off was not acknowledged")
+	}
+	testkit.WaitFor(s.t, "the remote verifier, cut off, to fail closed", func() bool { return !l.remote.stream.Current() })
+	closed := time.Since(cut)
+	if err := l.verifyRemote(ctx, x); err == nil {
+		s.t.Error("the remote verifier, failed closed, accepted a revoked token")
+	}
+	p.Set(faultnet.Pass)
+	back := testkit.WaitFor(s.t, "the remote verifier to hear its stream again", l.remote.stream.Current)
+	if err := l.verifyRemote(ctx, x); !errors.Is(err, token.ErrRevoked) {
+		s.t.Errorf("the remote verifier, its stream back, on a token revoked while it was cut off: %v, want %v", err, token.ErrRevoked)
+	}
+	s.fig.Recovery = max(s.fig.Recovery, back)
+	s.fig.note("the remote verifier cut off from its stream (blackholed): failed closed %v after the cut (bound: its MaxStaleness %v after the last heartbeat, "+
+		"which comes every second); heard the stream again %v after the path healed, and refused the token revoked meanwhile", ms(closed), remoteStaleness, ms(back))
 }
