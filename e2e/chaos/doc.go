@@ -19,6 +19,18 @@
 //     runtime's SIGQUIT dump, fresh and after the scenario), memory
 //     bounded.
 //
+// Machine tokens share the ledger (tokens_test.go): in the scenarios that
+// call enableTokens, each worker also has an OAuth client that gets,
+// revokes and checks tokens, by introspection on the nodes and with a
+// remote verifier in the test process (token.Verifier and a
+// token.RevocationStream following one node's stream), under the same
+// invariants: a revoked token refused by the nodes within --max-staleness
+// and by the remote verifier within that plus its MaxStaleness (past
+// which, cut off from its stream, it fails closed), no acknowledged
+// revocation undone, no 500. They are added to scenarios rather than
+// given their own, so that the suite's run time grows by seconds: probes
+// of ten revocations time the revocation-to-refusal delays.
+//
 // Each scenario reports its figures (acknowledged actions, faults,
 // refused, lost, staleness, recovery time, 503s, p99); with
 // TETHER_CHAOS_REPORT=FILE the run writes them as Markdown to FILE, which

@@ -14,13 +14,14 @@ import (
 // through a TCP proxy of the test's, sessions in its SQLite file, under
 // load: PostgreSQL refused for 2 s, then blackholed for 3 s. Sign-ins,
 // password changes and account reads answer 503 within the store's
-// deadline, /readyz too; nothing hangs, and all is well again once the
-// path heals.
+// deadline, /readyz too, and so do the OAuth endpoints, which read the
+// client there; nothing hangs, and all is well again once the path heals.
 func TestChaosPostgres(t *testing.T) {
 	accounts := proc.NewAccounts(t)
 	s := newScenario(t, "PostgreSQL refused and blackholed",
 		"One node, accounts and throttles in PostgreSQL through a TCP proxy of the test's, sessions in its SQLite file, under load: "+
-			"connections to PostgreSQL refused for 2 s, then blackholed (every byte dropped, nothing answered) for 3 s.")
+			"connections to PostgreSQL refused for 2 s, then blackholed (every byte dropped, nothing answered) for 3 s. "+
+			"Machine tokens: the clients are in PostgreSQL, their revocations in the SQLite file.")
 	u, err := url.Parse(accounts.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func TestChaosPostgres(t *testing.T) {
 	s.addUsers(users(workers)...)
 	n := s.startNode("node")
 	s.ledger.fastFail = storeTimeout + failMargin
+	s.enableTokens(workers, n, n.url)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -51,5 +53,6 @@ func TestChaosPostgres(t *testing.T) {
 	cancel()
 	wait()
 	s.ledger.verify(t.Context(), n.url)
+	s.ledger.verifyTokens(t.Context(), n.url)
 	s.finish(n)
 }

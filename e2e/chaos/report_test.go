@@ -52,8 +52,12 @@ func (f *tokenFigures) String() string {
 		ms(maxStaleness+remoteStaleness), msAll(f.Delay), msAll(f.RemoteDelay))
 }
 
-// msAll is ms of each of ds, joined by slashes.
+// msAll is ms of each of ds, joined by slashes; "-" when the scenario
+// timed none.
 func msAll(ds [3]time.Duration) string {
+	if ds[2] == 0 {
+		return "-"
+	}
 	return fmt.Sprintf("%v / %v / %v", ms(ds[0]), ms(ds[1]), ms(ds[2]))
 }
 
@@ -110,6 +114,20 @@ the API, that
 - **I4** no crash, no goroutine leak (counted before and after from the
   Go runtime's dump), memory bounded.
 
+Machine tokens go through the same faults in the scenarios whose
+section has a "Machine tokens" table: each simulated user also has an
+OAuth client that gets tokens (` + "`POST /oauth2/token`" + `) and revokes some
+(` + "`POST /oauth2/revoke`" + `, and ` + "`tether client disable`" + ` for all of a
+client's); every token is checked by introspection on every node and by
+a remote verifier in the test process (` + "`token.Verifier`" + ` with
+` + "`token.RevocationStream`" + ` following one node's ` + "`GET /oauth2/revocations`" + `).
+I1 holds for them too: a revoked token is refused by every node within
+` + "`--max-staleness`" + ` of its revocation's acknowledgement, and by the remote
+verifier within that plus its own MaxStaleness, after which a remote
+verifier that no longer hears its stream refuses every token (**remote
+fail-closed**); I2: an acknowledged revocation is never undone, across
+kill -9 of tether and of Redis; I3: no 500.
+
 This file is the report of a run of ` + "`.ci/run`" + ` (CI, with -race) on the 2-core
 development machine, which writes it; by hand:
 
@@ -122,6 +140,11 @@ acknowledged actions undone (must be 0); **staleness**, the longest a
 revoked session was still accepted after its revocation was acknowledged,
 and the bound the scenario allows; **recovery**, from a fault's end to
 the service answering again; **503s**; **p99** of every answered request.
+For tokens: **issued** and **revoked**, acknowledged; **refused**,
+checks of a revoked token that refused it (nodes' introspection / the
+remote verifier); **staleness**, the longest a revoked token was still
+accepted; **revocation to refusal**, timed by probes (a token revoked on
+one node, then checked everywhere until every verifier refuses it).
 The machine is a shared 2-core one: read the times as orders of magnitude.
 
 Two scenarios live elsewhere: a Redis failover under Sentinel, under
