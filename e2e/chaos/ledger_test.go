@@ -284,9 +284,10 @@ type loadOpts struct {
 }
 
 // A worker is one user's client: it signs in, checks its sessions, signs
-// some out and, if told to, changes its password. One worker per user, so
-// that the ledger's state of the user's sessions is settled before each
-// request.
+// some out and, if told to, changes its password; in a scenario with
+// tokens, its machine gets, revokes and checks tokens too (tokenStep).
+// One worker per user, so that the ledger's state of the user's sessions
+// and tokens is settled before each request.
 type worker struct {
 	l     *ledger
 	user  string
@@ -305,13 +306,7 @@ type worker struct {
 // returned function waits for them.
 func (l *ledger) load(ctx context.Context, urls func() []string, o loadOpts) (wait func()) {
 	var wg sync.WaitGroup
-	l.mu.Lock()
-	for w := len(l.workers); w < o.workers; w++ {
-		l.workers = append(l.workers, &worker{l: l, user: fmt.Sprintf("user-%d", w), pw: password})
-	}
-	wks := l.workers[:o.workers]
-	l.mu.Unlock()
-	for w, wk := range wks {
+	for w, wk := range l.workersFor(o.workers) {
 		wg.Go(func() {
 			t := time.NewTicker(o.pace)
 			defer t.Stop()
@@ -327,6 +322,17 @@ func (l *ledger) load(ctx context.Context, urls func() []string, o loadOpts) (wa
 		})
 	}
 	return wg.Wait
+}
+
+// workersFor returns the first n workers, made as needed: the same from
+// one call to the next.
+func (l *ledger) workersFor(n int) []*worker {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for w := len(l.workers); w < n; w++ {
+		l.workers = append(l.workers, &worker{l: l, user: fmt.Sprintf("user-%d", w), pw: password})
+	}
+	return l.workers[:n]
 }
 
 // users returns the names of n workers' users.

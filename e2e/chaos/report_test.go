@@ -134,7 +134,8 @@ development machine, which writes it; by hand:
     TETHER_CHAOS_REPORT=$PWD/docs/reliability.md go test ./e2e/chaos -v
 
 The figures: **acknowledged**, actions clients were told succeeded
-(sign-ins, sign-outs, password changes); **faults**, faults injected;
+(sign-ins, sign-outs, password changes, and token issuances and
+revocations); **faults**, faults injected;
 **refused**, requests with a revoked session refused; **lost**,
 acknowledged actions undone (must be 0); **staleness**, the longest a
 revoked session was still accepted after its revocation was acknowledged,

@@ -122,13 +122,7 @@ func (s *scenario) enableTokens(workers int, follow *node, streamURL string) {
 	s.t.Helper()
 	l := s.ledger
 	l.rs = s.addMachine("resource-server", "introspect")
-	l.mu.Lock()
-	for w := len(l.workers); w < workers; w++ {
-		l.workers = append(l.workers, &worker{l: l, user: fmt.Sprintf("user-%d", w), pw: password})
-	}
-	wks := l.workers[:workers]
-	l.mu.Unlock()
-	for _, w := range wks {
+	for _, w := range l.workersFor(workers) {
 		w.m = s.addMachine("machine-"+w.user, "read,write")
 	}
 	// The scenario's connections, closed by finish; the stream's client
