@@ -1,7 +1,7 @@
 // Package chaos is tether's fault suite: each test is a scenario that
 // starts real `tether serve` processes built from this tree (and Redis
-// processes of its own, on free ports of 127.0.0.1), puts them under a
-// bounded load of simulated clients, injects faults (kill -9, SIGSTOP, a
+// and PostgreSQL processes of its own, on free ports of 127.0.0.1), puts
+// them under a bounded load of simulated clients, injects faults (kill -9, SIGSTOP, a
 // TCP proxy of storetest/faultnet that refuses connections or drops every
 // byte, data destroyed or truncated), and keeps a ledger of what the
 // clients were told. Every answer is checked against the ledger as it

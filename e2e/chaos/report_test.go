@@ -99,10 +99,10 @@ const reportHead = `# Reliability
 
 What tether does when things break, measured by the fault suite in
 ` + "`e2e/chaos`" + ` (see its package doc): every scenario runs real tether
-processes, and Redis processes of its own, on 127.0.0.1, injects its
-faults (kill -9, SIGSTOP, a TCP proxy that refuses or drops everything),
-keeps a ledger of what clients were told, and checks afterwards, through
-the API, that
+processes, and Redis and PostgreSQL processes of its own, on 127.0.0.1,
+injects its faults (kill -9, SIGSTOP, a TCP proxy that refuses or drops
+everything), keeps a ledger of what clients were told, and checks
+afterwards, through the API, that
 
 - **I1** no revoked session is accepted after its revocation was
   acknowledged, but within the stated staleness bound, which it measures;
@@ -126,7 +126,7 @@ I1 holds for them too: a revoked token is refused by every node within
 verifier within that plus its own MaxStaleness, after which a remote
 verifier that no longer hears its stream refuses every token (**remote
 fail-closed**); I2: an acknowledged revocation is never undone, across
-kill -9 of tether and of Redis; I3: no 500.
+kill -9 of tether, of Redis and of PostgreSQL; I3: no 500.
 
 This file is the report of a run of ` + "`.ci/run`" + ` (CI, with -race) on the 2-core
 development machine, which writes it; by hand:

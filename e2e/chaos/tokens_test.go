@@ -43,7 +43,7 @@ import (
 //   - I2: a token whose issuance was acknowledged is active until it is
 //     revoked; an acknowledged revocation (200 to /oauth2/revoke, or
 //     `tether client disable` exiting 0) is never undone, across kill -9
-//     of tether and of Redis;
+//     of tether, of Redis and of PostgreSQL;
 //   - I3: a failing store gives 503 within its deadline, never 500.
 const (
 	// issuer is every node's --issuer: a token of one node is valid at
