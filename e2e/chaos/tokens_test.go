@@ -56,7 +56,7 @@ const (
 	// loaded machine doesn't make it fail closed.
 	remoteStaleness = 2 * time.Second
 	// tokenProbes is how many revocations each probe times.
-	tokenProbes = 10
+	tokenProbes = 25
 )
 
 // A machine is an OAuth client of the scenario's.
