@@ -344,16 +344,29 @@ func users(n int) []string {
 	return u
 }
 
-// step is the worker's i-th operation, at url.
-func (w *worker) step(ctx context.Context, i int, url string, passwords bool) {
-	var lv []*sess
-	w.l.mu.Lock()
-	for _, x := range w.mine {
-		if x.state == live {
+// A stated is what the ledger follows the state of: a session or a
+// token.
+type stated interface{ current() state }
+
+func (x *sess) current() state { return x.state }
+
+// liveOf returns those of xs that are live, reading their states under
+// l.mu.
+func liveOf[T stated](l *ledger, xs []T) []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lv []T
+	for _, x := range xs {
+		if x.current() == live {
 			lv = append(lv, x)
 		}
 	}
-	w.l.mu.Unlock()
+	return lv
+}
+
+// step is the worker's i-th operation, at url.
+func (w *worker) step(ctx context.Context, i int, url string, passwords bool) {
+	lv := liveOf(w.l, w.mine)
 	switch {
 	case len(lv) == 0 || (i%40 == 0 && len(lv) < 4):
 		w.signIn(ctx, url)

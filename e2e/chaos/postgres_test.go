@@ -92,15 +92,7 @@ func TestChaosPostgresKill9(t *testing.T) {
 	s.enableTokens(workers, nodes[0], nodes[0].url)
 	s.probeTokens(nodes)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 2000, pace: 2 * time.Millisecond, passwords: true})
-	time.Sleep(1500 * time.Millisecond)
-	pg.kill(t)
-	killed := time.Now()
-	s.fig.Faults++
-	time.Sleep(500 * time.Millisecond) // the nodes answer 503 meanwhile
-	cancel()
-	wait()
+	killed := s.killUnderLoad(nodes, workers, func() { pg.kill(t) })
 	s.startPostgresAgain(pg)
 	s.fig.Recovery = s.recover(nodes, killed)
 	s.ledger.verify(t.Context(), urlsOf(nodes)()...)

@@ -160,18 +160,11 @@ func TestChaosRedisKill9(t *testing.T) {
 				}
 			}
 			sizes := sampleAOF(t, r)
-
-			ctx, cancel := context.WithCancel(t.Context())
-			wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 2000, pace: 2 * time.Millisecond, passwords: true})
-			time.Sleep(1500 * time.Millisecond)
-			if err := r.proc.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed := time.Now()
-			s.fig.Faults++
-			time.Sleep(500 * time.Millisecond) // the nodes answer 503 meanwhile
-			cancel()
-			wait()
+			killed := s.killUnderLoad(nodes, workers, func() {
+				if err := r.proc.Kill(); err != nil {
+					t.Fatal(err)
+				}
+			})
 			c.after(s, r, sizes, s.ledger.lastAck())
 			s.restartRedis(redisBin, r)
 			s.fig.Recovery = s.recover(nodes, killed)
@@ -184,6 +177,24 @@ func TestChaosRedisKill9(t *testing.T) {
 			s.finish(nodes...)
 		})
 	}
+}
+
+// killUnderLoad puts workers under load on nodes, kills their store with
+// kill after 1.5 s, lets the load meet the dead store for 0.5 s (the nodes
+// answer 503), stops the load and returns when the store was killed.
+func (s *scenario) killUnderLoad(nodes []*node, workers int, kill func()) (killed time.Time) {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(s.t.Context())
+	defer cancel()
+	wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 2000, pace: 2 * time.Millisecond, passwords: true})
+	time.Sleep(1500 * time.Millisecond)
+	kill()
+	killed = time.Now()
+	s.fig.Faults++
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	wait()
+	return killed
 }
 
 // recover waits until every node's /readyz answers 200 again (it asks

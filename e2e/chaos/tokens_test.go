@@ -90,6 +90,8 @@ type tok struct {
 	refused map[string]bool
 }
 
+func (x *tok) current() state { return x.state }
+
 // tokenTally is the ledger's count of tokens (guarded by ledger.mu).
 type tokenTally struct {
 	tokens        []*tok
@@ -347,14 +349,7 @@ const remoteName = "the remote verifier"
 // one of its recent ones checked by url's introspection or by the remote
 // verifier.
 func (w *worker) tokenStep(ctx context.Context, i int, url string) {
-	var lv []*tok
-	w.l.mu.Lock()
-	for _, x := range w.toks {
-		if x.state == live {
-			lv = append(lv, x)
-		}
-	}
-	w.l.mu.Unlock()
+	lv := liveOf(w.l, w.toks)
 	switch {
 	case len(lv) == 0 || i%20 == 1:
 		if x := w.l.issue(ctx, url, w.m); x != nil {
