@@ -56,19 +56,22 @@ func TestChaosSQLiteKill9(t *testing.T) {
 }
 
 // TestChaosSQLiteTwoProcesses: two nodes on one SQLite file. A session
-// revoked on one must be refused by the other within --max-staleness
-// (SES-14): the other node learns of it by polling the file's
+// or a token revoked on one must be refused by the other within
+// --max-staleness (SES-14): the other node learns of it by polling the file's
 // data_version every 100 ms, and stops answering from its cache when its
 // poll falls behind by more than the bound.
 func TestChaosSQLiteTwoProcesses(t *testing.T) {
 	s := newScenario(t, "Two processes on one SQLite file",
 		"Two `tether serve` on one SQLite file, under load on both; sessions signed in on one and signed out on the other, "+
-			"each then checked on both until refused: the staleness is how long the node that did not sign it out still accepted it.")
+			"each then checked on both until refused: the staleness is how long the node that did not sign it out still accepted it. "+
+			"Machine tokens: revoked on one, checked on both and by a remote verifier following node-a's stream until refused.")
 	s.flags = []string{"--data", s.dataFile("tether.db")}
 	const workers = 2
 	s.addUsers(users(workers + 1)...)
 	a, b := s.startNode("node-a"), s.startNode("node-b")
 	s.ledger.staleBound = maxStaleness
+	s.enableTokens(workers, a, a.url)
+	s.probeTokens([]*node{a, b})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -102,5 +105,6 @@ func TestChaosSQLiteTwoProcesses(t *testing.T) {
 	wait()
 	s.fig.note("%d sign-outs on one node, each polled on the other until refused: the slowest took %v", revocations, ms(worst))
 	s.ledger.verify(t.Context(), a.url, b.url)
+	s.ledger.verifyTokens(t.Context(), a.url, b.url)
 	s.finish(a, b)
 }
