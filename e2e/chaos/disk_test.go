@@ -15,19 +15,20 @@ import (
 const diskSize = 16 << 20
 
 // TestChaosDiskFull: one node on a SQLite file in a small tmpfs of its
-// own (testkit.SmallDisk: root only, skipped otherwise), under load, while a file fills the
-// disk. Writes fail: sign-ins answer 503, never 500, /readyz answers 503
-// while the file can't be written, sessions already signed in still
-// work; once the filler is gone the node is ready again and nothing
-// acknowledged is lost.
+// own (testkit.SmallDisk: root only, skipped otherwise), under load, while
+// a file fills the disk. Writes fail: sign-ins and token revocations
+// answer 503, never 500, /readyz answers 503 while the file can't be
+// written, sessions already signed in still work; once the filler is gone
+// the node is ready again and nothing acknowledged is lost.
 func TestChaosDiskFull(t *testing.T) {
 	disk := testkit.SmallDisk(t, diskSize) // unmounted after the run's processes stop
 	s := newScenario(t, "Disk full on SQLite",
-		"One node on a SQLite file in a 16 MiB tmpfs of its own, under load; a file fills the disk for 3 s, then is removed.")
+		"One node on a SQLite file in a 16 MiB tmpfs of its own, under load (machine tokens too); a file fills the disk for 3 s, then is removed.")
 	s.flags = []string{"--data", filepath.Join(disk, "tether.db")}
 	const workers = 4
 	s.addUsers(users(workers + 1)...)
 	n := s.startNode("node")
+	s.enableTokens(workers, n, n.url)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	wait := s.ledger.load(ctx, urlsOf([]*node{n}), loadOpts{workers: workers, ops: 4000, pace: 2 * time.Millisecond, passwords: true})
@@ -48,5 +49,6 @@ func TestChaosDiskFull(t *testing.T) {
 	cancel()
 	wait()
 	s.ledger.verify(t.Context(), n.url)
+	s.ledger.verifyTokens(t.Context(), n.url)
 	s.finish(n)
 }

@@ -1,7 +1,7 @@
 // Package chaos is tether's fault suite: each test is a scenario that
 // starts real `tether serve` processes built from this tree (and Redis
-// processes of its own, on free ports of 127.0.0.1), puts them under a
-// bounded load of simulated clients, injects faults (kill -9, SIGSTOP, a
+// and PostgreSQL processes of its own, on free ports of 127.0.0.1), puts
+// them under a bounded load of simulated clients, injects faults (kill -9, SIGSTOP, a
 // TCP proxy of storetest/faultnet that refuses connections or drops every
 // byte, data destroyed or truncated), and keeps a ledger of what the
 // clients were told. Every answer is checked against the ledger as it
@@ -18,6 +18,18 @@
 //   - I4 no crash, no goroutine leak (a node's goroutines, from the Go
 //     runtime's SIGQUIT dump, fresh and after the scenario), memory
 //     bounded.
+//
+// Machine tokens share the ledger (tokens_test.go): in the scenarios that
+// call enableTokens, each worker also has an OAuth client that gets,
+// revokes and checks tokens, by introspection on the nodes and with a
+// remote verifier in the test process (token.Verifier and a
+// token.RevocationStream following one node's stream), under the same
+// invariants: a revoked token refused by the nodes within --max-staleness
+// and by the remote verifier within that plus its MaxStaleness (past
+// which, cut off from its stream, it fails closed), no acknowledged
+// revocation undone, no 500. They are added to scenarios rather than
+// given their own, so that the suite's run time grows by seconds: probes
+// of ten revocations time the revocation-to-refusal delays.
 //
 // Each scenario reports its figures (acknowledged actions, faults,
 // refused, lost, staleness, recovery time, 503s, p99); with

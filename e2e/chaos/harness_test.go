@@ -117,8 +117,8 @@ type node struct {
 }
 
 // startNode starts `tether serve` as name on a free port with the
-// suite's staleness bound and store deadline, the scenario's store
-// flags and extra, waits until /readyz answers 200, and
+// suite's staleness bound, store deadline and issuer, the scenario's
+// store flags and extra, waits until /readyz answers 200, and
 // counts the goroutines of the fresh node (see node.base).
 func (s *scenario) startNode(name string, extra ...string) *node {
 	s.t.Helper()
@@ -129,7 +129,7 @@ func (s *scenario) startNode(name string, extra ...string) *node {
 	n := &node{name: name, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	n.url = "http://" + n.addr
 	n.args = append([]string{"serve", "--addr", n.addr, "--node-name", name, "--log-format", "json",
-		"--max-staleness", maxStaleness.String(), "--store-timeout", storeTimeout.String()}, s.flags...)
+		"--max-staleness", maxStaleness.String(), "--store-timeout", storeTimeout.String(), "--issuer", issuer}, s.flags...)
 	n.args = append(n.args, extra...)
 	s.start(n)
 	if n.base, err = n.proc.Goroutines(); err != nil {
@@ -182,10 +182,13 @@ func (s *scenario) sample(n *node) {
 
 // finish checks I4 on every node, which it ends: each still runs (no
 // crash), its memory stayed bounded, and once the clients' connections
-// are closed, it holds at most goroutineSlack more goroutines than when
-// it was fresh.
+// (the remote verifier's stream among them) are closed, it holds at most
+// goroutineSlack more goroutines than when it was fresh.
 func (s *scenario) finish(nodes ...*node) {
 	s.t.Helper()
+	if s.ledger.remote != nil {
+		s.ledger.remote.stop()
+	}
 	s.client.HTTP.CloseIdleConnections()
 	for _, n := range nodes {
 		if n.proc.Exited() {

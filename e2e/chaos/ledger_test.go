@@ -54,6 +54,12 @@ type ledger struct {
 	stale      time.Duration   // the longest a revoked session was accepted after its acknowledgement
 	latencies  []time.Duration // of every answered request
 	violations int             // of I1 to I3
+	tok        tokenTally      // machine tokens, when the scenario has them (tokens_test.go)
+
+	// Set by enableTokens: the resource server's client, which
+	// introspects, and the remote verifier.
+	rs     *machine
+	remote *remote
 }
 
 // maxReported is how many violations a scenario reports one by one; the
@@ -264,10 +270,8 @@ func (l *ledger) fill(f *figures) {
 	if l.violations > maxReported {
 		l.s.t.Errorf("%d violations in all; the first %d are above", l.violations, maxReported)
 	}
-	if n := len(l.latencies); n > 0 {
-		slices.Sort(l.latencies)
-		f.P99 = l.latencies[min(n-1, n*99/100)]
-	}
+	f.P99 = percentiles(l.latencies)[1]
+	l.fillTokens(f)
 }
 
 // The load's bounds: each worker does at most ops operations, one every
@@ -280,16 +284,19 @@ type loadOpts struct {
 }
 
 // A worker is one user's client: it signs in, checks its sessions, signs
-// some out and, if told to, changes its password. One worker per user, so
-// that the ledger's state of the user's sessions is settled before each
-// request.
+// some out and, if told to, changes its password; in a scenario with
+// tokens, its machine gets, revokes and checks tokens too (tokenStep).
+// One worker per user, so that the ledger's state of the user's sessions
+// and tokens is settled before each request.
 type worker struct {
 	l     *ledger
 	user  string
 	pw    string // the password
 	pwAlt string // the password a change not acknowledged may have set; "" if none
 	mine  []*sess
-	n     int // password changes, for fresh passwords
+	n     int      // password changes, for fresh passwords
+	m     *machine // its client, when the scenario has tokens
+	toks  []*tok   // the tokens it got
 }
 
 // load runs o.workers workers (users "user-0", "user-1", …, created by
@@ -299,13 +306,7 @@ type worker struct {
 // returned function waits for them.
 func (l *ledger) load(ctx context.Context, urls func() []string, o loadOpts) (wait func()) {
 	var wg sync.WaitGroup
-	l.mu.Lock()
-	for w := len(l.workers); w < o.workers; w++ {
-		l.workers = append(l.workers, &worker{l: l, user: fmt.Sprintf("user-%d", w), pw: password})
-	}
-	wks := l.workers[:o.workers]
-	l.mu.Unlock()
-	for w, wk := range wks {
+	for w, wk := range l.workersFor(o.workers) {
 		wg.Go(func() {
 			t := time.NewTicker(o.pace)
 			defer t.Stop()
@@ -323,6 +324,17 @@ func (l *ledger) load(ctx context.Context, urls func() []string, o loadOpts) (wa
 	return wg.Wait
 }
 
+// workersFor returns the first n workers, made as needed: the same from
+// one call to the next.
+func (l *ledger) workersFor(n int) []*worker {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for w := len(l.workers); w < n; w++ {
+		l.workers = append(l.workers, &worker{l: l, user: fmt.Sprintf("user-%d", w), pw: password})
+	}
+	return l.workers[:n]
+}
+
 // users returns the names of n workers' users.
 func users(n int) []string {
 	var u []string
@@ -332,21 +344,36 @@ func users(n int) []string {
 	return u
 }
 
-// step is the worker's i-th operation, at url.
-func (w *worker) step(ctx context.Context, i int, url string, passwords bool) {
-	var lv []*sess
-	w.l.mu.Lock()
-	for _, x := range w.mine {
-		if x.state == live {
+// A stated is what the ledger follows the state of: a session or a
+// token.
+type stated interface{ current() state }
+
+func (x *sess) current() state { return x.state }
+
+// liveOf returns those of xs that are live, reading their states under
+// l.mu.
+func liveOf[T stated](l *ledger, xs []T) []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lv []T
+	for _, x := range xs {
+		if x.current() == live {
 			lv = append(lv, x)
 		}
 	}
-	w.l.mu.Unlock()
+	return lv
+}
+
+// step is the worker's i-th operation, at url.
+func (w *worker) step(ctx context.Context, i int, url string, passwords bool) {
+	lv := liveOf(w.l, w.mine)
 	switch {
 	case len(lv) == 0 || (i%40 == 0 && len(lv) < 4):
 		w.signIn(ctx, url)
 	case i%15 == 7 && len(lv) > 1:
 		w.l.signOut(ctx, url, lv[0])
+	case w.m != nil && i%5 == 1:
+		w.tokenStep(ctx, i, url)
 	case passwords && i%50 == 25:
 		w.n++
 		pw := fmt.Sprintf("%s %s %d", w.user, password, w.n)

@@ -94,13 +94,15 @@ func (s *scenario) proxy(addr string) *faultnet.Proxy {
 func (s *scenario) redisNodes(workers int, addrs ...string) []*node {
 	s.t.Helper()
 	data := s.dataFile("accounts.db")
-	s.flags = []string{"--data", data, "--sessions", "redis://" + addrs[0] + "/0"}
+	admin := []string{"--data", data, "--sessions", "redis://" + addrs[0] + "/0"} // the address the deployment records
+	s.flags = admin
 	s.addUsers(users(workers + 1)...)
 	var nodes []*node
 	for i, a := range addrs {
 		s.flags = []string{"--data", data, "--sessions", "redis://" + a + "/0"}
 		nodes = append(nodes, s.startNode("node-"+strconv.Itoa(i)))
 	}
+	s.flags = admin // for the commands that follow
 	s.ledger.staleBound = maxStaleness
 	s.ledger.fastFail = storeTimeout + failMargin
 	return nodes
@@ -150,28 +152,24 @@ func TestChaosRedisKill9(t *testing.T) {
 			r := s.startRedis(redisBin, "--appendonly", "yes", "--appendfsync", "always")
 			const workers = 4
 			nodes := s.redisNodes(workers, r.addr, r.addr)
+			s.enableTokens(workers, nodes[0], nodes[0].url)
+			s.probeTokens(nodes)
 			for _, n := range nodes { // SES-15: serve says what a revocation survives
 				if !n.logged("revocation durability") || n.logged("revocations can be undone by a host crash") {
 					t.Errorf("%s: no 'revocation durability' at start, or a warning of host crashes, with appendfsync always", n.name)
 				}
 			}
 			sizes := sampleAOF(t, r)
-
-			ctx, cancel := context.WithCancel(t.Context())
-			wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 2000, pace: 2 * time.Millisecond, passwords: true})
-			time.Sleep(1500 * time.Millisecond)
-			if err := r.proc.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed := time.Now()
-			s.fig.Faults++
-			time.Sleep(500 * time.Millisecond) // the nodes answer 503 meanwhile
-			cancel()
-			wait()
+			killed := s.killUnderLoad(nodes, workers, func() {
+				if err := r.proc.Kill(); err != nil {
+					t.Fatal(err)
+				}
+			})
 			c.after(s, r, sizes, s.ledger.lastAck())
 			s.restartRedis(redisBin, r)
 			s.fig.Recovery = s.recover(nodes, killed)
 			s.ledger.verify(t.Context(), urlsOf(nodes)()...)
+			s.ledger.verifyTokens(t.Context(), urlsOf(nodes)()...)
 			x, _ := s.ledger.signIn(t.Context(), nodes[0].url, users(workers + 1)[workers], password, web.NewDevice("after"))
 			if x == nil {
 				t.Error("a sign-in after Redis came back was refused")
@@ -179,6 +177,24 @@ func TestChaosRedisKill9(t *testing.T) {
 			s.finish(nodes...)
 		})
 	}
+}
+
+// killUnderLoad puts workers under load on nodes, kills their store with
+// kill after 1.5 s, lets the load meet the dead store for 0.5 s (the nodes
+// answer 503), stops the load and returns when the store was killed.
+func (s *scenario) killUnderLoad(nodes []*node, workers int, kill func()) (killed time.Time) {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(s.t.Context())
+	defer cancel()
+	wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 2000, pace: 2 * time.Millisecond, passwords: true})
+	time.Sleep(1500 * time.Millisecond)
+	kill()
+	killed = time.Now()
+	s.fig.Faults++
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	wait()
+	return killed
 }
 
 // recover waits until every node's /readyz answers 200 again (it asks
@@ -294,6 +310,10 @@ func TestChaosRedisFaults(t *testing.T) {
 	proxies := []*faultnet.Proxy{s.proxy(r.addr), s.proxy(r.addr)}
 	const workers = 4
 	nodes := s.redisNodes(workers, proxies[0].Addr(), proxies[1].Addr())
+	stream := s.proxy(nodes[1].addr) // the remote verifier's path to node-1's stream
+	s.enableTokens(workers, nodes[1], "http://"+stream.Addr())
+	s.probeTokens(nodes)
+	cutOff := s.addMachine("partitioned", "read")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	wait := s.ledger.load(ctx, urlsOf(nodes), loadOpts{workers: workers, ops: 4000, pace: 2 * time.Millisecond, passwords: true})
@@ -333,20 +353,34 @@ func TestChaosRedisFaults(t *testing.T) {
 		if got := s.ledger.check(t.Context(), b.url, x); got != http.StatusOK {
 			t.Fatalf("%s: the probe's fresh session got %d, want 200", b.name, got)
 		}
+		y := s.ledger.issue(t.Context(), a.url, cutOff)
+		if y == nil {
+			t.Fatal("the probe's token was refused")
+		}
 		proxies[1].Set(faultnet.Blackhole)
 		s.fig.Faults++
 		s.ledger.signOut(t.Context(), a.url, x)
-		if x.state != revoked {
-			t.Fatal("the probe's sign-out was not acknowledged")
+		s.ledger.revoke(t.Context(), a.url, y)
+		if x.state != revoked || y.state != revoked {
+			t.Fatal("the probe's sign-out or token revocation was not acknowledged")
 		}
 		testkit.WaitFor(s.t, b.name+", cut off, to stop accepting a session signed out on "+a.name, func() bool {
 			return s.ledger.check(t.Context(), b.url, x) != http.StatusOK
 		})
+		testkit.WaitFor(s.t, b.name+", cut off, to stop calling active a token revoked on "+a.name, func() bool {
+			_, active := s.ledger.introspect(t.Context(), b.url, y)
+			return !active
+		})
+		testkit.WaitFor(s.t, "the remote verifier following "+b.name+" to stop accepting a token revoked on "+a.name, func() bool {
+			return s.ledger.verifyRemote(t.Context(), y) != nil
+		})
 		proxies[1].Set(faultnet.Pass)
 		s.fig.Recovery = max(s.fig.Recovery, s.recover(nodes, time.Now()))
 	}
+	s.cutRemote(stream, a.url)
 	cancel()
 	wait()
 	s.ledger.verify(t.Context(), urlsOf(nodes)()...)
+	s.ledger.verifyTokens(t.Context(), urlsOf(nodes)()...)
 	s.finish(nodes...)
 }

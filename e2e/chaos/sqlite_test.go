@@ -15,16 +15,22 @@ const killRounds = 5
 
 // TestChaosSQLiteKill9: one node on its SQLite file, killed with SIGKILL
 // under load and started again on the same file, killRounds times. Every
-// acknowledged sign-in, sign-out and password change must survive each
-// crash (SQLite's WAL: a committed transaction outlives the process).
+// acknowledged sign-in, sign-out and password change, and every
+// acknowledged token revocation, must survive each crash (SQLite's WAL: a
+// committed transaction outlives the process); the remote verifier, its
+// stream gone with the node, fails closed and follows the new node.
 func TestChaosSQLiteKill9(t *testing.T) {
 	s := newScenario(t, "One node on SQLite: kill -9 under load",
 		"One `tether serve` on its SQLite file; four users sign in, check their sessions, sign some out and change their passwords, "+
-			"while the node is killed with SIGKILL and started again on the same file, 5 times. After each restart every session of the ledger is checked.")
+			"while the node is killed with SIGKILL and started again on the same file, 5 times. After each restart every session of the ledger is checked. "+
+			"Machine tokens: each user's client gets tokens and revokes some, checked by introspection and by a remote verifier following the node's stream; "+
+			"after each restart every token of the ledger is checked at both.")
 	s.flags = []string{"--data", s.dataFile("tether.db")}
 	const workers = 4
 	s.addUsers(users(workers)...)
 	n := s.startNode("node")
+	s.enableTokens(workers, n, n.url)
+	s.probeTokens([]*node{n})
 	urls := func() []string { return []string{n.url} }
 
 	for range killRounds {
@@ -43,25 +49,29 @@ func TestChaosSQLiteKill9(t *testing.T) {
 		s.fig.Recovery = max(s.fig.Recovery, time.Since(killed))
 		s.ledger.down.Store(false)
 		s.ledger.verify(t.Context(), n.url)
+		s.ledger.verifyTokens(t.Context(), n.url)
 		s.sample(n)
 	}
 	s.finish(n)
 }
 
 // TestChaosSQLiteTwoProcesses: two nodes on one SQLite file. A session
-// revoked on one must be refused by the other within --max-staleness
-// (SES-14): the other node learns of it by polling the file's
+// or a token revoked on one must be refused by the other within
+// --max-staleness (SES-14): the other node learns of it by polling the file's
 // data_version every 100 ms, and stops answering from its cache when its
 // poll falls behind by more than the bound.
 func TestChaosSQLiteTwoProcesses(t *testing.T) {
 	s := newScenario(t, "Two processes on one SQLite file",
 		"Two `tether serve` on one SQLite file, under load on both; sessions signed in on one and signed out on the other, "+
-			"each then checked on both until refused: the staleness is how long the node that did not sign it out still accepted it.")
+			"each then checked on both until refused: the staleness is how long the node that did not sign it out still accepted it. "+
+			"Machine tokens: revoked on one, checked on both and by a remote verifier following node-a's stream until refused.")
 	s.flags = []string{"--data", s.dataFile("tether.db")}
 	const workers = 2
 	s.addUsers(users(workers + 1)...)
 	a, b := s.startNode("node-a"), s.startNode("node-b")
 	s.ledger.staleBound = maxStaleness
+	s.enableTokens(workers, a, a.url)
+	s.probeTokens([]*node{a, b})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -95,5 +105,6 @@ func TestChaosSQLiteTwoProcesses(t *testing.T) {
 	wait()
 	s.fig.note("%d sign-outs on one node, each polled on the other until refused: the slowest took %v", revocations, ms(worst))
 	s.ledger.verify(t.Context(), a.url, b.url)
+	s.ledger.verifyTokens(t.Context(), a.url, b.url)
 	s.finish(a, b)
 }
