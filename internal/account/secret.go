@@ -76,6 +76,22 @@ func NewPAT() (tok string, h SecretHash) {
 // failure is ErrMalformedPAT wrapped with what was wrong; the error never
 // holds s. It allocates only for an error.
 func ParsePAT(s string) (SecretHash, error) {
+	h, err := PATHash(s)
+	if err != nil {
+		return SecretHash{}, err
+	}
+	if sum := patChecksum(s[len(PATPrefix) : len(PATPrefix)+randomLen]); string(sum[:]) != s[len(s)-checksumLen:] {
+		return SecretHash{}, fmt.Errorf("%w: the checksum doesn't match: a character was mistyped, or lost", ErrMalformedPAT)
+	}
+	return h, nil
+}
+
+// PATHash is ParsePAT without the checksum: it checks s's prefix, length
+// and alphabet, and returns its hash. It is for a lookup among tokens
+// that passed ParsePAT (a cache of live ones): a token whose checksum is
+// wrong has a hash no such token has, and the checksum's CRC costs as
+// much as the rest of a cache hit. Anything else calls ParsePAT.
+func PATHash(s string) (SecretHash, error) {
 	if !strings.HasPrefix(s, PATPrefix) {
 		return SecretHash{}, fmt.Errorf("%w: it doesn't start with %s", ErrMalformedPAT, PATPrefix)
 	}
@@ -86,9 +102,6 @@ func ParsePAT(s string) (SecretHash, error) {
 		if !isBase62[s[i]] {
 			return SecretHash{}, fmt.Errorf("%w: character %d is not one of 0-9 a-z A-Z", ErrMalformedPAT, i+1)
 		}
-	}
-	if sum := patChecksum(s[len(PATPrefix) : len(PATPrefix)+randomLen]); string(sum[:]) != s[len(s)-checksumLen:] {
-		return SecretHash{}, fmt.Errorf("%w: the checksum doesn't match: a character was mistyped, or lost", ErrMalformedPAT)
 	}
 	var b [PATLen]byte // a copy on the stack: converting s would allocate
 	copy(b[:], s)

@@ -206,3 +206,20 @@ func ExampleParsePAT() {
 	// true <nil>
 	// account: malformed personal access token: character 60 is not one of 0-9 a-z A-Z
 }
+
+// PATHash checks a token's form as ParsePAT does, and hashes it alike, but
+// not its checksum: a token with a typo has the form and another hash.
+func TestPATHash(t *testing.T) {
+	for _, tt := range parsePATTests {
+		h, err := PATHash(tt.in)
+		if strings.Contains(tt.want, "checksum") {
+			if err != nil || h != HashSecret(tt.in) {
+				t.Errorf("%s: PATHash = %x, %v; want the hash, nil (it doesn't check the checksum)", tt.name, h, err)
+			}
+			continue
+		}
+		if tt.want == "" && (err != nil || h != HashSecret(tt.in)) || tt.want != "" && !errors.Is(err, ErrMalformedPAT) {
+			t.Errorf("%s: PATHash = %x, %v; want what ParsePAT says, %q", tt.name, h, err, tt.want)
+		}
+	}
+}

@@ -169,13 +169,18 @@ func NewPATCheck(cfg PATCheckConfig) (*PATCheck, error) {
 // change; a refusal wraps token.ErrInvalid (and token.ErrExpired or
 // token.ErrRevoked); any other error means the store could not tell.
 func (c *PATCheck) CheckPAT(ctx context.Context, tok string) (*token.Claims, error) {
-	h, err := account.ParsePAT(tok)
+	// The cache holds only tokens that passed ParsePAT: a hit needs no
+	// checksum (account.PATHash); a miss checks it before the store.
+	h, err := account.PATHash(tok)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", token.ErrInvalid, err)
 	}
 	if e := c.cached(h); e != nil {
 		c.touch(e, c.clock.Load())
 		return &e.claims, nil
+	}
+	if _, err := account.ParsePAT(tok); err != nil {
+		return nil, fmt.Errorf("%w: %w", token.ErrInvalid, err)
 	}
 	return c.load(ctx, h)
 }

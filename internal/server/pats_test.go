@@ -689,3 +689,27 @@ func BenchmarkPATCheck(b *testing.B) {
 		b.Logf("%d of the checks missed the cache", n)
 	}
 }
+
+// A token whose checksum was mistyped is refused without a store lookup,
+// cache hit or miss: the cache holds only tokens that passed ParsePAT, so
+// its hash is in neither.
+func TestPATChecksumTypoRefused(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{})
+	made := ph.mustCreate(map[string]any{"name": "ci"})
+	ph.waitCurrent()
+	if !ph.active(made.Token) {
+		t.Fatal("the token is not active")
+	}
+	repl := "0"
+	if strings.HasSuffix(made.Token, repl) {
+		repl = "1"
+	}
+	typo := made.Token[:len(made.Token)-1] + repl
+	before := ph.patStore.byHash.Load()
+	if _, err := ph.pats.CheckPAT(t.Context(), typo); !errors.Is(err, token.ErrInvalid) || !errors.Is(err, account.ErrMalformedPAT) {
+		t.Errorf("a mistyped checksum: got %v, want ErrInvalid and ErrMalformedPAT", err)
+	}
+	if n := ph.patStore.byHash.Load() - before; n != 0 {
+		t.Errorf("a mistyped checksum cost %d store lookups, want 0", n)
+	}
+}
