@@ -131,8 +131,8 @@ func TestChaosRedisKill9(t *testing.T) {
 			"Two nodes, sessions in one Redis (appendonly yes, appendfsync always); Redis killed with SIGKILL under load and started again on its data.",
 			func(*scenario, *redisServer, *aofSizes, time.Time) {}},
 		{"DataGone", "Redis kill -9, restarted with its data gone",
-			"As above, but Redis comes back empty (its directory wiped): every session is gone, so people are signed out (never let in), and sign-ins work again. "+
-				"Access tokens revoked one by one (their jti) are accepted again by the nodes until they expire (at most --token-max-ttl): their revocations were in the wiped data; "+
+			"As above, but Redis comes back empty (its directory wiped): every session is gone, so people are signed out (never let in), and sign-ins work again. " +
+				"Access tokens revoked one by one (their jti) are accepted again by the nodes until they expire (at most --token-max-ttl): their revocations were in the wiped data; " +
 				"a disabled client's tokens stay refused (the client is in the account store), and so do they at a remote verifier that kept following.",
 			func(s *scenario, r *redisServer, _ *aofSizes, _ time.Time) {
 				if err := os.RemoveAll(r.dir); err != nil {

@@ -98,21 +98,21 @@ func (x *tok) current() state { return x.state }
 // tokenTally is the ledger's count of tokens (guarded by ledger.mu).
 type tokenTally struct {
 	tokens        []*tok
-	probes        int           // calls of probeTokens, which names its clients after them
-	issued        int           // acknowledged issuances
-	revoked       int           // acknowledged revocations (one per token, a disable's included)
-	refused       int           // introspections of a revoked token answered inactive
-	remoteRefused int           // remote verifications of a revoked token refused as revoked
-	failClosed    int           // remote verifications refused because the stream was stale
-	lost          int           // acknowledged revocations or issuances undone: must be 0
+	probes        int // calls of probeTokens, which names its clients after them
+	issued        int // acknowledged issuances
+	revoked       int // acknowledged revocations (one per token, a disable's included)
+	refused       int // introspections of a revoked token answered inactive
+	remoteRefused int // remote verifications of a revoked token refused as revoked
+	failClosed    int // remote verifications refused because the stream was stale
+	lost          int // acknowledged revocations or issuances undone: must be 0
 	// resurrected holds the tokens revoked by jti that a node accepted
 	// again after the session store's data was destroyed: the documented
 	// limit of that disaster (README, "What survives a crash").
-	resurrected map[string]bool
-	stale         time.Duration // the longest a node called a revoked token active after the acknowledgement
-	remoteStale   time.Duration // the longest the remote verifier accepted one
-	delays        []time.Duration
-	remoteDelays  []time.Duration
+	resurrected  map[string]bool
+	stale        time.Duration // the longest a node called a revoked token active after the acknowledgement
+	remoteStale  time.Duration // the longest the remote verifier accepted one
+	delays       []time.Duration
+	remoteDelays []time.Duration
 }
 
 // A remote is the test's resource server: a Verifier whose revocations
