@@ -19,6 +19,7 @@ type store interface {
 	Store
 	Clients
 	PATs
+	Revocations
 	KeyStorage() keys.Storage
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
 	Setting(ctx context.Context, name string) ([]byte, error)
@@ -91,6 +92,7 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"KeyStorageConcurrentSaves", testKeyStorageConcurrentSaves},
 		{"KEY04_SealedKeyRingAcrossNodes", testKeyRingAcrossNodes},
 		{"MISC05_StoreErrorsFailClosed", testMachineStoreErrors},
+		{"JWT09_RecordedRevocations", testRecordedRevocations},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, fresh(t)) })

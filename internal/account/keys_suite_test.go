@@ -258,6 +258,9 @@ func testMachineStoreErrors(t *testing.T, open opener) {
 		{"TouchPAT", func() error { return s.TouchPAT(ctx, p.ID, time.Now()) }},
 		{"Load", func() error { _, _, err := s.KeyStorage().Load(ctx); return err }},
 		{"Save", func() error { _, err := s.KeyStorage().Save(ctx, 0, nil); return err }},
+		{"RecordRevocation", func() error { return s.RecordRevocation(ctx, "j1", time.Now().Add(time.Hour)) }},
+		{"RevocationRecorded", func() error { _, err := s.RevocationRecorded(ctx, "j1"); return err }},
+		{"RecordedRevocations", func() error { _, err := s.RecordedRevocations(ctx, time.Now()); return err }},
 	}
 	for _, tt := range calls {
 		if err := tt.call(); !errors.Is(err, context.Canceled) {

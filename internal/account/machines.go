@@ -74,6 +74,32 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
+// Revocations keeps the durable copy of the token denylist's jti
+// entries. The denylist itself lives in the session store, beside the
+// sessions, whose feed carries it to every verifier; but where that
+// store's data is lost for good (Redis without persistence, a wiped
+// disk) the sessions end and nobody is let in, while a revoked access
+// token, which carries all it needs to verify, would be accepted again.
+// The account store, durable by design, keeps this copy so that it
+// isn't (see internal/revocation's Durable). Implementations are safe
+// for concurrent use by every process and node sharing the database.
+type Revocations interface {
+	// RecordRevocation keeps jti revoked until exp; again, the later exp
+	// wins. Entries past their exp are dropped as others are written.
+	RecordRevocation(ctx context.Context, jti string, exp time.Time) error
+	// RevocationRecorded reports whether jti is kept revoked (an entry
+	// past its exp may be reported either way).
+	RevocationRecorded(ctx context.Context, jti string) (bool, error)
+	// RecordedRevocations returns every entry whose exp is after now.
+	RecordedRevocations(ctx context.Context, now time.Time) ([]RecordedRevocation, error)
+}
+
+// RecordedRevocation is an entry of Revocations.
+type RecordedRevocation struct {
+	JTI string
+	Exp time.Time
+}
+
 // PAT is a personal access token as the store keeps it: never the token,
 // only its hash.
 type PAT struct {
@@ -188,6 +214,12 @@ const (
 	deletePAT = `DELETE FROM pats WHERE id = $1 AND user_id = $2
 		RETURNING id, user_id, name, hash, scopes, created, expires, last_used, gen`
 	touchPAT = `UPDATE pats SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`
+
+	recordRevocation = `INSERT INTO revoked_tokens (jti, exp) VALUES ($1, $2)
+		ON CONFLICT (jti) DO UPDATE SET exp = CASE WHEN excluded.exp > revoked_tokens.exp THEN excluded.exp ELSE revoked_tokens.exp END`
+	pruneRevocations    = `DELETE FROM revoked_tokens WHERE exp <= $1`
+	revocationRecorded  = `SELECT count(*) FROM revoked_tokens WHERE jti = $1`
+	recordedRevocations = `SELECT jti, exp FROM revoked_tokens WHERE exp > $1`
 
 	// The ring's version is 0 until its row exists: a store opened by a
 	// command that only reads writes nothing.

@@ -374,3 +374,47 @@ func testPATOfUserBeingDeleted(t *testing.T, open opener) {
 		t.Errorf("PATList of the deleted user = %v, %v; want none", list, err)
 	}
 }
+
+// JWT-09: the durable copy of the denylist's jti entries: a revocation is
+// read back through another pool, the later exp wins, an entry past its
+// exp is dropped once others are written, and nothing is kept without a
+// jti and an exp.
+func testRecordedRevocations(t *testing.T, open opener) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, b := mustOpen(t, open, clock), mustOpen(t, open, clock)
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(a.RecordRevocation(ctx, "j1", now.Add(time.Hour)))
+	must(a.RecordRevocation(ctx, "j1", now.Add(time.Minute))) // earlier: the later stays
+	must(a.RecordRevocation(ctx, "j2", now.Add(time.Minute)))
+	if got, err := b.RevocationRecorded(ctx, "j1"); err != nil || !got {
+		t.Errorf("RevocationRecorded(j1) through another pool = %v, %v; want true", got, err)
+	}
+	if got, err := b.RevocationRecorded(ctx, "j3"); err != nil || got {
+		t.Errorf("RevocationRecorded(j3) = %v, %v; want false", got, err)
+	}
+	list, err := b.RecordedRevocations(ctx, now.Add(30*time.Minute))
+	want := []RecordedRevocation{{"j1", now.Add(time.Hour)}}
+	if err != nil || !reflect.DeepEqual(list, want) {
+		t.Errorf("RecordedRevocations(now + 30 min) = %v, %v; want %v", list, err, want)
+	}
+	now = now.Add(2 * time.Minute) // j2 has expired: the next write drops it
+	must(a.RecordRevocation(ctx, "j3", now.Add(time.Hour)))
+	if got, err := b.RevocationRecorded(ctx, "j2"); err != nil || got {
+		t.Errorf("RevocationRecorded(j2) past its exp, after a write = %v, %v; want false (dropped)", got, err)
+	}
+	for _, bad := range []struct {
+		jti string
+		exp time.Time
+	}{{"", now}, {"j4", time.Time{}}} {
+		if err := a.RecordRevocation(ctx, bad.jti, bad.exp); err == nil {
+			t.Errorf("RecordRevocation(%q, %v): no error", bad.jti, bad.exp)
+		}
+	}
+}

@@ -47,6 +47,50 @@ type machines struct {
 	testHookSaveKeys func()
 }
 
+// RecordRevocation implements Revocations.
+func (m *machines) RecordRevocation(ctx context.Context, jti string, exp time.Time) error {
+	if jti == "" || exp.IsZero() {
+		return errors.New("account: record revocation: a jti and an exp are required")
+	}
+	err := m.q.inTx(ctx, false, func(tx machineDB) error {
+		if _, err := tx.exec(ctx, pruneRevocations, tx.time(micro(m.now()))); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, recordRevocation, jti, tx.time(micro(exp)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("account: record revocation: %w", err)
+	}
+	return nil
+}
+
+// RevocationRecorded implements Revocations.
+func (m *machines) RevocationRecorded(ctx context.Context, jti string) (bool, error) {
+	var n int64
+	if err := m.q.queryRow(ctx, revocationRecorded, jti).Scan(&n); err != nil {
+		return false, fmt.Errorf("account: read revocation: %w", err)
+	}
+	return n > 0, nil
+}
+
+// RecordedRevocations implements Revocations.
+func (m *machines) RecordedRevocations(ctx context.Context, now time.Time) ([]RecordedRevocation, error) {
+	var list []RecordedRevocation
+	err := m.q.query(ctx, recordedRevocations, []any{m.q.time(micro(now))}, func(row scanner) error {
+		var r RecordedRevocation
+		if err := row.Scan(&r.JTI, timeDest{&r.Exp}); err != nil {
+			return err
+		}
+		list = append(list, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("account: read revocations: %w", err)
+	}
+	return list, nil
+}
+
 // CreateClient implements Clients.
 func (m *machines) CreateClient(ctx context.Context, c *Client) error {
 	n, err := newClient(c, m.now())

@@ -33,9 +33,10 @@ type Postgres struct {
 }
 
 var (
-	_ Store   = (*Postgres)(nil)
-	_ Clients = (*Postgres)(nil)
-	_ PATs    = (*Postgres)(nil)
+	_ Store       = (*Postgres)(nil)
+	_ Clients     = (*Postgres)(nil)
+	_ Revocations = (*Postgres)(nil)
+	_ PATs        = (*Postgres)(nil)
 )
 
 //go:embed postgres/*.sql

@@ -31,9 +31,10 @@ type SQLite struct {
 }
 
 var (
-	_ Store   = (*SQLite)(nil)
-	_ Clients = (*SQLite)(nil)
-	_ PATs    = (*SQLite)(nil)
+	_ Store       = (*SQLite)(nil)
+	_ Clients     = (*SQLite)(nil)
+	_ Revocations = (*SQLite)(nil)
+	_ PATs        = (*SQLite)(nil)
 )
 
 const schema = `
@@ -73,6 +74,12 @@ CREATE TABLE IF NOT EXISTS pats (
 	gen       INTEGER NOT NULL -- the user's token generation when it was made
 ) STRICT;
 CREATE INDEX IF NOT EXISTS pats_user ON pats (user_id, created);
+-- The durable copy of the token denylist's jti entries (Revocations).
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+	jti TEXT PRIMARY KEY,
+	exp INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS revoked_tokens_exp ON revoked_tokens (exp);
 -- The signing keys (package keys' Storage) and the ring's version, in
 -- its one row.
 CREATE TABLE IF NOT EXISTS signing_keys (

@@ -27,6 +27,13 @@ CREATE TABLE pats (
 );
 CREATE INDEX pats_user ON pats (user_id, created);
 
+-- The durable copy of the token denylist's jti entries (Revocations).
+CREATE TABLE revoked_tokens (
+	jti text COLLATE "C" PRIMARY KEY,
+	exp timestamptz NOT NULL
+);
+CREATE INDEX revoked_tokens_exp ON revoked_tokens (exp);
+
 CREATE TABLE signing_keys (
 	kid        text COLLATE "C" PRIMARY KEY,
 	alg        text NOT NULL,
