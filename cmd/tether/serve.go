@@ -92,7 +92,8 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
-	if view, err = revocation.NewView(sessions, revocation.ViewConfig{Timeout: c.StoreTimeout, Logger: root}); err != nil {
+	revs := revocation.Durable{Manager: sessions, Journal: st.accounts}
+	if view, err = revocation.NewView(revs, revocation.ViewConfig{Timeout: c.StoreTimeout, Logger: root}); err != nil {
 		return err
 	}
 	pats, err = server.NewPATCheck(server.PATCheckConfig{PATs: st.accounts, Revocations: server.StoreRevocations{Manager: sessions},
@@ -128,7 +129,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		Issuer:      c.issuer(url),
 		Keys:        ring,
 		Clients:     st.accounts,
-		Revocations: tokenState{view, sessions},
+		Revocations: tokenState{view, revs},
 		Feed:        view,
 		PATs:        pats,
 		MaxTTL:      c.TokenMaxTTL,
@@ -158,11 +159,12 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 }
 
 // tokenState is the revocation state of access tokens the server's OAuth
-// endpoints use (server.TokenRevocations): the node's view for checks, the
-// manager for revocations and generations, both over the session store.
+// endpoints use (server.TokenRevocations): the node's view for checks,
+// Durable for revocations (the session store's denylist and the account
+// store's journal) and generations.
 type tokenState struct {
 	*revocation.View
-	*session.Manager
+	revocation.Durable
 }
 
 // Check is the view's: the ambiguity of the two embedded types' methods

@@ -55,6 +55,7 @@ type accounts interface {
 	account.Store
 	account.Clients
 	account.PATs
+	account.Revocations
 	KeyStorage() keys.Storage
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
 	// Setting and SwapSetting keep the deployment record (ADM-01).

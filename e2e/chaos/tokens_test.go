@@ -84,9 +84,6 @@ type tok struct {
 	jti   string
 	state state
 	ackAt time.Time // when its revocation's acknowledgement arrived
-	// byClient: it was revoked with its client (tether client disable),
-	// not by its jti.
-	byClient bool
 	// refused, for a token of probeTokens, holds the verifiers (a node's
 	// URL, or the remote verifier) that refused it since its revocation:
 	// the first refusal of each is timed.
@@ -304,16 +301,13 @@ func (l *ledger) judge(verifier string, x *tok, accepted bool, sent, at time.Tim
 		late := sent.Sub(x.ackAt)
 		switch {
 		case late <= bound:
-		case l.destroyed.Load() && !x.byClient:
+		case l.destroyed.Load():
 			// Sessions die with the store's data; a token doesn't: it is
-			// self-contained, and its revocation by jti was in that data.
-			// Documented: accepted again until its exp. (A disabled
-			// client's tokens are not: the account store, which keeps
-			// the client, is durable; see the other case.)
-			if l.tok.resurrected == nil {
-				l.tok.resurrected = map[string]bool{}
-			}
-			l.tok.resurrected[x.jti] = true
+			// self-contained. Its revocation must survive in the account
+			// store's journal (revocation.Durable).
+			l.tok.lost++
+			l.violate("I1: %s accepted token %s of %s %v after its revocation was acknowledged: "+
+				"the session store's data was destroyed, and the revocation with it", verifier, x.jti, x.m.id, late)
 		default:
 			l.tok.lost++
 			l.violate("I1: %s accepted token %s of %s %v after its revocation was acknowledged (bound %v)", verifier, x.jti, x.m.id, late, bound)
@@ -450,7 +444,7 @@ func (s *scenario) probeTokens(nodes []*node) {
 	at := time.Now() // the command's acknowledgement: it exited 0
 	l.mu.Lock()
 	for _, x := range xs {
-		x.state, x.ackAt, x.refused, x.byClient = revoked, at, map[string]bool{}, true
+		x.state, x.ackAt, x.refused = revoked, at, map[string]bool{}
 		l.tok.revoked++
 	}
 	l.ack(at)
@@ -541,12 +535,4 @@ func (s *scenario) cutRemote(p *faultnet.Proxy, base string) {
 	s.fig.Recovery = max(s.fig.Recovery, back)
 	s.fig.note("the remote verifier cut off from its stream (blackholed): failed closed %v after the cut (bound: its MaxStaleness %v after the last heartbeat, "+
 		"which comes every second); heard the stream again %v after the path healed, and refused the token revoked meanwhile", ms(closed), remoteStaleness, ms(back))
-}
-
-// resurrected returns how many tokens revoked by jti a node accepted again
-// after the session store's data was destroyed.
-func (l *ledger) resurrected() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.tok.resurrected)
 }
