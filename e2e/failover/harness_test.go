@@ -224,6 +224,26 @@ func masterOf(s *redisNode) (string, error) {
 	return net.JoinHostPort(a[0], a[1]), nil
 }
 
+// settled reports whether every Sentinel names addr the primary and
+// takes it for up, with no failover under way: SENTINEL MASTER's flags are
+// just "master".
+func (d *deployment) settled(addr string) bool {
+	for _, s := range d.sentinels {
+		kv, err := proc.RedisStrings(s.addr, "SENTINEL", "MASTER", masterName)
+		if err != nil || len(kv)%2 != 0 {
+			return false
+		}
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		if net.JoinHostPort(m["ip"], m["port"]) != addr || m["flags"] != "master" {
+			return false
+		}
+	}
+	return true
+}
+
 // role returns the role line of INFO replication of the Redis at addr:
 // "master" or "slave".
 func role(addr string) (string, error) {
