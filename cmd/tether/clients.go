@@ -135,8 +135,8 @@ func clientDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	}
 	defer func() { e.auditClient(ctx, c, "client-disable", id, err) }()
 	return withClients(ctx, c, func(cl account.Clients, m *session.Manager) error {
-		if err := cl.SetClientDisabled(ctx, id, true); err != nil {
-			return clientErr(id, err)
+		if err := setDisabled(ctx, cl, id, true); err != nil {
+			return err
 		}
 		if err := revokeClientTokens(ctx, m, id); err != nil {
 			return fmt.Errorf("disabled %s, but: %w", id, err)
@@ -155,8 +155,8 @@ func clientEnable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	}
 	defer func() { e.auditClient(ctx, c, "client-enable", id, err) }()
 	return withClients(ctx, c, func(cl account.Clients, _ *session.Manager) error {
-		if err := cl.SetClientDisabled(ctx, id, false); err != nil {
-			return clientErr(id, err)
+		if err := setDisabled(ctx, cl, id, false); err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "enabled client %s\n", id)
 		return nil
@@ -188,6 +188,18 @@ func clientDelete(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 		fmt.Fprintf(e.stdout, "deleted client %s and ended every token it had\n", id)
 		return nil
 	})
+}
+
+// setDisabled sets or clears client id's disabled flag and reads it back:
+// a command says it did so only once the store shows it (ADM-01).
+func setDisabled(ctx context.Context, cl account.Clients, id string, disabled bool) error {
+	if err := cl.SetClientDisabled(ctx, id, disabled); err != nil {
+		return clientErr(id, err)
+	}
+	if c, err := cl.Client(ctx, id); err != nil || c.Disabled != disabled {
+		return fmt.Errorf("client %s: could not read its disabled flag back as %t: %v; run the command again", id, disabled, err)
+	}
+	return nil
 }
 
 // revokeClientTokens ends every token of client id, in one write (CHG-03),
