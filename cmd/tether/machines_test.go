@@ -264,11 +264,15 @@ func TestCHG03_PasswdEndsTokens(t *testing.T) {
 	data := initDB(t)
 	mustTether(t, data, alicePassword+"\n", "user", "add", "alice", "--password-stdin")
 	subject := token.UserSubject(lookUp(t, data, "alice").ID)
+	pat := addPAT(t, data, "alice", "script")
 	if out := mustTether(t, data, newPassword+"\n", "user", "passwd", "alice", "--password-stdin"); !strings.Contains(out, "sessions and tokens") {
 		t.Errorf("user passwd: %q", out)
 	}
 	if g := subjectGeneration(t, data, subject); g != 1 {
 		t.Errorf("after user passwd: generation %d, want 1", g)
+	}
+	if out := mustTether(t, data, "", "tokens", "list", "alice"); strings.Contains(out, pat.ID) {
+		t.Errorf("tokens list after user passwd still shows %s: %q", pat.ID, out)
 	}
 	out := mustTether(t, data, alicePassword+"\n", "user", "passwd", "alice", "--password-stdin", "--keep-tokens-on-password-change")
 	if !strings.Contains(out, "their tokens go on") {

@@ -331,6 +331,7 @@ func withUser(ctx context.Context, c config, name string, do func(a admin, u *ac
 		Sessions: m,
 		Hasher:   hasher,
 		Policy:   password.Policy{MinLength: c.MinPassword},
+		PATs:     st.accounts,
 
 		KeepTokensOnPasswordChange: c.KeepTokens,
 	})

@@ -86,6 +86,7 @@ func runStoreSuite(t *testing.T, fresh func(t *testing.T) opener) {
 		{"PATErrors", testPATErrors},
 		{"TouchAndDeletePAT", testTouchAndDeletePAT},
 		{"DeleteUserDeletesPATs", testDeleteUserDeletesPATs},
+		{"CHG03_DeleteUserPATs", testDeleteUserPATs},
 		{"PATOfUserBeingDeleted", testPATOfUserBeingDeleted},
 		{"KeyStorageRoundTrip", testKeyStorageRoundTrip},
 		{"KeyStorageSaveRace", testKeyStorageSaveRace},

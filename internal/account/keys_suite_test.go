@@ -255,6 +255,7 @@ func testMachineStoreErrors(t *testing.T, open opener) {
 		{"PATByHash", func() error { _, err := s.PATByHash(ctx, p.Hash); return err }},
 		{"PATList", func() error { _, err := s.PATList(ctx, alice.ID); return err }},
 		{"DeletePAT", func() error { _, err := s.DeletePAT(ctx, alice.ID, p.ID); return err }},
+		{"DeletePATs", func() error { _, err := s.DeletePATs(ctx, alice.ID); return err }},
 		{"TouchPAT", func() error { return s.TouchPAT(ctx, p.ID, time.Now()) }},
 		{"Load", func() error { _, _, err := s.KeyStorage().Load(ctx); return err }},
 		{"Save", func() error { _, err := s.KeyStorage().Save(ctx, 0, nil); return err }},

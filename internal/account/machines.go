@@ -135,6 +135,12 @@ type PATs interface {
 	// DeletePAT removes the user's token id (ErrPATNotFound, also when it
 	// is another user's) and returns it as it was.
 	DeletePAT(ctx context.Context, userID, id string) (*PAT, error)
+	// DeletePATs removes every token of the user and returns how many it
+	// removed; none is not an error. A password change ends the user's
+	// tokens with it, in the account store too, so that they stay ended
+	// if the session store, which holds the generation that ends them at
+	// once, loses its data (CHG-03).
+	DeletePATs(ctx context.Context, userID string) (int, error)
 	// TouchPAT records that the token id was used at t, if t is later
 	// than the last use recorded. Touching a deleted token is not an
 	// error.
@@ -213,7 +219,8 @@ const (
 		SELECT $1, id, $3, $4, $5, $6, $7, $8 FROM users WHERE id = $2`
 	deletePAT = `DELETE FROM pats WHERE id = $1 AND user_id = $2
 		RETURNING id, user_id, name, hash, scopes, created, expires, last_used, gen`
-	touchPAT = `UPDATE pats SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`
+	deletePATs = `DELETE FROM pats WHERE user_id = $1`
+	touchPAT   = `UPDATE pats SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`
 
 	recordRevocation = `INSERT INTO revoked_tokens (jti, exp) VALUES ($1, $2)
 		ON CONFLICT (jti) DO UPDATE SET exp = CASE WHEN excluded.exp > revoked_tokens.exp THEN excluded.exp ELSE revoked_tokens.exp END`

@@ -347,6 +347,31 @@ func testDeleteUserDeletesPATs(t *testing.T, open opener) {
 	}
 }
 
+// DeletePATs removes every token of one user, from any node, and no one
+// else's; a user with none is not an error.
+func testDeleteUserPATs(t *testing.T, open opener) {
+	a, b := mustOpen(t, open, time.Now), mustOpen(t, open, time.Now)
+	ctx := t.Context()
+	alice := mustCreate(t, a, &User{Name: "alice"})
+	bob := mustCreate(t, a, &User{Name: "bob"})
+	hers := []*PAT{mustCreatePAT(t, a, newPATFor(alice, "one")), mustCreatePAT(t, a, newPATFor(alice, "two"))}
+	his := mustCreatePAT(t, a, newPATFor(bob, "his"))
+	if n, err := b.DeletePATs(ctx, alice.ID); n != 2 || err != nil {
+		t.Fatalf("DeletePATs(alice) = %d, %v; want 2, nil", n, err)
+	}
+	for _, p := range hers {
+		if _, err := a.PATByHash(ctx, p.Hash); !errors.Is(err, ErrPATNotFound) {
+			t.Errorf("PATByHash(%s) after DeletePATs: got %v, want ErrPATNotFound", p.Name, err)
+		}
+	}
+	if n, err := a.DeletePATs(ctx, alice.ID); n != 0 || err != nil {
+		t.Errorf("DeletePATs(alice) again = %d, %v; want 0, nil", n, err)
+	}
+	if got, err := a.PATByHash(ctx, his.Hash); err != nil || !reflect.DeepEqual(got, his) {
+		t.Errorf("bob's token: got %+v, %v; want %+v", got, err, his)
+	}
+}
+
 // Another node's CreatePAT for a user, run while one node's Delete of
 // that user is between its check and its removal, waits for it (here,
 // its store doesn't wait, and fails); once the user is gone it answers

@@ -203,6 +203,15 @@ func (m *machines) DeletePAT(ctx context.Context, userID, id string) (*PAT, erro
 	return p, nil
 }
 
+// DeletePATs implements PATs.
+func (m *machines) DeletePATs(ctx context.Context, userID string) (int, error) {
+	n, err := m.q.exec(ctx, deletePATs, userID)
+	if err != nil {
+		return 0, fmt.Errorf("account: delete the personal access tokens of %q: %w", userID, err)
+	}
+	return int(n), nil
+}
+
 // TouchPAT implements PATs.
 func (m *machines) TouchPAT(ctx context.Context, id string, t time.Time) error {
 	if _, err := m.q.exec(ctx, touchPAT, m.q.time(micro(t)), id); err != nil {

@@ -26,7 +26,11 @@
 //     can't be written, the hash is swapped back and the change is
 //     reported as failed (CHG-04).
 //     By default the revocation ends the user's tokens too (their token
-//     subject's generation, CHG-03), unless Config.KeepTokensOnPasswordChange.
+//     subject's generation, CHG-03), unless Config.KeepTokensOnPasswordChange,
+//     and then deletes their personal access tokens from the account
+//     store (Config.PATs), so that they stay ended if the session store
+//     loses the generation; a failure there is a failed revocation too.
+//     Disable and Delete end the tokens the same way.
 //   - SetPassword (an administrator): the same without the current
 //     password and without a fresh session.
 //   - Disable: set the flag, then revoke the sessions and the tokens. A failed revocation is reported;
@@ -94,6 +98,11 @@ type Config struct {
 	// sessions: whoever knew the old password may have made one. Disabling
 	// or deleting a user always ends them.
 	KeepTokensOnPasswordChange bool
+	// PATs keeps the users' personal access tokens. A password change
+	// that ends the user's tokens deletes theirs from it: the
+	// generation that ends them at once lives in the session store,
+	// which may lose its data. Default nil: no personal access tokens.
+	PATs account.PATs
 }
 
 // Service performs sign-ins and credential changes in the order the
@@ -346,10 +355,20 @@ func (s *Service) revokeAll(ctx context.Context, userID string) error {
 }
 
 // revokeTokens ends every token of the user with that id in one write: the
-// generation of their token subject (CHG-03).
+// generation of their token subject (CHG-03), which every node sees at
+// once. Then it deletes their personal access tokens from the account
+// store, where they would otherwise come back to life if the session
+// store lost the generation; a token made by a request that raced the
+// write carries the old generation and is dead all the same.
 func (s *Service) revokeTokens(ctx context.Context, userID string) error {
 	if _, err := s.cfg.Sessions.RevokeSubject(ctx, token.UserSubject(userID)); err != nil {
 		return fmt.Errorf("ending the user's tokens: %w", err)
+	}
+	if s.cfg.PATs == nil {
+		return nil
+	}
+	if _, err := s.cfg.PATs.DeletePATs(ctx, userID); err != nil {
+		return fmt.Errorf("deleting the user's personal access tokens: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/testkit/pgtest"
@@ -33,6 +34,21 @@ type node struct {
 	sessions *session.Manager
 	svc      *Service
 	store    *failingSessions
+	pats     *failingPATs
+}
+
+// failingPATs is the account store's PATs whose DeletePATs fails while
+// fail is set.
+type failingPATs struct {
+	account.PATs
+	fail atomic.Bool
+}
+
+func (f *failingPATs) DeletePATs(ctx context.Context, userID string) (int, error) {
+	if f.fail.Load() {
+		return 0, errors.New("injected DeletePATs failure")
+	}
+	return f.PATs.DeletePATs(ctx, userID)
 }
 
 // hookedAccounts is an account store that can stop once in ByID or in
@@ -143,12 +159,13 @@ func backends(t *testing.T, test func(t *testing.T, nodes func(n int) []*node)) 
 }
 
 func newNode(t *testing.T, accounts account.Store, store session.Store) *node {
-	nd := &node{accounts: &hookedAccounts{Store: accounts}, store: &failingSessions{Store: store}}
+	nd := &node{accounts: &hookedAccounts{Store: accounts}, store: &failingSessions{Store: store},
+		pats: &failingPATs{PATs: accounts.(account.PATs)}}
 	var err error
 	if nd.sessions, err = session.NewManager(nd.store, session.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	if nd.svc, err = New(Config{Accounts: nd.accounts, Sessions: nd.sessions, Hasher: hasher()}); err != nil {
+	if nd.svc, err = New(Config{Accounts: nd.accounts, Sessions: nd.sessions, Hasher: hasher(), PATs: nd.pats}); err != nil {
 		t.Fatal(err)
 	}
 	return nd
@@ -592,6 +609,68 @@ func TestCHG03_CredentialChangesEndTokens(t *testing.T) {
 			if g := gen(); g <= before {
 				t.Errorf("generation %d, want past %d", g, before)
 			}
+		}
+	})
+}
+
+// CHG-03: a password change deletes the user's personal access tokens
+// from the account store too (read on another node), so that they stay
+// ended if the session store loses the generation that ends them at once;
+// with KeepTokensOnPasswordChange they stay. If they can't be deleted,
+// the change is undone and reported (CHG-04).
+func TestCHG03_PasswordChangeDeletesPATs(t *testing.T) {
+	backends(t, func(t *testing.T, nodes func(n int) []*node) {
+		ns := nodes(2)
+		a, b := ns[0], ns[1]
+		u := addUser(t, a)
+		newPAT := func() *account.PAT {
+			t.Helper()
+			_, h := account.NewPAT()
+			p := &account.PAT{UserID: u.ID, Name: "script", Hash: h, Expires: time.Now().Add(time.Hour)}
+			if err := a.pats.CreatePAT(t.Context(), p); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		alive := func(p *account.PAT) bool {
+			t.Helper()
+			_, err := b.pats.PATByHash(t.Context(), p.Hash)
+			if err != nil && !errors.Is(err, account.ErrPATNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+
+		p := newPAT()
+		a.pats.fail.Store(true)
+		if err := a.svc.SetPassword(t.Context(), u.ID, newPW); err == nil || !strings.Contains(err.Error(), "personal access tokens") {
+			t.Errorf("SetPassword with DeletePATs failing: got %v, want an error about the tokens", err)
+		}
+		if _, _, _, err := b.svc.SignIn(t.Context(), "alice", oldPW, session.Meta{}); err != nil {
+			t.Errorf("sign-in with the old password after the failed change: %v", err)
+		}
+		a.pats.fail.Store(false)
+
+		keep := *a.svc
+		keep.cfg.KeepTokensOnPasswordChange = true
+		if err := keep.SetPassword(t.Context(), u.ID, newPW); err != nil {
+			t.Fatal(err)
+		}
+		if !alive(p) {
+			t.Error("a password change keeping tokens deleted a personal access token")
+		}
+		if err := a.svc.SetPassword(t.Context(), u.ID, "yet another passphrase, long enough"); err != nil {
+			t.Fatal(err)
+		}
+		if alive(p) {
+			t.Error("a personal access token outlived a password change in the account store")
+		}
+		p = newPAT()
+		if err := a.svc.Disable(t.Context(), u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if alive(p) {
+			t.Error("a personal access token outlived disabling its owner in the account store")
 		}
 	})
 }

@@ -326,6 +326,7 @@ func New(cfg Config) (http.Handler, error) {
 		Hasher:   s.hasher,
 		Policy:   s.policy,
 		Changed:  s.users.forget,
+		PATs:     cfg.PATs,
 
 		KeepTokensOnPasswordChange: cfg.KeepTokensOnPasswordChange,
 	})
