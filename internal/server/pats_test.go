@@ -441,7 +441,7 @@ func TestINT01_PersonalAccessTokens(t *testing.T) {
 	}
 	unknown, _ := account.NewPAT()
 	before := ph.patStore.byHash.Load()
-	for _, tok := range []string{made.Token[:len(made.Token)-1] + "x", account.PATPrefix + "x", made.Token + " "} {
+	for _, tok := range []string{mistype(made.Token), account.PATPrefix + "x", made.Token + " "} {
 		if ph.active(tok) {
 			t.Errorf("malformed %q active", tok)
 		}
@@ -460,6 +460,48 @@ func TestINT01_PersonalAccessTokens(t *testing.T) {
 	ph.pats.tick()
 	if ph.active(made.Token) {
 		t.Error("an expired token is active")
+	}
+}
+
+// mistype returns tok with its last character changed, so that its
+// checksum no longer matches.
+func mistype(tok string) string {
+	repl := "0"
+	if strings.HasSuffix(tok, repl) {
+		repl = "1"
+	}
+	return tok[:len(tok)-1] + repl
+}
+
+// TestINT01_PATOfDisabledOwnerInactive: a personal access token whose
+// owner was disabled, or deleted, in the account store alone (no
+// revocation written: a session store that lost it, or an operator's
+// direct change) is exactly {"active":false} once the user cache has
+// let go of the owner, and active again when they are enabled.
+func TestINT01_PATOfDisabledOwnerInactive(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{})
+	made := ph.mustCreate(map[string]any{"name": "ci"})
+	u, _ := ph.accounts.ByName(t.Context(), "alice")
+	if !ph.active(made.Token) {
+		t.Fatal("a new token is not active")
+	}
+	for _, step := range []struct {
+		name   string
+		change func() error
+		active bool
+	}{
+		{"disabled", func() error { return ph.accounts.SetDisabled(t.Context(), u.ID, true) }, false},
+		{"enabled again", func() error { return ph.accounts.SetDisabled(t.Context(), u.ID, false) }, true},
+		{"deleted", func() error { return ph.accounts.Delete(t.Context(), u.ID) }, false},
+	} {
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		ph.clock.Advance(DefaultUserCacheTTL + time.Millisecond)
+		res := ph.introspect("billing", ph.secret, made.Token)
+		if got := res.status == http.StatusOK && res.body != inactive; got != step.active || res.status != http.StatusOK {
+			t.Errorf("owner %s: %d %s, want active %v", step.name, res.status, res.body, step.active)
+		}
 	}
 }
 
@@ -700,11 +742,7 @@ func TestPATChecksumTypoRefused(t *testing.T) {
 	if !ph.active(made.Token) {
 		t.Fatal("the token is not active")
 	}
-	repl := "0"
-	if strings.HasSuffix(made.Token, repl) {
-		repl = "1"
-	}
-	typo := made.Token[:len(made.Token)-1] + repl
+	typo := mistype(made.Token)
 	before := ph.patStore.byHash.Load()
 	if _, err := ph.pats.CheckPAT(t.Context(), typo); !errors.Is(err, token.ErrInvalid) || !errors.Is(err, account.ErrMalformedPAT) {
 		t.Errorf("a mistyped checksum: got %v, want ErrInvalid and ErrMalformedPAT", err)
