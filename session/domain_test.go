@@ -163,16 +163,9 @@ func TestSES05_CookieDomainInsecureLocalhostHTTP(t *testing.T) {
 	token, s := mustCreate(t, m, "user:alice", session.Meta{})
 	check := func(name string, r *http.Request, wantName, wantDomain string, wantSecure bool) {
 		t.Helper()
-		w := httptest.NewRecorder()
-		m.SetCookie(w, r, token, s)
-		m.ClearCookie(w, r)
-		for _, line := range w.Header().Values("Set-Cookie") {
-			c, err := http.ParseSetCookie(line)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, c := range setAndClear(t, m, r, token, s) {
 			if c.Name != wantName || c.Domain != wantDomain || c.Secure != wantSecure || !c.HttpOnly || c.Path != "/" {
-				t.Errorf("%s: Set-Cookie %q: want %s, Domain %q, Secure %v, HttpOnly, Path=/", name, line, wantName, wantDomain, wantSecure)
+				t.Errorf("%s: Set-Cookie %q: want %s, Domain %q, Secure %v, HttpOnly, Path=/", name, c, wantName, wantDomain, wantSecure)
 			}
 		}
 		if got := m.CookieName(r); got != wantName {
