@@ -48,9 +48,10 @@ func CheckCookieDomain(domain string) error {
 	return nil
 }
 
-// CookieDomainCovers reports whether a cookie for domain reaches host, a
-// host name without a port: host is domain or a subdomain of it, in any
-// case of its ASCII letters.
+// CookieDomainCovers reports whether a cookie for domain (one that
+// CheckCookieDomain accepts) reaches host, a host name without a port:
+// host is domain or a subdomain of it, in any case of its ASCII letters,
+// and no IP address.
 func CookieDomainCovers(domain, host string) bool {
 	host = strings.ToLower(host)
 	return host == domain || strings.HasSuffix(host, "."+domain) && !isIP(host)
