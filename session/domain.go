@@ -53,7 +53,12 @@ func CheckCookieDomain(domain string) error {
 // host is domain or a subdomain of it, in any case of its ASCII letters,
 // and no IP address.
 func CookieDomainCovers(domain, host string) bool {
-	host = strings.ToLower(host)
+	host = strings.Map(func(r rune) rune { // ASCII only: strings.ToLower makes the Kelvin sign a k
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, host)
 	return host == domain || strings.HasSuffix(host, "."+domain) && !isIP(host)
 }
 

@@ -118,6 +118,9 @@ func TestCookieDomainCovers(t *testing.T) {
 	if session.CookieDomainCovers("3.4", "1.2.3.4") {
 		t.Error("a domain covers an IP address")
 	}
+	if session.CookieDomainCovers("k.example", "\u212a.example") {
+		t.Error("k.example covers the Kelvin sign's \u212a.example")
+	}
 }
 
 // SES-05: with Config.CookieDomain, the cookie name must still carry a
