@@ -147,6 +147,7 @@ type harness struct {
 	pats     *PATCheck // over accounts (wrapped by harnessOpts.wrapPATs), fed by sessions' feed
 	hasher   *password.Hasher
 	logs     *testkit.Buffer
+	pauses   pauses // the throttled sign-ins' waits (Config.Pause), recorded, not waited
 }
 
 // harnessOpts changes how newHarness builds the server.
@@ -288,6 +289,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Ready:          o.ready,
 		Hosts:          o.hosts,
 		Now:            h.clock.Now,
+		Pause:          h.pauses.record,
 		StoreTimeout:   o.storeTimeout,
 		ReadyTimeout:   o.readyTimeout,
 		Tokens:         tokens,
