@@ -29,7 +29,7 @@ const (
 // own.
 func TestCluster(t *testing.T) {
 	began := time.Now()
-	c := startCluster(t, sessionsInRedis)
+	c := startCluster(t, sessionsInRedis, people...)
 	t.Run("0_SetupTokenNotInAccessLog", func(t *testing.T) { testSetupTokenNotLogged(t, c) })
 	t.Run("1_SpreadOverNodes", func(t *testing.T) { testSpread(t, c) })
 	t.Run("2_PasswordChangeRefusedEverywhere", func(t *testing.T) { testPasswordChange(t, c) })
@@ -45,7 +45,7 @@ func TestCluster(t *testing.T) {
 // LISTEN/NOTIFY; what doesn't concern Redis holds the same.
 func TestClusterSessionsInPostgres(t *testing.T) {
 	began := time.Now()
-	c := startCluster(t, sessionsInPostgres)
+	c := startCluster(t, sessionsInPostgres, people...)
 	t.Run("0_SetupTokenNotInAccessLog", func(t *testing.T) { testSetupTokenNotLogged(t, c) })
 	t.Run("1_SpreadOverNodes", func(t *testing.T) { testSpread(t, c) })
 	t.Run("2_PasswordChangeRefusedEverywhere", func(t *testing.T) { testPasswordChange(t, c) })
@@ -54,11 +54,14 @@ func TestClusterSessionsInPostgres(t *testing.T) {
 	t.Logf("whole test: %v", time.Since(began).Round(time.Millisecond))
 }
 
-// startCluster starts a cluster with its sessions where sessions says, and
-// logs where everything listens.
-func startCluster(t *testing.T, sessions string) *cluster {
+// people are the users of TestCluster's subtests.
+var people = []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+
+// startCluster starts a cluster with its sessions where sessions says and
+// users, and logs where everything listens.
+func startCluster(t *testing.T, sessions string, users ...string) *cluster {
 	began := time.Now()
-	c := newCluster(t, sessions, "alice", "bob", "carol", "dave", "erin", "frank")
+	c := newCluster(t, sessions, users...)
 	names := []string{"sessions in " + sessions}
 	if c.redis != nil {
 		names = append(names, "redis "+c.redis.addr)

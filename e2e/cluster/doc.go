@@ -17,6 +17,12 @@
 // through nginx (MISC-07). TestClusterSessionsInPostgres shows the same but the
 // Redis restart with the sessions in the PostgreSQL schema too
 // (--sessions postgres://...), revocations travelling by LISTEN/NOTIFY.
+// TestPW06_ThrottleSharedAcrossNodes shows the sign-in throttle the nodes
+// share in that schema: one account's counter tripped by wrong passwords
+// spread over the nodes, an untrusted peer's rotating X-Forwarded-For
+// counted under its own address, the owner signed in after the delay, and
+// throttled, wrong-password and unknown-user sign-ins answered alike, with
+// their times logged (PW-05, PW-06).
 //
 // The package has only tests:
 //

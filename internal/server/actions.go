@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -28,6 +29,8 @@ import (
 // (SES-12). Unknown users, wrong passwords and disabled users all get
 // errInvalidCredentials after the same hashing work (PW-05). Every attempt
 // is throttled before its password is checked (PW-06; see signInThrottle),
+// and a throttled one gets that answer too, in about the same time,
+// without its password being checked (pace.go),
 // waits for the hasher at its priority (see priority.go), and every
 // outcome, refusals before any check included, is an audit event (PW-07).
 func (s *server) signIn(w http.ResponseWriter, r *http.Request, name, pw string) (*account.User, *session.Session, error) {
@@ -49,11 +52,14 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, name, pw string)
 	}
 	if wait, err := s.throttle.Attempt(ctx, t.keys...); err != nil {
 		return failed("throttle unavailable", fmt.Errorf("sign in: throttle: %w", err))
-	} else if wait > 0 {
-		return failed("throttled", throttled(wait))
+	} else if wait > 0 { // answered as a wrong password, in as long, unchecked (PW-05, pace.go)
+		s.likeACheck(ctx, pw)
+		return failed("throttled", errInvalidCredentials)
 	}
+	began := time.Now() // real time, whatever s.now says: what the client waits (pace.go)
 	u, token, sess, err := s.creds.SignIn(ctx, name, pw, s.meta(r))
 	if reason, ok := signInFailure(err); ok {
+		s.checks.observe(time.Since(began))
 		return failed(reason, errInvalidCredentials) // the attempt stays counted
 	}
 	if err != nil { // the password was never checked: give the attempt back

@@ -48,7 +48,10 @@ var (
 	errSignedOut = &problem{status: http.StatusUnauthorized, code: "unauthenticated",
 		message: "No live session: sign in. A session ends when it expires, when it is signed out, and when the account's password is changed; " +
 			"the change's answer carries the new session cookie."}
-	errInvalidCredentials = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The username or password is wrong.", field: "password"}
+	// errInvalidCredentials is the one answer for an unknown user, a wrong
+	// password, a disabled account and a throttled sign-in (PW-05), so its
+	// message names the throttle too, for the person it refused.
+	errInvalidCredentials = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The username or password is wrong. After too many failed attempts every sign-in is refused like this for a while, even with the right password: wait, then try again.", field: "password"}
 	errWrongPassword      = &problem{status: http.StatusForbidden, code: "invalid_credentials", message: "The current password is wrong.", field: "current"}
 	errPasswordTooLong    = &problem{status: http.StatusBadRequest, code: "password_too_long", message: "Passwords are at most " + strconv.Itoa(password.MaxBytes) + " bytes."}
 	errPasswordUnchanged  = &problem{status: http.StatusBadRequest, code: "password_unchanged", message: "The new password is the current one: choose a different one.", field: "new"}
@@ -77,7 +80,9 @@ func missing(field, what string) *problem {
 	return &problem{status: http.StatusBadRequest, code: "missing_field", message: what + " is missing.", field: field}
 }
 
-// throttled is a 429 telling the caller how long to wait (PW-06).
+// throttled is a 429 telling the caller how long to wait (PW-06): at a
+// password change and a client's authentication; a throttled sign-in is
+// errInvalidCredentials (PW-05).
 func throttled(wait time.Duration) *problem {
 	return &problem{
 		status:     http.StatusTooManyRequests,

@@ -148,6 +148,7 @@ type harness struct {
 	pats     *PATCheck // over accounts (wrapped by harnessOpts.wrapPATs), fed by sessions' feed
 	hasher   *password.Hasher
 	logs     *testkit.Buffer
+	pauses   pauses // the throttled sign-ins' waits (Config.Pause), recorded, not waited
 	// url is what clients reach the server by: srv.URL, or
 	// https://auth.COOKIEDOMAIN:PORT with harnessOpts.cookieDomain.
 	url string
@@ -295,6 +296,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Ready:          o.ready,
 		Hosts:          o.hosts,
 		Now:            h.clock.Now,
+		Pause:          h.pauses.record,
 		StoreTimeout:   o.storeTimeout,
 		ReadyTimeout:   o.readyTimeout,
 		Tokens:         tokens,

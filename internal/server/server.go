@@ -144,6 +144,11 @@ type Config struct {
 	// one that keeps the log lines of refused hosts a second apart.
 	// Default: time.Now.
 	Now func() time.Time
+	// Pause is how a throttled sign-in waits out the time a checked one
+	// takes lately, so that neither its answer nor its timing tells it
+	// from a wrong password (PW-05; see pace.go). Default: a timer that
+	// ends with the request. Tests pass one that records, not waits.
+	Pause func(ctx context.Context, d time.Duration)
 	// PATs keeps personal access tokens (the account store): with it, a
 	// person makes, lists and revokes theirs on the account page and at
 	// /api/v1/tokens (pats.go). Default nil: neither is served. Checking
@@ -212,6 +217,8 @@ type server struct {
 	throttle Throttle
 	hasher   *password.Hasher
 	queue    *priorities // the hashing priority of sign-ins and password changes
+	checks   *checkTimes // how long checked sign-in failures take (pace.go)
+	pause    func(ctx context.Context, d time.Duration)
 	policy   password.Policy
 	csrf     *csrf.Protector
 	now      func() time.Time
@@ -271,6 +278,10 @@ func New(cfg Config) (http.Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
+	pause := cfg.Pause
+	if pause == nil {
+		pause = waitOut
+	}
 	oauth, err := newOAuth(cfg.Tokens, now)
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
@@ -294,10 +305,12 @@ func New(cfg Config) (http.Handler, error) {
 		throttle: deadlineThrottle{t: cfg.Throttle, d: storeTimeout},
 		hasher:   cfg.Hasher,
 		queue:    newPriorities(),
+		checks:   newCheckTimes(),
 		policy:   cfg.Policy,
 		csrf:     cfg.CSRF,
 		devices:  devices,
 		now:      now,
+		pause:    pause,
 		proxies:  cfg.TrustedProxies,
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,

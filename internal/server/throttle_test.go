@@ -1,18 +1,23 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
@@ -30,6 +35,48 @@ func (c *client) guess(user, pw, from string) *response {
 
 var localProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 
+// pauses counts the waits of throttled sign-ins (Config.Pause), and
+// those of no time, instead of waiting them.
+type pauses struct{ n, none atomic.Int64 }
+
+func (p *pauses) record(_ context.Context, d time.Duration) {
+	p.n.Add(1)
+	if d <= 0 {
+		p.none.Add(1)
+	}
+}
+
+// signInReasons counts h's sign-in audit events by reason ("" for a
+// success).
+func (h *harness) signInReasons(t testing.TB) map[string]int {
+	t.Helper()
+	count := map[string]int{}
+	for _, rec := range h.logs.Records(t, "audit") {
+		if rec["event"] == "sign-in" {
+			reason, _ := rec["reason"].(string)
+			count[reason]++
+		}
+	}
+	return count
+}
+
+// throttled reports whether res, the answer to h's latest sign-in, was
+// throttled, as only the audit log tells: to the client it is a wrong
+// password's answer (PW-05), which it fails the test unless it is.
+func (h *harness) throttled(t testing.TB, res *response) bool {
+	t.Helper()
+	if res.status != http.StatusForbidden || res.errorCode(t) != "invalid_credentials" || res.header.Get("Retry-After") != "" {
+		t.Fatalf("sign-in: %d Retry-After %q %s, want a wrong password's 403 invalid_credentials", res.status, res.header.Get("Retry-After"), res.body)
+	}
+	var last map[string]any
+	for _, rec := range h.logs.Records(t, "audit") {
+		if rec["event"] == "sign-in" {
+			last = rec
+		}
+	}
+	return last != nil && last["reason"] == "throttled"
+}
+
 // PW-06: an attempt counts before its password is checked. A burst of 64
 // parallel wrong guesses, through one node or split over two on one
 // database, gets exactly as many passwords checked as guessing one at a
@@ -44,7 +91,7 @@ func TestPW06_ParallelBurstGetsNoExtraChecks(t *testing.T) {
 		h := newHarness(t, harnessOpts{free: free, hasher: patient})
 		h.addUser("alice", alicePW, false)
 		for n := 0; ; n++ {
-			if res := h.client().guess("alice", "wrong guess", ""); res.status == http.StatusTooManyRequests {
+			if h.throttled(t, h.client().guess("alice", "wrong guess", "")) {
 				return n
 			}
 		}
@@ -77,8 +124,15 @@ func TestPW06_ParallelBurstGetsNoExtraChecks(t *testing.T) {
 			}
 			close(start)
 			wg.Wait()
-			if statuses[http.StatusForbidden] != sequential || statuses[http.StatusTooManyRequests] != burst-sequential {
-				t.Errorf("answers to %d parallel guesses: got %v, want %d checked (403) and the rest 429", burst, statuses, sequential)
+			reasons := map[string]int{}
+			for _, h := range hs {
+				for r, n := range h.signInReasons(t) {
+					reasons[r] += n
+				}
+			}
+			if statuses[http.StatusForbidden] != burst || reasons["wrong password"] != sequential || reasons["throttled"] != burst-sequential {
+				t.Errorf("answers to %d parallel guesses: got %v, audit reasons %v; want all 403, %d checked (wrong password) and the rest throttled",
+					burst, statuses, reasons, sequential)
 			}
 		})
 	}
@@ -105,11 +159,11 @@ func TestPW06_DeviceCookieKeepsOwnerIn(t *testing.T) {
 	for i := range 6 { // from many addresses: the account's key alone stops them
 		stranger.guess("alice", "wrong guess", fmt.Sprintf("198.51.100.%d", i))
 	}
-	if res := stranger.guess("alice", alicePW, "198.51.100.200"); res.status != http.StatusTooManyRequests {
-		t.Fatalf("a stranger with the right password: status %d, want 429", res.status)
+	if !h.throttled(t, stranger.guess("alice", alicePW, "198.51.100.200")) {
+		t.Fatal("a stranger with the right password: not throttled")
 	}
-	if res := h.client().guess("alice", alicePW, "203.0.113.1"); res.status != http.StatusTooManyRequests {
-		t.Fatalf("the owner from a new browser: status %d, want 429 (an untrusted client)", res.status)
+	if !h.throttled(t, h.client().guess("alice", alicePW, "203.0.113.1")) {
+		t.Fatal("the owner from a new browser: not throttled (an untrusted client)")
 	}
 	if res := owner.guess("alice", alicePW, "198.51.100.200"); res.status != http.StatusOK {
 		t.Fatalf("the owner's browser: %d %s, want 200", res.status, res.body)
@@ -119,13 +173,13 @@ func TestPW06_DeviceCookieKeepsOwnerIn(t *testing.T) {
 	raw := make([]byte, deviceNonce+deviceMACSize)
 	rand.Read(raw)
 	forged.setCookie(deviceCookie, base64.RawURLEncoding.EncodeToString(raw))
-	if res := forged.guess("alice", alicePW, "203.0.113.2"); res.status != http.StatusTooManyRequests {
-		t.Errorf("a forged device cookie: status %d, want 429", res.status)
+	if !h.throttled(t, forged.guess("alice", alicePW, "203.0.113.2")) {
+		t.Error("a forged device cookie: not throttled")
 	}
 	borrowed := h.client()
 	borrowed.setCookie(deviceCookie, bobs.cookie(deviceCookie))
-	if res := borrowed.guess("alice", alicePW, "203.0.113.3"); res.status != http.StatusTooManyRequests {
-		t.Errorf("bob's device cookie used for alice: status %d, want 429", res.status)
+	if !h.throttled(t, borrowed.guess("alice", alicePW, "203.0.113.3")) {
+		t.Error("bob's device cookie used for alice: not throttled")
 	}
 
 	// The owner's device guesses wrong itself: it gets its allowance, then
@@ -133,8 +187,8 @@ func TestPW06_DeviceCookieKeepsOwnerIn(t *testing.T) {
 	for range 6 {
 		owner.guess("alice", "the owner's typo", "")
 	}
-	if res := owner.guess("alice", alicePW, ""); res.status != http.StatusTooManyRequests {
-		t.Errorf("the owner's device after 6 wrong guesses: status %d, want 429", res.status)
+	if !h.throttled(t, owner.guess("alice", alicePW, "")) {
+		t.Error("the owner's device after 6 wrong guesses: not throttled")
 	}
 	if res := bobs.guess("bob", alicePW, ""); res.status != http.StatusOK {
 		t.Errorf("another account's device: status %d, want 200", res.status)
@@ -200,22 +254,23 @@ func TestPW06_OwnAccountDoesNotResetAddress(t *testing.T) {
 	for i := range 4 { // each at another account, so only the address counts
 		h.client().guess(fmt.Sprint("victim", i), "a guess", from)
 	}
-	if res := h.client().guess("alice", "a guess", from); res.status != http.StatusTooManyRequests {
-		t.Fatalf("a guess past the address's allowance: status %d, want 429", res.status)
+	if !h.throttled(t, h.client().guess("alice", "a guess", from)) {
+		t.Fatal("a guess past the address's allowance: not throttled")
 	}
 	h.clock.Advance(time.Second)
 	if res := h.client().guess("mallory", alicePW, from); res.status != http.StatusOK {
 		t.Fatalf("mallory's own sign-in after the wait: status %d, want 200", res.status)
 	}
-	if res := h.client().guess("alice", "another guess", from); res.status != http.StatusTooManyRequests {
-		t.Fatalf("a guess right after mallory's own sign-in: status %d, want 429 (the address was reset)", res.status)
+	if !h.throttled(t, h.client().guess("alice", "another guess", from)) {
+		t.Fatal("a guess right after mallory's own sign-in: not throttled (the address was reset)")
 	}
 }
 
 // PW-06: a request that no password check could accept (bad JSON, a
 // missing field, an impossible name, a password too long or not UTF-8) is
 // refused with 400 before the throttle: it counts no attempt, and it is
-// never answered 429, even where the throttle already makes guesses wait.
+// never answered as throttled, even where the throttle already makes
+// guesses wait.
 func TestPW06_MalformedRequestsAreNotCounted(t *testing.T) {
 	const free = 2
 	h := newHarness(t, harnessOpts{free: free})
@@ -261,28 +316,30 @@ func TestPW06_MalformedRequestsAreNotCounted(t *testing.T) {
 		}
 	}
 
-	// untilThrottled sends a wrong guess until the throttle answers.
-	untilThrottled := func(what string, guess func() *response) {
+	// untilThrottled sends a wrong guess until the throttle answers, as
+	// throttled says.
+	untilThrottled := func(what string, guess func() bool) {
 		t.Helper()
 		for range 2 * free { // a throttle key allows free failures, the next one waits
-			if guess().status == http.StatusTooManyRequests {
+			if guess() {
 				return
 			}
 		}
-		t.Fatalf("%s: no 429 after %d wrong guesses", what, 2*free)
+		t.Fatalf("%s: not throttled after %d wrong guesses", what, 2*free)
 	}
 
 	c := h.client()
 	refuseAll(t, c)
 	c.login("alice", alicePW) // none of it counted
 	stranger := h.client()
-	untilThrottled("sign-in", func() *response { return stranger.guess("alice", "wrong", "") })
+	untilThrottled("sign-in", func() bool { return h.throttled(t, stranger.guess("alice", "wrong", "")) })
 	refuseAll(t, stranger) // validated before the throttle answers
 
 	// The password change: counted per session, validated first too.
 	token := c.login("alice", alicePW)
-	untilThrottled("password change", func() *response {
-		return c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: "wrong", New: newPW}, token)
+	untilThrottled("password change", func() bool {
+		res := c.json(http.MethodPost, "/api/v1/password", passwordRequest{Current: "wrong", New: newPW}, token)
+		return res.status == http.StatusTooManyRequests
 	})
 	for _, tc := range []struct {
 		name, body, code string
@@ -297,5 +354,157 @@ func TestPW06_MalformedRequestsAreNotCounted(t *testing.T) {
 		if res.status != http.StatusBadRequest || res.errorCode(t) != tc.code {
 			t.Errorf("password change with %s, the session throttled: %d %s, want 400 %s", tc.name, res.status, res.body, tc.code)
 		}
+	}
+}
+
+// readCounter counts the account reads by name: a sign-in's password is
+// checked only after one.
+type readCounter struct {
+	account.Store
+	reads atomic.Int64
+}
+
+func (a *readCounter) ByName(ctx context.Context, name string) (*account.User, error) {
+	a.reads.Add(1)
+	return a.Store.ByName(ctx, name)
+}
+
+// PW-05, PW-06: a throttled sign-in, by its account's key or its
+// address's, with the right password or a wrong one, is answered exactly
+// as a wrong password and an unknown user are (status, headers, body),
+// without its account being read or its password checked; and it waits
+// as long as this node's checked failures took (Config.Pause) instead.
+func TestPW05_ThrottledAnswersLikeAWrongPassword(t *testing.T) {
+	const free = 2
+	reads := &readCounter{}
+	h := newHarness(t, harnessOpts{free: free, proxies: localProxy, wrap: func(s account.Store) account.Store {
+		reads.Store = s
+		return reads
+	}})
+	h.addUser("alice", alicePW, false)
+	addr := 0
+	fresh := func() string { addr++; return fmt.Sprintf("198.51.100.%d", addr) } // an address with nothing counted
+
+	checked := []struct{ name, user, pw string }{
+		{"wrong password", "alice", "wrong guess"},
+		{"unknown user", "nobody", alicePW},
+	}
+	var want *response
+	for _, tc := range checked {
+		res := h.client().guess(tc.user, tc.pw, fresh())
+		if h.throttled(t, res) {
+			t.Fatalf("%s: throttled before any allowance was used", tc.name)
+		}
+		if want == nil {
+			want = res
+		}
+	}
+	for range free { // alice's key: free failures counted, the next waits
+		h.client().guess("alice", "wrong guess", fresh())
+	}
+	busy := "203.0.113.9"
+	for i := range free + 1 { // an address's key: the same
+		h.client().guess(fmt.Sprint("nobody", i), "wrong guess", busy)
+	}
+	if n := h.pauses.n.Load(); n != 0 {
+		t.Fatalf("%d pauses before any sign-in was throttled", n)
+	}
+	throttled := []struct{ name, user, pw, from string }{
+		{"the account's key, the right password", "alice", alicePW, fresh()},
+		{"the account's key, a wrong password", "alice", "wrong guess", fresh()},
+		{"the address's key, an unknown user", "nobody-else", "wrong guess", busy},
+		{"the address's key, another user's right password", "alice", alicePW, busy},
+	}
+	for _, tc := range throttled {
+		c := h.client()
+		before, paused := reads.reads.Load(), h.pauses.n.Load()
+		res := c.guess(tc.user, tc.pw, tc.from)
+		if !h.throttled(t, res) {
+			t.Fatalf("%s: not throttled", tc.name)
+		}
+		// It waited as long as the checked failures took: more than nothing.
+		if n, none := h.pauses.n.Load()-paused, h.pauses.none.Load(); n != 1 || none != 0 {
+			t.Errorf("%s: paused %d times (so far %d of no time), want once, as long as a checked failure", tc.name, n, none)
+		}
+		if res.body != want.body || !sameHeaders(res.header, want.header) || c.cookie(sessionCookie) != "" {
+			t.Errorf("%s: %d %v %q, want as a wrong password: %d %v %q, no session",
+				tc.name, res.status, res.header, res.body, want.status, want.header, want.body)
+		}
+		if n := reads.reads.Load() - before; n != 0 {
+			t.Errorf("%s: the account was read %d times: its password was checked", tc.name, n)
+		}
+		page := c.pageLogin(tc.user, tc.pw) // from the peer: throttled by alice's key, checked for nobody-else
+		if page.status != http.StatusForbidden || !strings.Contains(page.body, html.EscapeString(errInvalidCredentials.message)) {
+			t.Errorf("%s through the form: status %d, want 403 and the wrong password's message", tc.name, page.status)
+		}
+	}
+}
+
+// sameHeaders reports whether a and b, two answers' headers, are the same
+// but for Date.
+func sameHeaders(a, b http.Header) bool {
+	a, b = a.Clone(), b.Clone()
+	a.Del("Date")
+	b.Del("Date")
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+// PW-05: a node that has checked no password yet, whose first sign-in
+// another node's failures throttle, times a dummy hash for it rather than
+// answering at once, and pauses that long for the next one; a parallel
+// burst of throttled sign-ins there hashes one dummy, not one each.
+func TestPW05_ThrottledOnAFreshNodeTakesACheckTime(t *testing.T) {
+	const free = 2
+	data := filepath.Join(t.TempDir(), "tether.db")
+	clock := newHarnessClock()
+	a := newHarness(t, harnessOpts{free: free, data: data, clock: clock})
+	a.addUser("alice", alicePW, false)
+	for range free + 1 {
+		a.client().guess("alice", "wrong guess", "")
+	}
+	b := newHarness(t, harnessOpts{free: free, data: data, clock: clock})
+	const burst = 8
+	var wg sync.WaitGroup
+	for range burst {
+		c := b.client()
+		wg.Go(func() { c.guess("alice", "wrong guess", "") })
+	}
+	wg.Wait()
+	if got := b.signInReasons(t); got["throttled"] != burst {
+		t.Fatalf("node b's sign-ins: %v, want %d throttled", got, burst)
+	}
+	if n, none := b.pauses.n.Load(), b.pauses.none.Load(); n != burst-1 || none != 0 {
+		t.Errorf("node b paused %d times, %d of them no time; want %d (one timed a dummy hash instead), none of no time", n, none, burst-1)
+	}
+}
+
+// PW-05: the times a throttled sign-in waits. The first check is timed
+// once, only when it ran to the end, never while another caller times
+// it (a caller whose request ends meanwhile gives up); later checks move
+// the average by an eighth of their difference.
+func TestPW05_CheckTimes(t *testing.T) {
+	c := newCheckTimes()
+	failed := func() error { return errors.New("busy") }
+	ran := func() error { return nil }
+	if c.typical() != 0 || !c.timeFirst(t.Context(), failed) || c.typical() != 0 {
+		t.Fatalf("a first check that failed: typical %v, want still 0", c.typical())
+	}
+	c.first <- struct{}{} // another caller times the first check
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if c.timeFirst(ctx, func() error { t.Error("ran while another caller timed the first check"); return nil }) {
+		t.Error("timeFirst reported a check it gave up waiting for")
+	}
+	<-c.first
+	if !c.timeFirst(t.Context(), ran) || c.typical() <= 0 {
+		t.Fatalf("a first check that ran: typical %v, want > 0", c.typical())
+	}
+	if c.timeFirst(t.Context(), func() error { t.Error("a second first check ran"); return nil }) {
+		t.Error("timeFirst ran once a check was timed")
+	}
+	c.avg = 80 * time.Millisecond
+	c.observe(160 * time.Millisecond)
+	if got, want := c.typical(), 90*time.Millisecond; got != want {
+		t.Errorf("average of 80ms after a check of 160ms: got %v, want %v", got, want)
 	}
 }

@@ -42,9 +42,19 @@ type Client struct {
 // NewClient returns a client that dials 127.0.0.1 and nothing else, uses
 // no proxy, and follows no redirect. Its idle connections are closed when
 // the test ends.
-func NewClient(t testing.TB) *Client {
+func NewClient(t testing.TB) *Client { return NewClientFrom(t, nil) }
+
+// NewClientFrom is NewClient with its connections made from the loopback
+// address from, such as 127.0.0.2 (nil: the system's choice, 127.0.0.1):
+// a peer other than 127.0.0.1, which the nodes trust as their proxy.
+func NewClientFrom(t testing.TB, from net.IP) *Client {
+	var local net.Addr
+	if from != nil {
+		local = &net.TCPAddr{IP: from}
+	}
 	dialer := &net.Dialer{
-		Timeout: 5 * time.Second,
+		LocalAddr: local,
+		Timeout:   5 * time.Second,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			if host, _, err := net.SplitHostPort(address); err != nil || host != "127.0.0.1" {
 				return fmt.Errorf("the test only talks to 127.0.0.1, not %s", address)
