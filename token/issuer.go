@@ -103,7 +103,8 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("token: signing key: %w", err)
 	}
-	if err := checkKey(alg, key.Public()); err != nil {
+	m, err := signingMethod(alg, key)
+	if err != nil {
 		return "", nil, fmt.Errorf("token: signing key %q: %w", kid, err)
 	}
 	var jti [16]byte
@@ -153,7 +154,7 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 	out = b64.AppendEncode(out, hb)
 	out = append(out, '.')
 	out = b64.AppendEncode(out, pb)
-	sig, err := sign(alg, key, out)
+	sig, err := m.Sign(string(out), key)
 	if err != nil {
 		return "", nil, fmt.Errorf("token: sign with %q: %w", kid, err)
 	}
