@@ -15,8 +15,9 @@
 //
 // A key is Ed25519 (EdDSA, the default) or P-256 (ES256), bound to that one
 // algorithm (JWT-02), and named by its RFC 7638 thumbprint: the base64url
-// SHA-256 of {"crv","kty","x"} (and "y" for P-256). Generate makes one;
-// ParsePEM takes an existing one from PKCS#8 or SEC 1 PEM.
+// SHA-256 of {"crv","kty","x"} (and "y" for P-256), as go-jose's
+// JSONWebKey.Thumbprint computes it. Generate makes one; ParsePEM takes an
+// existing one from PKCS#8 or SEC 1 PEM.
 //
 // # Rotation
 //
@@ -73,10 +74,19 @@
 //
 // # JWKS
 //
-// MarshalJWKS writes public members only (kty, crv, x, y, kid, alg, use
-// "sig"), each kid once (KEY-01). ParseJWKS reads an untrusted key set,
-// strictly and within MaxJWKSSize, skipping the keys it can't use and
-// saying why.
+// The JWK types are github.com/go-jose/go-jose/v4's (v4.1.9): MarshalJWKS
+// writes a jose.JSONWebKeySet of public members only (kty, crv, x, y,
+// kid, alg, use "sig"), each kid once (KEY-01), refusing any key that is
+// not an Ed25519 or P-256 public key, a private one included, before
+// go-jose sees it. ParseJWKS reads an untrusted key set within
+// MaxJWKSSize: the document's structure, duplicate member names and
+// UTF-8 are checked with go-json-experiment, private members, kid, use,
+// alg and strict base64url by this package, and each entry's key is read
+// by jose.JSONWebKey (point on the curve, coordinate sizes, low-order
+// Ed25519 points, x5c and x5t consistency); it skips the keys it can't
+// use and says why. golang-jwt/jwt/v5, which signs and verifies tether's
+// tokens (see package token), has no JWK type; go-jose's is the one of
+// the two libraries the issue named.
 //
 // # Remote
 //

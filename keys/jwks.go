@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -27,63 +28,59 @@ type JWK struct {
 	Key crypto.PublicKey // ed25519.PublicKey or *ecdsa.PublicKey on P-256
 }
 
-// jwkJSON is a JWK's JSON form. It has public members only (KEY-01): a
-// private key can't be marshalled through it, whatever it is given.
-type jwkJSON struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y,omitempty"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-}
-
-type jwksJSON struct {
-	Keys []jwkJSON `json:"keys"`
-}
-
-// publicJWK is the JSON form of pub, with its thumbprint as kid.
-func publicJWK(pub crypto.PublicKey) (jwkJSON, error) {
+// algOf is the one algorithm pub may be used with: EdDSA for an Ed25519
+// public key, ES256 for a P-256 one. Anything else, a private key
+// included, is refused, so that no private member is ever written (KEY-01).
+func algOf(pub crypto.PublicKey) (string, error) {
 	switch p := pub.(type) {
 	case ed25519.PublicKey:
-		x := b64.EncodeToString(p)
-		return jwkJSON{Kty: "OKP", Crv: "Ed25519", X: x, Alg: EdDSA, Use: "sig",
-			Kid: thumbprint("crv", "Ed25519", "kty", "OKP", "x", x)}, nil
+		if len(p) == ed25519.PublicKeySize {
+			return EdDSA, nil
+		}
 	case *ecdsa.PublicKey:
-		if p.Curve != elliptic.P256() {
-			break
+		if p.Curve == elliptic.P256() {
+			return ES256, nil
 		}
-		b, err := p.Bytes() // 0x04 || x || y, each 32 bytes
-		if err != nil {
-			return jwkJSON{}, fmt.Errorf("keys: encode a P-256 key: %w", err)
-		}
-		x, y := b64.EncodeToString(b[1:33]), b64.EncodeToString(b[33:])
-		return jwkJSON{Kty: "EC", Crv: "P-256", X: x, Y: y, Alg: ES256, Use: "sig",
-			Kid: thumbprint("crv", "P-256", "kty", "EC", "x", x, "y", y)}, nil
 	}
-	return jwkJSON{}, fmt.Errorf("keys: a %T public key is not supported: only Ed25519 and P-256", pub)
+	return "", fmt.Errorf("keys: a %T public key is not supported: only Ed25519 and P-256", pub)
 }
 
-// MarshalJWKS writes keys as an RFC 7517 key set: kty, crv, x, y, kid, alg
-// and use "sig" for each, never a private member (KEY-01). It refuses two
-// keys with one kid.
+// jwkOf is pub as go-jose's JSONWebKey: bound to its algorithm, use
+// "sig", and named by its RFC 7638 thumbprint (go-jose's, with SHA-256).
+func jwkOf(pub crypto.PublicKey) (jose.JSONWebKey, error) {
+	alg, err := algOf(pub)
+	if err != nil {
+		return jose.JSONWebKey{}, err
+	}
+	j := jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}
+	sum, err := j.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("keys: thumbprint: %w", err)
+	}
+	j.KeyID = b64.EncodeToString(sum)
+	return j, nil
+}
+
+// MarshalJWKS writes keys as an RFC 7517 key set, go-jose's
+// JSONWebKeySet: kty, crv, x, y, kid, alg and use "sig" for each, never a
+// private member, since only public key types are taken (KEY-01). It
+// refuses two keys with one kid.
 func MarshalJWKS(keys []JWK) ([]byte, error) {
-	out := jwksJSON{Keys: make([]jwkJSON, 0, len(keys))}
+	out := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		j, err := publicJWK(k.Key)
+		j, err := jwkOf(k.Key)
 		if err != nil {
 			return nil, err
 		}
-		if j.Alg != k.Alg {
-			return nil, fmt.Errorf("keys: key %s is bound to %s, but its type takes %s", k.Kid, k.Alg, j.Alg)
+		if j.Algorithm != k.Alg {
+			return nil, fmt.Errorf("keys: key %s is bound to %s, but its type takes %s", k.Kid, k.Alg, j.Algorithm)
 		}
 		if k.Kid == "" || seen[k.Kid] {
 			return nil, fmt.Errorf("keys: kid %q is empty or not unique", k.Kid)
 		}
 		seen[k.Kid] = true
-		j.Kid = k.Kid
+		j.KeyID = k.Kid
 		out.Keys = append(out.Keys, j)
 	}
 	return json.Marshal(out)
@@ -105,8 +102,8 @@ var (
 )
 
 // privateMembers are the JWK members that carry private key material
-// (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
-var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+// (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2; RFC 9964's "priv").
+var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"}
 
 // ParseJWKS reads a key set from an untrusted source, such as another
 // issuer's JWKS URL. The document must be at most MaxJWKSSize bytes of
@@ -116,14 +113,19 @@ var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 // ignored, as RFC 7517 says). Two entries with one kid refuse the whole
 // set: a kid must name one key (JWT-03).
 //
-// An entry is taken only if it is an Ed25519 (kty OKP) or P-256 (kty EC)
-// public key with a kid, "use" absent or "sig", and "alg" absent or the
-// one algorithm its type allows (EdDSA, ES256). A key without "alg" is
-// bound to that algorithm, which is safe because each supported key type
-// has only one. Every other entry is skipped, with the reason: another key
-// type or curve, a malformed or off-curve point, an encryption key, an
+// Each entry is read by go-jose's JSONWebKey, one at a time rather than
+// as its JSONWebKeySet, which refuses a whole set for one key it can't
+// read where RFC 7517 §5 says to ignore that key, and with these checks
+// around it. An entry is taken only if it is an Ed25519 (kty OKP) or
+// P-256 (kty EC) public key with a kid, "use" absent or "sig", "alg"
+// absent or the one algorithm its type allows (EdDSA, ES256), and x (and
+// y) in strict base64url. A key without "alg" is bound to that algorithm,
+// which is safe because each supported key type has only one. Every other
+// entry is skipped, with the reason: another key type or curve, a
+// malformed, off-curve or low-order point, an encryption key, an
 // algorithm the key type doesn't allow, and a key that carries private
-// members (its private key is public: nothing it signs can be trusted).
+// members (its private key is public: nothing it signs can be trusted),
+// which is checked before go-jose reads the entry.
 func ParseJWKS(data []byte) ([]JWK, []Skipped, error) {
 	if len(data) > MaxJWKSSize {
 		return nil, nil, ErrJWKSTooLarge
@@ -156,7 +158,7 @@ func ParseJWKS(data []byte) ([]JWK, []Skipped, error) {
 			}
 			kids[kid] = true
 		}
-		k, reason := parseJWK(members, kid)
+		k, reason := parseJWK(raw, members, kid)
 		if reason != "" {
 			skipped = append(skipped, Skipped{Index: i, Kid: kid, Reason: reason})
 			continue
@@ -166,8 +168,9 @@ func ParseJWKS(data []byte) ([]JWK, []Skipped, error) {
 	return keys, skipped, nil
 }
 
-// parseJWK takes one entry of a key set, or says why not.
-func parseJWK(m map[string]jsontext.Value, kid string) (JWK, string) {
+// parseJWK takes one entry of a key set, raw and as its members, or says
+// why not.
+func parseJWK(raw jsontext.Value, m map[string]jsontext.Value, kid string) (JWK, string) {
 	for _, name := range privateMembers {
 		if _, ok := m[name]; ok {
 			return JWK{}, fmt.Sprintf("carries the private member %q: its key is public, so nothing it signs is trusted", name)
@@ -190,35 +193,26 @@ func parseJWK(m map[string]jsontext.Value, kid string) (JWK, string) {
 	if u := fields["use"]; u != "" && u != "sig" {
 		return JWK{}, fmt.Sprintf("use %q: not a signing key", u)
 	}
-	var key crypto.PublicKey
-	var alg string
-	switch kty, crv := fields["kty"], fields["crv"]; {
-	case kty == "OKP" && crv == "Ed25519":
-		alg = EdDSA
-		x, err := b64.DecodeString(fields["x"])
-		if err != nil || len(x) != ed25519.PublicKeySize || fields["y"] != "" {
-			return JWK{}, "x is not a base64url Ed25519 public key (32 bytes)"
+	if fields["kty"] == "OKP" && fields["y"] != "" {
+		return JWK{}, "an OKP key has no y"
+	}
+	for _, c := range []string{"x", "y"} {
+		if _, err := b64.DecodeString(fields[c]); err != nil {
+			return JWK{}, c + " is not strict base64url (no padding, no stray bits)"
 		}
-		key = ed25519.PublicKey(x)
-	case kty == "EC" && crv == "P-256":
-		alg = ES256
-		x, errX := b64.DecodeString(fields["x"])
-		y, errY := b64.DecodeString(fields["y"])
-		if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
-			return JWK{}, "x and y are not base64url P-256 coordinates (32 bytes each)"
-		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return JWK{}, "x, y is not a point of P-256"
-		}
-		key = pub
-	default:
-		return JWK{}, fmt.Sprintf("kty %q crv %q is not supported: only OKP Ed25519 and EC P-256", kty, crv)
+	}
+	var j jose.JSONWebKey
+	if err := j.UnmarshalJSON(raw); err != nil {
+		return JWK{}, fmt.Sprintf("kty %q crv %q: not a key that can be read (only OKP Ed25519 and EC P-256): %v", fields["kty"], fields["crv"], err)
+	}
+	alg, err := algOf(j.Key)
+	if err != nil {
+		return JWK{}, fmt.Sprintf("kty %q crv %q is not supported: only OKP Ed25519 and EC P-256", fields["kty"], fields["crv"])
 	}
 	if a := fields["alg"]; a != "" && a != alg {
 		return JWK{}, fmt.Sprintf("alg %q does not go with a %s key", a, fields["crv"])
 	}
-	return JWK{Kid: kid, Alg: alg, Key: key}, ""
+	return JWK{Kid: kid, Alg: alg, Key: j.Key}, ""
 }
 
 // member is the string member name of m: "" when absent, an error when it

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -108,11 +107,11 @@ func keyOf(parsed any) (*Key, error) {
 }
 
 func newKey(priv crypto.Signer) (*Key, error) {
-	j, err := publicJWK(priv.Public())
+	j, err := jwkOf(priv.Public())
 	if err != nil {
 		return nil, err
 	}
-	return &Key{kid: j.Kid, alg: j.Alg, priv: priv}, nil
+	return &Key{kid: j.KeyID, alg: j.Algorithm, priv: priv}, nil
 }
 
 // Kid is the key's id: its RFC 7638 thumbprint.
@@ -156,24 +155,3 @@ func parsePKCS8(der []byte, kid string) (*Key, error) {
 }
 
 var b64 = base64.RawURLEncoding.Strict()
-
-// thumbprint is RFC 7638's: the SHA-256 of the JSON object of the key's
-// required members, given as name, value pairs in lexicographic order of
-// the names, with no whitespace. Every value tether passes is base64url or
-// a fixed name, so none needs escaping.
-func thumbprint(members ...string) string {
-	buf := []byte{'{'}
-	for i := 0; i < len(members); i += 2 {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, '"')
-		buf = append(buf, members[i]...)
-		buf = append(buf, `":"`...)
-		buf = append(buf, members[i+1]...)
-		buf = append(buf, '"')
-	}
-	buf = append(buf, '}')
-	sum := sha256.Sum256(buf)
-	return b64.EncodeToString(sum[:])
-}

@@ -2,7 +2,9 @@ package token
 
 import (
 	"context"
+	"crypto"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +91,26 @@ func mustIssuer(t *testing.T, keys Signer) *Issuer {
 		t.Fatal(err)
 	}
 	return i
+}
+
+// opaqueSigner hides a key's type behind crypto.Signer, as a KMS does.
+type opaqueSigner struct{ crypto.Signer }
+
+// Signatures are golang-jwt's: EdDSA signs with any crypto.Signer of an
+// Ed25519 key, ES256 only with an *ecdsa.PrivateKey (the package doc).
+func TestIssuerSigners(t *testing.T) {
+	g := Grant{Subject: "client:svc", ClientID: "svc", Audience: []string{testAud}}
+	kms := StaticKeys{KID: "k1", Alg: EdDSA, Key: opaqueSigner{edPriv}}
+	tok, _, err := mustIssuer(t, kms).Issue(context.Background(), g)
+	if err != nil {
+		t.Fatalf("an opaque Ed25519 signer: %v", err)
+	}
+	v, _ := newVerifier(t, func(c *VerifierConfig) { c.Now = time.Now })
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("its token: %v", err)
+	}
+	opaqueEC := StaticKeys{KID: "k2", Alg: ES256, Key: opaqueSigner{ecPriv}}
+	if _, _, err := mustIssuer(t, opaqueEC).Issue(context.Background(), g); err == nil || !strings.Contains(err.Error(), "*ecdsa.PrivateKey") {
+		t.Fatalf("an opaque ES256 signer: got %v, want refused for its type", err)
+	}
 }

@@ -5,18 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // MaxSize is the largest token the verifier decodes (JWT-07).
@@ -101,64 +96,38 @@ func decode(buf []byte, s string) ([]byte, []byte, error) {
 	return buf, buf[n:], err
 }
 
-// checkKey reports whether key can be used with alg, so that a key is used
-// only with its own algorithm, whatever a header says (JWT-02).
-func checkKey(alg string, key crypto.PublicKey) error {
+// method is the golang-jwt signing method of alg once key is one it may
+// use, so that a key is used only with its own algorithm, whatever a
+// header says (JWT-02). golang-jwt's methods are taken by name, never
+// from its global registry.
+func method(alg string, key crypto.PublicKey) (jwt.SigningMethod, error) {
 	switch alg {
 	case EdDSA:
 		if k, ok := key.(ed25519.PublicKey); ok && len(k) == ed25519.PublicKeySize {
-			return nil
+			return jwt.SigningMethodEdDSA, nil
 		}
 	case ES256:
 		if k, ok := key.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P256() {
-			return nil
+			return jwt.SigningMethodES256, nil
 		}
 	default:
-		return fmt.Errorf("algorithm %q is not supported (EdDSA or ES256)", alg)
+		return nil, fmt.Errorf("algorithm %q is not supported (EdDSA or ES256)", alg)
 	}
-	return fmt.Errorf("a %T can't be used with %s", key, alg)
+	return nil, fmt.Errorf("a %T can't be used with %s", key, alg)
 }
 
-// verifySig verifies a JWS signature over input with key, whose algorithm
-// checkKey has matched to alg.
-func verifySig(alg string, key crypto.PublicKey, input string, sig []byte) bool {
-	if alg == EdDSA {
-		return ed25519.Verify(key.(ed25519.PublicKey), []byte(input), sig)
-	}
-	if len(sig) != 64 {
-		return false
-	}
-	h := sha256.Sum256([]byte(input))
-	r := new(big.Int).SetBytes(sig[:32])
-	s := new(big.Int).SetBytes(sig[32:])
-	return ecdsa.Verify(key.(*ecdsa.PublicKey), h[:], r, s)
-}
-
-// sign returns the JWS signature of input: Ed25519's 64 bytes, or ES256's
-// R and S as 32 bytes each (RFC 7518 §3.4).
-func sign(alg string, key crypto.Signer, input []byte) ([]byte, error) {
-	if alg == EdDSA {
-		if k, ok := key.(ed25519.PrivateKey); ok {
-			return ed25519.Sign(k, input), nil
-		}
-		return key.Sign(rand.Reader, input, crypto.Hash(0))
-	}
-	h := sha256.Sum256(input)
-	der, err := key.Sign(rand.Reader, h[:], crypto.SHA256)
+// signingMethod is method for a signer: golang-jwt signs EdDSA with any
+// crypto.Signer of an Ed25519 key (a KMS's too), ES256 only with an
+// *ecdsa.PrivateKey.
+func signingMethod(alg string, key crypto.Signer) (jwt.SigningMethod, error) {
+	m, err := method(alg, key.Public())
 	if err != nil {
 		return nil, err
 	}
-	var r, s big.Int
-	var seq cryptobyte.String
-	in := cryptobyte.String(der)
-	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() ||
-		!seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
-		return nil, errors.New("the ES256 signer returned a malformed signature")
+	if _, ok := key.(*ecdsa.PrivateKey); alg == ES256 && !ok {
+		return nil, fmt.Errorf("an ES256 signer must be an *ecdsa.PrivateKey, not a %T", key)
 	}
-	out := make([]byte, 64)
-	r.FillBytes(out[:32])
-	s.FillBytes(out[32:])
-	return out, nil
+	return m, nil
 }
 
 // isAtJWT compares typ with "at+jwt" as a media type (RFC 9068 §2.1, RFC

@@ -49,6 +49,37 @@ func TestJWT01_SignatureBeforeClaims(t *testing.T) {
 	}
 }
 
+// TestJWT01_ES256SignatureForms: the signature golang-jwt's ES256 method
+// verifies is R || S of 32 bytes each, and nothing near it passes: a
+// byte short or long, zeros, R and S swapped, or a signature of other
+// claims.
+func TestJWT01_ES256SignatureForms(t *testing.T) {
+	v, _ := newVerifier(t, func(c *VerifierConfig) { c.Keys = ecKeys; c.Algorithms = []string{ES256} })
+	head := `{"alg":"ES256","typ":"at+jwt","kid":"k2"}`
+	ok := forge(head, claimsJSON(nil), ES256, ecPriv)
+	accept(t, v, ok)
+	dot := strings.LastIndexByte(ok, '.')
+	sig := mustDecode(t, ok[dot+1:])
+	with := func(sig []byte) string { return ok[:dot+1] + b64.EncodeToString(sig) }
+	other := forge(head, claimsJSON(map[string]any{"sub": "user:root"}), ES256, ecPriv)
+	refuse(t, v, []hostile{
+		{"63 bytes", with(sig[:63]), nil},
+		{"65 bytes", with(append(sig[:64:64], 0)), nil},
+		{"zeros", with(make([]byte, 64)), nil},
+		{"R and S swapped", with(append(append([]byte{}, sig[32:]...), sig[:32]...)), nil},
+		{"the signature of other claims", with(mustDecode(t, other[strings.LastIndexByte(other, '.')+1:])), nil},
+	})
+}
+
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := b64.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestJWT02_Algorithms(t *testing.T) {
 	// none, HS256 and a stranger's key of the other algorithm are in
 	// the shared table (hostile_test.go). In a set of two keys, each is

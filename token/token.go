@@ -64,9 +64,11 @@ type KeySet interface {
 }
 
 // Signer gives the key to sign with now: its kid, its algorithm (EdDSA or
-// ES256) and the signer (an ed25519.PrivateKey or an *ecdsa.PrivateKey on
-// P-256, or any crypto.Signer whose Public is one of those, e.g. a KMS).
-// It must be safe for concurrent use.
+// ES256) and the signer: for EdDSA an ed25519.PrivateKey or any
+// crypto.Signer whose Public is an ed25519.PublicKey (e.g. a KMS); for
+// ES256 an *ecdsa.PrivateKey on P-256, the only signer golang-jwt's
+// ES256 takes (see "JOSE libraries" in the package doc). It must be safe
+// for concurrent use.
 type Signer interface {
 	SigningKey(ctx context.Context) (kid, alg string, key crypto.Signer, err error)
 }

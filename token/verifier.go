@@ -148,11 +148,12 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Claims, error) {
 	if key == nil {
 		return nil, invalid(ErrUnknownKey, "kid names no key")
 	}
-	if alg != h.Alg || checkKey(alg, key) != nil {
+	m, err := method(alg, key)
+	if err != nil || alg != h.Alg {
 		return nil, invalid(nil, "algorithm does not match the key")
 	}
 	buf, sig, err := decode(buf, s64)
-	if err != nil || !verifySig(alg, key, tok[:len(h64)+1+len(p64)], sig) {
+	if err != nil || m.Verify(tok[:len(h64)+1+len(p64)], sig, key) != nil {
 		return nil, invalid(nil, "bad signature")
 	}
 	_, pb, err := decode(buf, p64)

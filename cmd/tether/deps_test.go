@@ -9,6 +9,9 @@ import (
 
 // MISC-04: the dependencies linked into tether stay past their known
 // advisories, and gorilla/csrf (CVE-2025-47909, unfixed) is never one.
+// Both JOSE libraries must be linked (token signs and verifies with
+// golang-jwt, keys reads and writes JWKs with go-jose), so the minimums
+// are checked, never skipped for a library that went missing.
 func TestMISC04_DependenciesPastAdvisories(t *testing.T) {
 	minimum := map[string]string{
 		"github.com/golang-jwt/jwt/v5":  "v5.2.2",
@@ -21,8 +24,10 @@ func TestMISC04_DependenciesPastAdvisories(t *testing.T) {
 		t.Fatal("no build info in the test binary")
 	}
 	sawSQLite := false // proves the list is the real one, not empty
+	linked := map[string]bool{}
 	for _, dep := range info.Deps {
 		sawSQLite = sawSQLite || dep.Path == "modernc.org/sqlite"
+		linked[dep.Path] = true
 		if dep.Replace != nil {
 			dep = dep.Replace
 		}
@@ -37,6 +42,11 @@ func TestMISC04_DependenciesPastAdvisories(t *testing.T) {
 	}
 	if !sawSQLite {
 		t.Fatal("build info lists no modernc.org/sqlite: the dependency list is not the binary's")
+	}
+	for path := range minimum {
+		if !linked[path] {
+			t.Errorf("%s is not linked: token and keys are built on it", path)
+		}
 	}
 }
 
