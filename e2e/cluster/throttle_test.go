@@ -28,7 +28,35 @@ import (
 const (
 	accountFree = 5
 	addressFree = 20
+	firstDelay  = time.Second // throttle.Config.Base's default
 )
+
+// gaps times a run of attempts: whether two of them were ever further
+// apart than the throttle's first delay, which lets that delay pass and
+// one more attempt be checked, as it should. On a machine stalled that
+// long an exact count can't be expected, and the test says so instead.
+type gaps struct {
+	last    time.Time
+	longest time.Duration
+}
+
+func (g *gaps) attempt() {
+	now := time.Now()
+	if !g.last.IsZero() {
+		g.longest = max(g.longest, now.Sub(g.last))
+	}
+	g.last = now
+}
+
+// exact reports whether the counts of the run can be exact, and logs why
+// not when they can't.
+func (g *gaps) exact(t *testing.T) bool {
+	if g.longest < firstDelay {
+		return true
+	}
+	t.Logf("two attempts were %v apart, longer than the first delay (%v): the machine stalled, so the exact count is not checked", g.longest, firstDelay)
+	return false
+}
 
 // TestPW06_ThrottleSharedAcrossNodes shows what an operator relies on of
 // the sign-in throttle, on the three nodes with their throttle in the
@@ -148,7 +176,11 @@ func testThirtyWrong(t *testing.T, tc *throttleCheck) {
 	checked, throttled := map[string]int{}, map[string]int{}
 	firstThrottled := -1
 	began := time.Now()
+	var g gaps
 	for i := range 30 {
+		if firstThrottled < 0 {
+			g.attempt()
+		}
 		prev := tc.count(t, key)
 		r := tc.signIn(t, tc.Client, tc.lb, "grace", fmt.Sprint("wrong guess ", i), web.NewDevice("attacker"))
 		tc.refused(t, fmt.Sprintf("wrong password %d, from %s", i+1, r.Node), r)
@@ -171,9 +203,8 @@ func testThirtyWrong(t *testing.T, tc *throttleCheck) {
 	}
 	t.Logf("30 wrong passwords through nginx in %v: checked %s; throttled %s; the shared counter of %s: %d",
 		time.Since(began).Round(time.Millisecond), perNode(checked), perNode(throttled), key, tc.count(t, key))
-	if firstThrottled != accountFree+1 {
-		t.Errorf("checked before the first throttled attempt: %d, want %d (one key's allowance; more than a second between two attempts lets a delay pass)",
-			firstThrottled, accountFree+1)
+	if (firstThrottled != accountFree+1 && g.exact(t)) || firstThrottled < accountFree+1 || firstThrottled > 2*accountFree {
+		t.Errorf("checked before the first throttled attempt: %d, want %d (one key's allowance)", firstThrottled, accountFree+1)
 	}
 	after := tc.allReasons(t)
 	for _, n := range tc.nodes {
@@ -241,7 +272,9 @@ func testRotatingXFF(t *testing.T, tc *throttleCheck) {
 	attacker := web.NewClientFrom(t, net.IPv4(127, 0, 0, 2))
 	var forged []string
 	var checked, throttled int
+	var g gaps
 	for i := range addressFree + 5 {
+		g.attempt()
 		n := tc.nodes[i%len(tc.nodes)]
 		d := web.NewDevice("attacker")
 		d.From = fmt.Sprintf("203.0.113.%d", i+1)
@@ -257,7 +290,7 @@ func testRotatingXFF(t *testing.T, tc *throttleCheck) {
 	}
 	t.Logf("%d guesses from 127.0.0.2, each with another X-Forwarded-For, directly to the three nodes: %d checked, %d throttled, counted under %s: %d",
 		addressFree+5, checked, throttled, key, tc.count(t, key))
-	if checked != addressFree+1 || throttled != 4 {
+	if (checked != addressFree+1 && g.exact(t)) || checked < addressFree+1 || throttled == 0 {
 		t.Errorf("guesses checked %d, throttled %d; want %d and 4: the address's allowance", checked, throttled, addressFree+1)
 	}
 	var n int
