@@ -40,6 +40,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/keys"
 )
 
@@ -57,6 +58,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer // results
 	stderr io.Writer // prompts, usage, logs
+	// auditTo is where the command writes its audit events, once
+	// openAudit opened it; runCommand closes it.
+	auditTo *audit.Logger
 }
 
 // A command is one of tether's commands.
@@ -137,6 +141,10 @@ func findCommand(args []string) (command, []string, bool) {
 func (e *env) runCommand(ctx context.Context, c command, args []string) error {
 	var out bytes.Buffer
 	err := c.run(ctx, e, e.flagSet(c, &out), args)
+	if e.auditTo != nil {
+		err = errors.Join(err, e.auditTo.Close())
+		e.auditTo = nil
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		_, err = out.WriteTo(e.stdout)
 		return err

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
@@ -485,10 +484,14 @@ func sentence(s string) string {
 // accountThrottleKey is the throttle key of a canonical account name.
 func accountThrottleKey(canon string) string { return "user:" + canon }
 
-// audit logs an audit event (PW-07): what happened, to whom, from where and
-// with what user agent; the log record carries when. Never a password, a
-// token or a cookie.
+// audit logs an audit event (PW-07): what happened, to whom, from where
+// (the client's address as --trusted-proxies decide it) and with what user
+// agent; the log record carries when. Never a password, a token or a
+// cookie. A record the audit log fails to take is an error in the main
+// log: the request it records is done.
 func (s *server) audit(r *http.Request, event, user string, attrs ...any) {
 	ip := clientIP(r, s.proxies)
-	audit.Log(r.Context(), s.log, event, user, append([]any{"ip", ip.String(), "user_agent", r.UserAgent()}, attrs...)...)
+	if err := s.auditLog.Write(r.Context(), event, user, append([]any{"ip", ip.String(), "user_agent", r.UserAgent()}, attrs...)...); err != nil {
+		s.log.ErrorContext(r.Context(), "audit event lost", "event", event, "err", err)
+	}
 }
