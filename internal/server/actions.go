@@ -284,7 +284,7 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request) (pending bool, 
 	if err != nil && !pending {
 		return false, err
 	}
-	s.audit(r, "sign-out", "", "user_id", user, "session_id", sid, "pending", pending)
+	s.audit(r, "sign-out", "", "outcome", "success", "user_id", user, "session_id", sid, "pending", pending)
 	return pending, nil
 }
 
@@ -301,7 +301,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request, id string
 	} else if err != nil {
 		return false, fmt.Errorf("revoke session: %w", err)
 	}
-	s.audit(r, "revoke-session", u.Name, "user_id", u.ID, "session_id", id)
+	s.audit(r, "revoke-session", u.Name, "outcome", "success", "user_id", u.ID, "session_id", id)
 	if id == sess.ID() {
 		s.sessions.ClearCookie(w, r)
 		return true, nil
@@ -318,7 +318,7 @@ func (s *server) revokeOthers(r *http.Request) error {
 	if err := s.sessions.RevokeUser(r.Context(), u.ID, sess); err != nil {
 		return fmt.Errorf("revoke other sessions: %w", err)
 	}
-	s.audit(r, "revoke-others", u.Name, "user_id", u.ID, "session_id", sess.ID())
+	s.audit(r, "revoke-others", u.Name, "outcome", "success", "user_id", u.ID, "session_id", sess.ID())
 	return nil
 }
 
@@ -416,7 +416,7 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
-	s.audit(r, "setup", u.Name, "user_id", u.ID)
+	s.audit(r, "setup", u.Name, "outcome", "success", "user_id", u.ID)
 	sess, err := s.startSession(w, r, u)
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/audit"
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
 
@@ -669,5 +672,31 @@ func TestPW09_FormAndJSONSeeTheSameText(t *testing.T) {
 	api := h.client().do(http.MethodPost, "/api/v1/login", strings.NewReader(`{"username":"alice","password":"`+bad+`"}`), "Content-Type", "application/json")
 	if api.status != http.StatusBadRequest || api.errorCode(t) != errInvalidUTF8.code {
 		t.Errorf("JSON sign-in with invalid UTF-8: %d %s, want 400 %s", api.status, api.body, errInvalidUTF8.code)
+	}
+}
+
+// fullDisk is a writer that refuses every write.
+type fullDisk struct{}
+
+func (fullDisk) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// PW-07: with an audit log of its own (Config.Audit), the events go
+// there, not to the main log; one it fails to write is an error in the
+// main log, naming the event, and the request it records is done.
+func TestPW07_AuditLogOfItsOwn(t *testing.T) {
+	var buf testkit.Buffer
+	h := newHarness(t, harnessOpts{audit: audit.New(slog.NewJSONHandler(&buf, nil))})
+	h.addAliceAndDisabledCarol()
+	h.client().login("alice", alicePW)
+	if len(h.logs.Records(t, "audit")) != 0 || !strings.Contains(buf.String(), `"event":"sign-in"`) {
+		t.Errorf("audit log %q, main log %q: want the sign-in in the audit log only", buf.String(), h.logs.String())
+	}
+
+	h = newHarness(t, harnessOpts{audit: audit.New(slog.NewJSONHandler(fullDisk{}, nil))})
+	h.addAliceAndDisabledCarol()
+	h.client().login("alice", alicePW)
+	lost := h.logs.Records(t, "audit event lost")
+	if len(lost) != 1 || lost[0]["event"] != "sign-in" || !strings.Contains(fmt.Sprint(lost[0]["err"]), "no space left") {
+		t.Errorf("got %v, want one error naming the sign-in and the write's error", lost)
 	}
 }
