@@ -99,6 +99,7 @@ var commands = []command{
 	{"keys retire", "KID [--now]", "stop a key signing; --now: unpublish and destroy it at once, for a leaked key (KEY-02)", keysRetire},
 	{"keys import", "FILE.pem", "add an existing Ed25519 or P-256 private key to the ring, to sign once published long enough", keysImport},
 	{"keys master-key", "", "print a new random master key for " + keys.MasterKeyEnv + ", which seals the signing keys at rest (KEY-04)", keysMasterKey},
+	{"status", "[flags]", "report the stores' health, the invalidation feed, the key ring and what the stores hold, from serve's settings; exit status 1 when unhealthy", status},
 	{"version", "", "print tether's version, VCS revision and Go version", version},
 }
 
