@@ -10,6 +10,7 @@
 //	tether user rename alice alicia        # her sessions go on
 //	tether user delete alicia              # asks first; --yes does not
 //	tether sessions list alice
+//	tether status                          # exit status 1 when unhealthy
 //	tether version
 //
 // Every command reads the store settings (--data, --sessions, --accounts,
@@ -20,11 +21,19 @@
 // only serve, init and "user add --create" create a database (ADM-01). Run
 // "tether help" for the list and "tether COMMAND -h" for a command's flags.
 //
-// A command that changes a user (user add, passwd, disable, enable, rename,
-// delete, sessions revoke, tokens revoke) writes one audit event (PW-07) to standard error,
-// in the server's --log-format: the same record the server writes for what
-// people do over HTTP (package internal/audit), with actor=cli and the
-// operating-system user who ran it.
+// A command that changes something (the user, sessions, tokens, client
+// and keys commands) writes one audit event (PW-07): the same record the
+// server writes for what people do over HTTP (package internal/audit),
+// with actor=cli, the operating-system user who ran it and the host. It
+// goes where --audit-log (TETHER_AUDIT_LOG) says, a file of JSON lines or
+// "-" for standard error, else to standard error in the server's
+// --log-format; a command whose audit log can't be opened changes nothing,
+// and one whose record can't be written fails.
+//
+// tether status reports, from serve's settings, whether the stores answer,
+// the session store's feed comes up, the key ring has a key signing on
+// schedule, and what the stores hold; its exit status is 1 when something
+// is unhealthy.
 package main
 
 import (
