@@ -125,6 +125,7 @@ func TestPW07_AuditLogHoldsNoSecret(t *testing.T) {
 	dir := t.TempDir()
 	data, logFile := filepath.Join(dir, "tether.db"), filepath.Join(dir, "audit.log")
 	flags := []string{"--audit-log", logFile}
+	mustTether(t, data, "", append([]string{"init"}, flags...)...)
 	s := startServe(t, data, flags...)
 	var secrets []string
 	keep := func(secret string) string {
@@ -283,7 +284,7 @@ func TestPW07_AuditLogHoldsNoSecret(t *testing.T) {
 		}
 	}
 	for _, event := range []string{
-		"keys-rotate/schedule", "setup/", "sign-in/", "pat-create/", "pat-revoke/", "revoke-session/", "revoke-others/",
+		"init/cli", "keys-rotate/schedule", "setup/", "sign-in/", "pat-create/", "pat-revoke/", "revoke-session/", "revoke-others/",
 		"password-change/", "sign-out/", "token-issue/", "token-revoke/", "client-add/cli", "client-rotate-secret/cli",
 		"client-disable/cli", "client-enable/cli", "client-delete/cli", "keys-rotate/cli", "keys-retire/cli",
 		"user-add/cli", "user-passwd/cli", "user-disable/cli", "user-enable/cli", "user-rename/cli",
