@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +19,9 @@ import (
 	"testing"
 
 	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/internal/audit"
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/keys"
 )
 
 // apiCall is a request of the JSON API (or, with form set, an OAuth
@@ -338,4 +343,37 @@ func TestPW07_AuditLogFailureFailsCommand(t *testing.T) {
 		t.Errorf("user add with a full audit log: got %v, want the record's error", err)
 	}
 
+}
+
+// PW-07, KEY-02: what a run of the key schedule changed is one audit event
+// each, with actor=schedule and the node; a record not written is the
+// run's error, which maintainRing logs.
+func TestPW07_ScheduleEvents(t *testing.T) {
+	var buf bytes.Buffer
+	m := keys.Maintenance{Added: "new", Destroyed: []string{"old1", "old2"}, Sealed: []string{"plain"}}
+	if err := auditSchedule(t.Context(), audit.New(slog.NewJSONHandler(&buf, nil)), m, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for line := range strings.Lines(buf.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s %s", rec["event"], rec["kid"], rec["outcome"], rec["actor"], rec["node"]))
+	}
+	want := []string{
+		"keys-rotate new success schedule node-a", "keys-destroy old1 success schedule node-a",
+		"keys-destroy old2 success schedule node-a", "keys-seal plain success schedule node-a",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if err := auditSchedule(t.Context(), audit.New(slog.NewJSONHandler(&buf, nil)), keys.Maintenance{}, "node-a"); err != nil {
+		t.Errorf("nothing changed: got %v", err)
+	}
+	err := auditSchedule(t.Context(), audit.New(slog.NewJSONHandler(testkit.FullWriter{}, nil)), m, "node-a")
+	if err == nil || !strings.Contains(err.Error(), "keys-rotate") {
+		t.Errorf("a full audit log: got %v, want the lost records' errors", err)
+	}
 }

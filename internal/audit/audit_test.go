@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/tetherauth/tether/internal/testkit"
 )
 
 // decode returns the one JSON record in line.
@@ -94,19 +96,12 @@ func TestMISC06_Open(t *testing.T) {
 	}
 }
 
-// failingWriter refuses every write, like a full disk.
-type failingWriter struct{}
-
-var errFull = errors.New("no space left on device")
-
-func (failingWriter) Write([]byte) (int, error) { return 0, errFull }
-
 // PW-07: a record that could not be written is an error, which an admin
 // command fails with.
 func TestPW07_WriteFailure(t *testing.T) {
-	l := New(slog.NewJSONHandler(failingWriter{}, nil))
+	l := New(slog.NewJSONHandler(testkit.FullWriter{}, nil))
 	err := l.Write(t.Context(), "user-add", "alice")
-	if !errors.Is(err, errFull) || !strings.Contains(err.Error(), "user-add") {
+	if !errors.Is(err, testkit.ErrDiskFull) || !strings.Contains(err.Error(), "user-add") {
 		t.Errorf("got %v, want the write's error naming the event", err)
 	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -675,11 +674,6 @@ func TestPW09_FormAndJSONSeeTheSameText(t *testing.T) {
 	}
 }
 
-// fullDisk is a writer that refuses every write.
-type fullDisk struct{}
-
-func (fullDisk) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
-
 // PW-07: with an audit log of its own (Config.Audit), the events go
 // there, not to the main log; one it fails to write is an error in the
 // main log, naming the event, and the request it records is done.
@@ -692,7 +686,7 @@ func TestPW07_AuditLogOfItsOwn(t *testing.T) {
 		t.Errorf("audit log %q, main log %q: want the sign-in in the audit log only", buf.String(), h.logs.String())
 	}
 
-	h = newHarness(t, harnessOpts{audit: audit.New(slog.NewJSONHandler(fullDisk{}, nil))})
+	h = newHarness(t, harnessOpts{audit: audit.New(slog.NewJSONHandler(testkit.FullWriter{}, nil))})
 	h.addAliceAndDisabledCarol()
 	h.client().login("alice", alicePW)
 	lost := h.logs.Records(t, "audit event lost")
