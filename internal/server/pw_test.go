@@ -694,3 +694,28 @@ func TestPW07_AuditLogOfItsOwn(t *testing.T) {
 		t.Errorf("got %v, want one error naming the sign-in and the write's error", lost)
 	}
 }
+
+// PW-07, PW-06: an audit event says where the request came from as
+// --trusted-proxies decide it: the address a trusted proxy forwarded, the
+// peer's own when the peer is not trusted, whatever it claims.
+func TestPW07_AuditAddressFromTrustedProxiesOnly(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		proxies []netip.Prefix
+		want    string
+	}{
+		{"trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, "203.0.113.7"},
+		{"untrusted peer", nil, "127.0.0.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{proxies: tt.proxies})
+			h.addAliceAndDisabledCarol()
+			h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: "wrong password"}, "",
+				"X-Forwarded-For", "203.0.113.7")
+			recs := h.logs.Records(t, "audit")
+			if len(recs) != 1 || recs[0]["ip"] != tt.want {
+				t.Errorf("got %v, want one event with ip %s", recs, tt.want)
+			}
+		})
+	}
+}
