@@ -131,7 +131,9 @@ func TestPW07_AuditLogHoldsNoSecret(t *testing.T) {
 	data, logFile := filepath.Join(dir, "tether.db"), filepath.Join(dir, "audit.log")
 	flags := []string{"--audit-log", logFile}
 	mustTether(t, data, "", append([]string{"init"}, flags...)...)
-	s := startServe(t, data, flags...)
+	// The longest store timeout: on a loaded machine, the server's
+	// SQLite calls wait their turn behind the commands' writes.
+	s := startServe(t, data, append([]string{"--store-timeout", "5s"}, flags...)...)
 	var secrets []string
 	keep := func(secret string) string {
 		if len(secret) < 8 {
