@@ -46,7 +46,8 @@ type Logger struct {
 	closer io.Closer // the file Open opened, or nil
 }
 
-// New returns a Logger that writes to h (a main logger's handler).
+// New returns a Logger that writes to h (a main logger's handler),
+// whatever level h is enabled for: an audit event is never filtered out.
 func New(h slog.Handler) *Logger { return &Logger{h: h} }
 
 // Open returns a Logger that writes JSON lines to path: Stderr ("-") for

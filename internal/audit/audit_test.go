@@ -105,3 +105,16 @@ func TestPW07_WriteFailure(t *testing.T) {
 		t.Errorf("got %v, want the write's error naming the event", err)
 	}
 }
+
+// PW-07: an audit event is written whatever level the main log is set
+// to: --log-level error does not silence it.
+func TestPW07_WriteIgnoresLevel(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError}))
+	if err := l.Write(t.Context(), "sign-out", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "msg=audit event=sign-out user=alice") {
+		t.Errorf("got %q, want the event", buf.String())
+	}
+}
