@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -377,4 +378,45 @@ func TestRingClockStepsBack(t *testing.T) {
 	if got := jwksKids(t, r); len(got) != 0 {
 		t.Errorf("JWKS %v, want empty", got)
 	}
+}
+
+// KEY-02: MaintainReport says what the schedule changed (for the audit
+// log): the key it added, the private keys it destroyed, the keys it
+// sealed; a run that changed nothing reports nothing.
+func TestKEY02_MaintainReport(t *testing.T) {
+	ctx := context.Background()
+	clk := testkit.NewClock(t0)
+	st := NewMemoryStorage()
+	cfg := Config{CacheLifetime: 15 * time.Minute, MaxTokenTTL: time.Hour, RotateEvery: 720 * time.Hour, Now: clk.Now}
+	run := func(r *Ring, name string, want Maintenance) Maintenance {
+		t.Helper()
+		got, err := r.MaintainReport(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.Added == "?" {
+			want.Added = got.Added
+		}
+		if got.Added == "" && want.Added != "" || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, want %+v", name, got, want)
+		}
+		return got
+	}
+	r := newRing(t, st, cfg)
+	a := run(r, "first key", Maintenance{Added: "?"}).Added
+	if a == "" || a != signingKid(t, r) {
+		t.Fatalf("reported %q, signs with %s", a, signingKid(t, r))
+	}
+	run(r, "nothing due", Maintenance{})
+	clk.Advance(720*time.Hour - 15*time.Minute)
+	b := run(r, "due", Maintenance{Added: "?"}).Added
+	if b == "" || b == a {
+		t.Fatalf("rotation reported %q", b)
+	}
+	clk.Advance(15*time.Minute + time.Hour + MaxLeeway)
+	run(r, "a removed", Maintenance{Destroyed: []string{a}})
+
+	master, _ := ParseMasterKey(NewMasterKey())
+	cfg.MasterKey = master
+	run(newRing(t, st, cfg), "sealed", Maintenance{Sealed: []string{b}})
 }

@@ -169,14 +169,33 @@ func (r *Ring) due(recs []Record, now time.Time) bool {
 // a master key is configured (KEY-04). Nodes running it at once add one
 // key between them (see Storage).
 func (r *Ring) Maintain(ctx context.Context) error {
-	return r.change(ctx, func(recs []Record, now time.Time) ([]Record, error) {
+	_, err := r.MaintainReport(ctx)
+	return err
+}
+
+// Maintenance is what one run of the schedule changed in the ring, for an
+// audit log. Of nodes running it at once, only the one whose write won
+// reports a change.
+type Maintenance struct {
+	Added     string   // the kid of the key it added, "" for none
+	Destroyed []string // the kids of removed keys whose private keys it destroyed
+	Sealed    []string // the kids of the keys it sealed with the master key
+}
+
+// MaintainReport is Maintain, returning what it changed.
+func (r *Ring) MaintainReport(ctx context.Context) (Maintenance, error) {
+	var m Maintenance
+	err := r.change(ctx, func(recs []Record, now time.Time) ([]Record, error) {
+		m = Maintenance{}
 		var changes []Record
 		for _, rec := range recs {
 			switch {
 			case len(rec.Private) > 0 && removed(rec, now):
 				rec.Private, rec.Sealed = nil, false
+				m.Destroyed = append(m.Destroyed, rec.Kid)
 			case len(rec.Private) > 0 && !rec.Sealed && r.cfg.MasterKey != nil:
 				rec.Private, rec.Sealed = r.cfg.MasterKey.seal(rec.Kid, rec.Private), true
+				m.Sealed = append(m.Sealed, rec.Kid)
 			default:
 				continue
 			}
@@ -193,8 +212,13 @@ func (r *Ring) Maintain(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		m.Added = k.kid
 		return merge(changes, added), nil
 	})
+	if err != nil {
+		return Maintenance{}, err
+	}
+	return m, nil
 }
 
 // merge is changes with the records of later replacing those of the same

@@ -46,10 +46,16 @@ func openForSetup(ctx context.Context, c config, command string, stderr io.Write
 // and records where the sessions live, then exits; on a database that
 // exists it checks the record and changes nothing else.
 func initCmd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
-	c, err := e.parseNoArgs(fs, args, storeSettings...)
+	c, err := e.parseNoArgs(fs, args, changeSettings...)
 	if err != nil {
 		return err
 	}
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() {
+		err = errors.Join(err, e.auditCLI(ctx, c, "init", "", []any{"sessions", sessionStoreOf(c).String()}, err))
+	}()
 	st, err := openForSetup(ctx, c, "init", e.stderr)
 	if err != nil {
 		return err

@@ -49,7 +49,12 @@ func clientAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (er
 		fs.Usage()
 		return usageError{err: fmt.Errorf("client add: %s required", strings.Join(missing, " and "))}
 	}
-	defer func() { e.auditClient(ctx, c, "client-add", id, err, "scopes", scopes, "audiences", audiences) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() {
+		err = errors.Join(err, e.auditClient(ctx, c, "client-add", id, err, "scopes", scopes, "audiences", audiences))
+	}()
 	return withClients(ctx, c, func(cl account.Clients, _ *session.Manager) error {
 		secret, h := account.NewClientSecret()
 		slices.Sort(scopes)
@@ -106,7 +111,12 @@ func clientRotateSecret(ctx context.Context, e *env, fs *flag.FlagSet, args []st
 	if err != nil {
 		return err
 	}
-	defer func() { e.auditClient(ctx, c, "client-rotate-secret", id, err, "revoke", *revoke) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() {
+		err = errors.Join(err, e.auditClient(ctx, c, "client-rotate-secret", id, err, "revoke", *revoke))
+	}()
 	return withClients(ctx, c, func(cl account.Clients, m *session.Manager) error {
 		secret, h := account.NewClientSecret()
 		if err := cl.SetClientSecret(ctx, id, h); err != nil {
@@ -133,7 +143,10 @@ func clientDisable(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	if err != nil {
 		return err
 	}
-	defer func() { e.auditClient(ctx, c, "client-disable", id, err) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, e.auditClient(ctx, c, "client-disable", id, err)) }()
 	return withClients(ctx, c, func(cl account.Clients, m *session.Manager) error {
 		if err := setDisabled(ctx, cl, id, true); err != nil {
 			return err
@@ -153,7 +166,10 @@ func clientEnable(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if err != nil {
 		return err
 	}
-	defer func() { e.auditClient(ctx, c, "client-enable", id, err) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, e.auditClient(ctx, c, "client-enable", id, err)) }()
 	return withClients(ctx, c, func(cl account.Clients, _ *session.Manager) error {
 		if err := setDisabled(ctx, cl, id, false); err != nil {
 			return err
@@ -171,7 +187,10 @@ func clientDelete(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if err != nil {
 		return err
 	}
-	defer func() { e.auditClient(ctx, c, "client-delete", id, err) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, e.auditClient(ctx, c, "client-delete", id, err)) }()
 	return withClients(ctx, c, func(cl account.Clients, m *session.Manager) error {
 		// The tokens end first: a failure leaves the client in the list,
 		// where the command can be run again, not tokens of a client that
@@ -276,6 +295,6 @@ func checkAudience(s string) (string, error) {
 }
 
 // auditClient writes the audit event of a client command on client id.
-func (e *env) auditClient(ctx context.Context, c config, event, id string, err error, attrs ...any) {
-	e.auditCLI(ctx, c, event, "", []any{"client_id", id}, err, attrs...)
+func (e *env) auditClient(ctx context.Context, c config, event, id string, err error, attrs ...any) error {
+	return e.auditCLI(ctx, c, event, "", []any{"client_id", id}, err, attrs...)
 }

@@ -36,6 +36,7 @@ type config struct {
 	TrustedProxies  []netip.Prefix
 	LogLevel        slog.Level
 	LogFormat       string
+	AuditLog        string // "" for the main log, "-" for stderr as JSON lines, else a file
 	Sessions        string // "" for the Data file, else a Redis or PostgreSQL URL
 	Accounts        string // "" for the Data file, else a PostgreSQL URL
 	MinReplicas     int
@@ -91,6 +92,9 @@ var (
 	logFormatSetting = &setting{"log-format", "TETHER_LOG_FORMAT", "text",
 		"text or json",
 		func(c *config, v string) error { c.LogFormat = v; return nil }}
+	auditLogSetting = &setting{"audit-log", "TETHER_AUDIT_LOG", "",
+		"file the audit events (sign-ins, sign-outs, revocations, key rotations, admin commands) are appended to as JSON lines, created mode 0600; - for standard error; empty: the main log, in --log-format (PW-07)",
+		func(c *config, v string) error { c.AuditLog = v; return nil }}
 
 	sessionsSetting = &setting{"sessions", "TETHER_SESSIONS", "",
 		"where sessions live: empty for the --data file, or redis://[user:pass@]host:port/db, redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,h2:p2 (rediss://, rediss-sentinel://, rediss-cluster:// with TLS), or postgres://user@host:port/db (or postgresql://)",
@@ -156,7 +160,7 @@ var (
 
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
-		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
+		logFormatSetting, auditLogSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
 		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting, cookieDomainSetting}
 )
 

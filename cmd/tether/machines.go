@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/internal/sometimes"
 	"github.com/tetherauth/tether/keys"
@@ -162,7 +163,10 @@ func keysRotate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (e
 		return err
 	}
 	var kid string
-	defer func() { e.auditKey(ctx, c, "keys-rotate", kid, err) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, e.auditKey(ctx, c, "keys-rotate", kid, err)) }()
 	return e.withRing(ctx, c, func(r *keys.Ring) error {
 		if kid, err = r.Rotate(ctx); err != nil {
 			return err
@@ -204,7 +208,10 @@ func keysRetire(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (e
 		return usageError{err: errors.New("keys retire: KID is required, and only one")}
 	}
 	kid := rest[0]
-	defer func() { e.auditKey(ctx, c, "keys-retire", kid, err, "now", *now) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, e.auditKey(ctx, c, "keys-retire", kid, err, "now", *now)) }()
 	return e.withRing(ctx, c, func(r *keys.Ring) error {
 		if err := r.Retire(ctx, kid, *now); err != nil {
 			return err
@@ -244,7 +251,10 @@ func keysImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (e
 	if err != nil {
 		return fmt.Errorf("%s: %w", rest[0], err)
 	}
-	defer func() { e.auditKey(ctx, c, "keys-import", k.Kid(), err) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, e.auditKey(ctx, c, "keys-import", k.Kid(), err)) }()
 	return e.withRing(ctx, c, func(r *keys.Ring) error {
 		if err := r.Import(ctx, k); err != nil {
 			return err
@@ -268,8 +278,8 @@ func keysMasterKey(_ context.Context, e *env, fs *flag.FlagSet, args []string) e
 }
 
 // auditKey writes the audit event of a keys command on the key kid.
-func (e *env) auditKey(ctx context.Context, c config, event, kid string, err error, attrs ...any) {
-	e.auditCLI(ctx, c, event, "", []any{"kid", kid}, err, attrs...)
+func (e *env) auditKey(ctx context.Context, c config, event, kid string, err error, attrs ...any) error {
+	return e.auditCLI(ctx, c, event, "", []any{"kid", kid}, err, attrs...)
 }
 
 // ringRefresh is how often serve runs the key ring's schedule, which
@@ -281,7 +291,7 @@ const ringRefresh = 5 * time.Second
 // startRing opens the key ring of st for serve and runs its schedule once,
 // so that a new deployment has a key to sign with before it serves. It
 // warns when the private keys are kept unsealed (KEY-04).
-func startRing(ctx context.Context, st *stores, c config, getenv func(string) string, log *slog.Logger) (*keys.Ring, error) {
+func startRing(ctx context.Context, st *stores, c config, getenv func(string) string, log *slog.Logger, auditLog *audit.Logger) (*keys.Ring, error) {
 	r, err := openRing(ctx, st, c, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
@@ -292,16 +302,41 @@ func startRing(ctx context.Context, st *stores, c config, getenv func(string) st
 	}
 	ctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
 	defer cancel()
-	if err := r.Maintain(ctx); err != nil {
+	m, err := r.MaintainReport(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
-	return r, nil
+	return r, auditSchedule(ctx, auditLog, m, c.NodeName)
+}
+
+// auditSchedule writes the audit events of what a run of the key ring's
+// schedule on the node called node changed (m): a key added
+// (keys-rotate), private keys destroyed (keys-destroy), keys sealed
+// (keys-seal), with actor=schedule, as the keys commands write theirs
+// with actor=cli.
+func auditSchedule(ctx context.Context, l *audit.Logger, m keys.Maintenance, node string) error {
+	var errs []error
+	write := func(event, kid string) {
+		errs = append(errs, l.Write(ctx, event, "", "kid", kid, "outcome", "success", "actor", "schedule", "node", node))
+	}
+	if m.Added != "" {
+		write("keys-rotate", m.Added)
+	}
+	for _, kid := range m.Destroyed {
+		write("keys-destroy", kid)
+	}
+	for _, kid := range m.Sealed {
+		write("keys-seal", kid)
+	}
+	return errors.Join(errs...)
 }
 
 // maintainRing runs r's schedule every ringRefresh until ctx is done,
-// each run bounded by adminStoreTimeout; a failed run is logged, at most
-// once a minute, and tried again at the next.
-func maintainRing(ctx context.Context, r *keys.Ring, log *slog.Logger) error {
+// each run bounded by adminStoreTimeout, and writes the audit events of
+// what it changed to auditLog (auditSchedule; node is the node's name); a
+// failed run is logged, at most once a minute, and tried again at the
+// next.
+func maintainRing(ctx context.Context, r *keys.Ring, log *slog.Logger, auditLog *audit.Logger, node string) error {
 	log = log.With("component", "keys")
 	failures := sometimes.New(time.Minute, nil)
 	t := time.NewTicker(ringRefresh)
@@ -313,7 +348,10 @@ func maintainRing(ctx context.Context, r *keys.Ring, log *slog.Logger) error {
 		case <-t.C:
 		}
 		mctx, cancel := context.WithTimeout(ctx, adminStoreTimeout)
-		err := r.Maintain(mctx)
+		m, err := r.MaintainReport(mctx)
+		if err == nil {
+			err = auditSchedule(mctx, auditLog, m, node)
+		}
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			continue

@@ -10,6 +10,7 @@
 //	tether user rename alice alicia        # her sessions go on
 //	tether user delete alicia              # asks first; --yes does not
 //	tether sessions list alice
+//	tether status                          # exit status 1 when unhealthy
 //	tether version
 //
 // Every command reads the store settings (--data, --sessions, --accounts,
@@ -20,11 +21,19 @@
 // only serve, init and "user add --create" create a database (ADM-01). Run
 // "tether help" for the list and "tether COMMAND -h" for a command's flags.
 //
-// A command that changes a user (user add, passwd, disable, enable, rename,
-// delete, sessions revoke, tokens revoke) writes one audit event (PW-07) to standard error,
-// in the server's --log-format: the same record the server writes for what
-// people do over HTTP (package internal/audit), with actor=cli and the
-// operating-system user who ran it.
+// A command that changes something (the user, sessions, tokens, client
+// and keys commands) writes one audit event (PW-07): the same record the
+// server writes for what people do over HTTP (package internal/audit),
+// with actor=cli, the operating-system user who ran it and the host. It
+// goes where --audit-log (TETHER_AUDIT_LOG) says, a file of JSON lines or
+// "-" for standard error, else to standard error in the server's
+// --log-format; a command whose audit log can't be opened changes nothing,
+// and one whose record can't be written fails.
+//
+// tether status reports, from serve's settings, whether the stores answer,
+// the session store's feed comes up, the key ring has a key signing on
+// schedule, and what the stores hold; its exit status is 1 when something
+// is unhealthy.
 package main
 
 import (
@@ -40,6 +49,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/keys"
 )
 
@@ -57,6 +67,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer // results
 	stderr io.Writer // prompts, usage, logs
+	// auditTo is where the command writes its audit events, once
+	// openAudit opened it; runCommand closes it.
+	auditTo *audit.Logger
 }
 
 // A command is one of tether's commands.
@@ -95,6 +108,7 @@ var commands = []command{
 	{"keys retire", "KID [--now]", "stop a key signing; --now: unpublish and destroy it at once, for a leaked key (KEY-02)", keysRetire},
 	{"keys import", "FILE.pem", "add an existing Ed25519 or P-256 private key to the ring, to sign once published long enough", keysImport},
 	{"keys master-key", "", "print a new random master key for " + keys.MasterKeyEnv + ", which seals the signing keys at rest (KEY-04)", keysMasterKey},
+	{"status", "[flags]", "report the stores' health, the invalidation feed, the key ring and what the stores hold, from serve's settings; exit status 1 when unhealthy", status},
 	{"version", "", "print tether's version, VCS revision and Go version", version},
 }
 
@@ -137,6 +151,10 @@ func findCommand(args []string) (command, []string, bool) {
 func (e *env) runCommand(ctx context.Context, c command, args []string) error {
 	var out bytes.Buffer
 	err := c.run(ctx, e, e.flagSet(c, &out), args)
+	if e.auditTo != nil {
+		err = errors.Join(err, e.auditTo.Close())
+		e.auditTo = nil
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		_, err = out.WriteTo(e.stdout)
 		return err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/localdev"
@@ -51,6 +52,13 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	}
 	root := newLogger(e.stderr, c.LogLevel, c.LogFormat)
 	slog.SetDefault(root)
+	// The audit log opens first: a server that could not record what
+	// happens does not start (PW-07).
+	auditLog, err := openAuditLog(c, root.With("component", "server"), e.stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, auditLog.Close()) }()
 	// The certificate is checked before anything is opened or created.
 	var tlsConfig *tls.Config
 	if c.TLSCert != "" {
@@ -115,7 +123,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
-	ring, err := startRing(startCtx, st, c, e.getenv, root)
+	ring, err := startRing(startCtx, st, c, e.getenv, root, auditLog)
 	if err != nil {
 		return err
 	}
@@ -135,7 +143,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		PATs:        pats,
 		MaxTTL:      c.TokenMaxTTL,
 	}
-	h, err := newHandler(startCtx, c, st, sessions, tokens, root)
+	h, err := newHandler(startCtx, c, st, sessions, tokens, root, auditLog)
 	if err != nil {
 		return err
 	}
@@ -156,7 +164,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		worker{"session manager", sessions.Run, nil},
 		worker{"revocation view", view.Run, view.EndStreams},
 		worker{"personal access tokens", pats.Run, nil},
-		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root) }, nil})
+		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root, auditLog, c.NodeName) }, nil})
 }
 
 // tokenState is the revocation state of access tokens the server's OAuth
@@ -188,7 +196,7 @@ func firstAdminSetup(ctx context.Context, st *stores) (string, error) {
 }
 
 // newHandler builds the server's handler and what it depends on.
-func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, tokens *server.Tokens, log *slog.Logger) (http.Handler, error) {
+func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, tokens *server.Tokens, log *slog.Logger, auditLog *audit.Logger) (http.Handler, error) {
 	hasher, err := password.NewHasher(password.HasherConfig{})
 	if err != nil {
 		return nil, err
@@ -207,6 +215,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 	}
 	return server.New(server.Config{
 		Logger:   log,
+		Audit:    auditLog,
 		Sessions: sessions,
 		Accounts: st.accounts,
 		Throttle: st.throttle,

@@ -30,7 +30,10 @@ func userAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err 
 		return err
 	}
 	u := &account.User{Name: name, Admin: *admin}
-	defer func() { e.audit(ctx, c, "user-add", name, u.ID, err, "admin", u.Admin) }()
+	if err := e.openAudit(c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, e.audit(ctx, c, "user-add", name, u.ID, err, "admin", u.Admin)) }()
 	var st *stores
 	if *create {
 		st, err = openForSetup(ctx, c, "user add --create", e.stderr)

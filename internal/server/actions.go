@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tetherauth/tether/internal/account"
-	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/throttle"
 	"github.com/tetherauth/tether/password"
@@ -291,7 +290,7 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request) (pending bool, 
 	if err != nil && !pending {
 		return false, err
 	}
-	s.audit(r, "sign-out", "", "user_id", user, "session_id", sid, "pending", pending)
+	s.audit(r, "sign-out", "", "outcome", "success", "user_id", user, "session_id", sid, "pending", pending)
 	return pending, nil
 }
 
@@ -308,7 +307,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request, id string
 	} else if err != nil {
 		return false, fmt.Errorf("revoke session: %w", err)
 	}
-	s.audit(r, "revoke-session", u.Name, "user_id", u.ID, "session_id", id)
+	s.audit(r, "revoke-session", u.Name, "outcome", "success", "user_id", u.ID, "session_id", id)
 	if id == sess.ID() {
 		s.sessions.ClearCookie(w, r)
 		return true, nil
@@ -325,7 +324,7 @@ func (s *server) revokeOthers(r *http.Request) error {
 	if err := s.sessions.RevokeUser(r.Context(), u.ID, sess); err != nil {
 		return fmt.Errorf("revoke other sessions: %w", err)
 	}
-	s.audit(r, "revoke-others", u.Name, "user_id", u.ID, "session_id", sess.ID())
+	s.audit(r, "revoke-others", u.Name, "outcome", "success", "user_id", u.ID, "session_id", sess.ID())
 	return nil
 }
 
@@ -423,7 +422,7 @@ func (s *server) setupAdmin(w http.ResponseWriter, r *http.Request, token, name,
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
-	s.audit(r, "setup", u.Name, "user_id", u.ID)
+	s.audit(r, "setup", u.Name, "outcome", "success", "user_id", u.ID)
 	sess, err := s.startSession(w, r, u)
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)
@@ -491,10 +490,14 @@ func sentence(s string) string {
 // accountThrottleKey is the throttle key of a canonical account name.
 func accountThrottleKey(canon string) string { return "user:" + canon }
 
-// audit logs an audit event (PW-07): what happened, to whom, from where and
-// with what user agent; the log record carries when. Never a password, a
-// token or a cookie.
+// audit logs an audit event (PW-07): what happened, to whom, from where
+// (the client's address as --trusted-proxies decide it) and with what user
+// agent; the log record carries when. Never a password, a token or a
+// cookie. A record the audit log fails to take is an error in the main
+// log: the request it records is done.
 func (s *server) audit(r *http.Request, event, user string, attrs ...any) {
 	ip := clientIP(r, s.proxies)
-	audit.Log(r.Context(), s.log, event, user, append([]any{"ip", ip.String(), "user_agent", r.UserAgent()}, attrs...)...)
+	if err := s.auditLog.Write(r.Context(), event, user, append([]any{"ip", ip.String(), "user_agent", r.UserAgent()}, attrs...)...); err != nil {
+		s.log.ErrorContext(r.Context(), "audit event lost", "event", event, "err", err)
+	}
 }

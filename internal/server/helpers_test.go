@@ -20,6 +20,7 @@ import (
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/internal/throttle"
@@ -184,6 +185,8 @@ type harnessOpts struct {
 	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
 	// default the server's.
 	storeTimeout, readyTimeout time.Duration
+	// audit is Config.Audit; default: the harness's log.
+	audit *audit.Logger
 }
 
 // newHarnessClock returns a clock for harnesses, at the real time: the
@@ -301,6 +304,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		ReadyTimeout:   o.readyTimeout,
 		Tokens:         tokens,
 		PATs:           pats,
+		Audit:          o.audit,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/audit"
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/password"
 )
 
@@ -668,5 +670,51 @@ func TestPW09_FormAndJSONSeeTheSameText(t *testing.T) {
 	api := h.client().do(http.MethodPost, "/api/v1/login", strings.NewReader(`{"username":"alice","password":"`+bad+`"}`), "Content-Type", "application/json")
 	if api.status != http.StatusBadRequest || api.errorCode(t) != errInvalidUTF8.code {
 		t.Errorf("JSON sign-in with invalid UTF-8: %d %s, want 400 %s", api.status, api.body, errInvalidUTF8.code)
+	}
+}
+
+// PW-07: with an audit log of its own (Config.Audit), the events go
+// there, not to the main log; one it fails to write is an error in the
+// main log, naming the event, and the request it records is done.
+func TestPW07_AuditLogOfItsOwn(t *testing.T) {
+	var buf testkit.Buffer
+	h := newHarness(t, harnessOpts{audit: audit.New(slog.NewJSONHandler(&buf, nil))})
+	h.addAliceAndDisabledCarol()
+	h.client().login("alice", alicePW)
+	if len(h.logs.Records(t, "audit")) != 0 || !strings.Contains(buf.String(), `"event":"sign-in"`) {
+		t.Errorf("audit log %q, main log %q: want the sign-in in the audit log only", buf.String(), h.logs.String())
+	}
+
+	h = newHarness(t, harnessOpts{audit: audit.New(slog.NewJSONHandler(testkit.FullWriter{}, nil))})
+	h.addAliceAndDisabledCarol()
+	h.client().login("alice", alicePW)
+	lost := h.logs.Records(t, "audit event lost")
+	if len(lost) != 1 || lost[0]["event"] != "sign-in" || !strings.Contains(fmt.Sprint(lost[0]["err"]), "no space left") {
+		t.Errorf("got %v, want one error naming the sign-in and the write's error", lost)
+	}
+}
+
+// PW-07, PW-06: an audit event says where the request came from as
+// --trusted-proxies decide it: the address a trusted proxy forwarded, the
+// peer's own when the peer is not trusted, whatever it claims.
+func TestPW07_AuditAddressFromTrustedProxiesOnly(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		proxies []netip.Prefix
+		want    string
+	}{
+		{"trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, "203.0.113.7"},
+		{"untrusted peer", nil, "127.0.0.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{proxies: tt.proxies})
+			h.addAliceAndDisabledCarol()
+			h.client().json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: "wrong password"}, "",
+				"X-Forwarded-For", "203.0.113.7")
+			recs := h.logs.Records(t, "audit")
+			if len(recs) != 1 || recs[0]["ip"] != tt.want {
+				t.Errorf("got %v, want one event with ip %s", recs, tt.want)
+			}
+		})
 	}
 }

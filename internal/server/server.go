@@ -47,6 +47,7 @@ import (
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/credential"
 	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/sometimes"
@@ -83,6 +84,9 @@ type Config struct {
 	// Logger receives operational logs and the audit events of sign-ins
 	// and account changes (PW-07). Default: discard.
 	Logger *slog.Logger
+	// Audit, if set, receives the audit events instead of Logger (the
+	// --audit-log file). A record it fails to write is logged to Logger.
+	Audit *audit.Logger
 	// Sessions issues, loads and revokes sessions; its LoadRequest checks
 	// every route.
 	Sessions *session.Manager
@@ -209,6 +213,7 @@ func unsetFields(fields ...field) []string {
 // server holds what the handlers need; New builds it from Config.
 type server struct {
 	log      *slog.Logger
+	auditLog *audit.Logger // Config.Audit, or one over log
 	sessions *session.Manager
 	accounts account.Store
 	users    *userCache // whoami's reads of accounts
@@ -300,6 +305,7 @@ func New(cfg Config) (http.Handler, error) {
 	storeTimeout := cmp.Or(cfg.StoreTimeout, DefaultStoreTimeout)
 	s := &server{
 		log:      log.With("component", "server"),
+		auditLog: cfg.Audit,
 		sessions: cfg.Sessions,
 		accounts: BoundedAccounts(cfg.Accounts, storeTimeout),
 		throttle: deadlineThrottle{t: cfg.Throttle, d: storeTimeout},
@@ -326,6 +332,9 @@ func New(cfg Config) (http.Handler, error) {
 		oauth:        oauth,
 		pats:         cfg.PATs,
 		patMaxTTL:    cmp.Or(cfg.PATMaxTTL, DefaultPATMaxTTL),
+	}
+	if s.auditLog == nil {
+		s.auditLog = audit.New(s.log.Handler())
 	}
 	if oauth != nil && oauth.feed != nil {
 		if oauth.stream, err = revocation.NewStream(oauth.feed, revocation.StreamConfig{Authorize: s.authorizeFollower, Logger: log}); err != nil {

@@ -59,3 +59,12 @@ func FillDisk(t *testing.T, dir string) (free func()) {
 		}
 	}
 }
+
+// ErrDiskFull is the error of every write to FullWriter.
+var ErrDiskFull = errors.New("write: no space left on device")
+
+// FullWriter is an io.Writer that refuses every write with ErrDiskFull,
+// like a file on a full disk.
+type FullWriter struct{}
+
+func (FullWriter) Write([]byte) (int, error) { return 0, ErrDiskFull }

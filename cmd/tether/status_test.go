@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/internal/testkit/pgtest"
+	"github.com/tetherauth/tether/keys"
+	"github.com/tetherauth/tether/session"
+)
+
+// statusLine matches one check's line of tether status: name, verdict,
+// what it found, and how long it took.
+var statusLine = regexp.MustCompile(`^(\w+) +(ok|FAIL) +(.*) \((\d[\d.]*(?:µs|ms|s|ns))\)$`)
+
+// runStatus runs tether status with args and returns each check's verdict
+// and text by name, failing t unless every line but the last is a check
+// and the last is the verdict that matches the error.
+func runStatus(t *testing.T, args ...string) (map[string][2]string, error) {
+	t.Helper()
+	out, err := tether(t.Context(), t, "", "", append([]string{"status"}, args...)...)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	checks := map[string][2]string{}
+	for _, line := range lines[:len(lines)-1] {
+		m := statusLine.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("line %q is not a check: %s\n%s", line, statusLine, out)
+		}
+		checks[m[1]] = [2]string{m[2], m[3]}
+	}
+	last := lines[len(lines)-1]
+	if healthy := last == "status    ok   healthy"; healthy != (err == nil) || !healthy && !strings.HasPrefix(last, "status    FAIL unhealthy: ") {
+		t.Fatalf("last line %q with error %v:\n%s", last, err, out)
+	}
+	if err != nil && (!errors.Is(err, errUnhealthy) || exitCode(err, new(testkit.Buffer)) != 1) {
+		t.Errorf("error %v: want errUnhealthy, exit status 1", err)
+	}
+	return checks, err
+}
+
+// wantHealthy runs tether status with args and fails t unless every
+// check passes.
+func wantHealthy(t *testing.T, args ...string) map[string][2]string {
+	t.Helper()
+	checks, err := runStatus(t, args...)
+	if err != nil {
+		t.Fatalf("status %q: %v, %v", args, err, checks)
+	}
+	for _, name := range []string{"open", "accounts", "sessions", "feed", "server", "keys", "counts"} {
+		if checks[name][0] != "ok" {
+			t.Errorf("status %q: %s: %v, want ok", args, name, checks[name])
+		}
+	}
+	return checks
+}
+
+// wantUnhealthy runs tether status with args and fails t unless the check
+// called name fails saying want.
+func wantUnhealthy(t *testing.T, name, want string, args ...string) {
+	t.Helper()
+	checks, err := runStatus(t, args...)
+	if err == nil || checks[name][0] != "FAIL" || !strings.Contains(checks[name][1], want) || !strings.Contains(err.Error(), name) {
+		t.Errorf("status %q: got %v, %s: %v; want %s failing with %q", args, err, name, checks[name], name, want)
+	}
+}
+
+// tether status on the embedded default: a database without a signing
+// key is unhealthy (keys); with one, every check passes and the counts
+// are what the stores hold; a database that isn't there is unhealthy
+// (open), and status creates none (ADM-01).
+func TestStatusSQLite(t *testing.T) {
+	data := initDB(t)
+	wantUnhealthy(t, "keys", "no key signs", "--data", data)
+
+	mustTether(t, data, "", "keys", "rotate")
+	mustTether(t, data, alicePassword, "user", "add", "alice", "--password-stdin")
+	mustTether(t, data, alicePassword, "user", "add", "bob", "--password-stdin")
+	mustTether(t, data, "", "user", "disable", "bob")
+	mustTether(t, data, "", "client", "add", "ci", "--scopes", "deploy", "--audience", "api://x")
+	addPAT(t, data, "alice", "laptop")
+	signIn(t, newManager(t, data), data, "alice", session.Meta{})
+	checks := wantHealthy(t, "--data", data)
+	if got, want := checks["counts"][1], "users 2 (1 disabled), sessions 1, clients 1 (0 disabled), personal access tokens 1, revoked access tokens 0"; got != want {
+		t.Errorf("counts: got %q, want %q", got, want)
+	}
+	if !strings.HasPrefix(checks["feed"][1], "connected in ") {
+		t.Errorf("feed: %q", checks["feed"][1])
+	}
+	if !strings.Contains(checks["keys"][1], "next rotation: a new key signs from ") {
+		t.Errorf("keys: %q", checks["keys"][1])
+	}
+
+	missing := dbPath(t)
+	wantUnhealthy(t, "open", "no database at", "--data", missing)
+	if _, err := tether(t.Context(), t, "", "", "user", "list", "--data", missing); err == nil {
+		t.Error("status created the database it was pointed at")
+	}
+}
+
+// tether status with sessions in Redis (the shared one, under a prefix
+// of the test's own), then in a Redis of the test's own that stops: the
+// sessions (or the stores' opening) fail, and status says so.
+func TestStatusRedis(t *testing.T) {
+	prefix, _ := sharedRedisPrefix(t)
+	flags := []string{"--sessions", "redis://" + sharedRedis + "/0", "--redis-prefix", prefix}
+	data := initDB(t, flags...)
+	mustTether(t, data, "", append([]string{"keys", "rotate"}, flags...)...)
+	wantHealthy(t, append(flags, "--data", data)...)
+
+	addr, redis := startRedis(t)
+	flags = []string{"--sessions", "redis://" + addr + "/0"}
+	data = initDB(t, flags...)
+	mustTether(t, data, "", append([]string{"keys", "rotate"}, flags...)...)
+	wantHealthy(t, append(flags, "--data", data)...)
+	if err := redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wantUnhealthy(t, "open", "sessions", append(flags, "--data", data)...)
+}
+
+// tether status with the accounts in PostgreSQL, in a schema of the
+// test's own; then with a URL where no PostgreSQL listens.
+func TestStatusPostgres(t *testing.T) {
+	pool, err := pgtest.Schema(t)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := pgtest.URL(t, pool)
+	flags := []string{"--accounts", pg, "--sessions", pg}
+	data := initDB(t, flags...)
+	mustTether(t, data, "", append([]string{"keys", "rotate"}, flags...)...)
+	wantHealthy(t, append(flags, "--data", data)...)
+
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = "127.0.0.1:1"
+	wantUnhealthy(t, "open", "accounts", "--accounts", u.String(), "--sessions", u.String(), "--data", data)
+}
+
+// KEY-02: the keys line of tether status: the key that signs, the next
+// rotation (a key waiting, or the schedule's date, or by hand only), the
+// retired keys; a ring with no key that signs, or whose rotation is
+// overdue past a cache lifetime, fails.
+func TestKEY02_StatusDescribesRing(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	const month, cache = 720 * time.Hour, 15 * time.Minute
+	signing := keys.Info{Kid: "A", Alg: "EdDSA", State: keys.Signing, SignFrom: now.Add(-48 * time.Hour)}
+	tests := []struct {
+		name        string
+		list        []keys.Info
+		rotateEvery time.Duration
+		want        string // in the line, or the error
+		wantErr     bool
+	}{
+		{"empty", nil, month, "no key signs", true},
+		{"only removed", []keys.Info{{Kid: "Z", State: keys.Removed}}, month, "no key signs", true},
+		{"scheduled", []keys.Info{signing}, month, "signing key A (EdDSA), signing for 48h0m0s; next rotation: a new key signs from 2026-06-29T12:00:00Z, published 15m0s before; retired: none; removed: 0", false},
+		{"by hand", []keys.Info{signing}, 0, "next rotation: only by tether keys rotate", false},
+		{"pending", []keys.Info{signing, {Kid: "B", State: keys.Pending, SignFrom: now.Add(cache)}}, month, "next rotation: B signs from 2026-06-01T12:15:00Z", false},
+		{"retired", []keys.Info{{Kid: "R", State: keys.Retired, RemoveAt: now.Add(time.Hour)}, {Kid: "Z", State: keys.Removed}, signing}, month, "retired: R published until 2026-06-01T13:00:00Z; removed: 1", false},
+		{"due, within a cache lifetime", []keys.Info{signing}, 48*time.Hour - cache, "next rotation: a new key signs from 2026-06-01T11:45:00Z", false},
+		{"overdue", []keys.Info{signing}, 48*time.Hour - cache - time.Second, "should have been replaced at 2026-06-01T11:44:59Z", true},
+	}
+	for _, tt := range tests {
+		got, err := describeRing(tt.list, tt.rotateEvery, cache, now)
+		if err != nil {
+			got = err.Error()
+		}
+		if (err != nil) != tt.wantErr || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: got %q, %v; want %q (error: %v)", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
