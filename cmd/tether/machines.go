@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -195,11 +197,30 @@ func keyInfo(ctx context.Context, r *keys.Ring, kid string) (keys.Info, error) {
 	return keys.Info{}, fmt.Errorf("key %s is not in the key ring read back", kid)
 }
 
+// kidsLast returns args with the key ids that begin with "-" moved after
+// "--", so that they are read as arguments and not taken for flags: a kid
+// is a SHA-256 thumbprint in base64url, which begins with "-" once in 64.
+// Arguments that already hold a "--" are left as they are.
+func kidsLast(args []string) []string {
+	if slices.Contains(args, "--") {
+		return args
+	}
+	var rest, kids []string
+	for _, a := range args {
+		if b, err := base64.RawURLEncoding.Strict().DecodeString(a); err == nil && len(b) == sha256.Size && strings.HasPrefix(a, "-") {
+			kids = append(kids, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return append(append(rest, "--"), kids...)
+}
+
 // keysRetire stops a key signing; with --now it is unpublished and its
 // private key destroyed at once (KEY-02).
 func keysRetire(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
 	now := fs.Bool("now", false, "remove the key from the JWKS and destroy it at once (a leaked key): tokens it signed stop verifying")
-	c, rest, err := parseConfig(fs, args, e.getenv, keySettings...)
+	c, rest, err := parseConfig(fs, kidsLast(args), e.getenv, keySettings...)
 	if err != nil {
 		return err
 	}

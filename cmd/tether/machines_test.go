@@ -190,6 +190,7 @@ func TestKEY02_KeysCommands(t *testing.T) {
 		{name: "retire the pending key at once", args: []string{"keys", "retire", kid2[1], "--now"}, want: "removed key " + kid2[1]},
 		{name: "retire the only signing key", args: []string{"keys", "retire", kid1[1]}, want: "only key that may sign", wantErr: true},
 		{name: "retire unknown", args: []string{"keys", "retire", "nope"}, want: "no key in the ring has that kid", wantErr: true},
+		{name: "retire an unknown kid that begins with -", args: []string{"keys", "retire", "--now", "-" + strings.Repeat("A", 42)}, want: "no key in the ring has that kid", wantErr: true},
 		{name: "retire without a kid", args: []string{"keys", "retire"}, want: "KID is required", wantErr: true},
 		{name: "import", args: []string{"keys", "import", pemFile}, want: "imported key "},
 		{name: "import again", args: []string{"keys", "import", pemFile}, want: "in the ring already", wantErr: true},
