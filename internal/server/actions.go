@@ -487,8 +487,24 @@ func accountThrottleKey(canon string) string { return "user:" + canon }
 
 // audit logs an audit event (PW-07): what happened, to whom, from where and
 // with what user agent; the log record carries when. Never a password, a
-// token or a cookie.
+// token or a cookie. The metrics count the event by its outcome and
+// reason attributes.
 func (s *server) audit(r *http.Request, event, user string, attrs ...any) {
 	ip := clientIP(r, s.proxies)
 	audit.Log(r.Context(), s.log, event, user, append([]any{"ip", ip.String(), "user_agent", r.UserAgent()}, attrs...)...)
+	if s.metrics != nil {
+		s.metrics.Audit(event, attr(attrs, "outcome"), attr(attrs, "reason"))
+	}
+}
+
+// attr returns the string value of key in attrs, key-value pairs as
+// slog takes them, or "".
+func attr(attrs []any, key string) string {
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i] == key {
+			v, _ := attrs[i+1].(string)
+			return v
+		}
+	}
+	return ""
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/metrics"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/internal/throttle"
@@ -176,6 +177,8 @@ type harnessOpts struct {
 	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
 	// default the server's.
 	storeTimeout, readyTimeout time.Duration
+	// metrics, when set, is fed by the session Manager and the server.
+	metrics *metrics.Metrics
 }
 
 // newHarnessClock returns a clock for harnesses, at the real time: the
@@ -233,8 +236,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapPATs != nil {
 		pats = o.wrapPATs(pats)
 	}
-	onEvent := func(e session.Event) { h.pats.Handle(e) } // h.pats is set before the feed runs
-	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
+	onEvent := func(e session.Event) { h.pats.Handle(e); o.metrics.FeedEvent(e) } // h.pats is set before the feed runs
+	sessionConfig := session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}
+	if o.metrics != nil {
+		sessionConfig.OnLoad = o.metrics.SessionLoad
+	}
+	if h.sessions, err = session.NewManager(h.store, sessionConfig); err != nil {
 		t.Fatal(err)
 	}
 	if h.pats, err = NewPATCheck(PATCheckConfig{PATs: pats, Revocations: StoreRevocations{h.sessions}, StoreTimeout: o.storeTimeout, Now: h.clock.Now, Logger: log}); err != nil {
@@ -292,6 +299,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		ReadyTimeout:   o.readyTimeout,
 		Tokens:         tokens,
 		PATs:           pats,
+		Metrics:        o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ import (
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/credential"
+	"github.com/tetherauth/tether/internal/metrics"
 	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/sometimes"
 	"github.com/tetherauth/tether/internal/throttle"
@@ -156,6 +157,11 @@ type Config struct {
 	// the token endpoint, revocation, introspection, the JWKS and the
 	// metadata. Default nil: they are not served (404).
 	Tokens *Tokens
+	// Metrics, if set, counts and times every request, and counts
+	// sign-ins, throttles, CSRF refusals and tokens issued, verified and
+	// revoked (internal/metrics; serve it on a listener of its own).
+	// Default nil: none.
+	Metrics *metrics.Metrics
 }
 
 // The names of the server's cookies, which cmd/tether gives the session
@@ -232,6 +238,7 @@ type server struct {
 	// patMaxTTL; nil: none are served.
 	pats      account.PATs
 	patMaxTTL time.Duration
+	metrics   *metrics.Metrics // nil: none
 }
 
 // New returns the server's handler: every route of routes.go behind the
@@ -313,6 +320,7 @@ func New(cfg Config) (http.Handler, error) {
 		oauth:        oauth,
 		pats:         cfg.PATs,
 		patMaxTTL:    cmp.Or(cfg.PATMaxTTL, DefaultPATMaxTTL),
+		metrics:      cfg.Metrics,
 	}
 	if oauth != nil && oauth.feed != nil {
 		if oauth.stream, err = revocation.NewStream(oauth.feed, revocation.StreamConfig{Authorize: s.authorizeFollower, Logger: log}); err != nil {
@@ -342,5 +350,6 @@ func New(cfg Config) (http.Handler, error) {
 	h = s.checkHost(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)
+	h = cfg.Metrics.Instrument(h, func(r *http.Request) string { _, pattern := mux.Handler(r); return pattern })
 	return h, nil
 }
