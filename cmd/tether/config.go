@@ -51,6 +51,7 @@ type config struct {
 	KeyAlg          string        // the algorithm of the keys the ring makes
 	KeepTokens      bool          // a password change leaves the user's tokens alive
 	PATMaxTTL       time.Duration // the longest personal access token lifetime
+	MetricsAddr     string        // "" for no metrics; else serve's metrics listener, host:port
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -139,6 +140,9 @@ var (
 	keepTokensSetting = &setting{"keep-tokens-on-password-change", "TETHER_KEEP_TOKENS_ON_PASSWORD_CHANGE", "false",
 		"true: a password change leaves the user's personal access tokens alive; by default they end with the sessions, since whoever knew the old password may have made one (CHG-03)",
 		func(c *config, v string) (err error) { c.KeepTokens, err = strconv.ParseBool(v); return err }}
+	metricsAddrSetting = &setting{"metrics-addr", "TETHER_METRICS_ADDR", "",
+		"address of a separate listener for Prometheus metrics at /metrics, host:port, such as 127.0.0.1:9090 (never on --addr's listener: keep it where only the monitoring reaches); empty: no metrics",
+		func(c *config, v string) error { c.MetricsAddr = v; return nil }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -153,7 +157,7 @@ var (
 	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
-		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting}
+		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting, metricsAddrSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -293,6 +297,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// validAddr reports whether addr is host:port with a port from 0 to
+// 65535.
+func validAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	return err == nil
+}
+
 // Validate returns an error listing every problem of c, or nil.
 func (c *config) Validate() error {
 	p := problems{}
@@ -302,11 +316,8 @@ func (c *config) Validate() error {
 
 // check adds to p what is wrong with c's values.
 func (c *config) check(p problems) {
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err == nil {
-		_, err = strconv.ParseUint(port, 10, 16)
-	}
-	if err != nil {
+	host, _, _ := net.SplitHostPort(c.Addr)
+	if !validAddr(c.Addr) {
 		p.add(addrSetting, "%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:8080", c.Addr)
 	} else if len(c.Hosts) == 0 && !isLoopback(host) {
 		p.add(hostsSetting, "empty, and --addr %s listens beyond loopback: name the hosts clients reach tether by, "+
@@ -314,6 +325,9 @@ func (c *config) check(p problems) {
 	}
 	if c.Data == "" {
 		p.add(dataSetting, "empty: name the database file")
+	}
+	if c.MetricsAddr != "" && !validAddr(c.MetricsAddr) {
+		p.add(metricsAddrSetting, "%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:9090, or empty for no metrics", c.MetricsAddr)
 	}
 	if c.IdleTimeout <= 0 {
 		p.add(idleSetting, "%v: must be positive", c.IdleTimeout)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/csrf"
+	"github.com/tetherauth/tether/internal/metrics"
 	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/localdev"
@@ -76,9 +77,16 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	}
 	// The revocation view follows the manager's feed (OnEvent); it is
 	// set before the manager runs, and so before any event.
+	met, metricsLn, err := listenMetrics(c, root)
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close() // in case serving never starts
+	}
 	var view *revocation.View
 	var pats *server.PATCheck
-	sessions, err := session.NewManager(st.sessions, session.Config{
+	sessionConfig := session.Config{
 		IdleTimeout:      c.IdleTimeout,
 		MaxPerUser:       c.MaxSessions,
 		AbsoluteTimeout:  c.AbsoluteTimeout,
@@ -86,9 +94,13 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		StoreTimeout:     c.StoreTimeout,
 		CookieName:       server.SessionCookie,
 		TokenMaxLifetime: c.TokenMaxTTL,
-		OnEvent:          func(e session.Event) { view.Handle(e); pats.Handle(e) },
+		OnEvent:          func(e session.Event) { view.Handle(e); pats.Handle(e); met.FeedEvent(e) },
 		Logger:           root,
-	})
+	}
+	if met != nil { // nil costs the session check nothing
+		sessionConfig.OnLoad = met.SessionLoad
+	}
+	sessions, err := session.NewManager(st.sessions, sessionConfig)
 	if err != nil {
 		return err
 	}
@@ -118,6 +130,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
+	met.WatchKeys(ring)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -134,7 +147,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		PATs:        pats,
 		MaxTTL:      c.TokenMaxTTL,
 	}
-	h, err := newHandler(startCtx, c, st, sessions, tokens, root)
+	h, err := newHandler(startCtx, c, st, sessions, tokens, met, root)
 	if err != nil {
 		return err
 	}
@@ -151,11 +164,16 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		// Only here, never in the logs; "1h" is setupTTL.
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
-	return serveHTTP(ctx, ln, tlsConfig, h, root,
-		worker{"session manager", sessions.Run, nil},
-		worker{"revocation view", view.Run, view.EndStreams},
-		worker{"personal access tokens", pats.Run, nil},
-		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root) }, nil})
+	workers := []worker{
+		{"session manager", sessions.Run, nil},
+		{"revocation view", view.Run, view.EndStreams},
+		{"personal access tokens", pats.Run, nil},
+		{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root) }, nil},
+	}
+	if metricsLn != nil {
+		workers = append(workers, metricsWorker(metricsLn, met, root))
+	}
+	return serveHTTP(ctx, ln, tlsConfig, h, root, workers...)
 }
 
 // tokenState is the revocation state of access tokens the server's OAuth
@@ -187,7 +205,7 @@ func firstAdminSetup(ctx context.Context, st *stores) (string, error) {
 }
 
 // newHandler builds the server's handler and what it depends on.
-func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, tokens *server.Tokens, log *slog.Logger) (http.Handler, error) {
+func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, tokens *server.Tokens, met *metrics.Metrics, log *slog.Logger) (http.Handler, error) {
 	hasher, err := password.NewHasher(password.HasherConfig{})
 	if err != nil {
 		return nil, err
@@ -222,6 +240,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		Tokens:                     tokens,
 		PATs:                       st.accounts,
 		PATMaxTTL:                  c.PATMaxTTL,
+		Metrics:                    met,
 	})
 }
 
@@ -243,16 +262,7 @@ type worker struct {
 // waits for them. root is the root logger.
 func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.Handler, root *slog.Logger, workers ...worker) error {
 	log := root.With("component", "serve")
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		TLSConfig:         tlsConfig,
-		ErrorLog:          slog.NewLogLogger(root.With("component", "http").Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(h, tlsConfig, root)
 	// The workers outlive ctx until the requests in flight are done.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -291,6 +301,21 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h ht
 	stopRun()
 	wg.Wait()
 	return err
+}
+
+// newHTTPServer returns a server of h with the limits of MISC-03, over
+// TLS with tlsConfig unless it is nil, logging to root.
+func newHTTPServer(h http.Handler, tlsConfig *tls.Config, root *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          slog.NewLogLogger(root.With("component", "http").Handler(), slog.LevelWarn),
+	}
 }
 
 // newLogger returns the root logger, writing to w.
