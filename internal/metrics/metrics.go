@@ -64,6 +64,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,6 +83,7 @@ type Metrics struct {
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	series   sync.Map // routeCode to *routeSeries: the two families' children, resolved once
 
 	loads       *loadCounts
 	feedUp      prometheus.Gauge
@@ -325,15 +327,43 @@ func (m *Metrics) Instrument(h http.Handler, route func(*http.Request) string) h
 		defer func() {
 			// Also when h panics (http.ErrAbortHandler): counted by
 			// what was sent, and the panic goes on.
-			name := route(r)
-			if name == "" {
-				name = "unmatched"
-			}
-			m.requests.WithLabelValues(name, strconv.Itoa(sw.status())).Inc()
-			m.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+			rs := m.routeSeries(routeCode{route(r), sw.status()})
+			rs.requests.Inc()
+			rs.latency.Observe(time.Since(start).Seconds())
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// routeCode is a request's route pattern and status.
+type routeCode struct {
+	route string
+	code  int
+}
+
+// routeSeries are the children of the request families for one
+// routeCode.
+type routeSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// routeSeries returns rc's children, resolving them the first time: the
+// routes are the server's patterns and the codes few, so the map stays
+// small.
+func (m *Metrics) routeSeries(rc routeCode) *routeSeries {
+	if rs, ok := m.series.Load(rc); ok {
+		return rs.(*routeSeries)
+	}
+	name := rc.route
+	if name == "" {
+		name = "unmatched"
+	}
+	rs, _ := m.series.LoadOrStore(rc, &routeSeries{
+		requests: m.requests.WithLabelValues(name, strconv.Itoa(rc.code)),
+		latency:  m.latency.WithLabelValues(name),
+	})
+	return rs.(*routeSeries)
 }
 
 // statusWriter remembers the status a response was sent with.
