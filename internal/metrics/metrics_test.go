@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,11 +8,9 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/metrics"
-	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/promtest"
 	"github.com/tetherauth/tether/keys"
 	"github.com/tetherauth/tether/session"
-	"github.com/tetherauth/tether/store/memory"
 )
 
 // families are every family of tether's own, as README.md lists them.
@@ -231,49 +228,6 @@ func TestNil(t *testing.T) {
 	if got := m.Instrument(h, nil); fmt.Sprint(got) != fmt.Sprint(h) {
 		t.Errorf("Instrument of nil metrics: got %v, want the handler itself", got)
 	}
-}
-
-// BenchmarkManagerLoadCachedMetrics is session's BenchmarkManagerLoadCached
-// with the metrics on (session.Config.OnLoad): compare the two with
-// benchstat.
-func BenchmarkManagerLoadCachedMetrics(b *testing.B) {
-	ctx := context.Background()
-	store := memory.New()
-	b.Cleanup(func() { store.Close() })
-	m, err := session.NewManager(store, session.Config{OnLoad: metrics.New().SessionLoad})
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(runCtx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	testkit.WaitFor(b, "near-cache to come up", m.Current)
-	tokens := make([]string, 1024)
-	for i := range tokens {
-		ticket, err := m.Begin(ctx, fmt.Sprint("user:bench", i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if tokens[i], _, err = m.Create(ctx, ticket, session.Meta{UserAgent: "bench"}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := m.Load(ctx, tokens[i]); err != nil { // warm the near-cache
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := m.Load(ctx, tokens[i%len(tokens)]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
 }
 
 // BenchmarkInstrument is what Instrument adds to a request (the route
