@@ -45,8 +45,10 @@ func TestServeMetricsOnTheirOwnListener(t *testing.T) {
 			t.Errorf("%s%v: moved by %v, want 1", d.name, d.labels, got)
 		}
 	}
-	if up := after.Value(t, "tether_session_feed_up"); up != 1 {
-		t.Errorf("tether_session_feed_up: %v, want 1", up)
+	for _, name := range []string{"tether_session_feed_up", "tether_session_feed_current"} {
+		if v := after.Value(t, name); v != 1 {
+			t.Errorf("%s: %v, want 1", name, v)
+		}
 	}
 	if n := len(after["tether_signing_key_age_seconds"].GetMetric()); n != 1 {
 		t.Errorf("%d signing key ages, want the first key's", n)

@@ -104,6 +104,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
+	met.WatchFeed(sessions.Current)
 	revs := revocation.Durable{Manager: sessions, Journal: st.accounts}
 	if view, err = revocation.NewView(revs, revocation.ViewConfig{Timeout: c.StoreTimeout, Logger: root}); err != nil {
 		return err

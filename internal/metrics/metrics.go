@@ -9,6 +9,7 @@
 //		OnEvent: m.FeedEvent,   // feed health, propagation delay
 //	})
 //	m.WatchKeys(ring)                            // key ages
+//	m.WatchFeed(sessions.Current)                // whether the near-cache serves
 //	h, _ := server.New(server.Config{Metrics: m, ...}) // requests, sign-ins, ...
 //	go http.Serve(metricsListener, m.Handler())
 //
@@ -24,6 +25,7 @@
 //	tether_session_cache_hits_total                   loads the near-cache answered
 //	tether_session_cache_misses_total                 loads that asked the store
 //	tether_session_feed_up                            1 while the invalidation feed is up
+//	tether_session_feed_current                       1 while the near-cache serves: the feed is up and was heard within the staleness bound
 //	tether_session_feed_reconnects_total              times the feed came back after the first time
 //	tether_revocation_propagation_seconds             the feed's delivery delay (see below)
 //	tether_signins_total{outcome,reason}              sign-ins: success, or failure and why
@@ -87,6 +89,7 @@ type Metrics struct {
 
 	loads       *loadCounts
 	feedUp      prometheus.Gauge
+	current     atomic.Pointer[func() bool] // WatchFeed's
 	reconnects  prometheus.Counter
 	everUp      atomic.Bool // the feed came up once: the next FeedUp is a reconnection
 	propagation prometheus.Histogram
@@ -140,7 +143,7 @@ func New() *Metrics {
 		}, []string{"outcome", "reason"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_throttled_total",
-			Help: "Attempts the throttle refused (PW-06), by action: sign-in, password-change, token-issue (client authentication).",
+			Help: "Attempts the throttle refused (PW-06), by action: sign-in, password-change, or the OAuth endpoint whose client authentication it refused (token-issue, token-revoke, token-introspect).",
 		}, []string{"action"}),
 		csrf: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_csrf_refusals_total",
@@ -182,6 +185,10 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.loads, m.feedUp, m.reconnects, m.propagation,
 		m.signIns, m.throttled, m.csrf, m.issued, m.verified, m.revoked, keyAges{m},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tether_session_feed_current",
+			Help: "1 while the invalidation feed is up and was vouched current within --max-staleness: the near-cache serves (SES-14); else 0.",
+		}, m.feedCurrent),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -219,6 +226,25 @@ func (m *Metrics) FeedEvent(e session.Event) {
 			m.propagation.Observe(time.Since(e.At).Seconds())
 		}
 	}
+}
+
+// WatchFeed reports current, the session Manager's Current, as
+// tether_session_feed_current at each scrape: unlike
+// tether_session_feed_up, it also falls to 0 when a feed that is up has
+// gone silent past the staleness bound.
+func (m *Metrics) WatchFeed(current func() bool) {
+	if m == nil {
+		return
+	}
+	m.current.Store(&current)
+}
+
+// feedCurrent is tether_session_feed_current's value.
+func (m *Metrics) feedCurrent() float64 {
+	if f := m.current.Load(); f != nil && (*f)() {
+		return 1
+	}
+	return 0
 }
 
 // The audit events Audit counts, as the server names them.

@@ -17,7 +17,7 @@ import (
 var families = []string{
 	"tether_http_requests_total", "tether_http_request_duration_seconds",
 	"tether_session_checks_total", "tether_session_cache_hits_total", "tether_session_cache_misses_total",
-	"tether_session_feed_up", "tether_session_feed_reconnects_total", "tether_revocation_propagation_seconds",
+	"tether_session_feed_up", "tether_session_feed_current", "tether_session_feed_reconnects_total", "tether_revocation_propagation_seconds",
 	"tether_signins_total", "tether_throttled_total", "tether_csrf_refusals_total",
 	"tether_tokens_issued_total", "tether_tokens_verified_total", "tether_tokens_revoked_total",
 	"tether_signing_key_age_seconds",
@@ -72,6 +72,18 @@ func TestFeedEvent(t *testing.T) {
 	m.FeedEvent(session.Event{Kind: session.FeedUp})
 	if up := scrape().Value(t, "tether_session_feed_up"); up != 1 {
 		t.Errorf("after FeedUp: feed up %v, want 1", up)
+	}
+	if current := scrape().Value(t, "tether_session_feed_current"); current != 0 {
+		t.Errorf("no Manager watched: feed current %v, want 0", current)
+	}
+	serving := true
+	m.WatchFeed(func() bool { return serving })
+	if current := scrape().Value(t, "tether_session_feed_current"); current != 1 {
+		t.Errorf("the Manager serves: feed current %v, want 1", current)
+	}
+	serving = false // silent past the staleness bound, say
+	if current := scrape().Value(t, "tether_session_feed_current"); current != 0 {
+		t.Errorf("the Manager does not serve: feed current %v, want 0", current)
 	}
 	m.FeedEvent(session.Event{Kind: session.FeedDown})
 	if up := scrape().Value(t, "tether_session_feed_up"); up != 0 {
@@ -224,6 +236,7 @@ func TestNil(t *testing.T) {
 	m.CSRFRefused("cross_origin")
 	m.TokenVerified("active")
 	m.WatchKeys(fixedRing{})
+	m.WatchFeed(func() bool { return true })
 	h := http.NotFoundHandler()
 	if got := m.Instrument(h, nil); fmt.Sprint(got) != fmt.Sprint(h) {
 		t.Errorf("Instrument of nil metrics: got %v, want the handler itself", got)

@@ -16,6 +16,7 @@ func TestMetricsCountRealRequests(t *testing.T) {
 	m := metrics.New()
 	oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{free: 2, proxies: localProxy, metrics: m}})
 	m.WatchKeys(oh.ring)
+	m.WatchFeed(oh.sessions.Current)
 	oh.addUser("alice", alicePW, false)
 	secret := oh.addBilling()
 	before := promtest.Get(t, m.Handler())
@@ -98,6 +99,7 @@ func TestMetricsCountRealRequests(t *testing.T) {
 		{"tether_http_requests_total", []string{"route", "POST /oauth2/token", "code", "200"}},
 		{"tether_http_request_duration_seconds", []string{"route", "GET /api/v1/me"}},
 		{"tether_session_feed_up", nil},
+		{"tether_session_feed_current", nil},
 		{"tether_signing_key_age_seconds", []string{"state", "signing"}},
 	} {
 		if got := after.Value(t, d.name, d.labels...); got <= 0 {
