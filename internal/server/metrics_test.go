@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/tetherauth/tether/internal/metrics"
@@ -11,8 +13,9 @@ import (
 // The metrics move with real requests through the real stack: sign-ins
 // right, wrong and throttled, a CSRF refusal, a token issued, verified and
 // revoked, and a session check of a revoked session. The scrapes are
-// parsed with Prometheus' own text parser.
-func TestMetricsCountRealRequests(t *testing.T) {
+// parsed with Prometheus' own text parser. And SES-02: no token, cookie,
+// password or name is in them.
+func TestSES02_MetricsCountRealRequests(t *testing.T) {
 	m := metrics.New()
 	oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{free: 2, proxies: localProxy, metrics: m}})
 	m.WatchKeys(oh.ring)
@@ -108,5 +111,19 @@ func TestMetricsCountRealRequests(t *testing.T) {
 	}
 	if _, ok := after["tether_revocation_propagation_seconds"]; !ok {
 		t.Error("no family tether_revocation_propagation_seconds")
+	}
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for what, secret := range map[string]string{
+		"a session cookie": phone.cookie(SessionCookie), "a csrf token": fresh, "the password": alicePW,
+		"the user name": "alice", "the access token": tok, "the client secret": secret, "the client id": "billing",
+	} {
+		if secret == "" {
+			t.Fatalf("no %s to look for", what)
+		}
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Errorf("the metrics carry %s", what)
+		}
 	}
 }
