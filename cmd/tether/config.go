@@ -26,6 +26,7 @@ import (
 // takes from flags and the environment; the others keep their defaults.
 type config struct {
 	Addr            string
+	MetricsAddr     string   // "" for no metrics; else serve's metrics listener, host:port
 	Hosts           []string // as given; none: see publicHosts
 	Data            string
 	IdleTimeout     time.Duration
@@ -51,7 +52,6 @@ type config struct {
 	KeyAlg          string        // the algorithm of the keys the ring makes
 	KeepTokens      bool          // a password change leaves the user's tokens alive
 	PATMaxTTL       time.Duration // the longest personal access token lifetime
-	MetricsAddr     string        // "" for no metrics; else serve's metrics listener, host:port
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -67,6 +67,9 @@ var (
 	addrSetting = &setting{"addr", "TETHER_ADDR", "127.0.0.1:8080",
 		"address to listen on, host:port (port 0 picks a free one)",
 		func(c *config, v string) error { c.Addr = v; return nil }}
+	metricsAddrSetting = &setting{"metrics-addr", "TETHER_METRICS_ADDR", "",
+		"address of a separate listener for Prometheus metrics at /metrics, host:port, such as 127.0.0.1:9090 (never on --addr's listener: keep it where only the monitoring reaches); empty: no metrics",
+		func(c *config, v string) error { c.MetricsAddr = v; return nil }}
 	hostsSetting = &setting{"hosts", "TETHER_HOSTS", "",
 		"comma-separated host names and IP addresses clients reach tether by, such as auth.example.com; a request for any other Host gets 421 (MISC-07). Empty: localhost, 127.0.0.1, ::1 and the --addr address, allowed only when --addr is a loopback address",
 		func(c *config, v string) (err error) { c.Hosts, err = parseHosts(v); return err }}
@@ -140,9 +143,6 @@ var (
 	keepTokensSetting = &setting{"keep-tokens-on-password-change", "TETHER_KEEP_TOKENS_ON_PASSWORD_CHANGE", "false",
 		"true: a password change leaves the user's personal access tokens alive; by default they end with the sessions, since whoever knew the old password may have made one (CHG-03)",
 		func(c *config, v string) (err error) { c.KeepTokens, err = strconv.ParseBool(v); return err }}
-	metricsAddrSetting = &setting{"metrics-addr", "TETHER_METRICS_ADDR", "",
-		"address of a separate listener for Prometheus metrics at /metrics, host:port, such as 127.0.0.1:9090 (never on --addr's listener: keep it where only the monitoring reaches); empty: no metrics",
-		func(c *config, v string) error { c.MetricsAddr = v; return nil }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -154,10 +154,10 @@ var (
 	// storeSettings say where the data is: every command takes them.
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
-	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
+	allSettings = []*setting{addrSetting, metricsAddrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
-		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting, metricsAddrSetting}
+		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
