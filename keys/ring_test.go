@@ -420,3 +420,24 @@ func TestKEY02_MaintainReport(t *testing.T) {
 	cfg.MasterKey = master
 	run(newRing(t, st, cfg), "sealed", Maintenance{Sealed: []string{b}})
 }
+
+// Loaded answers from what the ring loaded, reading no storage: a key
+// another node's ring added shows after a Reload (List does one).
+func TestLoadedReadsNoStorage(t *testing.T) {
+	ctx := context.Background()
+	st := NewMemoryStorage()
+	r, other := newRing(t, st, Config{}), newRing(t, st, Config{})
+	if err := r.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := other.Loaded(); len(got) != 0 {
+		t.Fatalf("before a reload: got %+v, want no key", got)
+	}
+	infos, err := other.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := other.Loaded(); !slices.Equal(got, infos) || len(got) != 1 || got[0].State != Signing || !got[0].Created.Equal(t0) {
+		t.Errorf("after List: got %+v, want %+v: one signing key created at %v", got, infos, t0)
+	}
+}

@@ -259,6 +259,13 @@ func (r *Ring) List(ctx context.Context) ([]Info, error) {
 	if _, err := r.Reload(ctx); err != nil {
 		return nil, err
 	}
+	return r.Loaded(), nil
+}
+
+// Loaded returns every key as the ring last loaded it (NewRing, Reload,
+// Maintain or a change), with its state now, oldest first. It reads no
+// storage: for metrics, whose scrapes must not wait on a store.
+func (r *Ring) Loaded() []Info {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	now := r.cfg.Now()
@@ -279,5 +286,5 @@ func (r *Ring) List(ctx context.Context) ([]Info, error) {
 		}
 		out = append(out, info)
 	}
-	return out, nil
+	return out
 }

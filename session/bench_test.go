@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/tetherauth/tether/internal/metrics"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -44,5 +45,13 @@ func benchLoad(b *testing.B, m *session.Manager, tokens []string) {
 // near-cache.
 func BenchmarkManagerLoadCached(b *testing.B) {
 	m := newManager(b, newMemory(b), session.Config{})
+	benchLoad(b, m, benchTokens(b, m, 1024))
+}
+
+// BenchmarkManagerLoadCachedMetrics is BenchmarkManagerLoadCached with
+// tether's metrics counting every load (Config.OnLoad): compare the two
+// with benchstat.
+func BenchmarkManagerLoadCachedMetrics(b *testing.B) {
+	m := newManager(b, newMemory(b), session.Config{OnLoad: metrics.New().SessionLoad})
 	benchLoad(b, m, benchTokens(b, m, 1024))
 }

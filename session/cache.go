@@ -31,6 +31,9 @@ type cache struct {
 	maxStale int64
 	perShard int
 	shards   [cacheShards]cacheShard
+	// ended remembers the sessions invalidations ended, for
+	// Config.OnLoad; nil when it is not set.
+	ended *ended
 }
 
 const cacheShards = 64
@@ -134,13 +137,14 @@ func (c *cache) put(s *Session, epoch uint64) {
 	sh.m[s.hash] = s
 }
 
-// remove drops h.
+// remove drops h, and remembers it ended.
 func (c *cache) remove(h Hash) {
 	c.epoch.Add(1)
 	sh := c.shard(h)
 	sh.mu.Lock()
 	delete(sh.m, h)
 	sh.mu.Unlock()
+	c.ended.add(h)
 }
 
 // removeUser drops every session of userID. It walks the whole cache:
@@ -154,6 +158,7 @@ func (c *cache) removeUser(userID string) {
 		for h, s := range sh.m {
 			if s.userID == userID {
 				delete(sh.m, h)
+				c.ended.add(h)
 			}
 		}
 		sh.mu.Unlock()

@@ -118,6 +118,14 @@ type Config struct {
 	// next FeedUp, events may have been missed; Current tells when the feed
 	// can be trusted.
 	OnEvent func(Event)
+	// OnLoad, if set, is told the outcome of every Load (and so of every
+	// session check of the middleware and LoadRequest): for metrics. It
+	// is called on the request's goroutine, concurrently: it must be
+	// quick, safe for concurrent use, and must not call the Manager.
+	// Setting it also makes the Manager remember the last few thousand
+	// sessions its feed reported ended, to tell LoadRevoked from
+	// LoadUnknown. Nil costs nothing.
+	OnLoad func(LoadResult)
 	// Now is the clock. Default time.Now. The Manager never lets it go
 	// back: a wall clock stepped back (an NTP step, a VM restored from a
 	// snapshot) stands still until it catches up, so no idle or absolute
@@ -196,6 +204,10 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	sweeper, _ := store.(Sweeper)
+	cache := newCache(cfg.CacheSize, cfg.MaxStaleness)
+	if cfg.OnLoad != nil {
+		cache.ended = newEnded()
+	}
 	var dev *localdev.Mode
 	if cfg.InsecureLocalhostHTTP {
 		dev = localdev.New(cfg.Logger.With("component", "session"), "session.Config.InsecureLocalhostHTTP", cfg.Now)
@@ -206,7 +218,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		store:      deadlineStore{Store: store, d: cfg.StoreTimeout},
 		sweeper:    sweeper,
 		cfg:        cfg,
-		cache:      newCache(cfg.CacheSize, cfg.MaxStaleness),
+		cache:      cache,
 		log:        cfg.Logger.With("component", "session"),
 		exactClock: exact,
 		pending:    make(map[Hash]struct{}),
@@ -387,21 +399,30 @@ func (m *Manager) Create(ctx context.Context, t Ticket, meta Meta) (string, *Ses
 func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
 	h, ok := parseToken(token)
 	if !ok {
+		m.loaded(LoadMalformed, false)
 		return nil, ErrNoSession
 	}
 	if s := m.cache.get(h); s != nil && (!m.exactClock || s.live(m.cfg.Now())) {
+		m.loaded(LoadOK, true)
 		return s, nil
 	}
 	epoch := m.cache.snapshot()
 	r, err := m.store.Get(ctx, h)
+	if errors.Is(err, ErrNotFound) {
+		m.loaded(m.cache.ended.outcome(h), false)
+		return nil, ErrNoSession
+	}
 	if err != nil {
+		m.loaded(LoadStoreError, false)
 		return nil, m.storeErr("load", err)
 	}
 	s := newSession(r)
 	if !s.live(m.cfg.Now()) {
+		m.loaded(LoadExpired, false)
 		return nil, ErrNoSession
 	}
 	m.cache.put(s, epoch)
+	m.loaded(LoadOK, false)
 	return s, nil
 }
 

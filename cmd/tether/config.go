@@ -26,6 +26,7 @@ import (
 // takes from flags and the environment; the others keep their defaults.
 type config struct {
 	Addr            string
+	MetricsAddr     string   // "" for no metrics; else serve's metrics listener, host:port
 	Hosts           []string // as given; none: see publicHosts
 	Data            string
 	IdleTimeout     time.Duration
@@ -68,6 +69,9 @@ var (
 	addrSetting = &setting{"addr", "TETHER_ADDR", "127.0.0.1:8080",
 		"address to listen on, host:port (port 0 picks a free one)",
 		func(c *config, v string) error { c.Addr = v; return nil }}
+	metricsAddrSetting = &setting{"metrics-addr", "TETHER_METRICS_ADDR", "",
+		"address of a separate listener for Prometheus metrics at /metrics, host:port, such as 127.0.0.1:9090 (never on --addr's listener: keep it where only the monitoring reaches); empty: no metrics",
+		func(c *config, v string) error { c.MetricsAddr = v; return nil }}
 	hostsSetting = &setting{"hosts", "TETHER_HOSTS", "",
 		"comma-separated host names and IP addresses clients reach tether by, such as auth.example.com; a request for any other Host gets 421 (MISC-07). Empty: localhost, 127.0.0.1, ::1 and the --addr address, allowed only when --addr is a loopback address",
 		func(c *config, v string) (err error) { c.Hosts, err = parseHosts(v); return err }}
@@ -158,7 +162,7 @@ var (
 	// storeSettings say where the data is: every command takes them.
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
-	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
+	allSettings = []*setting{addrSetting, metricsAddrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, auditLogSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
 		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting, cookieDomainSetting}
@@ -301,6 +305,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// validAddr reports whether addr is host:port with a port from 0 to
+// 65535.
+func validAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	return err == nil
+}
+
 // Validate returns an error listing every problem of c, or nil.
 func (c *config) Validate() error {
 	p := problems{}
@@ -310,11 +324,8 @@ func (c *config) Validate() error {
 
 // check adds to p what is wrong with c's values.
 func (c *config) check(p problems) {
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err == nil {
-		_, err = strconv.ParseUint(port, 10, 16)
-	}
-	if err != nil {
+	host, _, _ := net.SplitHostPort(c.Addr)
+	if !validAddr(c.Addr) {
 		p.add(addrSetting, "%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:8080", c.Addr)
 	} else if len(c.Hosts) == 0 && !isLoopback(host) {
 		p.add(hostsSetting, "empty, and --addr %s listens beyond loopback: name the hosts clients reach tether by, "+
@@ -322,6 +333,9 @@ func (c *config) check(p problems) {
 	}
 	if c.Data == "" {
 		p.add(dataSetting, "empty: name the database file")
+	}
+	if c.MetricsAddr != "" && !validAddr(c.MetricsAddr) {
+		p.add(metricsAddrSetting, "%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:9090, or empty for no metrics", c.MetricsAddr)
 	}
 	if c.IdleTimeout <= 0 {
 		p.add(idleSetting, "%v: must be positive", c.IdleTimeout)

@@ -180,6 +180,10 @@ var parseTests = []struct {
 			c.Issuer, c.TokenMaxTTL, c.KeyRotation, c.KeyAlg = "https://auth.example.com/", 10*time.Minute, 0, "ES256"
 		})},
 	{name: "pat max ttl", args: []string{"--pat-max-ttl", "720h"}, want: with(func(c *config) { c.PATMaxTTL = 720 * time.Hour })},
+	{name: "metrics addr", args: []string{"--metrics-addr", "127.0.0.1:9090"}, want: with(func(c *config) { c.MetricsAddr = "127.0.0.1:9090" })},
+	{name: "metrics addr from the environment", env: map[string]string{"TETHER_METRICS_ADDR": "[::1]:0"}, want: with(func(c *config) { c.MetricsAddr = "[::1]:0" })},
+	{name: "metrics addr without a port", args: []string{"--metrics-addr", "127.0.0.1"}, wantErr: []string{`--metrics-addr (TETHER_METRICS_ADDR) "127.0.0.1": want host:port`}},
+	{name: "metrics addr with a bad port", args: []string{"--metrics-addr", ":65536"}, wantErr: []string{"--metrics-addr"}},
 	{name: "pat max ttl too short", args: []string{"--pat-max-ttl", "23h"}, wantErr: []string{"--pat-max-ttl (TETHER_PAT_MAX_TTL) 23h0m0s: must be at least 24h"}},
 	{name: "issuer over http on loopback", env: map[string]string{"TETHER_ISSUER": "http://127.0.0.1:8080"}, want: with(func(c *config) { c.Issuer = "http://127.0.0.1:8080" })},
 	{name: "token settings: every problem at once",

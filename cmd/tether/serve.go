@@ -18,6 +18,7 @@ import (
 
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/audit"
+	"github.com/tetherauth/tether/internal/metrics"
 	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/server"
 	"github.com/tetherauth/tether/localdev"
@@ -84,9 +85,16 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	}
 	// The revocation view follows the manager's feed (OnEvent); it is
 	// set before the manager runs, and so before any event.
+	met, metricsLn, err := listenMetrics(c, root)
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close() // in case serving never starts
+	}
 	var view *revocation.View
 	var pats *server.PATCheck
-	sessions, err := session.NewManager(st.sessions, session.Config{
+	sessionConfig := session.Config{
 		IdleTimeout:      c.IdleTimeout,
 		MaxPerUser:       c.MaxSessions,
 		AbsoluteTimeout:  c.AbsoluteTimeout,
@@ -95,12 +103,17 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		CookieName:       server.SessionCookie,
 		CookieDomain:     c.CookieDomain,
 		TokenMaxLifetime: c.TokenMaxTTL,
-		OnEvent:          func(e session.Event) { view.Handle(e); pats.Handle(e) },
+		OnEvent:          func(e session.Event) { view.Handle(e); pats.Handle(e); met.FeedEvent(e) },
 		Logger:           root,
-	})
+	}
+	if met != nil { // nil costs the session check nothing
+		sessionConfig.OnLoad = met.SessionLoad
+	}
+	sessions, err := session.NewManager(st.sessions, sessionConfig)
 	if err != nil {
 		return err
 	}
+	met.WatchFeed(sessions.Current)
 	revs := revocation.Durable{Manager: sessions, Journal: st.accounts}
 	if view, err = revocation.NewView(revs, revocation.ViewConfig{Timeout: c.StoreTimeout, Logger: root}); err != nil {
 		return err
@@ -127,6 +140,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 	if err != nil {
 		return err
 	}
+	met.WatchKeys(ring)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -143,7 +157,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		PATs:        pats,
 		MaxTTL:      c.TokenMaxTTL,
 	}
-	h, err := newHandler(startCtx, c, st, sessions, tokens, root, auditLog)
+	h, err := newHandler(startCtx, c, st, sessions, tokens, met, root, auditLog)
 	if err != nil {
 		return err
 	}
@@ -160,11 +174,16 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		// Only here, never in the logs; "1h" is setupTTL.
 		fmt.Fprintf(e.stdout, "setup: open %s within 1h to create the first admin\n", setupLink(url, hosts, setupToken))
 	}
-	return serveHTTP(ctx, ln, tlsConfig, h, root,
-		worker{"session manager", sessions.Run, nil},
-		worker{"revocation view", view.Run, view.EndStreams},
-		worker{"personal access tokens", pats.Run, nil},
-		worker{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root, auditLog, c.NodeName) }, nil})
+	workers := []worker{
+		{"session manager", sessions.Run, nil},
+		{"revocation view", view.Run, view.EndStreams},
+		{"personal access tokens", pats.Run, nil},
+		{"key ring", func(ctx context.Context) error { return maintainRing(ctx, ring, root, auditLog, c.NodeName) }, nil},
+	}
+	if metricsLn != nil {
+		workers = append(workers, metricsWorker(metricsLn, met, root))
+	}
+	return serveHTTP(ctx, ln, tlsConfig, h, root, workers...)
 }
 
 // tokenState is the revocation state of access tokens the server's OAuth
@@ -196,7 +215,7 @@ func firstAdminSetup(ctx context.Context, st *stores) (string, error) {
 }
 
 // newHandler builds the server's handler and what it depends on.
-func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, tokens *server.Tokens, log *slog.Logger, auditLog *audit.Logger) (http.Handler, error) {
+func newHandler(ctx context.Context, c config, st *stores, sessions *session.Manager, tokens *server.Tokens, met *metrics.Metrics, log *slog.Logger, auditLog *audit.Logger) (http.Handler, error) {
 	hasher, err := password.NewHasher(password.HasherConfig{})
 	if err != nil {
 		return nil, err
@@ -232,6 +251,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		Tokens:                     tokens,
 		PATs:                       st.accounts,
 		PATMaxTTL:                  c.PATMaxTTL,
+		Metrics:                    met,
 	})
 }
 
@@ -253,16 +273,7 @@ type worker struct {
 // waits for them. root is the root logger.
 func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.Handler, root *slog.Logger, workers ...worker) error {
 	log := root.With("component", "serve")
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		TLSConfig:         tlsConfig,
-		ErrorLog:          slog.NewLogLogger(root.With("component", "http").Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(h, tlsConfig, root)
 	// The workers outlive ctx until the requests in flight are done.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -301,6 +312,21 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h ht
 	stopRun()
 	wg.Wait()
 	return err
+}
+
+// newHTTPServer returns a server of h with the limits of MISC-03, over
+// TLS with tlsConfig unless it is nil, logging to root.
+func newHTTPServer(h http.Handler, tlsConfig *tls.Config, root *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          slog.NewLogLogger(root.With("component", "http").Handler(), slog.LevelWarn),
+	}
 }
 
 // newLogger returns the root logger, writing to w.

@@ -494,10 +494,26 @@ func accountThrottleKey(canon string) string { return "user:" + canon }
 // (the client's address as --trusted-proxies decide it) and with what user
 // agent; the log record carries when. Never a password, a token or a
 // cookie. A record the audit log fails to take is an error in the main
-// log: the request it records is done.
+// log: the request it records is done. The metrics count the event by its
+// outcome and reason attributes.
 func (s *server) audit(r *http.Request, event, user string, attrs ...any) {
 	ip := clientIP(r, s.proxies)
 	if err := s.auditLog.Write(r.Context(), event, user, append([]any{"ip", ip.String(), "user_agent", r.UserAgent()}, attrs...)...); err != nil {
 		s.log.ErrorContext(r.Context(), "audit event lost", "event", event, "err", err)
 	}
+	if s.metrics != nil {
+		s.metrics.Audit(event, attr(attrs, "outcome"), attr(attrs, "reason"))
+	}
+}
+
+// attr returns the string value of key in attrs, key-value pairs as
+// slog takes them, or "".
+func attr(attrs []any, key string) string {
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i] == key {
+			v, _ := attrs[i+1].(string)
+			return v
+		}
+	}
+	return ""
 }

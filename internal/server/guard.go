@@ -101,15 +101,32 @@ var sessionBinding = session.CSRFBinding
 // new with every session, so tokens die with the session (SES-03).
 func csrfBinding(sess *session.Session) []byte { return []byte(sess.ID()) }
 
-// csrfFailer answers the requests a csrf check refuses with fail. No
-// session or no pre-session cookie to bind the token to is answered as a
-// missing token: either way, the client must fetch a token first (sign in,
-// or load the form).
-func csrfFailer(fail failer) failer {
+// csrfFailer answers the requests a csrf check refuses with fail, and
+// counts them (csrfReason). No session or no pre-session cookie to bind
+// the token to is answered as a missing token: either way, the client
+// must fetch a token first (sign in, or load the form).
+func (s *server) csrfFailer(fail failer) failer {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
+		s.metrics.CSRFRefused(csrfReason(err))
 		if errors.Is(err, csrf.ErrNoBinding) || errors.Is(err, csrf.ErrNoPreSession) {
 			err = errCSRFMissing
 		}
 		fail(w, r, err)
 	}
+}
+
+// csrfReason names, as a metric label, why a csrf check refused a
+// request.
+func csrfReason(err error) string {
+	switch {
+	case errors.Is(err, csrf.ErrCrossOrigin):
+		return "cross_origin"
+	case errors.Is(err, csrf.ErrNoBinding), errors.Is(err, csrf.ErrNoPreSession):
+		return "no_binding"
+	case errors.Is(err, csrf.ErrMissingToken):
+		return "missing_token"
+	case errors.Is(err, csrf.ErrInvalidToken):
+		return "invalid_token"
+	}
+	return "other"
 }

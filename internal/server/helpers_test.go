@@ -21,6 +21,7 @@ import (
 	"github.com/tetherauth/tether/csrf"
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/audit"
+	"github.com/tetherauth/tether/internal/metrics"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/sqlitetest"
 	"github.com/tetherauth/tether/internal/throttle"
@@ -187,6 +188,8 @@ type harnessOpts struct {
 	storeTimeout, readyTimeout time.Duration
 	// audit is Config.Audit; default: the harness's log.
 	audit *audit.Logger
+	// metrics, when set, is fed by the session Manager and the server.
+	metrics *metrics.Metrics
 }
 
 // newHarnessClock returns a clock for harnesses, at the real time: the
@@ -244,8 +247,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapPATs != nil {
 		pats = o.wrapPATs(pats)
 	}
-	onEvent := func(e session.Event) { h.pats.Handle(e) } // h.pats is set before the feed runs
-	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, CookieDomain: o.cookieDomain, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
+	onEvent := func(e session.Event) { h.pats.Handle(e); o.metrics.FeedEvent(e) } // h.pats is set before the feed runs
+	sessionConfig := session.Config{CookieName: SessionCookie, CookieDomain: o.cookieDomain, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}
+	if o.metrics != nil {
+		sessionConfig.OnLoad = o.metrics.SessionLoad
+	}
+	if h.sessions, err = session.NewManager(h.store, sessionConfig); err != nil {
 		t.Fatal(err)
 	}
 	if h.pats, err = NewPATCheck(PATCheckConfig{PATs: pats, Revocations: StoreRevocations{h.sessions}, StoreTimeout: o.storeTimeout, Now: h.clock.Now, Logger: log}); err != nil {
@@ -305,6 +312,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Tokens:         tokens,
 		PATs:           pats,
 		Audit:          o.audit,
+		Metrics:        o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -172,6 +172,20 @@ func (s *server) introspect(r *http.Request) (*introspection, error) {
 	if err != nil {
 		return nil, err
 	}
+	res, err := s.introspectToken(r, c, tok)
+	switch {
+	case err != nil:
+		s.metrics.TokenVerified("error")
+	case res.Active:
+		s.metrics.TokenVerified("active")
+	default:
+		s.metrics.TokenVerified("inactive")
+	}
+	return res, err
+}
+
+// introspectToken is introspect's answer to client c about tok.
+func (s *server) introspectToken(r *http.Request, c *account.Client, tok string) (*introspection, error) {
 	claims, err := s.verifyFor(r.Context(), c, tok)
 	switch {
 	case errors.Is(err, errNotActive):

@@ -24,7 +24,7 @@ import "net/http"
 // Only GET /healthz and /readyz answer a foreign Host (MISC-07: checkHost).
 func addRoutes(mux *http.ServeMux, s *server) {
 	api, pages := s.failJSON, s.failPage
-	apiCSRF, pagesCSRF := s.csrf.WithErrorHandler(csrfFailer(api)), s.csrf.WithErrorHandler(csrfFailer(pages))
+	apiCSRF, pagesCSRF := s.csrf.WithErrorHandler(s.csrfFailer(api)), s.csrf.WithErrorHandler(s.csrfFailer(pages))
 
 	// JSON API.
 	//
@@ -93,7 +93,7 @@ func addRoutes(mux *http.ServeMux, s *server) {
 // made to use them from another site; clients other than browsers send
 // neither Sec-Fetch-Site nor Origin, and pass.
 func addOAuthRoutes(mux *http.ServeMux, s *server) {
-	oauthCSRF := s.csrf.WithErrorHandler(csrfFailer(s.failOAuth))
+	oauthCSRF := s.csrf.WithErrorHandler(s.csrfFailer(s.failOAuth))
 	mux.Handle("POST "+tokenPath, oauthCSRF.OriginOnlyHandler(handleOAuth(s, s.issueToken)))
 	mux.Handle("POST "+revokePath, oauthCSRF.OriginOnlyHandler(handleRevoke(s)))
 	mux.Handle("POST "+introspectPath, oauthCSRF.OriginOnlyHandler(handleOAuth(s, s.introspect)))

@@ -49,6 +49,7 @@ import (
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/internal/audit"
 	"github.com/tetherauth/tether/internal/credential"
+	"github.com/tetherauth/tether/internal/metrics"
 	"github.com/tetherauth/tether/internal/revocation"
 	"github.com/tetherauth/tether/internal/sometimes"
 	"github.com/tetherauth/tether/internal/throttle"
@@ -165,6 +166,11 @@ type Config struct {
 	// the token endpoint, revocation, introspection, the JWKS and the
 	// metadata. Default nil: they are not served (404).
 	Tokens *Tokens
+	// Metrics, if set, counts and times every request, and counts
+	// sign-ins, throttles, CSRF refusals and tokens issued, verified and
+	// revoked (internal/metrics; serve it on a listener of its own).
+	// Default nil: none.
+	Metrics *metrics.Metrics
 }
 
 // The names of the server's cookies, which cmd/tether gives the session
@@ -244,6 +250,7 @@ type server struct {
 	// patMaxTTL; nil: none are served.
 	pats      account.PATs
 	patMaxTTL time.Duration
+	metrics   *metrics.Metrics // nil: none
 }
 
 // New returns the server's handler: every route of routes.go behind the
@@ -332,6 +339,7 @@ func New(cfg Config) (http.Handler, error) {
 		oauth:        oauth,
 		pats:         cfg.PATs,
 		patMaxTTL:    cmp.Or(cfg.PATMaxTTL, DefaultPATMaxTTL),
+		metrics:      cfg.Metrics,
 	}
 	if s.auditLog == nil {
 		s.auditLog = audit.New(s.log.Handler())
@@ -364,5 +372,6 @@ func New(cfg Config) (http.Handler, error) {
 	h = s.checkHost(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)
+	h = cfg.Metrics.Instrument(h, func(r *http.Request) string { _, pattern := mux.Handler(r); return pattern })
 	return h, nil
 }
