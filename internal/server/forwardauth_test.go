@@ -1,9 +1,14 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/tetherauth/tether/internal/account"
 )
 
 // The forward-auth tests run on the PAT harness: alice signed in (a
@@ -121,4 +126,85 @@ func TestForwardAuth_StoreDown(t *testing.T) {
 		t.Fatalf("status %d, Retry-After %q; want 503 with Retry-After", res.status, res.header.Get("Retry-After"))
 	}
 	checkIdentityHeaders(t, res, identity{})
+}
+
+// countingAccounts counts the reads of the account store.
+type countingAccounts struct {
+	account.Store
+	reads *atomic.Int64
+}
+
+func (c countingAccounts) ByID(ctx context.Context, id string) (*account.User, error) {
+	c.reads.Add(1)
+	return c.Store.ByID(ctx, id)
+}
+
+func (c countingAccounts) ByName(ctx context.Context, name string) (*account.User, error) {
+	c.reads.Add(1)
+	return c.Store.ByName(ctx, name)
+}
+
+// Once a node has checked a session and a personal access token, checking
+// them again reads neither the account store nor the token store: the
+// session and the token come from the near-caches, the user's name from
+// the node's copy.
+func TestForwardAuth_CacheHitReadsNoAccount(t *testing.T) {
+	var reads atomic.Int64
+	ph := newPATHarness(t, oauthOpts{harnessOpts: harnessOpts{wrap: func(s account.Store) account.Store { return countingAccounts{s, &reads} }}})
+	pat := ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	ph.waitCurrent()
+	anon := ph.client()
+	bearer := []string{"Authorization", "Bearer " + pat}
+	for _, first := range []*response{verify(ph.alice, ""), verify(anon, "", bearer...)} {
+		if first.status != http.StatusOK {
+			t.Fatalf("first check: status %d", first.status)
+		}
+	}
+	reads.Store(0)
+	tokenReads := ph.patStore.byHash.Load()
+	for range 20 {
+		if res := verify(ph.alice, ""); res.status != http.StatusOK {
+			t.Fatalf("session: status %d", res.status)
+		}
+		if res := verify(anon, "", bearer...); res.status != http.StatusOK {
+			t.Fatalf("token: status %d", res.status)
+		}
+	}
+	if n := reads.Load(); n != 0 {
+		t.Errorf("%d reads of the account store on cache hits, want 0", n)
+	}
+	if n := ph.patStore.byHash.Load() - tokenReads; n != 0 {
+		t.Errorf("%d reads of the token store on cache hits, want 0", n)
+	}
+}
+
+// A user disabled or deleted in the account store alone (no revocation
+// written) is refused once the user cache lets go of them, as at
+// introspection (INT-01).
+func TestForwardAuth_DisabledOwner(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{})
+	pat := ph.mustCreate(map[string]any{"name": "ci"}).Token
+	u, _ := ph.accounts.ByName(t.Context(), "alice")
+	for _, step := range []struct {
+		name   string
+		change func() error
+		status int
+	}{
+		{"disabled", func() error { return ph.accounts.SetDisabled(t.Context(), u.ID, true) }, http.StatusUnauthorized},
+		{"enabled again", func() error { return ph.accounts.SetDisabled(t.Context(), u.ID, false) }, http.StatusOK},
+		{"deleted", func() error { return ph.accounts.Delete(t.Context(), u.ID) }, http.StatusUnauthorized},
+	} {
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		ph.clock.Advance(DefaultUserCacheTTL + time.Millisecond)
+		for kind, res := range map[string]*response{
+			"session": verify(ph.alice, ""),
+			"token":   verify(ph.client(), "", "Authorization", "Bearer "+pat),
+		} {
+			if res.status != step.status {
+				t.Errorf("owner %s, %s: status %d, want %d", step.name, kind, res.status, step.status)
+			}
+		}
+	}
 }
