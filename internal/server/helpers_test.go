@@ -166,6 +166,9 @@ type harnessOpts struct {
 	hosts []string                          // Config.Hosts; default: loopback
 	// allowed is Config.AllowedHosts.
 	allowed []string
+	// onEvent, when set, gets every event of the session Manager's feed
+	// after h.pats.
+	onEvent func(session.Event)
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
 	// tokens, when set, gives Config.Tokens for the harness and the
@@ -235,7 +238,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapPATs != nil {
 		pats = o.wrapPATs(pats)
 	}
-	onEvent := func(e session.Event) { h.pats.Handle(e) } // h.pats is set before the feed runs
+	onEvent := func(e session.Event) { // h.pats is set before the feed runs
+		h.pats.Handle(e)
+		if o.onEvent != nil {
+			o.onEvent(e)
+		}
+	}
 	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
 		t.Fatal(err)
 	}
