@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"html"
 	"net/http"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/token"
 )
 
 // The forward-auth tests run on the PAT harness: alice signed in (a
@@ -47,7 +49,7 @@ func checkIdentityHeaders(t *testing.T, res *response, who identity) {
 	t.Helper()
 	for _, h := range []struct{ name, want string }{
 		{HeaderUser, who.name}, {HeaderUserID, who.id}, {HeaderSessionID, who.sessionID},
-		{HeaderScopes, who.scopes}, {HeaderSubjectType, who.kind},
+		{HeaderScopes, who.scopes}, {HeaderSubjectType, who.kind}, {HeaderAssertion, who.assertion},
 	} {
 		if got := res.header.Values(h.name); len(got) != 1 || got[0] != h.want {
 			t.Errorf("%s: %q, want exactly [%q]", h.name, got, h.want)
@@ -452,5 +454,53 @@ func TestForwardAuth_Revoked(t *testing.T) {
 		if res := check(); res.status != http.StatusUnauthorized {
 			t.Errorf("%s after revocation: status %d, want 401", name, res.status)
 		}
+	}
+}
+
+// ?assertion= adds X-Tether-Assertion, a 60 s access token for that
+// upstream alone that token.Verifier accepts, revocations included; an
+// audience not allowed is the proxy's error (400).
+func TestForwardAuth_Assertion(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{harnessOpts: harnessOpts{asserted: []string{apiReports}}})
+	alice := ph.userID("alice")
+	ph.revokeSubject(token.UserSubject(alice)) // a generation above 0, which the assertions must carry
+	ph.revokeSubject(token.ClientSubject("billing"))
+	jwt := ph.token("billing", ph.secret, url.Values{"scope": {"invoices:read"}}).AccessToken
+	pat := ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	assertion := "assertion=" + url.QueryEscape(apiReports)
+	tests := []struct {
+		name                      string
+		res                       *response
+		subject, clientID, scopes string
+	}{
+		{"session", verify(ph.alice, assertion), token.UserSubject(alice), assertionClientID, ""},
+		{"PAT", verify(ph.client(), assertion, "Authorization", "Bearer "+pat), token.UserSubject(alice), assertionClientID, "repo:read"},
+		{"JWT", verify(ph.client(), assertion+"&audience="+url.QueryEscape(apiBilling), "Authorization", "Bearer "+jwt), token.ClientSubject("billing"), "billing", "invoices:read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.res.status != http.StatusOK {
+				t.Fatalf("status %d", tt.res.status)
+			}
+			c, err := ph.verifier(apiReports).Verify(t.Context(), tt.res.header.Get(HeaderAssertion))
+			if err != nil {
+				t.Fatalf("the assertion doesn't verify: %v", err)
+			}
+			if c.Subject != tt.subject || c.ClientID != tt.clientID || c.Scope != tt.scopes ||
+				len(c.Audience) != 1 || c.Audience[0] != apiReports || c.Expiry.Sub(c.IssuedAt) != AssertionTTL {
+				t.Errorf("claims %+v: want sub %s, client_id %s, scope %q, aud [%s], %v", c, tt.subject, tt.clientID, tt.scopes, apiReports, AssertionTTL)
+			}
+			if _, err := ph.verifier(apiBilling).Verify(t.Context(), tt.res.header.Get(HeaderAssertion)); !errors.Is(err, token.ErrAudience) {
+				t.Errorf("verified for another audience: %v, want ErrAudience", err)
+			}
+		})
+	}
+	for _, q := range []string{"assertion=" + url.QueryEscape(apiBilling), assertion + "&" + assertion} {
+		if res := verify(ph.alice, q); res.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", q, res.status)
+		}
+	}
+	if res := verify(ph.alice, ""); res.header.Get(HeaderAssertion) != "" {
+		t.Errorf("an assertion nobody asked for: %q", res.header.Get(HeaderAssertion))
 	}
 }

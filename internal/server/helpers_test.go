@@ -164,8 +164,8 @@ type harnessOpts struct {
 	clock *testkit.Clock
 	wrap  func(account.Store) account.Store // wraps the accounts the server uses
 	hosts []string                          // Config.Hosts; default: loopback
-	// allowed is Config.AllowedHosts.
-	allowed []string
+	// allowed is Config.AllowedHosts; asserted Config.AssertionAudiences.
+	allowed, asserted []string
 	// onEvent, when set, gets every event of the session Manager's feed
 	// after h.pats.
 	onEvent func(session.Event)
@@ -286,23 +286,24 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		tokens = o.tokens(h, scheme+h.srv.Listener.Addr().String())
 	}
 	handler, err := New(Config{
-		Logger:         log,
-		Sessions:       h.sessions,
-		Accounts:       accounts,
-		Throttle:       thr,
-		Hasher:         h.hasher,
-		CSRF:           protector,
-		DeviceSecret:   bytes.Repeat([]byte{8}, 32),
-		AddressFree:    o.free,
-		TrustedProxies: o.proxies,
-		Ready:          o.ready,
-		Hosts:          o.hosts,
-		AllowedHosts:   o.allowed,
-		Now:            h.clock.Now,
-		StoreTimeout:   o.storeTimeout,
-		ReadyTimeout:   o.readyTimeout,
-		Tokens:         tokens,
-		PATs:           pats,
+		Logger:             log,
+		Sessions:           h.sessions,
+		Accounts:           accounts,
+		Throttle:           thr,
+		Hasher:             h.hasher,
+		CSRF:               protector,
+		DeviceSecret:       bytes.Repeat([]byte{8}, 32),
+		AddressFree:        o.free,
+		TrustedProxies:     o.proxies,
+		Ready:              o.ready,
+		Hosts:              o.hosts,
+		AllowedHosts:       o.allowed,
+		AssertionAudiences: o.asserted,
+		Now:                h.clock.Now,
+		StoreTimeout:       o.storeTimeout,
+		ReadyTimeout:       o.readyTimeout,
+		Tokens:             tokens,
+		PATs:               pats,
 	})
 	if err != nil {
 		t.Fatal(err)
