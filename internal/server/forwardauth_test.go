@@ -504,3 +504,13 @@ func TestForwardAuth_Assertion(t *testing.T) {
 		t.Errorf("an assertion nobody asked for: %q", res.header.Get(HeaderAssertion))
 	}
 }
+
+// The identity headers' names are canonical, as setIdentity's direct
+// map writes need them to be.
+func TestForwardAuth_HeaderNamesCanonical(t *testing.T) {
+	for _, name := range []string{HeaderUser, HeaderUserID, HeaderSessionID, HeaderScopes, HeaderSubjectType, HeaderAssertion} {
+		if c := http.CanonicalHeaderKey(name); c != name {
+			t.Errorf("%s is not canonical: %s", name, c)
+		}
+	}
+}
