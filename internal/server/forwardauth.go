@@ -269,7 +269,7 @@ func (s *server) forwardToken(ctx context.Context, auth []string, audience strin
 	case audience == "":
 		return identity{}, errForwardInvalidToken
 	default:
-		c, err = s.verifyJWT(ctx, tok, audience)
+		c, err = s.oauth.verify(ctx, tok, audience)
 	}
 	switch {
 	case errors.Is(err, token.ErrAudience):
@@ -289,23 +289,6 @@ func (s *server) forwardToken(ctx context.Context, auth []string, audience strin
 	}
 	id.scopes, id.gen = c.Scope, c.Generation
 	return id, nil
-}
-
-// verifyJWT verifies tok, a JWT access token, for audience: signed by the
-// ring, of tether's issuer, not revoked.
-func (s *server) verifyJWT(ctx context.Context, tok, audience string) (*token.Claims, error) {
-	v, err := token.NewVerifier(token.VerifierConfig{
-		Issuer:      s.oauth.issuerURL,
-		Audience:    audience,
-		Keys:        s.oauth.keys,
-		Revocations: s.oauth.revs,
-		Algorithms:  []string{token.EdDSA, token.ES256}, // each key is bound to its own (JWT-02)
-		Now:         s.oauth.now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.Verify(ctx, tok)
 }
 
 // failForward answers a refused or failed forward-auth check: its status,

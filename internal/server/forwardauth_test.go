@@ -64,6 +64,16 @@ func (ph *patHarness) aliceSession() identity {
 	return identity{name: "alice", id: ph.userID("alice"), sessionID: me.Session.ID, kind: "user"}
 }
 
+// bearerTokens returns an access token of billing's (scope
+// invoices:read, audiences apiBilling and apiReports) and a personal
+// access token of alice's (scope repo:read).
+func (ph *patHarness) bearerTokens() (jwt, pat string) {
+	ph.t.Helper()
+	jwt = ph.token("billing", ph.secret, url.Values{"scope": {"invoices:read"}}).AccessToken
+	pat = ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	return jwt, pat
+}
+
 func TestForwardAuth_Session(t *testing.T) {
 	ph := newPATHarness(t, oauthOpts{})
 	wantIdentity(t, verify(ph.alice, ""), ph.aliceSession())
@@ -85,8 +95,7 @@ func TestForwardAuth_JWT(t *testing.T) {
 
 func TestForwardAuth_Refusals(t *testing.T) {
 	ph := newPATHarness(t, oauthOpts{})
-	jwt := ph.token("billing", ph.secret, url.Values{"scope": {"invoices:read"}}).AccessToken
-	pat := ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	jwt, pat := ph.bearerTokens()
 	billing := "audience=" + url.QueryEscape(apiBilling)
 	tests := []struct {
 		name   string
@@ -126,8 +135,7 @@ func TestForwardAuth_Refusals(t *testing.T) {
 
 func TestForwardAuth_StoreDown(t *testing.T) {
 	ph := newPATHarness(t, oauthOpts{})
-	pat := ph.mustCreate(map[string]any{"name": "ci"}).Token
-	jwt := ph.token("billing", ph.secret, nil).AccessToken
+	jwt, pat := ph.bearerTokens()
 	ph.addUser("bob", alicePW, false)
 	bob := ph.client()
 	bob.login("bob", alicePW) // a session not yet in the near-cache, which serves while the feed is up (SES-14)
@@ -465,8 +473,7 @@ func TestForwardAuth_Assertion(t *testing.T) {
 	alice := ph.userID("alice")
 	ph.revokeSubject(token.UserSubject(alice)) // a generation above 0, which the assertions must carry
 	ph.revokeSubject(token.ClientSubject("billing"))
-	jwt := ph.token("billing", ph.secret, url.Values{"scope": {"invoices:read"}}).AccessToken
-	pat := ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	jwt, pat := ph.bearerTokens()
 	assertion := "assertion=" + url.QueryEscape(apiReports)
 	tests := []struct {
 		name                      string
