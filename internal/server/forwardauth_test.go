@@ -128,6 +128,9 @@ func TestForwardAuth_Refusals(t *testing.T) {
 			if res.body != "" {
 				t.Errorf("body %q, want none", res.body)
 			}
+			if res.status != http.StatusBadRequest && !strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate %q, want the Bearer scheme", res.header.Get("WWW-Authenticate"))
+			}
 			checkIdentityHeaders(t, res, identity{})
 		})
 	}
