@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -236,10 +237,13 @@ func TestForwardAuth_DisabledOwner(t *testing.T) {
 	}
 }
 
+// browserAllowed are the browser flow harness's allowed hosts.
+var browserAllowed = []string{"app.example.com"}
+
 // The browser flow's harness: the test client's address (loopback) is a
 // trusted proxy unless untrusted, and app.example.com is allowed.
-func newBrowserHarness(t *testing.T, untrusted bool) *patHarness {
-	o := oauthOpts{harnessOpts: harnessOpts{allowed: []string{"app.example.com"}}}
+func newBrowserHarness(t testing.TB, untrusted bool) *patHarness {
+	o := oauthOpts{harnessOpts: harnessOpts{allowed: browserAllowed}}
 	if !untrusted {
 		o.proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
@@ -523,4 +527,63 @@ func TestForwardAuth_HeaderNamesCanonical(t *testing.T) {
 			t.Errorf("%s is not canonical: %s", name, c)
 		}
 	}
+}
+
+// FuzzForwardAuth sends /auth/verify requests with anything in the query,
+// the credentials and the proxy's headers, from a trusted proxy: none of
+// them is signed in, so each answer is a refusal of the client (400, 401
+// or 403, never a 5xx or a 200, GW-03) with the identity headers empty
+// (GW-02), and a Location only to the sign-in page, with a return
+// address only if returnTo follows it (GW-01).
+func FuzzForwardAuth(f *testing.F) {
+	ph := newBrowserHarness(f, false)
+	handler := ph.srv.Config.Handler
+	host := strings.TrimPrefix(ph.issuer, "https://")
+	allowed, err := newHostSet(browserAllowed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	follows := &server{allowed: allowed} // the harness's return-address check
+	f.Add("", "", "", appURL, "app.example.com", "/docs")
+	f.Add("redirect=1", "", "", "", "app.example.com", "/docs?a=b")
+	f.Add("redirect=1&scope=a", "Bearer x.y.z", sessionCookie+"=x", "", "app.example.com", "//evil")
+	f.Add("audience=a&assertion=b", "Bearer tether_pat_x", "", "https://app.example.com@evil/", "evil", "/")
+	f.Add("access_token=x", "Basic eA==", sessionCookie+"=a; "+sessionCookie+"=b", "/\\evil", "", "")
+	f.Fuzz(func(t *testing.T, query, auth, cookie, original, fwdHost, fwdURI string) {
+		r := httptest.NewRequest(http.MethodGet, verifyPath, nil)
+		r.Host, r.URL.RawQuery, r.RemoteAddr = host, query, "127.0.0.1:1234" // a trusted proxy
+		r.Header.Set("Accept", "text/html")
+		for name, v := range map[string]string{"Authorization": auth, "Cookie": cookie, "X-Original-URL": original, "X-Forwarded-Host": fwdHost, "X-Forwarded-Uri": fwdURI} {
+			if v != "" {
+				r.Header.Set(name, v)
+			}
+		}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		switch w.Code {
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusFound:
+		default:
+			t.Fatalf("status %d", w.Code)
+		}
+		res := &response{status: w.Code, header: w.Header()}
+		checkIdentityHeaders(t, res, identity{})
+		loc := w.Header().Get("Location")
+		if loc == "" {
+			return
+		}
+		rest, ok := strings.CutPrefix(loc, ph.issuer+"/login")
+		if !ok {
+			t.Fatalf("Location %q is not the sign-in page", loc)
+		}
+		if rest == "" {
+			return
+		}
+		q, err := url.ParseQuery(strings.TrimPrefix(rest, "?"))
+		if err != nil || !strings.HasPrefix(rest, "?return=") || len(q) != 1 {
+			t.Fatalf("Location %q: more than a return address", loc)
+		}
+		if _, ok := follows.returnTo(q.Get("return")); !ok {
+			t.Fatalf("Location %q: a return address returnTo refuses", loc)
+		}
+	})
 }
