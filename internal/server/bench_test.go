@@ -25,7 +25,7 @@ import (
 // same run (and session's BenchmarkManagerLoadCached, the yardsticks'
 // JWT_GolangJWT_VerifyParallel/HS256):
 //
-//	go test -run '^$' -bench 'ServeHealthz|ForwardAuth' -benchmem -count 6 ./internal/server | tee fwd.txt
+//	go test -run '^$' -bench 'ServeBare|ServeHealthz|ForwardAuth' -benchmem -count 6 ./internal/server | tee fwd.txt
 
 func BenchmarkServeHealthz(b *testing.B) {
 	h := newHarness(b, harnessOpts{plain: true})
@@ -144,7 +144,20 @@ func newRequest(path string, cookie *http.Cookie) *http.Request {
 // benchmarkServe serves the requests of next in parallel with the
 // harness's handler and fails on any answer but 200.
 func benchmarkServe(b *testing.B, h *harness, next func() *http.Request) {
-	handler := h.srv.Config.Handler
+	benchmarkHandler(b, h.srv.Config.Handler, next)
+}
+
+// BenchmarkServeBare: a handler that answers 200 and nothing else, the
+// floor of benchmarkServe (the request, the recorder, the parallel loop).
+func BenchmarkServeBare(b *testing.B) {
+	r := newRequest("/", nil)
+	benchmarkHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }),
+		func() *http.Request { return r })
+}
+
+// benchmarkHandler serves the requests of next in parallel with handler
+// and fails on any answer but 200.
+func benchmarkHandler(b *testing.B, handler http.Handler, next func() *http.Request) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
