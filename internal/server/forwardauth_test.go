@@ -355,6 +355,10 @@ func TestGW01_SignInReturn(t *testing.T) {
 		if got := strings.Contains(page.body, `name="return"`); got != (tt.want != "") {
 			t.Errorf("GET /login?return=%q: return field %v, want %v", tt.raw, got, tt.want != "")
 		}
+		// Browsers hold the form's redirect to form-action (MISC-01).
+		if csp, want := page.header.Get("Content-Security-Policy"), contentSecurityPolicy(returnOrigin(tt.want)); csp != want {
+			t.Errorf("GET /login?return=%q: CSP %q, want %q", tt.raw, csp, want)
+		}
 		c := ph.client()
 		form := c.do(http.MethodGet, "/login", nil)
 		res := c.form("/login", url.Values{"csrf_token": {formToken(t, form.body, "/login")}, "return": {tt.raw}, "username": {"bob"}, "password": {alicePW}})

@@ -171,6 +171,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
+	if origin := returnOrigin(p.Return); origin != "" { // the sign-in form redirects there
+		w.Header().Set("Content-Security-Policy", contentSecurityPolicy(origin))
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes()) // an error here means the client went away

@@ -68,3 +68,18 @@ func (s *server) returnTo(raw string) (string, bool) {
 	}
 	return raw, true
 }
+
+// returnOrigin is the origin (scheme://host[:port]) of ret, a return
+// address returnTo followed, or "" for a path on tether. Its host holds
+// only the characters of an allowed host and a port, so it is safe in a
+// CSP.
+func returnOrigin(ret string) string {
+	scheme, rest, ok := strings.Cut(ret, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.ToLower(scheme) + "://" + rest
+}

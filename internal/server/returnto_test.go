@@ -141,3 +141,16 @@ func FuzzReturnTo(f *testing.F) {
 		}
 	})
 }
+
+func TestReturnOrigin(t *testing.T) {
+	for raw, want := range map[string]string{
+		"/account":                           "",
+		"https://app.example.com/docs?x=1#y": "https://app.example.com",
+		"HTTP://app.example.com:8080":        "http://app.example.com:8080",
+		"https://[::1]:8443?x":               "https://[::1]:8443",
+	} {
+		if got := returnOrigin(raw); got != want {
+			t.Errorf("returnOrigin(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
