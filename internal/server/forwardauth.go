@@ -44,7 +44,7 @@ package server
 //     the user's sessions and tokens at once (credential). For a client's
 //     token, X-Tether-User and X-Tether-User-Id are the client's id, read
 //     from the token alone.
-//   - ?assertion=AUDIENCE, for an audience of Config.AssertionAudiences
+//   - ?assertion=AUDIENCE, for an audience of Config.Assertions
 //     (any other is a 400: the proxy's configuration is wrong), adds
 //     X-Tether-Assertion to a 200: an access token of AssertionTTL, signed
 //     by the key ring like the token endpoint's, for that audience alone,

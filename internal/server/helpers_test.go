@@ -164,11 +164,6 @@ type harnessOpts struct {
 	clock *testkit.Clock
 	wrap  func(account.Store) account.Store // wraps the accounts the server uses
 	hosts []string                          // Config.Hosts; default: loopback
-	// allowed is Config.AllowedHosts; asserted Config.AssertionAudiences.
-	allowed, asserted []string
-	// onEvent, when set, gets every event of the session Manager's feed
-	// after h.pats.
-	onEvent func(session.Event)
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
 	// tokens, when set, gives Config.Tokens for the harness and the
@@ -177,6 +172,8 @@ type harnessOpts struct {
 	// wrapPATs wraps the personal access tokens the server and h.pats
 	// use.
 	wrapPATs func(account.PATs) account.PATs
+	// allowed is Config.AllowedHosts; asserted Config.Assertions.
+	allowed, asserted []string
 	// storeTimeout is Config.StoreTimeout and the session Manager's,
 	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
 	// default the server's.
@@ -238,12 +235,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapPATs != nil {
 		pats = o.wrapPATs(pats)
 	}
-	onEvent := func(e session.Event) { // h.pats is set before the feed runs
-		h.pats.Handle(e)
-		if o.onEvent != nil {
-			o.onEvent(e)
-		}
-	}
+	onEvent := func(e session.Event) { h.pats.Handle(e) } // h.pats is set before the feed runs
 	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,24 +278,24 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		tokens = o.tokens(h, scheme+h.srv.Listener.Addr().String())
 	}
 	handler, err := New(Config{
-		Logger:             log,
-		Sessions:           h.sessions,
-		Accounts:           accounts,
-		Throttle:           thr,
-		Hasher:             h.hasher,
-		CSRF:               protector,
-		DeviceSecret:       bytes.Repeat([]byte{8}, 32),
-		AddressFree:        o.free,
-		TrustedProxies:     o.proxies,
-		Ready:              o.ready,
-		Hosts:              o.hosts,
-		AllowedHosts:       o.allowed,
-		AssertionAudiences: o.asserted,
-		Now:                h.clock.Now,
-		StoreTimeout:       o.storeTimeout,
-		ReadyTimeout:       o.readyTimeout,
-		Tokens:             tokens,
-		PATs:               pats,
+		Logger:         log,
+		Sessions:       h.sessions,
+		Accounts:       accounts,
+		Throttle:       thr,
+		Hasher:         h.hasher,
+		CSRF:           protector,
+		DeviceSecret:   bytes.Repeat([]byte{8}, 32),
+		AddressFree:    o.free,
+		TrustedProxies: o.proxies,
+		Ready:          o.ready,
+		Hosts:          o.hosts,
+		AllowedHosts:   o.allowed,
+		Assertions:     o.asserted,
+		Now:            h.clock.Now,
+		StoreTimeout:   o.storeTimeout,
+		ReadyTimeout:   o.readyTimeout,
+		Tokens:         tokens,
+		PATs:           pats,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,16 @@ type Config struct {
 	// believed when finding the client IP (PW-06). Default: none, so the
 	// peer address is the client.
 	TrustedProxies []netip.Prefix
+	// AllowedHosts are the hosts, besides tether's own paths, that a
+	// person may be sent back to after signing in (?return=, GW-01; see
+	// returnto.go): the apps behind forward-auth, such as
+	// "app.example.com". Entries are written as Hosts' are. Default: none.
+	AllowedHosts []string
+	// Assertions are the audiences (upstreams) forward-auth may sign an
+	// identity assertion for (/auth/verify?assertion=AUDIENCE: the
+	// X-Tether-Assertion header, forwardauth.go); it needs Tokens, whose
+	// keys sign them. Default: none.
+	Assertions []string
 	// Ready reports whether the server can serve (its stores answer);
 	// GET /readyz calls it, with a context bounded by ReadyTimeout.
 	Ready func(ctx context.Context) error
@@ -157,16 +167,6 @@ type Config struct {
 	// the token endpoint, revocation, introspection, the JWKS and the
 	// metadata. Default nil: they are not served (404).
 	Tokens *Tokens
-	// AllowedHosts are the hosts, besides tether's own paths, that a
-	// person may be sent back to after signing in (?return=, GW-01; see
-	// returnto.go): the apps behind forward-auth, such as
-	// "app.example.com". Entries are written as Hosts' are. Default: none.
-	AllowedHosts []string
-	// AssertionAudiences are the upstreams forward-auth may sign an
-	// identity assertion for (/auth/verify?assertion=AUDIENCE: the
-	// X-Tether-Assertion header, forwardauth.go); it needs Tokens, whose
-	// keys sign them. Default: none.
-	AssertionAudiences []string
 }
 
 // The names of the server's cookies, which cmd/tether gives the session
@@ -294,11 +294,11 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
 	}
-	if len(cfg.AssertionAudiences) > 0 && cfg.Tokens == nil {
-		problems = append(problems, fmt.Errorf("%w: AssertionAudiences needs Tokens, whose keys sign the assertions", errConfig))
+	if len(cfg.Assertions) > 0 && cfg.Tokens == nil {
+		problems = append(problems, fmt.Errorf("%w: Assertions needs Tokens, whose keys sign the assertions", errConfig))
 	}
-	if slices.Contains(cfg.AssertionAudiences, "") {
-		problems = append(problems, fmt.Errorf("%w: AssertionAudiences: an audience is empty", errConfig))
+	if slices.Contains(cfg.Assertions, "") {
+		problems = append(problems, fmt.Errorf("%w: Assertions: an audience is empty", errConfig))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ func New(cfg Config) (http.Handler, error) {
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
 		allowed:  allowed,
-		asserted: slices.Clone(cfg.AssertionAudiences),
+		asserted: slices.Clone(cfg.Assertions),
 		refusals: sometimes.New(time.Second, now),
 		plainLog: sometimes.New(time.Minute, now),
 		failures: sometimes.New(time.Second, now),
