@@ -53,10 +53,12 @@ package server
 //     with token.Verifier, revocations included. Its client_id is the
 //     client's for a client's token, else assertionClientID. Each costs a
 //     signature, and for a session a read of the user's token generation.
-//   - A JWT that is genuine but for another audience than ?audience= is
-//     a 403, as the issue asks, not JWT-10's 401: the audience is
-//     checked only after the signature (JWT-01), so the answer tells
-//     nothing to a forger, only to a holder of a real token.
+//   - A JWT signed by tether but for another audience than ?audience=
+//     is a 403, as the issue asks, not JWT-10's 401 (even when it has
+//     also expired or been revoked, which the verifier checks after the
+//     audience): the audience is checked only after the signature
+//     (JWT-01), so the answer tells nothing to a forger, only to a holder
+//     of a real token.
 //   - For a browser (Accept names text/html), the 401 carries Location:
 //     tether's sign-in page (Tokens.Issuer + /login, or the request's own
 //     host) with return= the original URL, when a trusted proxy said what
