@@ -246,6 +246,8 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		DeviceSecret:               deviceSecret,
 		TrustedProxies:             c.TrustedProxies,
 		Hosts:                      c.publicHosts(),
+		AllowedHosts:               c.AllowedHosts,
+		Assertions:                 c.Assertions,
 		Ready:                      st.ready,
 		StoreTimeout:               c.StoreTimeout,
 		Tokens:                     tokens,

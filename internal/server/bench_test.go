@@ -1,10 +1,16 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tetherauth/tether/internal/revocation"
+	"github.com/tetherauth/tether/internal/testkit"
+	"github.com/tetherauth/tether/session"
 )
 
 // The server's own share of issue 4's load test (e2e/load), without the
@@ -13,6 +19,12 @@ import (
 //
 //	go test -run '^$' -bench 'Serve|TokenEndpoint' -benchmem -count 6 ./internal/server | tee serve.txt
 //	benchstat serve.txt
+//
+// And forward-auth's /auth/verify, by credential, beside /healthz in the
+// same run (and session's BenchmarkManagerLoadCached, the yardsticks'
+// JWT_GolangJWT_VerifyParallel/HS256):
+//
+//	go test -run '^$' -bench 'ServeBare|ServeHealthz|ForwardAuth' -benchmem -count 6 ./internal/server | tee fwd.txt
 
 func BenchmarkServeHealthz(b *testing.B) {
 	h := newHarness(b, harnessOpts{plain: true})
@@ -46,6 +58,75 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	})
 }
 
+// BenchmarkForwardAuthSession: /auth/verify with a session cookie, the
+// session and its user cached.
+func BenchmarkForwardAuthSession(b *testing.B) {
+	ph := newPATHarness(b, oauthOpts{harnessOpts: harnessOpts{plain: true}})
+	ph.waitCurrent()
+	r := newRequest(verifyPath, &http.Cookie{Name: sessionCookie, Value: ph.alice.cookie(sessionCookie)})
+	benchmarkServe(b, ph.harness, func() *http.Request { return r })
+}
+
+// BenchmarkForwardAuthPAT: /auth/verify with a personal access token,
+// cached, and a required scope.
+func BenchmarkForwardAuthPAT(b *testing.B) {
+	ph := newPATHarness(b, oauthOpts{harnessOpts: harnessOpts{plain: true}})
+	ph.waitCurrent()
+	r := newRequest(verifyPath+"?scope=repo:read", nil)
+	r.Header.Set("Authorization", "Bearer "+ph.mustCreate(map[string]any{"name": "bench", "scopes": []string{"repo:read"}}).Token)
+	benchmarkServe(b, ph.harness, func() *http.Request { return r })
+}
+
+// BenchmarkForwardAuthJWT: /auth/verify with a client's access token
+// (EdDSA) for ?audience=, and a required scope; its revocation state is
+// the node's revocation.View, as serve wires it, answering from memory.
+// The view is told of the feed's coming up and of nothing else: nothing
+// is revoked while the benchmark runs.
+func BenchmarkForwardAuthJWT(b *testing.B) {
+	var view *revocation.View
+	o := oauthOpts{harnessOpts: harnessOpts{plain: true}}
+	o.tokens = func(tk *Tokens) {
+		store := tk.Revocations.(StoreRevocations)
+		var err error
+		if view, err = revocation.NewView(store.Manager, revocation.ViewConfig{}); err != nil {
+			b.Fatal(err)
+		}
+		tk.Revocations = viewRevocations{view, store}
+	}
+	ph := newPATHarness(b, o)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); view.Run(ctx) }()
+	b.Cleanup(func() { stop(); <-done })
+	view.Handle(session.Event{Kind: session.FeedUp}) // Run loads the denylist
+	tok := ph.token("billing", ph.secret, url.Values{"scope": {"invoices:read"}}).AccessToken
+	r := newRequest(verifyPath+"?scope=invoices:read&audience="+url.QueryEscape(apiBilling), nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	serve := func() int {
+		w := httptest.NewRecorder()
+		ph.srv.Config.Handler.ServeHTTP(w, r)
+		return w.Code
+	}
+	testkit.WaitFor(b, "the view to answer without the store", func() bool {
+		serve() // the view reads the client's generation once
+		ph.store.all.Store(true)
+		defer ph.store.all.Store(false)
+		return serve() == http.StatusOK
+	})
+	benchmarkServe(b, ph.harness, func() *http.Request { return r })
+}
+
+// viewRevocations is TokenRevocations with the view's Check, as serve's
+// tokenState.
+type viewRevocations struct {
+	*revocation.View
+	StoreRevocations
+}
+
+func (v viewRevocations) Check(ctx context.Context, subject string, gen uint64, jti string) error {
+	return v.View.Check(ctx, subject, gen, jti)
+}
+
 func newRequest(path string, cookie *http.Cookie) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, path, nil)
 	r.Host = "127.0.0.1" // not httptest's example.com, which the server refuses (MISC-07)
@@ -58,7 +139,20 @@ func newRequest(path string, cookie *http.Cookie) *http.Request {
 // benchmarkServe serves the requests of next in parallel with the
 // harness's handler and fails on any answer but 200.
 func benchmarkServe(b *testing.B, h *harness, next func() *http.Request) {
-	handler := h.srv.Config.Handler
+	benchmarkHandler(b, h.srv.Config.Handler, next)
+}
+
+// BenchmarkServeBare: a handler that answers 200 and nothing else, the
+// floor of benchmarkServe (the request, the recorder, the parallel loop).
+func BenchmarkServeBare(b *testing.B) {
+	r := newRequest("/", nil)
+	benchmarkHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }),
+		func() *http.Request { return r })
+}
+
+// benchmarkHandler serves the requests of next in parallel with handler
+// and fails on any answer but 200.
+func benchmarkHandler(b *testing.B, handler http.Handler, next func() *http.Request) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

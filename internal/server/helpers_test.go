@@ -182,6 +182,8 @@ type harnessOpts struct {
 	// wrapPATs wraps the personal access tokens the server and h.pats
 	// use.
 	wrapPATs func(account.PATs) account.PATs
+	// allowed is Config.AllowedHosts; asserted Config.Assertions.
+	allowed, asserted []string
 	// storeTimeout is Config.StoreTimeout and the session Manager's,
 	// default slowStoreTimeout; readyTimeout is Config.ReadyTimeout,
 	// default the server's.
@@ -305,6 +307,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,
 		Hosts:          o.hosts,
+		AllowedHosts:   o.allowed,
+		Assertions:     o.asserted,
 		Now:            h.clock.Now,
 		Pause:          h.pauses.record,
 		StoreTimeout:   o.storeTimeout,

@@ -16,11 +16,23 @@ import (
 func setSecurityHeaders(h http.Header, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("Content-Security-Policy", contentSecurityPolicy(""))
 	h.Set("Referrer-Policy", "no-referrer")
 	if r.TLS != nil {
 		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 	}
+}
+
+// contentSecurityPolicy is the CSP of every response (MISC-01), its forms
+// allowed to submit to tether and to origin too when it is not "" (the
+// origin of a return address after sign-in: browsers apply form-action to
+// the redirect a form's answer makes, returnto.go).
+func contentSecurityPolicy(origin string) string {
+	formAction := "'self'"
+	if origin != "" {
+		formAction += " " + origin
+	}
+	return "default-src 'self'; frame-ancestors 'none'; form-action " + formAction + "; base-uri 'none'"
 }
 
 // secureHeaders sets the security headers before anything else runs.

@@ -43,6 +43,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tetherauth/tether/csrf"
@@ -121,6 +122,16 @@ type Config struct {
 	// believed when finding the client IP (PW-06). Default: none, so the
 	// peer address is the client.
 	TrustedProxies []netip.Prefix
+	// AllowedHosts are the hosts, besides tether's own paths, that a
+	// person may be sent back to after signing in (?return=, GW-01; see
+	// returnto.go): the apps behind forward-auth, such as
+	// "app.example.com". Entries are written as Hosts' are. Default: none.
+	AllowedHosts []string
+	// Assertions are the audiences (upstreams) forward-auth may sign an
+	// identity assertion for (/auth/verify?assertion=AUDIENCE: the
+	// X-Tether-Assertion header, forwardauth.go); it needs Tokens, whose
+	// keys sign them. Default: none.
+	Assertions []string
 	// Ready reports whether the server can serve (its stores answer);
 	// GET /readyz calls it, with a context bounded by ReadyTimeout.
 	Ready func(ctx context.Context) error
@@ -236,6 +247,8 @@ type server struct {
 	proxies  []netip.Prefix
 	address  throttle.Key    // the allowance of a client address's key; Name set per request
 	hosts    hostSet         // the hosts it answers for
+	allowed  hostSet         // the hosts a return address may name (GW-01)
+	asserted []string        // the audiences forward-auth signs assertions for
 	refusals *sometimes.Gate // when a refused host may be logged
 	plainLog *sometimes.Gate // when a request over plain HTTP may be logged (transport.go)
 	failures *sometimes.Gate // when a failed request (a store's error) may be logged
@@ -286,6 +299,12 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: Hosts: %w", errConfig, err))
 	}
+	var allowed hostSet // none unless listed, unlike Hosts
+	if len(cfg.AllowedHosts) > 0 {
+		if allowed, err = newHostSet(cfg.AllowedHosts); err != nil {
+			problems = append(problems, fmt.Errorf("%w: AllowedHosts: %w", errConfig, err))
+		}
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -297,6 +316,12 @@ func New(cfg Config) (http.Handler, error) {
 	oauth, err := newOAuth(cfg.Tokens, now)
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
+	}
+	if len(cfg.Assertions) > 0 && cfg.Tokens == nil {
+		problems = append(problems, fmt.Errorf("%w: Assertions needs Tokens, whose keys sign the assertions", errConfig))
+	}
+	if slices.Contains(cfg.Assertions, "") {
+		problems = append(problems, fmt.Errorf("%w: Assertions: an audience is empty", errConfig))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
@@ -327,6 +352,8 @@ func New(cfg Config) (http.Handler, error) {
 		proxies:  cfg.TrustedProxies,
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
+		allowed:  allowed,
+		asserted: slices.Clone(cfg.Assertions),
 		refusals: sometimes.New(time.Second, now),
 		plainLog: sometimes.New(time.Minute, now),
 		failures: sometimes.New(time.Second, now),
