@@ -11,7 +11,8 @@
 //	client.Must(t, 200, "GET", lb.URL+"/api/v1/me", device, nil)
 //
 // The template's data gains Listen, the address to listen on
-// (127.0.0.1:PORT), and Dir, the proxy's own directory in the run's.
+// (127.0.0.1:PORT), its ListenHost and ListenPort, and Dir, the proxy's
+// own directory in the run's.
 package proxy
 
 import (
@@ -102,7 +103,7 @@ func start(t testing.TB, run *proc.Run, c *web.Client, name, tmpl string, data m
 			t.Fatal(err)
 		}
 		listen := "127.0.0.1:" + strconv.Itoa(port)
-		filled["Listen"] = listen
+		filled["Listen"], filled["ListenHost"], filled["ListenPort"] = listen, "127.0.0.1", port
 		var b bytes.Buffer
 		if err := parsed.Execute(&b, filled); err != nil {
 			t.Fatal(err)
