@@ -27,6 +27,7 @@ import (
 type config struct {
 	Addr            string
 	Hosts           []string // as given; none: see publicHosts
+	AllowedHosts    []string // where a return address may lead (GW-01)
 	Data            string
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
@@ -69,6 +70,9 @@ var (
 	hostsSetting = &setting{"hosts", "TETHER_HOSTS", "",
 		"comma-separated host names and IP addresses clients reach tether by, such as auth.example.com; a request for any other Host gets 421 (MISC-07). Empty: localhost, 127.0.0.1, ::1 and the --addr address, allowed only when --addr is a loopback address",
 		func(c *config, v string) (err error) { c.Hosts, err = parseHosts(v); return err }}
+	allowedHostsSetting = &setting{"allowed-hosts", "TETHER_ALLOWED_HOSTS", "",
+		"comma-separated host names and IP addresses of the apps behind forward-auth (/auth/verify), such as app.example.com: after signing in, a person is sent back to a return address only on one of these (any port) or on tether itself (GW-01). Empty: only tether's own pages",
+		func(c *config, v string) (err error) { c.AllowedHosts, err = parseHosts(v); return err }}
 	dataSetting = &setting{"data", "TETHER_DATA", "./tether.db",
 		"the SQLite database file; only serve, init and user add --create create it when missing",
 		func(c *config, v string) error { c.Data = v; return nil }}
@@ -150,7 +154,7 @@ var (
 	// storeSettings say where the data is: every command takes them.
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
-	allSettings = []*setting{addrSetting, hostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
+	allSettings = []*setting{addrSetting, hostsSetting, allowedHostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
 		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting}

@@ -101,6 +101,21 @@ var parseTests = []struct {
 		want: with(func(c *config) { c.Data, c.MinPassword = "flag.db", 20 }),
 	},
 	{
+		name: "allowed hosts from the flag",
+		args: []string{"--allowed-hosts", "app.example.com, [::1]"},
+		want: with(func(c *config) { c.AllowedHosts = []string{"app.example.com", "[::1]"} }),
+	},
+	{
+		name: "allowed hosts from the environment",
+		env:  map[string]string{"TETHER_ALLOWED_HOSTS": "app.example.com,docs.example.com"},
+		want: with(func(c *config) { c.AllowedHosts = []string{"app.example.com", "docs.example.com"} }),
+	},
+	{
+		name:    "an allowed host is a host, not a URL",
+		args:    []string{"--allowed-hosts", "https://app.example.com/"},
+		wantErr: []string{"--allowed-hosts"},
+	},
+	{
 		name: "an empty variable is unset",
 		env:  map[string]string{"TETHER_DATA": ""},
 		want: defaultConfig,

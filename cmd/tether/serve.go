@@ -217,6 +217,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		DeviceSecret:               deviceSecret,
 		TrustedProxies:             c.TrustedProxies,
 		Hosts:                      c.publicHosts(),
+		AllowedHosts:               c.AllowedHosts,
 		Ready:                      st.ready,
 		StoreTimeout:               c.StoreTimeout,
 		Tokens:                     tokens,

@@ -88,6 +88,8 @@ func (s *server) failFor(r *http.Request) failer {
 		return s.failJSON
 	case isOAuthPath(r.URL.Path):
 		return s.failOAuth
+	case r.URL.Path == verifyPath:
+		return s.failForward
 	}
 	return s.failPage
 }

@@ -57,6 +57,10 @@ func addRoutes(mux *http.ServeMux, s *server) {
 	mux.Handle("/api/", handleNoRoute(mux, api, errNoEndpoint))
 	mux.Handle("/api", handleNoRoute(mux, api, errNoEndpoint))
 	mux.Handle("GET /healthz", handleHealthz())
+	// Forward-auth (forwardauth.go): any method, the same decision for
+	// each (GW-03). CSRF exemption: it changes nothing, and its answer (a
+	// status and headers) is not readable by another site.
+	mux.Handle(verifyPath, handleForwardAuth(s))
 	mux.Handle("GET /readyz", handleReadyz(s))
 
 	// Pages.

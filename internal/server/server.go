@@ -156,6 +156,11 @@ type Config struct {
 	// the token endpoint, revocation, introspection, the JWKS and the
 	// metadata. Default nil: they are not served (404).
 	Tokens *Tokens
+	// AllowedHosts are the hosts, besides tether's own paths, that a
+	// person may be sent back to after signing in (?return=, GW-01; see
+	// returnto.go): the apps behind forward-auth, such as
+	// "app.example.com". Entries are written as Hosts' are. Default: none.
+	AllowedHosts []string
 }
 
 // The names of the server's cookies, which cmd/tether gives the session
@@ -207,6 +212,7 @@ type server struct {
 	sessions *session.Manager
 	accounts account.Store
 	users    *userCache // whoami's reads of accounts
+	fwdUsers *userCache // forward-auth's, kept longer (forwardauth.go)
 	creds    *credential.Service
 	devices  *devices
 	throttle Throttle
@@ -218,6 +224,7 @@ type server struct {
 	proxies  []netip.Prefix
 	address  throttle.Key    // the allowance of a client address's key; Name set per request
 	hosts    hostSet         // the hosts it answers for
+	allowed  hostSet         // the hosts a return address may name (GW-01)
 	refusals *sometimes.Gate // when a refused host may be logged
 	plainLog *sometimes.Gate // when a request over plain HTTP may be logged (transport.go)
 	failures *sometimes.Gate // when a failed request (a store's error) may be logged
@@ -267,6 +274,12 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: Hosts: %w", errConfig, err))
 	}
+	var allowed hostSet // none unless listed, unlike Hosts
+	if len(cfg.AllowedHosts) > 0 {
+		if allowed, err = newHostSet(cfg.AllowedHosts); err != nil {
+			problems = append(problems, fmt.Errorf("%w: AllowedHosts: %w", errConfig, err))
+		}
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -301,6 +314,7 @@ func New(cfg Config) (http.Handler, error) {
 		proxies:  cfg.TrustedProxies,
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
+		allowed:  allowed,
 		refusals: sometimes.New(time.Second, now),
 		plainLog: sometimes.New(time.Minute, now),
 		failures: sometimes.New(time.Second, now),
@@ -320,12 +334,13 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
+	s.fwdUsers = newUserCache(forwardUserTTL, cfg.Now, s.accounts.ByID)
 	s.creds, err = credential.New(credential.Config{
 		Accounts: s.accounts,
 		Sessions: s.sessions,
 		Hasher:   s.hasher,
 		Policy:   s.policy,
-		Changed:  s.users.forget,
+		Changed:  func(id string) { s.users.forget(id); s.fwdUsers.forget(id) },
 		PATs:     cfg.PATs,
 
 		KeepTokensOnPasswordChange: cfg.KeepTokensOnPasswordChange,

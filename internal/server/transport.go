@@ -57,8 +57,7 @@ func (s *server) plainHTTP(r *http.Request) bool {
 // row, the client's is the first, but a proxy that appends may follow it
 // with its own "http".
 func forwardedHTTPS(r *http.Request, trusted []netip.Prefix) bool {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil || !isTrusted(peer.Addr().Unmap(), trusted) {
+	if !fromTrustedProxy(r, trusted) {
 		return false
 	}
 	for _, v := range r.Header.Values("X-Forwarded-Proto") {
@@ -81,10 +80,12 @@ func forwardedHTTPS(r *http.Request, trusted []netip.Prefix) bool {
 //     (the forms can't work);
 //   - lets GET and HEAD of the pages through: they show the notice (see
 //     newPage);
-//   - lets /healthz and /readyz through, which probes ask by address.
+//   - lets /healthz and /readyz through, which probes ask by address,
+//     and /auth/verify, whose answer doesn't depend on the transport
+//     (forwardauth.go).
 func (s *server) checkTransport(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.plainHTTP(r) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if !s.plainHTTP(r) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == verifyPath {
 			next.ServeHTTP(w, r)
 			return
 		}
