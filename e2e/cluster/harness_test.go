@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,6 +198,6 @@ func (c *cluster) startNginx(t *testing.T, bin string) {
 	for _, n := range c.nodes {
 		upstreams = append(upstreams, n.addr)
 	}
-	lb := proxy.Nginx(t, c.run, c.Client, bin, nginxTemplate, map[string]any{"Upstreams": upstreams}, "/healthz")
+	lb := proxy.Nginx(t, c.run, c.Client, bin, nginxTemplate, map[string]any{"Upstreams": upstreams}, "/healthz", http.StatusOK)
 	c.nginx, c.lb = lb.Proc, lb.URL
 }

@@ -12,7 +12,10 @@
 //
 // "tether" holds every header whose name starts with X-Tether-, each with
 // all its values, so that a copy a client slipped past the proxy shows up
-// next to tether's. The end-to-end tests in e2e/forwardauth read it.
+// next to tether's; and every header a framework could take for one of
+// them: a name spelt with underscores (X_Tether_User), which CGI, PHP,
+// WSGI and Rack turn into the same HTTP_X_TETHER_USER, is shown under its
+// own name. The end-to-end tests in e2e/forwardauth read it.
 //
 //	go run ./examples/upstream -addr 127.0.0.1:8081
 //
@@ -103,7 +106,7 @@ type Echo struct {
 func echo(w http.ResponseWriter, r *http.Request) {
 	e := Echo{Method: r.Method, Host: r.Host, URI: r.RequestURI, Tether: map[string][]string{}}
 	for name, values := range r.Header {
-		if strings.HasPrefix(name, headerPrefix) {
+		if strings.HasPrefix(strings.ReplaceAll(strings.ToUpper(name), "_", "-"), strings.ToUpper(headerPrefix)) {
 			e.Tether[name] = values
 		}
 	}

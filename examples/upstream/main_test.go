@@ -30,6 +30,10 @@ func TestEcho(t *testing.T) {
 				"X-Tether-User": {"alice"}, "X-Tether-Subject-Type": {"user"}}},
 		},
 		{
+			"underscores", "GET", "/", http.Header{"X_tether_user": {"mallory"}, "X_other": {"x"}},
+			Echo{Method: "GET", Host: "example.com", URI: "/", Tether: map[string][]string{"X_tether_user": {"mallory"}}},
+		},
+		{
 			"every value", "GET", "/", http.Header{"X-Tether-User": {"alice", "mallory"}},
 			Echo{Method: "GET", Host: "example.com", URI: "/", Tether: map[string][]string{"X-Tether-User": {"alice", "mallory"}}},
 		},

@@ -7,7 +7,7 @@
 //
 //	bin := proxy.NeedNginx(t) // skips, or fails under TETHER_TEST_REQUIRE_SERVICES=1
 //	lb := proxy.Nginx(t, run, client, bin, "../../examples/nginx/nginx.conf.tmpl",
-//		map[string]any{"Upstreams": addrs}, "/healthz")
+//		map[string]any{"Upstreams": addrs}, "/healthz", 200)
 //	client.Must(t, 200, "GET", lb.URL+"/api/v1/me", device, nil)
 //
 // The template's data gains Listen, the address to listen on
@@ -55,34 +55,37 @@ func NeedCaddy(t testing.TB) string {
 }
 
 // Nginx starts nginx (bin) as "nginx" in run with the configuration of the
-// template tmpl, filled with data, and returns once GET ready answers 200
-// through it. It runs as one process (master_process off), so that
+// template tmpl, filled with data, and returns once GET ready answers
+// want through it. It runs as one process (master_process off), so that
 // nothing outlives the test if the test is killed (see package proc);
 // relative paths in the configuration are in its directory (-p).
-func Nginx(t testing.TB, run *proc.Run, c *web.Client, bin, tmpl string, data map[string]any, ready string) *Server {
+func Nginx(t testing.TB, run *proc.Run, c *web.Client, bin, tmpl string, data map[string]any, ready string, want int) *Server {
 	t.Helper()
-	return start(t, run, c, "nginx", tmpl, data, ready, func(dir, conf string) (string, []string) {
-		return bin, []string{"-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; master_process off;"}
+	return start(t, run, c, "nginx", tmpl, data, ready, want, func(dir, conf string) (string, []string, []string) {
+		return bin, nil, []string{"-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; master_process off;"}
 	})
 }
 
 // Caddy starts caddy (bin) as "caddy" in run with the Caddyfile of the
-// template tmpl, filled with data, and returns once GET ready answers 200
-// through it. The Caddyfile should turn the admin endpoint and automatic
+// template tmpl, filled with data, and returns once GET ready answers
+// want through it. The Caddyfile should turn the admin endpoint and automatic
 // HTTPS off, and keep Caddy's storage in Dir.
-func Caddy(t testing.TB, run *proc.Run, c *web.Client, bin, tmpl string, data map[string]any, ready string) *Server {
+func Caddy(t testing.TB, run *proc.Run, c *web.Client, bin, tmpl string, data map[string]any, ready string, want int) *Server {
 	t.Helper()
-	return start(t, run, c, "caddy", tmpl, data, ready, func(_, conf string) (string, []string) {
-		return bin, []string{"run", "--adapter", "caddyfile", "--config", conf}
+	return start(t, run, c, "caddy", tmpl, data, ready, want, func(dir, conf string) (string, []string, []string) {
+		// Caddy saves the configuration it runs in XDG_CONFIG_HOME.
+		env := []string{"XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir}
+		return bin, env, []string{"run", "--adapter", "caddyfile", "--config", conf}
 	})
 }
 
 // start writes the configuration and starts the proxy called name with
-// the command command returns for its directory and configuration file,
+// the command (and environment) command returns for its directory and
+// configuration file,
 // on another free port if the one it was given was taken before it bound
 // it.
 func start(t testing.TB, run *proc.Run, c *web.Client, name, tmpl string, data map[string]any,
-	ready string, command func(dir, conf string) (string, []string)) *Server {
+	ready string, want int, command func(dir, conf string) (bin string, env, args []string)) *Server {
 	t.Helper()
 	parsed, err := template.ParseFiles(tmpl)
 	if err != nil {
@@ -111,13 +114,13 @@ func start(t testing.TB, run *proc.Run, c *web.Client, name, tmpl string, data m
 		if err := os.WriteFile(conf, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		bin, args := command(dir, conf)
-		p, err := run.Start(name, bin, args...)
+		bin, env, args := command(dir, conf)
+		p, err := run.StartEnv(name, env, bin, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := &Server{Proc: p, Listen: listen, URL: "http://" + listen}
-		if err = c.WaitOK(p, s.URL+ready); err == nil {
+		if err = c.WaitStatus(p, s.URL+ready, want); err == nil {
 			return s
 		}
 		if !p.Exited() {
