@@ -16,6 +16,9 @@ import (
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Return is where the client means to go next (GW-01): the answer's
+	// return_to when it is to be followed (returnto.go).
+	Return string `json:"return,omitempty"`
 }
 
 // passwordRequest is the body of POST /api/v1/password.
@@ -84,6 +87,8 @@ type signedInResponse struct {
 	User      userView     `json:"user"`
 	Session   *sessionView `json:"session,omitempty"`
 	CSRFToken string       `json:"csrf_token"`
+	// ReturnTo is the sign-in's return address, when it is one to follow.
+	ReturnTo string `json:"return_to,omitempty"`
 }
 
 // tokenFor returns a fresh csrf token bound to sess (CSRF-02).
@@ -104,7 +109,8 @@ func handleAPILogin(s *server) http.Handler {
 			s.failJSON(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, signedInResponse{User: viewUser(u), CSRFToken: s.tokenFor(sess)})
+		back, _ := s.returnTo(req.Return)
+		encode(w, http.StatusOK, signedInResponse{User: viewUser(u), CSRFToken: s.tokenFor(sess), ReturnTo: back})
 	})
 }
 

@@ -34,14 +34,16 @@ package server
 //   - A store that can't answer (the session store, the revocation state,
 //     the personal access tokens, the account store on a miss) gives 503
 //     with Retry-After: never a 200 (SES-11, MISC-05).
-//   - X-Tether-User is the user's name, read from the account store on
-//     the first check of a user on a node, then kept for forwardUserTTL:
-//     a rename shows within that time. Access never rests on that copy: a
-//     disable or delete ends the user's sessions and tokens at once,
-//     through the session store (credential), and a cached user found
-//     disabled is refused all the same. With a cached session and user,
-//     the check reads no store at all. For a client's token, X-Tether-User
-//     and X-Tether-User-Id are the client's id, read from the token alone.
+//   - X-Tether-User is the user's name, read through the server's user
+//     cache (userCache, Config.UserCacheTTL): with the session or the
+//     personal access token in its near-cache and the user in the user
+//     cache, the check reads no store at all; each node reads an active
+//     user at most once per UserCacheTTL. A user disabled or deleted in
+//     the account store alone is refused once that copy is gone, as at
+//     introspection (INT-01); through tether, a disable or delete ends
+//     the user's sessions and tokens at once (credential). For a client's
+//     token, X-Tether-User and X-Tether-User-Id are the client's id, read
+//     from the token alone.
 //   - For a browser (Accept names text/html), the 401 carries Location:
 //     tether's sign-in page (Tokens.Issuer + /login, or the request's own
 //     host) with return= the original URL, when a trusted proxy said what
@@ -58,7 +60,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/localdev"
@@ -77,10 +78,6 @@ const (
 	HeaderScopes      = "X-Tether-Scopes"
 	HeaderSubjectType = "X-Tether-Subject-Type"
 )
-
-// forwardUserTTL is how long a node names a user from its copy of the
-// account (see the decisions above).
-const forwardUserTTL = time.Minute
 
 // The refusals of /auth/verify, which answers with their status only.
 var (
@@ -170,7 +167,7 @@ func (s *server) forwardSession(r *http.Request) (identity, error) {
 // forwardUser is the identity of the user with that id, or refused when
 // the user is gone or disabled.
 func (s *server) forwardUser(ctx context.Context, userID string, refused error) (identity, error) {
-	u, err := s.fwdUsers.get(ctx, userID)
+	u, err := s.users.get(ctx, userID)
 	switch {
 	case errors.Is(err, account.ErrNotFound):
 		return identity{}, refused

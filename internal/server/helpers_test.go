@@ -164,6 +164,8 @@ type harnessOpts struct {
 	clock *testkit.Clock
 	wrap  func(account.Store) account.Store // wraps the accounts the server uses
 	hosts []string                          // Config.Hosts; default: loopback
+	// allowed is Config.AllowedHosts.
+	allowed []string
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
 	// tokens, when set, gives Config.Tokens for the harness and the
@@ -287,6 +289,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		TrustedProxies: o.proxies,
 		Ready:          o.ready,
 		Hosts:          o.hosts,
+		AllowedHosts:   o.allowed,
 		Now:            h.clock.Now,
 		StoreTimeout:   o.storeTimeout,
 		ReadyTimeout:   o.readyTimeout,

@@ -24,6 +24,10 @@ func (r signedInResponse) appendJSON(b []byte) []byte {
 	}
 	b = append(b, `,"csrf_token":`...)
 	b = appendJSONString(b, r.CSRFToken)
+	if r.ReturnTo != "" {
+		b = append(b, `,"return_to":`...)
+		b = appendJSONString(b, r.ReturnTo)
+	}
 	return append(b, '}')
 }
 

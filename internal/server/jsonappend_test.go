@@ -33,6 +33,7 @@ func appendJSONCases() []struct {
 		v    jsonAppender
 	}{
 		{"sign-in", signedInResponse{User: user, CSRFToken: "tok-_en"}},
+		{"sign-in with a return address", signedInResponse{User: user, CSRFToken: "t", ReturnTo: "https://app.example/a?b=<c>&d"}},
 		{"me", signedInResponse{User: user, CSRFToken: "t", Session: &sessionView{
 			ID: "s1", Created: created, LastSeen: created.Add(time.Second), IdleExpiry: created.Add(30 * time.Minute), AbsoluteExpiry: created.Add(12 * time.Hour),
 			Device: "A browser on Linux", UserAgent: "Mozilla/5.0 (X11)", IP: "2001:db8::1", Current: true,
@@ -78,6 +79,7 @@ func FuzzAppendJSON(f *testing.F) {
 			Session: &sessionView{ID: token, Created: t2, LastSeen: t1, IdleExpiry: t2, AbsoluteExpiry: t1,
 				Device: name, UserAgent: agent, IP: ip, Current: !flag},
 			CSRFToken: token,
+			ReturnTo:  agent,
 		})
 	})
 }

@@ -46,6 +46,7 @@ type page struct {
 	HTTPS string
 
 	Username   string       // sign-in and setup forms
+	Return     string       // sign-in form: where to go after, checked (returnto.go)
 	SetupToken string       // setup form
 	SetupHelp  bool         // error page: how an operator creates an admin without a link
 	Devices    []deviceView // account page: the user's sessions, this one first
@@ -221,6 +222,7 @@ func handleLoginPage(s *server) http.Handler {
 		p := s.newPage(r, "Sign in")
 		p.CSRF = s.csrf.PreSessionToken(w, r)
 		p.Focus = "username"
+		p.Return, _ = s.returnTo(r.URL.Query().Get("return"))
 		s.render(w, r, http.StatusOK, "login", p)
 	})
 }
@@ -228,6 +230,7 @@ func handleLoginPage(s *server) http.Handler {
 func handleLoginForm(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PostFormValue("username")
+		back, _ := s.returnTo(r.PostFormValue("return")) // GW-01: "" when not to be followed
 		_, _, err := s.signIn(w, r, name, r.PostFormValue("password"))
 		if !utf8.ValidString(name) { // refused (PW-09), and not shown back
 			name = ""
@@ -240,10 +243,14 @@ func handleLoginForm(s *server) http.Handler {
 					p.Focus = "username"
 				}
 				p.CSRF = s.csrf.PreSessionToken(w, r)
+				p.Return = back
 			})
 			return
 		}
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		if back == "" {
+			back = "/account"
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 	})
 }
 

@@ -28,7 +28,8 @@ import (
 // percent-decode hosts), no "@" (userinfo: "https://app@evil/" goes to
 // evil) and no non-ASCII (an internationalized name must be listed, and
 // sent, in its xn-- form, as browsers send it); and it is at most
-// maxReturnTo bytes.
+// maxReturnTo bytes. Go's URL parser must also accept it, and find the
+// same host.
 
 // maxReturnTo bounds a return address.
 const maxReturnTo = 2048
@@ -43,8 +44,15 @@ func (s *server) returnTo(raw string) (string, bool) {
 			return "", false
 		}
 	}
+	u, err := url.Parse(raw) // a second opinion, as Go parses it: it must agree
+	if err != nil {
+		return "", false
+	}
 	if raw[0] == '/' {
-		return raw, len(raw) == 1 || raw[1] != '/'
+		if len(raw) > 1 && raw[1] == '/' {
+			return "", false
+		}
+		return raw, true
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok || !(strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "http")) {
@@ -54,11 +62,9 @@ func (s *server) returnTo(raw string) (string, bool) {
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		authority = rest[:i]
 	}
-	if strings.ContainsAny(authority, "@%") || !s.allowed.allows(authority) {
+	if strings.ContainsAny(authority, "@%") || !s.allowed.allows(authority) ||
+		u.User != nil || u.Opaque != "" || !s.allowed.allows(u.Host) {
 		return "", false
-	}
-	if u, err := url.Parse(raw); err != nil || u.User != nil || u.Opaque != "" || !s.allowed.allows(u.Host) {
-		return "", false // a second opinion, as Go parses it
 	}
 	return raw, true
 }

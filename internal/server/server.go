@@ -212,7 +212,6 @@ type server struct {
 	sessions *session.Manager
 	accounts account.Store
 	users    *userCache // whoami's reads of accounts
-	fwdUsers *userCache // forward-auth's, kept longer (forwardauth.go)
 	creds    *credential.Service
 	devices  *devices
 	throttle Throttle
@@ -334,13 +333,12 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
-	s.fwdUsers = newUserCache(forwardUserTTL, cfg.Now, s.accounts.ByID)
 	s.creds, err = credential.New(credential.Config{
 		Accounts: s.accounts,
 		Sessions: s.sessions,
 		Hasher:   s.hasher,
 		Policy:   s.policy,
-		Changed:  func(id string) { s.users.forget(id); s.fwdUsers.forget(id) },
+		Changed:  s.users.forget,
 		PATs:     cfg.PATs,
 
 		KeepTokensOnPasswordChange: cfg.KeepTokensOnPasswordChange,
