@@ -34,8 +34,12 @@ import (
 	"github.com/tetherauth/tether/internal/sometimes"
 )
 
-// HostPrefix is the cookie name prefix the mode drops.
-const HostPrefix = "__Host-"
+// The cookie name prefixes the mode drops: HostPrefix of a host-only
+// cookie, SecurePrefix of one with a Domain (session.Config.CookieDomain).
+const (
+	HostPrefix   = "__Host-"
+	SecurePrefix = "__Secure-"
+)
 
 // logInterval is how often Mode logs the requests it keeps secure.
 const logInterval = time.Minute
@@ -126,8 +130,9 @@ func New(log *slog.Logger, setting string, now func() time.Time) *Mode {
 }
 
 // Cookie returns the name and Secure attribute of the cookie name (which
-// starts with HostPrefix) for r: name and true, unless the mode is on and
-// Local accepts r: then name without HostPrefix, and false. A request the
+// starts with HostPrefix or SecurePrefix) for r: name and true, unless the
+// mode is on and Local accepts r: then name without its prefix, and false
+// (the caller then drops any Domain too: a loopback host is under none). A request the
 // mode keeps secure, other than one over TLS, is logged as an error at
 // most once a minute, with how many were not.
 func (m *Mode) Cookie(r *http.Request, name string) (string, bool) {
@@ -136,11 +141,14 @@ func (m *Mode) Cookie(r *http.Request, name string) (string, bool) {
 	}
 	err := Local(r)
 	if err == nil {
+		if rest, ok := strings.CutPrefix(name, SecurePrefix); ok {
+			return rest, false
+		}
 		return strings.TrimPrefix(name, HostPrefix), false
 	}
 	if held, ok := m.logged.Let(); ok {
 		m.log.ErrorContext(r.Context(), "a development mode is on, but this request is not local development: "+
-			"its cookie stays "+HostPrefix+" and Secure; turn the mode off outside development",
+			"its cookie keeps its prefix and Secure; turn the mode off outside development",
 			"cookie", name, "reason", err.Error(), "unlogged_since_last", held)
 	}
 	return name, true

@@ -53,8 +53,19 @@ type Config struct {
 	// CookieName must start with "__Host-" (SES-05). Default
 	// DefaultCookieName. Name it after your app: cookies are not kept
 	// apart by port, so two apps on one host name with the same cookie
-	// name sign each other out.
+	// name sign each other out. With CookieDomain, the name follows:
+	// "__Host-app" is sent as "__Secure-app" (which may be given too).
 	CookieName string
+	// CookieDomain, if set, shares the session with every host under it:
+	// the cookie is sent with Domain=CookieDomain and the "__Secure-"
+	// prefix instead of "__Host-" (still Secure, HttpOnly, SameSite,
+	// Path=/), so that a sign-in on auth.example.com reaches
+	// app.example.com. Every host under it then receives the cookie:
+	// one taken over reads it and rides the session (see the README's
+	// "Sessions across subdomains"). It must pass CheckCookieDomain, and
+	// cover the hosts the app is served on (CookieDomainCovers), or
+	// browsers drop the cookie. Default "": host-only (SES-05).
+	CookieDomain string
 	// InsecureLocalhostHTTP is a development mode, for an app served over
 	// plain http://localhost to a browser or client that keeps no Secure
 	// cookie there (Safari). When set, a request that comes over plain
@@ -248,8 +259,8 @@ func (c *Config) setDefaults() error {
 	if c.IdleTimeout > c.AbsoluteTimeout {
 		errs = append(errs, fmt.Errorf("session: idle timeout %v is longer than absolute timeout %v", c.IdleTimeout, c.AbsoluteTimeout))
 	}
-	if rest, ok := strings.CutPrefix(c.CookieName, localdev.HostPrefix); !ok || rest == "" || !validCookieName(c.CookieName) {
-		errs = append(errs, fmt.Errorf("session: cookie name %q must be a valid name: __Host- and more (SES-05)", c.CookieName))
+	if err := c.setCookieName(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SameSite != http.SameSiteLaxMode && c.SameSite != http.SameSiteStrictMode {
 		errs = append(errs, errors.New("session: SameSite must be Lax or Strict (SES-05)"))
@@ -264,6 +275,26 @@ func (c *Config) setDefaults() error {
 		errs = append(errs, fmt.Errorf("session: MaxPerUser %d: want 1 to %d (SES-13)", c.MaxPerUser, MaxPerUserLimit))
 	}
 	return errors.Join(errs...)
+}
+
+// setCookieName checks CookieName and CookieDomain, and gives CookieName
+// the prefix that goes with CookieDomain.
+func (c *Config) setCookieName() error {
+	rest, ok := strings.CutPrefix(c.CookieName, localdev.HostPrefix)
+	if c.CookieDomain == "" {
+		if !ok || rest == "" || !validCookieName(c.CookieName) {
+			return fmt.Errorf("session: cookie name %q must be a valid name: __Host- and more (SES-05)", c.CookieName)
+		}
+		return nil
+	}
+	if !ok {
+		rest, ok = strings.CutPrefix(c.CookieName, localdev.SecurePrefix)
+	}
+	if !ok || rest == "" || !validCookieName(c.CookieName) {
+		return fmt.Errorf("session: cookie name %q must be a valid name: __Host- or __Secure- and more", c.CookieName)
+	}
+	c.CookieName = localdev.SecurePrefix + rest
+	return CheckCookieDomain(c.CookieDomain)
 }
 
 func validCookieName(name string) bool {

@@ -67,8 +67,9 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// CookieName is the name of the session cookie of r: Config.CookieName,
-// or without its __Host- prefix for a local development request (see
+// CookieName is the name of the session cookie of r: Config.CookieName
+// (with its __Secure- prefix when Config.CookieDomain is set), or without
+// its prefix for a local development request (see
 // Config.InsecureLocalhostHTTP).
 func (m *Manager) CookieName(r *http.Request) string {
 	name, _ := m.dev.Cookie(r, m.cfg.CookieName)
@@ -77,34 +78,34 @@ func (m *Manager) CookieName(r *http.Request) string {
 
 // SetCookie sends token as the session cookie for s in the response to r:
 // __Host- prefix, Secure, HttpOnly, Path=/, no Domain, SameSite as
-// configured, expiring at the session's absolute deadline (SES-05). Only
-// Config.InsecureLocalhostHTTP drops the prefix and Secure, and only for
-// a local development request.
+// configured, expiring at the session's absolute deadline (SES-05); with
+// Config.CookieDomain, __Secure- and that Domain instead. Only
+// Config.InsecureLocalhostHTTP drops the prefix, Secure and Domain, and
+// only for a local development request.
 func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, token string, s *Session) {
-	name, secure := m.dev.Cookie(r, m.cfg.CookieName)
-	http.SetCookie(w, &http.Cookie{
-		Name:     name,
-		Value:    token,
-		Path:     "/",
-		Expires:  s.abs,
-		Secure:   secure,
-		HttpOnly: true,
-		SameSite: m.cfg.SameSite,
-	})
+	c := m.cookie(r)
+	c.Value, c.Expires = token, s.abs
+	http.SetCookie(w, c)
 }
 
-// ClearCookie tells the client of r to drop the session cookie.
+// ClearCookie tells the client of r to drop the session cookie: the one
+// SetCookie sent, with the same name, Domain and Path, since a browser
+// expires only the cookie they all match (SES-08).
 func (m *Manager) ClearCookie(w http.ResponseWriter, r *http.Request) {
+	c := m.cookie(r)
+	c.MaxAge = -1
+	http.SetCookie(w, c)
+}
+
+// cookie returns the session cookie for the response to r, without its
+// value and lifetime.
+func (m *Manager) cookie(r *http.Request) *http.Cookie {
 	name, secure := m.dev.Cookie(r, m.cfg.CookieName)
-	http.SetCookie(w, &http.Cookie{
-		Name:     name,
-		Value:    "",
-		Path:     "/",
-		MaxAge:   -1,
-		Secure:   secure,
-		HttpOnly: true,
-		SameSite: m.cfg.SameSite,
-	})
+	c := &http.Cookie{Name: name, Path: "/", Secure: secure, HttpOnly: true, SameSite: m.cfg.SameSite}
+	if secure {
+		c.Domain = m.cfg.CookieDomain
+	}
+	return c
 }
 
 // logStoreError logs a store error of LoadRequest, at most once a

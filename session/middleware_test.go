@@ -73,38 +73,56 @@ func equalHeaders(a, b http.Header) bool {
 	return true
 }
 
+// SES-05, SES-08: the cookie set and the cookie cleared have the same
+// attributes: __Host-, Secure, HttpOnly, Path=/, no Domain, SameSite as
+// configured; with Config.CookieDomain, __Secure- and that Domain, else
+// the same.
 func TestSES05_CookieAttributes(t *testing.T) {
 	for _, tt := range []struct {
-		name     string
-		sameSite http.SameSite
-	}{{"default lax", 0}, {"strict", http.SameSiteStrictMode}} {
+		name       string
+		cfg        session.Config
+		wantName   string
+		wantDomain string
+	}{
+		{"default lax", session.Config{}, "__Host-session", ""},
+		{"strict", session.Config{SameSite: http.SameSiteStrictMode}, "__Host-session", ""},
+		{"domain", session.Config{CookieDomain: "example.com"}, "__Secure-session", "example.com"},
+		{"domain, name given", session.Config{CookieDomain: "example.com", CookieName: "__Host-app"}, "__Secure-app", "example.com"},
+		{"domain, __Secure- name given", session.Config{CookieDomain: "example.com", CookieName: "__Secure-app", SameSite: http.SameSiteStrictMode},
+			"__Secure-app", "example.com"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := newManager(t, newMemory(t), session.Config{SameSite: tt.sameSite})
+			m := newManager(t, newMemory(t), tt.cfg)
 			token, s := mustCreate(t, m, "user:alice", session.Meta{})
 			w := httptest.NewRecorder()
-			r := httptest.NewRequest("POST", "https://app.example/login", nil)
+			r := httptest.NewRequest("POST", "https://auth.example.com/login", nil)
 			m.SetCookie(w, r, token, s)
-			line := w.Header().Get("Set-Cookie")
-			c, err := http.ParseSetCookie(line)
-			if err != nil {
-				t.Fatal(err)
+			m.ClearCookie(w, r)
+			lines := w.Header().Values("Set-Cookie")
+			if len(lines) != 2 {
+				t.Fatalf("Set-Cookie %q: want one set and one cleared", lines)
 			}
 			want := http.SameSiteLaxMode
-			if tt.sameSite != 0 {
-				want = tt.sameSite
+			if tt.cfg.SameSite != 0 {
+				want = tt.cfg.SameSite
 			}
-			if c.Name != "__Host-session" || c.Value != token || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.SameSite != want {
-				t.Fatalf("Set-Cookie %q: want __Host-session, Secure, HttpOnly, Path=/, no Domain, SameSite %v", line, want)
+			for i, line := range lines {
+				c, err := http.ParseSetCookie(line)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Name != tt.wantName || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != tt.wantDomain || c.SameSite != want {
+					t.Errorf("Set-Cookie %q: want %s, Secure, HttpOnly, Path=/, Domain %q, SameSite %v", line, tt.wantName, tt.wantDomain, want)
+				}
+				if i == 0 && (c.Value != token || !c.Expires.Equal(s.AbsDeadline().Truncate(time.Second))) {
+					t.Errorf("Set-Cookie %q: want the token, expiring at the absolute deadline %v", line, s.AbsDeadline())
+				}
+				if i == 1 && (c.Value != "" || c.MaxAge >= 0) {
+					t.Errorf("ClearCookie: %q does not expire the cookie", line)
+				}
 			}
-			if !c.Expires.Equal(s.AbsDeadline().Truncate(time.Second)) {
-				t.Errorf("Expires %v, want the absolute deadline %v", c.Expires, s.AbsDeadline())
-			}
-
-			w = httptest.NewRecorder()
-			m.ClearCookie(w, r)
-			c, _ = http.ParseSetCookie(w.Header().Get("Set-Cookie"))
-			if c.Name != "__Host-session" || c.MaxAge >= 0 || c.Value != "" || !c.Secure || c.Path != "/" {
-				t.Fatalf("ClearCookie: %q does not expire the cookie", w.Header().Get("Set-Cookie"))
+			if got := m.CookieName(r); got != tt.wantName {
+				t.Errorf("CookieName: got %q, want %q", got, tt.wantName)
 			}
 		})
 	}

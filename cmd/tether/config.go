@@ -52,6 +52,7 @@ type config struct {
 	KeyAlg          string        // the algorithm of the keys the ring makes
 	KeepTokens      bool          // a password change leaves the user's tokens alive
 	PATMaxTTL       time.Duration // the longest personal access token lifetime
+	CookieDomain    string        // "" for a host-only __Host- session cookie
 }
 
 // A setting is one option: a flag, the environment variable used when the
@@ -143,6 +144,9 @@ var (
 	keepTokensSetting = &setting{"keep-tokens-on-password-change", "TETHER_KEEP_TOKENS_ON_PASSWORD_CHANGE", "false",
 		"true: a password change leaves the user's personal access tokens alive; by default they end with the sessions, since whoever knew the old password may have made one (CHG-03)",
 		func(c *config, v string) (err error) { c.KeepTokens, err = strconv.ParseBool(v); return err }}
+	cookieDomainSetting = &setting{"cookie-domain", "TETHER_COOKIE_DOMAIN", "",
+		"share the session with every host under this domain, such as example.com for auth.example.com and app.example.com: the cookie becomes __Secure-tether with Domain= instead of __Host-tether, and every host under it receives it (see Sessions across subdomains in the README); it must cover every --hosts name. Empty: host-only (SES-05)",
+		func(c *config, v string) error { c.CookieDomain = v; return nil }}
 	nodeNameSetting = &setting{"node-name", "TETHER_NODE_NAME", "",
 		"if set, every response carries X-Tether-Node with this name (to see a load balancer at work)",
 		func(c *config, v string) error { c.NodeName = v; return nil }}
@@ -157,7 +161,7 @@ var (
 	allSettings = []*setting{addrSetting, hostsSetting, allowedHostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
-		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting}
+		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting, cookieDomainSetting}
 )
 
 // value returns the setting's flag if args gave it, else its environment
@@ -386,6 +390,35 @@ func (c *config) check(p problems) {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		p.add(logFormatSetting, "%q: must be text or json", c.LogFormat)
+	}
+	c.checkCookieDomain(p)
+}
+
+// checkCookieDomain adds to p what is wrong with --cookie-domain: a
+// domain session.CheckCookieDomain refuses, or one that does not cover a
+// host of --hosts, for which browsers would drop the cookie and signing
+// in would fail without a word.
+func (c *config) checkCookieDomain(p problems) {
+	if c.CookieDomain == "" {
+		return
+	}
+	if err := session.CheckCookieDomain(c.CookieDomain); err != nil {
+		p.add(cookieDomainSetting, "%v", strings.TrimPrefix(err.Error(), "session: cookie domain "))
+		return
+	}
+	if len(c.Hosts) == 0 {
+		p.add(cookieDomainSetting, "%q: needs --hosts, the names under it that tether is reached by, such as auth.%s", c.CookieDomain, c.CookieDomain)
+		return
+	}
+	var outside []string
+	for _, h := range c.Hosts {
+		if !session.CookieDomainCovers(c.CookieDomain, strings.Trim(h, "[]")) {
+			outside = append(outside, h)
+		}
+	}
+	if len(outside) > 0 {
+		p.add(cookieDomainSetting, "%q does not cover --hosts %s: browsers drop a cookie for another domain, so signing in there would fail; list only hosts under it",
+			c.CookieDomain, strings.Join(outside, ", "))
 	}
 }
 

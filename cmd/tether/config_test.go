@@ -261,6 +261,30 @@ var parseTests = []struct {
 			`"eviction" is named twice: want some of persistence, eviction, replicas`},
 	},
 	{name: "redis accept risk without redis", args: []string{"--redis-accept-risk", "eviction"}, wantErr: []string{"--redis-accept-risk"}},
+	{
+		name: "cookie domain",
+		args: []string{"--hosts", "auth.example.com,App.Example.com", "--cookie-domain", "example.com"},
+		want: with(func(c *config) {
+			c.Hosts, c.CookieDomain = []string{"auth.example.com", "App.Example.com"}, "example.com"
+		}),
+	},
+	{
+		name: "cookie domain from the environment",
+		env:  map[string]string{"TETHER_HOSTS": "example.com", "TETHER_COOKIE_DOMAIN": "example.com"},
+		want: with(func(c *config) { c.Hosts, c.CookieDomain = []string{"example.com"}, "example.com" }),
+	},
+	{name: "cookie domain: public suffix", args: []string{"--hosts", "auth.example.co.uk", "--cookie-domain", "co.uk"},
+		wantErr: []string{`--cookie-domain (TETHER_COOKIE_DOMAIN) "co.uk" is a public suffix`}},
+	{name: "cookie domain: leading dot", args: []string{"--hosts", "auth.example.com", "--cookie-domain", ".example.com"},
+		wantErr: []string{`--cookie-domain (TETHER_COOKIE_DOMAIN) ".example.com" starts with a dot`}},
+	{name: "cookie domain: IP address", args: []string{"--hosts", "192.0.2.7", "--cookie-domain", "192.0.2.7"},
+		wantErr: []string{`--cookie-domain (TETHER_COOKIE_DOMAIN) "192.0.2.7" is an IP address`}},
+	{name: "cookie domain: not a host name", args: []string{"--hosts", "auth.example.com", "--cookie-domain", "example.com:443"},
+		wantErr: []string{`--cookie-domain (TETHER_COOKIE_DOMAIN) "example.com:443" is not a host name`}},
+	{name: "cookie domain: no hosts", env: map[string]string{"TETHER_COOKIE_DOMAIN": "example.com"},
+		wantErr: []string{`--cookie-domain (TETHER_COOKIE_DOMAIN) "example.com": needs --hosts`}},
+	{name: "cookie domain: hosts outside it", args: []string{"--hosts", "auth.example.com,auth.example.org,badexample.com,::1", "--cookie-domain", "example.com"},
+		wantErr: []string{`--cookie-domain (TETHER_COOKIE_DOMAIN) "example.com" does not cover --hosts auth.example.org, badexample.com, ::1`}},
 	{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"flag provided but not defined"}},
 	{name: "argument", args: []string{"extra"}, wantErr: []string{"arguments left"}},
 	{name: "tls", args: []string{"--tls-cert", "cert.pem", "--tls-key", "key.pem"}, want: with(func(c *config) { c.TLSCert, c.TLSKey = "cert.pem", "key.pem" })},
@@ -512,6 +536,12 @@ func FuzzParseConfig(f *testing.F) {
 			if err := server.CheckHost(h); err != nil {
 				t.Fatalf("parsed config has host %q: %v", h, err)
 			}
+			if c.CookieDomain != "" && !session.CookieDomainCovers(c.CookieDomain, h) {
+				t.Fatalf("parsed config's cookie domain %q does not cover host %q", c.CookieDomain, h)
+			}
+		}
+		if c.CookieDomain != "" && (len(c.Hosts) == 0 || session.CheckCookieDomain(c.CookieDomain) != nil) {
+			t.Fatalf("parsed config has cookie domain %q, hosts %q", c.CookieDomain, c.Hosts)
 		}
 		if host, _, _ := net.SplitHostPort(c.Addr); len(c.Hosts) == 0 && !isLoopback(host) {
 			t.Fatalf("parsed config %+v listens beyond loopback with no hosts", c)

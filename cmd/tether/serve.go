@@ -85,6 +85,7 @@ func serve(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err er
 		MaxStaleness:     c.MaxStaleness,
 		StoreTimeout:     c.StoreTimeout,
 		CookieName:       server.SessionCookie,
+		CookieDomain:     c.CookieDomain,
 		TokenMaxLifetime: c.TokenMaxTTL,
 		OnEvent:          func(e session.Event) { view.Handle(e); pats.Handle(e) },
 		Logger:           root,

@@ -184,6 +184,48 @@ func TestCertFilesReloadRenewed(t *testing.T) {
 	}
 }
 
+// namedClient is an HTTPS client with a cookie jar that trusts a test
+// certificate and reaches a server on 127.0.0.1 by any host name, as DNS
+// would, once reach has named the server.
+type namedClient struct {
+	*http.Client
+	roots *x509.CertPool
+	addr  string // the server's host:port; "" until reach
+}
+
+func newNamedClient(t *testing.T, cert testCert) *namedClient {
+	t.Helper()
+	c := &namedClient{roots: x509.NewCertPool()}
+	c.roots.AddCert(cert.leaf)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Client = &http.Client{Jar: jar, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: c.roots},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, to string) (net.Conn, error) {
+			if c.addr != "" {
+				to = c.addr
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, to)
+		},
+	}}
+	return c
+}
+
+// reach sends every later request of c to s, which listens over TLS, and
+// returns its port.
+func (c *namedClient) reach(t *testing.T, s *testServer) string {
+	t.Helper()
+	if !strings.HasPrefix(s.url, "https://127.0.0.1:") {
+		t.Fatalf("listening on %s, want https://127.0.0.1:PORT", s.url)
+	}
+	c.addr = strings.TrimPrefix(s.url, "https://")
+	_, port, _ := net.SplitHostPort(c.addr)
+	return port
+}
+
 // tether serve --tls-cert --tls-key serves HTTPS (TLS 1.2 or later,
 // HTTP/2, HSTS), and a real client signs in at a host name other than
 // localhost: the __Host- Secure cookie it gets comes back with the next
@@ -194,29 +236,9 @@ func TestServeTLS_SignInOverHTTPS(t *testing.T) {
 	data := initDB(t)
 	mustTether(t, data, "correct horse battery staple\n", "user", "add", "alice", "--password-stdin")
 
-	roots := x509.NewCertPool()
-	roots.AddCert(cert.leaf)
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var addr string // once known, the server's: every name leads there, as DNS would
-	client := &http.Client{Jar: jar, Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: roots},
-		ForceAttemptHTTP2: true,
-		DialContext: func(ctx context.Context, network, to string) (net.Conn, error) {
-			if addr != "" {
-				to = addr
-			}
-			return (&net.Dialer{}).DialContext(ctx, network, to)
-		},
-	}}
-	s := startServeWith(t, client, data, "--hosts", "auth.test", "--tls-cert", cert.certFile, "--tls-key", cert.keyFile)
-	addr = strings.TrimPrefix(s.url, "https://")
-	if !strings.HasPrefix(s.url, "https://127.0.0.1:") {
-		t.Fatalf("listening on %s, want https://127.0.0.1:PORT", s.url)
-	}
-	_, port, _ := net.SplitHostPort(addr)
+	client := newNamedClient(t, cert)
+	s := startServeWith(t, client.Client, data, "--hosts", "auth.test", "--tls-cert", cert.certFile, "--tls-key", cert.keyFile)
+	port := client.reach(t, s)
 	base := "https://auth.test:" + port
 
 	res, err := client.Post(base+"/api/v1/login", "application/json",
@@ -249,7 +271,7 @@ func TestServeTLS_SignInOverHTTPS(t *testing.T) {
 	}
 
 	old := &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, MaxVersion: tls.VersionTLS11},
+		TLSClientConfig: &tls.Config{RootCAs: client.roots, MaxVersion: tls.VersionTLS11},
 		DialContext:     client.Transport.(*http.Transport).DialContext,
 	}}
 	if _, err := old.Get(base + "/healthz"); err == nil {
