@@ -63,20 +63,11 @@ func TestForwardAuthRedirectAcrossHosts(t *testing.T) {
 
 	run := proc.NewRun(t, "tether-browser-forwardauth-")
 	cert, key := writeSiteCert(t, run.Dir)
-	upBin := proc.Build(t, run.Dir, "upstream", "github.com/tetherauth/tether/examples/upstream")
-	up, err := run.Start("upstream", upBin, "-addr", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upURL, err := up.Listening()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// nginx serves HTTPS: the readiness probe's plain request to its TLS
 	// port is answered 400 once it listens.
 	app := proxy.Nginx(t, run, web.NewClient(t), nginxBin, "../../examples/nginx/forward-auth.conf.tmpl", map[string]any{
 		"Tether": strings.TrimPrefix(srv.URL, "http://"), "TetherHost": authHost,
-		"Upstream": strings.TrimPrefix(upURL, "http://"), "Audience": url.QueryEscape("https://" + appHost),
+		"Upstream": proxy.Upstream(t, run), "Audience": url.QueryEscape("https://" + appHost),
 		"TLSCert": cert, "TLSKey": key,
 	}, "/", http.StatusBadRequest)
 

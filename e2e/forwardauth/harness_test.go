@@ -71,7 +71,6 @@ func newFront(t *testing.T, start startProxy) *front {
 	testkit.SkipShort(t, "starts tether, the upstream and a reverse proxy")
 	f := &front{Client: web.NewClient(t), run: proc.NewRun(t, "tether-forwardauth-")}
 	f.bin = proc.BuildTether(t, f.run.Dir)
-	upstreamBin := proc.Build(t, f.run.Dir, "upstream", "github.com/tetherauth/tether/examples/upstream")
 	f.flags = []string{"--data", filepath.Join(f.run.Dir, "tether.db")}
 	proc.Tether(t, f.bin, password+"\n", append([]string{"user", "add", user, "--password-stdin", "--create"}, f.flags...)...)
 	out := proc.Tether(t, f.bin, "", append([]string{"client", "add", clientID, "--scopes", clientScop, "--audience", audience}, f.flags...)...)
@@ -99,16 +98,8 @@ func newFront(t *testing.T, start startProxy) *front {
 		t.Fatal(err)
 	}
 
-	up, err := f.run.Start("upstream", upstreamBin, "-addr", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upURL, err := up.Listening()
-	if err != nil {
-		t.Fatal(err)
-	}
 	f.proxy = start(t, f, map[string]any{
-		"Tether": addr, "TetherHost": "127.0.0.1", "Upstream": strings.TrimPrefix(upURL, "http://"),
+		"Tether": addr, "TetherHost": "127.0.0.1", "Upstream": proxy.Upstream(t, f.run),
 		"Audience": url.QueryEscape(audience),
 	})
 	return f

@@ -1,11 +1,13 @@
 // Package proxy starts the reverse proxies of tether's end-to-end tests,
-// nginx and Caddy from Debian's packages, with a configuration of
+// nginx and Caddy from Debian's packages (and the application behind
+// them, examples/upstream), with a configuration of
 // examples/ filled in for the test: each listens on a free port of
 // 127.0.0.1 and runs as one process of the test's proc.Run, so nothing
 // outlives the test. It is shared by the packages under e2e/ and holds no
 // test of its own.
 //
 //	bin := proxy.NeedNginx(t) // skips, or fails under TETHER_TEST_REQUIRE_SERVICES=1
+//	app := proxy.Upstream(t, run) // examples/upstream, for the forward-auth examples
 //	lb := proxy.Nginx(t, run, client, bin, "../../examples/nginx/nginx.conf.tmpl",
 //		map[string]any{"Upstreams": addrs}, "/healthz", 200)
 //	client.Must(t, 200, "GET", lb.URL+"/api/v1/me", device, nil)
@@ -131,4 +133,21 @@ func start(t testing.TB, run *proc.Run, c *web.Client, name, tmpl string, data m
 	}
 	t.Fatalf("%s did not start on any of 3 free ports", name)
 	return nil
+}
+
+// Upstream builds examples/upstream (the application behind the
+// forward-auth examples) into run's directory, starts it on a free port
+// of 127.0.0.1, and returns its address (127.0.0.1:PORT).
+func Upstream(t testing.TB, run *proc.Run) string {
+	t.Helper()
+	bin := proc.Build(t, run.Dir, "upstream", "github.com/tetherauth/tether/examples/upstream")
+	p, err := run.Start("upstream", bin, "-addr", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := p.Listening()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(url, "http://")
 }
