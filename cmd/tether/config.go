@@ -28,6 +28,7 @@ type config struct {
 	Addr            string
 	Hosts           []string // as given; none: see publicHosts
 	AllowedHosts    []string // where a return address may lead (GW-01)
+	Assertions      []string // the audiences forward-auth signs assertions for
 	Data            string
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
@@ -74,6 +75,12 @@ var (
 	allowedHostsSetting = &setting{"allowed-hosts", "TETHER_ALLOWED_HOSTS", "",
 		"comma-separated host names and IP addresses of the apps behind forward-auth (/auth/verify), such as app.example.com: after signing in, a person is sent back to a return address only on one of these (any port) or on tether itself (GW-01). Empty: only tether's own pages",
 		func(c *config, v string) (err error) { c.AllowedHosts, err = parseHosts(v); return err }}
+	assertionsSetting = &setting{"assertion-audiences", "TETHER_ASSERTION_AUDIENCES", "",
+		"comma-separated audiences (the upstreams' identifiers, such as https://app.example.com) that /auth/verify?assertion=AUDIENCE signs a 60 s X-Tether-Assertion for, an access token the upstream can verify offline; empty: none",
+		func(c *config, v string) (err error) {
+			c.Assertions, err = parseList(v, func(f string) (string, error) { return f, nil })
+			return err
+		}}
 	dataSetting = &setting{"data", "TETHER_DATA", "./tether.db",
 		"the SQLite database file; only serve, init and user add --create create it when missing",
 		func(c *config, v string) error { c.Data = v; return nil }}
@@ -158,7 +165,7 @@ var (
 	// storeSettings say where the data is: every command takes them.
 	storeSettings = []*setting{dataSetting, sessionsSetting, accountsSetting, minReplicasSetting, redisPrefixSetting}
 
-	allSettings = []*setting{addrSetting, hostsSetting, allowedHostsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
+	allSettings = []*setting{addrSetting, hostsSetting, allowedHostsSetting, assertionsSetting, dataSetting, sessionsSetting, accountsSetting, minReplicasSetting,
 		redisPrefixSetting, acceptRiskSetting, idleSetting, absoluteSetting, maxSessionsSetting, minPasswordSetting, proxiesSetting, logLevelSetting,
 		logFormatSetting, nodeNameSetting, maxStalenessSetting, storeTimeoutSetting, tlsCertSetting, tlsKeySetting,
 		issuerSetting, tokenMaxTTLSetting, keyRotationSetting, keyAlgSetting, keepTokensSetting, patMaxTTLSetting, cookieDomainSetting}

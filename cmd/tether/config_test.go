@@ -111,6 +111,11 @@ var parseTests = []struct {
 		want: with(func(c *config) { c.AllowedHosts = []string{"app.example.com", "docs.example.com"} }),
 	},
 	{
+		name: "assertion audiences",
+		env:  map[string]string{"TETHER_ASSERTION_AUDIENCES": "https://app.example.com, wiki"},
+		want: with(func(c *config) { c.Assertions = []string{"https://app.example.com", "wiki"} }),
+	},
+	{
 		name:    "an allowed host is a host, not a URL",
 		args:    []string{"--allowed-hosts", "https://app.example.com/"},
 		wantErr: []string{"--allowed-hosts"},

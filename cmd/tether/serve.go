@@ -219,6 +219,7 @@ func newHandler(ctx context.Context, c config, st *stores, sessions *session.Man
 		TrustedProxies:             c.TrustedProxies,
 		Hosts:                      c.publicHosts(),
 		AllowedHosts:               c.AllowedHosts,
+		AssertionAudiences:         c.Assertions,
 		Ready:                      st.ready,
 		StoreTimeout:               c.StoreTimeout,
 		Tokens:                     tokens,

@@ -44,6 +44,19 @@ package server
 //     the user's sessions and tokens at once (credential). For a client's
 //     token, X-Tether-User and X-Tether-User-Id are the client's id, read
 //     from the token alone.
+//   - ?assertion=AUDIENCE, for an audience of Config.AssertionAudiences
+//     (any other is a 400: the proxy's configuration is wrong), adds
+//     X-Tether-Assertion to a 200: an access token of AssertionTTL, signed
+//     by the key ring like the token endpoint's, for that audience alone,
+//     with the identity's subject (user: or client:), scopes and
+//     generation, so that the upstream can check who it serves offline
+//     with token.Verifier, revocations included. Its client_id is the
+//     client's for a client's token, else assertionClientID. Each costs a
+//     signature, and for a session a read of the user's token generation.
+//   - A JWT that is genuine but for another audience than ?audience= is
+//     a 403, as the issue asks, not JWT-10's 401: the audience is
+//     checked only after the signature (JWT-01), so the answer tells
+//     nothing to a forger, only to a holder of a real token.
 //   - For a browser (Accept names text/html), the 401 carries Location:
 //     tether's sign-in page (Tokens.Issuer + /login, or the request's own
 //     host) with return= the original URL, when a trusted proxy said what
@@ -53,13 +66,16 @@ package server
 //     the check's answer on as it is (Caddy).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/tetherauth/tether/internal/account"
 	"github.com/tetherauth/tether/localdev"
@@ -77,7 +93,16 @@ const (
 	HeaderSessionID   = "X-Tether-Session-Id"
 	HeaderScopes      = "X-Tether-Scopes"
 	HeaderSubjectType = "X-Tether-Subject-Type"
+	HeaderAssertion   = "X-Tether-Assertion"
 )
+
+// AssertionTTL is the lifetime of an X-Tether-Assertion.
+const AssertionTTL = time.Minute
+
+// assertionClientID is the client_id of an assertion for a person (their
+// session or personal access token): forward-auth itself. An assertion
+// for a client's token keeps that client's.
+const assertionClientID = "tether-forward-auth"
 
 // The refusals of /auth/verify, which answers with their status only.
 var (
@@ -90,7 +115,12 @@ var (
 // identity is who a forward-auth check found.
 type identity struct {
 	name, id, sessionID, scopes, kind string
-	audience                          bool // bound to the audience asked for (a JWT)
+	assertion                         string // X-Tether-Assertion, when asked for
+	// The grant an assertion carries: the client it names ("" for a
+	// person's) and the subject's generation (read when signing, for a
+	// session).
+	clientID string
+	gen      uint64
 }
 
 // handleForwardAuth is /auth/verify, any method.
@@ -107,22 +137,30 @@ func handleForwardAuth(s *server) http.Handler {
 }
 
 // setIdentity sets every identity header to id's, "" for the zero one.
+// The values share one array, each its own capped slice of it (as
+// http.Header.Clone does), so that setting them costs one allocation,
+// not six; the names are in canonical form already.
 func setIdentity(h http.Header, id identity) {
-	h.Set(HeaderUser, id.name)
-	h.Set(HeaderUserID, id.id)
-	h.Set(HeaderSessionID, id.sessionID)
-	h.Set(HeaderScopes, id.scopes)
-	h.Set(HeaderSubjectType, id.kind)
+	v := []string{id.name, id.id, id.sessionID, id.scopes, id.kind, id.assertion}
+	h[HeaderUser] = v[0:1:1]
+	h[HeaderUserID] = v[1:2:2]
+	h[HeaderSessionID] = v[2:3:3]
+	h[HeaderScopes] = v[3:4:4]
+	h[HeaderSubjectType] = v[4:5:5]
+	h[HeaderAssertion] = v[5:6:6]
 }
 
 // forwardCheck decides a forward-auth request.
 func (s *server) forwardCheck(r *http.Request) (identity, error) {
 	var required []string
-	audience := ""
+	audience, assertFor := "", ""
 	if r.URL.RawQuery != "" {
 		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil || len(q["audience"]) > 1 {
+		if err != nil || len(q["audience"]) > 1 || len(q["assertion"]) > 1 {
 			return identity{}, errForwardBadRequest
+		}
+		if assertFor = q.Get("assertion"); q.Has("assertion") && !slices.Contains(s.asserted, assertFor) {
+			return identity{}, errForwardBadRequest // a proxy's configuration error, not the client's
 		}
 		if q.Has("access_token") { // JWT-11
 			return identity{}, errForwardInvalidToken
@@ -147,7 +185,40 @@ func (s *server) forwardCheck(r *http.Request) (identity, error) {
 			return identity{}, errForwardScope
 		}
 	}
+	if assertFor != "" {
+		if id.assertion, err = s.assert(r.Context(), id, assertFor); err != nil {
+			return identity{}, err
+		}
+	}
 	return id, nil
+}
+
+// assert signs id's assertion for audience: an access token of
+// AssertionTTL (at+jwt, by the key ring, as the token endpoint's) with
+// id's subject, client and scopes, and the subject's generation, which
+// for a session is read from the revocation state (a store read).
+func (s *server) assert(ctx context.Context, id identity, audience string) (string, error) {
+	subject, clientID := token.UserSubject(id.id), cmp.Or(id.clientID, assertionClientID)
+	if id.kind == "client" {
+		subject = token.ClientSubject(id.id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	defer cancel()
+	gen := id.gen
+	if id.sessionID != "" {
+		var err error
+		if gen, err = s.oauth.revs.SubjectGeneration(ctx, subject); err != nil {
+			return "", fmt.Errorf("forward-auth: assertion: %w", err)
+		}
+	}
+	tok, _, err := s.oauth.issuer.Issue(ctx, token.Grant{
+		Subject: subject, ClientID: clientID, Audience: []string{audience},
+		Scope: id.scopes, Generation: gen, TTL: AssertionTTL,
+	})
+	if err != nil {
+		return "", fmt.Errorf("forward-auth: assertion: %w", err)
+	}
+	return tok, nil
 }
 
 // forwardSession is the identity of the request's session.
@@ -202,7 +273,7 @@ func (s *server) forwardToken(ctx context.Context, auth []string, audience strin
 	case audience == "":
 		return identity{}, errForwardInvalidToken
 	default:
-		c, err = s.verifyJWT(ctx, tok, audience)
+		c, err = s.oauth.verify(ctx, tok, audience)
 	}
 	switch {
 	case errors.Is(err, token.ErrAudience):
@@ -218,27 +289,10 @@ func (s *server) forwardToken(ctx context.Context, auth []string, audience strin
 			return identity{}, err
 		}
 	} else {
-		id = identity{name: c.ClientID, id: c.ClientID, kind: "client"}
+		id = identity{name: c.ClientID, id: c.ClientID, kind: "client", clientID: c.ClientID}
 	}
-	id.scopes = c.Scope
+	id.scopes, id.gen = c.Scope, c.Generation
 	return id, nil
-}
-
-// verifyJWT verifies tok, a JWT access token, for audience: signed by the
-// ring, of tether's issuer, not revoked.
-func (s *server) verifyJWT(ctx context.Context, tok, audience string) (*token.Claims, error) {
-	v, err := token.NewVerifier(token.VerifierConfig{
-		Issuer:      s.oauth.issuerURL,
-		Audience:    audience,
-		Keys:        s.oauth.keys,
-		Revocations: s.oauth.revs,
-		Algorithms:  []string{token.EdDSA, token.ES256}, // each key is bound to its own (JWT-02)
-		Now:         s.oauth.now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.Verify(ctx, tok)
 }
 
 // failForward answers a refused or failed forward-auth check: its status,
@@ -252,6 +306,8 @@ func (s *server) failForward(w http.ResponseWriter, r *http.Request, err error) 
 	setRetryAfter(h, p.retryAfter)
 	status := p.status
 	switch p {
+	case errForwardUnauthenticated: // no credential: the scheme to use (RFC 6750 §3)
+		h.Set("WWW-Authenticate", "Bearer")
 	case errForwardInvalidToken:
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	case errForwardScope:

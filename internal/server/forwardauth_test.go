@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"html"
 	"net/http"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/token"
 )
 
 // The forward-auth tests run on the PAT harness: alice signed in (a
@@ -47,7 +49,7 @@ func checkIdentityHeaders(t *testing.T, res *response, who identity) {
 	t.Helper()
 	for _, h := range []struct{ name, want string }{
 		{HeaderUser, who.name}, {HeaderUserID, who.id}, {HeaderSessionID, who.sessionID},
-		{HeaderScopes, who.scopes}, {HeaderSubjectType, who.kind},
+		{HeaderScopes, who.scopes}, {HeaderSubjectType, who.kind}, {HeaderAssertion, who.assertion},
 	} {
 		if got := res.header.Values(h.name); len(got) != 1 || got[0] != h.want {
 			t.Errorf("%s: %q, want exactly [%q]", h.name, got, h.want)
@@ -60,6 +62,16 @@ func (ph *patHarness) aliceSession() identity {
 	ph.t.Helper()
 	_, me := ph.alice.me()
 	return identity{name: "alice", id: ph.userID("alice"), sessionID: me.Session.ID, kind: "user"}
+}
+
+// bearerTokens returns an access token of billing's (scope
+// invoices:read, audiences apiBilling and apiReports) and a personal
+// access token of alice's (scope repo:read).
+func (ph *patHarness) bearerTokens() (jwt, pat string) {
+	ph.t.Helper()
+	jwt = ph.token("billing", ph.secret, url.Values{"scope": {"invoices:read"}}).AccessToken
+	pat = ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	return jwt, pat
 }
 
 func TestForwardAuth_Session(t *testing.T) {
@@ -83,8 +95,7 @@ func TestForwardAuth_JWT(t *testing.T) {
 
 func TestForwardAuth_Refusals(t *testing.T) {
 	ph := newPATHarness(t, oauthOpts{})
-	jwt := ph.token("billing", ph.secret, url.Values{"scope": {"invoices:read"}}).AccessToken
-	pat := ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	jwt, pat := ph.bearerTokens()
 	billing := "audience=" + url.QueryEscape(apiBilling)
 	tests := []struct {
 		name   string
@@ -117,6 +128,9 @@ func TestForwardAuth_Refusals(t *testing.T) {
 			if res.body != "" {
 				t.Errorf("body %q, want none", res.body)
 			}
+			if res.status != http.StatusBadRequest && !strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate %q, want the Bearer scheme", res.header.Get("WWW-Authenticate"))
+			}
 			checkIdentityHeaders(t, res, identity{})
 		})
 	}
@@ -124,8 +138,7 @@ func TestForwardAuth_Refusals(t *testing.T) {
 
 func TestForwardAuth_StoreDown(t *testing.T) {
 	ph := newPATHarness(t, oauthOpts{})
-	pat := ph.mustCreate(map[string]any{"name": "ci"}).Token
-	jwt := ph.token("billing", ph.secret, nil).AccessToken
+	jwt, pat := ph.bearerTokens()
 	ph.addUser("bob", alicePW, false)
 	bob := ph.client()
 	bob.login("bob", alicePW) // a session not yet in the near-cache, which serves while the feed is up (SES-14)
@@ -451,6 +464,63 @@ func TestForwardAuth_Revoked(t *testing.T) {
 	for name, check := range checks {
 		if res := check(); res.status != http.StatusUnauthorized {
 			t.Errorf("%s after revocation: status %d, want 401", name, res.status)
+		}
+	}
+}
+
+// ?assertion= adds X-Tether-Assertion, a 60 s access token for that
+// upstream alone that token.Verifier accepts, revocations included; an
+// audience not allowed is the proxy's error (400).
+func TestForwardAuth_Assertion(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{harnessOpts: harnessOpts{asserted: []string{apiReports}}})
+	alice := ph.userID("alice")
+	ph.revokeSubject(token.UserSubject(alice)) // a generation above 0, which the assertions must carry
+	ph.revokeSubject(token.ClientSubject("billing"))
+	jwt, pat := ph.bearerTokens()
+	assertion := "assertion=" + url.QueryEscape(apiReports)
+	tests := []struct {
+		name                      string
+		res                       *response
+		subject, clientID, scopes string
+	}{
+		{"session", verify(ph.alice, assertion), token.UserSubject(alice), assertionClientID, ""},
+		{"PAT", verify(ph.client(), assertion, "Authorization", "Bearer "+pat), token.UserSubject(alice), assertionClientID, "repo:read"},
+		{"JWT", verify(ph.client(), assertion+"&audience="+url.QueryEscape(apiBilling), "Authorization", "Bearer "+jwt), token.ClientSubject("billing"), "billing", "invoices:read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.res.status != http.StatusOK {
+				t.Fatalf("status %d", tt.res.status)
+			}
+			c, err := ph.verifier(apiReports).Verify(t.Context(), tt.res.header.Get(HeaderAssertion))
+			if err != nil {
+				t.Fatalf("the assertion doesn't verify: %v", err)
+			}
+			if c.Subject != tt.subject || c.ClientID != tt.clientID || c.Scope != tt.scopes ||
+				len(c.Audience) != 1 || c.Audience[0] != apiReports || c.Expiry.Sub(c.IssuedAt) != AssertionTTL {
+				t.Errorf("claims %+v: want sub %s, client_id %s, scope %q, aud [%s], %v", c, tt.subject, tt.clientID, tt.scopes, apiReports, AssertionTTL)
+			}
+			if _, err := ph.verifier(apiBilling).Verify(t.Context(), tt.res.header.Get(HeaderAssertion)); !errors.Is(err, token.ErrAudience) {
+				t.Errorf("verified for another audience: %v, want ErrAudience", err)
+			}
+		})
+	}
+	for _, q := range []string{"assertion=" + url.QueryEscape(apiBilling), assertion + "&" + assertion} {
+		if res := verify(ph.alice, q); res.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", q, res.status)
+		}
+	}
+	if res := verify(ph.alice, ""); res.header.Get(HeaderAssertion) != "" {
+		t.Errorf("an assertion nobody asked for: %q", res.header.Get(HeaderAssertion))
+	}
+}
+
+// The identity headers' names are canonical, as setIdentity's direct
+// map writes need them to be.
+func TestForwardAuth_HeaderNamesCanonical(t *testing.T) {
+	for _, name := range []string{HeaderUser, HeaderUserID, HeaderSessionID, HeaderScopes, HeaderSubjectType, HeaderAssertion} {
+		if c := http.CanonicalHeaderKey(name); c != name {
+			t.Errorf("%s is not canonical: %s", name, c)
 		}
 	}
 }

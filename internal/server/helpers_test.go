@@ -164,8 +164,11 @@ type harnessOpts struct {
 	clock *testkit.Clock
 	wrap  func(account.Store) account.Store // wraps the accounts the server uses
 	hosts []string                          // Config.Hosts; default: loopback
-	// allowed is Config.AllowedHosts.
-	allowed []string
+	// allowed is Config.AllowedHosts; asserted Config.AssertionAudiences.
+	allowed, asserted []string
+	// onEvent, when set, gets every event of the session Manager's feed
+	// after h.pats.
+	onEvent func(session.Event)
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
 	// tokens, when set, gives Config.Tokens for the harness and the
@@ -235,7 +238,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrapPATs != nil {
 		pats = o.wrapPATs(pats)
 	}
-	onEvent := func(e session.Event) { h.pats.Handle(e) } // h.pats is set before the feed runs
+	onEvent := func(e session.Event) { // h.pats is set before the feed runs
+		h.pats.Handle(e)
+		if o.onEvent != nil {
+			o.onEvent(e)
+		}
+	}
 	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
 		t.Fatal(err)
 	}
@@ -278,23 +286,24 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		tokens = o.tokens(h, scheme+h.srv.Listener.Addr().String())
 	}
 	handler, err := New(Config{
-		Logger:         log,
-		Sessions:       h.sessions,
-		Accounts:       accounts,
-		Throttle:       thr,
-		Hasher:         h.hasher,
-		CSRF:           protector,
-		DeviceSecret:   bytes.Repeat([]byte{8}, 32),
-		AddressFree:    o.free,
-		TrustedProxies: o.proxies,
-		Ready:          o.ready,
-		Hosts:          o.hosts,
-		AllowedHosts:   o.allowed,
-		Now:            h.clock.Now,
-		StoreTimeout:   o.storeTimeout,
-		ReadyTimeout:   o.readyTimeout,
-		Tokens:         tokens,
-		PATs:           pats,
+		Logger:             log,
+		Sessions:           h.sessions,
+		Accounts:           accounts,
+		Throttle:           thr,
+		Hasher:             h.hasher,
+		CSRF:               protector,
+		DeviceSecret:       bytes.Repeat([]byte{8}, 32),
+		AddressFree:        o.free,
+		TrustedProxies:     o.proxies,
+		Ready:              o.ready,
+		Hosts:              o.hosts,
+		AllowedHosts:       o.allowed,
+		AssertionAudiences: o.asserted,
+		Now:                h.clock.Now,
+		StoreTimeout:       o.storeTimeout,
+		ReadyTimeout:       o.readyTimeout,
+		Tokens:             tokens,
+		PATs:               pats,
 	})
 	if err != nil {
 		t.Fatal(err)

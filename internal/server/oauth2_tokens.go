@@ -43,24 +43,30 @@ func (s *server) verifyFor(ctx context.Context, caller *account.Client, tok stri
 		return c, notActive(err)
 	}
 	for _, aud := range caller.Audiences {
-		v, err := token.NewVerifier(token.VerifierConfig{
-			Issuer:      s.oauth.issuerURL,
-			Audience:    aud,
-			Keys:        s.oauth.keys,
-			Revocations: s.oauth.revs,
-			Algorithms:  []string{token.EdDSA, token.ES256}, // each key is bound to its own (JWT-02)
-			Now:         s.oauth.now,
-		})
-		if err != nil {
-			return nil, err
-		}
-		c, err := v.Verify(ctx, tok)
+		c, err := s.oauth.verify(ctx, tok, aud)
 		if errors.Is(err, token.ErrAudience) {
 			continue // valid, but perhaps for another of caller's audiences
 		}
 		return c, notActive(err)
 	}
 	return nil, errNotActive
+}
+
+// verify verifies tok, an access token, for audience: signed by the
+// ring, of tether's issuer, not revoked.
+func (o *oauth) verify(ctx context.Context, tok, audience string) (*token.Claims, error) {
+	v, err := token.NewVerifier(token.VerifierConfig{
+		Issuer:      o.issuerURL,
+		Audience:    audience,
+		Keys:        o.keys,
+		Revocations: o.revs,
+		Algorithms:  []string{token.EdDSA, token.ES256}, // each key is bound to its own (JWT-02)
+		Now:         o.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.Verify(ctx, tok)
 }
 
 // notActive turns the errors that refuse a token into errNotActive.

@@ -43,6 +43,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tetherauth/tether/csrf"
@@ -161,6 +162,11 @@ type Config struct {
 	// returnto.go): the apps behind forward-auth, such as
 	// "app.example.com". Entries are written as Hosts' are. Default: none.
 	AllowedHosts []string
+	// AssertionAudiences are the upstreams forward-auth may sign an
+	// identity assertion for (/auth/verify?assertion=AUDIENCE: the
+	// X-Tether-Assertion header, forwardauth.go); it needs Tokens, whose
+	// keys sign them. Default: none.
+	AssertionAudiences []string
 }
 
 // The names of the server's cookies, which cmd/tether gives the session
@@ -224,6 +230,7 @@ type server struct {
 	address  throttle.Key    // the allowance of a client address's key; Name set per request
 	hosts    hostSet         // the hosts it answers for
 	allowed  hostSet         // the hosts a return address may name (GW-01)
+	asserted []string        // the audiences forward-auth signs assertions for
 	refusals *sometimes.Gate // when a refused host may be logged
 	plainLog *sometimes.Gate // when a request over plain HTTP may be logged (transport.go)
 	failures *sometimes.Gate // when a failed request (a store's error) may be logged
@@ -287,6 +294,12 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%w: %w", errConfig, err))
 	}
+	if len(cfg.AssertionAudiences) > 0 && cfg.Tokens == nil {
+		problems = append(problems, fmt.Errorf("%w: AssertionAudiences needs Tokens, whose keys sign the assertions", errConfig))
+	}
+	if slices.Contains(cfg.AssertionAudiences, "") {
+		problems = append(problems, fmt.Errorf("%w: AssertionAudiences: an audience is empty", errConfig))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
@@ -314,6 +327,7 @@ func New(cfg Config) (http.Handler, error) {
 		address:  throttle.Key{Free: cmp.Or(cfg.AddressFree, DefaultAddressFree), Leak: cmp.Or(cfg.AddressLeak, DefaultAddressLeak)},
 		hosts:    hosts,
 		allowed:  allowed,
+		asserted: slices.Clone(cfg.AssertionAudiences),
 		refusals: sometimes.New(time.Second, now),
 		plainLog: sometimes.New(time.Minute, now),
 		failures: sometimes.New(time.Second, now),
