@@ -132,9 +132,9 @@ func New(log *slog.Logger, setting string, now func() time.Time) *Mode {
 // Cookie returns the name and Secure attribute of the cookie name (which
 // starts with HostPrefix or SecurePrefix) for r: name and true, unless the
 // mode is on and Local accepts r: then name without its prefix, and false
-// (the caller then drops any Domain too: a loopback host is under none). A request the
-// mode keeps secure, other than one over TLS, is logged as an error at
-// most once a minute, with how many were not.
+// (the caller then drops any Domain too: a loopback host is under none).
+// A request the mode keeps secure, other than one over TLS, is logged as
+// an error at most once a minute, with how many were not.
 func (m *Mode) Cookie(r *http.Request, name string) (string, bool) {
 	if m == nil || r.TLS != nil {
 		return name, true

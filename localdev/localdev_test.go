@@ -171,8 +171,10 @@ func TestCookie(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	m := localdev.New(slog.New(slog.NewJSONHandler(&logs, nil)), "InsecureLocalhostHTTP", func() time.Time { return now })
 
-	if name, secure := m.Cookie(request(nil), "__Host-session"); name != "session" || secure {
-		t.Errorf("local request: got %q secure=%v, want session, not secure", name, secure)
+	for _, prefixed := range []string{"__Host-session", "__Secure-session"} {
+		if name, secure := m.Cookie(request(nil), prefixed); name != "session" || secure {
+			t.Errorf("local request, %s: got %q secure=%v, want session, not secure", prefixed, name, secure)
+		}
 	}
 	public := request(func(r *http.Request) { r.Host = "auth.example.com" })
 	for range 3 {
@@ -187,6 +189,9 @@ func TestCookie(t *testing.T) {
 	m.Cookie(public, "__Host-session")
 	if !strings.Contains(logs.String(), `"unlogged_since_last":2`) {
 		t.Errorf("a minute later: want a line counting the 2 left out, got\n%s", &logs)
+	}
+	if name, secure := m.Cookie(public, "__Secure-session"); name != "__Secure-session" || !secure {
+		t.Errorf("public host, __Secure-session: got %q secure=%v, want __Secure-session, secure", name, secure)
 	}
 	tls := request(func(r *http.Request) { r.TLS = &tls.ConnectionState{} })
 	logs.Reset()

@@ -58,16 +58,9 @@ func TestSES05_InsecureLocalhostHTTPNeverWeakensOtherHosts(t *testing.T) {
 	for _, tt := range notLocal {
 		t.Run(tt.name, func(t *testing.T) {
 			r := localRequest(tt.change)
-			w := httptest.NewRecorder()
-			m.SetCookie(w, r, token, s)
-			m.ClearCookie(w, r)
-			for _, line := range w.Header().Values("Set-Cookie") {
-				c, err := http.ParseSetCookie(line)
-				if err != nil {
-					t.Fatal(err)
-				}
+			for _, c := range setAndClear(t, m, r, token, s) {
 				if c.Name != "__Host-session" || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" {
-					t.Errorf("Set-Cookie %q: want __Host-session, Secure, HttpOnly, Path=/, no Domain", line)
+					t.Errorf("Set-Cookie %q: want __Host-session, Secure, HttpOnly, Path=/, no Domain", c)
 				}
 			}
 			if got := m.CookieName(r); got != "__Host-session" {
@@ -75,7 +68,7 @@ func TestSES05_InsecureLocalhostHTTPNeverWeakensOtherHosts(t *testing.T) {
 			}
 			// A cookie under the development name is no cookie here.
 			r.AddCookie(&http.Cookie{Name: "session", Value: token})
-			w = httptest.NewRecorder()
+			w := httptest.NewRecorder()
 			m.Middleware(whoami).ServeHTTP(w, r)
 			if w.Body.String() != "anonymous" {
 				t.Errorf("a cookie named session was read: got %q, want anonymous", w.Body)

@@ -45,7 +45,9 @@
 //     and the middleware treats it exactly like no cookie.
 //   - SES-05: the cookie is __Host-session (Config.CookieName), Secure,
 //     HttpOnly, Path=/, no Domain, SameSite=Lax (or Strict); see "HTTPS"
-//     below for the one exception, a development mode.
+//     below for the development mode, and Config.CookieDomain for the
+//     cookie shared across subdomains (__Secure- with a Domain, which
+//     every host under it receives: see domain.go for what that trades).
 //   - SES-06: a request with the cookie twice is refused.
 //   - SES-07: idle timeout (default 30 min) and absolute timeout (default
 //     12 h) are enforced on every load; the idle deadline is written back at

@@ -18,10 +18,10 @@ import (
 // browser sends it to every host under example.com, so whoever controls
 // any one of them (a forgotten DNS record taken over, a user-content
 // host) reads it and rides the session; and any of them can set a
-// __Secure- cookie of that name for the whole domain (cookie tossing: a
-// second one is refused, SES-06, but a first one signs the browser in as
-// its setter). Prefer one host and paths on it when the apps can live
-// there.
+// __Secure- cookie of that name for the whole domain, which replaces the
+// browser's (signing it in as the setter), or one for another path beside
+// it (two cookies: refused, SES-06). Prefer one host and paths on it when
+// the apps can live there.
 
 // CheckCookieDomain returns what is wrong with domain as
 // Config.CookieDomain, or nil. It must be a host name in lower case
@@ -48,11 +48,17 @@ func CheckCookieDomain(domain string) error {
 	return nil
 }
 
-// CookieDomainCovers reports whether a cookie for domain reaches host, a
-// host name without a port: host is domain or a subdomain of it, in any
-// case of its ASCII letters.
+// CookieDomainCovers reports whether a cookie for domain (one that
+// CheckCookieDomain accepts) reaches host, a host name without a port:
+// host is domain or a subdomain of it, in any case of its ASCII letters,
+// and no IP address.
 func CookieDomainCovers(domain, host string) bool {
-	host = strings.ToLower(host)
+	host = strings.Map(func(r rune) rune { // ASCII only: strings.ToLower makes the Kelvin sign a k
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, host)
 	return host == domain || strings.HasSuffix(host, "."+domain) && !isIP(host)
 }
 

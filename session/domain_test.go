@@ -118,6 +118,9 @@ func TestCookieDomainCovers(t *testing.T) {
 	if session.CookieDomainCovers("3.4", "1.2.3.4") {
 		t.Error("a domain covers an IP address")
 	}
+	if session.CookieDomainCovers("k.example", "\u212a.example") {
+		t.Error("k.example covers the Kelvin sign's \u212a.example")
+	}
 }
 
 // SES-05: with Config.CookieDomain, the cookie name must still carry a
@@ -163,16 +166,9 @@ func TestSES05_CookieDomainInsecureLocalhostHTTP(t *testing.T) {
 	token, s := mustCreate(t, m, "user:alice", session.Meta{})
 	check := func(name string, r *http.Request, wantName, wantDomain string, wantSecure bool) {
 		t.Helper()
-		w := httptest.NewRecorder()
-		m.SetCookie(w, r, token, s)
-		m.ClearCookie(w, r)
-		for _, line := range w.Header().Values("Set-Cookie") {
-			c, err := http.ParseSetCookie(line)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, c := range setAndClear(t, m, r, token, s) {
 			if c.Name != wantName || c.Domain != wantDomain || c.Secure != wantSecure || !c.HttpOnly || c.Path != "/" {
-				t.Errorf("%s: Set-Cookie %q: want %s, Domain %q, Secure %v, HttpOnly, Path=/", name, line, wantName, wantDomain, wantSecure)
+				t.Errorf("%s: Set-Cookie %q: want %s, Domain %q, Secure %v, HttpOnly, Path=/", name, c, wantName, wantDomain, wantSecure)
 			}
 		}
 		if got := m.CookieName(r); got != wantName {

@@ -2,6 +2,8 @@ package session_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -130,4 +132,25 @@ func mustCreate(t testing.TB, m *session.Manager, user string, meta session.Meta
 		t.Fatalf("Create(%q): %v", user, err)
 	}
 	return token, s
+}
+
+// setAndClear returns the session cookies of m's responses to r: the one
+// SetCookie sends with token for s, then the one ClearCookie sends.
+func setAndClear(t testing.TB, m *session.Manager, r *http.Request, token string, s *session.Session) []*http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	m.SetCookie(w, r, token, s)
+	m.ClearCookie(w, r)
+	var cookies []*http.Cookie
+	for _, line := range w.Header().Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookies = append(cookies, c)
+	}
+	if len(cookies) != 2 {
+		t.Fatalf("Set-Cookie %q: want one set and one cleared", w.Header().Values("Set-Cookie"))
+	}
+	return cookies
 }

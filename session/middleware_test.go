@@ -94,23 +94,13 @@ func TestSES05_CookieAttributes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newManager(t, newMemory(t), tt.cfg)
 			token, s := mustCreate(t, m, "user:alice", session.Meta{})
-			w := httptest.NewRecorder()
 			r := httptest.NewRequest("POST", "https://auth.example.com/login", nil)
-			m.SetCookie(w, r, token, s)
-			m.ClearCookie(w, r)
-			lines := w.Header().Values("Set-Cookie")
-			if len(lines) != 2 {
-				t.Fatalf("Set-Cookie %q: want one set and one cleared", lines)
-			}
 			want := http.SameSiteLaxMode
 			if tt.cfg.SameSite != 0 {
 				want = tt.cfg.SameSite
 			}
-			for i, line := range lines {
-				c, err := http.ParseSetCookie(line)
-				if err != nil {
-					t.Fatal(err)
-				}
+			for i, c := range setAndClear(t, m, r, token, s) {
+				line := c.String()
 				if c.Name != tt.wantName || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != tt.wantDomain || c.SameSite != want {
 					t.Errorf("Set-Cookie %q: want %s, Secure, HttpOnly, Path=/, Domain %q, SameSite %v", line, tt.wantName, tt.wantDomain, want)
 				}

@@ -84,7 +84,7 @@ func (b *browser) record(srv *tether) *recorder {
 				x.secFetchSite = fmt.Sprint(ev.Headers["Sec-Fetch-Site"])
 				x.origin = fmt.Sprint(ev.Headers["Origin"])
 				for _, ac := range ev.AssociatedCookies {
-					if ac.Cookie.Name != sessionCookie && ac.Cookie.Name != preSessionCookie {
+					if ac.Cookie.Name != sessionCookie && ac.Cookie.Name != domainSessionCookie && ac.Cookie.Name != preSessionCookie {
 						continue
 					}
 					if len(ac.BlockedReasons) == 0 {
@@ -187,6 +187,12 @@ func autoSubmit(action string, fields ...string) string {
 // cross-site page can send without tether's consent. The page's title
 // becomes "done" when every request has settled.
 func fetchPage(posts map[string]any) string {
+	return "<!doctype html><title>loading</title><script>" + fetchScript(posts) + "</script>\n"
+}
+
+// fetchScript is fetchPage's script, to run in a page of the test's
+// choosing.
+func fetchScript(posts map[string]any) string {
 	var calls []string
 	for _, u := range slices.Sorted(maps.Keys(posts)) {
 		body, _ := json.Marshal(posts[u])
@@ -194,8 +200,7 @@ func fetchPage(posts map[string]any) string {
 			"fetch(%q, {method: 'POST', mode: 'no-cors', credentials: 'include', headers: {'Content-Type': 'text/plain'}, body: %q})",
 			u, body))
 	}
-	return "<!doctype html><title>loading</title><script>Promise.allSettled([\n" +
-		strings.Join(calls, ",\n") + "\n]).then(() => { document.title = 'done' })</script>\n"
+	return "Promise.allSettled([\n" + strings.Join(calls, ",\n") + "\n]).then(() => { document.title = 'done' })"
 }
 
 // waitTitle waits until the page's title is title.

@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -81,23 +82,63 @@ func refusedWith(res *response, form bool, p *problem) bool {
 // else, sign-in included, whether Sec-Fetch-Site or only Origin says so.
 func TestCSRF01_CrossSiteRefused(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	h.addUser("alice", alicePW, false)
-	for _, hdr := range [][]string{
+	crossOriginRefused(t, h, sessionCookie, [][]string{
 		{"Sec-Fetch-Site", "cross-site"},
 		{"Sec-Fetch-Site", "same-site"},
 		{"Origin", "https://evil.example"},
-	} {
+	})
+}
+
+// CSRF-01, CSRF-02 with a cookie domain: tether on auth.example.com, its
+// session cookie for every host under example.com, which
+// evil.example.com (a subdomain taken over) therefore receives. A page
+// there is of the same site but another origin: its unsafe requests are
+// refused like another site's, whether Sec-Fetch-Site or only Origin
+// says so, and even a same-origin-looking one without the session's
+// token is.
+func TestCSRF01_CrossSubdomainRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{cookieDomain: "example.com", hosts: []string{"auth.example.com"}})
+	const cookie = "__Secure-tether"
+	crossOriginRefused(t, h, cookie, [][]string{
+		{"Sec-Fetch-Site", "same-site"},
+		{"Origin", "https://evil.example.com"},
+		{"Origin", "https://example.com"},
+		{"Sec-Fetch-Site", "same-site", "Origin", "https://evil.example.com"},
+	})
+	c, _, other := signedInPair(t, h)
+	evil, err := url.Parse("https://evil.example.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(c.hc.Jar.Cookies(evil), func(ck *http.Cookie) bool { return ck.Name == cookie }) {
+		t.Fatalf("the jar sends no %s to %s: the test proves nothing", cookie, evil)
+	}
+	for _, r := range unsafeRoutes(other) {
+		if res := c.send(r, ""); !refusedWith(res, r.form, errCSRFMissing) {
+			t.Errorf("%s %s without the token: %d %s, want 403 %s", r.method, r.path, res.status, res.body, errCSRFMissing.code)
+		}
+	}
+}
+
+// crossOriginRefused signs alice in on h, whose session cookie is named
+// cookie, and checks that each of hdrs (header names and values, in
+// pairs) makes sign-in and every unsafe route refused as cross-origin,
+// a valid csrf token notwithstanding, and leaves the session alive.
+func crossOriginRefused(t *testing.T, h *harness, cookie string, hdrs [][]string) {
+	t.Helper()
+	h.addUser("alice", alicePW, false)
+	for _, hdr := range hdrs {
 		t.Run(strings.Join(hdr, "="), func(t *testing.T) {
 			c, token, other := signedInPair(t, h)
 			login := h.client()
 			res := login.do(http.MethodPost, "/api/v1/login", strings.NewReader(`{"username":"alice","password":"`+alicePW+`"}`),
 				append([]string{"Content-Type", "application/json"}, hdr...)...)
-			if res.status != http.StatusForbidden || res.errorCode(t) != "cross_origin" || login.cookie(sessionCookie) != "" {
+			if res.status != http.StatusForbidden || res.errorCode(t) != "cross_origin" || login.cookie(cookie) != "" {
 				t.Errorf("POST /api/v1/login: %d %s, want 403 cross_origin and no session", res.status, res.body)
 			}
 			page := login.do(http.MethodGet, "/login", nil)
 			res = login.form("/login", url.Values{"csrf_token": {formToken(t, page.body, "/login")}, "username": {"alice"}, "password": {alicePW}}, hdr...)
-			if !refusedWith(res, true, errCrossOrigin) || login.cookie(sessionCookie) != "" {
+			if !refusedWith(res, true, errCrossOrigin) || login.cookie(cookie) != "" {
 				t.Errorf("POST /login: %d %s, want 403 %s and no session", res.status, res.body, errCrossOrigin.code)
 			}
 			for _, r := range unsafeRoutes(other) {

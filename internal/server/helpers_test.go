@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -147,6 +148,9 @@ type harness struct {
 	pats     *PATCheck // over accounts (wrapped by harnessOpts.wrapPATs), fed by sessions' feed
 	hasher   *password.Hasher
 	logs     *testkit.Buffer
+	// url is what clients reach the server by: srv.URL, or
+	// https://auth.COOKIEDOMAIN:PORT with harnessOpts.cookieDomain.
+	url string
 }
 
 // harnessOpts changes how newHarness builds the server.
@@ -169,6 +173,9 @@ type harnessOpts struct {
 	// onEvent, when set, gets every event of the session Manager's feed
 	// after h.pats.
 	onEvent func(session.Event)
+	// cookieDomain is the session Manager's CookieDomain; with it,
+	// clients reach the server as auth.COOKIEDOMAIN (add it to hosts).
+	cookieDomain string
 	// wrapThrottle wraps the throttle the server uses.
 	wrapThrottle func(Throttle) Throttle
 	// tokens, when set, gives Config.Tokens for the harness and the
@@ -244,7 +251,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			o.onEvent(e)
 		}
 	}
-	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
+	if h.sessions, err = session.NewManager(h.store, session.Config{CookieName: SessionCookie, CookieDomain: o.cookieDomain, Now: h.clock.Now, Logger: log, StoreTimeout: o.storeTimeout, OnEvent: onEvent}); err != nil {
 		t.Fatal(err)
 	}
 	if h.pats, err = NewPATCheck(PATCheckConfig{PATs: pats, Revocations: StoreRevocations{h.sessions}, StoreTimeout: o.storeTimeout, Now: h.clock.Now, Logger: log}); err != nil {
@@ -314,6 +321,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	} else {
 		h.srv.StartTLS()
 	}
+	h.url = h.srv.URL
+	if o.cookieDomain != "" {
+		_, port, _ := net.SplitHostPort(h.srv.Listener.Addr().String())
+		h.url = "https://auth." + o.cookieDomain + ":" + port
+	}
 	return h
 }
 
@@ -367,6 +379,14 @@ func (h *harness) client() *client {
 	}
 	hc := *h.srv.Client() // a copy: the server's client is shared
 	hc.Jar = jar
+	if h.url != h.srv.URL { // every name leads to the server, as DNS would
+		tr := hc.Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.ServerName = "example.com" // httptest's certificate's name
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, h.srv.Listener.Addr().String())
+		}
+		hc.Transport = tr
+	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &client{t: h.t, h: h, hc: &hc}
 }
@@ -397,7 +417,7 @@ func (r *response) errorCode(t testing.TB) string {
 // do sends a request; hdr are header name, value pairs.
 func (c *client) do(method, path string, body io.Reader, hdr ...string) *response {
 	c.t.Helper()
-	req, err := http.NewRequestWithContext(c.t.Context(), method, c.h.srv.URL+path, body)
+	req, err := http.NewRequestWithContext(c.t.Context(), method, c.h.url+path, body)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -467,7 +487,7 @@ func (c *client) me() (*response, signedInResponse) {
 
 // cookie returns the value of the jar's cookie name, "" if none.
 func (c *client) cookie(name string) string {
-	u, err := url.Parse(c.h.srv.URL)
+	u, err := url.Parse(c.h.url)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -481,7 +501,7 @@ func (c *client) cookie(name string) string {
 
 // setCookie puts a cookie into the jar, as if the server had set it.
 func (c *client) setCookie(name, value string) {
-	u, err := url.Parse(c.h.srv.URL)
+	u, err := url.Parse(c.h.url)
 	if err != nil {
 		c.t.Fatal(err)
 	}

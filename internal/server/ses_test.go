@@ -105,38 +105,54 @@ func withCookie(h *harness, token string) *client {
 }
 
 // SES-05: the session cookie is __Host-, Secure, HttpOnly, Path=/,
-// SameSite=Lax, without Domain; so is the pre-session cookie.
+// SameSite=Lax, without Domain; so is the pre-session cookie. With a
+// cookie domain, the session cookie is __Secure- with that Domain, the
+// rest the same, and the pre-session cookie, which only tether reads,
+// stays host-only; sign-out expires the session cookie with the Domain it
+// was set with (SES-08).
 func TestSES05_CookieAttributes(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.addUser("alice", alicePW, false)
-	c := h.client()
-	res := c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "")
-	pre := c.do(http.MethodGet, "/login", nil)
-	for _, tc := range []struct {
-		name   string
-		header http.Header
-		maxAge string
+	for _, d := range []struct {
+		name, cookie, domain string
+		opts                 harnessOpts
 	}{
-		{sessionCookie, res.header, ""},
-		{preCookie, pre.header, "Max-Age=3600"},
+		{"host-only", sessionCookie, "", harnessOpts{}},
+		{"cookie domain", "__Secure-tether", "example.com", harnessOpts{cookieDomain: "example.com", hosts: []string{"auth.example.com"}}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var line string
-			for _, l := range tc.header.Values("Set-Cookie") {
-				if strings.HasPrefix(l, tc.name+"=") {
-					line = l
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t, d.opts)
+			h.addUser("alice", alicePW, false)
+			c := h.client()
+			res := c.json(http.MethodPost, "/api/v1/login", loginRequest{Username: "alice", Password: alicePW}, "")
+			var in signedInResponse
+			res.decodeJSON(t, &in)
+			pre := c.do(http.MethodGet, "/login", nil)
+			out := c.json(http.MethodPost, "/api/v1/logout", struct{}{}, in.CSRFToken)
+			for _, tc := range []struct {
+				name, domain string
+				header       http.Header
+				maxAge       string
+			}{
+				{d.cookie, d.domain, res.header, ""},
+				{preCookie, "", pre.header, "Max-Age=3600"},
+				{d.cookie, d.domain, out.header, "Max-Age=0"},
+			} {
+				var line string
+				for _, l := range tc.header.Values("Set-Cookie") {
+					if strings.HasPrefix(l, tc.name+"=") {
+						line = l
+					}
 				}
-			}
-			if line == "" {
-				t.Fatalf("no Set-Cookie for %s in %q", tc.name, tc.header.Values("Set-Cookie"))
-			}
-			for _, want := range []string{"Path=/", "Secure", "HttpOnly", "SameSite=Lax", tc.maxAge} {
-				if !strings.Contains(line, want) {
-					t.Errorf("Set-Cookie %q lacks %q", line, want)
+				if line == "" {
+					t.Fatalf("no Set-Cookie for %s in %q", tc.name, tc.header.Values("Set-Cookie"))
 				}
-			}
-			if strings.Contains(strings.ToLower(line), "domain=") {
-				t.Errorf("Set-Cookie %q has a Domain", line)
+				for _, want := range []string{"Path=/", "Secure", "HttpOnly", "SameSite=Lax", tc.maxAge} {
+					if !strings.Contains(line, want) {
+						t.Errorf("Set-Cookie %q lacks %q", line, want)
+					}
+				}
+				if c, err := http.ParseSetCookie(line); err != nil || c.Domain != tc.domain {
+					t.Errorf("Set-Cookie %q: want Domain %q (%v)", line, tc.domain, err)
+				}
 			}
 		})
 	}
