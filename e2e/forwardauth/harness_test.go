@@ -176,7 +176,7 @@ func (f *front) send(t *testing.T, r request) answer {
 
 // identityHeaders are the headers tether's answer sets, and the proxies
 // copy: the only X-Tether-* headers an upstream may receive.
-var identityHeaders = []string{"X-Tether-User", "X-Tether-User-Id", "X-Tether-Session-Id", "X-Tether-Scopes", "X-Tether-Subject-Type"}
+var identityHeaders = []string{"X-Tether-User", "X-Tether-User-Id", "X-Tether-Session-Id", "X-Tether-Scopes", "X-Tether-Subject-Type", "X-Tether-Assertion"}
 
 // reach sends r and fails t unless the upstream answered; it returns the
 // X-Tether-* headers the upstream received, without empty ones (a proxy
