@@ -2,7 +2,6 @@ package forwardauth
 
 import (
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -146,15 +145,7 @@ func (f *front) signInForm(t *testing.T, login string) (cookie, to string) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Accept", "text/html")
-	res, err := f.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", login, res.StatusCode, page)
-	}
+	res, page := f.do(t, req, http.StatusOK)
 	form := url.Values{"username": {user}, "password": {password}}
 	for _, m := range hiddenInput.FindAllSubmatch(page, -1) {
 		form.Set(html.UnescapeString(string(m[1])), html.UnescapeString(string(m[2])))
@@ -169,15 +160,7 @@ func (f *front) signInForm(t *testing.T, login string) (cookie, to string) {
 	for _, c := range res.Cookies() {
 		post.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 	}
-	res, err = f.HTTP.Do(post)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	res.Body.Close()
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("POST %s: %d %s, want 303", login, res.StatusCode, body)
-	}
+	res, _ = f.do(t, post, http.StatusSeeOther)
 	for _, c := range res.Cookies() {
 		if c.Name == web.CookieName {
 			cookie = c.Value

@@ -156,15 +156,8 @@ func (f *front) send(t *testing.T, r request) answer {
 	if r.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+r.bearer)
 	}
-	res, err := f.HTTP.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer res.Body.Close()
-	a := answer{status: res.StatusCode, header: res.Header}
-	if a.body, err = io.ReadAll(io.LimitReader(res.Body, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
+	res, body := f.do(t, req, 0)
+	a := answer{status: res.StatusCode, header: res.Header, body: body}
 	if a.status == http.StatusOK {
 		a.echo = new(echo)
 		if err := json.Unmarshal(a.body, a.echo); err != nil {
@@ -235,16 +228,27 @@ func (f *front) oauth(t *testing.T, path string, form url.Values) []byte {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(clientID+":"+f.secret)))
+	_, body := f.do(t, req, http.StatusOK)
+	return body
+}
+
+// do sends req and returns the answer and its body (read whole, up to
+// 1 MiB), failing t unless its status is want (0: any).
+func (f *front) do(t *testing.T, req *http.Request, want int) (*http.Response, []byte) {
+	t.Helper()
 	res, err := f.HTTP.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %d %s", path, res.StatusCode, body)
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
 	}
-	return body
+	if want != 0 && res.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", req.Method, req.URL, res.StatusCode, body, want)
+	}
+	return res, body
 }
 
 // jwt gets an access token for the app's audience by the client
