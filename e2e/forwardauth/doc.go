@@ -19,7 +19,9 @@
 //   - a personal access token and a JWT access token (client credentials,
 //     for the app's audience) work as bearer tokens;
 //   - a session signed out, a personal access token revoked and a JWT
-//     revoked are refused at the next request.
+//     revoked are refused at the next request;
+//   - with tether stopped, the proxy answers 5xx and the upstream is not
+//     reached (the check fails closed).
 //
 // They skip without nginx or caddy (apt-get install -y nginx caddy), and
 // fail instead when TETHER_TEST_REQUIRE_SERVICES=1.

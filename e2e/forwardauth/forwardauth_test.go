@@ -119,6 +119,17 @@ func testForwardAuth(t *testing.T, start startProxy) {
 		f.oauth(t, "/oauth2/revoke", url.Values{"token": {tok}, "token_type_hint": {"access_token"}})
 		f.refused(t, request{bearer: tok}, http.StatusUnauthorized)
 	})
+
+	// Last: with tether gone, the proxy fails closed (nginx 500, Caddy
+	// 502), even for a session that was good.
+	t.Run("tether down", func(t *testing.T) {
+		if err := f.serve.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if a := f.send(t, request{cookie: cookie}); a.echo != nil || a.status < 500 {
+			t.Errorf("with tether stopped: got %d %q, want a 5xx from the proxy", a.status, a.body)
+		}
+	})
 }
 
 // portOf is the port of the URL u.

@@ -41,6 +41,7 @@ type front struct {
 	bin    string   // the tether binary
 	flags  []string // the store flags of every tether command
 	tether string   // http://127.0.0.1:PORT
+	serve  *proc.Proc // tether serve
 	secret string   // clientID's secret
 	proxy  *proxy.Server
 }
@@ -93,7 +94,7 @@ func newFront(t *testing.T, start startProxy) *front {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.tether = "http://" + addr
+	f.tether, f.serve = "http://"+addr, p
 	if err := f.WaitOK(p, f.tether+"/readyz"); err != nil {
 		t.Fatal(err)
 	}
