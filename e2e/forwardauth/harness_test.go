@@ -38,11 +38,11 @@ const (
 type front struct {
 	*web.Client
 	run    *proc.Run
-	bin    string   // the tether binary
-	flags  []string // the store flags of every tether command
-	tether string   // http://127.0.0.1:PORT
+	bin    string     // the tether binary
+	flags  []string   // the store flags of every tether command
+	tether string     // http://127.0.0.1:PORT
 	serve  *proc.Proc // tether serve
-	secret string   // clientID's secret
+	secret string     // clientID's secret
 	proxy  *proxy.Server
 }
 
