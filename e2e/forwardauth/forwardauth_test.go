@@ -113,8 +113,8 @@ func testForwardAuth(t *testing.T, start startProxy) {
 		tok := f.jwt(t)
 		got := f.reach(t, request{bearer: tok, header: spoofed.Clone()})
 		if got["X-Tether-User"] != clientID || got["X-Tether-Subject-Type"] != "client" ||
-			got["X-Tether-Scopes"] != clientScop || got["X-Tether-Session-Id"] != "" {
-			t.Errorf("upstream got %v, want the client %s with scope %s", got, clientID, clientScop)
+			got["X-Tether-Scopes"] != clientScope || got["X-Tether-Session-Id"] != "" {
+			t.Errorf("upstream got %v, want the client %s with scope %s", got, clientID, clientScope)
 		}
 		f.oauth(t, "/oauth2/revoke", url.Values{"token": {tok}, "token_type_hint": {"access_token"}})
 		f.refused(t, request{bearer: tok}, http.StatusUnauthorized)

@@ -26,20 +26,18 @@ const (
 
 // The world of the tests.
 const (
-	user       = "alice"
-	password   = "correct horse battery staple"
-	appHost    = "app.tether.test" // the app's name, sent as Host to the proxy; on --allowed-hosts
-	audience   = "https://app.tether.test"
-	clientID   = "reports"
-	clientScop = "reports:read"
+	user        = "alice"
+	password    = "correct horse battery staple"
+	appHost     = "app.tether.test" // the app's name, sent as Host to the proxy; on --allowed-hosts
+	audience    = "https://app.tether.test"
+	clientID    = "reports"
+	clientScope = "reports:read"
 )
 
 // A front is one proxy in front of examples/upstream, asking tether.
 type front struct {
 	*web.Client
 	run    *proc.Run
-	bin    string     // the tether binary
-	flags  []string   // the store flags of every tether command
 	tether string     // http://127.0.0.1:PORT
 	serve  *proc.Proc // tether serve
 	secret string     // clientID's secret
@@ -71,10 +69,10 @@ func newFront(t *testing.T, start startProxy) *front {
 	t.Helper()
 	testkit.SkipShort(t, "starts tether, the upstream and a reverse proxy")
 	f := &front{Client: web.NewClient(t), run: proc.NewRun(t, "tether-forwardauth-")}
-	f.bin = proc.BuildTether(t, f.run.Dir)
-	f.flags = []string{"--data", filepath.Join(f.run.Dir, "tether.db")}
-	proc.Tether(t, f.bin, password+"\n", append([]string{"user", "add", user, "--password-stdin", "--create"}, f.flags...)...)
-	out := proc.Tether(t, f.bin, "", append([]string{"client", "add", clientID, "--scopes", clientScop, "--audience", audience}, f.flags...)...)
+	bin := proc.BuildTether(t, f.run.Dir)
+	flags := []string{"--data", filepath.Join(f.run.Dir, "tether.db")}
+	proc.Tether(t, bin, password+"\n", append([]string{"user", "add", user, "--password-stdin", "--create"}, flags...)...)
+	out := proc.Tether(t, bin, "", append([]string{"client", "add", clientID, "--scopes", clientScope, "--audience", audience}, flags...)...)
 	for line := range strings.Lines(out) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "client_secret="); ok {
 			f.secret = v
@@ -89,8 +87,8 @@ func newFront(t *testing.T, start startProxy) *front {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := f.run.Start("tether", f.bin, append([]string{"serve", "--addr", addr, "--log-format", "json",
-		"--trusted-proxies", "127.0.0.1", "--allowed-hosts", appHost}, f.flags...)...)
+	p, err := f.run.Start("tether", bin, append([]string{"serve", "--addr", addr, "--log-format", "json",
+		"--trusted-proxies", "127.0.0.1", "--allowed-hosts", appHost}, flags...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +254,7 @@ func (f *front) do(t *testing.T, req *http.Request, want int) (*http.Response, [
 // credentials grant.
 func (f *front) jwt(t *testing.T) string {
 	t.Helper()
-	body := f.oauth(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {clientScop}})
+	body := f.oauth(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {clientScope}})
 	var v struct {
 		AccessToken string `json:"access_token"`
 	}
