@@ -1,18 +1,16 @@
 package cluster
 
 import (
-	"bytes"
 	"errors"
-	"net"
+	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"text/template"
 	"time"
 
+	"github.com/tetherauth/tether/e2e/internal/proxy"
 	"github.com/tetherauth/tether/e2e/internal/web"
 	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/internal/testkit/proc"
@@ -63,8 +61,7 @@ const (
 // front of them. All is torn down when the test ends, failed or not.
 func newCluster(t *testing.T, sessions string, users ...string) *cluster {
 	t.Helper()
-	nginxBin, err := proc.LookPath("nginx", "/usr/sbin/nginx")
-	testkit.NeedService(t, "nginx", err)
+	nginxBin := proxy.NeedNginx(t)
 	accounts := proc.NewAccounts(t) // its cleanup runs after ours
 
 	testkit.SkipShort(t, "starts tether, Redis, PostgreSQL and nginx processes")
@@ -193,51 +190,14 @@ func (c *cluster) restartRedis(t *testing.T, keepData bool, whileDown func()) (d
 	return down, exited, time.Now()
 }
 
-// startNginx writes the configuration of examples/nginx for the three
-// nodes and starts nginx with it on a free port.
+// startNginx starts nginx with the configuration of examples/nginx for
+// the three nodes, on a free port.
 func (c *cluster) startNginx(t *testing.T, bin string) {
 	t.Helper()
-	tmpl, err := template.ParseFiles(nginxTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := filepath.Join(c.run.Dir, "nginx")
-	if err := os.MkdirAll(prefix, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(prefix, "nginx.conf")
 	var upstreams []string
 	for _, n := range c.nodes {
 		upstreams = append(upstreams, n.addr)
 	}
-	for range 3 { // a free port may be taken before nginx binds it
-		port, err := testkit.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		var b bytes.Buffer
-		if err := tmpl.Execute(&b, map[string]any{"Listen": listen, "Upstreams": upstreams}); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(conf, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// One process (master_process off), so that nothing outlives the
-		// test if it is killed (see package proc).
-		p, err := c.run.Start("nginx", bin, "-p", prefix, "-c", conf, "-e", "stderr", "-g", "daemon off; master_process off;")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nginx, c.lb = p, "http://"+listen
-		if err = c.WaitOK(p, c.lb+"/healthz"); err == nil {
-			return
-		}
-		if !p.Exited() {
-			t.Fatal(err)
-		}
-		p.MarkStopped()
-		t.Logf("nginx on %s: %v; trying another port", listen, err)
-	}
-	t.Fatal("nginx did not start on any of 3 free ports")
+	lb := proxy.Nginx(t, c.run, c.Client, bin, nginxTemplate, map[string]any{"Upstreams": upstreams}, "/healthz", http.StatusOK)
+	c.nginx, c.lb = lb.Proc, lb.URL
 }

@@ -11,14 +11,25 @@
 // per second of each and their ratio, the figure issue 4 asks to be at
 // least 85%. BenchmarkTokenEndpoint does the same with POST /oauth2/token
 // (a machine client's client credentials grant, issue 11) in place of
-// /api/v1/me, over 16 connections. The package has no test, so
+// /api/v1/me, over 16 connections.
+//
+// The forward-auth benchmarks (issue 12) load over 64 connections:
+// BenchmarkServeForwardAuth, GET /auth/verify with the session cookie
+// beside the same node's /healthz (target: at least 90%);
+// BenchmarkServeForwardAuthVsJWT, the same beside the yardsticks'
+// cmd/authsrv verifying a golang-jwt HS256 token (target: at least 150%;
+// it skips without ../shared/bench-anchors, or TETHER_BENCH_ANCHORS);
+// BenchmarkNginxForwardAuth, examples/nginx/forward-auth.conf.tmpl in
+// front of examples/upstream beside an nginx serving the same upstream
+// without asking (testdata/plain.conf.tmpl). No benchmark asserts a
+// figure. The package has no test, so
 // `go test ./...` spends no time on it:
 //
 //	go test -run '^$' -bench . -count 6 ./e2e/load | tee load.txt
 //	benchstat load.txt
 //
 // It skips without wrk or redis-server (apt-get install -y wrk
-// redis-server), or fails instead when TETHER_TEST_REQUIRE_SERVICES=1.
+// redis-server; and nginx for BenchmarkNginxForwardAuth), or fails instead when TETHER_TEST_REQUIRE_SERVICES=1.
 // Everything runs on this machine, so wrk, tether and Redis share its
 // CPUs: quote the ratio, which both halves of a run pay alike, and its
 // median over several runs, not one run's requests per second.

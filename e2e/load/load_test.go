@@ -59,7 +59,7 @@ func BenchmarkServeAuthenticated(b *testing.B) {
 	wrkBin, n := startLoad(b)
 	floorURL, authURL := n.url+floorPath, n.url+authPath
 	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
-	var floor, auth load
+	floor, auth := side{name: "healthz", what: "GET " + floorPath}, side{name: "me", what: "GET " + authPath}
 	var redisCmds int64
 	rounds := alternate(b, func() { floor.add(runWrk(b, wrkBin, wrkConnections, floorURL)) }, func() {
 		before := redisCommands(b, n.redis)
@@ -70,7 +70,7 @@ func BenchmarkServeAuthenticated(b *testing.B) {
 	// have been measured as a fast 401 (runWrk fails on any non-2xx).
 	n.client.Must(b, http.StatusOK, "GET", authURL, n.device, nil)
 
-	reportRates(b, rounds, floor, auth, "me", "GET "+authPath)
+	reportRates(b, rounds, floor, auth)
 	b.ReportMetric(float64(redisCmds)/float64(auth.requests), "redis-cmds/me-req")
 }
 
@@ -87,18 +87,24 @@ func startLoad(b *testing.B) (string, *node) {
 	return wrkBin, startNode(b, proc.NeedRedis(b))
 }
 
+// A side is one of the two things a benchmark loads in turn: its name in
+// the metrics, what it is in the log, and what wrk measured of it.
+type side struct {
+	name, what string
+	load
+}
+
 // reportRates logs and reports the requests per second of the floor and
-// of the measured endpoint (name in the metrics, what in the log), and
-// the second as a percentage of the first. ns/op, the length of a round,
-// is left out.
-func reportRates(b *testing.B, rounds int, floor, measured load, name, what string) {
+// of the measured side, and the second as a percentage of the first.
+// ns/op, the length of a round, is left out.
+func reportRates(b *testing.B, rounds int, floor, measured side) {
 	pct := 100 * measured.rate() / floor.rate()
-	b.Logf("%d round(s) of %v per endpoint: GET %s %.0f req/s, %s %.0f req/s: %.1f%%",
-		rounds, wrkDuration, floorPath, floor.rate(), what, measured.rate(), pct)
+	b.Logf("%d round(s) of %v per side: %s %.0f req/s, %s %.0f req/s: %.1f%%",
+		rounds, wrkDuration, floor.what, floor.rate(), measured.what, measured.rate(), pct)
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(floor.rate(), "healthz-req/s")
-	b.ReportMetric(measured.rate(), name+"-req/s")
-	b.ReportMetric(pct, name+"-%-of-healthz")
+	b.ReportMetric(floor.rate(), floor.name+"-req/s")
+	b.ReportMetric(measured.rate(), measured.name+"-req/s")
+	b.ReportMetric(pct, measured.name+"-%-of-"+floor.name)
 }
 
 // alternate runs floor and measured in alternating slices, wrkSlices of

@@ -44,9 +44,9 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		b.Fatal(err)
 	}
 	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(clientID+":"+n.secret))
-	var floor, tokens load
+	floor, tokens := side{name: "healthz", what: "GET " + floorPath}, side{name: "token", what: "POST " + tokenPath}
 	rounds := alternate(b, func() { floor.add(runWrk(b, wrkBin, tokenConnections, n.url+floorPath)) }, func() {
 		tokens.add(runWrk(b, wrkBin, tokenConnections, n.url+tokenPath, "-s", script, "-H", basic))
 	})
-	reportRates(b, rounds, floor, tokens, "token", "POST "+tokenPath)
+	reportRates(b, rounds, floor, tokens)
 }

@@ -256,22 +256,27 @@ func (c *Client) SessionID(t testing.TB, base string, d *Device) string {
 
 // WaitOK polls GET url until it answers 200, while p runs.
 func (c *Client) WaitOK(p *proc.Proc, url string) error {
+	return c.WaitStatus(p, url, http.StatusOK)
+}
+
+// WaitStatus polls GET url until it answers want, while p runs.
+func (c *Client) WaitStatus(p *proc.Proc, url string, want int) error {
 	deadline := time.Now().Add(proc.StartTimeout)
 	for {
 		res, err := c.HTTP.Get(url)
 		if err == nil {
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
+			if res.StatusCode == want {
 				return nil
 			}
 			err = fmt.Errorf("status %d", res.StatusCode)
 		}
 		if p.Exited() {
-			return fmt.Errorf("%s exited before GET %s answered 200: %v\n%s", p.Name, url, p.Err(), p.Tail(40))
+			return fmt.Errorf("%s exited before GET %s answered %d: %v\n%s", p.Name, url, want, p.Err(), p.Tail(40))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("GET %s: no 200 within %v (last: %v)\n%s", url, proc.StartTimeout, err, p.Tail(40))
+			return fmt.Errorf("GET %s: no %d within %v (last: %v)\n%s", url, want, proc.StartTimeout, err, p.Tail(40))
 		}
 		time.Sleep(proc.PollEvery)
 	}

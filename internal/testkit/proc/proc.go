@@ -89,6 +89,11 @@ type Proc struct {
 // it if it still runs then. Its environment is the test's without the
 // TETHER_ variables.
 func (r *Run) Start(name, bin string, args ...string) (*Proc, error) {
+	return r.StartEnv(name, nil, bin, args...)
+}
+
+// StartEnv is Start with env ("KEY=value") added to the environment.
+func (r *Run) StartEnv(name string, env []string, bin string, args ...string) (*Proc, error) {
 	p := &Proc{Name: name, Log: filepath.Join(r.Dir, name+".log"), done: make(chan struct{})}
 	f, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -96,7 +101,7 @@ func (r *Run) Start(name, bin string, args ...string) (*Proc, error) {
 	}
 	fmt.Fprintf(f, "=== %s: %s %s\n", time.Now().Format(time.RFC3339Nano), bin, strings.Join(args, " "))
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = CleanEnv()
+	p.cmd.Env = append(CleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	p.cmd.SysProcAttr = procAttr()
 	if err := p.cmd.Start(); err != nil {
