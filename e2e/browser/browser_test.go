@@ -159,18 +159,11 @@ func (b *browser) submit(sel string) {
 // and waits for the page it leads to.
 func (b *browser) navigateBy(step chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := b.tryNavigateBy(step); err != nil {
-		b.t.Fatalf("%s: %v", b.name, err)
-	}
-}
-
-// tryNavigateBy is navigateBy returning its error (a navigation the
-// browser aborted, say) instead of failing the test.
-func (b *browser) tryNavigateBy(step chromedp.Action[chromedp.Void]) error {
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	_, err := chromedp.RunResponse(ctx, step)
-	return err
+	if _, err := chromedp.RunResponse(ctx, step); err != nil {
+		b.t.Fatalf("%s: %v", b.name, err)
+	}
 }
 
 // location returns the page's URL, or "" when it can't be read.
