@@ -139,13 +139,20 @@
 //
 // Only golang-jwt's signing methods under tether's own parsing meet both
 // targets: golang-jwt's Parser comes close in time but not in allocations
-// (53 against 11), go-jose's in neither. In the same runs the wall-clock
-// medians were: VerifierEdDSA 225 µs ± 70 % beside Ed25519Verify 153 µs ±
-// 145 %, IssuerEdDSA 90 µs ± 53 % beside Ed25519Sign 73 µs ± 197 %,
-// RevocationCheck 87 ns ± 88 % (0 allocs), and bench-anchors'
-// JWT_GolangJWT_Verify/EdDSA 192 µs ± 26 % (52 allocs): four times the
-// times of a quiet machine, quoted for the allocations and not for the
-// ratios. Reproduce with
+// (53 against 11), go-jose's in neither. A later run on the quiet machine
+// (load average under 2; 6 interleaved rounds with bench-anchors, benchstat
+// medians) gave the wall-clock ratios too:
+//
+//	VerifierEdDSA            56.9 µs ± 10 %  1.07x Ed25519Verify (53.3 µs; bench-anchors' Prim_Ed25519/Verify 53.1 µs)
+//	GolangJWTParseEdDSA      61.1 µs ± 19 %  1.15x
+//	GoJoseParseEdDSA         76.3 µs ± 10 %  1.43x
+//	IssuerEdDSA              27.7 µs ± 12 %  1.13x Ed25519Sign (24.5 µs; bench-anchors' Prim_Ed25519/Sign 23.7 µs)
+//	GolangJWTSignEdDSA       29.3 µs ± 11 %  1.20x
+//	GoJoseSignEdDSA          43.5 µs ± 16 %  1.78x
+//	RevocationCheck          23.1 ns ± 20 %, 0 allocs
+//	bench-anchors' JWT_GolangJWT_Verify/EdDSA 62.7 µs, 52 allocs; JWT_GolangJWT_Sign/EdDSA 29.0 µs, 32 allocs
+//
+// Reproduce with
 //
 //	go test -run '^$' -bench . -benchmem -count 6 ./token
 //	(cd ../shared/bench-anchors && go test -run '^$' -bench 'JWT_GolangJWT_(Verify|Sign)$/EdDSA|Prim_Ed25519' -benchmem -count 6 .)
