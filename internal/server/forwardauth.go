@@ -176,6 +176,7 @@ func (s *server) forwardCheck(r *http.Request) (identity, error) {
 	var err error
 	if auth := r.Header.Values("Authorization"); len(auth) > 0 {
 		id, err = s.forwardToken(r.Context(), auth, audience)
+		s.metrics.TokenVerified(verifiedOutcome(err))
 	} else {
 		id, err = s.forwardSession(r)
 	}
@@ -193,6 +194,19 @@ func (s *server) forwardCheck(r *http.Request) (identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// verifiedOutcome is the metrics' outcome of a token check that returned
+// err: "active", "inactive" (refused: 4xx) or "error" (a store failed).
+func verifiedOutcome(err error) string {
+	var p *problem
+	switch {
+	case err == nil:
+		return "active"
+	case errors.As(err, &p) && p.status < http.StatusInternalServerError:
+		return "inactive"
+	}
+	return "error"
 }
 
 // assert signs id's assertion for audience: an access token of

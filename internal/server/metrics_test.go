@@ -61,6 +61,9 @@ func TestSES02_MetricsCountRealRequests(t *testing.T) {
 	if res := oh.introspect("billing", secret, tok); res.body != inactive {
 		t.Fatalf("introspect a revoked token: %s, want %s", res.body, inactive)
 	}
+	if res := oh.client().do(http.MethodGet, verifyPath, nil, "Authorization", "Bearer "+tok); res.status != http.StatusUnauthorized {
+		t.Fatalf("forward-auth with a token of no ?audience=: status %d, want 401", res.status)
+	}
 
 	after := promtest.Get(t, m.Handler())
 	for _, d := range []struct {
@@ -73,7 +76,7 @@ func TestSES02_MetricsCountRealRequests(t *testing.T) {
 		{"tether_csrf_refusals_total", []string{"reason", "cross_origin"}, 1},
 		{"tether_tokens_issued_total", []string{"kind", "access", "outcome", "success"}, 1},
 		{"tether_tokens_verified_total", []string{"outcome", "active"}, 1},
-		{"tether_tokens_verified_total", []string{"outcome", "inactive"}, 1},
+		{"tether_tokens_verified_total", []string{"outcome", "inactive"}, 2}, // introspection, forward-auth
 		{"tether_tokens_revoked_total", []string{"kind", "access", "outcome", "success"}, 1},
 		{"tether_session_checks_total", []string{"outcome", "revoked"}, 1},
 		{"tether_session_cache_hits_total", nil, 1},

@@ -15,6 +15,13 @@ import (
 // the session middleware adds Vary: Cookie to every response).
 func setSecurityHeaders(h http.Header, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
+	if r.URL.Path == verifyPath {
+		// A forward-auth answer is no page: it has no body, and the
+		// proxy reads its status and identity headers; the page headers
+		// would only grow a header map past its eight inline entries on
+		// the hottest path (MISC-01 applies to what a browser renders).
+		return
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", contentSecurityPolicy(""))
 	h.Set("Referrer-Policy", "no-referrer")

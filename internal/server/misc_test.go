@@ -12,7 +12,8 @@ import (
 )
 
 // MISC-01: every response carries the security headers, errors included;
-// HSTS only over TLS.
+// HSTS only over TLS. A forward-auth answer, no page but a verdict for a
+// proxy, carries Cache-Control: no-store (SES-09) and no page header.
 func TestMISC01_SecurityHeaders(t *testing.T) {
 	want := map[string]string{
 		"X-Content-Type-Options":  "nosniff",
@@ -49,6 +50,15 @@ func TestMISC01_SecurityHeaders(t *testing.T) {
 				if got := res.header.Get("Strict-Transport-Security") != ""; got != tc.hsts {
 					t.Errorf("%s %s: HSTS sent %v, want %v", r.method, r.path, got, tc.hsts)
 				}
+			}
+			res := c.do(http.MethodGet, verifyPath, nil)
+			for k := range want {
+				if got := res.header.Get(k); got != "" {
+					t.Errorf("GET %s: %s = %q, want none", verifyPath, k, got)
+				}
+			}
+			if got := res.header.Get("Cache-Control"); got != "no-store" || res.status != http.StatusUnauthorized {
+				t.Errorf("GET %s: %d, Cache-Control %q; want 401 and no-store", verifyPath, res.status, got)
 			}
 		})
 	}
