@@ -62,17 +62,27 @@ const AnchorsEnv = "TETHER_BENCH_ANCHORS"
 // a golang-jwt HS256 token (cmd/authsrv of ../shared/bench-anchors, its
 // /jwt), in alternating slices, over 64 connections. It reports the
 // requests per second of each, and tether's as a percentage of the
-// yardstick's (issue 12's target: at least 150). It skips without the
-// yardsticks' module.
+// yardstick's (issue 12's target: at least 150); beside them, the
+// yardstick's /noop, a handler that checks nothing, and both as a
+// percentage of it. It skips without the yardsticks' module.
 func BenchmarkServeForwardAuthVsJWT(b *testing.B) {
 	wrkBin, n := startLoad(b)
 	jwtURL, jwt := startAuthsrv(b, n.redis)
 	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
 	floor, verify := side{name: "jwt", what: "GET /jwt (golang-jwt HS256, bench-anchors)"}, side{name: "verify", what: "GET " + verifyPath + " (session)"}
-	rounds := alternate(b, func() { floor.add(runForward(b, wrkBin, jwtURL, "-H", "Authorization: Bearer "+jwt)) }, func() {
+	noop := side{name: "noop", what: "GET /noop (bench-anchors, no check)"}
+	rounds := alternate(b, func() {
+		floor.add(runForward(b, wrkBin, jwtURL, "-H", "Authorization: Bearer "+jwt))
+		noop.add(runForward(b, wrkBin, strings.TrimSuffix(jwtURL, "/jwt")+"/noop"))
+	}, func() {
 		verify.add(runForward(b, wrkBin, n.url+verifyPath, "-H", cookie))
 	})
 	reportRates(b, rounds, floor, verify)
+	// The ceiling of any net/http handler here: the yardstick's own
+	// handler that checks nothing.
+	b.Logf("%s %.0f req/s: %s at %.1f%% of it, %s at %.1f%%", noop.what, noop.rate(),
+		verify.what, 100*verify.rate()/noop.rate(), floor.what, 100*floor.rate()/noop.rate())
+	b.ReportMetric(100*verify.rate()/noop.rate(), "verify-%-of-noop")
 }
 
 // startAuthsrv builds and starts the yardsticks' cmd/authsrv on a free
