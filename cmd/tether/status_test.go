@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,6 +118,15 @@ func TestStatusRedis(t *testing.T) {
 	data = initDB(t, flags...)
 	mustTether(t, data, "", append([]string{"keys", "rotate"}, flags...)...)
 	wantHealthy(t, append(flags, "--data", data)...)
+	// MISC-05: a Redis that takes connections and never answers (SIGSTOP)
+	// is reported once the check's deadline has passed, not waited for.
+	if err := redis.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	wantUnhealthy(t, "open", "sessions", append(flags, "--data", data)...)
+	if err := redis.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	if err := redis.Kill(); err != nil {
 		t.Fatal(err)
 	}
