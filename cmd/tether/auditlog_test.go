@@ -363,6 +363,9 @@ func TestPW07_ScheduleEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, fmt.Sprintf("%s %s %s %s %s", rec["event"], rec["kid"], rec["outcome"], rec["actor"], rec["node"]))
+		if h, _ := rec["host"].(string); h == "" {
+			t.Errorf("%s: no host", rec["event"])
+		}
 	}
 	want := []string{
 		"keys-rotate new success schedule node-a", "keys-destroy old1 success schedule node-a",

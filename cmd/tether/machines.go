@@ -337,8 +337,9 @@ func startRing(ctx context.Context, st *stores, c config, getenv func(string) st
 // with actor=cli.
 func auditSchedule(ctx context.Context, l *audit.Logger, m keys.Maintenance, node string) error {
 	var errs []error
+	host, _ := os.Hostname() // which machine, when --node-name names none
 	write := func(event, kid string) {
-		errs = append(errs, l.Write(ctx, event, "", "kid", kid, "outcome", "success", "actor", "schedule", "node", node))
+		errs = append(errs, l.Write(ctx, event, "", "kid", kid, "outcome", "success", "actor", "schedule", "node", node, "host", host))
 	}
 	if m.Added != "" {
 		write("keys-rotate", m.Added)
