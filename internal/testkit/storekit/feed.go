@@ -158,10 +158,7 @@ func (f *Feed) Stop() error {
 	return f.err
 }
 
-// Done is closed when Watch has returned, whatever the reason.
-func (f *Feed) Done() <-chan struct{} { return f.done }
-
-// Err returns what Watch returned; it is valid once Done is closed.
+// Err waits for Watch to return and returns what it returned.
 func (f *Feed) Err() error {
 	<-f.done
 	return f.err
