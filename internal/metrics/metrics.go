@@ -341,8 +341,10 @@ func (k keyAges) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Instrument counts and times every request h answers, by the route
-// route names for it ("" for none: "unmatched") and its status.
+// Instrument counts and times every request h answers, by its route
+// ("" for none: "unmatched") and its status. The route is the pattern of
+// the mux that Routes wraps inside h; for a request that never reached
+// it (refused before), what route names for it.
 func (m *Metrics) Instrument(h http.Handler, route func(*http.Request) string) http.Handler {
 	if m == nil {
 		return h
@@ -353,12 +355,45 @@ func (m *Metrics) Instrument(h http.Handler, route func(*http.Request) string) h
 		defer func() {
 			// Also when h panics (http.ErrAbortHandler): counted by
 			// what was sent, and the panic goes on.
-			rs := m.routeSeries(routeCode{route(r), sw.status()})
+			pattern := sw.route
+			if !sw.routed {
+				pattern = route(r)
+			}
+			rs := m.routeSeries(routeCode{pattern, sw.status()})
 			rs.requests.Inc()
 			rs.latency.Observe(time.Since(start).Seconds())
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// Routes wraps mux, the innermost handler of a chain Instrument wraps,
+// so that the pattern mux matched (http.Request.Pattern) names the
+// request's route for Instrument, which then makes no second lookup of
+// its own. A nil *Metrics returns mux.
+func (m *Metrics) Routes(mux *http.ServeMux) http.Handler {
+	if m == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { routed(w, r.Pattern) }() // ServeHTTP sets r.Pattern
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// routed records pattern on Instrument's writer under w, if there is one.
+func routed(w http.ResponseWriter, pattern string) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			x.route, x.routed = pattern, true
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // routeCode is a request's route pattern and status.
@@ -395,7 +430,9 @@ func (m *Metrics) routeSeries(rc routeCode) *routeSeries {
 // statusWriter remembers the status a response was sent with.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code   int
+	route  string // the pattern Routes' mux matched
+	routed bool   // the request reached that mux
 }
 
 func (s *statusWriter) WriteHeader(code int) {

@@ -192,10 +192,40 @@ func TestInstrument(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot) // superfluous: the first status counts
 	})
 	mux.HandleFunc("GET /silent", func(http.ResponseWriter, *http.Request) {})
-	h := m.Instrument(mux, func(r *http.Request) string { _, p := mux.Handler(r); return p })
-	for _, path := range []string{"/ok", "/ok", "/gone", "/silent", "/nowhere"} {
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	lookup := func(r *http.Request) string { _, p := mux.Handler(r); return p }
+	// With Routes, the mux's own match names the route and lookup is
+	// never asked (refused is the fallback's label, never seen).
+	routes := metrics.New()
+	for _, c := range []struct {
+		m *metrics.Metrics
+		h http.Handler
+	}{
+		{m, m.Instrument(mux, lookup)},
+		{routes, routes.Instrument(routes.Routes(mux), func(*http.Request) string { return "refused" })},
+	} {
+		for _, path := range []string{"/ok", "/ok", "/gone", "/silent", "/nowhere"} {
+			c.h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+		}
+		checkRoutes(t, c.m)
 	}
+	// A request refused before the mux is named by the fallback.
+	refuse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refused" {
+			http.Error(w, "no", http.StatusMisdirectedRequest)
+			return
+		}
+		routes.Routes(mux).ServeHTTP(w, r)
+	})
+	routes.Instrument(refuse, func(*http.Request) string { return "GET /ok" }).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/refused", nil))
+	if got := promtest.Get(t, routes.Handler()).Value(t, "tether_http_requests_total", "route", "GET /ok", "code", "421"); got != 1 {
+		t.Errorf("a request refused before the mux: %v counted under the fallback's route, want 1", got)
+	}
+}
+
+// checkRoutes checks the requests TestInstrument sends, counted by m.
+func checkRoutes(t *testing.T, m *metrics.Metrics) {
+	t.Helper()
 	s := promtest.Get(t, m.Handler())
 	for _, d := range []delta{ // from no request at all
 		{"tether_http_requests_total", []string{"route", "GET /ok", "code", "200"}, 2},

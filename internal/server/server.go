@@ -392,13 +392,15 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, s)
-	var h http.Handler = mux
+	h := cfg.Metrics.Routes(mux)
 	h = s.loadSession(h)
 	h = capBody(h)
 	h = s.checkTransport(h)
 	h = s.checkHost(h)
 	h = recoverPanic(s.log, h)
 	h = secureHeaders(h)
+	// The mux's pattern names a request's route (Routes); a request
+	// refused before it reached the mux is named by a lookup.
 	h = cfg.Metrics.Instrument(h, func(r *http.Request) string { _, pattern := mux.Handler(r); return pattern })
 	return h, nil
 }
