@@ -86,8 +86,8 @@ func checkHostName(name string) error {
 			}
 		}
 	}
-	if last := name[strings.LastIndexByte(name, '.')+1:]; strings.Trim(last, "0123456789") == "" {
-		return errors.New("is not a host name: its last label is all digits")
+	if last := name[strings.LastIndexByte(name, '.')+1:]; !strings.ContainsFunc(last, func(r rune) bool { return 'a' <= r && r <= 'z' }) {
+		return fmt.Errorf("is not a host name: its last label %q, the top-level domain, has no letter", last)
 	}
 	return nil
 }
