@@ -33,4 +33,11 @@
 // Everything runs on this machine, so wrk, tether and Redis share its
 // CPUs: quote the ratio, which both halves of a run pay alike, and its
 // median over several runs, not one run's requests per second.
+//
+// BenchmarkServeForwardAuthVsJWT compares two servers, not two endpoints
+// of one, so it runs them on one half of the CPUs and wrk on the other
+// (taskset, when there are two CPUs or more; see placement): what it
+// measures is then what each server's handling costs, not that plus
+// wrk's own share of the same CPUs, which is the same for both servers
+// and squeezes their ratio towards 1.
 package load

@@ -28,9 +28,9 @@ const forwardConnections = 64
 const forwardTimeout = "10s"
 
 // runForward is runWrk over forwardConnections with forwardTimeout.
-func runForward(b *testing.B, wrkBin, url string, extra ...string) load {
+func runForward(b *testing.B, w wrk, url string, extra ...string) load {
 	b.Helper()
-	return runWrk(b, wrkBin, forwardConnections, url, append([]string{"--timeout", forwardTimeout}, extra...)...)
+	return runWrk(b, w, forwardConnections, url, append([]string{"--timeout", forwardTimeout}, extra...)...)
 }
 
 // verifyPath is tether's forward-auth check.
@@ -42,11 +42,11 @@ const verifyPath = "/auth/verify"
 // reports the requests per second of each, and the second as a
 // percentage of the first (issue 12's target: at least 90).
 func BenchmarkServeForwardAuth(b *testing.B) {
-	wrkBin, n := startLoad(b)
+	w, n := startLoad(b)
 	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
 	floor, verify := side{name: "healthz", what: "GET " + floorPath}, side{name: "verify", what: "GET " + verifyPath + " (session)"}
-	rounds := alternate(b, func() { floor.add(runForward(b, wrkBin, n.url+floorPath)) }, func() {
-		verify.add(runForward(b, wrkBin, n.url+verifyPath, "-H", cookie))
+	rounds := alternate(b, func() { floor.add(runForward(b, w, n.url+floorPath)) }, func() {
+		verify.add(runForward(b, w, n.url+verifyPath, "-H", cookie))
 	})
 	n.client.Must(b, http.StatusOK, "GET", n.url+verifyPath, n.device, nil) // the session lasted
 	reportRates(b, rounds, floor, verify)
@@ -66,16 +66,17 @@ const AnchorsEnv = "TETHER_BENCH_ANCHORS"
 // yardstick's /noop, a handler that checks nothing, and both as a
 // percentage of it. It skips without the yardsticks' module.
 func BenchmarkServeForwardAuthVsJWT(b *testing.B) {
-	wrkBin, n := startLoad(b)
-	jwtURL, jwt := startAuthsrv(b, n.redis)
+	place := pinned(b)
+	w, n := startPlaced(b, place)
+	jwtURL, jwt := startAuthsrv(b, n.redis, place)
 	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
 	floor, verify := side{name: "jwt", what: "GET /jwt (golang-jwt HS256, bench-anchors)"}, side{name: "verify", what: "GET " + verifyPath + " (session)"}
 	noop := side{name: "noop", what: "GET /noop (bench-anchors, no check)"}
 	rounds := alternate(b, func() {
-		floor.add(runForward(b, wrkBin, jwtURL, "-H", "Authorization: Bearer "+jwt))
-		noop.add(runForward(b, wrkBin, strings.TrimSuffix(jwtURL, "/jwt")+"/noop"))
+		floor.add(runForward(b, w, jwtURL, "-H", "Authorization: Bearer "+jwt))
+		noop.add(runForward(b, w, strings.TrimSuffix(jwtURL, "/jwt")+"/noop"))
 	}, func() {
-		verify.add(runForward(b, wrkBin, n.url+verifyPath, "-H", cookie))
+		verify.add(runForward(b, w, n.url+verifyPath, "-H", cookie))
 	})
 	reportRates(b, rounds, floor, verify)
 	// The ceiling of any net/http handler here: the yardstick's own
@@ -89,7 +90,7 @@ func BenchmarkServeForwardAuthVsJWT(b *testing.B) {
 // port, its sessions in the benchmark's own Redis at redisAddr (which it
 // fills with 100,000 of them: nothing of the machine's shared Redis), and
 // returns the URL of its /jwt and the token it wants.
-func startAuthsrv(b *testing.B, redisAddr string) (string, string) {
+func startAuthsrv(b *testing.B, redisAddr string, place placement) (string, string) {
 	b.Helper()
 	dir := os.Getenv(AnchorsEnv)
 	if dir == "" {
@@ -111,7 +112,8 @@ func startAuthsrv(b *testing.B, redisAddr string) (string, string) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	creds := filepath.Join(run.Dir, "creds.env")
-	p, err := run.Start("authsrv", bin, "-addr", addr, "-redis", redisAddr, "-creds", creds)
+	authsrv, args := place.command(place.server, bin, "-addr", addr, "-redis", redisAddr, "-creds", creds)
+	p, err := run.Start("authsrv", authsrv, args...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func startAuthsrv(b *testing.B, redisAddr string) (string, string) {
 // requests per second of each, and the first as a percentage of the
 // second.
 func BenchmarkNginxForwardAuth(b *testing.B) {
-	wrkBin, n := startLoad(b)
+	w, n := startLoad(b)
 	nginxBin := proxy.NeedNginx(b)
 	run := proc.NewRun(b, "tether-load-nginx-")
 	data := map[string]any{
@@ -158,8 +160,8 @@ func BenchmarkNginxForwardAuth(b *testing.B) {
 
 	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
 	floor, verify := side{name: "plain", what: "nginx, no auth"}, side{name: "authrequest", what: "nginx auth_request (session)"}
-	rounds := alternate(b, func() { floor.add(runForward(b, wrkBin, plain.URL+"/")) }, func() {
-		verify.add(runForward(b, wrkBin, guarded.URL+"/", "-H", cookie))
+	rounds := alternate(b, func() { floor.add(runForward(b, w, plain.URL+"/")) }, func() {
+		verify.add(runForward(b, w, guarded.URL+"/", "-H", cookie))
 	})
 	reportRates(b, rounds, floor, verify)
 }

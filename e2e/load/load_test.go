@@ -56,14 +56,14 @@ const (
 // rather than a database round trip. (With --accounts postgres://... the
 // account read of /api/v1/me costs more.)
 func BenchmarkServeAuthenticated(b *testing.B) {
-	wrkBin, n := startLoad(b)
+	w, n := startLoad(b)
 	floorURL, authURL := n.url+floorPath, n.url+authPath
 	cookie := "Cookie: " + web.CookieName + "=" + n.cookie
 	floor, auth := side{name: "healthz", what: "GET " + floorPath}, side{name: "me", what: "GET " + authPath}
 	var redisCmds int64
-	rounds := alternate(b, func() { floor.add(runWrk(b, wrkBin, wrkConnections, floorURL)) }, func() {
+	rounds := alternate(b, func() { floor.add(runWrk(b, w, wrkConnections, floorURL)) }, func() {
 		before := redisCommands(b, n.redis)
-		auth.add(runWrk(b, wrkBin, wrkConnections, authURL, "-H", cookie))
+		auth.add(runWrk(b, w, wrkConnections, authURL, "-H", cookie))
 		redisCmds += redisCommands(b, n.redis) - before
 	})
 	// The session must have lasted through the load: a refused one would
@@ -77,14 +77,26 @@ func BenchmarkServeAuthenticated(b *testing.B) {
 // startLoad skips a benchmark of a tether built with -race, or without wrk
 // or redis-server (failing instead under TETHER_TEST_REQUIRE_SERVICES=1),
 // and starts the node. It returns wrk's path and the node.
-func startLoad(b *testing.B) (string, *node) {
+func startLoad(b *testing.B) (wrk, *node) {
+	return startPlaced(b, placement{})
+}
+
+// startPlaced is startLoad with the node and its Redis on place's server
+// CPUs, and wrk on its load CPUs.
+func startPlaced(b *testing.B, place placement) (wrk, *node) {
 	b.Helper()
 	if os.Getenv(proc.ServerRaceEnv) == "1" {
 		b.Skipf("skipping: %s=1 builds tether with -race, which a load test must not measure", proc.ServerRaceEnv)
 	}
-	wrkBin, err := proc.LookPath("wrk", "/usr/bin/wrk")
+	path, err := proc.LookPath("wrk", "/usr/bin/wrk")
 	testkit.NeedService(b, "wrk (apt-get install -y wrk)", err)
-	return wrkBin, startNode(b, proc.NeedRedis(b))
+	return wrk{path, place}, startNode(b, proc.NeedRedis(b), place)
+}
+
+// wrk is wrk's path, and where it runs.
+type wrk struct {
+	path  string
+	place placement
 }
 
 // A side is one of the two things a benchmark loads in turn: its name in
@@ -143,11 +155,12 @@ type node struct {
 // a free port with sessions in that Redis and accounts in the SQLite file,
 // and signs in. It also adds the machine client clientID. All is torn
 // down when the benchmark ends.
-func startNode(b *testing.B, redisBin string) *node {
+func startNode(b *testing.B, redisBin string, place placement) *node {
 	b.Helper()
 	run := proc.NewRun(b, "tether-load-")
 	bin := proc.BuildTether(b, run.Dir)
-	_, redisAddr, err := run.StartRedis("redis", redisBin, "--dir", run.Dir, "--save", "", "--appendonly", "no")
+	redisBin, redisArgs := place.command(place.server, redisBin, "--dir", run.Dir, "--save", "", "--appendonly", "no")
+	_, redisAddr, err := run.StartRedis("redis", redisBin, redisArgs...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,7 +173,8 @@ func startNode(b *testing.B, redisBin string) *node {
 		b.Fatalf("tether client add printed no client_secret=:\n%s", out)
 	}
 
-	p, err := run.Start("tether", bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...)...)
+	serve, args := place.command(place.server, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...)...)
+	p, err := run.Start("tether", serve, args...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -204,11 +218,12 @@ var (
 // with extra arguments of wrk's (-H HEADER, -s SCRIPT; GET unless a script
 // says otherwise), and fails the benchmark if any response was not 2xx or
 // any connection failed.
-func runWrk(b *testing.B, wrkBin string, connections int, url string, extra ...string) load {
+func runWrk(b *testing.B, w wrk, connections int, url string, extra ...string) load {
 	b.Helper()
 	args := []string{"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(connections),
 		"-d", strconv.Itoa(int(wrkDuration/wrkSlices/time.Second)) + "s"} // wrk takes whole s, m or h
-	cmd := exec.CommandContext(b.Context(), wrkBin, append(append(args, extra...), url)...)
+	bin, args := w.place.command(w.place.load, w.path, append(append(args, extra...), url)...)
+	cmd := exec.CommandContext(b.Context(), bin, args...)
 	cmd.Env = proc.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {

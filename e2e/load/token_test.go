@@ -38,15 +38,15 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 // per second of each and the second as a percentage of the first; issue 11
 // sets no target. ns/op, the length of a round, is left out.
 func BenchmarkTokenEndpoint(b *testing.B) {
-	wrkBin, n := startLoad(b)
+	w, n := startLoad(b)
 	script := filepath.Join(b.TempDir(), "token.lua")
 	if err := os.WriteFile(script, []byte(tokenRequest), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(clientID+":"+n.secret))
 	floor, tokens := side{name: "healthz", what: "GET " + floorPath}, side{name: "token", what: "POST " + tokenPath}
-	rounds := alternate(b, func() { floor.add(runWrk(b, wrkBin, tokenConnections, n.url+floorPath)) }, func() {
-		tokens.add(runWrk(b, wrkBin, tokenConnections, n.url+tokenPath, "-s", script, "-H", basic))
+	rounds := alternate(b, func() { floor.add(runWrk(b, w, tokenConnections, n.url+floorPath)) }, func() {
+		tokens.add(runWrk(b, w, tokenConnections, n.url+tokenPath, "-s", script, "-H", basic))
 	})
 	reportRates(b, rounds, floor, tokens)
 }
