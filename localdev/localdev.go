@@ -49,11 +49,17 @@ const logInterval = time.Minute
 // letters, without a trailing dot), an IPv4 address in 127.0.0.0/8, or
 // [::1]. A browser reaches such a host only on its own machine.
 func Host(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	} else if inner, ok := strings.CutPrefix(hostport, "["); ok {
-		host = strings.TrimSuffix(inner, "]")
+	host, split := hostport, false
+	if strings.Contains(hostport, ":") { // else SplitHostPort fails, and its error costs an allocation on every request
+		var err error
+		host, _, err = net.SplitHostPort(hostport)
+		split = err == nil
+	}
+	if !split {
+		host = hostport
+		if inner, ok := strings.CutPrefix(hostport, "["); ok {
+			host = strings.TrimSuffix(inner, "]")
+		}
 	}
 	// EqualFold folds Unicode too ("ſ" is "s"), but every letter that
 	// folds to an ASCII one is longer than a byte, so the length keeps
