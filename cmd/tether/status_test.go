@@ -103,6 +103,36 @@ func TestStatusSQLite(t *testing.T) {
 	}
 }
 
+// The counts of a deployment too large to count user by user in time:
+// the users not reached are left out, the line says so, and the check
+// passes (a healthy deployment is not reported unhealthy for its size);
+// with time enough, everything is counted.
+func TestStatusCountsStopInTime(t *testing.T) {
+	data := initDB(t)
+	for _, name := range []string{"alice", "bob"} {
+		mustTether(t, data, alicePassword, "user", "add", name, "--password-stdin")
+		signIn(t, newManager(t, data), data, name, session.Meta{})
+	}
+	addPAT(t, data, "alice", "laptop")
+	st, err := openStores(t.Context(), config{Data: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tt := range []struct {
+		perUser time.Duration
+		want    string
+	}{
+		{0, "users 2 (0 disabled), sessions 0 and personal access tokens 0 of the first 0 users (counting stopped after 0s; the rest are not counted), clients 0 (0 disabled), revoked access tokens 0"},
+		{time.Minute, "users 2 (0 disabled), sessions 2, clients 0 (0 disabled), personal access tokens 1, revoked access tokens 0"},
+	} {
+		got, err := countAll(t.Context(), st, config{Data: data}, time.Now(), tt.perUser)
+		if err != nil || got != tt.want {
+			t.Errorf("counting for %v: got %q, %v; want %q", tt.perUser, got, err, tt.want)
+		}
+	}
+}
+
 // tether status with sessions in Redis (the shared one, under a prefix
 // of the test's own), then in a Redis of the test's own that stops: the
 // sessions (or the stores' opening) fail, and status says so.
