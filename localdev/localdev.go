@@ -49,14 +49,16 @@ const logInterval = time.Minute
 // letters, without a trailing dot), an IPv4 address in 127.0.0.0/8, or
 // [::1]. A browser reaches such a host only on its own machine.
 func Host(hostport string) bool {
-	host, split := hostport, false
-	if strings.Contains(hostport, ":") { // else SplitHostPort fails, and its error costs an allocation on every request
-		var err error
-		host, _, err = net.SplitHostPort(hostport)
-		split = err == nil
+	// Host runs on every request over plain HTTP, and an error of
+	// SplitHostPort or ParseAddr costs an allocation: neither is called
+	// where it can only fail.
+	host := hostport
+	if strings.Contains(hostport, ":") {
+		if h, _, err := net.SplitHostPort(hostport); err == nil {
+			host = h
+		}
 	}
-	if !split {
-		host = hostport
+	if host == hostport { // no port: perhaps a bracketed IPv6 address
 		if inner, ok := strings.CutPrefix(hostport, "["); ok {
 			host = strings.TrimSuffix(inner, "]")
 		}
@@ -66,6 +68,9 @@ func Host(hostport string) bool {
 	// "localhoſt" out.
 	if len(host) == len("localhost") && strings.EqualFold(host, "localhost") {
 		return true
+	}
+	if host == "" || !('0' <= host[0] && host[0] <= '9' || host[0] == ':') {
+		return false // a name: every loopback address starts with a digit or ':'
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Zone() == "" && !a.Is4In6() && a.IsLoopback()

@@ -57,6 +57,16 @@ func TestHost(t *testing.T) {
 
 // FuzzHost: Host never panics, and accepts only what names the loopback
 // interface once its port is taken off.
+// Host runs on every request over plain HTTP: for the usual hosts,
+// loopback or not, it allocates nothing.
+func TestHostAllocatesNothing(t *testing.T) {
+	for _, host := range []string{"auth.example.com", "auth.example.com:443", "localhost:8080", "127.0.0.1:8080", "[::1]:8080", "10.0.0.1"} {
+		if n := testing.AllocsPerRun(100, func() { localdev.Host(host) }); n != 0 {
+			t.Errorf("Host(%q): %v allocations", host, n)
+		}
+	}
+}
+
 func FuzzHost(f *testing.F) {
 	for _, tt := range hostTests {
 		f.Add(tt.host)
