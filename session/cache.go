@@ -31,7 +31,7 @@ type cache struct {
 	maxStale int64
 	perShard int
 	shards   [cacheShards]cacheShard
-	// ended remembers the sessions invalidations ended, for
+	// ended remembers the cached sessions invalidations ended, for
 	// Config.OnLoad; nil when it is not set.
 	ended *ended
 }
@@ -137,14 +137,17 @@ func (c *cache) put(s *Session, epoch uint64) {
 	sh.m[s.hash] = s
 }
 
-// remove drops h, and remembers it ended.
+// remove drops h, and remembers it ended if it was cached.
 func (c *cache) remove(h Hash) {
 	c.epoch.Add(1)
 	sh := c.shard(h)
 	sh.mu.Lock()
+	s := sh.m[h]
 	delete(sh.m, h)
 	sh.mu.Unlock()
-	c.ended.add(h)
+	if s != nil {
+		c.ended.add(h, s.expiry())
+	}
 }
 
 // removeUser drops every session of userID. It walks the whole cache:
@@ -158,7 +161,7 @@ func (c *cache) removeUser(userID string) {
 		for h, s := range sh.m {
 			if s.userID == userID {
 				delete(sh.m, h)
-				c.ended.add(h)
+				c.ended.add(h, s.expiry())
 			}
 		}
 		sh.mu.Unlock()

@@ -2,11 +2,14 @@ package session_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tetherauth/tether/internal/testkit"
 	"github.com/tetherauth/tether/session"
 )
 
@@ -129,5 +132,66 @@ func TestLoadOutcomeString(t *testing.T) {
 		if got := o.String(); got != w {
 			t.Errorf("%d: got %q, want %q", o, got, w)
 		}
+	}
+}
+
+// The feed reports every write of a session, a touch as much as a
+// revocation: a session touched while cached here, which then expired
+// and was swept from the store, is unknown, not revoked.
+func TestOnLoadTouchedThenExpiredIsUnknown(t *testing.T) {
+	clock := newClock()
+	store := newMemory(t)
+	var seen loads
+	m := newManager(t, store, session.Config{Now: clock.Now, OnLoad: seen.add})
+	tok, _ := mustCreate(t, m, "user:touched", session.Meta{})
+	s, err := m.Load(ctx, tok) // cached from now on
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute) // past TouchInterval: the touch writes
+	if _, err := m.Touch(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the feed to report the touch", func() bool {
+		seen.forget()
+		mustLoad(t, m, tok)
+		return !seen.only(t).Cached
+	})
+	clock.Advance(time.Hour) // past the idle deadline
+	if _, err := store.DeleteExpired(ctx, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	seen.forget()
+	m.Load(ctx, tok)
+	if got := seen.only(t); got.Outcome != session.LoadUnknown {
+		t.Errorf("a touched session, expired and swept: got %v, want unknown", got.Outcome)
+	}
+}
+
+// What LoadRequest tells Config.OnLoad is what the request gets: a
+// session loaded from the near-cache whose touch the store fails is a
+// store error (the request fails, SES-11), not ok.
+func TestOnLoadAfterTouch(t *testing.T) {
+	clock := newClock()
+	store := &recordingStore{Store: newMemory(t)}
+	var seen loads
+	m := newManager(t, store, session.Config{Now: clock.Now, OnLoad: seen.add})
+	request := func(tok string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "https://example.com/", nil)
+		r.AddCookie(&http.Cookie{Name: m.CookieName(r), Value: tok})
+		return r
+	}
+
+	tok, _ := mustCreate(t, m, "user:touch-fails", session.Meta{})
+	mustLoad(t, m, tok)
+	clock.Advance(2 * time.Minute) // past TouchInterval: the next request writes
+	store.setFail(errors.New("down"))
+	seen.forget()
+	if _, err := m.LoadRequest(request(tok)); err == nil {
+		t.Fatal("LoadRequest with the store failing the touch: no error")
+	}
+	store.setFail(nil)
+	if got, want := seen.only(t), (session.LoadResult{Outcome: session.LoadStoreError, Cached: true}); got != want {
+		t.Errorf("touch failed: got %+v, want %+v", got, want)
 	}
 }

@@ -206,7 +206,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	sweeper, _ := store.(Sweeper)
 	cache := newCache(cfg.CacheSize, cfg.MaxStaleness)
 	if cfg.OnLoad != nil {
-		cache.ended = newEnded()
+		cache.ended = newEnded(cfg.Now)
 	}
 	var dev *localdev.Mode
 	if cfg.InsecureLocalhostHTTP {
@@ -397,33 +397,34 @@ func (m *Manager) Create(ctx context.Context, t Ticket, meta Meta) (string, *Ses
 // malformed token (without asking the store), an unknown one, an expired or
 // a revoked one, and a wrapped store error when the store fails.
 func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
+	s, res, err := m.load(ctx, token)
+	m.loaded(res)
+	return s, err
+}
+
+// load is Load, and what to tell Config.OnLoad of it.
+func (m *Manager) load(ctx context.Context, token string) (*Session, LoadResult, error) {
 	h, ok := parseToken(token)
 	if !ok {
-		m.loaded(LoadMalformed, false)
-		return nil, ErrNoSession
+		return nil, LoadResult{Outcome: LoadMalformed}, ErrNoSession
 	}
 	if s := m.cache.get(h); s != nil && (!m.exactClock || s.live(m.cfg.Now())) {
-		m.loaded(LoadOK, true)
-		return s, nil
+		return s, LoadResult{Outcome: LoadOK, Cached: true}, nil
 	}
 	epoch := m.cache.snapshot()
 	r, err := m.store.Get(ctx, h)
 	if errors.Is(err, ErrNotFound) {
-		m.loaded(m.cache.ended.outcome(h), false)
-		return nil, ErrNoSession
+		return nil, LoadResult{Outcome: m.cache.ended.outcome(h)}, ErrNoSession
 	}
 	if err != nil {
-		m.loaded(LoadStoreError, false)
-		return nil, m.storeErr("load", err)
+		return nil, LoadResult{Outcome: LoadStoreError}, m.storeErr("load", err)
 	}
 	s := newSession(r)
 	if !s.live(m.cfg.Now()) {
-		m.loaded(LoadExpired, false)
-		return nil, ErrNoSession
+		return nil, LoadResult{Outcome: LoadExpired}, ErrNoSession
 	}
 	m.cache.put(s, epoch)
-	m.loaded(LoadOK, false)
-	return s, nil
+	return s, LoadResult{Outcome: LoadOK}, nil
 }
 
 // storeErr maps a store's ErrNotFound to ErrNoSession and wraps the rest.
@@ -490,6 +491,7 @@ func (m *Manager) Revoke(ctx context.Context, s *Session) error {
 	if err := m.store.Delete(ctx, s.hash); err != nil {
 		return fmt.Errorf("session: revoke: %w", err)
 	}
+	m.cache.ended.add(s.hash, s.expiry())
 	return nil
 }
 

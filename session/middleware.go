@@ -30,10 +30,18 @@ func (m *Manager) LoadRequest(r *http.Request) (*Session, error) {
 		return nil, ErrDuplicateCookie
 	}
 	ctx := r.Context()
-	s, err := m.Load(ctx, cookies[0].Value)
+	s, res, err := m.load(ctx, cookies[0].Value)
 	if err == nil {
-		s, err = m.Touch(ctx, s)
+		// What the request gets is what OnLoad is told: a session the
+		// touch found gone is refused, a touch the store failed fails
+		// the request (SES-11).
+		if s, err = m.Touch(ctx, s); errors.Is(err, ErrNoSession) {
+			res.Outcome = LoadRevoked
+		} else if err != nil {
+			res.Outcome = LoadStoreError
+		}
 	}
+	m.loaded(res)
 	if errors.Is(err, ErrNoSession) {
 		return nil, nil
 	}

@@ -94,6 +94,9 @@ func (s *Session) IdleDeadline() time.Time { return s.idle }
 // AbsDeadline is when the session ends however busy it is (SES-07).
 func (s *Session) AbsDeadline() time.Time { return s.abs }
 
+// expiry is the earlier of s's deadlines.
+func (s *Session) expiry() time.Time { return time.Unix(0, s.expires) }
+
 // live reports whether s is within both of its deadlines at now.
 func (s *Session) live(now time.Time) bool {
 	return now.Before(s.idle) && now.Before(s.abs)

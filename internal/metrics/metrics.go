@@ -56,10 +56,10 @@
 // # Session outcomes
 //
 // The store answers "not found" alike for a session never issued and one
-// signed out or revoked. revoked is counted for a session this node's
-// feed reported ended (among the last 4096), unknown for the rest: a
-// session revoked on another node that this node never held in its
-// near-cache counts as unknown (see session.LoadRevoked).
+// signed out or revoked. revoked is counted for a session this node saw
+// end before it could have expired (among the last 4096), unknown for the
+// rest: a session revoked on another node that this node never held in
+// its near-cache counts as unknown (see session.LoadRevoked).
 package metrics
 
 import (
