@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/tetherauth/tether/internal/account"
+	"github.com/tetherauth/tether/internal/testkit/proc"
 )
 
 // TestPAT_AccountPage: a person makes a personal access token on the
@@ -60,8 +60,6 @@ func TestPAT_AccountPage(t *testing.T) {
 	}
 }
 
-var clientSecret = regexp.MustCompile(`(?m)^client_secret=(\S+)$`)
-
 // introspector registers a client with tether client add and returns a
 // function that reports whether the server's introspection calls a token
 // active; nil when the server doesn't serve /oauth2/introspect.
@@ -71,10 +69,7 @@ func (s *tether) introspector(t *testing.T) func(tok string) bool {
 		t.Log("the server does not serve /oauth2/introspect: the token is not checked there")
 		return nil
 	}
-	m := clientSecret.FindStringSubmatch(s.cli("", "client", "add", "rs", "--scopes", "repo:read", "--audience", "api://rs"))
-	if m == nil {
-		t.Fatal("tether client add printed no secret")
-	}
+	secret := proc.AddClient(t, tetherBinary(t), "rs", "--scopes", "repo:read", "--audience", "api://rs", "--data", s.data)
 	return func(tok string) bool {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, s.URL+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
@@ -82,7 +77,7 @@ func (s *tether) introspector(t *testing.T) func(tok string) bool {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("rs", m[1])
+		req.SetBasicAuth("rs", secret)
 		res, err := httpClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

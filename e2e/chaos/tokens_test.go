@@ -67,14 +67,8 @@ type machine struct {
 // addMachine registers the client id with the scenario's stores.
 func (s *scenario) addMachine(id, scopes string) *machine {
 	s.t.Helper()
-	out := proc.Tether(s.t, s.bin, "", append([]string{"client", "add", id, "--scopes", scopes, "--audience", audience}, s.flags...)...)
-	for line := range strings.Lines(out) {
-		if secret, ok := strings.CutPrefix(strings.TrimSpace(line), "client_secret="); ok {
-			return &machine{id: id, secret: secret}
-		}
-	}
-	s.t.Fatalf("client add %s printed no client_secret: %q", id, out)
-	return nil
+	secret := proc.AddClient(s.t, s.bin, append([]string{id, "--scopes", scopes, "--audience", audience}, s.flags...)...)
+	return &machine{id: id, secret: secret}
 }
 
 // A tok is an access token whose issuance a client was told succeeded.

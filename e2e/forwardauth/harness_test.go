@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -72,33 +71,27 @@ func newFront(t *testing.T, start startProxy) *front {
 	bin := proc.BuildTether(t, f.run.Dir)
 	flags := []string{"--data", filepath.Join(f.run.Dir, "tether.db")}
 	proc.Tether(t, bin, password+"\n", append([]string{"user", "add", user, "--password-stdin", "--create"}, flags...)...)
-	out := proc.Tether(t, bin, "", append([]string{"client", "add", clientID, "--scopes", clientScope, "--audience", audience}, flags...)...)
-	for line := range strings.Lines(out) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "client_secret="); ok {
-			f.secret = v
-		}
-	}
-	if f.secret == "" {
-		t.Fatalf("tether client add printed no client_secret=:\n%s", out)
-	}
+	f.secret = proc.AddClient(t, bin, append([]string{clientID, "--scopes", clientScope, "--audience", audience}, flags...)...)
 
-	port, err := testkit.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := f.run.Start("tether", bin, append([]string{"serve", "--addr", addr, "--log-format", "json",
+	// Port 0: tether takes a free port itself and logs it, which no other
+	// process can take in between, as one picked here could be. Nothing
+	// needs the port before tether starts: its issuer is the URL it
+	// listens on, and the proxy's configuration is written after.
+	p, err := f.run.Start("tether", bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json",
 		"--trusted-proxies", "127.0.0.1", "--allowed-hosts", appHost}, flags...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.tether, f.serve = "http://"+addr, p
+	f.serve = p
+	if f.tether, err = p.Listening(); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.WaitOK(p, f.tether+"/readyz"); err != nil {
 		t.Fatal(err)
 	}
 
 	f.proxy = start(t, f, map[string]any{
-		"Tether": addr, "TetherHost": "127.0.0.1", "Upstream": proxy.Upstream(t, f.run),
+		"Tether": strings.TrimPrefix(f.tether, "http://"), "TetherHost": "127.0.0.1", "Upstream": proxy.Upstream(t, f.run),
 		"Audience": url.QueryEscape(audience),
 	})
 	return f

@@ -167,11 +167,7 @@ func startNode(b *testing.B, redisBin string, place placement) *node {
 	flags := []string{"--data", filepath.Join(run.Dir, "tether.db"), "--sessions", "redis://" + redisAddr + "/0"}
 
 	proc.Tether(b, bin, password+"\n", append([]string{"user", "add", user, "--password-stdin", "--create"}, flags...)...)
-	out := proc.Tether(b, bin, "", append([]string{"client", "add", clientID, "--scopes", clientScope, "--audience", clientAudience}, flags...)...)
-	_, secret, ok := strings.Cut(out, "client_secret=")
-	if !ok {
-		b.Fatalf("tether client add printed no client_secret=:\n%s", out)
-	}
+	secret := proc.AddClient(b, bin, append([]string{clientID, "--scopes", clientScope, "--audience", clientAudience}, flags...)...)
 
 	serve, args := place.command(place.server, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...)...)
 	p, err := run.Start("tether", serve, args...)
@@ -182,7 +178,7 @@ func startNode(b *testing.B, redisBin string, place placement) *node {
 	if err != nil {
 		b.Fatal(err)
 	}
-	n := &node{url: url, redis: redisAddr, client: web.NewClient(b), secret: strings.TrimSpace(secret)}
+	n := &node{url: url, redis: redisAddr, client: web.NewClient(b), secret: secret}
 	if err := n.client.WaitOK(p, url+"/readyz"); err != nil {
 		b.Fatal(err)
 	}

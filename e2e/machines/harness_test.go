@@ -108,14 +108,7 @@ func (h *harness) cli(t *testing.T, args ...string) string {
 // scopes (comma-separated) and returns its secret.
 func (h *harness) addClient(t *testing.T, id, scopes string) string {
 	t.Helper()
-	out := h.cli(t, "client", "add", id, "--scopes", scopes, "--audience", apiAudience)
-	for line := range strings.Lines(out) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "client_secret="); ok {
-			return v
-		}
-	}
-	t.Fatalf("tether client add %s printed no client_secret=:\n%s", id, out)
-	return ""
+	return proc.AddClient(t, h.bin, append([]string{id, "--scopes", scopes, "--audience", apiAudience}, h.flags...)...)
 }
 
 // metadata is the part of tether's RFC 8414 metadata the tests use.

@@ -101,3 +101,27 @@ func Tether(t testing.TB, bin, stdin string, args ...string) string {
 	}
 	return stdout.String()
 }
+
+// AddClient runs `tether client add` with args (the client's id, its
+// options and the flags of its stores) and returns the secret the command
+// printed, which it shows only then; no secret in its output fails t.
+func AddClient(t testing.TB, bin string, args ...string) string {
+	t.Helper()
+	out := Tether(t, bin, "", append([]string{"client", "add"}, args...)...)
+	secret := clientSecret(out)
+	if secret == "" {
+		t.Fatalf("tether client add %s printed no client_secret=:\n%s", strings.Join(args, " "), out)
+	}
+	return secret
+}
+
+// clientSecret returns the value of the client_secret= line of out, the
+// output of tether client add, trimmed; "" when there is none.
+func clientSecret(out string) string {
+	for line := range strings.Lines(out) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "client_secret="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
