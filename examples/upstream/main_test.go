@@ -74,7 +74,10 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, log) }()
 	url := log.waitListening(t)
-	r, err := http.Get(url + "/x")
+	// A timeout, so that a server that accepts and never answers fails
+	// the test instead of hanging it.
+	client := &http.Client{Timeout: 5 * time.Second}
+	r, err := client.Get(url + "/x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +108,9 @@ func (b *logLines) Write(p []byte) (int, error) {
 // waitListening returns the URL of run's "listening on URL".
 func (b *logLines) waitListening(t *testing.T) string {
 	t.Helper()
+	// One deadline for the whole wait: a timer made in each iteration
+	// would start again with every other record run logs.
+	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case p := <-b.ch:
@@ -112,7 +118,7 @@ func (b *logLines) waitListening(t *testing.T) string {
 			if json.Unmarshal(p, &rec) == nil && strings.HasPrefix(rec.Msg, "listening on ") {
 				return strings.TrimPrefix(rec.Msg, "listening on ")
 			}
-		case <-time.After(30 * time.Second):
+		case <-deadline:
 			t.Fatal("run did not say where it listens")
 		}
 	}
