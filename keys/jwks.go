@@ -45,14 +45,23 @@ func algOf(pub crypto.PublicKey) (string, error) {
 	return "", fmt.Errorf("keys: a %T public key is not supported: only Ed25519 and P-256", pub)
 }
 
-// jwkOf is pub as go-jose's JSONWebKey: bound to its algorithm, use
-// "sig", and named by its RFC 7638 thumbprint (go-jose's, with SHA-256).
-func jwkOf(pub crypto.PublicKey) (jose.JSONWebKey, error) {
+// publicJWK is pub as go-jose's JSONWebKey, bound to its algorithm, use
+// "sig", and not named yet.
+func publicJWK(pub crypto.PublicKey) (jose.JSONWebKey, error) {
 	alg, err := algOf(pub)
 	if err != nil {
 		return jose.JSONWebKey{}, err
 	}
-	j := jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}
+	return jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}, nil
+}
+
+// jwkOf is publicJWK named by its RFC 7638 thumbprint (go-jose's, with
+// SHA-256): how a kid is made.
+func jwkOf(pub crypto.PublicKey) (jose.JSONWebKey, error) {
+	j, err := publicJWK(pub)
+	if err != nil {
+		return jose.JSONWebKey{}, err
+	}
 	sum, err := j.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return jose.JSONWebKey{}, fmt.Errorf("keys: thumbprint: %w", err)
@@ -69,7 +78,7 @@ func MarshalJWKS(keys []JWK) ([]byte, error) {
 	out := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		j, err := jwkOf(k.Key)
+		j, err := publicJWK(k.Key) // named k.Kid below: no thumbprint per request
 		if err != nil {
 			return nil, err
 		}
