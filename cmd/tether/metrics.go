@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,29 +26,13 @@ func listenMetrics(c config, root *slog.Logger) (*metrics.Metrics, net.Listener,
 	return metrics.New(), ln, nil
 }
 
-// metricsWorker serves m's GET /metrics on ln, with the public server's
-// limits (MISC-03), until ctx is done; then it shuts down within
-// shutdownTimeout.
+// metricsWorker serves m's GET /metrics on ln, as serveHTTP serves the
+// public listener: with its limits (MISC-03) until ctx is done, then
+// shutting down within shutdownTimeout.
 func metricsWorker(ln net.Listener, m *metrics.Metrics, root *slog.Logger) worker {
 	return worker{name: "metrics", run: func(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
-		srv := newHTTPServer(mux, nil, root)
-		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ln) }()
-		select {
-		case err := <-served:
-			return err
-		case <-ctx.Done():
-		}
-		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(shutCtx); err != nil {
-			return err
-		}
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
+		return serveHTTP(ctx, ln, nil, mux, root)
 	}}
 }

@@ -302,7 +302,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h ht
 	var err error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down", "addr", ln.Addr().String()) // the public listener or the metrics one
 	case err = <-served:
 		err = fmt.Errorf("serve: %w", err)
 	}
