@@ -75,11 +75,25 @@ type Ring struct {
 // open with it (ErrMasterKeyWrong). It writes nothing: a new ring gets its
 // first key from Maintain or Rotate.
 func NewRing(ctx context.Context, st Storage, cfg Config) (*Ring, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Ring{st: st, cfg: cfg}
+	if _, err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// withDefaults is cfg with the defaults in place of its zero fields, or
+// an error if it is not a valid configuration.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Alg == "" {
 		cfg.Alg = EdDSA
 	}
 	if cfg.Alg != EdDSA && cfg.Alg != ES256 {
-		return nil, fmt.Errorf("keys: algorithm %q is not supported: use %s or %s", cfg.Alg, EdDSA, ES256)
+		return cfg, fmt.Errorf("keys: algorithm %q is not supported: use %s or %s", cfg.Alg, EdDSA, ES256)
 	}
 	if cfg.CacheLifetime == 0 {
 		cfg.CacheLifetime = 15 * time.Minute
@@ -94,16 +108,12 @@ func NewRing(ctx context.Context, st Storage, cfg Config) (*Ring, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.CacheLifetime < 0 || cfg.MaxTokenTTL < 0 {
-		return nil, errors.New("keys: CacheLifetime and MaxTokenTTL must be positive")
+		return cfg, errors.New("keys: CacheLifetime and MaxTokenTTL must be positive")
 	}
 	if cfg.RotateEvery > 0 && cfg.RotateEvery <= cfg.CacheLifetime {
-		return nil, fmt.Errorf("keys: the rotation period %v must be longer than the JWKS cache lifetime %v", cfg.RotateEvery, cfg.CacheLifetime)
+		return cfg, fmt.Errorf("keys: the rotation period %v must be longer than the JWKS cache lifetime %v", cfg.RotateEvery, cfg.CacheLifetime)
 	}
-	r := &Ring{st: st, cfg: cfg}
-	if _, err := r.Reload(ctx); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return cfg, nil
 }
 
 // MaxAge is how long a verifier may cache the JWKS: serve it with
@@ -117,9 +127,7 @@ func (r *Ring) Reload(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("keys: load the key ring: %w", err)
 	}
-	slices.SortFunc(recs, func(a, b Record) int {
-		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.Kid, b.Kid))
-	})
+	sortRecords(recs)
 	now := r.cfg.Now()
 	r.mu.RLock()
 	old := r.keys
@@ -159,6 +167,13 @@ func (r *Ring) Reload(ctx context.Context) (uint64, error) {
 	}
 	r.mu.Unlock()
 	return version, nil
+}
+
+// sortRecords sorts recs oldest first.
+func sortRecords(recs []Record) {
+	slices.SortFunc(recs, func(a, b Record) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.Kid, b.Kid))
+	})
 }
 
 func published(rec Record, t time.Time) bool { return !t.Before(rec.Created) && !removed(rec, t) }

@@ -441,3 +441,59 @@ func TestLoadedReadsNoStorage(t *testing.T) {
 		t.Errorf("after List: got %+v, want %+v: one signing key created at %v", got, infos, t0)
 	}
 }
+
+// KEY-04: Describe reports a sealed ring without the master key: the
+// keys as List shows them, and the schedule by Due's rule (the next key
+// is added from NextRotation on, none while one waits or when rotation
+// is on demand only).
+func TestKEY04_DescribeNeedsNoMasterKey(t *testing.T) {
+	ctx := context.Background()
+	clk := testkit.NewClock(t0)
+	st := NewMemoryStorage()
+	master, _ := ParseMasterKey(NewMasterKey())
+	cfg := Config{CacheLifetime: 15 * time.Minute, RotateEvery: 720 * time.Hour, MasterKey: master, Now: clk.Now}
+	r := newRing(t, st, cfg)
+	plain := cfg
+	plain.MasterKey = nil
+	d, err := Describe(ctx, st, plain)
+	if err != nil || len(d.Keys) != 0 || !d.NextRotation.Equal(t0) {
+		t.Errorf("an empty ring: got %+v, %v; want no key, a rotation due now", d, err)
+	}
+	if err := r.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRing(ctx, st, plain); !errors.Is(err, ErrMasterKeyRequired) {
+		t.Fatalf("NewRing without the master key: got %v, want ErrMasterKeyRequired", err)
+	}
+	for _, step := range []struct {
+		name    string
+		advance time.Duration
+		due     bool
+	}{
+		{"a new key", 0, false},
+		{"just before due", 720*time.Hour - 15*time.Minute - time.Second, false},
+		{"due", time.Second, true},
+	} {
+		clk.Advance(step.advance)
+		d, err := Describe(ctx, st, plain)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		list, err := r.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d.Keys, list) || !d.Keys[0].Sealed {
+			t.Errorf("%s: got %+v, want what List shows, sealed: %+v", step.name, d.Keys, list)
+		}
+		if got := !clk.Now().Before(d.NextRotation); got != step.due || got != r.Due(clk.Now()) {
+			t.Errorf("%s: next rotation %v, due %v; want due %v (Due %v)", step.name, d.NextRotation, got, step.due, r.Due(clk.Now()))
+		}
+	}
+	if _, err := r.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := Describe(ctx, st, plain); err != nil || !d.NextRotation.IsZero() {
+		t.Errorf("a key waiting: got next rotation %v, %v; want none", d.NextRotation, err)
+	}
+}

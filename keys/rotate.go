@@ -156,11 +156,31 @@ func (r *Ring) Due(now time.Time) bool {
 }
 
 func (r *Ring) due(recs []Record, now time.Time) bool {
+	at, ok := nextRotation(r.cfg, recs, now)
+	return ok && !now.Before(at)
+}
+
+// nextRotation is when the schedule of a ring with cfg adds a key to recs,
+// as seen at now (Due from then on): at once when no key may sign; when
+// the signing key has signed for RotateEvery less CacheLifetime, so that
+// the new key signs when it reaches RotateEvery. A key waiting to sign
+// early (no key's SignFrom has come) counts from its SignFrom. There is
+// none (false) when a new key already waits, or keys rotate only on
+// demand.
+func nextRotation(cfg Config, recs []Record, now time.Time) (time.Time, bool) {
 	active, pending := schedule(recs, now)
-	if active == nil || pending != nil {
-		return active == nil && pending == nil
+	switch {
+	case active == nil && pending == nil:
+		return now, true
+	case active == nil:
+		active = pending
+	case pending != nil:
+		return time.Time{}, false
 	}
-	return r.cfg.RotateEvery > 0 && !now.Before(active.SignFrom.Add(r.cfg.RotateEvery-r.cfg.CacheLifetime))
+	if cfg.RotateEvery <= 0 {
+		return time.Time{}, false
+	}
+	return active.SignFrom.Add(cfg.RotateEvery - cfg.CacheLifetime), true
 }
 
 // Maintain is the ring's schedule, for the server to call every minute or
@@ -268,10 +288,14 @@ func (r *Ring) List(ctx context.Context) ([]Info, error) {
 func (r *Ring) Loaded() []Info {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	now := r.cfg.Now()
-	cur, _ := signer(r.recs, now)
-	out := make([]Info, 0, len(r.recs))
-	for _, rec := range r.recs {
+	return infos(r.recs, r.cfg.Now())
+}
+
+// infos is recs (oldest first) with their states at now.
+func infos(recs []Record, now time.Time) []Info {
+	cur, _ := signer(recs, now)
+	out := make([]Info, 0, len(recs))
+	for _, rec := range recs {
 		info := Info{Kid: rec.Kid, Alg: rec.Alg, Sealed: rec.Sealed, Created: rec.Created,
 			SignFrom: rec.SignFrom, SignUntil: rec.SignUntil, RemoveAt: rec.RemoveAt}
 		switch {
@@ -287,4 +311,40 @@ func (r *Ring) Loaded() []Info {
 		out = append(out, info)
 	}
 	return out
+}
+
+// Description is a key ring as Describe reads it from its Storage.
+type Description struct {
+	Keys []Info // every key with its state at Now, oldest first
+	// NextRotation is when the schedule adds a key (Ring.Due from
+	// then on), which signs CacheLifetime later; zero when a new key
+	// waits already or keys rotate only on demand.
+	NextRotation time.Time
+	// Now is the time of the states; CacheLifetime is cfg's, defaults
+	// applied.
+	Now           time.Time
+	CacheLifetime time.Duration
+}
+
+// Describe reads the records st holds and describes the ring a Ring with
+// cfg would load: its keys and its schedule, by the Ring's own rules. It
+// opens no private key, so a sealed ring needs no cfg.MasterKey (KEY-04):
+// a monitor can report on the ring without the master key. It writes
+// nothing.
+func Describe(ctx context.Context, st Storage, cfg Config) (Description, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return Description{}, err
+	}
+	recs, _, err := st.Load(ctx)
+	if err != nil {
+		return Description{}, fmt.Errorf("keys: load the key ring: %w", err)
+	}
+	sortRecords(recs)
+	now := cfg.Now()
+	d := Description{Keys: infos(recs, now), Now: now, CacheLifetime: cfg.CacheLifetime}
+	if at, ok := nextRotation(cfg, recs, now); ok {
+		d.NextRotation = at
+	}
+	return d, nil
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,7 +129,7 @@ func TestStatusCountsStopInTime(t *testing.T) {
 		{0, "users 2 (0 disabled), sessions 0 and personal access tokens 0 of the first 0 users (counting stopped after 0s; the rest are not counted), clients 0 (0 disabled), revoked access tokens 0"},
 		{time.Minute, "users 2 (0 disabled), sessions 2, clients 0 (0 disabled), personal access tokens 1, revoked access tokens 0"},
 	} {
-		got, err := countAll(t.Context(), st, config{Data: data}, time.Now(), tt.perUser)
+		got, err := countAll(t.Context(), st, time.Now(), tt.perUser)
 		if err != nil || got != tt.want {
 			t.Errorf("counting for %v: got %q, %v; want %q", tt.perUser, got, err, tt.want)
 		}
@@ -192,6 +195,10 @@ func TestKEY02_StatusDescribesRing(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	const month, cache = 720 * time.Hour, 15 * time.Minute
 	signing := keys.Info{Kid: "A", Alg: "EdDSA", State: keys.Signing, SignFrom: now.Add(-48 * time.Hour)}
+	// scheduled is when keys.Describe says the schedule adds the key
+	// that replaces signing, rotating every every: a cache lifetime
+	// before the new key signs.
+	scheduled := func(every time.Duration) time.Time { return signing.SignFrom.Add(every - cache) }
 	tests := []struct {
 		name        string
 		list        []keys.Info
@@ -209,12 +216,63 @@ func TestKEY02_StatusDescribesRing(t *testing.T) {
 		{"overdue", []keys.Info{signing}, 48*time.Hour - cache - time.Second, "should have been replaced at 2026-06-01T11:44:59Z", true},
 	}
 	for _, tt := range tests {
-		got, err := describeRing(tt.list, tt.rotateEvery, cache, now)
+		d := keys.Description{Keys: tt.list, Now: now, CacheLifetime: cache}
+		waiting := slices.ContainsFunc(tt.list, func(k keys.Info) bool { return k.State == keys.Pending })
+		if tt.rotateEvery > 0 && !waiting { // else the schedule adds none
+			d.NextRotation = scheduled(tt.rotateEvery)
+		}
+		got, err := describeRing(d, tt.rotateEvery)
 		if err != nil {
 			got = err.Error()
 		}
 		if (err != nil) != tt.wantErr || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: got %q, %v; want %q (error: %v)", tt.name, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+// KEY-04: status describes a sealed ring from its records, without the
+// master key: a monitor that runs it is not given the key, and a healthy
+// sealed deployment is reported healthy.
+func TestKEY04_StatusNeedsNoMasterKey(t *testing.T) {
+	data := initDB(t)
+	withKey := map[string]string{keys.MasterKeyEnv: keys.NewMasterKey()}
+	runSteps(t, data, []step{
+		{name: "rotate sealed", env: withKey, args: []string{"keys", "rotate"}, want: "added key "},
+		{name: "list sealed", env: withKey, args: []string{"keys", "list"}, want: "signing  true"},
+	})
+	checks := wantHealthy(t, "--data", data)
+	if !strings.Contains(checks["keys"][1], "signing key ") {
+		t.Errorf("keys: %q", checks["keys"][1])
+	}
+}
+
+// MISC-05: a check that needs a store whose check failed (one that
+// fails, or hangs past its deadline) is not run, so not waited for: it
+// fails as skipped, naming the check it needed; the others still run.
+func TestStatusSkipsChecksOfFailedStores(t *testing.T) {
+	var out strings.Builder
+	r := &statusReport{w: &out}
+	ran := map[string]bool{}
+	do := func(name string, err error) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { ran[name] = true; return "found", err }
+	}
+	r.check(t.Context(), "accounts", nil, do("accounts", errors.New("unreachable: deadline exceeded")))
+	r.check(t.Context(), "sessions", nil, do("sessions", nil))
+	r.check(t.Context(), "feed", []string{"sessions"}, do("feed", nil))
+	r.check(t.Context(), "server", []string{"accounts"}, do("server", nil))
+	r.check(t.Context(), "counts", []string{"accounts", "sessions"}, do("counts", nil))
+	err := r.err()
+	if want := map[string]bool{"accounts": true, "sessions": true, "feed": true}; !maps.Equal(ran, want) {
+		t.Errorf("ran %v, want %v", ran, want)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	for i, want := range []string{"FAIL unreachable", "ok   found", "ok   found", "FAIL skipped: the accounts check failed", "FAIL skipped: the accounts check failed"} {
+		if m := statusLine.FindStringSubmatch(lines[i]); m == nil || !strings.Contains(lines[i], want) {
+			t.Errorf("line %q: want a check line with %q", lines[i], want)
+		}
+	}
+	if !errors.Is(err, errUnhealthy) || lines[len(lines)-1] != "status    FAIL unhealthy: accounts, server, counts" {
+		t.Errorf("got %v, last line %q; want unhealthy: accounts, server, counts", err, lines[len(lines)-1])
 	}
 }
