@@ -43,7 +43,11 @@ package server
 //     introspection (INT-01); through tether, a disable or delete ends
 //     the user's sessions and tokens at once (credential). For a client's
 //     token, X-Tether-User and X-Tether-User-Id are the client's id, read
-//     from the token alone.
+//     from the token. The client an access token was issued to is read
+//     through a cache of the same TTL: a client disabled or deleted in
+//     the account store alone is refused once that copy is gone, as at
+//     introspection (INT-01); through tether, a disable or delete ends
+//     its tokens at once (their subject's generation).
 //   - ?assertion=AUDIENCE, for an audience of Config.Assertions
 //     (any other is a 400: the proxy's configuration is wrong), adds
 //     X-Tether-Assertion to a 200: an access token of AssertionTTL, signed
@@ -52,7 +56,9 @@ package server
 //     generation, so that the upstream can check who it serves offline
 //     with token.Verifier, revocations included. Its client_id is the
 //     client's for a client's token, else assertionClientID. Each costs a
-//     signature, and for a session a read of the user's token generation.
+//     signature, and for a session a read of the user's token generation
+//     and then of the user's sessions in the session store, so that a
+//     revocation racing the check never leaves a live assertion (CHG-03).
 //   - A JWT signed by tether but for another audience than ?audience=
 //     is a 403, as the issue asks, not JWT-10's 401 (even when it has
 //     also expired or been revoked, which the verifier checks after the
@@ -212,7 +218,8 @@ func verifiedOutcome(err error) string {
 // assert signs id's assertion for audience: an access token of
 // AssertionTTL (at+jwt, by the key ring, as the token endpoint's) with
 // id's subject, client and scopes, and the subject's generation, which
-// for a session is read from the revocation state (a store read).
+// for a session is read from the revocation state (a store read) before
+// the session is checked again in the session store.
 func (s *server) assert(ctx context.Context, id identity, audience string) (string, error) {
 	subject, clientID := token.UserSubject(id.id), cmp.Or(id.clientID, assertionClientID)
 	if id.kind == "client" {
@@ -222,9 +229,20 @@ func (s *server) assert(ctx context.Context, id identity, audience string) (stri
 	defer cancel()
 	gen := id.gen
 	if id.sessionID != "" {
+		// The generation first, then the session in the store, not the
+		// near-cache (SES-12's order, as createPAT): a revocation that
+		// ends the session after this read raises the generation after
+		// it too, and so ends this assertion (CHG-03); one that raised it
+		// before has ended the session, which the check finds.
 		var err error
 		if gen, err = s.oauth.revs.SubjectGeneration(ctx, subject); err != nil {
 			return "", fmt.Errorf("forward-auth: assertion: %w", err)
+		}
+		switch live, err := s.sessionLive(ctx, id.id, id.sessionID); {
+		case err != nil:
+			return "", fmt.Errorf("forward-auth: assertion: %w", err)
+		case !live:
+			return "", errForwardUnauthenticated
 		}
 	}
 	tok, _, err := s.oauth.issuer.Issue(ctx, token.Grant{
@@ -299,6 +317,14 @@ func (s *server) forwardToken(ctx context.Context, auth []string, audience strin
 	case err != nil:
 		return identity{}, fmt.Errorf("forward-auth: check token: %w", err)
 	}
+	if !strings.HasPrefix(tok, account.PATPrefix) {
+		switch live, err := s.clientLiveCached(ctx, c.ClientID); {
+		case err != nil:
+			return identity{}, fmt.Errorf("forward-auth: load client: %w", err)
+		case !live:
+			return identity{}, errForwardInvalidToken
+		}
+	}
 	var id identity
 	if userID, ok := strings.CutPrefix(c.Subject, token.UserPrefix); ok {
 		if id, err = s.forwardUser(ctx, userID, errForwardInvalidToken); err != nil {
@@ -309,6 +335,20 @@ func (s *server) forwardToken(ctx context.Context, auth []string, audience strin
 	}
 	id.scopes, id.gen = c.Scope, c.Generation
 	return id, nil
+}
+
+// clientLiveCached reports whether the client with that id, the one an
+// access token was issued to, still exists and is enabled, as clientLive
+// at introspection (INT-01), read through the client cache (s.clients).
+func (s *server) clientLiveCached(ctx context.Context, id string) (bool, error) {
+	c, err := s.clients.get(ctx, id)
+	switch {
+	case errors.Is(err, account.ErrClientNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return !c.Disabled, nil
 }
 
 // failForward answers a refused or failed forward-auth check: its status,

@@ -156,6 +156,38 @@ func TestForwardAuth_StoreDown(t *testing.T) {
 	}
 }
 
+// A bearer check is decided by its token: a session cookie beside it is
+// neither loaded nor touched, so a session store that fails its records
+// costs the check nothing, and a session due for a touch keeps its idle
+// deadline.
+func TestForwardAuth_TokenIgnoresSession(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{})
+	pat := ph.mustCreate(map[string]any{"name": "ci", "scopes": []string{"repo:read"}}).Token
+	ph.addUser("bob", alicePW, false)
+	bob := ph.client()
+	bob.login("bob", alicePW) // a session not yet in the near-cache
+	for _, tt := range []struct {
+		name    string
+		c       *client
+		advance time.Duration
+	}{
+		{"session not cached", bob, 0},
+		{"session due for a touch", ph.alice, 2 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ph.clock.Advance(tt.advance)
+			ph.store.records.Store(true)
+			defer ph.store.records.Store(false)
+			calls := ph.store.recordCalls.Load()
+			res := verify(tt.c, "", "Authorization", "Bearer "+pat)
+			wantIdentity(t, res, identity{name: "alice", id: ph.userID("alice"), scopes: "repo:read", kind: "user"})
+			if n := ph.store.recordCalls.Load() - calls; n != 0 {
+				t.Errorf("%d reads or writes of session records, want 0", n)
+			}
+		})
+	}
+}
+
 // countingAccounts counts the reads of the account store.
 type countingAccounts struct {
 	account.Store
@@ -233,6 +265,53 @@ func TestForwardAuth_DisabledOwner(t *testing.T) {
 			if res.status != step.status {
 				t.Errorf("owner %s, %s: status %d, want %d", step.name, kind, res.status, step.status)
 			}
+		}
+	}
+}
+
+// An access token of a client disabled or deleted in the account store
+// alone (no revocation written, as when the session store lost the
+// client's generation) is refused once the client cache lets go of the
+// client, as at introspection (INT-01); while the copy is fresh, checks
+// read no client.
+func TestINT01_ForwardAuthTokenOfGoneClient(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{})
+	ci := ph.addClient("ci", nil, []string{apiBilling}, 0)
+	tok := ph.token("ci", ci, nil).AccessToken
+	check := func() int {
+		t.Helper()
+		return verify(ph.client(), "audience="+url.QueryEscape(apiBilling), "Authorization", "Bearer "+tok).status
+	}
+	if status := check(); status != http.StatusOK {
+		t.Fatalf("a live client's token: status %d", status)
+	}
+	var reads atomic.Int64
+	count := func(string) { reads.Add(1) }
+	ph.clients.onClient.Store(&count)
+	for range 5 {
+		if status := check(); status != http.StatusOK {
+			t.Fatalf("a live client's token, again: status %d", status)
+		}
+	}
+	if n := reads.Load(); n != 0 {
+		t.Errorf("%d reads of the clients on cache hits, want 0", n)
+	}
+	ph.clients.onClient.Store(nil)
+	for _, step := range []struct {
+		name   string
+		change func() error
+		status int
+	}{
+		{"disabled", func() error { return ph.clients.SetClientDisabled(t.Context(), "ci", true) }, http.StatusUnauthorized},
+		{"enabled again", func() error { return ph.clients.SetClientDisabled(t.Context(), "ci", false) }, http.StatusOK},
+		{"deleted", func() error { return ph.clients.DeleteClient(t.Context(), "ci") }, http.StatusUnauthorized},
+	} {
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		ph.clock.Advance(DefaultUserCacheTTL + time.Millisecond)
+		if status := check(); status != step.status {
+			t.Errorf("client %s: status %d, want %d", step.name, status, step.status)
 		}
 	}
 }
@@ -520,6 +599,37 @@ func TestForwardAuth_Assertion(t *testing.T) {
 	}
 	if res := verify(ph.alice, ""); res.header.Get(HeaderAssertion) != "" {
 		t.Errorf("an assertion nobody asked for: %q", res.header.Get(HeaderAssertion))
+	}
+}
+
+// TestCHG03_AssertionRacingRevocation: a revocation of everything of the
+// user's (her sessions, then her token generation) that lands after the
+// session check and before the generation read leaves no assertion
+// signed with the new generation: the session is checked again, in the
+// store, after the read.
+func TestCHG03_AssertionRacingRevocation(t *testing.T) {
+	ph := newPATHarness(t, oauthOpts{harnessOpts: harnessOpts{asserted: []string{apiReports}}})
+	alice := ph.userID("alice")
+	subject := token.UserSubject(alice)
+	ph.store.beforeGeneration.Store(&generationHook{subject: subject, run: func() {
+		if err := ph.sessions.RevokeUser(t.Context(), alice, nil); err != nil {
+			t.Error(err)
+		}
+		if _, err := ph.sessions.RevokeSubject(t.Context(), subject); err != nil {
+			t.Error(err)
+		}
+	}})
+	res := verify(ph.alice, "assertion="+url.QueryEscape(apiReports))
+	if ph.store.beforeGeneration.Load() != nil {
+		t.Fatal("the revocation never ran")
+	}
+	if a := res.header.Get(HeaderAssertion); a != "" {
+		if _, err := ph.verifier(apiReports).Verify(t.Context(), a); err == nil {
+			t.Error("an assertion signed after the revocation verifies")
+		}
+	}
+	if res.status != http.StatusUnauthorized {
+		t.Errorf("status %d, want 401", res.status)
 	}
 }
 

@@ -62,10 +62,19 @@ func storeDown(ctx context.Context) bool {
 // (storeDown), which only the routes that need a session answer with 503:
 // the sign-in page, health checks and static files work on while the
 // session store is down. A duplicated session cookie is refused outright
-// (SES-06). Every response gets Vary: Cookie.
+// (SES-06). Every response gets Vary: Cookie. A forward-auth check with
+// an Authorization header is decided by its token alone (forwardauth.go),
+// so its session is neither loaded nor touched: no store round trip, no
+// wait on a stuck session store, no idle deadline extended for a refused
+// token.
 func (s *server) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie")
+		if r.URL.Path == verifyPath && len(r.Header.Values("Authorization")) > 0 &&
+			len(r.CookiesNamed(s.sessions.CookieName(r))) < 2 { // a duplicated cookie is refused all the same (GW-03)
+			next.ServeHTTP(w, r)
+			return
+		}
 		sess, err := s.sessions.LoadRequest(r)
 		switch {
 		case errors.Is(err, session.ErrDuplicateCookie):

@@ -49,9 +49,15 @@ type failingStore struct {
 	// afterGeneration, when set, runs once, after the next Generation of
 	// its subject has read its answer: a hook to force an interleaving.
 	afterGeneration atomic.Pointer[generationHook]
+	// beforeGeneration, the same, runs before the read.
+	beforeGeneration atomic.Pointer[generationHook]
+	// records makes Get and Save fail; recordCalls counts their calls.
+	records     atomic.Bool
+	recordCalls atomic.Int64
 }
 
-// generationHook is a failingStore's afterGeneration.
+// generationHook is a failingStore's afterGeneration or
+// beforeGeneration.
 type generationHook struct {
 	subject string
 	run     func()
@@ -87,7 +93,8 @@ func (f *failingStore) TokenRevoked(ctx context.Context, jti string) (bool, erro
 }
 
 func (f *failingStore) Get(ctx context.Context, h session.Hash) (*session.Record, error) {
-	if f.all.Load() {
+	f.recordCalls.Add(1)
+	if f.all.Load() || f.records.Load() {
 		return nil, errStoreDown
 	}
 	return f.Store.Get(ctx, h)
@@ -96,6 +103,9 @@ func (f *failingStore) Get(ctx context.Context, h session.Hash) (*session.Record
 func (f *failingStore) Generation(ctx context.Context, userID string) (uint64, error) {
 	if err := f.fails(ctx); err != nil {
 		return 0, err
+	}
+	if h := f.beforeGeneration.Load(); h != nil && h.subject == userID && f.beforeGeneration.CompareAndSwap(h, nil) {
+		h.run()
 	}
 	gen, err := f.Store.Generation(ctx, userID)
 	if h := f.afterGeneration.Load(); h != nil && h.subject == userID && f.afterGeneration.CompareAndSwap(h, nil) {
@@ -112,7 +122,8 @@ func (f *failingStore) Create(ctx context.Context, r *session.Record, opts sessi
 }
 
 func (f *failingStore) Save(ctx context.Context, r *session.Record) error {
-	if f.all.Load() {
+	f.recordCalls.Add(1)
+	if f.all.Load() || f.records.Load() {
 		return errStoreDown
 	}
 	return f.Store.Save(ctx, r)

@@ -233,31 +233,61 @@ func TestSES11_TokenStoreDown(t *testing.T) {
 
 // TestMISC05_OAuthStuckStores: a client store, a revocation state or a
 // throttle that stops answering fails the request with 503 and
-// Retry-After once the store timeout has passed, never a hang.
+// Retry-After once the store timeout has passed, never a hang; so does
+// a forward-auth check of an access token, or of a session with an
+// assertion to sign.
 func TestMISC05_OAuthStuckStores(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	form := url.Values{"grant_type": {"client_credentials"}}
+	// The forward-auth rows' callers: billing's token, or alice signed in.
+	byToken := func(oh *oauthHarness, tok string) (*client, []string) {
+		return oh.client(), []string{"Authorization", "Bearer " + tok}
+	}
+	bySession := func(oh *oauthHarness, _ string) (*client, []string) {
+		oh.addUser("alice", alicePW, false)
+		c := oh.client()
+		c.login("alice", alicePW)
+		return c, nil
+	}
 	for _, tc := range []struct {
 		name  string
 		path  string
 		stick func(oh *oauthHarness, seen chan time.Time)
+		// caller, for a forward-auth row, is who asks, set up before the
+		// store sticks; nil for the OAuth endpoints, which billing asks.
+		caller func(oh *oauthHarness, tok string) (*client, []string)
 	}{
-		{"clients", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.clients.stuck.Store(&seen) }},
-		{"generations", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }},
-		{"revocation check", introspectPath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }},
-		{"revocation", revokePath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }},
+		{"clients", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.clients.stuck.Store(&seen) }, nil},
+		{"generations", tokenPath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }, nil},
+		{"revocation check", introspectPath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }, nil},
+		{"revocation", revokePath, func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }, nil},
+		{"forward-auth token", verifyPath + "?audience=" + url.QueryEscape(apiBilling), func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }, byToken},
+		{"forward-auth assertion", verifyPath + "?assertion=" + url.QueryEscape(apiReports), func(oh *oauthHarness, seen chan time.Time) { oh.store.stuck.Store(&seen) }, bySession},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{storeTimeout: timeout}})
+			oh := newOAuthHarness(t, oauthOpts{harnessOpts: harnessOpts{storeTimeout: timeout, asserted: []string{apiReports}}})
 			secret := oh.addBilling()
-			form := url.Values{"grant_type": {"client_credentials"}, "token": {oh.token("billing", secret, nil).AccessToken}}
+			tok := oh.token("billing", secret, nil).AccessToken
+			form := url.Values{"grant_type": {"client_credentials"}, "token": {tok}}
+			var c *client
+			var hdr []string
+			if tc.caller != nil {
+				c, hdr = tc.caller(oh, tok)
+			}
 			seen := make(chan time.Time, 10)
 			tc.stick(oh, seen)
 			start := time.Now()
-			res := oh.post(tc.path, "billing", secret, form)
-			oauthError(t, res, http.StatusServiceUnavailable, codeUnavailable)
-			if res.header.Get("Retry-After") == "" {
-				t.Error("no Retry-After")
+			if c != nil {
+				res := c.do(http.MethodGet, tc.path, nil, hdr...)
+				if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+					t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", res.status, res.header.Get("Retry-After"))
+				}
+			} else {
+				res := oh.post(tc.path, "billing", secret, form)
+				oauthError(t, res, http.StatusServiceUnavailable, codeUnavailable)
+				if res.header.Get("Retry-After") == "" {
+					t.Error("no Retry-After")
+				}
 			}
 			checkDeadline(t, <-seen, start, timeout)
 		})

@@ -191,14 +191,23 @@ func (s *server) stillSignedIn(r *http.Request) (*account.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := s.sessions.List(r.Context(), u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("check session: %w", err)
-	}
-	if !slices.ContainsFunc(live, func(l *session.Session) bool { return l.ID() == sess.ID() }) {
+	switch live, err := s.sessionLive(r.Context(), u.ID, sess.ID()); {
+	case err != nil:
+		return nil, err
+	case !live:
 		return nil, errSignedOut
 	}
 	return u, nil
+}
+
+// sessionLive reports whether the session with that public id is among
+// the user's live sessions in the session store, not a cache.
+func (s *server) sessionLive(ctx context.Context, userID, id string) (bool, error) {
+	live, err := s.sessions.List(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("check session: %w", err)
+	}
+	return slices.ContainsFunc(live, func(l *session.Session) bool { return l.ID() == id }), nil
 }
 
 // patsOf returns the request's user and their tokens, oldest first.

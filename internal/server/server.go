@@ -154,7 +154,9 @@ type Config struct {
 	Hosts []string
 	// UserCacheTTL is how long a node may answer signed-in requests with
 	// a user it read from Accounts, rather than read it again (see
-	// userCache). Default: DefaultUserCacheTTL; negative: no caching.
+	// userCache), and forward-auth checks of access tokens with their
+	// client read from Tokens.Clients. Default: DefaultUserCacheTTL;
+	// negative: no caching.
 	UserCacheTTL time.Duration
 	// Now is the server's clock: the user cache's, the tokens', and the
 	// one that keeps the log lines of refused hosts a second apart.
@@ -233,7 +235,8 @@ type server struct {
 	auditLog *audit.Logger // Config.Audit, or one over log
 	sessions *session.Manager
 	accounts account.Store
-	users    *userCache // whoami's reads of accounts
+	users    *userCache                // whoami's reads of accounts
+	clients  *ttlCache[account.Client] // forward-auth's reads of tokens' clients (clientLiveCached); nil without Tokens
 	creds    *credential.Service
 	devices  *devices
 	throttle Throttle
@@ -377,6 +380,11 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	s.users = newUserCache(cfg.UserCacheTTL, cfg.Now, s.accounts.ByID)
+	if oauth != nil {
+		s.clients = newTTLCache(cfg.UserCacheTTL, cfg.Now, oauth.clients.Client, func(c *account.Client) {
+			c.SecretHash = account.SecretHash{} // never checked against a cached client
+		})
+	}
 	s.creds, err = credential.New(credential.Config{
 		Accounts: s.accounts,
 		Sessions: s.sessions,

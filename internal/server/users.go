@@ -20,79 +20,98 @@ import (
 // staleness by ttl (DefaultUserCacheTTL). Writes through this server drop
 // the entry at once; sign-in and password checks never use the cache, and
 // a cached copy has no password hash, so one that did would fail closed.
-type userCache struct {
-	ttl  time.Duration // <= 0: no caching
-	now  func() time.Time
-	load func(ctx context.Context, id string) (*account.User, error)
+//
+// The same cache, with the same ttl, keeps the clients whose access
+// tokens forward-auth checks (clientLiveCached): disabling or deleting a
+// client revokes its tokens too, and the cached copy is the second check,
+// for a session store that lost that revocation.
+type userCache = ttlCache[account.User]
 
-	mu    sync.RWMutex // guards users
-	users map[string]cachedUser
+// ttlCache keeps what load returned for each id for ttl.
+type ttlCache[V any] struct {
+	ttl   time.Duration // <= 0: no caching
+	now   func() time.Time
+	load  func(ctx context.Context, id string) (*V, error)
+	scrub func(*V) // clears what a cached copy must not keep; nil: nothing
+
+	mu      sync.RWMutex // guards entries
+	entries map[string]cached[V]
 }
 
-type cachedUser struct {
-	user  account.User
+type cached[V any] struct {
+	value V
 	until time.Time
 }
 
 // newUserCache returns the cache in front of load: ttl 0 means
 // DefaultUserCacheTTL, a negative one no caching; now nil means time.Now.
 func newUserCache(ttl time.Duration, now func() time.Time, load func(ctx context.Context, id string) (*account.User, error)) *userCache {
+	return newTTLCache(ttl, now, load, func(u *account.User) {
+		u.PasswordHash = "" // never checked against a cached user: see whoami
+	})
+}
+
+// newTTLCache returns a cache in front of load, as newUserCache does,
+// whose entries scrub clears first.
+func newTTLCache[V any](ttl time.Duration, now func() time.Time, load func(ctx context.Context, id string) (*V, error), scrub func(*V)) *ttlCache[V] {
 	if ttl == 0 {
 		ttl = DefaultUserCacheTTL
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &userCache{ttl: ttl, now: now, load: load, users: map[string]cachedUser{}}
+	return &ttlCache[V]{ttl: ttl, now: now, load: load, scrub: scrub, entries: map[string]cached[V]{}}
 }
 
 // maxCachedUsers bounds the cache: when a new entry finds it full, the
 // expired entries go, and everything if none has expired.
 const maxCachedUsers = 10_000
 
-// get returns the user with that id, from the cache while its entry is
-// fresh. The user is the caller's to keep.
-func (c *userCache) get(ctx context.Context, id string) (*account.User, error) {
+// get returns the value with that id, from the cache while its entry is
+// fresh. The value is the caller's to keep (a shallow copy: its slices
+// are shared, and not to be changed).
+func (c *ttlCache[V]) get(ctx context.Context, id string) (*V, error) {
 	if c.ttl <= 0 {
 		return c.load(ctx, id)
 	}
 	now := c.now()
 	c.mu.RLock()
-	e, ok := c.users[id]
+	e, ok := c.entries[id]
 	c.mu.RUnlock()
 	if ok && now.Before(e.until) {
-		u := e.user
-		return &u, nil
+		v := e.value
+		return &v, nil
 	}
-	u, err := c.load(ctx, id)
+	v, err := c.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	u.PasswordHash = "" // never checked against a cached user: see whoami
+	if c.scrub != nil {
+		c.scrub(v)
+	}
 	c.mu.Lock()
-	if len(c.users) >= maxCachedUsers {
+	if len(c.entries) >= maxCachedUsers {
 		c.pruneLocked(now)
 	}
-	c.users[id] = cachedUser{user: *u, until: now.Add(c.ttl)}
+	c.entries[id] = cached[V]{value: *v, until: now.Add(c.ttl)}
 	c.mu.Unlock()
-	return u, nil
+	return v, nil
 }
 
-func (c *userCache) pruneLocked(now time.Time) {
-	for id, e := range c.users {
+func (c *ttlCache[V]) pruneLocked(now time.Time) {
+	for id, e := range c.entries {
 		if !now.Before(e.until) {
-			delete(c.users, id)
+			delete(c.entries, id)
 		}
 	}
-	if len(c.users) >= maxCachedUsers {
-		clear(c.users)
+	if len(c.entries) >= maxCachedUsers {
+		clear(c.entries)
 	}
 }
 
-// forget drops the entry of the user with that id; the next get reads the
-// store.
-func (c *userCache) forget(id string) {
+// forget drops the entry with that id; the next get reads the store.
+func (c *ttlCache[V]) forget(id string) {
 	c.mu.Lock()
-	delete(c.users, id)
+	delete(c.entries, id)
 	c.mu.Unlock()
 }

@@ -107,8 +107,8 @@ func TestUserCache(t *testing.T) {
 		for i := range maxCachedUsers + 1 {
 			get(t, c, strconv.Itoa(i))
 		}
-		if len(c.users) > maxCachedUsers {
-			t.Fatalf("%d entries, want at most %d", len(c.users), maxCachedUsers)
+		if len(c.entries) > maxCachedUsers {
+			t.Fatalf("%d entries, want at most %d", len(c.entries), maxCachedUsers)
 		}
 		// Full of fresh entries, the cache starts over rather than grow.
 		get(t, c, "0")
